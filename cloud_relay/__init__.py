@@ -1,0 +1,1 @@
+"""Cloud relay: accepts store batches, dedupes them into the HQ ledger, serves it by cursor."""

@@ -1,0 +1,50 @@
+"""The daemon's Litestar application: routes, tenant-scoping middleware, problem mapping,
+OpenAPI at /schema (JSON at /schema/openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.app import AppConfig
+from litestar.datastructures import State
+from litestar.middleware.base import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+import edge
+from edge.api.auth import PUBLIC_PATHS, LaneAuthMiddleware
+from edge.api.idempotency import IdempotencyGate
+from edge.api.observability import Observability
+from edge.api.problems import EXCEPTION_HANDLERS
+from edge.api.routes import health
+from edge.api.routes.carts import CartController
+from edge.api.routes.catalog import CatalogController
+from edge.api.routes.orders import OrderController
+from edge.service import StoreService
+
+
+def create_app(service: StoreService) -> Litestar:
+    return Litestar(
+        route_handlers=[
+            CartController, OrderController, CatalogController,
+            health.live, health.ready, health.metrics,
+        ],
+        middleware=[DefineMiddleware(LaneAuthMiddleware, exclude=PUBLIC_PATHS)],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        state=State({"service": service, "gate": IdempotencyGate(service), "token_cache": {}}),
+        request_max_body_size=service.config.api.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="NovaPOS Edge store API", version=edge.__version__,
+            description="Checkout API of one store's edge daemon. Every mutating request needs "
+            "an Idempotency-Key header and a lane bearer token.",
+            path="/schema", render_plugins=[SwaggerRenderPlugin()],
+        ),
+        debug=False,
+        logging_config=None,
+    )
+
+
+def create_asgi(service: StoreService) -> Any:
+    """The app wrapped in the outermost observability layer: what the server runs."""
+    return Observability(create_app(service), service.metrics)

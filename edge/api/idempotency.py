@@ -1,0 +1,102 @@
+"""Idempotency-Key handling for every mutating route (IETF httpapi Idempotency-Key draft).
+
+- missing key: 400; a key longer than 255 characters or with control characters: 400;
+- same key, same request (method, path, canonical body): the stored response is replayed with
+  `Idempotent-Replayed: true`, nothing is executed again;
+- same key, different request: 422;
+- same key while the first request is still being processed: 409 with Retry-After.
+The effect and the stored response commit in the same savepoint (see `edge.store.writer`), so
+a crash leaves both or neither. Only 2xx responses are stored: a refused request changed
+nothing, so repeating it is safe and re-evaluated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Callable
+
+import msgspec
+from litestar import MediaType, Request, Response
+
+from edge.errors import DomainError
+from edge.lanes import Principal
+from edge.store import idempotency
+from edge.store.idempotency import StoredResponse
+from edge.store.writer import Tx
+
+MAX_KEY_LENGTH = 255
+_encoder = msgspec.json.Encoder()
+
+
+class MissingIdempotencyKey(DomainError):
+    status, slug, title = 400, "idempotency-key-missing", "Idempotency-Key header required"
+
+
+class IdempotencyKeyReused(DomainError):
+    status, slug, title = 422, "idempotency-key-reused", "Idempotency-Key was used for another request"
+
+
+class IdempotencyKeyInFlight(DomainError):
+    status, slug, title = 409, "idempotency-key-in-flight", "A request with this key is still running"
+    retry_after_s = 1
+
+
+def fingerprint(method: str, path: str, payload: Any) -> bytes:
+    h = hashlib.sha256()
+    h.update(f"{method} {path}\n".encode())
+    h.update(_encoder.encode(payload))
+    return h.digest()
+
+
+def _key(request: Request) -> str:
+    key = request.headers.get("idempotency-key")
+    if key is None or not key.strip():
+        raise MissingIdempotencyKey("every mutating request needs an Idempotency-Key header")
+    if len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise MissingIdempotencyKey(
+            f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters", field="Idempotency-Key"
+        )
+    return key
+
+
+class IdempotencyGate:
+    def __init__(self, service: Any) -> None:
+        self._service = service
+        self._in_flight: set[tuple[str, str]] = set()
+
+    async def run(
+        self, request: Request, who: Principal, payload: Any,
+        effect: Callable[[Tx], tuple[int, Any]],
+    ) -> Response:
+        key = _key(request)
+        slot = (who.lane_id, key)
+        if slot in self._in_flight:
+            raise IdempotencyKeyInFlight(
+                "the first request with this Idempotency-Key has not finished; retry shortly",
+            )
+        fp = fingerprint(request.method, request.url.path, payload)
+
+        def command(tx: Tx) -> tuple[bool, StoredResponse]:
+            stored = idempotency.lookup(tx.conn, who.lane_id, key)
+            if stored is not None:
+                if stored.fingerprint != fp:
+                    raise IdempotencyKeyReused(
+                        "this Idempotency-Key was already used with a different request"
+                    )
+                return True, stored
+            status, view = effect(tx)
+            fresh = StoredResponse(fp, status, _encoder.encode(view))
+            idempotency.save(tx.conn, who.lane_id, key, fresh, tx.now_ms)
+            return False, fresh
+
+        self._in_flight.add(slot)
+        try:
+            replayed, response = await self._service.writer.run(command)
+        finally:
+            self._in_flight.discard(slot)
+        headers = {}
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+            self._service.metrics.idempotent_replays_total.inc()
+        return Response(content=response.body, status_code=response.status,
+                        media_type=MediaType.JSON, headers=headers)

@@ -1,0 +1,99 @@
+"""RFC 9457 problem details: every error the API answers is one of these, mapped once here."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+
+from edge.errors import DomainError
+from schemas.api import FieldError, Problem
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "https://novapos.dev/problems/"
+_encoder = msgspec.json.Encoder()
+
+
+def problem_response(
+    status: int, slug: str, title: str, detail: str, *, instance: str | None = None,
+    headers: dict[str, str] | None = None, **extra: Any,
+) -> Response:
+    errors = extra.pop("errors", None)
+    field = extra.pop("field", None)
+    if errors is None and field is not None:
+        errors = [FieldError(field=field, message=detail)]
+    elif errors is not None:
+        errors = [e if isinstance(e, FieldError) else FieldError(**e) for e in errors]
+    body = Problem(
+        type=TYPE_BASE + slug, title=title, status=status, detail=detail, instance=instance,
+        errors=errors, lines=extra.get("lines"), amount_due_minor=extra.get("amount_due_minor"),
+    )
+    return Response(
+        content=_encoder.encode(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def domain_error(request: Request, exc: DomainError) -> Response:
+    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
+    return problem_response(exc.status, exc.slug, exc.title, exc.detail, instance=request.url.path,
+                            headers=headers, **exc.extra)
+
+
+def _validation_errors(extra: Any) -> list[FieldError]:
+    out = []
+    for item in extra if isinstance(extra, list) else []:
+        if isinstance(item, dict):
+            out.append(FieldError(field=str(item.get("key") or item.get("source") or "body"),
+                                  message=str(item.get("message", item))))
+    return out
+
+
+def validation_error(request: Request, exc: ValidationException) -> Response:
+    errors = _validation_errors(exc.extra)
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or str(exc.detail)
+    return problem_response(400, "invalid-request", "The request is malformed or invalid", detail,
+                            instance=request.url.path, errors=errors or None)
+
+
+_TITLES = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "A valid lane token is required"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("body-too-large", "The request body is too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+}
+
+
+def http_error(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    slug, title = _TITLES.get(status, ("http-error", "Request failed"))
+    headers = dict(exc.headers or {})
+    if isinstance(exc, NotAuthorizedException):
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="novapos-edge"')
+    if status >= 500:
+        log.error("http error %s on %s: %s", status, request.url.path, exc.detail)
+    return problem_response(status, slug, title, str(exc.detail), instance=request.url.path,
+                            headers=headers or None)
+
+
+def internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(500, "internal-error", "Internal error",
+                            "the daemon failed to handle this request; retry with the same Idempotency-Key",
+                            instance=request.url.path)
+
+
+EXCEPTION_HANDLERS = {
+    DomainError: domain_error,
+    ValidationException: validation_error,
+    HTTPException: http_error,
+    Exception: internal_error,
+}

@@ -1,0 +1,89 @@
+"""Catalog routes: item look-up for lanes, and the admin import (manager tokens only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Body, Parameter
+
+from edge.catalog import lookup
+from edge.catalog.importer import CatalogImportError, parse_csv, parse_json
+from edge.catalog.service import import_document, rejected
+from edge.errors import CatalogRejected, Forbidden, NotFound
+from edge.lanes import Principal
+from edge.price_lock import current_price
+from schemas import api
+
+
+def _product_view(conn, item: lookup.Item, now_ms: int) -> api.ProductView:
+    point = current_price(lookup.price_points(conn, item.sku), now_ms)
+    return api.ProductView(
+        sku=item.sku, product_id=item.product_id, name=item.name, sold_by=item.sold_by,  # type: ignore[arg-type]
+        attributes=item.attributes, barcodes=lookup.barcodes_of(conn, item.sku),
+        tax_class=item.tax_class, tax_rate_ppm=item.tax_rate_ppm,
+        unit_price_minor=point.amount_minor if point else None,
+        price_version=point.version if point else None,
+    )
+
+
+class CatalogController(Controller):
+    path = "/v1/catalog"
+    tags = ["catalog"]
+
+    @get("/items/{sku:str}", summary="An item and its current price")
+    async def item(self, request: Request[Principal, Any, Any], sku: str) -> api.ProductView:
+        svc = request.app.state.service
+        item = lookup.by_sku(svc.reader, sku)
+        if item is None:
+            raise NotFound(f"no item with SKU {sku}")
+        return _product_view(svc.reader, item, svc.clock.now_ms())
+
+    @get("/barcodes/{code:str}", summary="Resolve a scanned code to an item")
+    async def barcode(self, request: Request[Principal, Any, Any], code: str) -> api.ProductView:
+        svc = request.app.state.service
+        item = lookup.by_barcode(svc.reader, code)
+        if item is None:
+            raise NotFound(f"no item with barcode {code}")
+        return _product_view(svc.reader, item, svc.clock.now_ms())
+
+    @get("/items", summary="Search items by SKU or name")
+    async def search(
+        self, request: Request[Principal, Any, Any],
+        q: str = Parameter(min_length=1, max_length=64),
+        limit: int = Parameter(default=20, ge=1, le=100),
+    ) -> list[api.ProductView]:
+        svc = request.app.state.service
+        now = svc.clock.now_ms()
+        return [_product_view(svc.reader, i, now) for i in lookup.search(svc.reader, q, limit)]
+
+    @post(
+        "/imports", status_code=201, summary="Import a catalog (JSON document or CSV), all or nothing",
+        request_max_body_size=None,
+    )
+    async def import_catalog(
+        self, request: Request[Principal, Any, Any],
+        data: bytes = Body(media_type="application/json",
+                           description="A CatalogDocument as JSON, or CSV with Content-Type text/csv"),
+    ) -> Response[api.CatalogImportResult]:
+        svc, who = request.app.state.service, request.user
+        if not who.is_manager:
+            raise Forbidden("catalog imports need a manager token")
+        limit = svc.config.api.max_import_bytes
+        if len(data) > limit:
+            raise CatalogRejected(f"import is {len(data)} bytes; the limit is {limit}")
+        try:
+            if request.headers.get("content-type", "").startswith("text/csv"):
+                doc = parse_csv(data.decode("utf-8"))
+            else:
+                doc = parse_json(data)
+        except CatalogImportError as exc:
+            raise rejected(exc) from exc
+        except UnicodeDecodeError as exc:
+            raise CatalogRejected(f"CSV must be UTF-8: {exc}") from exc
+        payload = msgspec.to_builtins(doc)
+        return await request.app.state.gate.run(
+            request, who, payload, lambda tx: (201, import_document(tx, doc, lane_id=who.lane_id))
+        )
+

@@ -1,0 +1,1 @@
+"""Catalog domain: barcode rules and validated, all-or-nothing catalog imports."""

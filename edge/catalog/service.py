@@ -1,0 +1,38 @@
+"""Applying a catalog import: validated against what the store already has, then appended as
+events (tax classes, products, prices) in one command, so an import lands whole or not at all."""
+
+from __future__ import annotations
+
+from edge.catalog import lookup
+from edge.catalog.importer import CatalogImportError, validate
+from edge.errors import CatalogRejected
+from edge.store.writer import Tx
+from schemas import api
+from schemas import events as ev
+from schemas.catalog import CatalogDocument
+
+
+def rejected(exc: CatalogImportError) -> CatalogRejected:
+    return CatalogRejected(
+        f"{len(exc.errors)} problem(s) in the import; nothing was imported",
+        errors=[{"field": f"row {e.row}: {e.field}", "message": e.message} for e in exc.errors],
+    )
+
+
+def import_document(tx: Tx, doc: CatalogDocument, *, lane_id: str | None) -> api.CatalogImportResult:
+    tax, skus, codes = lookup.known_maps(tx.conn)
+    try:
+        doc = validate(doc, known_tax_classes=tax, known_skus=skus, known_barcodes=codes)
+    except CatalogImportError as exc:
+        raise rejected(exc) from exc
+    first = tx.head_seq
+    for t in doc.tax_classes:
+        tx.append(ev.TaxClassSet(tax_class=t), stream="catalog", lane_id=lane_id)
+    for p in doc.products:
+        tx.append(ev.ProductUpserted(product=p), stream="catalog", lane_id=lane_id)
+    for price in doc.prices:
+        tx.append(ev.PriceSet(price=price), stream="catalog", lane_id=lane_id)
+    return api.CatalogImportResult(
+        tax_classes=len(doc.tax_classes), products=len(doc.products), prices=len(doc.prices),
+        events=tx.head_seq - first, last_seq=tx.head_seq,
+    )

@@ -1,0 +1,278 @@
+"""`novapos-edge`: the store PC's command line. A thin skin over `edge.service` and friends;
+every command has a Python twin the tests call directly.
+
+Exit codes: 0 ok, 1 degraded or verification failed, 2 bad input, 3 daemon or store unavailable.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import httpx
+import msgspec
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edge import config as config_mod
+from edge import demo
+from edge.catalog.importer import CatalogImportError, parse_csv, parse_json
+from edge.catalog.service import import_document
+from edge.config import ConfigError, StoreConfig
+from edge.errors import DomainError
+from edge.paths import default_data_dir
+from edge.server import DaemonInfo, read_daemon_info, run
+from edge.service import StoreService
+from edge.store import eventlog
+from edge.store.db import DB_FILENAME, open_connection
+from edge.store.rebuild import verify as verify_store
+
+EXIT_OK, EXIT_DEGRADED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
+
+app = typer.Typer(help="NovaPOS Edge store daemon and tools.", no_args_is_help=True,
+                  add_completion=False)
+lanes_app = typer.Typer(help="Enroll, list and revoke lane tokens.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Catalog maintenance.", no_args_is_help=True)
+app.add_typer(lanes_app, name="lanes")
+app.add_typer(catalog_app, name="catalog")
+
+out = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Store state directory.")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _service(data_dir: Path | None) -> StoreService:
+    path = data_dir or default_data_dir()
+    try:
+        return StoreService(path, config_mod.load(path))
+    except ConfigError as exc:
+        raise _fail(str(exc), EXIT_BAD_INPUT) from exc
+
+
+@app.command()
+def init(
+    data_dir: DataDir = None,
+    tenant: Annotated[str, typer.Option(help="Tenant id.")] = "demo-tenant",
+    store: Annotated[str, typer.Option(help="Store id.")] = "store-001",
+    name: Annotated[str, typer.Option(help="Store name printed on receipts.")] = "NovaPOS Demo Store",
+    currency: Annotated[str, typer.Option(help="ISO 4217 currency.")] = "EUR",
+    timezone: Annotated[str, typer.Option(help="IANA time zone of the store.")] = "Europe/Berlin",
+    day_close_hour: Annotated[int, typer.Option(help="Local hour the business day ends.")] = 4,
+    tax_mode: Annotated[str, typer.Option(help="inclusive or exclusive.")] = "inclusive",
+) -> None:
+    """Create a store's data directory: config file and migrated database."""
+    path = data_dir or default_data_dir()
+    cfg_path = path / config_mod.CONFIG_FILENAME
+    try:
+        store_cfg = msgspec.convert(
+            dict(tenant_id=tenant, store_id=store, name=name, currency=currency,
+                 timezone=timezone, day_close_hour=day_close_hour, tax_mode=tax_mode),
+            StoreConfig,
+        )
+    except (msgspec.ValidationError, ValueError) as exc:
+        raise _fail(f"invalid store settings: {exc}", EXIT_BAD_INPUT) from exc
+    path.mkdir(parents=True, exist_ok=True)
+    if cfg_path.exists():
+        out.print(f"{cfg_path} exists; keeping it")
+    else:
+        cfg_path.write_text(config_mod.render_toml(store_cfg))
+    _service(path)  # migrates
+    out.print(f"store {store_cfg.store_id} ready in {path}")
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    host: Annotated[Optional[str], typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (0 picks a free one).")] = None,
+    demo_mode: Annotated[bool, typer.Option("--demo", help="Seed demo catalog and lanes.")] = False,
+) -> None:
+    """Run the daemon in the foreground (systemd runs this)."""
+    from edge import logs
+
+    path = data_dir or default_data_dir()
+    service = _service(path)
+    logs.configure(service.config.log_level)
+    listen_host = host or service.config.api.host
+    listen_port = service.config.api.port if port is None else port
+
+    def ready(info: DaemonInfo) -> None:
+        sys.stdout.write(f"novapos-edge listening on {info.url} (store {info.store_id}, data {path})\n")
+        if demo_mode:
+            for lane, token in demo.seed(service).items():
+                sys.stdout.write(f"demo lane token {lane}: {token}\n")
+            sys.stdout.write(
+                f"try: curl -H 'Authorization: Bearer <token>' {info.url}/v1/catalog/items?q=milk\n"
+            )
+        sys.stdout.flush()
+
+    run(service, listen_host, listen_port, ready)
+
+
+@lanes_app.command("enroll")
+def lanes_enroll(
+    lane_id: Annotated[str, typer.Argument(help="Lane id, e.g. lane-3.")],
+    role: Annotated[str, typer.Option(help="cashier or manager.")] = "cashier",
+    data_dir: DataDir = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Issue a bearer token for a lane. The token is shown once; only its hash is stored."""
+    if role not in ("cashier", "manager"):
+        raise _fail(f"role must be cashier or manager, not {role!r}", EXIT_BAD_INPUT)
+    if not lane_id or len(lane_id) > 64 or not lane_id.replace("-", "").replace("_", "").isalnum():
+        raise _fail("lane id must be 1-64 letters, digits, '-' or '_'", EXIT_BAD_INPUT)
+    enrollment = _service(data_dir).enroll_lane(lane_id, role)  # type: ignore[arg-type]
+    if json_out:
+        out.print_json(msgspec.json.encode(
+            {"lane_id": lane_id, "role": role, "token": enrollment.token,
+             "token_id": enrollment.token_id}).decode())
+    else:
+        out.print(f"lane {lane_id} ({role}) token: {enrollment.token}")
+
+
+@lanes_app.command("list")
+def lanes_list(data_dir: DataDir = None, json_out: JsonOut = False) -> None:
+    """Enrolled lane tokens (never the tokens themselves)."""
+    from edge import lanes
+
+    svc = _service(data_dir)
+    conn = open_connection(svc.db_path)
+    rows = lanes.listing(conn)
+    conn.close()
+    if json_out:
+        out.print_json(msgspec.json.encode(rows).decode())
+        return
+    table = Table("lane", "role", "token id", "revoked")
+    for r in rows:
+        table.add_row(r["lane_id"], r["role"], r["token_id"], "yes" if r["revoked_at_ms"] else "")
+    out.print(table)
+
+
+@lanes_app.command("revoke")
+def lanes_revoke(lane_id: str, data_dir: DataDir = None) -> None:
+    """Revoke every token of a lane (effective within 30 s on a running daemon)."""
+    from edge import lanes
+
+    svc = _service(data_dir)
+    conn = open_connection(svc.db_path)
+    count = lanes.revoke(conn, lane_id=lane_id, now_ms=svc.clock.now_ms())
+    conn.close()
+    if not count:
+        raise _fail(f"lane {lane_id} has no active token", EXIT_BAD_INPUT)
+    out.print(f"revoked {count} token(s) of lane {lane_id}")
+
+
+@catalog_app.command("import")
+def catalog_import(
+    file: Annotated[Path, typer.Argument(help="Catalog JSON document or CSV file.")],
+    data_dir: DataDir = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Import a catalog file, all or nothing. Bad rows are listed with their row numbers."""
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read {file}: {exc}", EXIT_BAD_INPUT) from exc
+    try:
+        doc = parse_csv(raw.decode("utf-8")) if file.suffix.lower() == ".csv" else parse_json(raw)
+    except CatalogImportError as exc:
+        for e in exc.errors:
+            err.print(f"row {e.row}: {e.field}: {e.message}")
+        raise _fail(f"{len(exc.errors)} problem(s); nothing imported", EXIT_BAD_INPUT) from exc
+    except UnicodeDecodeError as exc:
+        raise _fail(f"{file} is not UTF-8: {exc}", EXIT_BAD_INPUT) from exc
+    svc = _service(data_dir)
+    svc.writer.start()
+    try:
+        result = svc.writer.run_sync(lambda tx: import_document(tx, doc, lane_id=None))
+    except DomainError as exc:
+        for e in exc.extra.get("errors", []):
+            err.print(f"{e['field']}: {e['message']}")
+        raise _fail(exc.detail, exc.exit_code) from exc
+    finally:
+        svc.writer.stop()
+    if json_out:
+        out.print_json(msgspec.json.encode(result).decode())
+    else:
+        out.print(f"imported {result.products} products, {result.prices} prices, "
+                  f"{result.tax_classes} tax classes ({result.events} events, head seq {result.last_seq})")
+
+
+@app.command("verify")
+def verify_cmd(data_dir: DataDir = None, json_out: JsonOut = False) -> None:
+    """Check the hash chain and that the read models equal a rebuild from the log."""
+    svc = _service(data_dir)
+    report = verify_store(svc.db_path)
+    if json_out:
+        out.print_json(msgspec.json.encode({
+            "ok": report.ok, "events": report.chain.events, "head_seq": report.chain.head_seq,
+            "chain_ok": report.chain.ok, "broken_at_seq": report.chain.broken_at_seq,
+            "reason": report.chain.reason, "mismatched_tables": report.mismatched_tables,
+        }).decode())
+    else:
+        if report.chain.ok:
+            out.print(f"chain ok: {report.chain.events} events, head seq {report.chain.head_seq}")
+        else:
+            out.print(f"[red]chain broken at seq {report.chain.broken_at_seq}:[/red] {report.chain.reason}")
+        for table, diff in report.mismatched_tables.items():
+            out.print(f"[red]projection {table} differs from rebuild:[/red] {diff}")
+        if not report.mismatched_tables:
+            out.print(f"projections ok: rebuilt from {report.rebuilt_events} events, identical")
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_DEGRADED)
+
+
+@app.command()
+def status(data_dir: DataDir = None, json_out: JsonOut = False) -> None:
+    """Daemon, database and disk at a glance; exit 1 when anything is degraded, 3 when down."""
+    path = data_dir or default_data_dir()
+    db = path / DB_FILENAME
+    if not db.exists():
+        raise _fail(f"no store database in {path} (run `novapos-edge init`)", EXIT_UNAVAILABLE)
+    conn = open_connection(db, readonly=True)
+    head_seq, _ = eventlog.head(conn)
+    orders = conn.execute("SELECT count(*) FROM orders").fetchall()[0][0]
+    conn.close()
+    db_bytes = sum(p.stat().st_size for p in path.glob(DB_FILENAME + "*"))
+    free_bytes = shutil.disk_usage(path).free
+    info = read_daemon_info(path)
+    daemon = {"running": False, "url": None, "ready": None}
+    if info is not None:
+        daemon["url"] = info.url
+        try:
+            resp = httpx.get(f"{info.url}/health/ready", timeout=3.0)
+            daemon.update(running=True, ready=resp.status_code == 200)
+        except httpx.HTTPError:
+            pass
+    low_disk = free_bytes < 1024**3
+    degraded = not daemon["running"] or not daemon["ready"] or low_disk
+    report = {"daemon": daemon, "db_bytes": db_bytes, "free_disk_bytes": free_bytes,
+              "events": head_seq, "orders": orders, "degraded": degraded}
+    if json_out:
+        out.print_json(msgspec.json.encode(report).decode())
+    else:
+        state = "[green]ready[/green]" if daemon["ready"] else (
+            "[yellow]not ready[/yellow]" if daemon["running"] else "[red]not running[/red]")
+        out.print(f"daemon   {state} {daemon['url'] or ''}")
+        out.print(f"database {db_bytes / 1024**2:.1f} MiB, {head_seq} events, {orders} orders")
+        out.print(f"disk     {free_bytes / 1024**3:.1f} GiB free" + (" [red](low)[/red]" if low_disk else ""))
+    if not daemon["running"]:
+        raise typer.Exit(EXIT_UNAVAILABLE)
+    raise typer.Exit(EXIT_DEGRADED if degraded else EXIT_OK)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

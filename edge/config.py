@@ -1,0 +1,141 @@
+"""Daemon configuration: one msgspec-validated TOML file plus environment overrides.
+
+Defaults are safe and let the daemon start with no file at all. An environment variable
+`NOVAPOS_<SECTION>__<FIELD>` overrides a file value, e.g. `NOVAPOS_STORE__TIMEZONE=Europe/Paris`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+from edge.money import CURRENCY_EXPONENTS
+
+CONFIG_FILENAME = "config.toml"
+ENV_PREFIX = "NOVAPOS_"
+
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+class StoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    tenant_id: Id = "demo-tenant"
+    store_id: Id = "store-001"
+    name: str = "NovaPOS Demo Store"
+    currency: str = "EUR"
+    timezone: str = "Europe/Berlin"
+    # Sales before this local hour count towards the previous business day.
+    day_close_hour: Annotated[int, msgspec.Meta(ge=0, le=23)] = 4
+    tax_mode: Literal["inclusive", "exclusive"] = "inclusive"
+
+    def __post_init__(self) -> None:
+        if self.currency not in CURRENCY_EXPONENTS:
+            raise ValueError(f"unsupported currency {self.currency!r}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {self.timezone!r}") from exc
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class PriceLockConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    ttl_s: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 900
+    # What completing a cart does when a line's lock expired and its price moved:
+    # "refuse" answers 409 until the lane re-prices the cart; "reprice" re-prices silently.
+    on_expiry: Literal["refuse", "reprice"] = "refuse"
+
+
+class DiscountConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # Discounts worth more than this share of what they apply to need a manager token.
+    manager_threshold_bp: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 2_000
+
+
+class IdempotencyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    retention_days: Annotated[int, msgspec.Meta(ge=7, le=365)] = 7
+    prune_interval_s: Annotated[int, msgspec.Meta(ge=1)] = 3_600
+
+
+class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65_535)] = 8420
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1_024, le=64 * 1024 * 1024)] = 1024 * 1024
+    # Catalog imports are bigger than lane requests.
+    max_import_bytes: Annotated[int, msgspec.Meta(ge=1_024)] = 16 * 1024 * 1024
+
+
+class WriterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # Requests committed together in one fsync (group commit); none is acknowledged before it.
+    max_batch: Annotated[int, msgspec.Meta(ge=1, le=4_096)] = 256
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    store: StoreConfig = StoreConfig()
+    price_lock: PriceLockConfig = PriceLockConfig()
+    discounts: DiscountConfig = DiscountConfig()
+    idempotency: IdempotencyConfig = IdempotencyConfig()
+    api: ApiConfig = ApiConfig()
+    writer: WriterConfig = WriterConfig()
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, field = name[len(ENV_PREFIX):].lower().partition("__")
+        if section not in Config.__struct_fields__:
+            continue
+        merged.setdefault(section, {})[field] = _parse_scalar(value)
+    return merged
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def load(data_dir: Path | None = None, environ: dict[str, str] | None = None) -> Config:
+    raw: dict[str, Any] = {}
+    if data_dir is not None and (data_dir / CONFIG_FILENAME).exists():
+        path = data_dir / CONFIG_FILENAME
+        try:
+            raw = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+    raw = _env_overrides(raw, dict(os.environ if environ is None else environ))
+    try:
+        return msgspec.convert(raw, Config, strict=False)
+    except (msgspec.ValidationError, ValueError) as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from exc
+
+
+def render_toml(store: StoreConfig) -> str:
+    """The config file `novapos-edge init` writes: the store identity, everything else default."""
+    return (
+        "# NovaPOS Edge store configuration. Unset keys take safe defaults; any key can be\n"
+        "# overridden by NOVAPOS_<SECTION>__<KEY> in the environment.\n\n"
+        "[store]\n"
+        f"tenant_id = {json.dumps(store.tenant_id)}\n"
+        f"store_id = {json.dumps(store.store_id)}\n"
+        f"name = {json.dumps(store.name)}\n"
+        f"currency = {json.dumps(store.currency)}\n"
+        f"timezone = {json.dumps(store.timezone)}\n"
+        f"day_close_hour = {store.day_close_hour}\n"
+        f'tax_mode = "{store.tax_mode}"\n\n'
+        "[price_lock]\nttl_s = 900\non_expiry = \"refuse\"\n"
+    )

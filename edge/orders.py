@@ -1,0 +1,180 @@
+"""Completing a sale, and reading orders and receipts back.
+
+`complete` turns an open, fully tendered cart into one `sale.completed` event that carries
+everything HQ needs (lines with unit price, price version and `sold_under_lock`, tenders,
+totals, change); the order read model is its projection.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import apsw
+
+from edge import price_lock
+from edge.business_day import business_date
+from edge.carts import Policy, load_for, reprice_lines
+from edge.catalog import lookup
+from edge.errors import EmptyCart, NotFound, PriceLockExpired
+from edge.ids import uuid7
+from edge.lanes import Principal
+from edge.money import format_minor
+from edge.store.writer import Tx
+from edge.tender import cash
+from schemas import api
+from schemas import events as ev
+
+
+def complete(tx: Tx, who: Principal, policy: Policy, cart_id: str) -> str:
+    """Returns the new order id. Raises before appending anything if the sale cannot close."""
+    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
+    if not cart.lines:
+        raise EmptyCart(f"cart {cart_id} has no lines to sell")
+    points = lookup.price_points_for(tx.conn, {ln.sku for ln in cart.lines})
+    expired = reprice_lines(cart, points, tx.now_ms, policy.lock_ttl_ms, only_expired=True)
+    if expired:
+        if policy.on_expiry == "refuse":
+            raise PriceLockExpired(
+                "the price lock expired on lines whose price has changed; re-price the cart "
+                "(POST .../reprice), show the customer the new total, then complete",
+                lines=[r.line_id for r in expired],
+            )
+        tx.append(ev.CartRepriced(cart_id=cart_id, lines=tuple(expired)),
+                  stream=f"cart:{cart_id}", lane_id=who.lane_id)
+        cart = load_for(tx.conn, cart_id, who, must_be_open=True)
+
+    totals = cart.totals(policy.tax_mode)
+    settlement = cash.settle(totals.total_minor, [amount for _, _, amount in cart.tenders])
+    receipt_no = _next_receipt_number(tx.conn, policy.store_id)
+    order_id = uuid7()
+    lines = tuple(
+        ev.SoldLine(
+            line_no=i, sku=ln.sku, product_id=ln.product_id, name=ln.name,
+            qty_milli=ln.qty_milli, unit_price_minor=ln.unit_price_minor,
+            price_version=ln.price_version,
+            sold_under_lock=price_lock.sold_under_lock(ln.locked_price, points[ln.sku], tx.now_ms),
+            tax_class=ln.tax_class, tax_rate_ppm=ln.tax_rate_ppm, gross_minor=p.gross_minor,
+            discount_minor=p.discount_minor, tax_minor=p.tax_minor, total_minor=p.total_minor,
+        )
+        for i, (ln, p) in enumerate(zip(cart.lines, totals.lines), start=1)
+    )
+    tenders = tuple(
+        ev.SoldTender(tender_no=i, tender_type=kind, amount_minor=amount)
+        for i, (_, kind, amount) in enumerate(cart.tenders, start=1)
+    )
+    tx.append(
+        ev.SaleCompleted(
+            order_id=order_id, cart_id=cart_id, receipt_number=receipt_no, lane_id=cart.lane_id,
+            completed_at_ms=tx.now_ms,
+            business_date=business_date(tx.now_ms, tx.identity.tz, tx.identity.day_close_hour),
+            currency=cart.currency, tax_mode=policy.tax_mode,  # type: ignore[arg-type]
+            lines=lines, tenders=tenders, subtotal_minor=totals.subtotal_minor,
+            discount_minor=totals.discount_minor, tax_minor=totals.tax_minor,
+            total_minor=totals.total_minor, tendered_minor=settlement.tendered_minor,
+            change_due_minor=settlement.change_due_minor,
+        ),
+        stream=f"order:{order_id}", lane_id=cart.lane_id,
+    )
+    return order_id
+
+
+def _next_receipt_number(conn: apsw.Connection, store_id: str) -> str:
+    rows = conn.execute("SELECT value FROM counters WHERE name = 'receipts'").fetchall()
+    return f"{store_id}-{(rows[0][0] if rows else 0) + 1:07d}"
+
+
+# --- reads -------------------------------------------------------------------------------
+
+_ORDER_COLS = (
+    "order_id, receipt_number, cart_id, lane_id, completed_at_ms, business_date, currency, "
+    "tax_mode, subtotal_minor, discount_minor, tax_minor, total_minor, tendered_minor, "
+    "change_due_minor"
+)
+
+
+def _order(conn: apsw.Connection, where: str, arg: str) -> api.OrderView | None:
+    rows = conn.execute(f"SELECT {_ORDER_COLS} FROM orders WHERE {where} = ?", (arg,)).fetchall()
+    if not rows:
+        return None
+    r = rows[0]
+    lines = [
+        api.OrderLineView(line_no=l[0], sku=l[1], product_id=l[2], name=l[3], qty_milli=l[4],
+                          unit_price_minor=l[5], price_version=l[6], sold_under_lock=bool(l[7]),
+                          tax_rate_ppm=l[8], gross_minor=l[9], discount_minor=l[10],
+                          tax_minor=l[11], total_minor=l[12])
+        for l in conn.execute(
+            "SELECT line_no, sku, product_id, name, qty_milli, unit_price_minor, price_version, "
+            "sold_under_lock, tax_rate_ppm, gross_minor, discount_minor, tax_minor, total_minor "
+            "FROM order_lines WHERE order_id = ? ORDER BY line_no", (r[0],))
+    ]
+    tenders = [
+        api.OrderTenderView(*t)
+        for t in conn.execute(
+            "SELECT tender_no, tender_type, amount_minor FROM order_tenders WHERE order_id = ? "
+            "ORDER BY tender_no", (r[0],))
+    ]
+    return api.OrderView(
+        order_id=r[0], receipt_number=r[1], cart_id=r[2], lane_id=r[3],
+        completed_at=datetime.fromtimestamp(r[4] / 1000, tz=timezone.utc), business_date=r[5],
+        currency=r[6], tax_mode=r[7], lines=lines, tenders=tenders, subtotal_minor=r[8],
+        discount_minor=r[9], tax_minor=r[10], total_minor=r[11], tendered_minor=r[12],
+        change_due_minor=r[13],
+    )
+
+
+def by_id(conn: apsw.Connection, order_id: str) -> api.OrderView:
+    order = _order(conn, "order_id", order_id)
+    if order is None:
+        raise NotFound(f"no order {order_id}")
+    return order
+
+
+def by_receipt(conn: apsw.Connection, receipt_number: str) -> api.OrderView:
+    order = _order(conn, "receipt_number", receipt_number)
+    if order is None:
+        raise NotFound(f"no order with receipt number {receipt_number}")
+    return order
+
+
+def _qty_text(qty_milli: int) -> str:
+    if qty_milli % 1000 == 0:
+        return f"{qty_milli // 1000} x"
+    return f"{qty_milli / 1000:.3f} kg"
+
+
+def receipt(order: api.OrderView, policy: Policy, tz) -> api.ReceiptView:
+    cur = order.currency
+    taxes: dict[int, list[int]] = {}
+    for ln in order.lines:
+        row = taxes.setdefault(ln.tax_rate_ppm, [0, 0])
+        row[0] += ln.total_minor - (ln.tax_minor if order.tax_mode == "inclusive" else 0)
+        row[1] += ln.tax_minor
+    return api.ReceiptView(
+        store_name=policy.store_name, store_id=policy.store_id, lane_id=order.lane_id,
+        receipt_number=order.receipt_number, order_id=order.order_id,
+        local_time=order.completed_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z"),
+        business_date=order.business_date, currency=cur,
+        lines=[
+            api.ReceiptLine(
+                text=ln.name + (" *" if ln.sold_under_lock else ""),
+                qty_text=f"{_qty_text(ln.qty_milli)} {format_minor(ln.unit_price_minor, cur)}",
+                amount_text=format_minor(ln.total_minor, cur),
+            )
+            for ln in order.lines
+        ],
+        taxes=[
+            api.ReceiptTaxRow(rate_text=f"{rate / 10_000:g} %", net_minor=net, tax_minor=tax)
+            for rate, (net, tax) in sorted(taxes.items())
+        ],
+        subtotal_text=format_minor(order.subtotal_minor, cur),
+        discount_text=format_minor(-order.discount_minor, cur) if order.discount_minor else None,
+        tax_text=format_minor(order.tax_minor, cur),
+        total_text=format_minor(order.total_minor, cur),
+        tenders=[
+            api.ReceiptLine(text=t.tender_type.upper(), qty_text="",
+                            amount_text=format_minor(t.amount_minor, cur))
+            for t in order.tenders
+        ],
+        change_text=format_minor(order.change_due_minor, cur),
+        barcode=order.receipt_number,
+    )

@@ -1,0 +1,18 @@
+"""Where a store's state lives: --data-dir, else $NOVAPOS_DATA_DIR, else systemd's
+$STATE_DIRECTORY, else $XDG_STATE_HOME/novapos-edge (~/.local/state/novapos-edge)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DAEMON_FILENAME = "daemon.json"
+
+
+def default_data_dir() -> Path:
+    for var in ("NOVAPOS_DATA_DIR", "STATE_DIRECTORY"):
+        value = os.environ.get(var)
+        if value:
+            return Path(value.split(":")[0])
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state_home) / "novapos-edge"

@@ -1,0 +1,107 @@
+"""Cart and order totals: discounts, tax, per-line rounding. Pure functions over plain data.
+
+Invariants (property-tested in tests/edge/test_pricing.py):
+- every amount is an integer number of minor units, never negative;
+- Σ line totals == order total, Σ line tax == order tax, Σ line discounts == order discount;
+- a cart discount is allocated over lines pro rata and the parts add up to it exactly;
+- exclusive tax: total = subtotal − discount + tax; inclusive tax: total = subtotal − discount.
+Rounding is `money.div_round_half_up`, applied once per line per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from edge.money import allocate, div_round_half_up
+
+PPM = 1_000_000
+BASIS_POINTS = 10_000
+MILLI = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class Discount:
+    kind: Literal["amount", "percent"]
+    value: int  # amount: minor units; percent: basis points
+
+    def __post_init__(self) -> None:
+        assert self.value >= 0
+        assert self.kind == "amount" or self.value <= BASIS_POINTS
+
+    def amount_off(self, base_minor: int) -> int:
+        if self.kind == "amount":
+            return min(self.value, base_minor)
+        return min(div_round_half_up(base_minor * self.value, BASIS_POINTS), base_minor)
+
+
+@dataclass(frozen=True, slots=True)
+class LineInput:
+    line_id: int
+    unit_price_minor: int
+    qty_milli: int
+    tax_rate_ppm: int
+    discount: Discount | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PricedLine:
+    line_id: int
+    gross_minor: int
+    discount_minor: int
+    net_minor: int
+    tax_minor: int
+    total_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    lines: tuple[PricedLine, ...]
+    subtotal_minor: int
+    discount_minor: int
+    tax_minor: int
+    total_minor: int
+
+
+def line_gross_minor(unit_price_minor: int, qty_milli: int) -> int:
+    return div_round_half_up(unit_price_minor * qty_milli, MILLI)
+
+
+def line_tax_minor(net_minor: int, rate_ppm: int, tax_mode: str) -> int:
+    if tax_mode == "exclusive":
+        return div_round_half_up(net_minor * rate_ppm, PPM)
+    # Inclusive: the net already contains the tax; extract it.
+    return div_round_half_up(net_minor * rate_ppm, PPM + rate_ppm)
+
+
+def price(lines: list[LineInput], cart_discount: Discount | None, tax_mode: str) -> Totals:
+    assert tax_mode in ("inclusive", "exclusive")
+    gross = [line_gross_minor(ln.unit_price_minor, ln.qty_milli) for ln in lines]
+    line_off = [ln.discount.amount_off(g) if ln.discount else 0 for ln, g in zip(lines, gross)]
+    after_line = [g - d for g, d in zip(gross, line_off)]
+    cart_off_total = cart_discount.amount_off(sum(after_line)) if cart_discount else 0
+    cart_off = allocate(cart_off_total, after_line)
+
+    priced: list[PricedLine] = []
+    for ln, g, d_line, d_cart in zip(lines, gross, line_off, cart_off):
+        discount = d_line + d_cart
+        net = g - discount
+        tax = line_tax_minor(net, ln.tax_rate_ppm, tax_mode)
+        total = net + tax if tax_mode == "exclusive" else net
+        assert 0 <= discount <= g and 0 <= tax <= max(total, 0)
+        priced.append(PricedLine(ln.line_id, g, discount, net, tax, total))
+
+    return Totals(
+        lines=tuple(priced),
+        subtotal_minor=sum(p.gross_minor for p in priced),
+        discount_minor=sum(p.discount_minor for p in priced),
+        tax_minor=sum(p.tax_minor for p in priced),
+        total_minor=sum(p.total_minor for p in priced),
+    )
+
+
+def discount_share_bp(amount_off_minor: int, base_minor: int) -> int:
+    """How big a discount is relative to what it applies to, in basis points (for approvals)."""
+    if base_minor <= 0:
+        return BASIS_POINTS if amount_off_minor > 0 else 0
+    return div_round_half_up(amount_off_minor * BASIS_POINTS, base_minor)

@@ -1,0 +1,117 @@
+"""Running the daemon: uvicorn on the Litestar app, systemd notify/watchdog, background
+housekeeping (idempotency-key pruning), and a `daemon.json` that tells local tools where the
+daemon listens."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import Callable
+
+import msgspec
+import structlog
+import uvicorn
+
+from edge import sdnotify
+from edge.api.app import create_asgi
+from edge.paths import DAEMON_FILENAME
+from edge.service import StoreService
+
+log = structlog.get_logger("novapos.daemon")
+
+
+class DaemonInfo(msgspec.Struct, frozen=True):
+    pid: int
+    url: str
+    host: str
+    port: int
+    store_id: str
+    tenant_id: str
+
+
+def _bound_port(server: uvicorn.Server) -> int:
+    for srv in server.servers:
+        for sock in srv.sockets:
+            return sock.getsockname()[1]
+    raise RuntimeError("server has no listening socket")
+
+
+async def _housekeeping(service: StoreService, server: uvicorn.Server) -> None:
+    interval_s = service.config.idempotency.prune_interval_s
+    watchdog_s = sdnotify.watchdog_interval_s()
+    tick_s = min(interval_s, watchdog_s) if watchdog_s else interval_s
+    since_prune_s = float(interval_s)  # prune once at start
+    while not server.should_exit:
+        if since_prune_s >= interval_s:
+            since_prune_s = 0.0
+            try:
+                pruned = await asyncio.to_thread(service.prune_idempotency_keys)
+                if pruned:
+                    log.info("pruned idempotency keys", count=pruned)
+            except Exception:  # noqa: BLE001 - housekeeping must never kill the daemon
+                log.exception("idempotency key pruning failed")
+        if watchdog_s:
+            sdnotify.notify("WATCHDOG=1")
+        await asyncio.sleep(tick_s)
+        since_prune_s += tick_s
+
+
+async def serve_async(
+    service: StoreService, host: str, port: int, on_ready: Callable[[DaemonInfo], None],
+) -> None:
+    config = uvicorn.Config(
+        create_asgi(service), host=host, port=port, log_config=None, access_log=False,
+        lifespan="off", loop="none", http="httptools", timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    serve_task = asyncio.create_task(server.serve())
+    while not server.started:
+        if serve_task.done():
+            with contextlib.suppress(BaseException):  # uvicorn exits the task on bind errors
+                serve_task.result()
+            raise SystemExit(f"novapos-edge: could not listen on {host}:{port} (port in use?)")
+        await asyncio.sleep(0.01)
+    bound = _bound_port(server)
+    display_host = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
+    info = DaemonInfo(os.getpid(), f"http://{display_host}:{bound}", host, bound,
+                      service.identity.store_id, service.identity.tenant_id)
+    info_path = service.data_dir / DAEMON_FILENAME
+    info_path.write_bytes(msgspec.json.encode(info))
+    on_ready(info)
+    sdnotify.notify(f"READY=1\nSTATUS=serving store {info.store_id} on {info.url}")
+    keeper = asyncio.create_task(_housekeeping(service, server))
+    try:
+        await serve_task
+    finally:
+        sdnotify.notify("STOPPING=1")
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+        with contextlib.suppress(FileNotFoundError):
+            info_path.unlink()
+
+
+def run(service: StoreService, host: str, port: int, on_ready: Callable[[DaemonInfo], None]) -> None:
+    try:
+        import uvloop
+
+        runner: Callable = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is optional
+        logging.getLogger(__name__).info("uvloop not available; using asyncio's loop")
+        runner = asyncio.run
+    service.start()
+    try:
+        runner(serve_async(service, host, port, on_ready))
+    finally:
+        service.stop()
+
+
+def read_daemon_info(data_dir: Path) -> DaemonInfo | None:
+    path = data_dir / DAEMON_FILENAME
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=DaemonInfo)
+    except (FileNotFoundError, msgspec.DecodeError, msgspec.ValidationError):
+        return None

@@ -1,0 +1,124 @@
+"""The store service: one object that owns a store's database, writer, reader and metrics.
+
+The HTTP app and the CLI both drive a store through this class; it is the Python API twin of
+every command. It holds no business rules itself: those live in `carts`, `orders`, `catalog`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import apsw
+
+from edge import lanes
+from edge.carts import Policy
+from edge.clock import Clock, SystemClock
+from edge.config import Config
+from edge.metrics import Metrics
+from edge.store import eventlog
+from edge.store.db import DB_FILENAME, open_connection, open_store, schema_version
+from edge.store.eventlog import StoredEvent
+from edge.store.migrations import LATEST_VERSION
+from edge.store.writer import StoreIdentity, Writer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    ready: bool
+    checks: dict[str, str]
+
+
+class StoreService:
+    def __init__(self, data_dir: Path, config: Config, clock: Clock | None = None) -> None:
+        self.data_dir = data_dir
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.metrics = Metrics()
+        s = config.store
+        self.identity = StoreIdentity(s.tenant_id, s.store_id, s.tz, s.day_close_hour)
+        self.policy = Policy(
+            store_id=s.store_id, store_name=s.name, currency=s.currency, tax_mode=s.tax_mode,
+            lock_ttl_ms=config.price_lock.ttl_s * 1000, on_expiry=config.price_lock.on_expiry,
+            manager_threshold_bp=config.discounts.manager_threshold_bp,
+        )
+        self.db_path = data_dir / DB_FILENAME
+        # Migrations run once, before anything else touches the database.
+        open_store(data_dir).close()
+        self.writer = Writer(
+            self.db_path, self.identity, self.clock, max_batch=config.writer.max_batch,
+            on_commit=self._committed,
+        )
+        self._reader: apsw.Connection | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.writer.start()
+        self._reader = open_connection(self.db_path)
+        self.metrics.event_log_head.set(eventlog.head(self._reader)[0])
+
+    def stop(self) -> None:
+        self.writer.stop()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    @property
+    def reader(self) -> apsw.Connection:
+        """Read connection for the event-loop thread; WAL gives it a consistent snapshot."""
+        assert self._reader is not None, "service not started"
+        return self._reader
+
+    def _committed(self, commands: int, seconds: float, appended: list[StoredEvent]) -> None:
+        m = self.metrics
+        m.commit_batch_size.observe(commands)
+        m.commit_seconds.observe(seconds)
+        for stored in appended:
+            m.events_total.labels(stored.type).inc()
+            if stored.type == "sale.completed":
+                m.sales_total.inc()
+        if appended:
+            m.event_log_head.set(appended[-1].seq)
+
+    # --- lanes ---------------------------------------------------------------------------
+
+    def authenticate(self, token: str) -> lanes.Principal | None:
+        return lanes.authenticate(self.reader, token)
+
+    def enroll_lane(self, lane_id: str, role: lanes.Role) -> lanes.Enrollment:
+        conn = open_connection(self.db_path)
+        try:
+            return lanes.enroll(
+                conn, tenant_id=self.identity.tenant_id, store_id=self.identity.store_id,
+                lane_id=lane_id, role=role, now_ms=self.clock.now_ms(),
+            )
+        finally:
+            conn.close()
+
+    # --- health --------------------------------------------------------------------------
+
+    async def readiness(self) -> Readiness:
+        checks: dict[str, str] = {}
+        try:
+            version = schema_version(self.reader)
+            checks["migrations"] = "ok" if version == LATEST_VERSION else f"at {version}, need {LATEST_VERSION}"
+        except apsw.Error as exc:
+            checks["migrations"] = f"unreadable: {exc}"
+        try:
+            await self.writer.run(lambda tx: tx.conn.execute("SELECT 1").fetchall())
+            checks["database_writable"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            checks["database_writable"] = f"failed: {exc}"
+        return Readiness(all(v == "ok" for v in checks.values()), checks)
+
+    def prune_idempotency_keys(self) -> int:
+        from edge.store import idempotency
+
+        retention_ms = self.config.idempotency.retention_days * 86_400_000
+        return self.writer.run_sync(
+            lambda tx: idempotency.prune(tx.conn, tx.now_ms - retention_ms)
+        )

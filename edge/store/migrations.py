@@ -1,0 +1,144 @@
+"""Versioned schema migrations. Append only: a shipped migration is never edited.
+
+`PROJECTION_TABLES` are read models rebuilt from the event log by `edge.store.rebuild`; every
+other table (events, lanes, idempotency keys, meta) is primary state.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "event log, lanes, idempotency keys",
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+
+        CREATE TABLE events (
+            seq            INTEGER PRIMARY KEY,
+            event_id       TEXT NOT NULL UNIQUE,
+            tenant_id      TEXT NOT NULL,
+            store_id       TEXT NOT NULL,
+            lane_id        TEXT,
+            stream         TEXT NOT NULL,
+            type           TEXT NOT NULL,
+            schema_version INTEGER NOT NULL,
+            recorded_at_ms INTEGER NOT NULL,
+            business_date  TEXT NOT NULL,
+            body           BLOB NOT NULL,
+            prev_hash      BLOB NOT NULL,
+            hash           BLOB NOT NULL
+        ) STRICT;
+        CREATE INDEX events_stream ON events(stream, seq);
+        -- Append-only, enforced by the database itself.
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+
+        CREATE TABLE lane_tokens (
+            token_hash  BLOB PRIMARY KEY,
+            token_id    TEXT NOT NULL UNIQUE,
+            tenant_id   TEXT NOT NULL,
+            store_id    TEXT NOT NULL,
+            lane_id     TEXT NOT NULL,
+            role        TEXT NOT NULL CHECK (role IN ('cashier', 'manager')),
+            created_at_ms INTEGER NOT NULL,
+            revoked_at_ms INTEGER
+        ) STRICT;
+
+        CREATE TABLE idempotency_keys (
+            lane_id       TEXT NOT NULL,
+            key           TEXT NOT NULL,
+            fingerprint   BLOB NOT NULL,
+            status        INTEGER NOT NULL,
+            body          BLOB NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (lane_id, key)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX idempotency_keys_age ON idempotency_keys(created_at_ms);
+        """,
+    ),
+    (
+        2,
+        "projections: catalog, carts, orders",
+        """
+        CREATE TABLE tax_classes (code TEXT PRIMARY KEY, rate_ppm INTEGER NOT NULL,
+                                  name TEXT NOT NULL) STRICT;
+        CREATE TABLE products (product_id TEXT PRIMARY KEY, name TEXT NOT NULL,
+                               tax_class TEXT NOT NULL, sold_by TEXT NOT NULL) STRICT;
+        CREATE TABLE variants (sku TEXT PRIMARY KEY, product_id TEXT NOT NULL,
+                               attributes TEXT NOT NULL) STRICT;
+        CREATE INDEX variants_product ON variants(product_id);
+        CREATE TABLE barcodes (code TEXT PRIMARY KEY, sku TEXT NOT NULL) STRICT;
+        CREATE INDEX barcodes_sku ON barcodes(sku);
+        CREATE TABLE prices (sku TEXT NOT NULL, version INTEGER NOT NULL,
+                             amount_minor INTEGER NOT NULL, effective_at_ms INTEGER NOT NULL,
+                             PRIMARY KEY (sku, version)) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE carts (
+            cart_id TEXT PRIMARY KEY, lane_id TEXT NOT NULL, status TEXT NOT NULL,
+            currency TEXT NOT NULL, opened_at_ms INTEGER NOT NULL,
+            discount_kind TEXT, discount_value INTEGER,
+            next_line_id INTEGER NOT NULL, next_tender_id INTEGER NOT NULL,
+            order_id TEXT, closed_at_seq INTEGER
+        ) STRICT;
+        CREATE TABLE cart_lines (
+            cart_id TEXT NOT NULL, line_id INTEGER NOT NULL, sku TEXT NOT NULL,
+            product_id TEXT NOT NULL, name TEXT NOT NULL, sold_by TEXT NOT NULL,
+            qty_milli INTEGER NOT NULL, unit_price_minor INTEGER NOT NULL,
+            price_version INTEGER NOT NULL, lock_expires_at_ms INTEGER NOT NULL,
+            tax_class TEXT NOT NULL, tax_rate_ppm INTEGER NOT NULL,
+            discount_kind TEXT, discount_value INTEGER, scanned_code TEXT,
+            PRIMARY KEY (cart_id, line_id)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TABLE cart_tenders (
+            cart_id TEXT NOT NULL, tender_id INTEGER NOT NULL, tender_type TEXT NOT NULL,
+            amount_minor INTEGER NOT NULL, PRIMARY KEY (cart_id, tender_id)
+        ) STRICT, WITHOUT ROWID;
+
+        CREATE TABLE orders (
+            order_id TEXT PRIMARY KEY, cart_id TEXT NOT NULL UNIQUE,
+            receipt_number TEXT NOT NULL UNIQUE, lane_id TEXT NOT NULL,
+            completed_at_ms INTEGER NOT NULL, business_date TEXT NOT NULL,
+            currency TEXT NOT NULL, tax_mode TEXT NOT NULL,
+            subtotal_minor INTEGER NOT NULL, discount_minor INTEGER NOT NULL,
+            tax_minor INTEGER NOT NULL, total_minor INTEGER NOT NULL,
+            tendered_minor INTEGER NOT NULL, change_due_minor INTEGER NOT NULL,
+            event_seq INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX orders_business_date ON orders(business_date);
+        CREATE TABLE order_lines (
+            order_id TEXT NOT NULL, line_no INTEGER NOT NULL, sku TEXT NOT NULL,
+            product_id TEXT NOT NULL, name TEXT NOT NULL, qty_milli INTEGER NOT NULL,
+            unit_price_minor INTEGER NOT NULL, price_version INTEGER NOT NULL,
+            sold_under_lock INTEGER NOT NULL, tax_class TEXT NOT NULL,
+            tax_rate_ppm INTEGER NOT NULL, gross_minor INTEGER NOT NULL,
+            discount_minor INTEGER NOT NULL, tax_minor INTEGER NOT NULL,
+            total_minor INTEGER NOT NULL, PRIMARY KEY (order_id, line_no)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TABLE order_tenders (
+            order_id TEXT NOT NULL, tender_no INTEGER NOT NULL, tender_type TEXT NOT NULL,
+            amount_minor INTEGER NOT NULL, PRIMARY KEY (order_id, tender_no)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
+        """,
+    ),
+]
+
+# Read models, with the key each is compared by when a rebuild is checked against live.
+PROJECTION_TABLES: dict[str, str] = {
+    "tax_classes": "code",
+    "products": "product_id",
+    "variants": "sku",
+    "barcodes": "code",
+    "prices": "sku, version",
+    "carts": "cart_id",
+    "cart_lines": "cart_id, line_id",
+    "cart_tenders": "cart_id, tender_id",
+    "orders": "order_id",
+    "order_lines": "order_id, line_no",
+    "order_tenders": "order_id, tender_no",
+    "counters": "name",
+}
+
+LATEST_VERSION = MIGRATIONS[-1][0]

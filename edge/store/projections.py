@@ -1,0 +1,202 @@
+"""Read models as projections of the event log.
+
+`apply` is the only code that writes projection tables. The live path calls it in the same
+transaction that appends the event; `edge.store.rebuild` calls it while replaying the log into
+a scratch database. So a rebuild equals the live state by construction, and a test proves it.
+Projections must depend on the event alone (never on the clock or on config).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import apsw
+import msgspec
+
+from edge.store.eventlog import StoredEvent
+from schemas import events as ev
+
+_json = msgspec.json.Encoder(order="sorted")
+
+Handler = Callable[[apsw.Connection, StoredEvent, ev.EventBody], None]
+_HANDLERS: dict[type, Handler] = {}
+
+
+def _on(cls: type) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        _HANDLERS[cls] = fn
+        return fn
+
+    return register
+
+
+def apply(conn: apsw.Connection, stored: StoredEvent, body: ev.EventBody) -> None:
+    handler = _HANDLERS.get(type(body))
+    assert handler is not None, f"no projection for {stored.type}"
+    handler(conn, stored, body)
+
+
+# --- catalog -----------------------------------------------------------------------------
+
+
+@_on(ev.TaxClassSet)
+def _tax_class(conn, _stored, body: ev.TaxClassSet) -> None:
+    t = body.tax_class
+    conn.execute(
+        "INSERT INTO tax_classes(code, rate_ppm, name) VALUES (?,?,?) "
+        "ON CONFLICT(code) DO UPDATE SET rate_ppm=excluded.rate_ppm, name=excluded.name",
+        (t.code, t.rate_ppm, t.name),
+    )
+
+
+@_on(ev.ProductUpserted)
+def _product(conn, _stored, body: ev.ProductUpserted) -> None:
+    p = body.product
+    conn.execute(
+        "INSERT INTO products(product_id, name, tax_class, sold_by) VALUES (?,?,?,?) "
+        "ON CONFLICT(product_id) DO UPDATE SET name=excluded.name, "
+        "tax_class=excluded.tax_class, sold_by=excluded.sold_by",
+        (p.product_id, p.name, p.tax_class, p.sold_by),
+    )
+    # The product's variant set and barcodes are replaced wholesale by the new version.
+    conn.execute(
+        "DELETE FROM barcodes WHERE sku IN (SELECT sku FROM variants WHERE product_id=?)",
+        (p.product_id,),
+    )
+    conn.execute("DELETE FROM variants WHERE product_id=?", (p.product_id,))
+    for v in p.variants:
+        conn.execute(
+            "INSERT INTO variants(sku, product_id, attributes) VALUES (?,?,?)",
+            (v.sku, p.product_id, _json.encode(v.attributes).decode()),
+        )
+        for code in v.barcodes:
+            conn.execute("INSERT INTO barcodes(code, sku) VALUES (?,?)", (code, v.sku))
+
+
+@_on(ev.PriceSet)
+def _price(conn, _stored, body: ev.PriceSet) -> None:
+    p = body.price
+    conn.execute(
+        "INSERT INTO prices(sku, version, amount_minor, effective_at_ms) VALUES (?,?,?,?) "
+        "ON CONFLICT(sku, version) DO UPDATE SET amount_minor=excluded.amount_minor, "
+        "effective_at_ms=excluded.effective_at_ms",
+        (p.sku, p.version, p.amount_minor, int(p.effective_at.timestamp() * 1000)),
+    )
+
+
+# --- carts -------------------------------------------------------------------------------
+
+
+@_on(ev.CartOpened)
+def _cart_opened(conn, _stored, body: ev.CartOpened) -> None:
+    conn.execute(
+        "INSERT INTO carts(cart_id, lane_id, status, currency, opened_at_ms, next_line_id, "
+        "next_tender_id) VALUES (?,?,'open',?,?,1,1)",
+        (body.cart_id, body.lane_id, body.currency, body.opened_at_ms),
+    )
+
+
+@_on(ev.CartLineAdded)
+def _line_added(conn, _stored, b: ev.CartLineAdded) -> None:
+    conn.execute(
+        "INSERT INTO cart_lines(cart_id, line_id, sku, product_id, name, sold_by, qty_milli, "
+        "unit_price_minor, price_version, lock_expires_at_ms, tax_class, tax_rate_ppm, "
+        "scanned_code) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (b.cart_id, b.line_id, b.sku, b.product_id, b.name, b.sold_by, b.qty_milli,
+         b.unit_price_minor, b.price_version, b.lock_expires_at_ms, b.tax_class,
+         b.tax_rate_ppm, b.scanned_code),
+    )
+    conn.execute("UPDATE carts SET next_line_id=? WHERE cart_id=?", (b.line_id + 1, b.cart_id))
+
+
+@_on(ev.CartLineQtyChanged)
+def _qty(conn, _stored, b: ev.CartLineQtyChanged) -> None:
+    conn.execute(
+        "UPDATE cart_lines SET qty_milli=? WHERE cart_id=? AND line_id=?",
+        (b.qty_milli, b.cart_id, b.line_id),
+    )
+
+
+@_on(ev.CartLineRemoved)
+def _removed(conn, _stored, b: ev.CartLineRemoved) -> None:
+    conn.execute("DELETE FROM cart_lines WHERE cart_id=? AND line_id=?", (b.cart_id, b.line_id))
+
+
+@_on(ev.CartDiscountApplied)
+def _discount(conn, _stored, b: ev.CartDiscountApplied) -> None:
+    if b.line_id is None:
+        conn.execute(
+            "UPDATE carts SET discount_kind=?, discount_value=? WHERE cart_id=?",
+            (b.kind, b.value, b.cart_id),
+        )
+    else:
+        conn.execute(
+            "UPDATE cart_lines SET discount_kind=?, discount_value=? WHERE cart_id=? AND line_id=?",
+            (b.kind, b.value, b.cart_id, b.line_id),
+        )
+
+
+@_on(ev.CartRepriced)
+def _repriced(conn, _stored, b: ev.CartRepriced) -> None:
+    for ln in b.lines:
+        conn.execute(
+            "UPDATE cart_lines SET unit_price_minor=?, price_version=?, lock_expires_at_ms=? "
+            "WHERE cart_id=? AND line_id=?",
+            (ln.unit_price_minor, ln.price_version, ln.lock_expires_at_ms, b.cart_id, ln.line_id),
+        )
+
+
+@_on(ev.CartTenderAdded)
+def _tender(conn, _stored, b: ev.CartTenderAdded) -> None:
+    conn.execute(
+        "INSERT INTO cart_tenders(cart_id, tender_id, tender_type, amount_minor) VALUES (?,?,?,?)",
+        (b.cart_id, b.tender_id, b.tender_type, b.amount_minor),
+    )
+    conn.execute("UPDATE carts SET next_tender_id=? WHERE cart_id=?", (b.tender_id + 1, b.cart_id))
+
+
+@_on(ev.CartVoided)
+def _voided(conn, stored: StoredEvent, b: ev.CartVoided) -> None:
+    conn.execute(
+        "UPDATE carts SET status='voided', closed_at_seq=? WHERE cart_id=?", (stored.seq, b.cart_id)
+    )
+
+
+# --- sales -------------------------------------------------------------------------------
+
+
+@_on(ev.SaleCompleted)
+def _sale(conn, stored: StoredEvent, s: ev.SaleCompleted) -> None:
+    conn.execute(
+        "INSERT INTO orders(order_id, cart_id, receipt_number, lane_id, completed_at_ms, "
+        "business_date, currency, tax_mode, subtotal_minor, discount_minor, tax_minor, "
+        "total_minor, tendered_minor, change_due_minor, event_seq) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (s.order_id, s.cart_id, s.receipt_number, s.lane_id, s.completed_at_ms, s.business_date,
+         s.currency, s.tax_mode, s.subtotal_minor, s.discount_minor, s.tax_minor, s.total_minor,
+         s.tendered_minor, s.change_due_minor, stored.seq),
+    )
+    for ln in s.lines:
+        conn.execute(
+            "INSERT INTO order_lines(order_id, line_no, sku, product_id, name, qty_milli, "
+            "unit_price_minor, price_version, sold_under_lock, tax_class, tax_rate_ppm, "
+            "gross_minor, discount_minor, tax_minor, total_minor) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (s.order_id, ln.line_no, ln.sku, ln.product_id, ln.name, ln.qty_milli,
+             ln.unit_price_minor, ln.price_version, int(ln.sold_under_lock), ln.tax_class,
+             ln.tax_rate_ppm, ln.gross_minor, ln.discount_minor, ln.tax_minor, ln.total_minor),
+        )
+    for t in s.tenders:
+        conn.execute(
+            "INSERT INTO order_tenders(order_id, tender_no, tender_type, amount_minor) "
+            "VALUES (?,?,?,?)",
+            (s.order_id, t.tender_no, t.tender_type, t.amount_minor),
+        )
+    conn.execute(
+        "UPDATE carts SET status='completed', order_id=?, closed_at_seq=? WHERE cart_id=?",
+        (s.order_id, stored.seq, s.cart_id),
+    )
+    conn.execute(
+        "INSERT INTO counters(name, value) VALUES ('receipts', 1) "
+        "ON CONFLICT(name) DO UPDATE SET value=value+1"
+    )

@@ -1,0 +1,247 @@
+"""HTTP contracts of the edge daemon's `/v1` API (lanes and the store's admin tools).
+
+Requests are validated here at the boundary (types, ranges, unknown fields refused); views are
+what the daemon answers. Money is integer minor units with the cart's ISO 4217 currency.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+Qty = Annotated[int, msgspec.Meta(ge=1, le=9_999, description="Whole units, for products sold each")]
+QtyMilli = Annotated[
+    int, msgspec.Meta(ge=1, le=1_000_000, description="Milli-units (grams), for products sold by weight")
+]
+Reason = Annotated[str, msgspec.Meta(max_length=200)]
+LookupCode = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+# --- requests ----------------------------------------------------------------------------
+
+
+class OpenCart(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    note: Reason = ""
+
+
+class AddLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Exactly one of `sku` or `barcode`; `qty` for each-items, `qty_milli` for weighed ones."""
+
+    sku: LookupCode | None = None
+    barcode: LookupCode | None = None
+    qty: Qty | None = None
+    qty_milli: QtyMilli | None = None
+
+
+class ChangeQty(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    qty: Qty | None = None
+    qty_milli: QtyMilli | None = None
+
+
+class ApplyDiscount(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A line discount when `line_id` is set, else a cart discount; replaces the previous one."""
+
+    kind: Literal["amount", "percent"]
+    value: Annotated[int, msgspec.Meta(ge=0, le=10**9, description="minor units, or basis points for percent")]
+    line_id: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    reason: Reason = ""
+
+
+class AddTender(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    tender_type: Literal["cash"]
+    amount_minor: Annotated[int, msgspec.Meta(ge=1, le=10**10)]
+
+
+class VoidCart(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    reason: Reason = ""
+
+
+class CompleteCart(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+class RepriceCart(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+# --- views -------------------------------------------------------------------------------
+
+
+class DiscountView(msgspec.Struct, frozen=True):
+    kind: Literal["amount", "percent"]
+    value: int
+
+
+class PriceLockView(msgspec.Struct, frozen=True):
+    expires_at: datetime
+    locked: bool
+    # The catalog price now differs from the locked one: the line re-prices once the lock ends.
+    would_reprice: bool
+    current_unit_price_minor: int | None
+    current_price_version: int | None
+
+
+class CartLineView(msgspec.Struct, frozen=True):
+    line_id: int
+    sku: str
+    product_id: str
+    name: str
+    sold_by: Literal["each", "weight"]
+    qty_milli: int
+    unit_price_minor: int
+    price_version: int
+    price_lock: PriceLockView
+    discount: DiscountView | None
+    tax_rate_ppm: int
+    gross_minor: int
+    discount_minor: int
+    tax_minor: int
+    total_minor: int
+
+
+class TenderView(msgspec.Struct, frozen=True):
+    tender_id: int
+    tender_type: str
+    amount_minor: int
+
+
+class CartView(msgspec.Struct, frozen=True):
+    cart_id: str
+    lane_id: str
+    status: Literal["open", "completed", "voided"]
+    currency: str
+    tax_mode: Literal["inclusive", "exclusive"]
+    lines: list[CartLineView]
+    discount: DiscountView | None
+    tenders: list[TenderView]
+    subtotal_minor: int
+    discount_minor: int
+    tax_minor: int
+    total_minor: int
+    tendered_minor: int
+    amount_due_minor: int
+    change_due_minor: int
+    lines_to_reprice: list[int]
+    order_id: str | None
+
+
+class OrderLineView(msgspec.Struct, frozen=True):
+    line_no: int
+    sku: str
+    product_id: str
+    name: str
+    qty_milli: int
+    unit_price_minor: int
+    price_version: int
+    sold_under_lock: bool
+    tax_rate_ppm: int
+    gross_minor: int
+    discount_minor: int
+    tax_minor: int
+    total_minor: int
+
+
+class OrderTenderView(msgspec.Struct, frozen=True):
+    tender_no: int
+    tender_type: str
+    amount_minor: int
+
+
+class OrderView(msgspec.Struct, frozen=True):
+    order_id: str
+    receipt_number: str
+    cart_id: str
+    lane_id: str
+    completed_at: datetime
+    business_date: str
+    currency: str
+    tax_mode: Literal["inclusive", "exclusive"]
+    lines: list[OrderLineView]
+    tenders: list[OrderTenderView]
+    subtotal_minor: int
+    discount_minor: int
+    tax_minor: int
+    total_minor: int
+    tendered_minor: int
+    change_due_minor: int
+
+
+class ReceiptLine(msgspec.Struct, frozen=True):
+    text: str
+    qty_text: str
+    amount_text: str
+
+
+class ReceiptTaxRow(msgspec.Struct, frozen=True):
+    rate_text: str
+    net_minor: int
+    tax_minor: int
+
+
+class ReceiptView(msgspec.Struct, frozen=True):
+    """Everything a printer driver needs to render the receipt, already formatted."""
+
+    store_name: str
+    store_id: str
+    lane_id: str
+    receipt_number: str
+    order_id: str
+    local_time: str
+    business_date: str
+    currency: str
+    lines: list[ReceiptLine]
+    taxes: list[ReceiptTaxRow]
+    subtotal_text: str
+    discount_text: str | None
+    tax_text: str
+    total_text: str
+    tenders: list[ReceiptLine]
+    change_text: str
+    barcode: str
+
+
+class ProductView(msgspec.Struct, frozen=True):
+    sku: str
+    product_id: str
+    name: str
+    sold_by: Literal["each", "weight"]
+    attributes: dict[str, str]
+    barcodes: list[str]
+    tax_class: str
+    tax_rate_ppm: int
+    unit_price_minor: int | None
+    price_version: int | None
+
+
+class CatalogImportResult(msgspec.Struct, frozen=True):
+    tax_classes: int
+    products: int
+    prices: int
+    events: int
+    last_seq: int
+
+
+class Health(msgspec.Struct, frozen=True):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str] = {}
+
+
+# --- problems (RFC 9457) -----------------------------------------------------------------
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+    lines: list[int] | None = None
+    amount_due_minor: int | None = None
