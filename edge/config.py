@@ -67,8 +67,6 @@ class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65_535)] = 8420
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1_024, le=64 * 1024 * 1024)] = 1024 * 1024
-    # Catalog imports are bigger than lane requests.
-    max_import_bytes: Annotated[int, msgspec.Meta(ge=1_024)] = 16 * 1024 * 1024
 
 
 class WriterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

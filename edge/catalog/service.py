@@ -19,12 +19,32 @@ def rejected(exc: CatalogImportError) -> CatalogRejected:
     )
 
 
+def _check_prices_immutable(tx: Tx, doc: CatalogDocument) -> None:
+    """(sku, version) names one price forever: re-sending it unchanged is fine, changing it is not."""
+    errors = []
+    for i, price in enumerate(doc.prices, start=1):
+        rows = tx.conn.execute(
+            "SELECT amount_minor, effective_at_ms FROM prices WHERE sku = ? AND version = ?",
+            (price.sku, price.version),
+        ).fetchall()
+        if rows and rows[0] != (price.amount_minor, int(price.effective_at.timestamp() * 1000)):
+            errors.append({
+                "field": f"row {i}: prices[{i - 1}]",
+                "message": f"{price.sku} version {price.version} already exists with another "
+                "amount or effective time; publish a new version instead",
+            })
+    if errors:
+        raise CatalogRejected(f"{len(errors)} problem(s) in the import; nothing was imported",
+                              errors=errors)
+
+
 def import_document(tx: Tx, doc: CatalogDocument, *, lane_id: str | None) -> api.CatalogImportResult:
     tax, skus, codes = lookup.known_maps(tx.conn)
     try:
         doc = validate(doc, known_tax_classes=tax, known_skus=skus, known_barcodes=codes)
     except CatalogImportError as exc:
         raise rejected(exc) from exc
+    _check_prices_immutable(tx, doc)
     first = tx.head_seq
     for t in doc.tax_classes:
         tx.append(ev.TaxClassSet(tax_class=t), stream="catalog", lane_id=lane_id)

@@ -3,10 +3,11 @@ idempotency gate, and answer the resulting view."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import time
+from typing import Annotated, Any, Callable
 
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.params import JSONBody, PathParameter
 
 from edge import carts, orders
 from edge.carts import Cart
@@ -14,7 +15,8 @@ from edge.lanes import Principal
 from edge.store.writer import Tx
 from schemas import api
 
-CartId = Parameter(str, min_length=1, max_length=64)  # type: ignore[call-overload]
+CartId = Annotated[str, PathParameter(min_length=1, max_length=64)]
+LineId = Annotated[int, PathParameter(ge=1, le=1_000_000)]
 
 
 def _cart_effect(request: Request, fn: Callable[[Tx], Cart], status: int = 200) -> Callable[[Tx], tuple[int, Any]]:
@@ -36,64 +38,68 @@ class CartController(Controller):
     tags = ["carts"]
 
     @post("/", status_code=201, summary="Open a cart on the calling lane")
-    async def open_cart(self, request: Request[Principal, Any, Any], data: api.OpenCart) -> Response[api.CartView]:
+    async def open_cart(self, request: Request[Principal, Any, Any], data: JSONBody[api.OpenCart]) -> Response[api.CartView]:
         svc = request.app.state.service
         who = request.user
         return await _run(request, data, _cart_effect(request, lambda tx: carts.open_cart(tx, who, svc.policy), 201))
 
     @get("/{cart_id:str}", summary="A cart with totals and price-lock state")
-    async def get_cart(self, request: Request[Principal, Any, Any], cart_id: str) -> api.CartView:
+    async def get_cart(self, request: Request[Principal, Any, Any], cart_id: CartId) -> api.CartView:
         svc = request.app.state.service
         cart = carts.load_for(svc.reader, cart_id, request.user, must_be_open=False)
         return carts.view(svc.reader, cart, svc.policy, svc.clock.now_ms())
 
     @post("/{cart_id:str}/lines", status_code=201, summary="Add a line by SKU or scanned barcode")
-    async def add_line(self, request: Request[Principal, Any, Any], cart_id: str, data: api.AddLine) -> Response[api.CartView]:
+    async def add_line(self, request: Request[Principal, Any, Any], cart_id: CartId, data: JSONBody[api.AddLine]) -> Response[api.CartView]:
         svc, who = request.app.state.service, request.user
         return await _run(request, data, _cart_effect(
             request, lambda tx: carts.add_line(tx, who, svc.policy, cart_id, data), 201))
 
     @patch("/{cart_id:str}/lines/{line_id:int}", summary="Change a line's quantity")
-    async def change_qty(self, request: Request[Principal, Any, Any], cart_id: str, line_id: int, data: api.ChangeQty) -> Response[api.CartView]:
+    async def change_qty(self, request: Request[Principal, Any, Any], cart_id: CartId, line_id: LineId, data: JSONBody[api.ChangeQty]) -> Response[api.CartView]:
         who = request.user
         return await _run(request, data, _cart_effect(
             request, lambda tx: carts.change_qty(tx, who, cart_id, line_id, data)))
 
     @delete("/{cart_id:str}/lines/{line_id:int}", status_code=200, summary="Remove a line")
-    async def remove_line(self, request: Request[Principal, Any, Any], cart_id: str, line_id: int) -> Response[api.CartView]:
+    async def remove_line(self, request: Request[Principal, Any, Any], cart_id: CartId, line_id: LineId) -> Response[api.CartView]:
         who = request.user
         return await _run(request, None, _cart_effect(
             request, lambda tx: carts.remove_line(tx, who, cart_id, line_id)))
 
     @post("/{cart_id:str}/discounts", status_code=200, summary="Apply a line or cart discount")
-    async def discount(self, request: Request[Principal, Any, Any], cart_id: str, data: api.ApplyDiscount) -> Response[api.CartView]:
+    async def discount(self, request: Request[Principal, Any, Any], cart_id: CartId, data: JSONBody[api.ApplyDiscount]) -> Response[api.CartView]:
         svc, who = request.app.state.service, request.user
         return await _run(request, data, _cart_effect(
             request, lambda tx: carts.apply_discount(tx, who, svc.policy, cart_id, data)))
 
     @post("/{cart_id:str}/reprice", status_code=200, summary="Accept current prices on lines whose lock expired")
-    async def reprice(self, request: Request[Principal, Any, Any], cart_id: str, data: api.RepriceCart) -> Response[api.CartView]:
+    async def reprice(self, request: Request[Principal, Any, Any], cart_id: CartId, data: JSONBody[api.RepriceCart]) -> Response[api.CartView]:
         svc, who = request.app.state.service, request.user
         return await _run(request, data, _cart_effect(
             request, lambda tx: carts.reprice(tx, who, svc.policy, cart_id)))
 
     @post("/{cart_id:str}/tenders", status_code=201, summary="Record a cash tender")
-    async def add_tender(self, request: Request[Principal, Any, Any], cart_id: str, data: api.AddTender) -> Response[api.CartView]:
+    async def add_tender(self, request: Request[Principal, Any, Any], cart_id: CartId, data: JSONBody[api.AddTender]) -> Response[api.CartView]:
         who = request.user
         return await _run(request, data, _cart_effect(
             request, lambda tx: carts.add_tender(tx, who, cart_id, data), 201))
 
     @post("/{cart_id:str}/void", status_code=200, summary="Void an open cart")
-    async def void(self, request: Request[Principal, Any, Any], cart_id: str, data: api.VoidCart) -> Response[api.CartView]:
+    async def void(self, request: Request[Principal, Any, Any], cart_id: CartId, data: JSONBody[api.VoidCart]) -> Response[api.CartView]:
         who = request.user
         return await _run(request, data, _cart_effect(request, lambda tx: carts.void(tx, who, cart_id, data)))
 
     @post("/{cart_id:str}/complete", status_code=201, summary="Complete the sale: one sale.completed event")
-    async def complete(self, request: Request[Principal, Any, Any], cart_id: str, data: api.CompleteCart) -> Response[api.OrderView]:
+    async def complete(self, request: Request[Principal, Any, Any], cart_id: CartId, data: JSONBody[api.CompleteCart]) -> Response[api.OrderView]:
         svc, who = request.app.state.service, request.user
 
         def effect(tx: Tx) -> tuple[int, Any]:
             order_id = orders.complete(tx, who, svc.policy, cart_id)
             return 201, orders.by_id(tx.conn, order_id)
 
-        return await _run(request, data, effect)
+        started = time.perf_counter()
+        response = await _run(request, data, effect)
+        if "Idempotent-Replayed" not in response.headers:
+            svc.metrics.sale_commit_seconds.observe(time.perf_counter() - started)
+        return response

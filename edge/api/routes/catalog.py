@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Body, Parameter
+from litestar.params import Parameter, PathParameter
+
+Code = Annotated[str, PathParameter(min_length=1, max_length=64)]
 
 from edge.catalog import lookup
-from edge.catalog.importer import CatalogImportError, parse_csv, parse_json
+from edge.catalog.importer import MAX_IMPORT_BYTES, CatalogImportError, parse_csv, parse_json
 from edge.catalog.service import import_document, rejected
 from edge.errors import CatalogRejected, Forbidden, NotFound
 from edge.lanes import Principal
@@ -33,7 +35,7 @@ class CatalogController(Controller):
     tags = ["catalog"]
 
     @get("/items/{sku:str}", summary="An item and its current price")
-    async def item(self, request: Request[Principal, Any, Any], sku: str) -> api.ProductView:
+    async def item(self, request: Request[Principal, Any, Any], sku: Code) -> api.ProductView:
         svc = request.app.state.service
         item = lookup.by_sku(svc.reader, sku)
         if item is None:
@@ -41,7 +43,7 @@ class CatalogController(Controller):
         return _product_view(svc.reader, item, svc.clock.now_ms())
 
     @get("/barcodes/{code:str}", summary="Resolve a scanned code to an item")
-    async def barcode(self, request: Request[Principal, Any, Any], code: str) -> api.ProductView:
+    async def barcode(self, request: Request[Principal, Any, Any], code: Code) -> api.ProductView:
         svc = request.app.state.service
         item = lookup.by_barcode(svc.reader, code)
         if item is None:
@@ -59,20 +61,15 @@ class CatalogController(Controller):
         return [_product_view(svc.reader, i, now) for i in lookup.search(svc.reader, q, limit)]
 
     @post(
-        "/imports", status_code=201, summary="Import a catalog (JSON document or CSV), all or nothing",
-        request_max_body_size=None,
+        "/imports", status_code=201, request_max_body_size=MAX_IMPORT_BYTES,
+        summary="Import a catalog, all or nothing: a CatalogDocument as JSON, or CSV with "
+        "Content-Type text/csv (manager token)",
     )
-    async def import_catalog(
-        self, request: Request[Principal, Any, Any],
-        data: bytes = Body(media_type="application/json",
-                           description="A CatalogDocument as JSON, or CSV with Content-Type text/csv"),
-    ) -> Response[api.CatalogImportResult]:
+    async def import_catalog(self, request: Request[Principal, Any, Any]) -> Response[api.CatalogImportResult]:
         svc, who = request.app.state.service, request.user
         if not who.is_manager:
             raise Forbidden("catalog imports need a manager token")
-        limit = svc.config.api.max_import_bytes
-        if len(data) > limit:
-            raise CatalogRejected(f"import is {len(data)} bytes; the limit is {limit}")
+        data = await request.body()
         try:
             if request.headers.get("content-type", "").startswith("text/csv"):
                 doc = parse_csv(data.decode("utf-8"))
@@ -86,4 +83,3 @@ class CatalogController(Controller):
         return await request.app.state.gate.run(
             request, who, payload, lambda tx: (201, import_document(tx, doc, lane_id=who.lane_id))
         )
-

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get
-from litestar.params import Parameter
+from litestar.params import Parameter, PathParameter
+
+OrderId = Annotated[str, PathParameter(min_length=1, max_length=64)]
 
 from edge import orders
 from edge.lanes import Principal
@@ -32,12 +34,12 @@ class OrderController(Controller):
         return _visible(orders.by_receipt(svc.reader, receipt_number), request.user)
 
     @get("/{order_id:str}", summary="An order by id")
-    async def get_order(self, request: Request[Principal, Any, Any], order_id: str) -> api.OrderView:
+    async def get_order(self, request: Request[Principal, Any, Any], order_id: OrderId) -> api.OrderView:
         svc = request.app.state.service
         return _visible(orders.by_id(svc.reader, order_id), request.user)
 
     @get("/{order_id:str}/receipt", summary="Receipt data, formatted for printing")
-    async def receipt(self, request: Request[Principal, Any, Any], order_id: str) -> api.ReceiptView:
+    async def receipt(self, request: Request[Principal, Any, Any], order_id: OrderId) -> api.ReceiptView:
         svc = request.app.state.service
         order = _visible(orders.by_id(svc.reader, order_id), request.user)
         return orders.receipt(order, svc.policy, svc.config.store.tz)

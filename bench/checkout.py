@@ -1,0 +1,636 @@
+"""Checkout benchmark: N lanes ringing full sales against a real daemon, plus a raw-apsw baseline.
+
+    .venv/bin/python bench/checkout.py [--lanes 20] [--duration-s 20] [--think-ms 0]
+                                       [--client-procs 2] [--baseline-s S] [--keep]
+
+What it does, in one run:
+
+1. `novapos-edge init` on a fresh temp dir, enrolls lanes lane-3..lane-N (lane-1 and lane-2
+   come from demo mode), and starts `novapos-edge serve --demo` as a real subprocess
+   (`tests.support.daemon.DaemonProcess`).
+2. Rings one template sale (kept for step 5), then starts the client processes. Each owns a
+   share of the lanes; a lane has its own token and its own keep-alive `httpx.AsyncClient`
+   (uvloop). Every lane rings one warm-up sale, then all lanes start together and ring full
+   sales (open cart, 3 scans, cash tender, complete) until the duration is up; a sale in flight
+   at the deadline is finished. `--think-ms` puts a pause before every request of a lane.
+3. Latency of every request is taken with `time.perf_counter_ns` around the HTTP call (send to
+   full response body). Every non-2xx answer or transport error is an error.
+4. `/metrics` is read before and after the measured window; the difference gives the writer's
+   group-commit figures for the window alone.
+5. After the daemon has stopped, the raw-apsw baseline: one `BEGIN IMMEDIATE ... COMMIT`
+   (WAL, synchronous=FULL) per sale on a fresh database migrated by the project's own
+   migrations, writing the rows the daemon wrote for the template sale: the 6 events (same
+   body bytes, fresh ids, hash chain computed), their projections (applied by
+   `edge.store.projections.apply`, so the very same INSERT/UPDATE statements), and the 6
+   idempotency rows (same stored response bytes). Sequentially, from one thread.
+
+The last line of stdout is one JSON object with the figures. Exit code 0 when every request
+succeeded, 1 when any failed, 2 when the bench itself could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import queue
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import msgspec  # noqa: E402
+
+# Demo catalog items, by barcode or by SKU (a lane scans most items, keys in a few).
+ITEMS: tuple[dict[str, Any], ...] = (
+    {"barcode": "4006381333931", "qty": 1},  # MILK-1L
+    {"sku": "BREAD-500G"},
+    {"barcode": "4004170200006", "qty": 1},  # COFFEE-250G
+    {"barcode": "4260123451028"},            # TSHIRT-BLK-M
+    {"sku": "MILK-1L", "qty": 1},
+    {"barcode": "4260123450014"},            # BREAD-500G
+    {"sku": "COFFEE-250G"},
+    {"sku": "TSHIRT-BLK-M", "qty": 1},
+)
+SCANS_PER_SALE = 3
+TENDER_STEP_MINOR = 1_000  # cash tendered: the total rounded up to the next 10.00
+REQUEST_TIMEOUT_S = 30.0
+READY_TIMEOUT_S = 120.0
+MAX_ERRORS_KEPT = 200
+KINDS = ("open", "scan", "tender", "complete")
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+
+# --- client side (runs in the worker processes) ---------------------------------------------
+
+
+class LaneStats:
+    """Latencies (ns) per request kind, errors, completed sales, of one worker process."""
+
+    def __init__(self) -> None:
+        self.lat: dict[str, list[int]] = {k: [] for k in KINDS}
+        self.errors: list[str] = []
+        self.error_count = 0
+        self.sales = 0
+        self.recording = False
+
+    def error(self, lane: str, kind: str, path: str, what: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_ERRORS_KEPT:
+            phase = "measured" if self.recording else "warm-up"
+            self.errors.append(f"[{phase}] {lane} {kind} POST {path}: {what}")
+
+
+class Lane:
+    def __init__(self, lane_id: str, client: httpx.AsyncClient, stats: LaneStats,
+                 think_s: float, item_offset: int) -> None:
+        self.lane_id = lane_id
+        self.client = client
+        self.stats = stats
+        self.think_s = think_s
+        self.next_item = item_offset
+
+    async def post(self, kind: str, path: str, body: dict) -> dict | None:
+        if self.think_s:
+            await asyncio.sleep(self.think_s)
+        headers = {"Idempotency-Key": uuid.uuid4().hex, "Content-Type": "application/json"}
+        content = _encode(body)
+        started = time.perf_counter_ns()
+        try:
+            resp = await self.client.post(path, content=content, headers=headers)
+        except httpx.HTTPError as exc:
+            self.stats.error(self.lane_id, kind, path, f"{type(exc).__name__}: {exc!r}")
+            return None
+        elapsed = time.perf_counter_ns() - started
+        if not 200 <= resp.status_code < 300:
+            self.stats.error(self.lane_id, kind, path,
+                             f"HTTP {resp.status_code}: {resp.text[:400]}")
+            return None
+        if self.stats.recording:
+            self.stats.lat[kind].append(elapsed)
+        try:
+            return _decode(resp.content)
+        except msgspec.DecodeError as exc:
+            self.stats.error(self.lane_id, kind, path, f"undecodable {resp.status_code} body: {exc}")
+            return None
+
+    async def ring_sale(self, trace: list | None = None) -> bool:
+        """open, 3 scans, cash tender, complete. False (error recorded) if any step failed."""
+        cart = await self.post("open", "/v1/carts", {})
+        if cart is None:
+            return False
+        cart_id = cart["cart_id"]
+        view = cart
+        for _ in range(SCANS_PER_SALE):
+            item = ITEMS[self.next_item % len(ITEMS)]
+            self.next_item += 1
+            view = await self.post("scan", f"/v1/carts/{cart_id}/lines", item)
+            if view is None:
+                return False
+        total = int(view["total_minor"])
+        amount = max(TENDER_STEP_MINOR, -(-total // TENDER_STEP_MINOR) * TENDER_STEP_MINOR)
+        if await self.post("tender", f"/v1/carts/{cart_id}/tenders",
+                           {"tender_type": "cash", "amount_minor": amount}) is None:
+            return False
+        order = await self.post("complete", f"/v1/carts/{cart_id}/complete", {})
+        if order is None:
+            return False
+        if not order.get("order_id") or not order.get("receipt_number"):
+            self.stats.error(self.lane_id, "complete", f"/v1/carts/{cart_id}/complete",
+                             f"order without order_id/receipt_number: {str(order)[:200]}")
+            return False
+        if self.stats.recording:
+            self.stats.sales += 1
+        return True
+
+    async def run_until(self, deadline_ns: int) -> None:
+        while time.monotonic_ns() < deadline_ns:
+            await self.ring_sale()
+
+
+def _new_client(url: str, token: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=REQUEST_TIMEOUT_S,
+        # One lane = one keep-alive connection, like a till.
+        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1), trust_env=False,
+    )
+
+
+async def _worker_async(worker_id: int, url: str, lanes: list[tuple[str, str]], duration_s: float,
+                        think_ms: float, ready_q: Any, go: Any) -> dict:
+    stats = LaneStats()
+    clients = [_new_client(url, token) for _, token in lanes]
+    try:
+        runners = [Lane(lane_id, client, stats, think_ms / 1000.0, i)
+                   for i, ((lane_id, _), client) in enumerate(zip(lanes, clients))]
+        # Warm-up: connect, authenticate (fills the daemon's token cache), one full sale each.
+        await asyncio.gather(*(r.ring_sale() for r in runners))
+        ready_q.put(worker_id)
+        loop = asyncio.get_running_loop()
+        if not await loop.run_in_executor(None, go.wait, READY_TIMEOUT_S):
+            raise RuntimeError("never told to start")
+        stats.recording = True
+        cpu0 = time.process_time()
+        t0 = time.monotonic_ns()
+        deadline = t0 + int(duration_s * 1e9)
+        await asyncio.gather(*(r.run_until(deadline) for r in runners))
+        t1 = time.monotonic_ns()
+        cpu_s = time.process_time() - cpu0
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+    return {
+        "worker": worker_id, "lat": stats.lat, "errors": stats.errors,
+        "error_count": stats.error_count, "sales": stats.sales, "t0": t0, "t1": t1,
+        "cpu_s": cpu_s,
+    }
+
+
+def _worker_main(worker_id: int, url: str, lanes: list[tuple[str, str]], duration_s: float,
+                 think_ms: float, ready_q: Any, go: Any, result_q: Any) -> None:
+    try:
+        coro = _worker_async(worker_id, url, lanes, duration_s, think_ms, ready_q, go)
+        try:
+            import uvloop
+
+            result = uvloop.run(coro)
+        except ImportError:
+            result = asyncio.run(coro)
+    except BaseException:  # noqa: BLE001 - reported to the parent, which fails the run
+        result = {"worker": worker_id, "fatal": traceback.format_exc()}
+    result_q.put(result)
+
+
+# --- daemon side helpers (parent process) ---------------------------------------------------
+
+
+def _prepare_store(store_dir: Path, lanes: int) -> dict[str, str]:
+    """`novapos-edge init`, then enroll lane-3..lane-N before the daemon starts."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "init", "--data-dir", str(store_dir)],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"novapos-edge init failed ({proc.returncode}): {proc.stderr}")
+    tokens: dict[str, str] = {}
+    if lanes > 2:
+        from edge import config as config_mod
+        from edge.service import StoreService
+
+        service = StoreService(store_dir, config_mod.load(store_dir))
+        for k in range(3, lanes + 1):
+            tokens[f"lane-{k}"] = service.enroll_lane(f"lane-{k}", "cashier").token
+    return tokens
+
+
+def _proc_cpu_s(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_cpu() -> tuple[float, float] | None:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except OSError:
+        return None
+    vals = [int(v) for v in first[1:]]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+    return float(sum(vals) - idle), float(sum(vals))
+
+
+# Label values may contain braces (route templates such as /v1/carts/{cart_id:str}).
+_METRIC_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)$")
+
+
+def _scrape(url: str) -> dict[tuple[str, str], float]:
+    text = httpx.get(f"{url}/metrics", timeout=10.0, trust_env=False).text
+    out: dict[tuple[str, str], float] = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = _METRIC_LINE.match(line.strip())
+        if m:
+            try:
+                out[(m.group(1), m.group(2) or "")] = float(m.group(3))
+            except ValueError:
+                pass
+    return out
+
+
+def _delta(after: dict, before: dict, name: str, labels: str = "") -> float:
+    return after.get((name, labels), 0.0) - before.get((name, labels), 0.0)
+
+
+def _template_sale(url: str, token: str) -> dict:
+    """Ring one sale from the parent, remembering ids and keys, for the baseline's templates."""
+    keys: list[str] = []
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                      timeout=REQUEST_TIMEOUT_S, trust_env=False) as client:
+        def post(path: str, body: dict) -> dict:
+            key = uuid.uuid4().hex
+            keys.append(key)
+            resp = client.post(path, content=_encode(body),
+                               headers={"Idempotency-Key": key, "Content-Type": "application/json"})
+            if not 200 <= resp.status_code < 300:
+                raise RuntimeError(f"template sale: POST {path} -> {resp.status_code} {resp.text[:400]}")
+            return _decode(resp.content)
+
+        cart = post("/v1/carts", {})
+        cart_id = cart["cart_id"]
+        view = cart
+        for item in ITEMS[:SCANS_PER_SALE]:
+            view = post(f"/v1/carts/{cart_id}/lines", item)
+        total = int(view["total_minor"])
+        post(f"/v1/carts/{cart_id}/tenders", {"tender_type": "cash",
+             "amount_minor": -(-total // TENDER_STEP_MINOR) * TENDER_STEP_MINOR})
+        order = post(f"/v1/carts/{cart_id}/complete", {})
+    return {"lane_id": "lane-1", "cart_id": cart_id, "order_id": order["order_id"],
+            "receipt_number": order["receipt_number"], "keys": keys}
+
+
+# --- baseline -------------------------------------------------------------------------------
+
+
+def _load_templates(db_path: Path, sale: dict) -> dict:
+    """The rows the daemon wrote for the template sale: events and idempotency keys (the
+    projection rows are re-derived from the events by the project's own projection code)."""
+    import apsw
+
+    from edge.store import eventlog
+
+    conn = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        events = [
+            eventlog.StoredEvent(*row) for row in conn.execute(
+                f"SELECT {eventlog.COLUMNS} FROM events WHERE stream IN (?, ?) ORDER BY seq",
+                (f"cart:{sale['cart_id']}", f"order:{sale['order_id']}"))
+        ]
+        marks = ",".join("?" * len(sale["keys"]))
+        idem = conn.execute(
+            f"SELECT key, fingerprint, status, body FROM idempotency_keys "
+            f"WHERE lane_id = ? AND key IN ({marks})", (sale["lane_id"], *sale["keys"]),
+        ).fetchall()
+    finally:
+        conn.close()
+    types = [e.type for e in events]
+    expected = ["cart.opened"] + ["cart.line_added"] * SCANS_PER_SALE + ["cart.tender_added",
+                                                                          "sale.completed"]
+    if types != expected or len(idem) != len(sale["keys"]):
+        raise RuntimeError(f"template sale has unexpected rows: events {types}, "
+                           f"{len(idem)} idempotency rows for {len(sale['keys'])} keys")
+    return {"events": events, "idem": idem}
+
+
+def run_baseline(work_dir: Path, templates: dict, sale: dict, seconds: float) -> dict:
+    """One durable transaction per sale, sequential, writing the template sale's rows."""
+    from edge.ids import uuid7
+    from edge.store import eventlog, idempotency, projections
+    from edge.store.db import open_store
+    from edge.store.eventlog import StoredEvent
+    from edge.store.idempotency import StoredResponse
+    from schemas.events import decode_body
+
+    conn = open_store(work_dir)
+    mode = conn.execute("PRAGMA journal_mode").fetchall()[0][0]
+    sync = conn.execute("PRAGMA synchronous").fetchall()[0][0]
+    assert mode == "wal" and sync == 2, f"baseline db not WAL/FULL: {mode}/{sync}"
+    old_cart, old_order = sale["cart_id"].encode(), sale["order_id"].encode()
+    old_receipt = sale["receipt_number"].encode()
+    store_prefix = sale["receipt_number"].rsplit("-", 1)[0]
+    events, idem = templates["events"], templates["idem"]
+    latencies: list[int] = []
+    n = 0
+    started = time.perf_counter_ns()
+    deadline = started + int(seconds * 1e9)
+    try:
+        while time.perf_counter_ns() < deadline:
+            t = time.perf_counter_ns()
+            cart_id, order_id = uuid7().encode(), uuid7().encode()
+            receipt = f"{store_prefix}-{n + 1:07d}".encode()
+
+            def fresh(data: bytes) -> bytes:
+                return (data.replace(old_cart, cart_id).replace(old_order, order_id)
+                        .replace(old_receipt, receipt))
+
+            now_ms = time.time_ns() // 1_000_000
+            conn.execute("BEGIN IMMEDIATE")
+            seq, prev = eventlog.head(conn)
+            for tmpl in events:
+                seq += 1
+                body = fresh(tmpl.body)
+                fields = dict(
+                    seq=seq, event_id=uuid7(), tenant_id=tmpl.tenant_id, store_id=tmpl.store_id,
+                    lane_id=tmpl.lane_id, stream=fresh(tmpl.stream.encode()).decode(),
+                    type=tmpl.type, schema_version=tmpl.schema_version, recorded_at_ms=now_ms,
+                    business_date=tmpl.business_date, body=body,
+                )
+                digest = eventlog.chain_hash(prev, **fields)
+                stored = StoredEvent(**fields, prev_hash=prev, hash=digest)
+                eventlog.insert(conn, stored)
+                projections.apply(conn, stored, decode_body(tmpl.type, tmpl.schema_version, body))
+                prev = digest
+            for key, fp, status, body in idem:
+                idempotency.save(conn, sale["lane_id"], uuid.uuid4().hex,
+                                 StoredResponse(fp, status, fresh(body)), now_ms)
+            conn.execute("COMMIT")
+            latencies.append(time.perf_counter_ns() - t)
+            n += 1
+        elapsed = (time.perf_counter_ns() - started) / 1e9
+    finally:
+        conn.close()
+    return {"sales": n, "seconds": elapsed, "sales_per_s": n / elapsed if elapsed else 0.0,
+            "lat": latencies}
+
+
+# --- reporting ------------------------------------------------------------------------------
+
+
+def _pct(sorted_ns: list[int], p: float) -> float | None:
+    """Nearest-rank percentile, in ms."""
+    if not sorted_ns:
+        return None
+    rank = max(1, -(-len(sorted_ns) * p // 100))
+    return sorted_ns[int(rank) - 1] / 1e6
+
+
+def _summary(values: list[int]) -> dict:
+    s = sorted(values)
+    return {"count": len(s), "p50": _pct(s, 50), "p95": _pct(s, 95), "p99": _pct(s, 99),
+            "max": s[-1] / 1e6 if s else None, "mean": (sum(s) / len(s) / 1e6) if s else None}
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:8.2f}"
+
+
+def _r(v: float | None, nd: int = 3) -> float | None:
+    return None if v is None else round(v, nd)
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def _split(items: list, parts: int) -> list[list]:
+    return [items[i::parts] for i in range(parts) if items[i::parts]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lanes", type=int, default=20, help="concurrent lanes (default 20)")
+    ap.add_argument("--duration-s", type=float, default=20.0,
+                    help="measured window in seconds (default 20)")
+    ap.add_argument("--think-ms", type=float, default=0.0,
+                    help="pause before every request of a lane (default 0: saturation)")
+    ap.add_argument("--client-procs", type=int, default=2,
+                    help="client processes the lanes are split across (default 2)")
+    ap.add_argument("--baseline-s", type=float, default=None,
+                    help="raw-apsw baseline duration (default min(duration, 10))")
+    ap.add_argument("--tmp-dir", type=Path, default=None,
+                    help="where the temp store is created (default: system temp dir); use the "
+                         "disk the store would live on")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (prints its path)")
+    args = ap.parse_args(argv)
+    if args.lanes < 1 or args.duration_s <= 0 or args.client_procs < 1 or args.think_ms < 0:
+        ap.error("--lanes and --client-procs must be >= 1, --duration-s > 0, --think-ms >= 0")
+    baseline_s = args.baseline_s if args.baseline_s is not None else min(args.duration_s, 10.0)
+
+    from tests.support.daemon import DaemonProcess
+
+    work = Path(tempfile.mkdtemp(prefix="novapos-bench-", dir=args.tmp_dir))
+    store_dir = work / "store"
+    daemon: DaemonProcess | None = None
+    procs: list[mp.process.BaseProcess] = []
+    mode = ("saturated (closed loop, no think time)" if args.think_ms == 0
+            else f"paced ({args.think_ms:g} ms think time before every request)")
+    print(f"novapos checkout bench: {args.lanes} lanes, {args.duration_s:g} s, {mode}, "
+          f"{args.client_procs} client process(es), {os.cpu_count()} CPUs, temp dir {work}",
+          flush=True)
+    try:
+        extra_tokens = _prepare_store(store_dir, args.lanes)
+        daemon = DaemonProcess(store_dir).start()
+        assert daemon.proc is not None
+        tokens = {**extra_tokens, **{k: v for k, v in daemon.tokens.items() if k.startswith("lane-")}}
+        lane_ids = [f"lane-{k}" for k in range(1, args.lanes + 1)]
+        missing = [lane for lane in lane_ids if lane not in tokens]
+        if missing:
+            raise RuntimeError(f"no token for lanes {missing}")
+        print(f"daemon pid {daemon.proc.pid} at {daemon.url}", flush=True)
+
+        sale = _template_sale(daemon.url, tokens["lane-1"])
+
+        ctx = mp.get_context("spawn")
+        ready_q, result_q, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+        shares = _split([(lane, tokens[lane]) for lane in lane_ids], args.client_procs)
+        for wid, share in enumerate(shares):
+            p = ctx.Process(target=_worker_main, name=f"bench-client-{wid}", daemon=True,
+                            args=(wid, daemon.url, share, args.duration_s, args.think_ms,
+                                  ready_q, go, result_q))
+            p.start()
+            procs.append(p)
+        results: list[dict] = []
+        for _ in shares:
+            try:
+                ready_q.get(timeout=READY_TIMEOUT_S)
+            except queue.Empty:
+                # A worker that died before warming up put its traceback on result_q.
+                while True:
+                    try:
+                        results.append(result_q.get_nowait())
+                    except queue.Empty:
+                        break
+                fatal = [r["fatal"] for r in results if "fatal" in r]
+                raise RuntimeError("client workers not ready in time" +
+                                   (":\n" + "\n".join(fatal) if fatal else ""))
+
+        before = _scrape(daemon.url)
+        srv_cpu0, mach0 = _proc_cpu_s(daemon.proc.pid), _machine_cpu()
+        wall0 = time.monotonic()
+        go.set()
+        for _ in shares:
+            results.append(result_q.get(timeout=args.duration_s + READY_TIMEOUT_S))
+        wall = time.monotonic() - wall0
+        srv_cpu1, mach1 = _proc_cpu_s(daemon.proc.pid), _machine_cpu()
+        after = _scrape(daemon.url)
+        for p in procs:
+            p.join(timeout=10)
+        fatal = [r["fatal"] for r in results if "fatal" in r]
+        if fatal:
+            raise RuntimeError("client worker failed:\n" + "\n".join(fatal))
+        daemon.stop()
+        templates = _load_templates(store_dir / "store.db", sale)
+        print(f"raw-apsw baseline: {baseline_s:g} s ...", flush=True)
+        base = run_baseline(work / "baseline", templates, sale, baseline_s)
+    except Exception:  # noqa: BLE001
+        traceback.print_exc()
+        print(json.dumps({"error": "bench could not run; see above"}), flush=True)
+        return 2
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=5)
+        if daemon is not None:
+            daemon.stop()
+        if args.keep:
+            print(f"kept {work}", flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    # --- figures ---------------------------------------------------------------------------
+    lat = {k: [v for r in results for v in r["lat"][k]] for k in KINDS}
+    stats = {k: _summary(lat[k]) for k in KINDS}
+    sales = sum(r["sales"] for r in results)
+    errors = [e for r in results for e in r["errors"]]
+    error_count = sum(r["error_count"] for r in results)
+    measured_s = (max(r["t1"] for r in results) - min(r["t0"] for r in results)) / 1e9
+    sales_per_s = sales / measured_s if measured_s > 0 else 0.0
+    ratio = sales_per_s / base["sales_per_s"] if base["sales_per_s"] else None
+    base_stats = _summary(base["lat"])
+
+    batches = _delta(after, before, "novapos_writer_batch_commands_count")
+    commands = _delta(after, before, "novapos_writer_batch_commands_sum")
+    commit_s = _delta(after, before, "novapos_writer_commit_duration_seconds_sum")
+    mean_batch = commands / batches if batches else None
+    mean_commit_ms = commit_s / batches * 1000 if batches else None
+
+    print()
+    print(f"mode: {mode}")
+    print(f"measured window: {measured_s:.2f} s ({args.lanes} lanes, "
+          f"{len(results)} client process(es))")
+    print(f"{'request':<10}{'count':>8}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}"
+          f"{'max ms':>10}{'mean ms':>10}")
+    for k in KINDS:
+        s = stats[k]
+        print(f"{k:<10}{s['count']:>8}{_ms(s['p50']):>10}{_ms(s['p95']):>10}"
+              f"{_ms(s['p99']):>10}{_ms(s['max']):>10}{_ms(s['mean']):>10}")
+    print(f"sales completed: {sales}  -> {sales_per_s:.1f} sales/s "
+          f"({sales * (SCANS_PER_SALE + 3) / measured_s:.0f} requests/s)")
+    print(f"errors: {error_count}")
+    print(f"raw-apsw baseline: {base['sales']} sales in {base['seconds']:.2f} s -> "
+          f"{base['sales_per_s']:.1f} sales/s (txn p50 {_ms(base_stats['p50']).strip()} ms, "
+          f"p99 {_ms(base_stats['p99']).strip()} ms)")
+    print(f"ratio daemon/baseline: {ratio:.3f}" if ratio is not None else "ratio: -")
+    print("targets: scan p99 < 5 ms: {}, complete p99 < 20 ms: {}, sales/s >= 0.5x baseline: {}"
+          .format(*("yes" if ok else "NO" for ok in (
+              (stats["scan"]["p99"] or 1e9) < 5, (stats["complete"]["p99"] or 1e9) < 20,
+              (ratio or 0) >= 0.5))))
+    if args.think_ms == 0:
+        inflight = args.lanes
+        print(f"note: closed loop without think time = saturation; Little's law: mean latency "
+              f"~ in-flight / throughput = {inflight} / "
+              f"{sales * (SCANS_PER_SALE + 3) / measured_s:.0f} req/s = "
+              f"{inflight / max(1e-9, sales * (SCANS_PER_SALE + 3) / measured_s) * 1000:.2f} ms")
+    print()
+    print("daemon, during the window (from /metrics):")
+    if batches:
+        print(f"  writer group commits: {batches:.0f} commits of {commands:.0f} commands -> "
+              f"mean {mean_batch:.2f} commands/commit, mean commit {mean_commit_ms:.2f} ms, "
+              f"{batches / measured_s:.0f} commits/s")
+    else:
+        print("  writer group commits: none observed")
+    for (name, labels), value in sorted(after.items()):
+        if name != "novapos_http_request_duration_seconds_count" or 'method="POST"' not in labels:
+            continue
+        n = value - before.get((name, labels), 0.0)
+        if n <= 0:
+            continue
+        total = _delta(after, before, "novapos_http_request_duration_seconds_sum", labels)
+        route = re.search(r'route="([^"]*)"', labels)
+        status = re.search(r'status="([^"]*)"', labels)
+        print(f"  server-side POST {route.group(1) if route else '?'} [{status.group(1) if status else '?'}]:"
+              f" {n:.0f} requests, mean {total / n * 1000:.2f} ms")
+    client_cpu = sum(r["cpu_s"] for r in results)
+    cpu_line = f"  CPU over {wall:.1f} s: client processes {client_cpu / wall * 100:.0f}% of a core"
+    if srv_cpu0 is not None and srv_cpu1 is not None:
+        cpu_line += f", daemon {(srv_cpu1 - srv_cpu0) / wall * 100:.0f}% of a core"
+    if mach0 and mach1 and mach1[1] > mach0[1]:
+        busy_cores = (mach1[0] - mach0[0]) / (mach1[1] - mach0[1]) * (os.cpu_count() or 1)
+        cpu_line += f", whole machine {busy_cores * 100:.0f}% of {os.cpu_count()} cores"
+        if srv_cpu0 is not None and srv_cpu1 is not None:
+            # Neither the daemon nor the bench: other work on the box skews the figures.
+            other = busy_cores - client_cpu / wall - (srv_cpu1 - srv_cpu0) / wall
+            cpu_line += f" (other processes ~{max(0.0, other) * 100:.0f}% of a core)"
+    print(cpu_line)
+
+    if error_count:
+        print()
+        print(f"FAILED: {error_count} request(s) failed; first {len(errors)}:")
+        for e in errors:
+            print(f"  {e}")
+
+    summary = {
+        "scan_p99_ms": _r(stats["scan"]["p99"]), "complete_p99_ms": _r(stats["complete"]["p99"]),
+        "sales_per_s": _r(sales_per_s, 2), "baseline_sales_per_s": _r(base["sales_per_s"], 2),
+        "ratio": _r(ratio), "tender_p99_ms": _r(stats["tender"]["p99"]),
+        "scan_p50_ms": _r(stats["scan"]["p50"]), "complete_p50_ms": _r(stats["complete"]["p50"]),
+        "tender_p50_ms": _r(stats["tender"]["p50"]), "open_p99_ms": _r(stats["open"]["p99"]),
+        "lanes": args.lanes, "duration_s": _r(measured_s, 2), "think_ms": args.think_ms,
+        "saturated": args.think_ms == 0, "client_procs": len(results), "sales": sales,
+        "errors": error_count, "mean_commit_batch": _r(mean_batch, 2),
+        "mean_commit_ms": _r(mean_commit_ms),
+    }
+    print(json.dumps(summary), flush=True)
+    return 1 if error_count else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

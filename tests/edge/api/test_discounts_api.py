@@ -1,0 +1,62 @@
+"""Line and cart discounts, and the manager threshold."""
+
+from __future__ import annotations
+
+from tests.edge.api.helpers import assert_problem, head_seq, open_cart, post
+from tests.support.live_app import LiveApp
+
+
+def _cart(live: LiveApp):
+    c = live.client()
+    cart = open_cart(c)
+    post(c, f"/v1/carts/{cart}/lines", {"sku": "TSHIRT-BLK-M"})  # 14.99, 19 %
+    post(c, f"/v1/carts/{cart}/lines", {"sku": "BREAD-500G"})  # 2.49, 7 %
+    return cart, c
+
+
+def test_cashier_line_discount_within_limit(live: LiveApp) -> None:
+    cart, c = _cart(live)
+    view = post(c, f"/v1/carts/{cart}/discounts", {"line_id": 1, "kind": "percent", "value": 1000}).json()
+    shirt = view["lines"][0]
+    assert shirt["discount"] == {"kind": "percent", "value": 1000}
+    assert (shirt["discount_minor"], shirt["total_minor"]) == (150, 1349)  # 149.9 -> 150
+    assert view["total_minor"] == 1349 + 249
+    assert view["discount_minor"] == 150
+
+
+def test_cart_discount_is_allocated_over_lines_and_sums_exactly(live: LiveApp) -> None:
+    cart, c = _cart(live)
+    view = post(c, f"/v1/carts/{cart}/discounts", {"kind": "amount", "value": 100}).json()
+    parts = [ln["discount_minor"] for ln in view["lines"]]
+    assert sum(parts) == 100 and parts == [86, 14]  # pro rata 1499:249
+    assert view["total_minor"] == 1499 + 249 - 100
+    assert sum(ln["total_minor"] for ln in view["lines"]) == view["total_minor"]
+    assert sum(ln["tax_minor"] for ln in view["lines"]) == view["tax_minor"]
+
+
+def test_discount_above_threshold_needs_a_manager(live: LiveApp) -> None:
+    cart, c = _cart(live)
+    seq = head_seq(live)
+    r = post(c, f"/v1/carts/{cart}/discounts", {"line_id": 1, "kind": "percent", "value": 5000})
+    assert_problem(r, 403, "manager-approval-required")
+    r = post(c, f"/v1/carts/{cart}/discounts", {"kind": "amount", "value": 1000})  # 57 % of 17.48
+    assert_problem(r, 403, "manager-approval-required")
+    assert head_seq(live) == seq
+    manager = live.client("manager-1")
+    r = post(manager, f"/v1/carts/{cart}/discounts",
+             {"line_id": 1, "kind": "percent", "value": 5000, "reason": "damaged"})
+    assert r.status_code == 200 and r.json()["lines"][0]["discount_minor"] == 750  # 749.5 -> 750
+    events = live.service.reader.execute(
+        "SELECT body FROM events WHERE type='cart.discount_applied'").fetchall()
+    assert b'"approved_by_role":"manager"' in events[-1][0]
+
+
+def test_discount_larger_than_the_line_is_refused(live: LiveApp) -> None:
+    cart, c = _cart(live)
+    r = post(live.client("manager-1"), f"/v1/carts/{cart}/discounts",
+             {"line_id": 2, "kind": "amount", "value": 250})
+    assert_problem(r, 422, "invalid-input")
+    r = post(c, f"/v1/carts/{cart}/discounts", {"line_id": 1, "kind": "percent", "value": 10001})
+    assert_problem(r, 422, "invalid-input")
+    r = post(c, f"/v1/carts/{cart}/discounts", {"line_id": 9, "kind": "percent", "value": 100})
+    assert_problem(r, 404, "not-found")

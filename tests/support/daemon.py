@@ -1,0 +1,115 @@
+"""Run the real daemon as a subprocess (`novapos-edge serve`), for tests that need a real
+process: kill -9, restarts, schemathesis over HTTP."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+READY_TIMEOUT_S = 30.0
+_LISTEN = re.compile(r"novapos-edge listening on (http://\S+)")
+_TOKEN = re.compile(r"demo lane token (\S+): (\S+)")
+
+
+@dataclass
+class DaemonProcess:
+    data_dir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    proc: subprocess.Popen | None = None
+    url: str = ""
+    tokens: dict[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+
+    def start(self) -> "DaemonProcess":
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir / "daemon.log"
+        env = {**os.environ, **self.extra_env, "PYTHONUNBUFFERED": "1"}
+        log = open(self.log_path, "ab")
+        # Reuse the port across restarts so lanes (and tests) keep one URL.
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edge.cli", "serve", "--data-dir", str(self.data_dir),
+             "--host", "127.0.0.1", "--port", str(self.port), "--demo"],
+            stdout=subprocess.PIPE, stderr=log, env=env,
+        )
+        # One thread per process copies stdout into the log and hands the start-up lines to us
+        # through a queue, so the deadline below holds even if the daemon hangs silently (a
+        # blocking readline here would wait forever). It keeps draining afterwards so the
+        # daemon never blocks on a full pipe.
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def drain(stream, sink) -> None:
+            handing_over = True
+            try:
+                for chunk in iter(stream.readline, b""):
+                    sink.write(chunk)
+                    sink.flush()
+                    if handing_over:
+                        line = chunk.decode(errors="replace")
+                        lines.put(line)
+                        handing_over = not line.startswith("try:")
+            finally:
+                lines.put(None)
+                sink.close()
+
+        assert self.proc.stdout is not None
+        threading.Thread(target=drain, args=(self.proc.stdout, log), daemon=True).start()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.kill9()
+                raise RuntimeError(
+                    f"daemon not ready within {READY_TIMEOUT_S}s; see {self.log_path}\n{self.log_tail()}"
+                ) from None
+            if line is None:
+                self.proc.wait(timeout=10)
+                raise RuntimeError(
+                    f"daemon exited with {self.proc.returncode}; see {self.log_path}\n{self.log_tail()}"
+                )
+            if m := _LISTEN.search(line):
+                self.url = m.group(1)
+                self.port = int(self.url.rsplit(":", 1)[1])
+            elif m := _TOKEN.search(line):
+                self.tokens[m.group(1)] = m.group(2)
+            elif line.startswith("try:"):
+                return self
+
+    def log_tail(self, max_bytes: int = 4_000) -> str:
+        """The end of the daemon log, for failure messages."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        data = self.log_path.read_bytes()
+        return data[-max_bytes:].decode(errors="replace")
+
+    def client(self, lane: str = "lane-1", **kwargs) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.tokens[lane]}"},
+            timeout=kwargs.pop("timeout", 10.0), **kwargs,
+        )
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill9()

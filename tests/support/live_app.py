@@ -1,0 +1,61 @@
+"""The daemon's app on a real loopback HTTP server inside the test process, with a clock the
+test controls. For API behaviour tests; process-level tests use `tests.support.daemon`."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from edge import config as config_mod
+from edge import demo
+from edge.api.app import create_asgi
+from edge.clock import ManualClock
+from edge.service import StoreService
+
+# 2026-03-02 10:00:00 UTC: after the demo catalog's prices took effect.
+START_MS = 1_772_445_600_000
+
+
+@dataclass
+class LiveApp:
+    url: str
+    service: StoreService
+    clock: ManualClock
+    tokens: dict[str, str]
+    _server: uvicorn.Server
+    _thread: threading.Thread
+
+    def client(self, lane: str = "lane-1") -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.tokens[lane]}"},
+                            timeout=10.0)
+
+    def close(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self.service.stop()
+
+
+def start_live_app(data_dir: Path, env: dict[str, str] | None = None) -> LiveApp:
+    cfg = config_mod.load(data_dir, env or {})
+    clock = ManualClock(START_MS)
+    service = StoreService(data_dir, cfg, clock)
+    service.start()
+    tokens = demo.seed(service)
+    server = uvicorn.Server(uvicorn.Config(
+        create_asgi(service), host="127.0.0.1", port=0, log_config=None, access_log=False,
+        lifespan="off", loop="asyncio",
+    ))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "test server did not start"
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return LiveApp(f"http://127.0.0.1:{port}", service, clock, tokens, server, thread)
