@@ -265,8 +265,8 @@ def apply_discount(tx: Tx, who: Principal, policy: Policy, cart_id: str, req: ap
     discount = Discount(req.kind, req.value)
     totals = cart.totals(policy.tax_mode)
     if req.line_id is not None:
-        priced = next(p for p in totals.lines if p.line_id == cart.line(req.line_id).line_id)
-        base = priced.gross_minor
+        line_id = cart.line(req.line_id).line_id  # NotFound for a line the cart does not have
+        base = next(p.gross_minor for p in totals.lines if p.line_id == line_id)
     else:
         base = sum(
             p.gross_minor - (ln.discount.amount_off(p.gross_minor) if ln.discount else 0)
