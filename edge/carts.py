@@ -8,14 +8,19 @@ before anything is appended, and the writer's savepoint discards the command who
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import apsw
 
 from edge import price_lock, pricing
 from edge.catalog import lookup
 from edge.errors import (
-    CartClosed, Forbidden, InvalidInput, ManagerRequired, NotFound, UnknownItem,
+    CartClosed,
+    Forbidden,
+    InvalidInput,
+    ManagerRequired,
+    NotFound,
+    UnknownItem,
 )
 from edge.ids import uuid7
 from edge.lanes import Principal
@@ -139,7 +144,7 @@ def load_for(conn: apsw.Connection, cart_id: str, who: Principal, *, must_be_ope
 
 
 def _iso(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def view(conn: apsw.Connection, cart: Cart, policy: Policy, now_ms: int) -> api.CartView:

@@ -7,7 +7,7 @@ totals, change); the order read model is its projection.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import apsw
 
@@ -98,11 +98,11 @@ def _order(conn: apsw.Connection, where: str, arg: str) -> api.OrderView | None:
         return None
     r = rows[0]
     lines = [
-        api.OrderLineView(line_no=l[0], sku=l[1], product_id=l[2], name=l[3], qty_milli=l[4],
-                          unit_price_minor=l[5], price_version=l[6], sold_under_lock=bool(l[7]),
-                          tax_rate_ppm=l[8], gross_minor=l[9], discount_minor=l[10],
-                          tax_minor=l[11], total_minor=l[12])
-        for l in conn.execute(
+        api.OrderLineView(line_no=row[0], sku=row[1], product_id=row[2], name=row[3],
+                          qty_milli=row[4], unit_price_minor=row[5], price_version=row[6],
+                          sold_under_lock=bool(row[7]), tax_rate_ppm=row[8], gross_minor=row[9],
+                          discount_minor=row[10], tax_minor=row[11], total_minor=row[12])
+        for row in conn.execute(
             "SELECT line_no, sku, product_id, name, qty_milli, unit_price_minor, price_version, "
             "sold_under_lock, tax_rate_ppm, gross_minor, discount_minor, tax_minor, total_minor "
             "FROM order_lines WHERE order_id = ? ORDER BY line_no", (r[0],))
@@ -115,7 +115,7 @@ def _order(conn: apsw.Connection, where: str, arg: str) -> api.OrderView | None:
     ]
     return api.OrderView(
         order_id=r[0], receipt_number=r[1], cart_id=r[2], lane_id=r[3],
-        completed_at=datetime.fromtimestamp(r[4] / 1000, tz=timezone.utc), business_date=r[5],
+        completed_at=datetime.fromtimestamp(r[4] / 1000, tz=UTC), business_date=r[5],
         currency=r[6], tax_mode=r[7], lines=lines, tenders=tenders, subtotal_minor=r[8],
         discount_minor=r[9], tax_minor=r[10], total_minor=r[11], tendered_minor=r[12],
         change_due_minor=r[13],

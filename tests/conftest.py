@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

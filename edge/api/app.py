@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Litestar
-from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig

@@ -13,7 +13,8 @@ nothing, so repeating it is safe and re-evaluated.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import msgspec
 from litestar import MediaType, Request, Response

@@ -6,8 +6,12 @@ import logging
 from typing import Any
 
 import msgspec
-from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    ValidationException,
+)
 
 from edge.errors import DomainError
 from schemas.api import FieldError, Problem

@@ -10,8 +10,8 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import apsw
 import msgspec

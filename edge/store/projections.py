@@ -8,7 +8,7 @@ Projections must depend on the event alone (never on the clock or on config).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import apsw
 import msgspec

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edge.money import allocate, div_round_half_up, format_minor
 from edge.pricing import Discount, LineInput, line_tax_minor, price

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edge.business_day import business_date
 from edge.price_lock import PricePoint, current_price, lock, sold_under_lock, view
@@ -32,7 +33,7 @@ def test_business_date_across_dst_change() -> None:
 
 @given(st.integers(1_700_000_000_000, 1_900_000_000_000), st.integers(0, 23))
 def test_business_date_is_local_date_or_the_day_before(t_ms: int, close_hour: int) -> None:
-    local = datetime.fromtimestamp(t_ms / 1000, tz=timezone.utc).astimezone(BERLIN)
+    local = datetime.fromtimestamp(t_ms / 1000, tz=UTC).astimezone(BERLIN)
     got = business_date(t_ms, BERLIN, close_hour)
     assert got == local.date().isoformat() if local.hour >= close_hour else got < local.date().isoformat()
 

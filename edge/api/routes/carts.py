@@ -4,7 +4,8 @@ idempotency gate, and answer the resulting view."""
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Callable
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import JSONBody, PathParameter

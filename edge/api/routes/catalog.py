@@ -8,15 +8,20 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter, PathParameter
 
-Code = Annotated[str, PathParameter(min_length=1, max_length=64)]
-
 from edge.catalog import lookup
-from edge.catalog.importer import MAX_IMPORT_BYTES, CatalogImportError, parse_csv, parse_json
+from edge.catalog.importer import (
+    MAX_IMPORT_BYTES,
+    CatalogImportError,
+    parse_csv,
+    parse_json,
+)
 from edge.catalog.service import import_document, rejected
 from edge.errors import CatalogRejected, Forbidden, NotFound
 from edge.lanes import Principal
 from edge.price_lock import current_price
 from schemas import api
+
+Code = Annotated[str, PathParameter(min_length=1, max_length=64)]
 
 
 def _product_view(conn, item: lookup.Item, now_ms: int) -> api.ProductView:
@@ -66,7 +71,7 @@ class CatalogController(Controller):
         "Content-Type text/csv (manager token)",
     )
     async def import_catalog(self, request: Request[Principal, Any, Any]) -> Response[api.CatalogImportResult]:
-        svc, who = request.app.state.service, request.user
+        who = request.user
         if not who.is_manager:
             raise Forbidden("catalog imports need a manager token")
         data = await request.body()

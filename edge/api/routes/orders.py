@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get
 from litestar.params import Parameter, PathParameter
 
-OrderId = Annotated[str, PathParameter(min_length=1, max_length=64)]
-
 from edge import orders
 from edge.lanes import Principal
 from schemas import api
+
+OrderId = Annotated[str, PathParameter(min_length=1, max_length=64)]
 
 
 def _visible(order: api.OrderView, who: Principal) -> api.OrderView:

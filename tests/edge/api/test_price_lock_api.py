@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tests.edge.api.helpers import assert_problem, head_seq, open_cart, post
 from tests.support.live_app import LiveApp, start_live_app
@@ -11,7 +11,7 @@ TTL_MS = 900_000  # default lock: 15 minutes
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat()
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
 
 
 def set_price(live: LiveApp, sku: str, version: int, amount_minor: int) -> None:

@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import msgspec
 import pytest
@@ -63,7 +63,7 @@ def test_csv_groups_variants_into_one_product():
         ("TSHIRT-BLK-L", 1, 1599),
         ("BANANA", 1, 199),
     ]
-    assert parsed.prices[1].effective_at == datetime(2025, 12, 31, 23, tzinfo=timezone.utc)
+    assert parsed.prices[1].effective_at == datetime(2025, 12, 31, 23, tzinfo=UTC)
     assert parsed.tax_classes == ()
 
 
@@ -258,7 +258,7 @@ def test_product_needs_a_variant_and_a_unique_id():
 
 
 def test_price_rules_collect_every_error():
-    at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
     prices = [
         PriceVersion(sku="P1", version=1, amount_minor=100, effective_at=at),
         PriceVersion(sku="NOPE", version=1, amount_minor=100, effective_at=at),

@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,7 @@ def test_demo_parses_and_validates_with_an_empty_store(demo):
 def test_every_demo_sku_has_price_version_1_from_new_year_2026(demo):
     skus = set(variants_by_sku(demo))
     assert {p.sku for p in demo.prices} == skus
-    new_year = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    new_year = datetime(2026, 1, 1, tzinfo=UTC)
     assert all(p.version == 1 and p.effective_at == new_year for p in demo.prices)
 
 

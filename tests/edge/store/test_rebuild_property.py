@@ -4,14 +4,14 @@ the live read models, and the chain verifies."""
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
-from edge import carts, orders
+from edge import carts, demo, orders
 from edge import config as config_mod
-from edge import demo
 from edge.catalog.service import import_document
 from edge.clock import ManualClock
 from edge.errors import DomainError
@@ -60,7 +60,7 @@ def _run(svc: StoreService, clock: ManualClock, ops: list[tuple]) -> int:
             versions[sku] = versions.get(sku, 1) + 1
             doc = CatalogDocument(prices=(PriceVersion(
                 sku=sku, version=versions[sku], amount_minor=amount,
-                effective_at=datetime.fromtimestamp(clock.now_ms() / 1000, tz=timezone.utc)),))
+                effective_at=datetime.fromtimestamp(clock.now_ms() / 1000, tz=UTC)),))
             svc.writer.run_sync(lambda tx, doc=doc: import_document(tx, doc, lane_id=None))
             continue
         if kind == "sale":  # a whole sale in a row, so histories hold many completed orders
