@@ -24,11 +24,12 @@ from edge.catalog.service import import_document
 from edge.config import ConfigError, StoreConfig
 from edge.errors import DomainError
 from edge.paths import default_data_dir
-from edge.server import DaemonInfo, read_daemon_info, run
+from edge.server import read_daemon_info, run
 from edge.service import StoreService
 from edge.store import eventlog
 from edge.store.db import DB_FILENAME, open_connection
 from edge.store.rebuild import verify as verify_store
+from schemas.daemon import DaemonInfo
 
 EXIT_OK, EXIT_DEGRADED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
 

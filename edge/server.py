@@ -8,7 +8,8 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgspec
@@ -19,17 +20,26 @@ from edge import sdnotify
 from edge.api.app import create_asgi
 from edge.paths import DAEMON_FILENAME
 from edge.service import StoreService
+from schemas.daemon import DaemonInfo
 
 log = structlog.get_logger("novapos.daemon")
 
 
-class DaemonInfo(msgspec.Struct, frozen=True):
-    pid: int
-    url: str
-    host: str
-    port: int
-    store_id: str
-    tenant_id: str
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its shutdown, which would kill the process before the
+    daemon's own clean-up (writer stop, daemon.json); here a signal only asks it to exit."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for sig in signals:
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
 
 
 def _bound_port(server: uvicorn.Server) -> int:
@@ -66,7 +76,7 @@ async def serve_async(
         create_asgi(service), host=host, port=port, log_config=None, access_log=False,
         lifespan="off", loop="none", http="httptools", timeout_graceful_shutdown=10,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     serve_task = asyncio.create_task(server.serve())
     while not server.started:
         if serve_task.done():
