@@ -85,6 +85,16 @@ class _Command:
 _STOP = object()
 
 
+def _deliverable(exc: BaseException) -> BaseException:
+    """An exception a waiting asyncio future can carry. StopIteration (and other non-Exception
+    BaseExceptions) cannot be set on a future: the waiter would hang forever."""
+    if isinstance(exc, StopIteration) or not isinstance(exc, Exception):
+        wrapped = RuntimeError(f"store command raised {type(exc).__name__}: {exc}")
+        wrapped.__cause__ = exc
+        return wrapped
+    return exc
+
+
 class Writer:
     def __init__(
         self, db_path: Path, identity: StoreIdentity, clock: Clock, *, max_batch: int = 256,
@@ -172,7 +182,7 @@ class Writer:
                     conn.execute("RELEASE command")
                     tx.head_seq, tx.head_hash = saved[0], saved[1]
                     del tx.appended[saved[2]:]
-                    outcomes.append((False, exc))
+                    outcomes.append((False, _deliverable(exc)))
                 else:
                     conn.execute("RELEASE command")
                     outcomes.append((True, result))

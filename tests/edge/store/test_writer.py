@@ -74,3 +74,14 @@ def test_many_concurrent_submissions_keep_the_chain_gapless(writer: Writer, tmp_
     seqs = sorted(f.result() for f in futures)
     assert seqs == list(range(1, 501))
     assert sum(writer.commits) == 500 and len(writer.commits) < 500  # type: ignore[attr-defined]
+
+
+def test_a_command_raising_stopiteration_fails_instead_of_hanging(writer: Writer) -> None:
+    import asyncio
+
+    async def run() -> None:
+        with pytest.raises(RuntimeError, match="StopIteration"):
+            await asyncio.wait_for(writer.run(lambda tx: next(iter(()))), timeout=5)
+
+    asyncio.run(run())
+    assert writer.submit(lambda tx: _open(tx, "after")).result() == 1
