@@ -1,28 +1,32 @@
 """Checkout benchmark: N lanes ringing full sales against a real daemon, plus a raw-apsw baseline.
 
     .venv/bin/python bench/checkout.py [--lanes 20] [--duration-s 20] [--think-ms 0]
-                                       [--client-procs 2] [--baseline-s S] [--keep]
+        [--client-procs 2] [--client httpx|raw] [--baseline-s S] [--tmp-dir D] [--keep]
 
-What it does, in one run:
+What it does, in one run (docs/benchmarks.md explains how to read the output):
 
 1. `novapos-edge init` on a fresh temp dir, enrolls lanes lane-3..lane-N (lane-1 and lane-2
    come from demo mode), and starts `novapos-edge serve --demo` as a real subprocess
    (`tests.support.daemon.DaemonProcess`).
-2. Rings one template sale (kept for step 5), then starts the client processes. Each owns a
-   share of the lanes; a lane has its own token and its own keep-alive `httpx.AsyncClient`
-   (uvloop). Every lane rings one warm-up sale, then all lanes start together and ring full
-   sales (open cart, 3 scans, cash tender, complete) until the duration is up; a sale in flight
-   at the deadline is finished. `--think-ms` puts a pause before every request of a lane.
+2. Rings one template sale (kept for step 5), then starts the client processes (spawned, uvloop).
+   Each owns a share of the lanes; a lane has its own token and its own keep-alive connection
+   (an `httpx.AsyncClient`; `--client raw` swaps in a minimal HTTP/1.1 client to show what the
+   client's own CPU costs). Every lane rings one warm-up sale, then all lanes start together and
+   ring full sales (open cart, 3 scans, cash tender, complete) until the duration is up; a sale
+   in flight at the deadline is finished. `--think-ms` puts a pause (uniform 0.5x-1.5x) before
+   every request of a lane; without it the run is closed-loop saturation.
 3. Latency of every request is taken with `time.perf_counter_ns` around the HTTP call (send to
    full response body). Every non-2xx answer or transport error is an error.
 4. `/metrics` is read before and after the measured window; the difference gives the writer's
-   group-commit figures for the window alone.
+   group-commit figures for the window alone. CPU time of the daemon, the clients and the whole
+   machine is read from /proc, so noise from other processes on the box is visible.
 5. After the daemon has stopped, the raw-apsw baseline: one `BEGIN IMMEDIATE ... COMMIT`
    (WAL, synchronous=FULL) per sale on a fresh database migrated by the project's own
    migrations, writing the rows the daemon wrote for the template sale: the 6 events (same
    body bytes, fresh ids, hash chain computed), their projections (applied by
    `edge.store.projections.apply`, so the very same INSERT/UPDATE statements), and the 6
-   idempotency rows (same stored response bytes). Sequentially, from one thread.
+   idempotency rows (same stored response bytes). Sequentially, from one thread. Reads the
+   daemon does to decide (cart loads, catalog look-ups) are not durable work and are left out.
 
 The last line of stdout is one JSON object with the figures. Exit code 0 when every request
 succeeded, 1 when any failed, 2 when the bench itself could not run.
@@ -36,6 +40,7 @@ import json
 import multiprocessing as mp
 import os
 import queue
+import random
 import re
 import shutil
 import subprocess
@@ -47,12 +52,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
+import msgspec
+
+# `tests.support.daemon` lives in the repository, not in the installed package.
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-
-import httpx  # noqa: E402
-import msgspec  # noqa: E402
 
 # Demo catalog items, by barcode or by SKU (a lane scans most items, keys in a few).
 ITEMS: tuple[dict[str, Any], ...] = (
@@ -96,40 +102,118 @@ class LaneStats:
             self.errors.append(f"[{phase}] {lane} {kind} POST {path}: {what}")
 
 
+class HttpxTransport:
+    """One keep-alive `httpx.AsyncClient` per lane (one connection, like a till)."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.client = httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=REQUEST_TIMEOUT_S,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1), trust_env=False,
+        )
+
+    async def post(self, path: str, content: bytes, key: str) -> tuple[int, bytes]:
+        resp = await self.client.post(
+            path, content=content,
+            headers={"Idempotency-Key": key, "Content-Type": "application/json"},
+        )
+        return resp.status_code, resp.content
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class RawTransport:
+    """Diagnostic only (`--client raw`): a minimal HTTP/1.1 keep-alive client on asyncio
+    streams, to show how much of the machine httpx itself costs. Content-Length bodies only
+    (what the daemon sends); anything unexpected is an error."""
+
+    def __init__(self, url: str, token: str) -> None:
+        hostport = url.split("://", 1)[1].rstrip("/")
+        self.host, port = hostport.rsplit(":", 1)
+        self.port = int(port)
+        self.prefix = (f"Host: {hostport}\r\nAuthorization: Bearer {token}\r\n"
+                       "Content-Type: application/json\r\n").encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, content: bytes, key: str) -> tuple[int, bytes]:
+        return await asyncio.wait_for(self._post(path, content, key), REQUEST_TIMEOUT_S)
+
+    async def _post(self, path: str, content: bytes, key: str) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(b"POST " + path.encode() + b" HTTP/1.1\r\n" + self.prefix +
+                          f"Idempotency-Key: {key}\r\nContent-Length: {len(content)}\r\n\r\n"
+                          .encode() + content)
+        try:
+            head = await self.reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length, close = None, False
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"connection" and value.strip().lower() == b"close":
+                    close = True
+                elif name == b"transfer-encoding":
+                    raise RuntimeError(f"unsupported transfer-encoding {value.strip()!r}")
+            if length is None:
+                raise RuntimeError("response without Content-Length")
+            body = await self.reader.readexactly(length)
+        except BaseException:
+            await self.aclose()
+            raise
+        if close:
+            await self.aclose()
+        return status, body
+
+    async def aclose(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer, self.reader = None, None
+
+
+TRANSPORTS = {"httpx": HttpxTransport, "raw": RawTransport}
+
+
 class Lane:
-    def __init__(self, lane_id: str, client: httpx.AsyncClient, stats: LaneStats,
+    def __init__(self, lane_id: str, transport: Any, stats: LaneStats,
                  think_s: float, item_offset: int) -> None:
         self.lane_id = lane_id
-        self.client = client
+        self.transport = transport
         self.stats = stats
         self.think_s = think_s
         self.next_item = item_offset
+        self.rng = random.Random(lane_id)
 
     async def post(self, kind: str, path: str, body: dict) -> dict | None:
         if self.think_s:
-            await asyncio.sleep(self.think_s)
-        headers = {"Idempotency-Key": uuid.uuid4().hex, "Content-Type": "application/json"}
+            # A cashier's pace varies: uniform +-50 % keeps the lanes from marching in lockstep.
+            await asyncio.sleep(self.think_s * self.rng.uniform(0.5, 1.5))
         content = _encode(body)
+        key = uuid.uuid4().hex
         started = time.perf_counter_ns()
         try:
-            resp = await self.client.post(path, content=content, headers=headers)
-        except httpx.HTTPError as exc:
+            status, data = await self.transport.post(path, content, key)
+        except Exception as exc:  # noqa: BLE001 - transport failures are request errors
             self.stats.error(self.lane_id, kind, path, f"{type(exc).__name__}: {exc!r}")
             return None
         elapsed = time.perf_counter_ns() - started
-        if not 200 <= resp.status_code < 300:
+        if not 200 <= status < 300:
             self.stats.error(self.lane_id, kind, path,
-                             f"HTTP {resp.status_code}: {resp.text[:400]}")
+                             f"HTTP {status}: {data[:400].decode(errors='replace')}")
             return None
         if self.stats.recording:
             self.stats.lat[kind].append(elapsed)
         try:
-            return _decode(resp.content)
+            return _decode(data)
         except msgspec.DecodeError as exc:
-            self.stats.error(self.lane_id, kind, path, f"undecodable {resp.status_code} body: {exc}")
+            self.stats.error(self.lane_id, kind, path, f"undecodable {status} body: {exc}")
             return None
 
-    async def ring_sale(self, trace: list | None = None) -> bool:
+    async def ring_sale(self) -> bool:
         """open, 3 scans, cash tender, complete. False (error recorded) if any step failed."""
         cart = await self.post("open", "/v1/carts", {})
         if cart is None:
@@ -159,25 +243,21 @@ class Lane:
         return True
 
     async def run_until(self, deadline_ns: int) -> None:
+        if self.think_s:
+            await asyncio.sleep(self.think_s * self.rng.random())  # stagger the lanes' start
         while time.monotonic_ns() < deadline_ns:
-            await self.ring_sale()
-
-
-def _new_client(url: str, token: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=REQUEST_TIMEOUT_S,
-        # One lane = one keep-alive connection, like a till.
-        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1), trust_env=False,
-    )
+            if not await self.ring_sale():
+                await asyncio.sleep(0.05)  # a failing daemon must not turn the lane into a spin
 
 
 async def _worker_async(worker_id: int, url: str, lanes: list[tuple[str, str]], duration_s: float,
-                        think_ms: float, ready_q: Any, go: Any) -> dict:
+                        think_ms: float, client: str, ready_q: Any, go: Any) -> dict:
     stats = LaneStats()
-    clients = [_new_client(url, token) for _, token in lanes]
+    transports = [TRANSPORTS[client](url, token) for _, token in lanes]
     try:
-        runners = [Lane(lane_id, client, stats, think_ms / 1000.0, i)
-                   for i, ((lane_id, _), client) in enumerate(zip(lanes, clients))]
+        pairs = enumerate(zip(lanes, transports, strict=True))
+        runners = [Lane(lane_id, transport, stats, think_ms / 1000.0, i)
+                   for i, ((lane_id, _), transport) in pairs]
         # Warm-up: connect, authenticate (fills the daemon's token cache), one full sale each.
         await asyncio.gather(*(r.ring_sale() for r in runners))
         ready_q.put(worker_id)
@@ -192,7 +272,7 @@ async def _worker_async(worker_id: int, url: str, lanes: list[tuple[str, str]], 
         t1 = time.monotonic_ns()
         cpu_s = time.process_time() - cpu0
     finally:
-        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+        await asyncio.gather(*(t.aclose() for t in transports), return_exceptions=True)
     return {
         "worker": worker_id, "lat": stats.lat, "errors": stats.errors,
         "error_count": stats.error_count, "sales": stats.sales, "t0": t0, "t1": t1,
@@ -201,9 +281,9 @@ async def _worker_async(worker_id: int, url: str, lanes: list[tuple[str, str]], 
 
 
 def _worker_main(worker_id: int, url: str, lanes: list[tuple[str, str]], duration_s: float,
-                 think_ms: float, ready_q: Any, go: Any, result_q: Any) -> None:
+                 think_ms: float, client: str, ready_q: Any, go: Any, result_q: Any) -> None:
     try:
-        coro = _worker_async(worker_id, url, lanes, duration_s, think_ms, ready_q, go)
+        coro = _worker_async(worker_id, url, lanes, duration_s, think_ms, client, ready_q, go)
         try:
             import uvloop
 
@@ -222,7 +302,7 @@ def _prepare_store(store_dir: Path, lanes: int) -> dict[str, str]:
     """`novapos-edge init`, then enroll lane-3..lane-N before the daemon starts."""
     proc = subprocess.run(
         [sys.executable, "-m", "edge.cli", "init", "--data-dir", str(store_dir)],
-        capture_output=True, text=True, cwd=ROOT,
+        check=False, capture_output=True, text=True, cwd=ROOT,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"novapos-edge init failed ({proc.returncode}): {proc.stderr}")
@@ -261,7 +341,14 @@ _METRIC_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)$")
 
 
 def _scrape(url: str) -> dict[tuple[str, str], float]:
-    text = httpx.get(f"{url}/metrics", timeout=10.0, trust_env=False).text
+    """The daemon's Prometheus metrics; empty (and a warning) if it cannot be read."""
+    try:
+        resp = httpx.get(f"{url}/metrics", timeout=10.0, trust_env=False)
+        resp.raise_for_status()
+    except httpx.HTTPError as exc:
+        print(f"warning: could not read {url}/metrics: {exc!r}", file=sys.stderr, flush=True)
+        return {}
+    text = resp.text
     out: dict[tuple[str, str], float] = {}
     for line in text.splitlines():
         if line.startswith("#"):
@@ -290,7 +377,8 @@ def _template_sale(url: str, token: str) -> dict:
             resp = client.post(path, content=_encode(body),
                                headers={"Idempotency-Key": key, "Content-Type": "application/json"})
             if not 200 <= resp.status_code < 300:
-                raise RuntimeError(f"template sale: POST {path} -> {resp.status_code} {resp.text[:400]}")
+                raise RuntimeError(
+                    f"template sale: POST {path} -> {resp.status_code} {resp.text[:400]}")
             return _decode(resp.content)
 
         cart = post("/v1/carts", {})
@@ -339,6 +427,13 @@ def _load_templates(db_path: Path, sale: dict) -> dict:
     return {"events": events, "idem": idem}
 
 
+def _swap(data: bytes, swaps: tuple[tuple[bytes, bytes], ...]) -> bytes:
+    """The template's ids replaced by this sale's (same lengths, so same byte sizes)."""
+    for old, new in swaps:
+        data = data.replace(old, new)
+    return data
+
+
 def run_baseline(work_dir: Path, templates: dict, sale: dict, seconds: float) -> dict:
     """One durable transaction per sale, sequential, writing the template sale's rows."""
     from edge.ids import uuid7
@@ -365,31 +460,28 @@ def run_baseline(work_dir: Path, templates: dict, sale: dict, seconds: float) ->
             t = time.perf_counter_ns()
             cart_id, order_id = uuid7().encode(), uuid7().encode()
             receipt = f"{store_prefix}-{n + 1:07d}".encode()
-
-            def fresh(data: bytes) -> bytes:
-                return (data.replace(old_cart, cart_id).replace(old_order, order_id)
-                        .replace(old_receipt, receipt))
-
+            swaps = ((old_cart, cart_id), (old_order, order_id), (old_receipt, receipt))
             now_ms = time.time_ns() // 1_000_000
             conn.execute("BEGIN IMMEDIATE")
             seq, prev = eventlog.head(conn)
             for tmpl in events:
                 seq += 1
-                body = fresh(tmpl.body)
-                fields = dict(
-                    seq=seq, event_id=uuid7(), tenant_id=tmpl.tenant_id, store_id=tmpl.store_id,
-                    lane_id=tmpl.lane_id, stream=fresh(tmpl.stream.encode()).decode(),
-                    type=tmpl.type, schema_version=tmpl.schema_version, recorded_at_ms=now_ms,
-                    business_date=tmpl.business_date, body=body,
-                )
+                body = _swap(tmpl.body, swaps)
+                fields = {
+                    "seq": seq, "event_id": uuid7(), "tenant_id": tmpl.tenant_id,
+                    "store_id": tmpl.store_id, "lane_id": tmpl.lane_id,
+                    "stream": _swap(tmpl.stream.encode(), swaps).decode(), "type": tmpl.type,
+                    "schema_version": tmpl.schema_version, "recorded_at_ms": now_ms,
+                    "business_date": tmpl.business_date, "body": body,
+                }
                 digest = eventlog.chain_hash(prev, **fields)
                 stored = StoredEvent(**fields, prev_hash=prev, hash=digest)
                 eventlog.insert(conn, stored)
                 projections.apply(conn, stored, decode_body(tmpl.type, tmpl.schema_version, body))
                 prev = digest
-            for key, fp, status, body in idem:
+            for _key, fp, status, body in idem:
                 idempotency.save(conn, sale["lane_id"], uuid.uuid4().hex,
-                                 StoredResponse(fp, status, fresh(body)), now_ms)
+                                 StoredResponse(fp, status, _swap(body, swaps)), now_ms)
             conn.execute("COMMIT")
             latencies.append(time.perf_counter_ns() - t)
             n += 1
@@ -428,6 +520,34 @@ def _r(v: float | None, nd: int = 3) -> float | None:
 # --- main -----------------------------------------------------------------------------------
 
 
+def _await_workers(q: Any, fatal_q: Any, procs: list, timeout_s: float, what: str) -> list:
+    """One message per worker from `q`. Fails fast on a worker's traceback (sent on `fatal_q`,
+    or on `q` itself) or on a worker that died without a word."""
+    got: list = []
+    deadline = time.monotonic() + timeout_s
+    while len(got) < len(procs):
+        try:
+            msg = q.get(timeout=0.5)
+        except queue.Empty:
+            msg = None
+        if msg is None and fatal_q is not None:
+            try:
+                msg = fatal_q.get_nowait()
+            except queue.Empty:
+                pass
+        if isinstance(msg, dict) and "fatal" in msg:
+            raise RuntimeError(f"client worker {msg['worker']} failed:\n{msg['fatal']}")
+        if msg is not None:
+            got.append(msg)
+            continue
+        if any(p.exitcode not in (None, 0) for p in procs):
+            raise RuntimeError(f"a client worker died before it could {what}: "
+                               f"exit codes {[p.exitcode for p in procs]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"client workers did not {what} within {timeout_s:g} s")
+    return got
+
+
 def _split(items: list, parts: int) -> list[list]:
     return [items[i::parts] for i in range(parts) if items[i::parts]]
 
@@ -439,9 +559,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration-s", type=float, default=20.0,
                     help="measured window in seconds (default 20)")
     ap.add_argument("--think-ms", type=float, default=0.0,
-                    help="pause before every request of a lane (default 0: saturation)")
+                    help="mean pause before every request of a lane, drawn uniformly in "
+                         "[0.5, 1.5] x this (default 0: no pause, saturation)")
     ap.add_argument("--client-procs", type=int, default=2,
                     help="client processes the lanes are split across (default 2)")
+    ap.add_argument("--client", choices=sorted(TRANSPORTS), default="httpx",
+                    help="HTTP client: httpx (default) or raw, a minimal asyncio HTTP/1.1 client "
+                         "for checking how much CPU the client takes from the daemon")
     ap.add_argument("--baseline-s", type=float, default=None,
                     help="raw-apsw baseline duration (default min(duration, 10))")
     ap.add_argument("--tmp-dir", type=Path, default=None,
@@ -460,15 +584,17 @@ def main(argv: list[str] | None = None) -> int:
     daemon: DaemonProcess | None = None
     procs: list[mp.process.BaseProcess] = []
     mode = ("saturated (closed loop, no think time)" if args.think_ms == 0
-            else f"paced ({args.think_ms:g} ms think time before every request)")
+            else f"paced ({args.think_ms:g} ms +-50 % think time before every request)")
     print(f"novapos checkout bench: {args.lanes} lanes, {args.duration_s:g} s, {mode}, "
-          f"{args.client_procs} client process(es), {os.cpu_count()} CPUs, temp dir {work}",
+          f"{args.client_procs} {args.client} client process(es), {os.cpu_count()} CPUs, "
+          f"temp dir {work}",
           flush=True)
     try:
         extra_tokens = _prepare_store(store_dir, args.lanes)
         daemon = DaemonProcess(store_dir).start()
         assert daemon.proc is not None
-        tokens = {**extra_tokens, **{k: v for k, v in daemon.tokens.items() if k.startswith("lane-")}}
+        demo_lanes = {k: v for k, v in daemon.tokens.items() if k.startswith("lane-")}
+        tokens = {**extra_tokens, **demo_lanes}
         lane_ids = [f"lane-{k}" for k in range(1, args.lanes + 1)]
         missing = [lane for lane in lane_ids if lane not in tokens]
         if missing:
@@ -483,38 +609,24 @@ def main(argv: list[str] | None = None) -> int:
         for wid, share in enumerate(shares):
             p = ctx.Process(target=_worker_main, name=f"bench-client-{wid}", daemon=True,
                             args=(wid, daemon.url, share, args.duration_s, args.think_ms,
-                                  ready_q, go, result_q))
+                                  args.client, ready_q, go, result_q))
             p.start()
             procs.append(p)
-        results: list[dict] = []
-        for _ in shares:
-            try:
-                ready_q.get(timeout=READY_TIMEOUT_S)
-            except queue.Empty:
-                # A worker that died before warming up put its traceback on result_q.
-                while True:
-                    try:
-                        results.append(result_q.get_nowait())
-                    except queue.Empty:
-                        break
-                fatal = [r["fatal"] for r in results if "fatal" in r]
-                raise RuntimeError("client workers not ready in time" +
-                                   (":\n" + "\n".join(fatal) if fatal else ""))
+        _await_workers(ready_q, result_q, procs, READY_TIMEOUT_S, "warm up")
 
         before = _scrape(daemon.url)
         srv_cpu0, mach0 = _proc_cpu_s(daemon.proc.pid), _machine_cpu()
+        parent_cpu0 = time.process_time()  # this process: the daemon's log drain thread
         wall0 = time.monotonic()
         go.set()
-        for _ in shares:
-            results.append(result_q.get(timeout=args.duration_s + READY_TIMEOUT_S))
+        results = _await_workers(result_q, None, procs, args.duration_s + READY_TIMEOUT_S,
+                                 "finish")
         wall = time.monotonic() - wall0
         srv_cpu1, mach1 = _proc_cpu_s(daemon.proc.pid), _machine_cpu()
+        parent_cpu = time.process_time() - parent_cpu0
         after = _scrape(daemon.url)
         for p in procs:
             p.join(timeout=10)
-        fatal = [r["fatal"] for r in results if "fatal" in r]
-        if fatal:
-            raise RuntimeError("client worker failed:\n" + "\n".join(fatal))
         daemon.stop()
         templates = _load_templates(store_dir / "store.db", sale)
         print(f"raw-apsw baseline: {baseline_s:g} s ...", flush=True)
@@ -546,6 +658,8 @@ def main(argv: list[str] | None = None) -> int:
     ratio = sales_per_s / base["sales_per_s"] if base["sales_per_s"] else None
     base_stats = _summary(base["lat"])
 
+    if not (before and after):
+        before, after = {}, {}  # a failed scrape: report no daemon-side figures at all
     batches = _delta(after, before, "novapos_writer_batch_commands_count")
     commands = _delta(after, before, "novapos_writer_batch_commands_sum")
     commit_s = _delta(after, before, "novapos_writer_commit_duration_seconds_sum")
@@ -573,12 +687,17 @@ def main(argv: list[str] | None = None) -> int:
           .format(*("yes" if ok else "NO" for ok in (
               (stats["scan"]["p99"] or 1e9) < 5, (stats["complete"]["p99"] or 1e9) < 20,
               (ratio or 0) >= 0.5))))
+    req_per_s = sales * (SCANS_PER_SALE + 3) / measured_s if measured_s > 0 else 0.0
     if args.think_ms == 0:
-        inflight = args.lanes
-        print(f"note: closed loop without think time = saturation; Little's law: mean latency "
-              f"~ in-flight / throughput = {inflight} / "
-              f"{sales * (SCANS_PER_SALE + 3) / measured_s:.0f} req/s = "
-              f"{inflight / max(1e-9, sales * (SCANS_PER_SALE + 3) / measured_s) * 1000:.2f} ms")
+        print(f"note: ran SATURATED (closed loop, no think time): latency here is queueing. "
+              f"Little's law: mean latency ~ in-flight / throughput = {args.lanes} / "
+              f"{req_per_s:.0f} req/s = {args.lanes / max(req_per_s, 1e-9) * 1000:.1f} ms. "
+              f"Use --think-ms for a paced (realistic) load.")
+    else:
+        offered = args.lanes * 1000.0 / args.think_ms
+        print(f"note: ran PACED ({args.think_ms:g} ms before every request, {args.lanes} lanes): "
+              f"offered load at most {offered:.0f} req/s, achieved {req_per_s:.0f} req/s; "
+              f"latency here is service time, not queueing behind other lanes' saturation.")
     print()
     print("daemon, during the window (from /metrics):")
     if batches:
@@ -586,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
               f"mean {mean_batch:.2f} commands/commit, mean commit {mean_commit_ms:.2f} ms, "
               f"{batches / measured_s:.0f} commits/s")
     else:
-        print("  writer group commits: none observed")
+        print("  writer group commits: none observed (or /metrics unreadable)")
     for (name, labels), value in sorted(after.items()):
         if name != "novapos_http_request_duration_seconds_count" or 'method="POST"' not in labels:
             continue
@@ -596,24 +715,39 @@ def main(argv: list[str] | None = None) -> int:
         total = _delta(after, before, "novapos_http_request_duration_seconds_sum", labels)
         route = re.search(r'route="([^"]*)"', labels)
         status = re.search(r'status="([^"]*)"', labels)
-        print(f"  server-side POST {route.group(1) if route else '?'} [{status.group(1) if status else '?'}]:"
-              f" {n:.0f} requests, mean {total / n * 1000:.2f} ms")
+        print(f"  server-side POST {route.group(1) if route else '?'} "
+              f"[{status.group(1) if status else '?'}]: {n:.0f} requests, "
+              f"mean {total / n * 1000:.2f} ms")
     client_cpu = sum(r["cpu_s"] for r in results)
-    cpu_line = f"  CPU over {wall:.1f} s: client processes {client_cpu / wall * 100:.0f}% of a core"
-    if srv_cpu0 is not None and srv_cpu1 is not None:
-        cpu_line += f", daemon {(srv_cpu1 - srv_cpu0) / wall * 100:.0f}% of a core"
+    srv_cpu = (srv_cpu1 - srv_cpu0) if srv_cpu0 is not None and srv_cpu1 is not None else None
+    cpu_line = (f"  CPU over {wall:.1f} s, in cores: clients {client_cpu / wall:.2f}, bench parent "
+                f"{parent_cpu / wall:.2f}")
+    if srv_cpu is not None:
+        cpu_line += (f", daemon {srv_cpu / wall:.2f} "
+                     f"({srv_cpu / max(sales, 1) * 1000:.2f} ms CPU/sale)")
+    other_cores = None
     if mach0 and mach1 and mach1[1] > mach0[1]:
         busy_cores = (mach1[0] - mach0[0]) / (mach1[1] - mach0[1]) * (os.cpu_count() or 1)
-        cpu_line += f", whole machine {busy_cores * 100:.0f}% of {os.cpu_count()} cores"
-        if srv_cpu0 is not None and srv_cpu1 is not None:
+        cpu_line += f", whole machine {busy_cores:.2f} of {os.cpu_count()}"
+        if srv_cpu is not None:
             # Neither the daemon nor the bench: other work on the box skews the figures.
-            other = busy_cores - client_cpu / wall - (srv_cpu1 - srv_cpu0) / wall
-            cpu_line += f" (other processes ~{max(0.0, other) * 100:.0f}% of a core)"
+            other_cores = max(0.0, busy_cores - (client_cpu + parent_cpu + srv_cpu) / wall)
+            cpu_line += f" (other processes ~{other_cores:.2f}: should be ~0 for clean figures)"
     print(cpu_line)
 
     if error_count:
         print()
-        print(f"FAILED: {error_count} request(s) failed; first {len(errors)}:")
+        print(f"FAILED: {error_count} request(s) failed.")
+        groups: dict[str, int] = {}
+        for e in errors:
+            head = e.split(": ", 1)
+            key = head[0].split(" ", 2)[0] + " " + head[0].split(" ", 3)[2] + ": " + (
+                head[1].split(":", 1)[0] if len(head) > 1 else "?")
+            groups[key] = groups.get(key, 0) + 1
+        print(f"by kind, among the first {len(errors)} kept:")
+        for key, count in sorted(groups.items(), key=lambda kv: -kv[1]):
+            print(f"  {count:6d}  {key}")
+        print("requests that failed:")
         for e in errors:
             print(f"  {e}")
 
@@ -624,9 +758,13 @@ def main(argv: list[str] | None = None) -> int:
         "scan_p50_ms": _r(stats["scan"]["p50"]), "complete_p50_ms": _r(stats["complete"]["p50"]),
         "tender_p50_ms": _r(stats["tender"]["p50"]), "open_p99_ms": _r(stats["open"]["p99"]),
         "lanes": args.lanes, "duration_s": _r(measured_s, 2), "think_ms": args.think_ms,
-        "saturated": args.think_ms == 0, "client_procs": len(results), "sales": sales,
+        "saturated": args.think_ms == 0, "client_procs": len(results), "client": args.client,
+        "sales": sales,
         "errors": error_count, "mean_commit_batch": _r(mean_batch, 2),
         "mean_commit_ms": _r(mean_commit_ms),
+        "daemon_cpu_ms_per_sale": _r(srv_cpu / sales * 1000
+                                     if srv_cpu is not None and sales else None),
+        "client_cpu_cores": _r(client_cpu / wall, 2), "other_load_cores": _r(other_cores, 2),
     }
     print(json.dumps(summary), flush=True)
     return 1 if error_count else 0
