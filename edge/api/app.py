@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 
 import edge
 from edge.api.auth import PUBLIC_PATHS, LaneAuthMiddleware
@@ -38,6 +39,11 @@ def create_app(service: StoreService) -> Litestar:
             description="Checkout API of one store's edge daemon. Every mutating request needs "
             "an Idempotency-Key header and a lane bearer token.",
             path="/schema", render_plugins=[SwaggerRenderPlugin()],
+            components=Components(security_schemes={"LaneToken": SecurityScheme(
+                type="http", scheme="bearer",
+                description="Lane token from `novapos-edge lanes enroll`; binds tenant, store, "
+                "lane and role")}),
+            security=[{"LaneToken": []}],
         ),
         debug=False,
         logging_config=None,

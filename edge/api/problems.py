@@ -12,6 +12,7 @@ from litestar.exceptions import (
     NotAuthorizedException,
     ValidationException,
 )
+from litestar.openapi.datastructures import ResponseSpec
 
 from edge.errors import DomainError
 from schemas.api import FieldError, Problem
@@ -101,3 +102,27 @@ EXCEPTION_HANDLERS = {
     HTTPException: http_error,
     Exception: internal_error,
 }
+
+
+_DOC = {
+    400: "Malformed JSON, invalid fields, or a missing Idempotency-Key",
+    401: "Missing, unknown or revoked lane token",
+    403: "Token of another tenant/store, another lane's cart, or a manager is required",
+    404: "No such cart, line, order or item",
+    409: "Cart closed, price lock expired, tender insufficient, or Idempotency-Key in flight",
+    413: "Request body too large",
+    422: "Unknown item, invalid quantities, or Idempotency-Key reused for another request",
+}
+
+
+def documented(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problems a route can answer (all share the Problem shape)."""
+    return {
+        status: ResponseSpec(data_container=Problem, description=_DOC[status],
+                             media_type=PROBLEM_MEDIA_TYPE, generate_examples=False)
+        for status in statuses
+    }
+
+
+READ_PROBLEMS = documented(400, 401, 403, 404)
+WRITE_PROBLEMS = documented(400, 401, 403, 404, 409, 413, 422)

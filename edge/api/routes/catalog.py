@@ -8,6 +8,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter, PathParameter
 
+from edge.api.problems import READ_PROBLEMS, WRITE_PROBLEMS
 from edge.catalog import lookup
 from edge.catalog.importer import (
     MAX_IMPORT_BYTES,
@@ -39,7 +40,7 @@ class CatalogController(Controller):
     path = "/v1/catalog"
     tags = ["catalog"]
 
-    @get("/items/{sku:str}", summary="An item and its current price")
+    @get("/items/{sku:str}", responses=READ_PROBLEMS, summary="An item and its current price")
     async def item(self, request: Request[Principal, Any, Any], sku: Code) -> api.ProductView:
         svc = request.app.state.service
         item = lookup.by_sku(svc.reader, sku)
@@ -47,7 +48,7 @@ class CatalogController(Controller):
             raise NotFound(f"no item with SKU {sku}")
         return _product_view(svc.reader, item, svc.clock.now_ms())
 
-    @get("/barcodes/{code:str}", summary="Resolve a scanned code to an item")
+    @get("/barcodes/{code:str}", responses=READ_PROBLEMS, summary="Resolve a scanned code to an item")
     async def barcode(self, request: Request[Principal, Any, Any], code: Code) -> api.ProductView:
         svc = request.app.state.service
         item = lookup.by_barcode(svc.reader, code)
@@ -55,7 +56,7 @@ class CatalogController(Controller):
             raise NotFound(f"no item with barcode {code}")
         return _product_view(svc.reader, item, svc.clock.now_ms())
 
-    @get("/items", summary="Search items by SKU or name")
+    @get("/items", responses=READ_PROBLEMS, summary="Search items by SKU or name")
     async def search(
         self, request: Request[Principal, Any, Any],
         q: str = Parameter(min_length=1, max_length=64),
@@ -66,7 +67,7 @@ class CatalogController(Controller):
         return [_product_view(svc.reader, i, now) for i in lookup.search(svc.reader, q, limit)]
 
     @post(
-        "/imports", status_code=201, request_max_body_size=MAX_IMPORT_BYTES,
+        "/imports", status_code=201, responses=WRITE_PROBLEMS, request_max_body_size=MAX_IMPORT_BYTES,
         summary="Import a catalog, all or nothing: a CatalogDocument as JSON, or CSV with "
         "Content-Type text/csv (manager token)",
     )

@@ -8,6 +8,7 @@ from litestar import Controller, Request, get
 from litestar.params import Parameter, PathParameter
 
 from edge import orders
+from edge.api.problems import READ_PROBLEMS
 from edge.lanes import Principal
 from schemas import api
 
@@ -25,7 +26,7 @@ class OrderController(Controller):
     path = "/v1/orders"
     tags = ["orders"]
 
-    @get("/", summary="Find an order by receipt number")
+    @get("/", responses=READ_PROBLEMS, summary="Find an order by receipt number")
     async def find(
         self, request: Request[Principal, Any, Any],
         receipt_number: str = Parameter(min_length=1, max_length=64),
@@ -33,12 +34,12 @@ class OrderController(Controller):
         svc = request.app.state.service
         return _visible(orders.by_receipt(svc.reader, receipt_number), request.user)
 
-    @get("/{order_id:str}", summary="An order by id")
+    @get("/{order_id:str}", responses=READ_PROBLEMS, summary="An order by id")
     async def get_order(self, request: Request[Principal, Any, Any], order_id: OrderId) -> api.OrderView:
         svc = request.app.state.service
         return _visible(orders.by_id(svc.reader, order_id), request.user)
 
-    @get("/{order_id:str}/receipt", summary="Receipt data, formatted for printing")
+    @get("/{order_id:str}/receipt", responses=READ_PROBLEMS, summary="Receipt data, formatted for printing")
     async def receipt(self, request: Request[Principal, Any, Any], order_id: OrderId) -> api.ReceiptView:
         svc = request.app.state.service
         order = _visible(orders.by_id(svc.reader, order_id), request.user)
