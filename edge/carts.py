@@ -104,7 +104,9 @@ def _discount(kind: str | None, value: int | None) -> Discount | None:
     return Discount(kind, value) if kind is not None and value is not None else None  # type: ignore[arg-type]
 
 
-def load(conn: apsw.Connection, cart_id: str) -> Cart | None:
+def load(conn: apsw.Connection, cart_id: str, *, with_items: bool = True) -> Cart | None:
+    """The cart; `with_items=False` reads only its header row (commands that append and then
+    reload need no more to decide)."""
     rows = conn.execute(
         "SELECT cart_id, lane_id, status, currency, discount_kind, discount_value, next_line_id, "
         "next_tender_id, order_id FROM carts WHERE cart_id = ?",
@@ -114,6 +116,8 @@ def load(conn: apsw.Connection, cart_id: str) -> Cart | None:
         return None
     cid, lane, status, currency, dkind, dvalue, next_line, next_tender, order_id = rows[0]
     cart = Cart(cid, lane, status, currency, _discount(dkind, dvalue), next_line, next_tender, order_id)
+    if not with_items:
+        return cart
     for row in conn.execute(
         "SELECT line_id, sku, product_id, name, sold_by, qty_milli, unit_price_minor, "
         "price_version, lock_expires_at_ms, tax_class, tax_rate_ppm, discount_kind, "
@@ -129,8 +133,11 @@ def load(conn: apsw.Connection, cart_id: str) -> Cart | None:
     return cart
 
 
-def load_for(conn: apsw.Connection, cart_id: str, who: Principal, *, must_be_open: bool) -> Cart:
-    cart = load(conn, cart_id)
+def load_for(
+    conn: apsw.Connection, cart_id: str, who: Principal, *, must_be_open: bool,
+    with_items: bool = True,
+) -> Cart:
+    cart = load(conn, cart_id, with_items=with_items)
     if cart is None:
         raise NotFound(f"no cart {cart_id}")
     if cart.lane_id != who.lane_id and not who.is_manager:
@@ -220,9 +227,9 @@ def _qty_milli(sold_by: str, qty: int | None, qty_milli: int | None) -> int:
 def add_line(tx: Tx, who: Principal, policy: Policy, cart_id: str, req: api.AddLine) -> Cart:
     if (req.sku is None) == (req.barcode is None):
         raise InvalidInput("give exactly one of sku or barcode", field="sku")
-    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
-    if len(cart.lines) >= MAX_LINES_PER_CART:
-        raise InvalidInput(f"a cart holds at most {MAX_LINES_PER_CART} lines")
+    cart = load_for(tx.conn, cart_id, who, must_be_open=True, with_items=False)
+    if cart.next_line_id > MAX_LINES_PER_CART:  # counts removed lines too: a bound on work
+        raise InvalidInput(f"a cart takes at most {MAX_LINES_PER_CART} line additions")
     item = lookup.by_sku(tx.conn, req.sku) if req.sku else lookup.by_barcode(tx.conn, req.barcode or "")
     if item is None:
         what = f"SKU {req.sku}" if req.sku else f"barcode {req.barcode}"
@@ -319,8 +326,8 @@ def reprice(tx: Tx, who: Principal, policy: Policy, cart_id: str) -> Cart:
 
 
 def add_tender(tx: Tx, who: Principal, cart_id: str, req: api.AddTender) -> Cart:
-    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
-    if len(cart.tenders) >= MAX_TENDERS_PER_CART:
+    cart = load_for(tx.conn, cart_id, who, must_be_open=True, with_items=False)
+    if cart.next_tender_id > MAX_TENDERS_PER_CART:
         raise InvalidInput(f"a cart takes at most {MAX_TENDERS_PER_CART} tenders")
     tx.append(
         ev.CartTenderAdded(cart_id=cart_id, tender_id=cart.next_tender_id,
@@ -331,7 +338,7 @@ def add_tender(tx: Tx, who: Principal, cart_id: str, req: api.AddTender) -> Cart
 
 
 def void(tx: Tx, who: Principal, cart_id: str, req: api.VoidCart) -> Cart:
-    load_for(tx.conn, cart_id, who, must_be_open=True)
+    load_for(tx.conn, cart_id, who, must_be_open=True, with_items=False)
     tx.append(ev.CartVoided(cart_id=cart_id, reason=req.reason),
               stream=_stream(cart_id), lane_id=who.lane_id)
     return _reload(tx, cart_id)

@@ -193,7 +193,7 @@ def catalog_import(
     except UnicodeDecodeError as exc:
         raise _fail(f"{file} is not UTF-8: {exc}", EXIT_BAD_INPUT) from exc
     svc = _service(data_dir)
-    svc.writer.start()
+    svc.writer.open()
     try:
         result = svc.writer.run_sync(lambda tx: import_document(tx, doc, lane_id=None))
     except DomainError as exc:
@@ -201,7 +201,7 @@ def catalog_import(
             err.print(f"{e['field']}: {e['message']}")
         raise _fail(exc.detail, exc.exit_code) from exc
     finally:
-        svc.writer.stop()
+        svc.writer.close()
     if json_out:
         out.print_json(msgspec.json.encode(result).decode())
     else:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 import uuid
 
 _lock = threading.Lock()
+# Random bits come from a PRNG seeded once from the OS: uniqueness is carried by the time and
+# the counter; the random tail only separates processes, and a syscall per id is not free.
+_random = random.Random(os.urandom(32))
 _last_ms = 0
 _counter = 0
 
@@ -18,12 +22,12 @@ def uuid7() -> str:
     with _lock:
         now_ms = time.time_ns() // 1_000_000
         if now_ms > _last_ms:
-            _last_ms, _counter = now_ms, int.from_bytes(os.urandom(2), "big") & 0x3FF
+            _last_ms, _counter = now_ms, _random.getrandbits(10)
         else:
             _counter += 1
             if _counter > 0xFFF:  # counter exhausted inside one ms: borrow the next ms
                 _last_ms, _counter = _last_ms + 1, 0
         ms, counter = _last_ms, _counter
-    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+        rand_b = _random.getrandbits(62)
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | rand_b
     return str(uuid.UUID(int=value))

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 import apsw
 
 from edge import price_lock
-from edge.business_day import business_date
 from edge.carts import Policy, load_for, reprice_lines
 from edge.catalog import lookup
 from edge.errors import EmptyCart, NotFound, PriceLockExpired
@@ -66,7 +65,7 @@ def complete(tx: Tx, who: Principal, policy: Policy, cart_id: str) -> str:
         ev.SaleCompleted(
             order_id=order_id, cart_id=cart_id, receipt_number=receipt_no, lane_id=cart.lane_id,
             completed_at_ms=tx.now_ms,
-            business_date=business_date(tx.now_ms, tx.identity.tz, tx.identity.day_close_hour),
+            business_date=tx.business_date,
             currency=cart.currency, tax_mode=policy.tax_mode,  # type: ignore[arg-type]
             lines=lines, tenders=tenders, subtotal_minor=totals.subtotal_minor,
             discount_minor=totals.discount_minor, tax_minor=totals.tax_minor,

@@ -58,7 +58,7 @@ async def _housekeeping(service: StoreService, server: uvicorn.Server) -> None:
         if since_prune_s >= interval_s:
             since_prune_s = 0.0
             try:
-                pruned = await asyncio.to_thread(service.prune_idempotency_keys)
+                pruned = await service.prune_idempotency_keys_async()
                 if pruned:
                     log.info("pruned idempotency keys", count=pruned)
             except Exception:  # noqa: BLE001 - housekeeping must never kill the daemon
@@ -74,7 +74,7 @@ async def serve_async(
 ) -> None:
     config = uvicorn.Config(
         create_asgi(service), host=host, port=port, log_config=None, access_log=False,
-        lifespan="off", loop="none", http="httptools", timeout_graceful_shutdown=10,
+        lifespan="on", loop="none", http="httptools", timeout_graceful_shutdown=10,
     )
     server = _Server(config)
     serve_task = asyncio.create_task(server.serve())

@@ -7,6 +7,7 @@ every command. It holds no business rules itself: those live in `carts`, `orders
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +18,11 @@ from edge.carts import Policy
 from edge.clock import Clock, SystemClock
 from edge.config import Config
 from edge.metrics import Metrics
-from edge.store import eventlog
+from edge.store import eventlog, idempotency
 from edge.store.db import DB_FILENAME, open_connection, open_store, schema_version
 from edge.store.eventlog import StoredEvent
 from edge.store.migrations import LATEST_VERSION
-from edge.store.writer import StoreIdentity, Writer
+from edge.store.writer import StoreIdentity, Tx, Writer
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,12 @@ class StoreService:
     # --- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
-        self.writer.start()
+        self.writer.open()
         self._reader = open_connection(self.db_path)
         self.metrics.event_log_head.set(eventlog.head(self._reader)[0])
 
     def stop(self) -> None:
-        self.writer.stop()
+        self.writer.close()
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -115,10 +116,12 @@ class StoreService:
             checks["database_writable"] = f"failed: {exc}"
         return Readiness(all(v == "ok" for v in checks.values()), checks)
 
-    def prune_idempotency_keys(self) -> int:
-        from edge.store import idempotency
-
+    def _prune_command(self) -> Callable[[Tx], int]:
         retention_ms = self.config.idempotency.retention_days * 86_400_000
-        return self.writer.run_sync(
-            lambda tx: idempotency.prune(tx.conn, tx.now_ms - retention_ms)
-        )
+        return lambda tx: idempotency.prune(tx.conn, tx.now_ms - retention_ms)
+
+    def prune_idempotency_keys(self) -> int:
+        return self.writer.run_sync(self._prune_command())
+
+    async def prune_idempotency_keys_async(self) -> int:
+        return await self.writer.run(self._prune_command())

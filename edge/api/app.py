@@ -3,6 +3,9 @@ OpenAPI at /schema (JSON at /schema/openapi.json)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Litestar
@@ -25,7 +28,19 @@ from edge.service import StoreService
 
 
 def create_app(service: StoreService) -> Litestar:
+    @contextlib.asynccontextmanager
+    async def run_writer(_app: Litestar) -> AsyncIterator[None]:
+        # The store writer's batching task lives exactly as long as the app serves.
+        task = asyncio.create_task(service.writer.serve(), name="store-writer")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     return Litestar(
+        lifespan=[run_writer],
         route_handlers=[
             CartController, OrderController, CatalogController,
             health.live, health.ready, health.metrics,

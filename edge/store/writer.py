@@ -1,22 +1,28 @@
 """The one writer: every write to the store database goes through here.
 
-A single thread owns the write connection. Requests queue up as commands; the thread takes
-up to `max_batch` of them, runs each inside its own SAVEPOINT of one transaction, and commits
-once (group commit). With WAL + synchronous=FULL that commit returns only after the fsync, and
-only then is any command in the batch answered: nothing is acknowledged before it is on disk.
-A command that raises is rolled back to its savepoint alone; the others in the batch commit.
-If the commit itself fails, every command of the batch fails and nothing of it was stored.
+Commands (functions of a `Tx`) are executed in batches: each inside its own SAVEPOINT of one
+transaction, then one COMMIT for the batch (group commit). With WAL + synchronous=FULL that
+commit returns only after the fsync, and only then is any command of the batch answered:
+nothing is acknowledged before it is on disk. A command that raises is rolled back to its
+savepoint alone; the others commit. If the commit itself fails, every command of the batch
+fails and nothing of it was stored.
+
+In the daemon, batching runs as a task on the event loop (`serve`): handlers queue commands
+and await them; the task takes everything queued since its last turn. Commands and the commit
+run on the loop thread itself: a second Python thread would fight the loop for the GIL on each
+of the dozen SQLite calls a command makes, which cost far more than the sub-millisecond fsync
+the loop now waits for. Tools without a loop (CLI, tests) call `run_sync`; a lock keeps the
+connection to one thread at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,6 +61,11 @@ class Tx:
     head_seq: int
     head_hash: bytes
     appended: list[StoredEvent] = field(default_factory=list)
+    business_date: str = ""
+
+    def __post_init__(self) -> None:
+        # One clock reading per batch, so one business date for all of its events.
+        self.business_date = business_date(self.now_ms, self.identity.tz, self.identity.day_close_hour)
 
     def append(self, body: EventBody, *, stream: str, lane_id: str | None) -> StoredEvent:
         seq = self.head_seq + 1
@@ -63,8 +74,7 @@ class Tx:
             seq=seq, event_id=uuid7(), tenant_id=self.identity.tenant_id,
             store_id=self.identity.store_id, lane_id=lane_id, stream=stream, type=body.TYPE,
             schema_version=body.SCHEMA_VERSION, recorded_at_ms=self.now_ms,
-            business_date=business_date(self.now_ms, self.identity.tz, self.identity.day_close_hour),
-            body=data,
+            business_date=self.business_date, body=data,
         )
         digest = eventlog.chain_hash(self.head_hash, **fields)
         stored = StoredEvent(**fields, prev_hash=self.head_hash, hash=digest)
@@ -78,11 +88,7 @@ class Tx:
 @dataclass(slots=True)
 class _Command:
     fn: Callable[[Tx], Any]
-    future: Future
-    enqueued_ns: int
-
-
-_STOP = object()
+    future: asyncio.Future | None
 
 
 def _deliverable(exc: BaseException) -> BaseException:
@@ -106,67 +112,78 @@ class Writer:
         self._clock = clock
         self._max_batch = max_batch
         self._on_commit = on_commit
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
         self._conn: apsw.Connection | None = None
+        self._lock = threading.Lock()
+        self._pending: list[_Command] = []
+        self._wakeup: asyncio.Event | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    def start(self) -> None:
-        assert self._thread is None, "writer already started"
+    def open(self) -> None:
+        assert self._conn is None, "writer already open"
         self._conn = open_connection(self._db_path)
-        self._thread = threading.Thread(target=self._loop, name="store-writer", daemon=True)
-        self._thread.start()
 
-    def stop(self) -> None:
-        if self._thread is None:
-            return
-        self._queue.put(_STOP)
-        self._thread.join()
-        self._thread = None
-        assert self._conn is not None
-        self._conn.close()
-        self._conn = None
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    async def serve(self) -> None:
+        """The batching task. Runs until cancelled; queued commands then fail cleanly."""
+        self._wakeup = asyncio.Event()
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                await asyncio.sleep(0)  # let requests that are already runnable join the batch
+                while self._pending:
+                    batch = self._pending[: self._max_batch]
+                    del self._pending[: len(batch)]
+                    for cmd, (ok, value) in zip(batch, self._execute(batch)):
+                        fut = cmd.future
+                        if fut is None or fut.done():  # the client went away; the effect stands
+                            continue
+                        if ok:
+                            fut.set_result(value)
+                        else:
+                            fut.set_exception(value)
+        finally:
+            self._wakeup = None
+            pending, self._pending = self._pending, []
+            for cmd in pending:
+                if cmd.future is not None and not cmd.future.done():
+                    cmd.future.set_exception(StoreUnavailable("the store writer stopped"))
 
     # --- submitting ----------------------------------------------------------------------
 
-    def submit(self, fn: Callable[[Tx], T]) -> "Future[T]":
-        if self._thread is None:
-            raise StoreUnavailable("the store writer is not running")
-        fut: Future = Future()
-        self._queue.put(_Command(fn, fut, time.perf_counter_ns()))
-        return fut
-
     async def run(self, fn: Callable[[Tx], T]) -> T:
-        return await asyncio.wrap_future(self.submit(fn))
+        if self._wakeup is None:
+            raise StoreUnavailable("the store writer is not running")
+        fut = asyncio.get_running_loop().create_future()
+        self._pending.append(_Command(fn, fut))
+        self._wakeup.set()
+        return await fut
 
     def run_sync(self, fn: Callable[[Tx], T]) -> T:
-        return self.submit(fn).result()
+        ok, value = self._execute([_Command(fn, None)])[0]
+        if not ok:
+            raise value
+        return value
 
-    # --- the thread ----------------------------------------------------------------------
+    # --- executing a batch ---------------------------------------------------------------
 
-    def _loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            batch = [first]
-            while len(batch) < self._max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    self._queue.put(_STOP)  # finish this batch, then stop
-                    break
-                batch.append(nxt)
-            self._execute(batch)
+    def _execute(self, batch: list[_Command]) -> list[tuple[bool, Any]]:
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                return [(False, StoreUnavailable("the store writer is closed"))] * len(batch)
+            return self._transaction(conn, batch)
 
-    def _execute(self, batch: list[_Command]) -> None:
-        conn = self._conn
-        assert conn is not None
+    def _transaction(self, conn: apsw.Connection, batch: list[_Command]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         started = time.perf_counter()
+        tx: Tx | None = None
         try:
             conn.execute("BEGIN IMMEDIATE")
             # Read the head inside the write lock: another process (the CLI) may have appended.
@@ -189,15 +206,11 @@ class Writer:
             conn.execute("COMMIT")
         except apsw.Error as exc:
             log.error("store commit failed, batch of %d rolled back: %s", len(batch), exc)
-            if not conn.getautocommit():
-                conn.execute("ROLLBACK")
+            with contextlib.suppress(apsw.Error):
+                if not conn.getautocommit():
+                    conn.execute("ROLLBACK")
             failure = StoreUnavailable(f"the store database refused the write: {exc}")
-            outcomes = [(False, failure)] * len(batch)
-            tx = None
-        if tx is not None and self._on_commit is not None:
+            return [(False, failure)] * len(batch)
+        if self._on_commit is not None:
             self._on_commit(len(batch), time.perf_counter() - started, tx.appended)
-        for cmd, (ok, value) in zip(batch, outcomes):
-            if ok:
-                cmd.future.set_result(value)
-            else:
-                cmd.future.set_exception(value)
+        return outcomes

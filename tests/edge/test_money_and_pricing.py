@@ -89,3 +89,14 @@ def test_format_minor() -> None:
     assert format_minor(-5, "EUR") == "-0.05 EUR"
     assert format_minor(1500, "JPY") == "1500 JPY"
     assert format_minor(1234, "KWD") == "1.234 KWD"
+
+
+def test_uuid7_ids_are_unique_sorted_and_version_7() -> None:
+    import uuid
+
+    from edge.ids import uuid7
+
+    ids = [uuid7() for _ in range(20_000)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    parsed = uuid.UUID(ids[0])
+    assert parsed.version == 7 and parsed.variant == uuid.RFC_4122

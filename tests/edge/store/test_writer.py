@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -23,10 +23,10 @@ def writer(tmp_path: Path):
     commits: list[int] = []
     w = Writer(tmp_path / "store.db", IDENT, ManualClock(0), max_batch=64,
                on_commit=lambda n, _s, _e: commits.append(n))
-    w.start()
+    w.open()
     w.commits = commits  # type: ignore[attr-defined]
     yield w
-    w.stop()
+    w.close()
 
 
 def _open(tx, cart_id: str):
@@ -34,24 +34,34 @@ def _open(tx, cart_id: str):
                      stream=f"cart:{cart_id}", lane_id="l").seq
 
 
-def test_a_failing_command_rolls_back_alone(writer: Writer, tmp_path: Path) -> None:
-    gate = threading.Event()
-    blocker = writer.submit(lambda tx: gate.wait())  # holds the thread so the next three batch up
+def serving(writer: Writer, scenario):
+    """Run `scenario()` on an event loop with the writer's batching task alive."""
+    async def main():
+        task = asyncio.create_task(writer.serve())
+        await asyncio.sleep(0)
+        try:
+            return await scenario()
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
 
+    return asyncio.run(main())
+
+
+def test_a_failing_command_rolls_back_alone(writer: Writer, tmp_path: Path) -> None:
     def bad(tx):
         _open(tx, "bad")
         raise InvalidInput("no")
 
-    futures = [writer.submit(lambda tx: _open(tx, "a")), writer.submit(bad),
-               writer.submit(lambda tx: _open(tx, "b"))]
-    gate.set()
-    blocker.result()
-    assert futures[0].result() == 1
-    with pytest.raises(InvalidInput):
-        futures[1].result()
-    assert futures[2].result() == 2, "seq stays gapless after a rolled-back command"
-    # The three were committed by one fsync (with the blocker too, if it was still queued).
-    assert writer.commits[-1] in (3, 4)  # type: ignore[attr-defined]
+    async def scenario():
+        return await asyncio.gather(writer.run(lambda tx: _open(tx, "a")), writer.run(bad),
+                                    writer.run(lambda tx: _open(tx, "b")), return_exceptions=True)
+
+    a, failed, b = serving(writer, scenario)
+    assert (a, b) == (1, 2), "seq stays gapless after a rolled-back command"
+    assert isinstance(failed, InvalidInput)
+    assert writer.commits == [3], "the three were committed by one fsync"  # type: ignore[attr-defined]
     conn = open_connection(tmp_path / "store.db")
     assert [r[0] for r in conn.execute("SELECT cart_id FROM carts ORDER BY cart_id")] == ["a", "b"]
 
@@ -59,29 +69,36 @@ def test_a_failing_command_rolls_back_alone(writer: Writer, tmp_path: Path) -> N
 def test_commit_failure_fails_every_command_of_the_batch(writer: Writer, tmp_path: Path) -> None:
     # A second connection holding the write lock makes BEGIN IMMEDIATE time out.
     other = open_connection(tmp_path / "store.db")
-    other.set_busy_timeout(0)
     other.execute("BEGIN IMMEDIATE")
     writer._conn.set_busy_timeout(50)  # type: ignore[union-attr]
-    fut = writer.submit(lambda tx: _open(tx, "x"))
     with pytest.raises(StoreUnavailable):
-        fut.result(timeout=10)
+        writer.run_sync(lambda tx: _open(tx, "x"))
     other.execute("ROLLBACK")
-    assert writer.submit(lambda tx: _open(tx, "y")).result() == 1
+    assert writer.run_sync(lambda tx: _open(tx, "y")) == 1
 
 
-def test_many_concurrent_submissions_keep_the_chain_gapless(writer: Writer, tmp_path: Path) -> None:
-    futures = [writer.submit(lambda tx, i=i: _open(tx, f"c{i}")) for i in range(500)]
-    seqs = sorted(f.result() for f in futures)
+def test_many_concurrent_requests_share_commits_and_keep_the_chain_gapless(writer: Writer) -> None:
+    async def scenario():
+        return await asyncio.gather(*(writer.run(lambda tx, i=i: _open(tx, f"c{i}")) for i in range(500)))
+
+    seqs = sorted(serving(writer, scenario))
     assert seqs == list(range(1, 501))
-    assert sum(writer.commits) == 500 and len(writer.commits) < 500  # type: ignore[attr-defined]
+    commits = writer.commits  # type: ignore[attr-defined]
+    assert sum(commits) == 500 and max(commits) == 64, "batches are capped at max_batch"
 
 
 def test_a_command_raising_stopiteration_fails_instead_of_hanging(writer: Writer) -> None:
-    import asyncio
-
-    async def run() -> None:
+    async def scenario():
         with pytest.raises(RuntimeError, match="StopIteration"):
             await asyncio.wait_for(writer.run(lambda tx: next(iter(()))), timeout=5)
+        return await writer.run(lambda tx: _open(tx, "after"))
 
-    asyncio.run(run())
-    assert writer.submit(lambda tx: _open(tx, "after")).result() == 1
+    assert serving(writer, scenario) == 1
+
+
+def test_requests_fail_cleanly_when_the_writer_is_not_serving(writer: Writer) -> None:
+    async def scenario():
+        with pytest.raises(StoreUnavailable):
+            await writer.run(lambda tx: _open(tx, "x"))
+
+    asyncio.run(scenario())
