@@ -49,7 +49,7 @@ def start_live_app(data_dir: Path, env: dict[str, str] | None = None) -> LiveApp
     tokens = demo.seed(service)
     server = uvicorn.Server(uvicorn.Config(
         create_asgi(service), host="127.0.0.1", port=0, log_config=None, access_log=False,
-        lifespan="off", loop="asyncio",
+        lifespan="on", loop="asyncio",
     ))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
