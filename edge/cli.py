@@ -19,8 +19,7 @@ from rich.table import Table
 
 from edge import config as config_mod
 from edge import demo
-from edge.catalog.importer import CatalogImportError, parse_csv, parse_json
-from edge.catalog.service import import_document
+from edge.catalog.service import import_document, parse_upload
 from edge.config import ConfigError, StoreConfig
 from edge.errors import DomainError
 from edge.paths import default_data_dir
@@ -184,18 +183,13 @@ def catalog_import(
         raw = file.read_bytes()
     except OSError as exc:
         raise _fail(f"cannot read {file}: {exc}", EXIT_BAD_INPUT) from exc
-    try:
-        doc = parse_csv(raw.decode("utf-8")) if file.suffix.lower() == ".csv" else parse_json(raw)
-    except CatalogImportError as exc:
-        for e in exc.errors:
-            err.print(f"row {e.row}: {e.field}: {e.message}")
-        raise _fail(f"{len(exc.errors)} problem(s); nothing imported", EXIT_BAD_INPUT) from exc
-    except UnicodeDecodeError as exc:
-        raise _fail(f"{file} is not UTF-8: {exc}", EXIT_BAD_INPUT) from exc
     svc = _service(data_dir)
     svc.writer.open()
     try:
-        result = svc.writer.run_sync(lambda tx: import_document(tx, doc, lane_id=None))
+        doc, csv_lines = parse_upload(raw, is_csv=file.suffix.lower() == ".csv")
+        result = svc.writer.run_sync(
+            lambda tx: import_document(tx, doc, lane_id=None, csv_lines=csv_lines)
+        )
     except DomainError as exc:
         for e in exc.extra.get("errors", []):
             err.print(f"{e['field']}: {e['message']}")

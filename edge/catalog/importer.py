@@ -155,10 +155,17 @@ class _ProductRows:
     tax_class: str
     sold_by: str
     variants: list[Variant] = field(default_factory=list)
+    variant_lines: list[int] = field(default_factory=list)
 
 
 def parse_csv(text: str) -> CatalogDocument:
     """Parse one-row-per-variant CSV; rows sharing a product_id become one product."""
+    return parse_csv_with_lines(text)[0]
+
+
+def parse_csv_with_lines(text: str) -> tuple[CatalogDocument, dict[str, int]]:
+    """`parse_csv`, plus where each product, variant and price came from: document path
+    (`products[1].variants[0]`, `prices[3]`) -> CSV line, for `at_csv_lines`."""
     _check_size(len(text))  # characters <= bytes: refuses huge input before encoding it
     try:
         _check_size(len(text.encode("utf-8")))
@@ -169,7 +176,7 @@ def parse_csv(text: str) -> CatalogDocument:
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), strict=True)
     errors = _Errors()
     products: dict[str, _ProductRows] = {}
-    prices: list[PriceVersion] = []
+    prices: list[tuple[int, PriceVersion]] = []
     try:
         header = _read_header(reader)
         data_rows = 0
@@ -190,7 +197,7 @@ def parse_csv(text: str) -> CatalogDocument:
     except csv.Error as exc:
         errors.add(reader.line_num, "", f"CSV is malformed: {exc}")
     errors.raise_if_any()
-    return CatalogDocument(
+    doc = CatalogDocument(
         products=tuple(
             Product(
                 product_id=product_id,
@@ -201,8 +208,28 @@ def parse_csv(text: str) -> CatalogDocument:
             )
             for product_id, rows in products.items()
         ),
-        prices=tuple(prices),
+        prices=tuple(price for _, price in prices),
     )
+    lines: dict[str, int] = {}
+    for i, rows in enumerate(products.values()):
+        lines[f"products[{i}]"] = rows.line
+        for j, line in enumerate(rows.variant_lines):
+            lines[f"products[{i}].variants[{j}]"] = line
+    for k, (line, _) in enumerate(prices):
+        lines[f"prices[{k}]"] = line
+    return doc, lines
+
+
+def at_csv_lines(exc: CatalogImportError, lines: dict[str, int]) -> CatalogImportError:
+    """The same errors, with `row` the CSV line of the most specific element named by each
+    error's path (cross-checks in `validate` only know document paths)."""
+    relabelled = []
+    for err in exc.errors:
+        best = max((key for key in lines if err.field == key or err.field.startswith(key + ".")),
+                   key=len, default=None)
+        row = lines[best] if best is not None else err.row
+        relabelled.append(msgspec.structs.replace(err, row=row))
+    return CatalogImportError(relabelled)
 
 
 def _read_header(reader: Any) -> list[str]:
@@ -237,7 +264,7 @@ def _parse_row(
     line: int,
     cells: dict[str, str],
     products: dict[str, _ProductRows],
-    prices: list[PriceVersion],
+    prices: list[tuple[int, PriceVersion]],
     errors: _Errors,
 ) -> None:
     declared = {
@@ -262,7 +289,7 @@ def _parse_row(
     if sku_ok:
         price = _parse_price(line, sku, cells, errors)
         if price is not None:
-            prices.append(price)
+            prices.append((line, price))
     if not id_ok:
         return
     rows = products.get(product_id)
@@ -281,6 +308,7 @@ def _parse_row(
                     f"this row says {value!r}",
                 )
     rows.variants.append(Variant(sku=sku, attributes=attributes, barcodes=codes))
+    rows.variant_lines.append(line)
 
 
 def _parse_attributes(line: int, text: str, errors: _Errors) -> dict[str, str]:

@@ -4,12 +4,30 @@ events (tax classes, products, prices) in one command, so an import lands whole 
 from __future__ import annotations
 
 from edge.catalog import lookup
-from edge.catalog.importer import CatalogImportError, validate
+from edge.catalog.importer import (
+    CatalogImportError,
+    at_csv_lines,
+    parse_csv_with_lines,
+    parse_json,
+    validate,
+)
 from edge.errors import CatalogRejected
 from edge.store.writer import Tx
 from schemas import api
 from schemas import events as ev
 from schemas.catalog import CatalogDocument
+
+
+def parse_upload(data: bytes, *, is_csv: bool) -> tuple[CatalogDocument, dict[str, int] | None]:
+    """An import file as a document (and, for CSV, its line map); CatalogRejected if malformed."""
+    try:
+        if is_csv:
+            return parse_csv_with_lines(data.decode("utf-8"))
+        return parse_json(data), None
+    except CatalogImportError as exc:
+        raise rejected(exc) from exc
+    except UnicodeDecodeError as exc:
+        raise CatalogRejected(f"CSV must be UTF-8: {exc}") from exc
 
 
 def rejected(exc: CatalogImportError) -> CatalogRejected:
@@ -38,12 +56,15 @@ def _check_prices_immutable(tx: Tx, doc: CatalogDocument) -> None:
                               errors=errors)
 
 
-def import_document(tx: Tx, doc: CatalogDocument, *, lane_id: str | None) -> api.CatalogImportResult:
+def import_document(
+    tx: Tx, doc: CatalogDocument, *, lane_id: str | None, csv_lines: dict[str, int] | None = None,
+) -> api.CatalogImportResult:
+    """`csv_lines` (from `parse_csv_with_lines`) makes errors name CSV lines, not paths."""
     tax, skus, codes = lookup.known_maps(tx.conn)
     try:
         doc = validate(doc, known_tax_classes=tax, known_skus=skus, known_barcodes=codes)
     except CatalogImportError as exc:
-        raise rejected(exc) from exc
+        raise rejected(at_csv_lines(exc, csv_lines) if csv_lines else exc) from exc
     _check_prices_immutable(tx, doc)
     first = tx.head_seq
     for t in doc.tax_classes:

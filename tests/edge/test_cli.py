@@ -86,6 +86,18 @@ def test_catalog_import_unknown_tax_class_is_refused_against_the_store(data_dir:
     assert r.exit_code == 2 and "standard" in r.output
 
 
+def test_cross_check_errors_name_the_csv_line(data_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "tax.json").write_text(TAX_JSON)
+    cli("catalog", "import", str(tmp_path / "tax.json"), "--data-dir", str(data_dir))
+    clash = GOOD_CSV + "hat,Hat,nosuch,,HAT-1,,,10,1,2026-01-01T00:00:00Z\n" \
+        "scarf,Scarf,standard,,CAP-RED,,,10,2,2026-01-01T00:00:00Z\n"
+    (tmp_path / "clash.csv").write_text(clash)
+    r = cli("catalog", "import", str(tmp_path / "clash.csv"), "--data-dir", str(data_dir))
+    assert r.exit_code == 2
+    assert "row 4: products[1].tax_class: unknown tax class 'nosuch'" in r.output
+    assert "row 5: products[2].variants[0].sku" in r.output  # CAP-RED declared on line 2 too
+
+
 def test_status_says_clearly_when_the_daemon_is_down(data_dir: Path) -> None:
     r = cli("status", "--data-dir", str(data_dir), "--json")
     assert r.exit_code == 3

@@ -12,12 +12,9 @@ from edge.api.problems import READ_PROBLEMS, WRITE_PROBLEMS
 from edge.catalog import lookup
 from edge.catalog.importer import (
     MAX_IMPORT_BYTES,
-    CatalogImportError,
-    parse_csv,
-    parse_json,
 )
-from edge.catalog.service import import_document, rejected
-from edge.errors import CatalogRejected, Forbidden, NotFound
+from edge.catalog.service import import_document, parse_upload
+from edge.errors import Forbidden, NotFound
 from edge.lanes import Principal
 from edge.price_lock import current_price
 from schemas import api
@@ -76,16 +73,9 @@ class CatalogController(Controller):
         if not who.is_manager:
             raise Forbidden("catalog imports need a manager token")
         data = await request.body()
-        try:
-            if request.headers.get("content-type", "").startswith("text/csv"):
-                doc = parse_csv(data.decode("utf-8"))
-            else:
-                doc = parse_json(data)
-        except CatalogImportError as exc:
-            raise rejected(exc) from exc
-        except UnicodeDecodeError as exc:
-            raise CatalogRejected(f"CSV must be UTF-8: {exc}") from exc
+        is_csv = request.headers.get("content-type", "").startswith("text/csv")
+        doc, csv_lines = parse_upload(data, is_csv=is_csv)
         payload = msgspec.to_builtins(doc)
         return await request.app.state.gate.run(
-            request, who, payload, lambda tx: (201, import_document(tx, doc, lane_id=who.lane_id))
+            request, who, payload, lambda tx: (201, import_document(tx, doc, lane_id=who.lane_id, csv_lines=csv_lines))
         )
