@@ -8,12 +8,12 @@ before anything is appended, and the writer's savepoint discards the command who
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import apsw
 
 from edge import price_lock, pricing
 from edge.catalog import lookup
+from edge.clock import from_ms
 from edge.errors import (
     CartClosed,
     Forbidden,
@@ -150,10 +150,6 @@ def load_for(
 # --- views -------------------------------------------------------------------------------
 
 
-def _iso(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
 def view(conn: apsw.Connection, cart: Cart, policy: Policy, now_ms: int) -> api.CartView:
     totals = cart.totals(policy.tax_mode)
     points = lookup.price_points_for(conn, {ln.sku for ln in cart.lines})
@@ -168,7 +164,7 @@ def view(conn: apsw.Connection, cart: Cart, policy: Policy, now_ms: int) -> api.
                 sold_by=ln.sold_by, qty_milli=ln.qty_milli,  # type: ignore[arg-type]
                 unit_price_minor=ln.unit_price_minor, price_version=ln.price_version,
                 price_lock=api.PriceLockView(
-                    expires_at=_iso(ln.lock_expires_at_ms), locked=lv.locked,
+                    expires_at=from_ms(ln.lock_expires_at_ms), locked=lv.locked,
                     would_reprice=lv.would_reprice,
                     current_unit_price_minor=lv.current.amount_minor if lv.current else None,
                     current_price_version=lv.current.version if lv.current else None,

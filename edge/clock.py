@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -27,3 +28,13 @@ class ManualClock:
     def advance(self, delta_ms: int) -> None:
         assert delta_ms >= 0, "time never runs backwards"
         self._now_ms += delta_ms
+
+
+def to_ms(moment: datetime) -> int:
+    """An aware datetime as UTC epoch milliseconds (how the store keeps time)."""
+    assert moment.utcoffset() is not None, "naive datetimes are ambiguous"
+    return int(moment.timestamp() * 1000)
+
+
+def from_ms(epoch_ms: int) -> datetime:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)

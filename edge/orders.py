@@ -7,13 +7,12 @@ totals, change); the order read model is its projection.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import apsw
 
 from edge import price_lock
 from edge.carts import Policy, load_for, reprice_lines
 from edge.catalog import lookup
+from edge.clock import from_ms
 from edge.errors import EmptyCart, NotFound, PriceLockExpired
 from edge.ids import uuid7
 from edge.lanes import Principal
@@ -114,7 +113,7 @@ def _order(conn: apsw.Connection, where: str, arg: str) -> api.OrderView | None:
     ]
     return api.OrderView(
         order_id=r[0], receipt_number=r[1], cart_id=r[2], lane_id=r[3],
-        completed_at=datetime.fromtimestamp(r[4] / 1000, tz=UTC), business_date=r[5],
+        completed_at=from_ms(r[4]), business_date=r[5],
         currency=r[6], tax_mode=r[7], lines=lines, tenders=tenders, subtotal_minor=r[8],
         discount_minor=r[9], tax_minor=r[10], total_minor=r[11], tendered_minor=r[12],
         change_due_minor=r[13],

@@ -75,7 +75,7 @@ class IdempotencyGate:
             raise IdempotencyKeyInFlight(
                 "the first request with this Idempotency-Key has not finished; retry shortly",
             )
-        fp = fingerprint(request.method, request.url.path, payload)
+        fp = fingerprint(request.method, request.scope["path"], payload)
 
         def command(tx: Tx) -> tuple[bool, StoredResponse]:
             stored = idempotency.lookup(tx.conn, who.lane_id, key)

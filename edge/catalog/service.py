@@ -11,6 +11,7 @@ from edge.catalog.importer import (
     parse_json,
     validate,
 )
+from edge.clock import to_ms
 from edge.errors import CatalogRejected
 from edge.store.writer import Tx
 from schemas import api
@@ -45,7 +46,7 @@ def _check_prices_immutable(tx: Tx, doc: CatalogDocument) -> None:
             "SELECT amount_minor, effective_at_ms FROM prices WHERE sku = ? AND version = ?",
             (price.sku, price.version),
         ).fetchall()
-        if rows and rows[0] != (price.amount_minor, int(price.effective_at.timestamp() * 1000)):
+        if rows and rows[0] != (price.amount_minor, to_ms(price.effective_at)):
             errors.append({
                 "field": f"row {i}: prices[{i - 1}]",
                 "message": f"{price.sku} version {price.version} already exists with another "

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import apsw
 import msgspec
 
+from edge.clock import to_ms
 from edge.store.eventlog import StoredEvent
 from schemas import events as ev
 
@@ -80,7 +81,7 @@ def _price(conn, _stored, body: ev.PriceSet) -> None:
         "INSERT INTO prices(sku, version, amount_minor, effective_at_ms) VALUES (?,?,?,?) "
         "ON CONFLICT(sku, version) DO UPDATE SET amount_minor=excluded.amount_minor, "
         "effective_at_ms=excluded.effective_at_ms",
-        (p.sku, p.version, p.amount_minor, int(p.effective_at.timestamp() * 1000)),
+        (p.sku, p.version, p.amount_minor, to_ms(p.effective_at)),
     )
 
 

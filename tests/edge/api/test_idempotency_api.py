@@ -108,7 +108,7 @@ class _Request:
 
     def __init__(self, key: str) -> None:
         self.headers = {"idempotency-key": key}
-        self.url = type("U", (), {"path": "/v1/carts"})()
+        self.scope = {"path": "/v1/carts"}
 
 
 def test_same_key_while_the_first_is_in_flight_is_409() -> None:
