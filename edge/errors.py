@@ -57,10 +57,6 @@ class EmptyCart(DomainError):
     status, slug, title = 409, "empty-cart", "The cart has no lines"
 
 
-class Conflict(DomainError):
-    status, slug, title = 409, "conflict", "Conflict"
-
-
 class CatalogRejected(DomainError):
     status, slug, title = 422, "catalog-rejected", "Catalog import rejected; nothing was imported"
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,3 +22,19 @@ def live(tmp_path: Path) -> Iterator[LiveApp]:
         yield app
     finally:
         app.close()
+
+
+@pytest.fixture
+def live_with(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], LiveApp]]:
+    """A live app whose config is overridden by NOVAPOS_* environment entries."""
+    apps: list[LiveApp] = []
+
+    def start(env: dict[str, str]) -> LiveApp:
+        apps.append(start_live_app(tmp_path / f"store-{len(apps)}", env=env))
+        return apps[-1]
+
+    try:
+        yield start
+    finally:
+        for app in apps:
+            app.close()

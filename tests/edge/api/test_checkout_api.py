@@ -88,18 +88,12 @@ def test_change_qty_and_remove_line(live: LiveApp) -> None:
     assert r.json()["total_minor"] == 3 * 249
 
 
-def test_exclusive_tax_store(tmp_path) -> None:
-    from tests.support.live_app import start_live_app
-
-    app = start_live_app(tmp_path / "s", env={"NOVAPOS_STORE__TAX_MODE": "exclusive"})
-    try:
-        c = app.client()
-        cart = open_cart(c)
-        view = post(c, f"/v1/carts/{cart}/lines", {"sku": "TSHIRT-BLK-M"}).json()
-        # 14.99 + 19 % = 2.8481 -> 2.85
-        assert (view["subtotal_minor"], view["tax_minor"], view["total_minor"]) == (1499, 285, 1784)
-    finally:
-        app.close()
+def test_exclusive_tax_store(live_with) -> None:
+    c = live_with({"NOVAPOS_STORE__TAX_MODE": "exclusive"}).client()
+    cart = open_cart(c)
+    view = post(c, f"/v1/carts/{cart}/lines", {"sku": "TSHIRT-BLK-M"}).json()
+    # 14.99 + 19 % = 2.8481 -> 2.85
+    assert (view["subtotal_minor"], view["tax_minor"], view["total_minor"]) == (1499, 285, 1784)
 
 
 def test_health_and_metrics(live: LiveApp) -> None:

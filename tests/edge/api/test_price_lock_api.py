@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tests.edge.api.helpers import assert_problem, head_seq, open_cart, post
-from tests.support.live_app import LiveApp, start_live_app
+from tests.support.live_app import LiveApp
 
 TTL_MS = 900_000  # default lock: 15 minutes
+REPRICE = {"NOVAPOS_PRICE_LOCK__ON_EXPIRY": "reprice"}
 
 
 def _iso(ms: int) -> str:
@@ -84,33 +85,27 @@ def test_expired_lock_without_a_price_change_completes(live: LiveApp) -> None:
     assert post(c, f"/v1/carts/{cart}/complete", {}).status_code == 201
 
 
-def test_reprice_policy_reprices_on_completion(tmp_path) -> None:
-    app = start_live_app(tmp_path / "s", env={"NOVAPOS_PRICE_LOCK__ON_EXPIRY": "reprice"})
-    try:
-        cart, c = _cart_with_milk(app)
-        set_price(app, "MILK-1L", 2, 99)
-        post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": 1000})
-        app.clock.advance(TTL_MS + 1)
-        order = post(c, f"/v1/carts/{cart}/complete", {}).json()
-        assert order["lines"][0]["unit_price_minor"] == 99
-        assert order["total_minor"] == 2 * 99 + 249
-    finally:
-        app.close()
+def test_reprice_policy_reprices_on_completion(live_with) -> None:
+    app = live_with(REPRICE)
+    cart, c = _cart_with_milk(app)
+    set_price(app, "MILK-1L", 2, 99)
+    post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": 1000})
+    app.clock.advance(TTL_MS + 1)
+    order = post(c, f"/v1/carts/{cart}/complete", {}).json()
+    assert order["lines"][0]["unit_price_minor"] == 99
+    assert order["total_minor"] == 2 * 99 + 249
 
 
-def test_reprice_policy_still_refuses_when_tender_no_longer_covers(tmp_path) -> None:
-    app = start_live_app(tmp_path / "s", env={"NOVAPOS_PRICE_LOCK__ON_EXPIRY": "reprice"})
-    try:
-        cart, c = _cart_with_milk(app)
-        set_price(app, "MILK-1L", 2, 499)
-        post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": 500})
-        app.clock.advance(TTL_MS + 1)
-        seq = head_seq(app)
-        body = assert_problem(post(c, f"/v1/carts/{cart}/complete", {}), 409, "tender-insufficient")
-        assert body["amount_due_minor"] == 2 * 499 + 249 - 500
-        assert head_seq(app) == seq, "the re-price must roll back with the refused completion"
-    finally:
-        app.close()
+def test_reprice_policy_still_refuses_when_tender_no_longer_covers(live_with) -> None:
+    app = live_with(REPRICE)
+    cart, c = _cart_with_milk(app)
+    set_price(app, "MILK-1L", 2, 499)
+    post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": 500})
+    app.clock.advance(TTL_MS + 1)
+    seq = head_seq(app)
+    body = assert_problem(post(c, f"/v1/carts/{cart}/complete", {}), 409, "tender-insufficient")
+    assert body["amount_due_minor"] == 2 * 499 + 249 - 500
+    assert head_seq(app) == seq, "the re-price must roll back with the refused completion"
 
 
 def test_a_price_version_is_immutable(live: LiveApp) -> None:
