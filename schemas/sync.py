@@ -1,0 +1,143 @@
+"""Sync protocol contracts between a store's edge daemon and the cloud relay.
+
+Upload: a `Batch` is a contiguous `seq` range of one store's log, frozen before its first send.
+Its bytes on the wire are `zlib(msgpack(Batch))`, content type `application/x-novapos-batch`;
+`batch_id = "<store_id>:<first_seq>-<last_seq>"` is also the request's Idempotency-Key and the
+SHA-256 of the compressed bytes is its fingerprint, so a retry resends identical bytes.
+
+The relay accepts a batch only if it continues the store's chain: `first_seq` = high watermark
++ 1 (or overlaps what it has, which is acked again without storing twice) and `prev_hash`
+equals the hash of event `first_seq - 1`. Anything else is a `SyncRefusal` with a
+machine-readable `reason`. Down-sync delivers `ChangeSet`s by a monotonic `change_id` cursor.
+
+Limits are explicit (`MAX_BATCH_EVENTS`, `MAX_BATCH_BYTES`); a relay refuses larger batches.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Literal
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+BATCH_CONTENT_TYPE = "application/x-novapos-batch"
+MAX_BATCH_EVENTS = 2000
+MAX_BATCH_BYTES = 4 * 1024 * 1024  # uncompressed msgpack size
+MAX_DOWN_CHANGES = 500
+
+
+class SyncEvent(msgspec.Struct, frozen=True, array_like=True):
+    """One log event exactly as stored at the edge (the chain hash covers these fields)."""
+
+    seq: int
+    event_id: str
+    lane_id: str | None
+    stream: str
+    type: str
+    schema_version: int
+    recorded_at_ms: int
+    business_date: str
+    body: bytes
+    prev_hash: bytes
+    hash: bytes
+
+
+class Batch(msgspec.Struct, frozen=True):
+    protocol: int
+    batch_id: str
+    tenant_id: str
+    store_id: str
+    first_seq: int
+    last_seq: int
+    prev_hash: bytes  # hash of event first_seq - 1 (32 zero bytes for seq 1)
+    last_hash: bytes
+    events: list[SyncEvent]
+
+
+class QuarantinedEvent(msgspec.Struct, frozen=True):
+    seq: int
+    event_id: str
+    reason: str
+
+
+class BatchAck(msgspec.Struct, frozen=True):
+    batch_id: str
+    accepted_through_seq: int
+    last_hash_hex: str
+    stored: int  # events newly stored by this request (0 on a replay)
+    quarantined: list[QuarantinedEvent] = []
+    relay_epoch: str = ""
+
+
+RefusalReason = Literal[
+    "gap",              # first_seq > high watermark + 1: resend from `expected_seq`
+    "chain_mismatch",   # prev_hash or an event hash does not match: alarm, never skip
+    "relay_behind",     # relay restored from backup: resend from `expected_seq`
+    "store_mismatch",   # the batch names a store other than the credential's
+    "malformed",        # not a decodable batch, or limits exceeded
+    "bad_fingerprint",  # same batch id, different bytes
+]
+
+
+class SyncRefusal(msgspec.Struct, frozen=True):
+    reason: RefusalReason
+    detail: str
+    expected_seq: int | None = None
+
+
+class StoreWatermark(msgspec.Struct, frozen=True):
+    """The relay's view of a store: the single truth the edge resumes from."""
+
+    tenant_id: str
+    store_id: str
+    high_seq: int
+    last_hash_hex: str
+    relay_epoch: str
+    last_seen_ms: int | None = None
+    applied_catalog_change_id: int = 0
+
+
+ChangeKind = Literal[
+    "catalog.tax_class_set",
+    "catalog.product_upserted",
+    "catalog.price_set",
+    "config.set",
+    "lane.token_revoked",
+]
+
+
+class Change(msgspec.Struct, frozen=True):
+    change_id: int  # monotonic per tenant: the down-sync cursor
+    kind: ChangeKind
+    payload: bytes  # msgspec JSON of the matching contract (schemas.catalog / events)
+    created_at_ms: int
+
+
+class ChangeSet(msgspec.Struct, frozen=True):
+    tenant_id: str
+    store_id: str
+    changes: list[Change]
+    next_after: int
+    more: bool
+
+
+_encoder = msgspec.msgpack.Encoder()
+_batch_decoder = msgspec.msgpack.Decoder(Batch)
+
+
+def encode_batch(batch: Batch, level: int = 1) -> bytes:
+    return zlib.compress(_encoder.encode(batch), level)
+
+
+def decode_batch(data: bytes, max_bytes: int = MAX_BATCH_BYTES) -> Batch:
+    """Decompress with a hard cap (a zip bomb is refused, not inflated) and decode."""
+    d = zlib.decompressobj()
+    raw = d.decompress(data, max_bytes + 1)
+    if len(raw) > max_bytes or d.unconsumed_tail:
+        raise ValueError(f"batch exceeds {max_bytes} bytes uncompressed")
+    return _batch_decoder.decode(raw)
+
+
+def batch_id(store_id: str, first_seq: int, last_seq: int) -> str:
+    return f"{store_id}:{first_seq}-{last_seq}"
