@@ -54,6 +54,11 @@ class StoreService:
             on_commit=self._committed,
         )
         self._reader: apsw.Connection | None = None
+        # Hardware layer: discovery, drivers, bindings, device stream, admin credential.
+        # Started by the app's lifespan (it needs the event loop and the writer task).
+        from edge.devices.service import DeviceService
+
+        self.devices = DeviceService(self)
 
     # --- lifecycle -----------------------------------------------------------------------
 

@@ -23,7 +23,9 @@ from edge.api.problems import EXCEPTION_HANDLERS
 from edge.api.routes import health
 from edge.api.routes.carts import CartController
 from edge.api.routes.catalog import CatalogController
+from edge.api.routes.devices import AdminController, LaneDeviceController
 from edge.api.routes.orders import OrderController
+from edge.devices.admin import ADMIN_PATHS
 from edge.service import StoreService
 
 
@@ -39,13 +41,23 @@ def create_app(service: StoreService) -> Litestar:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    @contextlib.asynccontextmanager
+    async def run_devices(_app: Litestar) -> AsyncIterator[None]:
+        # After the writer (device events and counters go through it), stopped before it.
+        await service.devices.start()
+        try:
+            yield
+        finally:
+            await service.devices.stop()
+
     return Litestar(
-        lifespan=[run_writer],
+        lifespan=[run_writer, run_devices],
         route_handlers=[
             CartController, OrderController, CatalogController,
             health.live, health.ready, health.metrics,
+            LaneDeviceController, AdminController,
         ],
-        middleware=[DefineMiddleware(LaneAuthMiddleware, exclude=PUBLIC_PATHS)],
+        middleware=[DefineMiddleware(LaneAuthMiddleware, exclude=PUBLIC_PATHS + ADMIN_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         state=State({"service": service, "gate": IdempotencyGate(service), "token_cache": {}}),
         request_max_body_size=service.config.api.max_body_bytes,

@@ -201,3 +201,13 @@ def _sale(conn, stored: StoredEvent, s: ev.SaleCompleted) -> None:
         "INSERT INTO counters(name, value) VALUES ('receipts', 1) "
         "ON CONFLICT(name) DO UPDATE SET value=value+1"
     )
+
+
+# --- devices -----------------------------------------------------------------------------
+
+
+@_on(ev.DeviceAttached)
+@_on(ev.DeviceDetached)
+def _device_audit(_conn, _stored, _body) -> None:
+    """Attach/detach events are an audit trail for the log and the lane streams; no read model
+    is built from them (live device state is the registry's, bindings are primary state)."""
