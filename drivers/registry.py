@@ -167,7 +167,7 @@ class Registry:
             self.on_open(device)
         try:
             device.open()
-        except Exception as exc:  # noqa: BLE001 - a driver must not take the registry down
+        except Exception as exc:
             log.exception("driver %s failed to open %s", spec.name, device_id)
             device.fault(DeviceFault("communication_error", f"open failed: {exc}"))
         log.info("device %s attached, claimed by %s (%s)", device_id, spec.name, key)
@@ -188,7 +188,7 @@ class Registry:
         assert device is not None
         try:
             device.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("closing %s failed", device_id)
         log.info("device %s detached", device_id)
         return Change("detached", device_id, device.KIND, device.DRIVER, descriptor)
@@ -203,7 +203,7 @@ class Registry:
         for device in devices:
             try:
                 device.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("closing %s failed", device.device_id)
 
     # --- reading -------------------------------------------------------------------------

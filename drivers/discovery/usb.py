@@ -9,10 +9,13 @@ The finder is injectable: tests pass a `usb.core.find`-shaped callable returning
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from schemas.devices import DeviceAddress, DeviceDescriptor
+
+log = logging.getLogger(__name__)
 
 HUB_CLASS = 0x09
 HID_CLASS = 0x03
@@ -43,8 +46,8 @@ def interface_classes(dev: Any) -> list[int]:
         for cfg in dev:
             for intf in cfg:
                 classes.append(int(intf.bInterfaceClass))
-    except Exception:  # noqa: BLE001 - unreadable configuration: judge by the device class
-        pass
+    except Exception as exc:  # noqa: BLE001 - unreadable configuration: judge by the device class
+        log.debug("cannot read USB configuration of %s: %s", dev, exc)
     return classes
 
 

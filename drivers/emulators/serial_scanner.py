@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tty
 from pathlib import Path
+from typing import Self
 
 from drivers.scanners import serial_codec
 
@@ -63,7 +64,7 @@ class SerialScannerEmulator:
             except OSError:
                 pass
 
-    def __enter__(self) -> SerialScannerEmulator:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -87,9 +87,9 @@ class Scanner(Device):
         transport = self._transport
         assert transport is not None
         while not self._stop.is_set():
-            if not transport.is_open:
-                if self._stop.wait(REOPEN_INTERVAL_S) or not self._connect():
-                    continue
+            if not transport.is_open and (
+                    self._stop.wait(REOPEN_INTERVAL_S) or not self._connect()):
+                continue
             try:
                 chunk = transport.read(READ_CHUNK_BYTES, READ_TIMEOUT_S)
             except TransportError as exc:
@@ -101,7 +101,7 @@ class Scanner(Device):
                 continue
             try:
                 codes = self._feed(chunk)
-            except Exception:  # noqa: BLE001 - garbage on the wire must not kill the reader
+            except Exception:
                 log.exception("scanner %s could not decode input", self.device_id)
                 continue
             for code, symbology in codes:
@@ -115,7 +115,7 @@ class Scanner(Device):
         if handler is not None:
             try:
                 handler(scan)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("scan handler failed for %s", self.device_id)
 
     # --- health ------------------------------------------------------------------------

@@ -37,7 +37,7 @@ class HidTransport:
         dev = self._factory()
         try:
             dev.open_path(self.path.encode())
-        except (OSError, IOError, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             raise TransportError(f"open HID {self.path}: {exc}") from exc
         self._dev = dev
 

@@ -150,7 +150,7 @@ class DeviceService:
         while True:
             try:
                 await self.poll_now()
-            except Exception:  # noqa: BLE001 - the loop must survive anything one poll does
+            except Exception:
                 log.exception("device poll failed")
             await asyncio.sleep(self.config.poll_interval_s)
 
@@ -210,7 +210,7 @@ class DeviceService:
         while True:
             try:
                 self.publish_state_changes()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("device state check failed")
             await asyncio.sleep(min(STATE_CHECK_INTERVAL_S, self.config.poll_interval_s))
 
@@ -236,7 +236,7 @@ class DeviceService:
         command, done = self.statistics.flush_command()
         try:
             await self.store.writer.run(command)
-        except Exception:  # noqa: BLE001 - kept pending, retried at the next flush
+        except Exception:
             done(False)
             log.exception("device statistics flush failed")
         else:

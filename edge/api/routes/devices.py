@@ -61,7 +61,7 @@ async def _stream(request: Request, sub: Subscription, first: ServerSentEventMes
         while True:
             try:
                 event = await asyncio.wait_for(sub.queue.get(), timeout=keepalive_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 yield ServerSentEventMessage(comment="keep-alive")
                 continue
             if event is None:
