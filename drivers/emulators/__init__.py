@@ -1,1 +1,1 @@
-"""Emulators that speak real device protocols over real transports, for tests and the demo."""
+"""Emulated devices that speak the real wire protocols, for tests and the demo."""

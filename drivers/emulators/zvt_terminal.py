@@ -559,17 +559,25 @@ class _Session:
             time.sleep(min(keepalive_s, max(left, 0)))
 
     def _silence(self, hold_s: float) -> None:
-        """Say nothing until the ECR drops the link (or `hold_s` passes); the money state is
-        whatever it already is. Everything the ECR sends meanwhile is ignored."""
+        """Say nothing until the ECR aborts or drops the link (or `hold_s` passes); the money
+        state is whatever it already is. Everything else the ECR sends meanwhile is lost."""
         end = time.monotonic() + hold_s
         while time.monotonic() < end and not self.stop.is_set():
             try:
-                self.link.receive(0.2)
+                apdu = self.link.receive(0.2)
             except TransportError as exc:
                 if not exc.timeout:
                     raise
+                continue
             except ZvtCodecError:
-                pass
+                continue
+            if apdu.command == m.ECR_ABORT:
+                # The ECR gave up (over serial this is the only sign of it): acknowledge, end.
+                try:
+                    self.link.send(m.ACK)
+                except TransportError:
+                    pass
+                break
         raise _Hangup()
 
 
@@ -782,8 +790,8 @@ class ZvtTerminalEmulator:
     def _serve_serial(self, master: int) -> None:
         link = SerialApduLink(_PtyTransport(master))
         while not self._stop.is_set():
+            # The line outlives sessions: a session ends on a hang-up, the next one reads on.
             _Session(self.state, link, self._stop, self.password).run()
-            link.reset()
             self._stop.wait(0.05)
 
 

@@ -94,7 +94,14 @@ class SerialApduLink:
         self._controls: deque[int] = deque()
         self._apdus: deque[bytes] = deque()
 
-    def reset(self) -> None:
+    def reset(self, drain_s: float = 0.05) -> None:
+        """Forget partial frames and discard bytes left on the line by an earlier session
+        (a serial port keeps what arrived while nobody listened)."""
+        while self.transport.is_open:
+            try:
+                self.transport.read(READ_CHUNK, drain_s)
+            except TransportError:
+                break
         self._parser = FrameParser()
         self._controls.clear()
         self._apdus.clear()
