@@ -177,11 +177,20 @@ class ZvtTerminal(PaymentTerminal):
 
     def last_transaction(self, timeout_s: float = 30.0) -> TerminalResult | None:
         with self._txn:
-            result = self._run(m.repeat_receipt(self.password), 0, timeout_s, None, None,
-                               count=False)
-        if result.reference is None and result.result_code == m.RC_FUNCTION_NOT_POSSIBLE:
-            return None  # the terminal has no transaction on file
-        return result
+            try:
+                ex = self._exchange(m.repeat_receipt(self.password), timeout_s)
+            except DeviceFault as exc:
+                self.fault(exc)
+                outcome = "timeout" if exc.cause == "timeout" else "failed"
+                return TerminalResult(outcome, 0, detail=f"repeat receipt: {exc}")
+            self._set("idle", "online", [])
+        if ex.status is None:
+            if ex.abort_code == m.RC_FUNCTION_NOT_POSSIBLE:
+                return None  # the terminal has no transaction on file
+            # Refused (busy, …): the question went unanswered; it says nothing of the payment.
+            return TerminalResult("failed", 0, result_code=ex.abort_code,
+                                  detail=f"repeat receipt refused: {describe(ex.abort_code)}")
+        return self._result(ex, 0, None, None)
 
     # --- administration ---------------------------------------------------------------------
 
@@ -235,13 +244,11 @@ class ZvtTerminal(PaymentTerminal):
     def _payment(self, apdu: Apdu, amount_minor: int, timeout_s: float,
                  operation: TerminalOperation, ecr_ref: str | None) -> TerminalResult:
         with self._txn:
-            return self._run(apdu, amount_minor, timeout_s, operation, ecr_ref, count=True)
+            return self._run(apdu, amount_minor, timeout_s, operation, ecr_ref)
 
     def _run(self, apdu: Apdu, amount_minor: int, timeout_s: float,
-             operation: TerminalOperation | None, ecr_ref: str | None,
-             count: bool) -> TerminalResult:
-        if count:
-            self.statistics.bump(self.device_id, "transactions")
+             operation: TerminalOperation, ecr_ref: str | None) -> TerminalResult:
+        self.statistics.bump(self.device_id, "transactions")
         try:
             ex = self._exchange(apdu, timeout_s)
         except DeviceFault as exc:

@@ -94,7 +94,8 @@ class TerminalState:
         self.journal_path = journal_path
         self.link_up = True
         self.ecr_prints = False
-        self.busy = threading.Lock()
+        self.busy = threading.Lock()  # held by the session running a command
+        self.busy_wait_s = 5.0  # how long a second command waits before 84 9C
         self._lock = threading.RLock()
         self._entries: list[JournalEntry] = []
         self._scripts: list[Script] = []

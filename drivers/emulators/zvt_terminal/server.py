@@ -124,13 +124,14 @@ class ZvtTerminalEmulator:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, serial: bool = False,
                  terminal_id: str = "52500001", password: str = "000000",
-                 journal_path: str | Path | None = None) -> None:
+                 journal_path: str | Path | None = None, busy_wait_s: float = 5.0) -> None:
         self.host = host
         self.port = port
         self.serial = serial
         self.password = password
         self.serial_path: str | None = None
         self.state = TerminalState(terminal_id, Path(journal_path) if journal_path else None)
+        self.state.busy_wait_s = busy_wait_s
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._listener: socket.socket | None = None

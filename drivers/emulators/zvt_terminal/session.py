@@ -35,7 +35,6 @@ MONEY_COMMANDS = {
     m.REVERSAL: "reversal", m.REFUND: "refund",
 }
 ECR_ACK_TIMEOUT_S = 5.0
-BUSY_WAIT_S = 5.0
 
 
 class _Hangup(Exception):
@@ -101,7 +100,7 @@ class Session:
     # --- dispatch --------------------------------------------------------------------------
 
     def _handle(self, apdu: Apdu) -> None:
-        if not self.state.busy.acquire(timeout=BUSY_WAIT_S):
+        if not self.state.busy.acquire(timeout=self.state.busy_wait_s):
             self.link.send(m.nak(m.RC_PT_BUSY))
             return
         try:

@@ -228,3 +228,16 @@ def test_amounts_and_currencies_are_checked_before_any_byte_is_sent(
         with pytest.raises(ValueError):
             terminal.authorize(amount, currency, "order-bad")
     assert emulator.journal() == []
+
+
+def test_a_busy_terminal_refuses_and_last_transaction_says_it_was_not_answered() -> None:
+    with ZvtTerminalEmulator(busy_wait_s=0.2) as emu:
+        term = ZvtTerminal("t", DeviceAddress("tcp", host="127.0.0.1", port=emu.port))
+        term.open()
+        with emu.state.busy:  # another ECR connection is mid-transaction
+            result = term.authorize(100, "EUR", "order-busy")
+            last = term.last_transaction()
+        term.close()
+    assert (result.outcome, result.result_code) == ("aborted", m.RC_PT_BUSY)
+    assert last is not None and last.outcome == "failed" and last.ecr_ref is None
+    assert emu.journal() == []
