@@ -38,6 +38,13 @@ class Script:
     forward_decline: bool = False
     after_booking: bool = False     # timeout: book first, then fall silent
     hold_s: float = 60.0            # timeout: how long to stay silent at most
+    masked_pan: str = "4999EEEEEEEE1234"  # the card presented (E = masked digit)
+    card_name: str = "VISA"
+    card_type: int = 10
+
+    def card(self) -> dict[str, object]:
+        return {"masked_pan": self.masked_pan, "card_name": self.card_name,
+                "card_type": self.card_type}
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -152,10 +159,10 @@ class TerminalState:
         return None
 
     def record_failure(self, operation: str, amount: int, currency: int, state: str,
-                       code: int, ecr_ref: str | None) -> JournalEntry:
+                       code: int, ecr_ref: str | None, script: Script) -> JournalEntry:
         with self._lock:
             return self._new(operation, amount, currency, state, result_code=code,
-                             ecr_ref=ecr_ref)
+                             ecr_ref=ecr_ref, **script.card())
 
     def apply(self, operation: str, fields: dict, script: Script) -> JournalEntry:
         """Move the money for one command, or raise Refused(result code). Atomic."""
@@ -168,15 +175,17 @@ class TerminalState:
                     raise Refused(script.result_code)
                 if script.outcome == "offline" or not self.link_up:
                     return self._new("sale", amount, currency, "stored", ecr_ref=ecr_ref,
-                                     stored_offline=True,
+                                     **script.card(), stored_offline=True,
                                      forward_decline=script.forward_decline)
-                return self._new("sale", amount, currency, "booked", ecr_ref=ecr_ref)
+                return self._new("sale", amount, currency, "booked", ecr_ref=ecr_ref,
+                                 **script.card())
             if script.outcome == "decline":
                 raise Refused(script.result_code)
             if operation == "preauth":
                 if not self.link_up:
                     raise Refused(m.RC_NO_CONNECTION)
-                return self._new("preauth", amount, currency, "held", ecr_ref=ecr_ref)
+                return self._new("preauth", amount, currency, "held", ecr_ref=ecr_ref,
+                                 **script.card())
             if operation == "book_total":
                 held = self._find(int(fields.get(0x87, -1)), ("preauth",))
                 if held is None or held.state != "held":
@@ -187,7 +196,8 @@ class TerminalState:
                     raise Refused(m.RC_NO_CONNECTION)
                 held.state = "captured"
                 return self._new("book_total", amount, held.currency, "booked",
-                                 ecr_ref=held.ecr_ref, original_receipt_no=held.receipt_no)
+                                 ecr_ref=held.ecr_ref, original_receipt_no=held.receipt_no,
+                                 **_card_of(held))
             if operation == "reversal":
                 return self._reverse(int(fields.get(0x87, -1)))
             return self._refund(amount, currency, fields.get("original"))
@@ -204,7 +214,8 @@ class TerminalState:
             raise Refused(m.RC_NO_CONNECTION)
         original.state = "released" if original.operation == "preauth" else "reversed"
         return self._new("reversal", original.amount_minor, original.currency, "done",
-                         ecr_ref=original.ecr_ref, original_receipt_no=original.receipt_no)
+                         ecr_ref=original.ecr_ref, original_receipt_no=original.receipt_no,
+                         **_card_of(original))
 
     def _refund(self, amount: int, currency: int, original_ref: dict | None) -> JournalEntry:
         if not self.link_up:
@@ -223,7 +234,7 @@ class TerminalState:
         if original.refunded_minor == original.amount_minor:
             original.state = "refunded"
         return self._new("refund", amount, currency, "done", ecr_ref=original.ecr_ref,
-                         original_receipt_no=original.receipt_no)
+                         original_receipt_no=original.receipt_no, **_card_of(original))
 
     def _forward(self) -> None:
         for entry in self._entries:
@@ -270,6 +281,11 @@ class TerminalState:
         rows = [dataclasses.asdict(e) for e in self._entries]
         tmp.write_text(json.dumps(rows))
         os.replace(tmp, self.journal_path)
+
+
+def _card_of(entry: JournalEntry) -> dict[str, object]:
+    return {"masked_pan": entry.masked_pan, "card_name": entry.card_name,
+            "card_type": entry.card_type}
 
 
 def status_fields(entry: JournalEntry, terminal_id: str, result_code: int) -> Bitmaps:

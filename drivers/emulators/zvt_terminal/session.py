@@ -223,7 +223,7 @@ class Session:
                 entry = self.state.apply(operation, fields, script)
             except Refused as exc:
                 entry = self.state.record_failure(operation, amount, currency, "declined",
-                                                  exc.code, ecr_ref)
+                                                  exc.code, ecr_ref, script)
                 self._send(m.status_information(
                     status_fields(entry, self.state.terminal_id, exc.code)))
                 self._send(m.pt_abort(exc.code))
@@ -245,12 +245,12 @@ class Session:
             if booked:
                 raise _Hangup() from None  # money moved: never claim otherwise
             self.state.record_failure(operation, amount, currency, "aborted",
-                                      m.RC_ABORT_TIMEOUT_OR_KEY, ecr_ref)
+                                      m.RC_ABORT_TIMEOUT_OR_KEY, ecr_ref, script)
             self._send(m.pt_abort(m.RC_ABORT_TIMEOUT_OR_KEY))
         except (_Hangup, TransportError):
             if not booked:
                 self.state.record_failure(operation, amount, currency, "aborted",
-                                          m.RC_ABORT_TIMEOUT_OR_KEY, ecr_ref)
+                                          m.RC_ABORT_TIMEOUT_OR_KEY, ecr_ref, script)
             raise
 
     def _work(self, delay_s: float, keepalive_s: float) -> None:

@@ -241,3 +241,16 @@ def test_a_busy_terminal_refuses_and_last_transaction_says_it_was_not_answered()
     assert (result.outcome, result.result_code) == ("aborted", m.RC_PT_BUSY)
     assert last is not None and last.outcome == "failed" and last.ecr_ref is None
     assert emu.journal() == []
+
+
+def test_the_scripted_card_is_the_one_refunded(emulator: ZvtTerminalEmulator,
+                                               terminal: ZvtTerminal) -> None:
+    emulator.script("approve", masked_pan="5413EEEEEEEE0004", card_name="Mastercard",
+                    card_type=6)
+    sale = terminal.authorize(1200, "EUR", "order-mc")
+    assert sale.reference is not None
+    assert (sale.reference.masked_pan, sale.reference.card_brand) == (
+        "5413********0004", "Mastercard")
+    refund = terminal.refund(sale.reference, 1200, "EUR")
+    assert refund.reference is not None
+    assert refund.reference.masked_pan == "5413********0004"
