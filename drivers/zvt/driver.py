@@ -5,7 +5,7 @@ waits for the first to finish. A call sends its command, waits for the terminal'
 (80 00 00), then answers every terminal message with an ACK of its own until the completion
 (06 0F) or abort (06 1E) arrives. Intermediate status (04 FF) means the terminal is still
 working (waiting for a card, a PIN, the processor): each one moves the deadline out again, but
-never past `max_transaction_s` after the command went out.
+never past `max_transaction_s` after the terminal acknowledged the command.
 
 Outcomes: an abort with result code 6C (timeout or abort key) is "aborted", any other abort or
 non-zero result code is "declined"; status information with result 00 is "approved", or
@@ -340,16 +340,17 @@ class ZvtTerminal(PaymentTerminal):
         communication_error) when the link broke or spoke garbage; both close the link.
         """
         ex = _Exchange()
-        started = time.monotonic()
-        deadline = started + timeout_s
-        hard_limit = started + max(timeout_s, self.max_transaction_s)
         try:
             self._link.send(apdu)
-            ack = self._link.receive(min(self.ack_timeout_s, timeout_s))
+            ack = self._link.receive(self.ack_timeout_s)
             if ack.cls == m.NAK_CLASS:
                 raise _Refused(ack.ins)
             if ack.cls != m.ACK_CLASS:
                 raise ZvtCodecError(f"expected ACK, got {ack!r}")
+            # The terminal took the command: from here on it owes the final answer.
+            started = time.monotonic()
+            deadline = started + timeout_s
+            hard_limit = started + max(timeout_s, self.max_transaction_s)
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

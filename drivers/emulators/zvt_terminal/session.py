@@ -260,7 +260,7 @@ class Session:
             left = end - time.monotonic()
             if left <= 0:
                 return
-            self._send(m.intermediate_status(0x0E, max(1, int(keepalive_s * 4 + 1))))
+            self._send(m.intermediate_status(0x0E, max(3, int(keepalive_s * 4 + 1))))
             time.sleep(min(keepalive_s, max(left, 0)))
 
     def _silence(self, hold_s: float) -> None:
