@@ -273,7 +273,8 @@ class Storage(abc.ABC):
                     "WHERE store_id = ?", (high, last_hash, now_ms, batch.store_id))
             ack = BatchAck(batch_id=batch.batch_id, accepted_through_seq=high,
                            last_hash_hex=last_hash.hex(), stored=len(tail),
-                           quarantined=quarantined, relay_epoch=self.epoch)
+                           quarantined=quarantined, relay_epoch=self.epoch,
+                           fingerprint_hex=fingerprint.hex())
             tx.rows("INSERT INTO idempotency_keys (store_id, key, fingerprint, ack, "
                     "created_at_ms) VALUES (?, ?, ?, ?, ?)",
                     (batch.store_id, batch.batch_id, fingerprint, _ack_encoder.encode(ack),
