@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cloud_relay import admin, cursor, downsync
+from cloud_relay import admin, cursor, downsync, hq
 from cloud_relay import export as export_mod
 from cloud_relay.errors import RelayError
 from cloud_relay.server import now_ms, run
@@ -35,7 +35,9 @@ token_app = typer.Typer(help="HQ bearer tokens (tenant-scoped).", no_args_is_hel
 catalog_app = typer.Typer(help="Publish catalog changes to stores.", no_args_is_help=True)
 app.add_typer(stores_app, name="stores")
 app.add_typer(token_app, name="hq-token")
+quarantine_app = typer.Typer(help="Events the relay could not interpret.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(quarantine_app, name="quarantine")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
@@ -207,6 +209,18 @@ def catalog_publish(
         out.print(f"published {result.changes} change(s) for tenant {tenant}"
                   + (f" (ids {result.first_change_id}-{result.last_change_id})"
                      if result.changes else ""), highlight=False)
+
+
+@quarantine_app.command("recheck")
+def quarantine_recheck(tenant: Tenant, database: Database = None,
+                       data_dir: DataDir = None) -> None:
+    """Re-try quarantined events with this build (after an upgrade); release the ones it reads."""
+    storage = _open(database, data_dir)
+    try:
+        released, left = hq.recheck_quarantine(storage, tenant)
+    finally:
+        storage.close()
+    out.print(f"released {released} event(s) from quarantine; {left} remain", highlight=False)
 
 
 @app.command("export")
