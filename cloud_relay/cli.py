@@ -22,6 +22,7 @@ from rich.table import Table
 from cloud_relay import admin, cursor, downsync, hq
 from cloud_relay import export as export_mod
 from cloud_relay.errors import RelayError
+from cloud_relay.sealing import ENV_KEY, new_key
 from cloud_relay.server import now_ms, run
 from cloud_relay.storage import Storage, open_storage
 from cloud_relay.storage.sqlite import DB_FILENAME
@@ -74,7 +75,7 @@ def _fail(message: str, code: int) -> typer.Exit:
 def _open(database: str | None, data_dir: Path | None) -> Storage:
     url = database_url(database, data_dir)
     try:
-        return open_storage(url)
+        return open_storage(url, os.environ.get(ENV_KEY) or None)
     except Exception as exc:
         raise _fail(f"cannot open the relay database {url}: {exc}", EXIT_UNAVAILABLE) from exc
 
@@ -209,6 +210,13 @@ def catalog_publish(
         out.print(f"published {result.changes} change(s) for tenant {tenant}"
                   + (f" (ids {result.first_change_id}-{result.last_change_id})"
                      if result.changes else ""), highlight=False)
+
+
+@app.command("secret-key")
+def secret_key() -> None:
+    """Print a new key for sealing store secrets at rest (set it as NOVAPOS_RELAY_SECRET_KEY
+    on every relay process and CLI call of this database)."""
+    sys.stdout.write(new_key() + "\n")
 
 
 @quarantine_app.command("recheck")
