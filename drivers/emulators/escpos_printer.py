@@ -33,6 +33,7 @@ import threading
 import tty
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, Literal, Self
 
 from escpos.capabilities import get_profile
@@ -346,8 +347,10 @@ class EscposPrinterEmulator:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, control_port: int | None = 0,
                  profile: str = "TM-T88V", on_error: Literal["hold", "discard"] = "hold",
-                 drawer_open_when_high: bool = False) -> None:
+                 drawer_open_when_high: bool = False, paper_roll: Path | None = None) -> None:
         self.host = host
+        # Optional text file the printed lines are appended to, like the paper roll (demo).
+        self.paper_roll = paper_roll
         self.profile = profile
         self.on_error = on_error
         self.drawer_open_when_high = drawer_open_when_high
@@ -554,8 +557,10 @@ class EscposPrinterEmulator:
         self._changed.notify_all()
         if kind == "line":
             rec.lines.append(arg)
+            self._roll(arg.text + "\n")
         elif kind == "cut":
             rec.cuts.append(arg)
+            self._roll("-" * 20 + " cut " + "-" * 20 + "\n")
             rec.cut_at_line.append(len(rec.lines))
         elif kind == "pulse":
             rec.pulses.append(arg)
@@ -569,6 +574,11 @@ class EscposPrinterEmulator:
             rec.images += 1
         elif kind == "unknown":
             rec.unknown_commands += 1
+
+    def _roll(self, text: str) -> None:
+        if self.paper_roll is not None:
+            with self.paper_roll.open("a", encoding="utf-8") as roll:
+                roll.write(text)
 
     # --- the control side ------------------------------------------------------------------
 
