@@ -19,7 +19,8 @@ def start_demo_printer(printing: PrintService, data_dir: Path) -> EscposPrinterE
     when real printers are configured."""
     if printing.printers:
         return None
-    emulator = EscposPrinterEmulator(paper_roll=data_dir / PAPER_ROLL_FILENAME).start()
+    emulator = EscposPrinterEmulator(paper_roll=data_dir / PAPER_ROLL_FILENAME,
+                                     drawer_auto_close_s=3.0).start()
     printing.add_printer(
         PrinterConfig(id=DEMO_PRINTER_ID, host="127.0.0.1", port=emulator.port), default=True)
     return emulator

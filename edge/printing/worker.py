@@ -72,6 +72,7 @@ class PrintWorker:
         self._stop = threading.Event()
         self._kicks: collections.deque[float] = collections.deque(maxlen=_MAX_PENDING_KICKS)
         self._thread: threading.Thread | None = None
+        self._last_poll = 0.0
 
     # --- control from other threads ------------------------------------------------------
 
@@ -135,7 +136,13 @@ class PrintWorker:
         """A job refused by the printer's state may go before its backoff ends once that state
         is fixed; a job that failed while the printer said it was fine sits out its backoff."""
         cause = (job.last_cause or "").split(":", 1)[0]
-        if cause not in BLOCKING or cause == "communication_error" or not self._poll():
+        if cause not in BLOCKING or cause == "communication_error":
+            return False
+        # Every commit wakes the worker; the printer is asked at most once per status_poll_s.
+        if time.monotonic() - self._last_poll < self._status_poll_s:
+            return False
+        self._last_poll = time.monotonic()
+        if not self._poll():
             return False
         self._writer.run_sync(lambda tx: queue.due_now(tx.conn, job.job_id, tx.now_ms))
         return True

@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -221,3 +222,15 @@ def test_emulator_as_its_own_process_is_controlled_over_its_control_port() -> No
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_drawer_set_to_auto_close_reports_closed_again() -> None:
+    with EscposPrinterEmulator(drawer_auto_close_s=0.2) as emu:
+        p = _printer(emu)
+        p.kick_drawer()
+        emu.wait_for(lambda r: bool(r.pulses))
+        deadline = time.monotonic() + 10
+        while p.drawer_is_open():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert p.status().causes == [] and p.status().statistics["drawer_kicks"] == 1
