@@ -54,6 +54,8 @@ class StoreService:
             on_commit=self._committed,
         )
         self._reader: apsw.Connection | None = None
+        # The sync engine (sync.engine.SyncEngine) while the app runs it; None when offline.
+        self.sync_engine = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
