@@ -135,7 +135,7 @@ class FaultProxy:
             while True:
                 try:
                     request = await asyncio.wait_for(_read_message(creader), IO_TIMEOUT_S)
-                except (asyncio.IncompleteReadError, ConnectionError, asyncio.TimeoutError):
+                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     return
                 action = self.schedule.next()
                 self.counts[action] += 1
@@ -181,7 +181,7 @@ class FaultProxy:
                 await cwriter.drain()
                 if b"\r\nconnection: close" in response.lower().split(b"\r\n\r\n", 1)[0]:
                     return
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, OSError):
             _rst(cwriter)
         finally:
             if upstream is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -15,9 +16,9 @@ from tests.support.fault_proxy import FaultProxy, Schedule
 
 class _Counting(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    hits: list[bytes] = []
+    hits: ClassVar[list[bytes]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         _Counting.hits.append(body)
         answer = b"ok:" + body
