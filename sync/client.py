@@ -26,6 +26,8 @@ import msgspec
 from edge.clock import SystemClock
 from schemas.sync import (
     BATCH_CONTENT_TYPE,
+    HEADER_ACKED_THROUGH,
+    MSGPACK_CONTENT_TYPE,
     BatchAck,
     ChangeSet,
     StoreWatermark,
@@ -34,8 +36,6 @@ from schemas.sync import (
 from sync import signing
 from sync.outbox import FrozenBatch
 
-HEADER_ACKED_THROUGH = "X-NovaPOS-Acked-Through"
-MSGPACK_CONTENT_TYPE = "application/x-msgpack"
 _REFUSAL_REASONS = frozenset(
     ("gap", "chain_mismatch", "relay_behind", "store_mismatch", "malformed", "bad_fingerprint")
 )

@@ -29,24 +29,7 @@ from edge.errors import DomainError
 from edge.store.writer import Tx
 from schemas import events as ev
 from schemas.catalog import CatalogDocument, PriceVersion, Product, TaxClass
-from schemas.sync import Change
-
-
-class ConfigSet(msgspec.Struct, frozen=True):
-    """Payload of "config.set": one setting, for every store of the tenant or one store."""
-
-    key: str
-    value: str
-    store_id: str | None = None
-
-
-class LaneTokenRevoked(msgspec.Struct, frozen=True):
-    """Payload of "lane.token_revoked": every token of a lane, or one token id."""
-
-    store_id: str
-    lane_id: str
-    token_id: str | None = None
-
+from schemas.sync import Change, ConfigSet, LaneTokenRevoked
 
 _CATALOG_KINDS = {
     "catalog.tax_class_set": (TaxClass, ev.TaxClassSet, "tax_class"),
