@@ -139,6 +139,24 @@ class PrintingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             if lane_id in p.lanes:
                 return p.id
         return self.default_printer
+class SyncConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Upload of the log to the cloud relay and down-sync of catalog and settings.
+
+    Sync runs when `relay_url` is set and the credential file exists (`novapos-edge sync
+    enroll`). A relative `credential_file` or `tls_ca_file` is resolved in the data dir."""
+
+    relay_url: str = ""
+    credential_file: str = "sync-credential.json"
+    # PEM bundle of the CA(s) that signed the relay's certificate; empty = system trust store.
+    tls_ca_file: str = ""
+    max_batch_events: Annotated[int, msgspec.Meta(ge=1, le=2_000)] = 2_000
+    max_batch_bytes: Annotated[int, msgspec.Meta(ge=4_096, le=4 * 1024 * 1024)] = 1024 * 1024
+    backoff_base_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.5
+    backoff_cap_s: Annotated[float, msgspec.Meta(gt=0, le=3_600)] = 60.0
+    # How often an idle engine looks for new events and for down-sync changes.
+    poll_interval_s: Annotated[float, msgspec.Meta(gt=0, le=3_600)] = 2.0
+    downsync_interval_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 30.0
+    request_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 30.0
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -149,6 +167,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     api: ApiConfig = ApiConfig()
     writer: WriterConfig = WriterConfig()
     printing: PrintingConfig = PrintingConfig()
+    sync: SyncConfig = SyncConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

@@ -59,6 +59,8 @@ class StoreService:
             config.printing, db_path=self.db_path, writer=self.writer, clock=self.clock,
             policy=self.policy, tz=s.tz, registry=self.metrics.registry,
         )
+        # The sync engine (sync.engine.SyncEngine) while the app runs it; None when offline.
+        self.sync_engine = None
 
     # --- lifecycle -----------------------------------------------------------------------
 

@@ -40,8 +40,28 @@ def create_app(service: StoreService) -> Litestar:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    @contextlib.asynccontextmanager
+    async def run_sync(_app: Litestar) -> AsyncIterator[None]:
+        # Uploads the log and applies down-sync in the background while the app serves; a
+        # store without a relay URL or credential runs without it.
+        from sync.engine import engine_for_service
+
+        engine = engine_for_service(service)
+        if engine is None:
+            yield
+            return
+        service.sync_engine = engine
+        task = asyncio.create_task(engine.run(), name="sync-engine")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            service.sync_engine = None
+
     return Litestar(
-        lifespan=[run_writer],
+        lifespan=[run_writer, run_sync],
         route_handlers=[
             CartController, OrderController, CatalogController,
             health.live, health.ready, health.metrics,
