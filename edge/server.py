@@ -96,6 +96,11 @@ async def _advertise(advertiser: mdns.Advertiser) -> None:
                     error=str(exc))
 
 
+def _sync_now(service: StoreService) -> None:
+    if service.sync_engine is not None:
+        service.sync_engine.wake()
+
+
 async def serve_async(
     service: StoreService, host: str, port: int, on_ready: Callable[[DaemonInfo], None],
 ) -> None:
@@ -123,6 +128,8 @@ async def serve_async(
     keeper = asyncio.create_task(_housekeeping(service, server))
     advertiser = _advertiser(service, host, bound)
     advertising = asyncio.create_task(_advertise(advertiser)) if advertiser else None
+    # `novapos-edge sync now` pokes the daemon with SIGUSR1: run a sync round at once.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _sync_now, service)
     try:
         await serve_task
     finally:

@@ -18,6 +18,7 @@ from edge.carts import Policy
 from edge.clock import Clock, SystemClock
 from edge.config import Config
 from edge.metrics import Metrics
+from edge.printing.service import PrintService
 from edge.store import eventlog, idempotency
 from edge.store.db import DB_FILENAME, open_connection, open_store, schema_version
 from edge.store.eventlog import StoredEvent
@@ -54,10 +55,20 @@ class StoreService:
             on_commit=self._committed,
         )
         self._reader: apsw.Connection | None = None
-        # Hardware layer: discovery, drivers, bindings, device stream, admin credential.
-        # Started by the app's lifespan (it needs the event loop and the writer task).
+        # Hardware layer: discovery, drivers, bindings, device stream, admin credential. Device
+        # counters are persisted (edge.devices.statistics); the printers count into them too.
         from edge.devices.service import DeviceService
+        from edge.devices.statistics import SqliteStatistics
 
+        self.device_statistics = SqliteStatistics()
+        self.printing = PrintService(
+            config.printing, db_path=self.db_path, writer=self.writer, clock=self.clock,
+            policy=self.policy, tz=s.tz, registry=self.metrics.registry,
+            statistics=self.device_statistics,
+        )
+        # The sync engine (sync.engine.SyncEngine) while the app runs it; None when offline.
+        self.sync_engine = None
+        # Started by the app's lifespan (it needs the event loop and the writer task).
         self.devices = DeviceService(self)
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -66,8 +77,10 @@ class StoreService:
         self.writer.open()
         self._reader = open_connection(self.db_path)
         self.metrics.event_log_head.set(eventlog.head(self._reader)[0])
+        self.printing.start()
 
     def stop(self) -> None:
+        self.printing.stop()
         self.writer.close()
         if self._reader is not None:
             self._reader.close()
@@ -89,6 +102,7 @@ class StoreService:
                 m.sales_total.inc()
         if appended:
             m.event_log_head.set(appended[-1].seq)
+        self.printing.committed(appended)
 
     # --- lanes ---------------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from schemas.sync_status import SyncStatus
+
 DeviceKind = Literal[
     "receipt_printer", "barcode_scanner", "cash_drawer", "payment_terminal", "customer_display"
 ]
@@ -32,6 +34,9 @@ DeviceCause = Literal[
     "not_connected",
     "busy",
     "unsupported",
+    # The printer reports an error it cannot name more precisely (DLE EOT 2 bit 6: cutter
+    # jam, head overheat, mechanical fault).
+    "error",
 ]
 
 # Counters every driver may bump; unknown names are refused so typos cannot hide data.
@@ -178,18 +183,6 @@ class PrintQueueStatus(msgspec.Struct, frozen=True):
     oldest_queued_at_ms: int | None = None
 
 
-class SyncStatus(msgspec.Struct, frozen=True):
-    """Filled by the sync engine once it exists; `StoreStatus.sync` is None until then."""
-
-    configured: bool
-    # False makes the store status degraded (the sync engine decides, e.g. lag over its limit).
-    ok: bool = True
-    lag_s: float | None = None
-    outbox_depth: int | None = None
-    last_ack_at_ms: int | None = None
-    detail: str | None = None
-
-
 class DaemonState(msgspec.Struct, frozen=True):
     running: bool
     ready: bool
@@ -214,7 +207,7 @@ class StoreStatus(msgspec.Struct, frozen=True):
     tenant_id: str
     daemon: DaemonState
     database: DatabaseState
-    sync: SyncStatus | None
+    sync: SyncStatus | None  # the sync engine's report (None: this build cannot report)
     print_queues: list[PrintQueueStatus]
     devices: list[DeviceStatus]
     devices_down: list[str]

@@ -13,6 +13,8 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import msgspec
+
 from schemas.devices import DeviceAddress, DeviceDescriptor
 
 log = logging.getLogger(__name__)
@@ -78,13 +80,21 @@ def describe(dev: Any) -> DeviceDescriptor | None:
 class UsbInterface:
     name = "usb"
 
-    def __init__(self, finder: Finder | None = None) -> None:
+    def __init__(self, finder: Finder | None = None,
+                 configured: dict[tuple[int, int], tuple[str, str]] | None = None) -> None:
+        """`configured` maps (vendor id, product id) to (driver, device id) for devices the
+        store names in its configuration (a USB receipt printer in [printing])."""
         self._find = finder or _default_finder
+        self._configured = dict(configured or {})
 
     def enumerate(self) -> list[DeviceDescriptor]:
         out = []
         for dev in self._find(find_all=True):
             d = describe(dev)
-            if d is not None:
-                out.append(d)
+            if d is None:
+                continue
+            named = self._configured.get((d.address.vendor_id or 0, d.address.product_id or 0))
+            if named is not None:
+                d = msgspec.structs.replace(d, driver=named[0], device_id=named[1])
+            out.append(d)
         return out

@@ -1,1 +1,1 @@
-"""Device emulators that speak the real wire protocols, for tests and demo mode."""
+"""Emulated devices that speak the real wire protocols, for tests and the demo."""

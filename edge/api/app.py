@@ -25,6 +25,7 @@ from edge.api.routes.carts import CartController
 from edge.api.routes.catalog import CatalogController
 from edge.api.routes.devices import AdminController, LaneDeviceController
 from edge.api.routes.orders import OrderController
+from edge.api.routes.printing import reprint_receipt
 from edge.devices.admin import ADMIN_PATHS
 from edge.service import StoreService
 
@@ -50,12 +51,32 @@ def create_app(service: StoreService) -> Litestar:
         finally:
             await service.devices.stop()
 
+    @contextlib.asynccontextmanager
+    async def run_sync(_app: Litestar) -> AsyncIterator[None]:
+        # Uploads the log and applies down-sync in the background while the app serves; a
+        # store without a relay URL or credential runs without it.
+        from sync.engine import engine_for_service
+
+        engine = engine_for_service(service)
+        if engine is None:
+            yield
+            return
+        service.sync_engine = engine
+        task = asyncio.create_task(engine.run(), name="sync-engine")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            service.sync_engine = None
+
     return Litestar(
-        lifespan=[run_writer, run_devices],
+        lifespan=[run_writer, run_devices, run_sync],
         route_handlers=[
             CartController, OrderController, CatalogController,
             health.live, health.ready, health.metrics,
-            LaneDeviceController, AdminController,
+            reprint_receipt, LaneDeviceController, AdminController,
         ],
         middleware=[DefineMiddleware(LaneAuthMiddleware, exclude=PUBLIC_PATHS + ADMIN_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

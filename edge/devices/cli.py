@@ -53,7 +53,9 @@ def _call(data_dir: Path | None, fn: Callable[[AdminClient], Any]) -> Any:
     except DaemonUnreachable as exc:
         raise _fail(str(exc), EXIT_UNAVAILABLE) from exc
     except AdminError as exc:
-        raise _fail(exc.detail, EXIT_BAD_INPUT if exc.status < 500 else EXIT_DEGRADED) from exc
+        # 409: the device cannot do it now (down): degraded, not the caller's mistake.
+        code = EXIT_BAD_INPUT if exc.status < 500 and exc.status != 409 else EXIT_DEGRADED
+        raise _fail(exc.detail, code) from exc
     finally:
         client.close()
 
@@ -179,6 +181,30 @@ def devices_unbind(device_id: DeviceArg, data_dir: DataDir = None) -> None:
     out.print(f"{device_id} is no longer bound to a lane")
 
 
+@devices_app.command("test-print")
+def devices_test_print(device_id: DeviceArg, data_dir: DataDir = None,
+                       json_out: JsonOut = False) -> None:
+    """Queue a test page on a receipt printer (it prints as soon as the printer can)."""
+    job = _call(data_dir, lambda c: c.request(
+        "POST", f"/v1/admin/devices/{device_id}/test-print", {}, idempotent=True))
+    if json_out:
+        _json(job)
+    else:
+        out.print(f"test page queued on {device_id} (job {job['job_id']}, {job['state']})")
+
+
+@devices_app.command("kick-drawer")
+def devices_kick_drawer(device_id: DeviceArg, data_dir: DataDir = None,
+                        json_out: JsonOut = False) -> None:
+    """Open the cash drawer wired to a receipt printer; exit 1 if the printer cannot."""
+    status = _call(data_dir, lambda c: c.request(
+        "POST", f"/v1/admin/devices/{device_id}/kick-drawer", {}, idempotent=True))
+    if json_out:
+        _json(status)
+    else:
+        out.print(f"drawer pulse sent through {device_id}")
+
+
 def _describe_event(kind: str, data: Any) -> str:
     if kind in ("device.attached", "device.detached"):
         return f"{kind:16} {data['device_id']} ({data['kind']}) {_address(data['address'])}"
@@ -289,15 +315,19 @@ def _print_status(r: dict[str, Any], reason: str | None) -> None:
     if not d["running"]:
         return
     sync = r["sync"]
-    if sync is None:
-        out.print("sync     not configured")
+    if sync is None or not sync["configured"]:
+        out.print("sync     not configured (no relay enrolled: `novapos-edge sync enroll`)")
     else:
-        lag = f"lag {sync['lag_s']:.0f} s" if sync.get("lag_s") is not None else "lag unknown"
-        depth = sync.get("outbox_depth")
-        out.print(f"sync     {lag}, outbox {depth if depth is not None else '?'}"
-                  + ("" if sync.get("ok", True) else f" [red]{sync.get('detail') or ''}[/red]"))
+        age = sync["last_success_age_s"]
+        ok = "never" if age is None else f"{age:.0f} s ago"
+        alarms = sync["open_alarms"]
+        out.print(f"sync     outbox {sync['lag_events']} events not yet acked, last success {ok}"
+                  + (f", [red]{alarms} open alarm(s)[/red]" if alarms else ""))
     for q in r["print_queues"]:
-        out.print(f"printing {q['device_id']}: {q['queued']} queued, {q['failed']} failed")
+        line = f"printing {q['device_id']}: {q['queued']} queued"
+        if q["failed"]:
+            line += f", {q['failed']} failed (reprint from the lane)"
+        out.print(line, highlight=False)
     supported = [x for x in r["devices"] if x["kind"] != "unsupported"]
     down = [x for x in supported if is_down(x)]
     out.print(f"devices  {len(supported)} attached, "

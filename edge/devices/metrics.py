@@ -1,5 +1,6 @@
 """Device gauges on `/metrics`, read from the registry at scrape time (a custom collector, so
-a detached device's series disappear with it instead of freezing at their last value)."""
+a detached device's series disappear with it instead of freezing at their last value).
+Print queue depth is exported by the print service (`novapos_print_queue_depth{printer}`)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ class DeviceCollector(Collector):
         self._statuses = statuses
         self._queues = queues
 
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        # Registering must not read devices (the service is not started yet): names only.
+        return [GaugeMetricFamily(n, d) for n, d in (
+            ("novapos_device_state", "state"), ("novapos_device_up", "up"),
+            ("novapos_device_cause", "cause"), ("novapos_print_jobs_failed", "failed"))]
+
     def collect(self) -> Iterable[GaugeMetricFamily]:
         state = GaugeMetricFamily(
             "novapos_device_state", "1 for the state a device is in, 0 for the others",
@@ -37,11 +44,10 @@ class DeviceCollector(Collector):
             up.add_metric([s.device_id, s.kind], 1.0 if s.state in ("idle", "busy") else 0.0)
             for c in s.causes:
                 cause.add_metric([s.device_id, s.kind, c], 1.0)
-        depth = GaugeMetricFamily("novapos_print_queue_depth", "Print jobs waiting per printer",
-                                  labels=["device_id"])
-        failed = GaugeMetricFamily("novapos_print_queue_failed", "Print jobs given up per printer",
-                                   labels=["device_id"])
+        failed = GaugeMetricFamily(
+            "novapos_print_jobs_failed", "Print jobs given up (state failed), per printer",
+            labels=["device_id"])
         for q in self._queues():
-            depth.add_metric([q.device_id], float(q.queued))
             failed.add_metric([q.device_id], float(q.failed))
-        return [state, up, cause, depth, failed]
+        # Queue depth is printing's own gauge: novapos_print_queue_depth{printer}.
+        return [state, up, cause, failed]

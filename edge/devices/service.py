@@ -16,22 +16,23 @@ import asyncio
 import contextlib
 import fnmatch
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from drivers.device import Device
+from drivers.device import Device, DeviceFault
 from drivers.discovery import Interface
 from drivers.discovery.hid import HidInterface
 from drivers.discovery.network import NetworkInterface
 from drivers.discovery.poller import Poller
 from drivers.discovery.serial import SerialInterface, SerialRule
 from drivers.discovery.usb import UsbInterface
+from drivers.escpos import EscposPrinter
 from drivers.registry import Change, DriverSpec, Registry
 from drivers.scanners.base import Scanner
 from drivers.scanners.hid import HidPosScanner, WedgeScanner
 from drivers.scanners.serial import SerialScanner
 from edge.config import ConfigError, DevicesConfig
-from edge.devices import admin, bindings
+from edge.devices import admin, bindings, printers
 from edge.devices.hub import EventHub
 from edge.devices.metrics import DeviceCollector
 from edge.devices.scan_to_cart import add_scan
@@ -51,37 +52,46 @@ from schemas.devices import (
     PrintQueueStatus,
     Scan,
     ScanNotice,
-    SyncStatus,
 )
+from schemas.printing import PrintJobView
 
 if TYPE_CHECKING:
+    from edge.printing.service import PrintService
     from edge.service import StoreService
 
 log = logging.getLogger(__name__)
+
+
+class DeviceUnavailable(DomainError):
+    status, slug, title, exit_code = 409, "device-unavailable", "The device cannot do that now", 1
 
 DEVICE_STREAM = "devices"
 STATE_CHECK_INTERVAL_S = 0.25
 
 
-def default_specs() -> list[DriverSpec]:
-    return [DriverSpec.of(SerialScanner), DriverSpec.of(HidPosScanner), DriverSpec.of(WedgeScanner)]
+def default_specs(printing: PrintService) -> list[DriverSpec]:
+    return [DriverSpec.of(SerialScanner), DriverSpec.of(HidPosScanner),
+            DriverSpec.of(WedgeScanner), printers.spec(printing)]
 
 
-def build_interfaces(cfg: DevicesConfig) -> list[Interface]:
+def build_interfaces(cfg: DevicesConfig, printing: PrintService) -> list[Interface]:
+    """The interfaces for this configuration, including the printers `[printing]` names."""
+    net_printers, serial_printers, usb_printers = printers.discovery_entries(printing)
     rules = [SerialRule(d.path, d.driver, d.id, dict(d.options))
              for d in cfg.configured if d.path is not None]
+    rules += serial_printers
     rules += [SerialRule(pattern) for pattern in cfg.serial_globs]
     network = [
         DeviceDescriptor(interface="network",
                          address=DeviceAddress(transport="tcp", host=d.host, port=d.port),
                          driver=d.driver, device_id=d.id, options=dict(d.options))
         for d in cfg.configured if d.host is not None
-    ]
+    ] + net_printers
     out: list[Interface] = [SerialInterface(rules, list_system_ports=cfg.serial_system_ports)]
     if network:
         out.append(NetworkInterface(network))
     if cfg.usb:
-        out.append(UsbInterface())
+        out.append(UsbInterface(configured=usb_printers))
     if cfg.hid:
         out.append(HidInterface())
     return out
@@ -92,34 +102,38 @@ class DeviceService:
                  interfaces: Sequence[Interface] | None = None) -> None:
         self.store = store
         self.config = store.config.devices
-        self.statistics = SqliteStatistics()
-        self.registry = Registry(specs if specs is not None else default_specs(), self.statistics)
+        self.statistics: SqliteStatistics = store.device_statistics
+        self.printing = store.printing
+        self.registry = Registry(
+            specs if specs is not None else default_specs(self.printing), self.statistics)
         known = {s.name for s in self.registry.specs}
         for d in self.config.configured:
             if d.driver not in known:
                 raise ConfigError(f"device {d.id}: unknown driver {d.driver!r} "
                                   f"(known: {', '.join(sorted(known))})")
-        self.poller = Poller(interfaces if interfaces is not None else build_interfaces(self.config))
+        # Built at start when not given: demo mode adds its printer after construction.
+        self._interfaces = interfaces
+        self.poller = Poller(interfaces or [])
         self.hub = EventHub()
         self.bindings: dict[str, Binding] = {}
         self.admin_token: str | None = None
-        # Extension points: the sync engine and the print service plug their status in here.
-        self.sync_status: Callable[[], SyncStatus] | None = None
-        self.print_queues: Callable[[], list[PrintQueueStatus]] = list
         self.registry.on_open = self._wire
+        # Receipts follow the lane bindings made here (before [printing] lanes).
+        self.printing.bound_printer = self._bound_printer
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task] = []
         self._inflight: set[asyncio.Task] = set()
         self._poll_lock = asyncio.Lock()
         self._last_state: dict[str, tuple] = {}
-        store.metrics.registry.register(
-            DeviceCollector(self.statuses, lambda: self.print_queues()))
+        store.metrics.registry.register(DeviceCollector(self.statuses, self.print_queues))
 
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         await asyncio.sleep(0)  # let the writer task (created just before us) start serving
+        if self._interfaces is None:
+            self.poller.interfaces = build_interfaces(self.config, self.printing)
         self.admin_token = admin.issue(self.store.data_dir)
         self.statistics.load(self.store.reader)
         self.bindings = bindings.load_all(self.store.reader)
@@ -292,11 +306,62 @@ class DeviceService:
     # --- reading ---------------------------------------------------------------------------
 
     def _lane_of(self, device_id: str) -> str | None:
-        b = self.bindings.get(device_id)
-        return b.lane_id if b else None
+        return self._lanes().get(device_id)
+
+    def _lanes(self) -> dict[str, str]:
+        """Device id -> lane: the persisted binding, else a printer's first `[printing]` lane."""
+        lanes = {pid: pc.lanes[0] for pid, pc in self.printing.configs.items() if pc.lanes}
+        lanes.update({k: b.lane_id for k, b in self.bindings.items()})
+        return lanes
 
     def statuses(self) -> list[DeviceStatus]:
-        return self.registry.statuses({k: b.lane_id for k, b in self.bindings.items()})
+        lanes = self._lanes()
+        listed = self.registry.statuses(lanes)
+        seen = {s.device_id for s in listed}
+        # A configured printer that discovery does not see (USB or serial unplugged) is
+        # still the store's printer: listed with what its print worker last found.
+        for pid, printer in sorted(self.printing.printers.items()):
+            if pid not in seen:
+                printer.lane_id = lanes.get(pid)
+                listed.append(printer.status())
+        return sorted(listed, key=lambda s: s.device_id)
+
+    def print_queues(self) -> list[PrintQueueStatus]:
+        if not self.printing.printers:
+            return []
+        return printers.queue_statuses(self.store.reader, self.printing)
+
+    def _bound_printer(self, lane_id: str) -> str | None:
+        for device_id, b in self.bindings.items():
+            if b.lane_id == lane_id and device_id in self.printing.printers:
+                return device_id
+        return None
+
+    def printer(self, device_id: str) -> EscposPrinter:
+        printer = self.printing.printers.get(device_id)
+        if printer is None:
+            device = self.registry.get(device_id)
+            if device is None:
+                self.status(device_id)  # 404 when unknown
+            raise InvalidInput(f"device {device_id} is not a receipt printer configured in "
+                               "[printing]", field="device_id")
+        return printer
+
+    async def test_print(self, device_id: str) -> PrintJobView:
+        """Queue a test page on a printer (through its queue, like a receipt)."""
+        self.printer(device_id)
+        return await asyncio.to_thread(self.printing.test_print, device_id)
+
+    async def kick_drawer(self, device_id: str) -> DeviceStatus:
+        """Open the drawer on the printer's drawer port now."""
+        self.printer(device_id)
+        try:
+            await asyncio.to_thread(self.printing.kick_drawer, device_id)
+        except DeviceFault as fault:
+            raise DeviceUnavailable(
+                f"{device_id} cannot kick the drawer: {fault.cause.replace('_', ' ')}"
+                + (f" ({fault.detail})" if fault.detail else ""), cause=fault.cause) from fault
+        return self.status(device_id)
 
     def listing(self, lane_id: str | None = None) -> DeviceList:
         statuses = self.statuses()
@@ -327,6 +392,7 @@ class DeviceService:
 
     def _known(self, device_id: str) -> bool:
         return (self.registry.descriptor(device_id) is not None or device_id in self.bindings
+                or device_id in self.printing.printers
                 or any(d.id == device_id for d in self.config.configured))
 
     def bind_in_tx(self, tx: Tx, device_id: str, lane_id: str,

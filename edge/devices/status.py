@@ -1,15 +1,16 @@
 """The store status report behind `novapos-edge status` and `GET /v1/admin/status`.
 
 Sections: daemon, database (size, free disk, events, orders), sync, print queues, devices.
-`sync` is None until a sync engine registers a provider on the device service
-(`DeviceService.sync_status = callable returning schemas.devices.SyncStatus`): that is the
-extension point, and the report says "not configured" meanwhile. Print queues come the same
-way from the printing service (`DeviceService.print_queues`). Every problem is a sentence in
-`problems`; any problem makes the report degraded (CLI exit 1).
+`sync` is the sync engine's own report (`sync.status.sync_status`, the same as
+`novapos-edge sync status`); `configured` is false until the store is enrolled with a relay.
+Print queues come from the print service. Every problem is a sentence in `problems`; any
+problem makes the report degraded (CLI exit 1). Failed print jobs are shown in the queue
+section but are not a problem on their own: a printer that is down is.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from typing import TYPE_CHECKING
@@ -18,6 +19,9 @@ import edge
 from edge.store import eventlog
 from edge.store.db import DB_FILENAME
 from schemas.devices import DaemonState, DatabaseState, DeviceStatus, StoreStatus
+from schemas.sync_status import SyncStatus
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from edge.devices.service import DeviceService
@@ -35,6 +39,20 @@ def describe_down(s: DeviceStatus) -> str:
     return f"{s.kind.replace('_', ' ')} {s.device_id} is in {s.state}: {why}"
 
 
+def _sync(store: StoreService, conn) -> SyncStatus | None:
+    """The sync section (`sync.status.sync_status`); None when this store has no sync tables
+    or the sync package cannot report (the section then says "not configured")."""
+    try:
+        from sync.status import sync_status
+    except ImportError:
+        return None
+    try:
+        return sync_status(store.data_dir, store.config, store.sync_engine, conn=conn)
+    except Exception:
+        log.exception("sync status unavailable")
+        return None
+
+
 async def build(store: StoreService, devices: DeviceService) -> StoreStatus:
     readiness = await store.readiness()
     conn = store.reader
@@ -42,7 +60,7 @@ async def build(store: StoreService, devices: DeviceService) -> StoreStatus:
     orders = conn.execute("SELECT count(*) FROM orders").fetchall()[0][0]
     db_bytes = sum(p.stat().st_size for p in store.data_dir.glob(DB_FILENAME + "*"))
     free = shutil.disk_usage(store.data_dir).free
-    sync = devices.sync_status() if devices.sync_status is not None else None
+    sync = _sync(store, conn)
     queues = devices.print_queues()
     statuses = devices.statuses()
     down = [s for s in statuses if is_down(s)]
@@ -52,11 +70,8 @@ async def build(store: StoreService, devices: DeviceService) -> StoreStatus:
     if free < LOW_DISK_BYTES:
         problems.append(f"low disk: {free / 1024**3:.2f} GiB free in {store.data_dir}")
     problems += [describe_down(s) for s in down]
-    for q in queues:
-        if q.failed:
-            problems.append(f"printer {q.device_id}: {q.failed} print job(s) failed for good")
-    if sync is not None and sync.configured and not sync.ok:
-        problems.append(f"sync: {sync.detail or 'unhealthy'}")
+    if sync is not None and sync.open_alarms:
+        problems.append(f"sync: {sync.open_alarms} open alarm(s), see `novapos-edge sync status`")
     warnings = [f"{name} discovery: {err}" for name, err in sorted(devices.poller.errors.items())]
     ident = store.identity
     return StoreStatus(

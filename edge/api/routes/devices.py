@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -39,6 +39,7 @@ from schemas.devices import (
     HealthResult,
     StoreStatus,
 )
+from schemas.printing import PrintJobView
 
 DeviceId = Annotated[str, PathParameter(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")]
 LanePath = Annotated[str, PathParameter(min_length=1, max_length=64)]
@@ -99,7 +100,7 @@ class LaneDeviceController(Controller):
 
 
 class _RecentActions:
-    """Idempotency for admin actions with no database effect (health checks): the last
+    """Idempotency for admin device actions (health checks, test prints, drawer kicks): the last
     RECENT_ACTIONS_MAX responses by key, in memory (a daemon restart forgets them)."""
 
     def __init__(self) -> None:
@@ -120,6 +121,20 @@ class _RecentActions:
 
 
 _recent = _RecentActions()
+
+
+async def _once(request: Request, payload: Any, status: int,
+                action: Callable[[], Awaitable[Any]]) -> Response:
+    """Run a device action at most once per Idempotency-Key (replayed from memory)."""
+    key = _key(request)
+    fp = fingerprint(request.method, request.scope["path"], payload)
+    replay = _recent.get(key, fp)
+    if replay is not None:
+        return Response(replay[1], status_code=replay[0], media_type=MediaType.JSON,
+                        headers={"Idempotent-Replayed": "true"})
+    body = _encoder.encode(await action())
+    _recent.put(key, fp, status, body)
+    return Response(body, status_code=status, media_type=MediaType.JSON)
 
 
 def _admin_principal(request: Request) -> Principal:
@@ -154,16 +169,22 @@ class AdminController(Controller):
           summary="Run a health check (internal: self-test; external: visible action)")
     async def health(self, request: Request, idempotency_key: IdempotencyKey,
                      device_id: DeviceId, data: JSONBody[CheckHealth]) -> Response[HealthResult]:
-        key = _key(request)
-        fp = fingerprint(request.method, request.scope["path"], data)
-        replay = _recent.get(key, fp)
-        if replay is not None:
-            return Response(replay[1], status_code=replay[0], media_type=MediaType.JSON,
-                            headers={"Idempotent-Replayed": "true"})
-        result = await _devices(request).check_health(device_id, data.level)
-        body = _encoder.encode(result)
-        _recent.put(key, fp, 200, body)
-        return Response(body, status_code=200, media_type=MediaType.JSON)
+        return await _once(request, data, 200,
+                           lambda: _devices(request).check_health(device_id, data.level))
+
+    @post("/devices/{device_id:str}/test-print", responses=WRITE_PROBLEMS, status_code=202,
+          summary="Queue a test page on a receipt printer")
+    async def test_print(self, request: Request, idempotency_key: IdempotencyKey,
+                         device_id: DeviceId) -> Response[PrintJobView]:
+        return await _once(request, None, 202,
+                           lambda: _devices(request).test_print(device_id))
+
+    @post("/devices/{device_id:str}/kick-drawer", responses=WRITE_PROBLEMS, status_code=200,
+          summary="Open the cash drawer wired to a receipt printer")
+    async def kick_drawer(self, request: Request, idempotency_key: IdempotencyKey,
+                          device_id: DeviceId) -> Response[DeviceStatus]:
+        return await _once(request, None, 200,
+                           lambda: _devices(request).kick_drawer(device_id))
 
     @put("/devices/{device_id:str}/binding", responses=WRITE_PROBLEMS,
          summary="Bind a device to a lane (persisted)")

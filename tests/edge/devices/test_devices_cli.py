@@ -51,9 +51,12 @@ def test_devices_cli_against_a_running_daemon(tmp_path: Path) -> None:
     daemon = DaemonProcess(data_dir).start()
     em = SerialScannerEmulator(tmp_path / "ttyScan0")
     try:
-        listing = wait_for(lambda: (r := cli(data_dir, "devices", "list", "--json")).returncode == 0
-                           and json.loads(r.stdout)["devices"] and json.loads(r.stdout), "attach")
-        [scanner] = listing["devices"]
+        def scanners() -> list[dict]:
+            r = cli(data_dir, "devices", "list", "--json")
+            assert r.returncode == 0, r.stdout + r.stderr
+            return [d for d in json.loads(r.stdout)["devices"] if d["kind"] == "barcode_scanner"]
+
+        [scanner] = wait_for(scanners, "attach")
         assert (scanner["device_id"], scanner["state"], scanner["lane_id"]) == (
             "scanner-ttyScan0", "idle", "lane-1")
         table = cli(data_dir, "devices", "list")
@@ -95,6 +98,11 @@ def test_devices_cli_against_a_running_daemon(tmp_path: Path) -> None:
         assert unknown.returncode == 2 and "no-such-device" in unknown.stderr
         assert cli(data_dir, "devices", "bind", "scanner-ttyScan0", "lane-9").returncode == 2
         assert cli(data_dir, "devices", "health", "scanner-ttyScan0", "--level", "x").returncode == 2
+
+        # Demo mode's emulated printer is a device like any other (and ready).
+        listing = json.loads(cli(data_dir, "devices", "list", "--json").stdout)
+        printer = next(d for d in listing["devices"] if d["kind"] == "receipt_printer")
+        assert (printer["device_id"], printer["state"]) == ("demo-printer", "idle")
 
         # A device node that cannot be opened: attached, down, and the store is degraded.
         (tmp_path / "not-a-tty").write_text("")
