@@ -1,7 +1,8 @@
 """mDNS advertising: the daemon announces itself as `_novapos-edge._tcp.local.` so lanes on the
 store LAN find it without configuration (`drivers.lane_discovery` is the lane side).
 
-TXT record: `store_id`, `tenant_id`, `api` (API major version), `tls` ("0"/"1"), `path`.
+TXT record: `store_id`, `tenant_id`, `api` (API major version), `tls` ("0"/"1"), `port` (also
+in the SRV record), `path`.
 Which addresses are advertised follows where the API listens: a specific address is advertised
 as is; a wildcard listen (0.0.0.0) advertises every non-loopback IPv4 address; a loopback-only
 daemon (the default `api.host`) is advertised on loopback only, since lanes elsewhere could not
@@ -43,7 +44,8 @@ class Advertisement:
             SERVICE_TYPE, self.instance_name, port=self.port,
             addresses=[ipaddress.ip_address(a).packed for a in self.addresses],
             properties={"store_id": self.store_id, "tenant_id": self.tenant_id,
-                        "api": API_VERSION, "tls": "1" if self.tls else "0", "path": "/v1"},
+                        "api": API_VERSION, "tls": "1" if self.tls else "0",
+                        "port": str(self.port), "path": "/v1"},
             server=f"{host}-{self.store_id}.local.",
         )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from drivers.emulators.serial_scanner import SerialScannerEmulator
+from edge.store.rebuild import verify
 from schemas import events as ev
 from schemas.devices import Scan
 from tests.conftest import new_key
@@ -74,6 +75,9 @@ def test_hotplugged_pty_scanner_scans_into_the_bound_lanes_cart(tmp_path: Path) 
             assert detached["device_id"] == "scanner-ttyScan0"
         assert [e.device_id for e in _log(app, "device.attached")] == ["scanner-ttyScan0"]
         assert [e.device_id for e in _log(app, "device.detached")] == ["scanner-ttyScan0"]
+        # Device events are in the hash chain and replay cleanly (`novapos-edge verify`).
+        report = verify(app.service.db_path)
+        assert report.ok, (report.chain, report.mismatched_tables)
         # The binding made from configuration stays for when the scanner comes back.
         binding = app.service.devices.bindings["scanner-ttyScan0"]
         assert binding.lane_id == "lane-1"

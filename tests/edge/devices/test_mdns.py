@@ -47,6 +47,7 @@ def test_advertised_addresses_follow_the_listen_address() -> None:
     assert everywhere.interfaces is None and "127.0.0.1" not in everywhere.addresses
     txt = local.service_info().properties
     assert txt[b"store_id"] == b"s1" and txt[b"api"] == b"1" and txt[b"tls"] == b"0"
+    assert txt[b"port"] == b"8420"
 
 
 @requires_lo_multicast
