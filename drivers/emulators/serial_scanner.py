@@ -51,6 +51,13 @@ class SerialScannerEmulator:
             self.link.unlink(missing_ok=True)
             self.link = None
 
+    def hang_up(self) -> None:
+        """The far end goes away but the port node stays (a scanner's cable pulled from a USB
+        serial adapter that stays plugged in): reads on the port fail from now on."""
+        if self._master >= 0:
+            os.close(self._master)
+            self._master = -1
+
     def scan(self, code: str, *, aim: str | None = ..., raw: bytes | None = None) -> None:  # type: ignore[assignment]
         prefix = self.aim if aim is ... else aim
         data = raw if raw is not None else serial_codec.encode(code, aim=prefix, suffix=self.suffix)
@@ -59,10 +66,13 @@ class SerialScannerEmulator:
     def close(self) -> None:
         self.unplug()
         for fd in (self._master, self._slave):
+            if fd < 0:
+                continue
             try:
                 os.close(fd)
             except OSError:
                 pass
+        self._master = self._slave = -1
 
     def __enter__(self) -> Self:
         return self

@@ -27,6 +27,7 @@ ScanHandler = Callable[[Scan], None]
 READ_CHUNK_BYTES = 256
 READ_TIMEOUT_S = 0.2
 REOPEN_INTERVAL_S = 1.0
+_LINK_CAUSES = {"not_connected", "communication_error", "timeout"}
 
 
 class Scanner(Device):
@@ -62,17 +63,28 @@ class Scanner(Device):
                                         daemon=True)
         self._thread.start()
 
-    def _connect(self) -> bool:
+    def _connect(self, *, announce: bool = True) -> bool:
+        """Open the link. A reconnect after an error does not announce the scanner ready:
+        a node that opens but fails every read (a half-dead port) would otherwise flap
+        between idle and error; the first good read announces it (`_link_works`)."""
         assert self._transport is not None
         try:
             self._transport.open()
         except TransportError as exc:
-            if self._causes != ["not_connected"]:  # count the outage once, not every retry
+            if not self._in_outage():  # count the outage once, not every retry
                 self.fault(DeviceFault("not_connected", str(exc)))
             return False
         self._reset_decoder()
-        self._set("idle", "online", [], None)
+        if announce:
+            self._set("idle", "online", [], None)
         return True
+
+    def _in_outage(self) -> bool:
+        return self.state == "error" and bool(set(self._causes) & _LINK_CAUSES)
+
+    def _link_works(self) -> None:
+        if self.state == "error":
+            self._set("idle", "online", [], None)
 
     def close(self) -> None:
         self._stop.set()
@@ -88,17 +100,20 @@ class Scanner(Device):
         assert transport is not None
         while not self._stop.is_set():
             if not transport.is_open and (
-                    self._stop.wait(REOPEN_INTERVAL_S) or not self._connect()):
+                    self._stop.wait(REOPEN_INTERVAL_S) or not self._connect(announce=False)):
                 continue
             try:
                 chunk = transport.read(READ_CHUNK_BYTES, READ_TIMEOUT_S)
             except TransportError as exc:
-                if exc.timeout:
+                if exc.timeout:  # a quiet scanner: the link works
+                    self._link_works()
                     continue
                 if not self._stop.is_set():
-                    self.fault(DeviceFault("communication_error", str(exc)))
+                    if not self._in_outage():  # once per outage
+                        self.fault(DeviceFault("communication_error", str(exc)))
                     transport.close()
                 continue
+            self._link_works()
             try:
                 codes = self._feed(chunk)
             except Exception:

@@ -118,3 +118,28 @@ def test_wedge_scanner_decodes_keyboard_reports_with_its_layout() -> None:
         assert [got.get(timeout=WAIT_S).code for _ in range(2)] == ["4006381333931", "Zy-9"]
     finally:
         scanner.close()
+
+
+def test_a_port_that_opens_but_fails_every_read_stays_in_error_without_flapping(
+    tmp_path: Path,
+) -> None:
+    stats = MemoryStatistics()
+    em = SerialScannerEmulator(tmp_path / "ttyHalfDead")
+    scanner = SerialScanner("half-dead", DeviceAddress("serial", path=em.path), stats)
+    scanner.open()
+    try:
+        # Hang up the far end but keep the node: reopening works, every read fails (EIO).
+        em.hang_up()
+        _wait_for(lambda: scanner.status().state == "error", "the error")
+        transitions = stats.snapshot("half-dead").get("online_transitions", 0)
+        seen = set()
+        deadline = time.monotonic() + 2.5  # a couple of reopen attempts
+        while time.monotonic() < deadline:
+            seen.add(scanner.status().state)
+            time.sleep(0.02)
+        assert seen == {"error"}
+        assert stats.snapshot("half-dead").get("online_transitions", 0) == transitions
+        assert stats.snapshot("half-dead")["communication_errors"] == 1
+    finally:
+        scanner.close()
+        em.close()
