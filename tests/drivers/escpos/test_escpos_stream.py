@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as s
 
-from drivers.emulators.escpos_printer import EscposStream
+from drivers.emulators.escpos_stream import EscposStream
 
 STREAM = (
     b"\x1b@"                                    # init
