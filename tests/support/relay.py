@@ -66,6 +66,25 @@ def pg_available() -> str | None:
         return f"{type(exc).__name__}: {exc}"
 
 
+_pg_problem: list[str | None] = []
+
+
+def skip_without_pg(backend: str) -> None:
+    """Skip the calling test, loudly, when it needs PostgreSQL and none answers."""
+    if backend != "postgresql":
+        return
+    if not _pg_problem:
+        _pg_problem.append(pg_available())
+    if (problem := _pg_problem[0]) is not None:
+        import warnings
+
+        import pytest
+
+        message = (f"POSTGRESQL RELAY TESTS SKIPPED: no PostgreSQL at {PG_BASE}: {problem}")
+        warnings.warn(message, stacklevel=2)
+        pytest.skip(message)
+
+
 def new_pg_schema() -> str:
     """A fresh, empty schema; returns a database URL whose search_path is that schema."""
     import psycopg
