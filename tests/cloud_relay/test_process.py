@@ -13,7 +13,6 @@ import httpx
 import msgspec
 import pytest
 
-from cloud_relay import admin
 from cloud_relay.storage import open_storage
 from schemas.sync import BatchAck, StoreWatermark
 from tests.support.relay import (
@@ -34,10 +33,9 @@ EVENTS, PER_BATCH = 600, 20
 def test_kill9_mid_stream_loses_no_acked_event(backend: str, tmp_path: Path) -> None:
     skip_without_pg(backend)
     url = database_url(backend, tmp_path)
-    storage = open_storage(url)
-    cred = admin.enroll_store(storage, "t1", "s1", int(time.time() * 1000))
-    storage.close()
-    relay = RelayProcess(url, tmp_path / "relay.log").start()
+    relay = RelayProcess(url, tmp_path / "relay.log")
+    cred = relay.enroll("t1", "s1")
+    relay.start()
     chain = Chain("t1", "s1")
     chain.extend(EVENTS)
     rng = random.Random(5)
