@@ -300,6 +300,13 @@ class Storage(abc.ABC):
                      now_ms))
         return ack
 
+    def prune_keys(self, before_ms: int) -> int:
+        """Forget completed idempotency keys older than `before_ms`. Safe at any age: a batch
+        resent after its key is gone is entirely known, so it is acked again storing nothing."""
+        with self._write() as tx:
+            return len(tx.rows("DELETE FROM idempotency_keys WHERE created_at_ms < ? "
+                               "RETURNING key", (before_ms,)))
+
     def _reserve_ledger(self, tx: Tx, tenant_id: str, count: int) -> int:
         # The row lock taken here is held until commit: ledger order is commit order.
         row = tx.one("UPDATE tenants SET next_ledger_seq = next_ledger_seq + ? "

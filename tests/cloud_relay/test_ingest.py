@@ -8,7 +8,9 @@ import zlib
 
 import msgspec
 import pytest
+from typer.testing import CliRunner
 
+from cloud_relay.cli import app as cli_app
 from edge.store.eventlog import GENESIS_HASH
 from schemas.sync import (
     MAX_BATCH_BYTES,
@@ -209,8 +211,11 @@ def test_dedupe_outlives_the_idempotency_keys(relay: Relay) -> None:
     chain = Chain("t1", "s1")
     chain.extend(6)
     client.ack(chain.batch(1, 6))
-    with relay.storage._write() as tx:
-        tx.rows("DELETE FROM idempotency_keys")
+    assert relay.storage.prune_keys(relay.clock() - 60_000) == 0  # younger than the cut-off
+    result = CliRunner().invoke(cli_app, ["prune-keys", "--older-than-days", "1",
+                                          "--database", relay.database_url])
+    assert result.exit_code == 0 and "pruned 0" in result.stdout
+    assert relay.storage.prune_keys(relay.clock() + 1) == 1
     again = client.ack(chain.batch(1, 6))
     assert (again.stored, again.accepted_through_seq) == (0, 6)
     assert _stored_seqs(relay) == [1, 2, 3, 4, 5, 6]
