@@ -19,7 +19,6 @@ open, visible in metrics, `sync status` and the log, while sales go on); any ack
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -69,7 +68,6 @@ class SyncEngine:
         settings: SyncConfig, credential: StoreCredential, metrics: SyncMetrics,
         relay_url: str | None = None, ca_file: str | None = None, rng: random.Random | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        read_head: Callable[[], int] | None = None,
     ) -> None:
         if (credential.tenant_id, credential.store_id) != (tenant_id, store_id):
             raise ValueError(f"the sync credential is for {credential.tenant_id}/"
@@ -117,10 +115,18 @@ class SyncEngine:
             while True:
                 wait_s = await self.round()
                 self._wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=wait_s)
+                await self._sleep(wait_s)
         finally:
             await self.close()
+
+    async def _sleep(self, wait_s: float) -> None:
+        """Wait `wait_s` or until `wake()`. Not `asyncio.wait_for`: on Python 3.11 it can
+        swallow a cancellation that races the wake-up, and the task would never stop."""
+        waiter = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=wait_s)
+        finally:
+            waiter.cancel()
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -346,6 +352,6 @@ def engine_for_service(service: Any) -> SyncEngine | None:
     return SyncEngine(
         db_path=service.db_path, writer=service.writer, tenant_id=service.identity.tenant_id,
         store_id=service.identity.store_id, clock=service.clock, settings=s,
-        credential=load_credential(cred_path), metrics=SyncMetrics(service.metrics.registry),
+        credential=load_credential(cred_path), metrics=SyncMetrics.of(service.metrics.registry),
         ca_file=ca,
     )

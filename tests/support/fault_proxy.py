@@ -134,7 +134,8 @@ class FaultProxy:
         try:
             while True:
                 try:
-                    request = await asyncio.wait_for(_read_message(creader), IO_TIMEOUT_S)
+                    async with asyncio.timeout(IO_TIMEOUT_S):
+                        request = await _read_message(creader)
                 except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     return
                 action = self.schedule.next()
@@ -157,13 +158,15 @@ class FaultProxy:
                     return
                 uwriter.write(request)
                 await uwriter.drain()
-                response = await asyncio.wait_for(_read_message(ureader), IO_TIMEOUT_S)
+                async with asyncio.timeout(IO_TIMEOUT_S):
+                    response = await _read_message(ureader)
                 if action == "duplicate":
                     r2, w2 = await asyncio.open_connection(self.upstream_host, self.upstream_port)
                     try:
                         w2.write(request)
                         await w2.drain()
-                        response = await asyncio.wait_for(_read_message(r2), IO_TIMEOUT_S)
+                        async with asyncio.timeout(IO_TIMEOUT_S):
+                            response = await _read_message(r2)
                     finally:
                         w2.close()
                 if action == "lose":
