@@ -19,9 +19,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cloud_relay import admin, cursor, downsync
+from cloud_relay import admin, cursor, downsync, hq
 from cloud_relay import export as export_mod
 from cloud_relay.errors import RelayError
+from cloud_relay.sealing import ENV_KEY, new_key
 from cloud_relay.server import now_ms, run
 from cloud_relay.storage import Storage, open_storage
 from cloud_relay.storage.sqlite import DB_FILENAME
@@ -35,7 +36,9 @@ token_app = typer.Typer(help="HQ bearer tokens (tenant-scoped).", no_args_is_hel
 catalog_app = typer.Typer(help="Publish catalog changes to stores.", no_args_is_help=True)
 app.add_typer(stores_app, name="stores")
 app.add_typer(token_app, name="hq-token")
+quarantine_app = typer.Typer(help="Events the relay could not interpret.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(quarantine_app, name="quarantine")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
@@ -72,7 +75,7 @@ def _fail(message: str, code: int) -> typer.Exit:
 def _open(database: str | None, data_dir: Path | None) -> Storage:
     url = database_url(database, data_dir)
     try:
-        return open_storage(url)
+        return open_storage(url, os.environ.get(ENV_KEY) or None)
     except Exception as exc:
         raise _fail(f"cannot open the relay database {url}: {exc}", EXIT_UNAVAILABLE) from exc
 
@@ -207,6 +210,25 @@ def catalog_publish(
         out.print(f"published {result.changes} change(s) for tenant {tenant}"
                   + (f" (ids {result.first_change_id}-{result.last_change_id})"
                      if result.changes else ""), highlight=False)
+
+
+@app.command("secret-key")
+def secret_key() -> None:
+    """Print a new key for sealing store secrets at rest (set it as NOVAPOS_RELAY_SECRET_KEY
+    on every relay process and CLI call of this database)."""
+    sys.stdout.write(new_key() + "\n")
+
+
+@quarantine_app.command("recheck")
+def quarantine_recheck(tenant: Tenant, database: Database = None,
+                       data_dir: DataDir = None) -> None:
+    """Re-try quarantined events with this build (after an upgrade); release the ones it reads."""
+    storage = _open(database, data_dir)
+    try:
+        released, left = hq.recheck_quarantine(storage, tenant)
+    finally:
+        storage.close()
+    out.print(f"released {released} event(s) from quarantine; {left} remain", highlight=False)
 
 
 @app.command("export")

@@ -114,3 +114,21 @@ def quarantine(storage: Storage, tenant_id: str) -> QuarantineList:
                          reason=r.quarantine or "")
         for r in storage.quarantined(tenant_id)
     ])
+
+
+def recheck_quarantine(storage: Storage, tenant_id: str) -> tuple[int, int]:
+    """Try every quarantined event again with this build's contracts (after an upgrade that
+    teaches the relay a new type); those it can now interpret leave quarantine.
+    Returns (released, still quarantined)."""
+    released: dict[str, list[int]] = defaultdict(list)
+    rows = storage.quarantined(tenant_id, limit=10**9)
+    for r in rows:
+        try:
+            decode_body(r.type, r.schema_version, r.body)
+        except ValueError:  # msgspec errors are ValueErrors too: still not interpretable
+            continue
+        released[r.store_id].append(r.seq)
+    for store_id, seqs in released.items():
+        storage.clear_quarantine(tenant_id, store_id, seqs)
+    count = sum(len(v) for v in released.values())
+    return count, len(rows) - count

@@ -105,6 +105,11 @@ def serve(
     logs.configure(service.config.log_level)
     listen_host = host or service.config.api.host
     listen_port = service.config.api.port if port is None else port
+    demo_printer = None
+    if demo_mode:
+        from edge.printing.demo import start_demo_printer
+
+        demo_printer = start_demo_printer(service.printing, path)
 
     def ready(info: DaemonInfo) -> None:
         sys.stdout.write(f"novapos-edge listening on {info.url} (store {info.store_id}, data {path})\n")
@@ -114,9 +119,18 @@ def serve(
             sys.stdout.write(
                 f"try: curl -H 'Authorization: Bearer <token>' {info.url}/v1/catalog/items?q=milk\n"
             )
+        if demo_printer is not None:
+            sys.stdout.write(
+                f"demo printer on 127.0.0.1:{demo_printer.port} (control port "
+                f"{demo_printer.control_port}); receipts print to {demo_printer.paper_roll}\n"
+            )
         sys.stdout.flush()
 
-    run(service, listen_host, listen_port, ready)
+    try:
+        run(service, listen_host, listen_port, ready)
+    finally:
+        if demo_printer is not None:
+            demo_printer.stop()
 
 
 @lanes_app.command("enroll")

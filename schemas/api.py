@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from schemas.printing import ReceiptPrint
+
 Qty = Annotated[int, msgspec.Meta(ge=1, le=9_999, description="Whole units, for products sold each")]
 QtyMilli = Annotated[
     int, msgspec.Meta(ge=1, le=1_000_000, description="Milli-units (grams), for products sold by weight")
@@ -166,6 +168,8 @@ class OrderView(msgspec.Struct, frozen=True):
     total_minor: int
     tendered_minor: int
     change_due_minor: int
+    # The latest receipt print job of the order; null when its lane has no printer.
+    receipt_print: ReceiptPrint | None = None
 
 
 class ReceiptLine(msgspec.Struct, frozen=True):

@@ -81,7 +81,6 @@ class PrintJobView(msgspec.Struct, frozen=True):
     last_cause: str | None
     created_at_ms: int
     updated_at_ms: int
-    kick_drawer: bool
 
 
 class PrintQueueView(msgspec.Struct, frozen=True):

@@ -82,6 +82,9 @@ class BatchAck(msgspec.Struct, frozen=True):
     stored: int  # events newly stored by this request (0 on a replay)
     quarantined: list[QuarantinedEvent] = []
     relay_epoch: str = ""
+    # SHA-256 of the request bytes this ack answers: the edge completes a batch only when it
+    # matches the fingerprint of the bytes it sent.
+    fingerprint_hex: str = ""
 
 
 RefusalReason = Literal[

@@ -5,19 +5,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cloud_relay.sealing import Sealer
 from cloud_relay.storage.base import Storage
 
 
-def open_storage(url: str) -> Storage:
-    """`sqlite:///path/to/relay.db` (or a plain path) or `postgresql://…`."""
+def open_storage(url: str, secret_key: bytes | str | None = None) -> Storage:
+    """`sqlite:///path/to/relay.db` (or a plain path) or `postgresql://…`. With `secret_key`
+    (a Fernet key) store secrets are sealed at rest (`cloud_relay.sealing`)."""
     if url.startswith(("postgresql://", "postgres://")):
         from cloud_relay.storage.postgres import PostgresStorage
 
-        return PostgresStorage(url)
-    from cloud_relay.storage.sqlite import SqliteStorage
+        storage: Storage = PostgresStorage(url)
+    else:
+        from cloud_relay.storage.sqlite import SqliteStorage
 
-    # Everything after "sqlite://" is the path: sqlite:///var/lib/relay.db is absolute.
-    return SqliteStorage(Path(url.removeprefix("sqlite://")))
+        # Everything after "sqlite://" is the path: sqlite:///var/lib/relay.db is absolute.
+        storage = SqliteStorage(Path(url.removeprefix("sqlite://")))
+    storage.sealer = Sealer(secret_key)
+    return storage
 
 
 __all__ = ["Storage", "open_storage"]

@@ -27,6 +27,7 @@ import msgspec
 
 from cloud_relay import batch as batch_mod
 from cloud_relay.errors import AlreadyExists, IdempotencyKeyReused, NotFound, refuse
+from cloud_relay.sealing import Sealer
 from edge.store.eventlog import GENESIS_HASH
 from schemas.relay import StoreRecord, StoreSyncStatus
 from schemas.sync import Batch, BatchAck, Change, QuarantinedEvent, StoreWatermark
@@ -120,6 +121,7 @@ class Storage(abc.ABC):
     FOR_UPDATE = ""
     backend = "abstract"
     epoch: str
+    sealer: Sealer = Sealer(None)  # store secrets at rest; set by `open_storage`
 
     # --- backend hooks ---------------------------------------------------------------------
 
@@ -170,11 +172,12 @@ class Storage(abc.ABC):
                 tx.rows(
                     "INSERT INTO stores (store_id, tenant_id, key_id, secret, enrolled_at_ms, "
                     "high_seq, last_hash, applied_change_id) VALUES (?, ?, ?, ?, ?, 0, ?, 0)",
-                    (store_id, tenant_id, key_id, secret, now_ms, GENESIS_HASH))
+                    (store_id, tenant_id, key_id, self.sealer.seal(secret), now_ms,
+                     GENESIS_HASH))
             else:  # re-enrolled after a revocation: new key, same ledger
                 tx.rows("UPDATE stores SET key_id = ?, secret = ?, enrolled_at_ms = ?, "
                         "revoked_at_ms = NULL WHERE store_id = ?",
-                        (key_id, secret, now_ms, store_id))
+                        (key_id, self.sealer.seal(secret), now_ms, store_id))
 
     def _ensure_tenant(self, tx: Tx, tenant_id: str, now_ms: int) -> None:
         tx.rows("INSERT INTO tenants (tenant_id, next_ledger_seq, last_change_id, created_at_ms) "
@@ -201,7 +204,8 @@ class Storage(abc.ABC):
                          "WHERE key_id = ?", (key_id,))
         if row is None:
             return None
-        return Credential(row[0], row[1], row[2], bytes(row[3]), row[4] is not None)
+        return Credential(row[0], row[1], row[2], self.sealer.unseal(bytes(row[3])),
+                          row[4] is not None)
 
     # --- HQ tokens -------------------------------------------------------------------------
 
@@ -273,7 +277,8 @@ class Storage(abc.ABC):
                     "WHERE store_id = ?", (high, last_hash, now_ms, batch.store_id))
             ack = BatchAck(batch_id=batch.batch_id, accepted_through_seq=high,
                            last_hash_hex=last_hash.hex(), stored=len(tail),
-                           quarantined=quarantined, relay_epoch=self.epoch)
+                           quarantined=quarantined, relay_epoch=self.epoch,
+                           fingerprint_hex=fingerprint.hex())
             tx.rows("INSERT INTO idempotency_keys (store_id, key, fingerprint, ack, "
                     "created_at_ms) VALUES (?, ?, ?, ?, ?)",
                     (batch.store_id, batch.batch_id, fingerprint, _ack_encoder.encode(ack),

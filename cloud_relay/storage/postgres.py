@@ -146,6 +146,24 @@ def _key_lock_id(store_id: str, key: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def _fast_bytea_dumper() -> type | None:
+    """psycopg's C dumper for bytes: by default COPY's bytea columns go through a pure-Python
+    DB-API wrapper, a measurable share of ingest time."""
+    try:
+        from psycopg_binary import _psycopg  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - the pure-Python build still works, slower
+        return None
+    return getattr(_psycopg, "BytesBinaryDumper", None)
+
+
+_BYTEA_DUMPER = _fast_bytea_dumper()
+
+
+def _configure(conn: psycopg.Connection) -> None:
+    if _BYTEA_DUMPER is not None:
+        conn.adapters.register_dumper(bytes, _BYTEA_DUMPER)
+
+
 def migrate(conn: psycopg.Connection) -> str:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
@@ -181,7 +199,8 @@ class PostgresStorage(Storage):
         with psycopg.connect(url, connect_timeout=10) as conn:
             self.epoch = migrate(conn)
         self._pool = ConnectionPool(url, min_size=1, max_size=pool_max, open=True,
-                                    kwargs={"connect_timeout": 10}, name="novapos-relay")
+                                    kwargs={"connect_timeout": 10}, name="novapos-relay",
+                                    configure=_configure)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Tx]:

@@ -33,6 +33,7 @@ import threading
 import tty
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, Literal, Self
 
 from escpos.capabilities import get_profile
@@ -346,8 +347,14 @@ class EscposPrinterEmulator:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, control_port: int | None = 0,
                  profile: str = "TM-T88V", on_error: Literal["hold", "discard"] = "hold",
-                 drawer_open_when_high: bool = False) -> None:
+                 drawer_open_when_high: bool = False, paper_roll: Path | None = None,
+                 drawer_auto_close_s: float | None = None) -> None:
         self.host = host
+        # None: a kicked drawer stays open until `set_state(drawer_open=False)`, as when the
+        # cashier leaves it open; a number: the cashier shuts it after that many seconds.
+        self.drawer_auto_close_s = drawer_auto_close_s
+        # Optional text file the printed lines are appended to, like the paper roll (demo).
+        self.paper_roll = paper_roll
         self.profile = profile
         self.on_error = on_error
         self.drawer_open_when_high = drawer_open_when_high
@@ -554,13 +561,20 @@ class EscposPrinterEmulator:
         self._changed.notify_all()
         if kind == "line":
             rec.lines.append(arg)
+            self._roll(arg.text + "\n")
         elif kind == "cut":
             rec.cuts.append(arg)
+            self._roll("-" * 20 + " cut " + "-" * 20 + "\n")
             rec.cut_at_line.append(len(rec.lines))
         elif kind == "pulse":
             rec.pulses.append(arg)
             # The solenoid releases the drawer: it stays open until someone closes it.
             self._state = replace(self._state, drawer_open=True)
+            if self.drawer_auto_close_s is not None:
+                timer = threading.Timer(self.drawer_auto_close_s, self.set_state,
+                                        kwargs={"drawer_open": False})
+                timer.daemon = True
+                timer.start()
         elif kind == "barcode":
             rec.barcodes.append(arg)
         elif kind == "qr":
@@ -569,6 +583,11 @@ class EscposPrinterEmulator:
             rec.images += 1
         elif kind == "unknown":
             rec.unknown_commands += 1
+
+    def _roll(self, text: str) -> None:
+        if self.paper_roll is not None:
+            with self.paper_roll.open("a", encoding="utf-8") as roll:
+                roll.write(text)
 
     # --- the control side ------------------------------------------------------------------
 
@@ -628,9 +647,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=9100)
     parser.add_argument("--control-port", type=int, default=0)
     parser.add_argument("--on-error", choices=("hold", "discard"), default="hold")
+    parser.add_argument("--drawer-auto-close-s", type=float, default=None)
     args = parser.parse_args(argv)
     emu = EscposPrinterEmulator(args.host, args.port, control_port=args.control_port,
-                                on_error=args.on_error)
+                                on_error=args.on_error,
+                                drawer_auto_close_s=args.drawer_auto_close_s)
     with emu:
         # One line a parent process can parse to find both ports.
         print(json.dumps({"port": emu.port, "control_port": emu.control_port}), flush=True)

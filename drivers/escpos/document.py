@@ -24,6 +24,15 @@ class Rendered:
     cuts: int
 
 
+# Control characters in text (a product named with an ESC or LF in it) would be commands to
+# the printer: they print as spaces instead.
+_NO_CONTROLS = {c: " " for c in [*range(0x20), 0x7F]}
+
+
+def printable(text: str) -> str:
+    return text.translate(_NO_CONTROLS)
+
+
 def pulse_bytes(pin: int, on_ms: int, off_ms: int) -> bytes:
     """ESC p m t1 t2: m=0 pulses connector pin 2, m=1 pin 5; t1/t2 are in 2 ms units."""
     if pin not in (2, 5):
@@ -53,13 +62,13 @@ def render(document: Document, profile: str = DEFAULT_PROFILE) -> Rendered:
             p.set(align=el.align, bold=el.bold, underline=1 if el.underline else 0,
                   double_height=el.double_height, double_width=el.double_width,
                   normal_textsize=not (el.double_height or el.double_width))
-            p.textln(el.text)
+            p.textln(printable(el.text))
             lines += 1
         elif isinstance(el, Feed):
             p.ln(el.lines)
             lines += el.lines
         elif isinstance(el, Barcode):
-            code = el.data
+            code = printable(el.data)
             if el.symbology == "CODE128":
                 code = "{B" + code  # code set B: printable ASCII, as check_barcode requires
             # The hardware path directly: the public `barcode()` prints its choice to stdout.
@@ -68,7 +77,7 @@ def render(document: Document, profile: str = DEFAULT_PROFILE) -> Rendered:
             lines += 1
         elif isinstance(el, QrCode):
             p.set(align="center")
-            p.qr(el.data, size=el.module_dots, native=True)
+            p.qr(printable(el.data), size=el.module_dots, native=True)
             p.ln()
             lines += 1
         elif isinstance(el, Cut):

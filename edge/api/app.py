@@ -24,6 +24,7 @@ from edge.api.routes import health
 from edge.api.routes.carts import CartController
 from edge.api.routes.catalog import CatalogController
 from edge.api.routes.orders import OrderController
+from edge.api.routes.printing import reprint_receipt
 from edge.service import StoreService
 
 
@@ -64,6 +65,7 @@ def create_app(service: StoreService) -> Litestar:
         route_handlers=[
             CartController, OrderController, CatalogController,
             health.live, health.ready, health.metrics,
+            reprint_receipt,
         ],
         middleware=[DefineMiddleware(LaneAuthMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -124,6 +124,33 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         """,
     ),
     (
+        4,
+        "print-job queue",
+        """
+        -- Primary state, not a projection: the queue is the printer's to-do list, written by
+        -- the sale (enqueue) and the print workers, and is not rebuilt from the event log.
+        CREATE TABLE print_jobs (
+            job_id             TEXT PRIMARY KEY,
+            printer_id         TEXT NOT NULL,
+            kind               TEXT NOT NULL CHECK (kind IN ('receipt', 'reprint', 'test')),
+            order_id           TEXT,
+            payload            BLOB,
+            state              TEXT NOT NULL
+                               CHECK (state IN ('queued', 'printing', 'printed', 'failed')),
+            attempts           INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at_ms INTEGER NOT NULL,
+            last_cause         TEXT,
+            created_at_ms      INTEGER NOT NULL,
+            updated_at_ms      INTEGER NOT NULL,
+            CHECK (kind = 'test' OR order_id IS NOT NULL),
+            CHECK (kind != 'test' OR payload IS NOT NULL)
+        ) STRICT;
+        CREATE INDEX print_jobs_pending ON print_jobs(printer_id, state);
+        CREATE INDEX print_jobs_order ON print_jobs(order_id);
+        CREATE INDEX print_jobs_age ON print_jobs(updated_at_ms);
+        """,
+    ),
+    (
         6,
         "sync: upload cursor and acks, frozen batch, down-sync inbox, settings, alarms",
         """

@@ -3,6 +3,7 @@ with machine-readable reasons, Idempotency-Key semantics."""
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 
 import msgspec
@@ -36,6 +37,7 @@ def test_first_batch_is_stored_and_acked_with_the_epoch(relay: Relay) -> None:
     assert (ack.batch_id, ack.accepted_through_seq, ack.stored) == ("s1:1-5", 5, 5)
     assert ack.last_hash_hex == chain.head.hex()
     assert ack.relay_epoch == relay.storage.epoch and len(ack.relay_epoch) == 16
+    assert ack.fingerprint_hex == hashlib.sha256(encode_batch(chain.batch(1, 5))).hexdigest()
     mark = msgspec.json.decode(client.get("/v1/stores/s1/watermark").content, type=StoreWatermark)
     assert (mark.high_seq, mark.last_hash_hex, mark.relay_epoch) == (5, chain.head.hex(),
                                                                       relay.storage.epoch)

@@ -242,10 +242,10 @@ class Relay:
 
 
 def start_relay(backend: str, data_dir: Path, *, database: str | None = None,
-                tls: tuple[Path, Path] | None = None) -> Relay:
+                tls: tuple[Path, Path] | None = None, secret_key: str | None = None) -> Relay:
     """A relay on a free loopback port, running in a thread of this process."""
     url = database or database_url(backend, data_dir)
-    storage = open_storage(url)
+    storage = open_storage(url, secret_key)
     clock = Clock()
     cfg = server.config(storage, "127.0.0.1", 0, *(tls or (None, None)), clock=clock,
                         loop="asyncio")

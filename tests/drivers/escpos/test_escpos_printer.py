@@ -3,7 +3,11 @@ printer received (text, cut, pulse, codes) and how each reported state becomes a
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -195,3 +199,38 @@ def test_serial_printer_on_a_pty(emu: EscposPrinterEmulator) -> None:
     with pytest.raises(DeviceFault, match="cover_open"):
         p.print_document(RECEIPT)
     p.close()
+
+
+def test_emulator_as_its_own_process_is_controlled_over_its_control_port() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "drivers.emulators.escpos_printer", "--port", "0"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        ports = json.loads(proc.stdout.readline())
+        control = EmulatorControl("127.0.0.1", ports["control_port"])
+        p = EscposPrinter("p", DeviceAddress("tcp", host="127.0.0.1", port=ports["port"]),
+                          TcpTransport("127.0.0.1", ports["port"]),
+                          PrinterSettings(status_timeout_s=2.0))
+        control.set_state(paper_out=True)
+        with pytest.raises(DeviceFault, match="paper_out"):
+            p.print_document(RECEIPT)
+        control.set_state(paper_out=False)
+        p.print_document(RECEIPT)
+        assert "Corner Shop" in control.record().receipts()[0]
+        p.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_a_drawer_set_to_auto_close_reports_closed_again() -> None:
+    with EscposPrinterEmulator(drawer_auto_close_s=0.2) as emu:
+        p = _printer(emu)
+        p.kick_drawer()
+        emu.wait_for(lambda r: bool(r.pulses))
+        deadline = time.monotonic() + 10
+        while p.drawer_is_open():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert p.status().causes == [] and p.status().statistics["drawer_kicks"] == 1
