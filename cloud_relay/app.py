@@ -69,6 +69,13 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
                    dict(exc.headers or {}) or None)
 
 
+def _database_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem(503, "database-unavailable", "The relay's database is unavailable",
+                   "nothing was stored or acknowledged; retry with the same request",
+                   request.url.path, {"Retry-After": "1"})
+
+
 def _internal_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "internal-error", "Internal error", "the relay failed to handle this "
@@ -235,13 +242,25 @@ async def ready(request: Request) -> Response:
                            "relay_epoch": storage.epoch, "version": cloud_relay.__version__})
 
 
+def _unavailable_errors() -> tuple[type[Exception], ...]:
+    """Driver errors that mean "the database cannot be reached or is locked right now"."""
+    import apsw
+    import psycopg
+    import psycopg_pool
+
+    return (psycopg.OperationalError, psycopg_pool.PoolTimeout, apsw.BusyError,
+            apsw.CantOpenError, apsw.IOError)
+
+
 def create_app(storage: Storage, now_ms: Callable[[], int]) -> Litestar:
     return Litestar(
         route_handlers=[upload_batch, watermark, changes, ledger, sync_status, reconciliation,
                         price_variances, quarantine, publish_changes, publish_catalog, live,
                         ready],
         exception_handlers={  # type: ignore[dict-item]
-            RelayError: _relay_error, HTTPException: _http_error, Exception: _internal_error,
+            RelayError: _relay_error, HTTPException: _http_error,
+            **{exc: _database_unavailable for exc in _unavailable_errors()},
+            Exception: _internal_error,
         },
         state=State({"storage": storage, "now_ms": now_ms}),
         request_max_body_size=MAX_BODY_BYTES,

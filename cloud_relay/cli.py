@@ -212,6 +212,19 @@ def catalog_publish(
                      if result.changes else ""), highlight=False)
 
 
+@app.command("rotate-epoch")
+def rotate_epoch(database: Database = None, data_dir: DataDir = None) -> None:
+    """After restoring the database from a backup (relays stopped): a new epoch, so HQ readers
+    resync instead of trusting cursors the restore invalidated."""
+    storage = _open(database, data_dir)
+    try:
+        old, new = storage.epoch, storage.rotate_epoch()
+    finally:
+        storage.close()
+    out.print(f"relay epoch {old} -> {new}; HQ cursors of {old} now answer 409 resync",
+              highlight=False)
+
+
 @app.command("secret-key")
 def secret_key() -> None:
     """Print a new key for sealing store secrets at rest (set it as NOVAPOS_RELAY_SECRET_KEY

@@ -118,6 +118,8 @@ class PrintingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # loaded, cover shut) prints at once instead of after the backoff.
     status_poll_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
     idle_status_poll_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 10.0
+    # `serve --demo` with no printer configured prints on an emulated one unless this is off.
+    demo_printer: bool = True
 
     def __post_init__(self) -> None:
         ids = [p.id for p in self.printers]

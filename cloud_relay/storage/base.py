@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,6 +154,16 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+    def rotate_epoch(self) -> str:
+        """A new relay epoch, for after a restore from backup: ledger positions handed out
+        since the backup may be re-assigned to other events, so every HQ cursor must resync.
+        Run with the relay processes stopped (each reads the epoch when it starts)."""
+        new = secrets.token_hex(8)
+        with self._write() as tx:
+            tx.rows("UPDATE meta SET value = ? WHERE key = 'relay_epoch'", (new,))
+        self.epoch = new
+        return new
 
     # --- stores and credentials ------------------------------------------------------------
 

@@ -166,8 +166,10 @@ def migrate(conn: apsw.Connection) -> str:
 class SqliteStorage(Storage):
     backend = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # How long a writer waits for SQLite's write lock before the request answers 503.
+        self.busy_timeout_ms = busy_timeout_ms
         self.path = path
         self.url = f"sqlite:///{path}"
         self._local = threading.local()
@@ -187,6 +189,7 @@ class SqliteStorage(Storage):
     @contextlib.contextmanager
     def _write(self) -> Iterator[Tx]:
         conn = self._conn()
+        conn.set_busy_timeout(self.busy_timeout_ms)
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield _SqliteTx(conn)

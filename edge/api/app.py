@@ -33,9 +33,11 @@ def create_app(service: StoreService) -> Litestar:
     async def run_writer(_app: Litestar) -> AsyncIterator[None]:
         # The store writer's batching task lives exactly as long as the app serves.
         task = asyncio.create_task(service.writer.serve(), name="store-writer")
+        service.printing.attach_loop(asyncio.get_running_loop())
         try:
             yield
         finally:
+            service.printing.attach_loop(None)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

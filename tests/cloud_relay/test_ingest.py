@@ -200,3 +200,18 @@ def test_several_stores_of_a_tenant_share_one_ledger_order(relay: Relay, n: int)
         c.ack(chain.batch(1, 3))
     rows = relay.storage.ledger("t1", 0, 100)
     assert [r.ledger_seq for r in rows] == list(range(1, 3 * n + 1))
+
+
+def test_dedupe_outlives_the_idempotency_keys(relay: Relay) -> None:
+    """Even with every stored key gone (pruned, or lost), a replayed offset stores nothing
+    twice: the UNIQUE constraints are the dedupe, not the key table."""
+    client = relay.store_client(relay.enroll())
+    chain = Chain("t1", "s1")
+    chain.extend(6)
+    client.ack(chain.batch(1, 6))
+    with relay.storage._write() as tx:
+        tx.rows("DELETE FROM idempotency_keys")
+    again = client.ack(chain.batch(1, 6))
+    assert (again.stored, again.accepted_through_seq) == (0, 6)
+    assert _stored_seqs(relay) == [1, 2, 3, 4, 5, 6]
+    assert len(relay.storage.ledger("t1", 0, 100)) == 6

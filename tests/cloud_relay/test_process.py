@@ -16,7 +16,6 @@ import pytest
 from cloud_relay import admin
 from cloud_relay.storage import open_storage
 from schemas.sync import BatchAck, StoreWatermark
-from tests.cloud_relay.conftest import skip_without_pg
 from tests.support.relay import (
     BACKENDS,
     Chain,
@@ -24,6 +23,7 @@ from tests.support.relay import (
     StoreClient,
     database_url,
     drop_pg_schema,
+    skip_without_pg,
 )
 
 EVENTS, PER_BATCH = 600, 20
