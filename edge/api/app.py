@@ -31,7 +31,8 @@ from edge.tender.terminals import terminal_link
 
 
 def create_app(service: StoreService) -> Litestar:
-    payments = Payments(service, terminal_link(service.config.tender))
+    cfg = service.config
+    payments = Payments(service, terminal_link(cfg.tender, cfg.store.currency))
 
     @contextlib.asynccontextmanager
     async def run_writer(_app: Litestar) -> AsyncIterator[None]:

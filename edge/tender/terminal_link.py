@@ -21,6 +21,13 @@ from schemas.terminal import TerminalResult
 log = logging.getLogger(__name__)
 
 
+MONEY_CALLS = frozenset({"authorize", "preauthorize", "capture", "reverse", "refund"})
+
+
+def _never_connected(terminal: PaymentTerminal) -> bool:
+    return terminal.status().causes == ["not_connected"]
+
+
 class TerminalUnreachable(Exception):
     """The driver could not even connect: no byte of the request reached the terminal."""
 
@@ -48,19 +55,25 @@ class TerminalLink:
         if self._terminal is None:
             terminal = self._factory()
             try:
-                terminal.open()
+                terminal.open()  # a failure to connect shows as its error state, not a raise
             except Exception as exc:  # any failure to connect means nothing sent
                 with contextlib.suppress(Exception):
                     terminal.close()
                 raise TerminalUnreachable(str(exc) or type(exc).__name__) from exc
             self._terminal = terminal
+        terminal = self._terminal
         try:
-            return getattr(self._terminal, method)(*args, **kwargs)
+            result = getattr(terminal, method)(*args, **kwargs)
         except Exception:
             # The driver should have answered with a result; a raise means the link is in an
             # unknown state: drop it so the next call reconnects.
             self._drop()
             raise
+        if (method in MONEY_CALLS and isinstance(result, TerminalResult)
+                and result.outcome == "failed" and _never_connected(terminal)):
+            # The driver could not even connect: nothing reached the terminal.
+            raise TerminalUnreachable(result.detail or "not connected")
+        return result
 
     def _drop(self) -> None:
         terminal, self._terminal = self._terminal, None
