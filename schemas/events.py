@@ -357,6 +357,8 @@ class OrderRefundCreated(EventBody, frozen=True):
     allocations: tuple[RefundAllocation, ...]
     approved_by_role: Literal["cashier", "manager"]
     reason: str = ""
+    # "<lane>:<Idempotency-Key>": a retry after a crash resumes this refund, never a second.
+    request_key: str = ""
 
 
 class VoucherIssued(EventBody, frozen=True):

@@ -154,9 +154,10 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE TABLE refunds (
             refund_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, lane_id TEXT NOT NULL,
             amount_minor INTEGER NOT NULL, approved_by_role TEXT NOT NULL, reason TEXT NOT NULL,
-            created_seq INTEGER NOT NULL
+            request_key TEXT NOT NULL, created_seq INTEGER NOT NULL
         ) STRICT;
         CREATE INDEX refunds_order ON refunds(order_id);
+        CREATE INDEX refunds_request ON refunds(request_key);
         CREATE TABLE refund_lines (
             refund_id TEXT NOT NULL, line_no INTEGER NOT NULL, order_id TEXT NOT NULL,
             qty_milli INTEGER NOT NULL, amount_minor INTEGER NOT NULL,

@@ -258,9 +258,9 @@ for _cls in (
 def _refund(conn, stored: StoredEvent, b: ev.OrderRefundCreated) -> None:
     conn.execute(
         "INSERT INTO refunds(refund_id, order_id, lane_id, amount_minor, approved_by_role, "
-        "reason, created_seq) VALUES (?,?,?,?,?,?,?)",
+        "reason, request_key, created_seq) VALUES (?,?,?,?,?,?,?,?)",
         (b.refund_id, b.order_id, b.lane_id, b.amount_minor, b.approved_by_role, b.reason,
-         stored.seq),
+         b.request_key, stored.seq),
     )
     for ln in b.lines:
         conn.execute(

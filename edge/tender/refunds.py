@@ -93,14 +93,25 @@ class RefundPlan:
     refund_id: str
     # Card refunds recorded as pending: the terminal must now do them.
     card_work: list[Payment]
+    # A retry of a refund already recorded (the daemon died half-way): its pending card parts
+    # are reconciled with the terminal, never sent again.
+    resumed: bool = False
 
 
-def begin(tx: Tx, who: Principal, policy: Policy, order_id: str, req: api.RefundOrder
-          ) -> RefundPlan:
+def begin(tx: Tx, who: Principal, policy: Policy, order_id: str, req: api.RefundOrder,
+          request_key: str = "") -> RefundPlan:
     """Record the refund and its split; settle cash/voucher/other at once; leave card parts
     refund_pending (committed before the terminal is asked)."""
     if not tx.conn.execute("SELECT 1 FROM orders WHERE order_id = ?", (order_id,)).fetchall():
         raise NotFound(f"no order {order_id}")
+    if request_key:
+        found = tx.conn.execute("SELECT refund_id FROM refunds WHERE request_key = ?",
+                                (request_key,)).fetchall()
+        if found:
+            rid = found[0][0]
+            pending = [p for p in payment_rows.of_order(tx.conn, order_id)
+                       if p.state == "refund_pending" and p.pending_refund_id == rid]
+            return RefundPlan(rid, pending, resumed=True)
     payments = payment_rows.of_order(tx.conn, order_id)
     busy = [p.tender_id for p in payments if p.state in ("refund_pending", "voiding")]
     if busy:
@@ -140,7 +151,7 @@ def begin(tx: Tx, who: Principal, policy: Policy, order_id: str, req: api.Refund
         allocations=tuple(ev.RefundAllocation(payment_id=p.payment_id,
                                               tender_type=p.tender_type, amount_minor=part)
                           for p, part in split),
-        approved_by_role=who.role, reason=req.reason,
+        approved_by_role=who.role, reason=req.reason, request_key=request_key,
     ), stream=f"order:{order_id}", lane_id=who.lane_id)
     card_work = []
     for p, part in split:

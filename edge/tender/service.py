@@ -124,13 +124,17 @@ class Payments:
 
         link = self._need_link()
         link_down = False
-        async with link.session():
-            # One status enquiry first: it tells whether the processor link is up (offline
-            # policy applies when it is not) before any intent is recorded.
-            status = await self._status(link)
-        if not status.ready:
-            raise TerminalUnavailable(f"the payment terminal is not ready: {status.detail or ''}")
-        link_down = not status.online_with_processor
+        if payment_rows.by_request(self._svc.reader, request_key) is None:
+            # A new payment: one status enquiry first tells whether the terminal is ready and
+            # the processor link up (the offline policy applies when it is not), before any
+            # intent is recorded. A retry of a recorded one skips it: it is answered or
+            # reconciled, never charged again.
+            async with link.session():
+                status = await self._status(link)
+            if not status.ready:
+                raise TerminalUnavailable(
+                    f"the payment terminal is not ready: {status.detail or 'busy'}")
+            link_down = not status.online_with_processor
 
         def begin(tx: Tx) -> tuple[str, Any]:
             p, fresh = commands.begin_card(
@@ -221,14 +225,21 @@ class Payments:
             if p.state in ("declined", "failed", "voided", "forward_declined"):
                 commands.transition(tx, p, ev.PaymentVoided(  # refused by the machine: 409
                     payment_id=p.payment_id, via="local"), who.lane_id)
+            resumed = p.state == "voiding"  # a retry after a crash: reconcile, never re-send
             intent = commands.begin_card_void(tx, who, cart_id, tender_id)
             self._in_progress.add(intent.payment_id)
-            return "io", intent
+            return "io", (intent, resumed)
 
-        async def finish(p: Payment) -> tuple[int, Any]:
+        async def finish(work: tuple[Payment, bool]) -> tuple[int, Any]:
+            p, resumed = work
             link = self._need_link()
+            result = TerminalResult(outcome="failed", amount_minor=p.captured_minor,
+                                    detail="reversal not confirmed")
             try:
                 async with link.session():
+                    if resumed:
+                        after = await self._reconcile_one(link, p.payment_id)
+                        return await self._void_answer(who, cart_id, p, after, result)
                     try:
                         assert p.card is not None
                         result = await link.call("reverse", _terminal_ref(p.card),
@@ -244,18 +255,22 @@ class Payments:
                         after = await self._reconcile_one(link, p.payment_id)
             finally:
                 self._in_progress.discard(p.payment_id)
-            if after.state == "voided":
-                return 200, await self._writer.run(lambda tx: self._cart_view(tx, who, cart_id))
-            if after.state == "voiding":
-                return 503, PaymentOutcomeUnknown(
-                    f"the reversal of payment {p.payment_id} is not confirmed yet; retry",
-                    payment_id=p.payment_id, state=after.state)
-            why = result.detail or result.outcome
-            return 409, ReversalRefused(
-                f"the terminal did not reverse payment {p.payment_id} ({why}); it stays "
-                f"{after.state}", payment_id=p.payment_id, state=after.state)
+            return await self._void_answer(who, cart_id, p, after, result)
 
         return await gate.run_phased(request, who, None, begin, finish)
+
+    async def _void_answer(self, who: Principal, cart_id: str, p: Payment, after: Payment,
+                           result: TerminalResult) -> tuple[int, Any]:
+        if after.state == "voided":
+            return 200, await self._writer.run(lambda tx: self._cart_view(tx, who, cart_id))
+        if after.state == "voiding":
+            return 503, PaymentOutcomeUnknown(
+                f"the reversal of payment {p.payment_id} is not confirmed yet; retry",
+                payment_id=p.payment_id, state=after.state)
+        why = result.detail or result.outcome
+        return 409, ReversalRefused(
+            f"the terminal did not reverse payment {p.payment_id} ({why}); it stays "
+            f"{after.state}", payment_id=p.payment_id, state=after.state)
 
     # --- refunds ---------------------------------------------------------------------------
 
@@ -263,9 +278,12 @@ class Payments:
                      req: api.RefundOrder) -> Any:
         gate = request.app.state.gate
         policy = self._svc.policy
+        request_key = f"{who.lane_id}:{request.headers.get('idempotency-key') or ''}"
 
         def begin(tx: Tx) -> tuple[str, Any]:
-            plan = refunds.begin(tx, who, policy, order_id, req)
+            plan = refunds.begin(tx, who, policy, order_id, req, request_key)
+            if any(p.payment_id in self._in_progress for p in plan.card_work):
+                raise PaymentInProgress(f"refund {plan.refund_id} is still at the terminal")
             if not plan.card_work:
                 return "done", (201, refunds.view(tx.conn, plan.refund_id))
             if self.link is None:
@@ -279,7 +297,10 @@ class Payments:
             try:
                 for p in plan.card_work:
                     async with link.session():
-                        await self._refund_card(link, p, plan.refund_id)
+                        if plan.resumed:
+                            await self._reconcile_one(link, p.payment_id)
+                        else:
+                            await self._refund_card(link, p, plan.refund_id)
             finally:
                 self._in_progress.difference_update(p.payment_id for p in plan.card_work)
             return 201, await self._writer.run(lambda tx: refunds.view(tx.conn, plan.refund_id))
