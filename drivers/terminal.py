@@ -44,7 +44,9 @@ class PaymentTerminal(Device):
     @abstractmethod
     def last_transaction(self, timeout_s: float = 30.0) -> TerminalResult | None:
         """Repeat the last receipt: what the terminal last did, for crash reconciliation.
-        None when the terminal has no transaction recorded."""
+        None when the terminal has no transaction recorded. Compare `ecr_ref`/`operation` of
+        the result with the payment being reconciled; an outcome "timeout"/"failed" here means
+        the question itself went unanswered (ask again), not that the payment failed."""
 
     @abstractmethod
     def terminal_status(self, timeout_s: float = 10.0) -> TerminalStatus: ...

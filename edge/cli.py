@@ -105,6 +105,14 @@ def serve(
     logs.configure(service.config.log_level)
     listen_host = host or service.config.api.host
     listen_port = service.config.api.port if port is None else port
+    demo_printer = None
+    demo_terminal = None
+    if demo_mode:
+        from edge.printing.demo import start_demo_printer
+        from edge.tender.demo import start_demo_terminal
+
+        demo_printer = start_demo_printer(service.printing, path)
+        demo_terminal = start_demo_terminal(service, path)
 
     def ready(info: DaemonInfo) -> None:
         sys.stdout.write(f"novapos-edge listening on {info.url} (store {info.store_id}, data {path})\n")
@@ -114,9 +122,23 @@ def serve(
             sys.stdout.write(
                 f"try: curl -H 'Authorization: Bearer <token>' {info.url}/v1/catalog/items?q=milk\n"
             )
+        if demo_printer is not None:
+            sys.stdout.write(
+                f"demo printer on 127.0.0.1:{demo_printer.port} (control port "
+                f"{demo_printer.control_port}); receipts print to {demo_printer.paper_roll}\n"
+            )
+        if demo_terminal is not None:
+            sys.stdout.write(f"demo payment terminal (ZVT emulator) on "
+                             f"127.0.0.1:{demo_terminal.port}; it approves every card\n")
         sys.stdout.flush()
 
-    run(service, listen_host, listen_port, ready)
+    try:
+        run(service, listen_host, listen_port, ready)
+    finally:
+        if demo_printer is not None:
+            demo_printer.stop()
+        if demo_terminal is not None:
+            demo_terminal.stop()
 
 
 @lanes_app.command("enroll")
@@ -263,6 +285,114 @@ def status(data_dir: DataDir = None, json_out: JsonOut = False) -> None:
     if not daemon["running"]:
         raise typer.Exit(EXIT_UNAVAILABLE)
     raise typer.Exit(EXIT_DEGRADED if degraded else EXIT_OK)
+
+
+# --- sync ------------------------------------------------------------------------------
+
+sync_app = typer.Typer(help="Upload to and down-sync from the cloud relay.", no_args_is_help=True)
+app.add_typer(sync_app, name="sync")
+
+
+@sync_app.command("enroll")
+def sync_enroll(
+    credential: Annotated[Path, typer.Option("--credential", help="Credential JSON issued by "
+                                             "`novapos-relay stores enroll`.")],
+    relay_url: Annotated[str | None, typer.Option(help="Relay URL, written to [sync] in "
+                                                     "config.toml if not set there.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Install the store's relay credential (kept mode 0600 in the data dir)."""
+    import os
+
+    from sync.engine import resolve
+    from sync.signing import StoreCredential
+
+    path = data_dir or default_data_dir()
+    svc = _service(path)
+    try:
+        cred = msgspec.json.decode(credential.read_bytes(), type=StoreCredential)
+        if len(cred.secret) < 16:
+            raise ValueError("secret shorter than 16 bytes")
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+        raise _fail(f"{credential} is not a store credential: {exc}", EXIT_BAD_INPUT) from exc
+    ident = svc.identity
+    if (cred.tenant_id, cred.store_id) != (ident.tenant_id, ident.store_id):
+        raise _fail(f"the credential is for {cred.tenant_id}/{cred.store_id}; this store is "
+                    f"{ident.tenant_id}/{ident.store_id}", EXIT_BAD_INPUT)
+    if relay_url is not None and not relay_url.startswith(("http://", "https://")):
+        raise _fail(f"relay URL must start with http:// or https://, not {relay_url!r}",
+                    EXIT_BAD_INPUT)
+    target = resolve(path, svc.config.sync.credential_file)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(msgspec.json.encode(cred))
+    cfg_path = path / config_mod.CONFIG_FILENAME
+    if relay_url is not None and not svc.config.sync.relay_url:
+        with cfg_path.open("a") as fh:
+            fh.write(f"\n[sync]\nrelay_url = {msgspec.json.encode(relay_url).decode()}\n")
+    out.print(f"store {cred.store_id} enrolled with key {cred.key_id}; credential in {target}"
+              + (" (restart the daemon to start syncing)" if read_daemon_info(path) else ""))
+
+
+@sync_app.command("status")
+def sync_status_cmd(data_dir: DataDir = None, json_out: JsonOut = False) -> None:
+    """Upload cursor, lag, relay watermark, last error, alarms; exit 1 on open alarms."""
+    from sync.status import sync_status
+
+    path = data_dir or default_data_dir()
+    if not (path / DB_FILENAME).exists():
+        raise _fail(f"no store database in {path} (run `novapos-edge init`)", EXIT_UNAVAILABLE)
+    svc = _service(path)
+    st = sync_status(path, svc.config)
+    if json_out:
+        out.print_json(msgspec.json.encode(st).decode())
+    else:
+        out.print(f"relay    {st.relay_url or '(not configured)'}"
+                  + ("" if st.configured else " [yellow]not enrolled[/yellow]"))
+        out.print(f"cursor   acked {st.acked_seq} of {st.head_seq} (lag {st.lag_events} events)"
+                  + (f", in flight {st.frozen_batch}" if st.frozen_batch else ""))
+        out.print(f"relay    watermark {st.relay_high_seq}, epoch {st.relay_epoch or '-'}")
+        age = "never" if st.last_success_age_s is None else f"{st.last_success_age_s:.0f} s ago"
+        out.print(f"success  {age}; consecutive failures {st.consecutive_failures}")
+        if st.last_error:
+            out.print(f"error    {st.last_error}")
+        out.print(f"down     applied change {st.applied_change_id}, "
+                  f"{st.changes_rejected} rejected")
+        for a in st.alarms:
+            if a.open:
+                out.print(f"[red]ALARM[/red] {a.reason} (x{a.count}) at seq {a.seq}: {a.detail}")
+    raise typer.Exit(EXIT_DEGRADED if st.open_alarms else EXIT_OK)
+
+
+@sync_app.command("now")
+def sync_now(
+    data_dir: DataDir = None,
+    timeout_s: Annotated[float, typer.Option(help="Foreground drain: give up after.")] = 300.0,
+) -> None:
+    """Sync at once: wake the running daemon, or (daemon stopped) drain in the foreground."""
+    import os
+    import signal
+
+    path = data_dir or default_data_dir()
+    info = read_daemon_info(path)
+    if info is not None:
+        try:
+            os.kill(info.pid, signal.SIGUSR1)
+        except ProcessLookupError:
+            info = None
+        else:
+            out.print(f"asked the daemon (pid {info.pid}) to sync now")
+            return
+    from sync.foreground import drain_once
+
+    svc = _service(path)
+    try:
+        st = drain_once(svc, timeout_s=timeout_s)
+    except RuntimeError as exc:
+        raise _fail(str(exc), EXIT_UNAVAILABLE) from exc
+    out.print(f"synced: acked {st.acked_seq} of {st.head_seq}, "
+              f"applied change {st.applied_change_id}")
+    raise typer.Exit(EXIT_DEGRADED if st.open_alarms else EXIT_OK)
 
 
 def main() -> None:

@@ -101,6 +101,89 @@ class TenderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         if self.offline_upload_within_s > self.offline_max_age_s:
             raise ValueError("tender.offline_upload_within_s must not exceed offline_max_age_s")
+class PrinterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One receipt printer: where it is, how wide, which lanes print on it."""
+
+    id: Id
+    transport: Literal["tcp", "serial", "usb"] = "tcp"
+    host: str | None = None
+    port: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = 9100
+    path: str | None = None
+    baudrate: Annotated[int, msgspec.Meta(ge=1_200, le=921_600)] = 19_200
+    vendor_id: Annotated[int, msgspec.Meta(ge=0, le=0xFFFF)] | None = None
+    product_id: Annotated[int, msgspec.Meta(ge=0, le=0xFFFF)] | None = None
+    columns: Annotated[int, msgspec.Meta(ge=24, le=64)] = 42
+    profile: str = "TM-T88V"
+    lanes: list[Id] = []
+    drawer_pin: Literal[2, 5] = 2
+    drawer_open_when_high: bool = False
+    status_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=30)] = 2.0
+
+    def __post_init__(self) -> None:
+        if self.transport == "tcp" and not self.host:
+            raise ValueError(f"printer {self.id}: a tcp printer needs host")
+        if self.transport == "serial" and not self.path:
+            raise ValueError(f"printer {self.id}: a serial printer needs path")
+        if self.transport == "usb" and (self.vendor_id is None or self.product_id is None):
+            raise ValueError(f"printer {self.id}: a usb printer needs vendor_id and product_id")
+
+
+class PrintingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    printers: list[PrinterConfig] = []
+    # Printer for lanes no printer lists; unset means those lanes print nothing.
+    default_printer: Id | None = None
+    header: list[Annotated[str, msgspec.Meta(max_length=64)]] = []
+    footer: list[Annotated[str, msgspec.Meta(max_length=64)]] = msgspec.field(
+        default_factory=lambda: ["Thank you for shopping with us"])
+    receipt_code: Literal["qr", "code128", "none"] = "qr"
+    kick_drawer_on_cash: bool = True
+    retry_initial_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
+    retry_max_s: Annotated[float, msgspec.Meta(gt=0, le=3_600)] = 30.0
+    # A job is failed after this many attempts (reprint re-queues it); paper out counts too.
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200
+    # While a job waits on a stopped printer, its status is polled this often so a fix (paper
+    # loaded, cover shut) prints at once instead of after the backoff.
+    status_poll_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
+    idle_status_poll_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 10.0
+
+    def __post_init__(self) -> None:
+        ids = [p.id for p in self.printers]
+        if len(set(ids)) != len(ids):
+            raise ValueError("printing: printer ids must be unique")
+        if self.default_printer is not None and self.default_printer not in ids:
+            raise ValueError(f"printing: default_printer {self.default_printer!r} is not a printer")
+        seen: dict[str, str] = {}
+        for p in self.printers:
+            for lane in p.lanes:
+                if lane in seen:
+                    raise ValueError(f"printing: lane {lane} is bound to {seen[lane]} and {p.id}")
+                seen[lane] = p.id
+        if self.retry_max_s < self.retry_initial_s:
+            raise ValueError("printing: retry_max_s must be at least retry_initial_s")
+
+    def printer_for_lane(self, lane_id: str) -> str | None:
+        for p in self.printers:
+            if lane_id in p.lanes:
+                return p.id
+        return self.default_printer
+class SyncConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Upload of the log to the cloud relay and down-sync of catalog and settings.
+
+    Sync runs when `relay_url` is set and the credential file exists (`novapos-edge sync
+    enroll`). A relative `credential_file` or `tls_ca_file` is resolved in the data dir."""
+
+    relay_url: str = ""
+    credential_file: str = "sync-credential.json"
+    # PEM bundle of the CA(s) that signed the relay's certificate; empty = system trust store.
+    tls_ca_file: str = ""
+    max_batch_events: Annotated[int, msgspec.Meta(ge=1, le=2_000)] = 2_000
+    max_batch_bytes: Annotated[int, msgspec.Meta(ge=4_096, le=4 * 1024 * 1024)] = 1024 * 1024
+    backoff_base_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.5
+    backoff_cap_s: Annotated[float, msgspec.Meta(gt=0, le=3_600)] = 60.0
+    # How often an idle engine looks for new events and for down-sync changes.
+    poll_interval_s: Annotated[float, msgspec.Meta(gt=0, le=3_600)] = 2.0
+    downsync_interval_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 30.0
+    request_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 30.0
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -111,6 +194,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     api: ApiConfig = ApiConfig()
     writer: WriterConfig = WriterConfig()
     tender: TenderConfig = TenderConfig()
+    printing: PrintingConfig = PrintingConfig()
+    sync: SyncConfig = SyncConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

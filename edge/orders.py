@@ -17,6 +17,7 @@ from edge.errors import EmptyCart, NotFound, PriceLockExpired
 from edge.ids import uuid7
 from edge.lanes import Principal
 from edge.money import format_minor
+from edge.printing import queue as print_queue
 from edge.store.writer import Tx
 from edge.tender import rows as payment_rows
 from edge.tender import settlement
@@ -129,6 +130,7 @@ def _order(conn: apsw.Connection, where: str, arg: str) -> api.OrderView | None:
         currency=r[6], tax_mode=r[7], lines=lines, tenders=tenders, subtotal_minor=r[8],
         discount_minor=r[9], tax_minor=r[10], total_minor=r[11], tendered_minor=r[12],
         change_due_minor=r[13], rounding_minor=r[12] - r[13] - r[11], refunded_minor=refunded,
+        receipt_print=print_queue.for_order(conn, r[0]),
     )
 
 

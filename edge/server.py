@@ -69,6 +69,11 @@ async def _housekeeping(service: StoreService, server: uvicorn.Server) -> None:
         since_prune_s += tick_s
 
 
+def _sync_now(service: StoreService) -> None:
+    if service.sync_engine is not None:
+        service.sync_engine.wake()
+
+
 async def serve_async(
     service: StoreService, host: str, port: int, on_ready: Callable[[DaemonInfo], None],
 ) -> None:
@@ -93,6 +98,8 @@ async def serve_async(
     on_ready(info)
     sdnotify.notify(f"READY=1\nSTATUS=serving store {info.store_id} on {info.url}")
     keeper = asyncio.create_task(_housekeeping(service, server))
+    # `novapos-edge sync now` pokes the daemon with SIGUSR1: run a sync round at once.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _sync_now, service)
     try:
         await serve_task
     finally:

@@ -18,6 +18,7 @@ from edge.carts import Policy
 from edge.clock import Clock, SystemClock
 from edge.config import Config
 from edge.metrics import Metrics
+from edge.printing.service import PrintService
 from edge.store import eventlog, idempotency
 from edge.store.db import DB_FILENAME, open_connection, open_store, schema_version
 from edge.store.eventlog import StoredEvent
@@ -56,6 +57,12 @@ class StoreService:
             on_commit=self._committed,
         )
         self._reader: apsw.Connection | None = None
+        self.printing = PrintService(
+            config.printing, db_path=self.db_path, writer=self.writer, clock=self.clock,
+            policy=self.policy, tz=s.tz, registry=self.metrics.registry,
+        )
+        # The sync engine (sync.engine.SyncEngine) while the app runs it; None when offline.
+        self.sync_engine = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -63,8 +70,10 @@ class StoreService:
         self.writer.open()
         self._reader = open_connection(self.db_path)
         self.metrics.event_log_head.set(eventlog.head(self._reader)[0])
+        self.printing.start()
 
     def stop(self) -> None:
+        self.printing.stop()
         self.writer.close()
         if self._reader is not None:
             self._reader.close()
@@ -86,6 +95,7 @@ class StoreService:
                 m.sales_total.inc()
         if appended:
             m.event_log_head.set(appended[-1].seq)
+        self.printing.committed(appended)
 
     # --- lanes ---------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from schemas.printing import ReceiptPrint
+
 Qty = Annotated[int, msgspec.Meta(ge=1, le=9_999, description="Whole units, for products sold each")]
 QtyMilli = Annotated[
     int, msgspec.Meta(ge=1, le=1_000_000, description="Milli-units (grams), for products sold by weight")
@@ -224,12 +226,18 @@ class OrderView(msgspec.Struct, frozen=True):
     change_due_minor: int
     rounding_minor: int = 0
     refunded_minor: int = 0
+    # The latest receipt print job of the order; null when its lane has no printer.
+    receipt_print: ReceiptPrint | None = None
 
 
 class ReceiptLine(msgspec.Struct, frozen=True):
     text: str
     qty_text: str
     amount_text: str
+    # Card tenders only (never a PAN): what the printer prints under the tender line.
+    card_brand: str | None = None
+    masked_pan: str | None = None
+    approval_code: str | None = None
 
 
 class ReceiptTaxRow(msgspec.Struct, frozen=True):

@@ -32,6 +32,9 @@ DeviceCause = Literal[
     "not_connected",
     "busy",
     "unsupported",
+    # The printer reports an error it cannot name more precisely (DLE EOT 2 bit 6: cutter
+    # jam, head overheat, mechanical fault).
+    "error",
 ]
 
 # Counters every driver may bump; unknown names are refused so typos cannot hide data.

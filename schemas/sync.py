@@ -11,6 +11,18 @@ equals the hash of event `first_seq - 1`. Anything else is a `SyncRefusal` with 
 machine-readable `reason`. Down-sync delivers `ChangeSet`s by a monotonic `change_id` cursor.
 
 Limits are explicit (`MAX_BATCH_EVENTS`, `MAX_BATCH_BYTES`); a relay refuses larger batches.
+
+Relay conventions (see docs/relay.md):
+- The edge may send `X-NovaPOS-Acked-Through: <seq>` (the highest seq it holds an ack for) with
+  a batch; when that is above the relay's high watermark the relay was restored from a backup and
+  refuses with reason "relay_behind" (otherwise a too-high `first_seq` is a "gap"). Both carry
+  `expected_seq`: resend from there.
+- `GET /v1/stores/{store}/watermark?head_seq=N&applied_change_id=M` reports the store's own log
+  head and the last down-sync change it applied (both optional); HQ sees them in sync status.
+- `GET /v1/stores/{store}/changes?after=N&limit=L` answers a `ChangeSet` as msgspec JSON
+  (`Change.payload` is then base64), or as msgpack when the request says
+  `Accept: application/x-msgpack`. Payloads: `schemas.catalog.TaxClass` / `Product` /
+  `PriceVersion`, `ConfigSet`, `LaneTokenRevoked`, each msgspec JSON.
 """
 
 from __future__ import annotations
@@ -25,6 +37,8 @@ BATCH_CONTENT_TYPE = "application/x-novapos-batch"
 MAX_BATCH_EVENTS = 2000
 MAX_BATCH_BYTES = 4 * 1024 * 1024  # uncompressed msgpack size
 MAX_DOWN_CHANGES = 500
+HEADER_ACKED_THROUGH = "X-NovaPOS-Acked-Through"
+MSGPACK_CONTENT_TYPE = "application/x-msgpack"
 
 
 class SyncEvent(msgspec.Struct, frozen=True, array_like=True):
@@ -68,6 +82,9 @@ class BatchAck(msgspec.Struct, frozen=True):
     stored: int  # events newly stored by this request (0 on a replay)
     quarantined: list[QuarantinedEvent] = []
     relay_epoch: str = ""
+    # SHA-256 of the request bytes this ack answers: the edge completes a batch only when it
+    # matches the fingerprint of the bytes it sent.
+    fingerprint_hex: str = ""
 
 
 RefusalReason = Literal[
@@ -112,6 +129,22 @@ class Change(msgspec.Struct, frozen=True):
     kind: ChangeKind
     payload: bytes  # msgspec JSON of the matching contract (schemas.catalog / events)
     created_at_ms: int
+
+
+class ConfigSet(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Payload of a "config.set" change: one setting for every store of the tenant, or one."""
+
+    key: str
+    value: str
+    store_id: str | None = None
+
+
+class LaneTokenRevoked(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Payload of a "lane.token_revoked" change: every token of the lane, or one token id."""
+
+    store_id: str
+    lane_id: str
+    token_id: str | None = None
 
 
 class ChangeSet(msgspec.Struct, frozen=True):

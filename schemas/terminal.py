@@ -20,6 +20,9 @@ TerminalOutcome = Literal[
     "failed",          # the link or the terminal failed; the outcome is unknown
 ]
 
+# What the terminal did, as reported back by `last_transaction()` (receipt repeat).
+TerminalOperation = Literal["sale", "preauth", "book_total", "reversal", "refund"]
+
 
 class CardReference(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     terminal_id: str
@@ -38,6 +41,10 @@ class TerminalResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reference: CardReference | None = None
     detail: str | None = None
     receipt_lines: list[str] = []
+    # Echo of the caller's `ecr_ref` and the kind of transaction, so that crash reconciliation
+    # can tell whether `last_transaction()` is the payment it is asking about.
+    ecr_ref: str | None = None
+    operation: TerminalOperation | None = None
 
 
 class TerminalStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

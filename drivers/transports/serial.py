@@ -54,7 +54,10 @@ class SerialTransport:
         port = self._require()
         try:
             port.timeout = max(timeout_s, 0.001)
-            data = port.read(size)
+            # pyserial's read(n) waits for all n bytes; wait for one, then take what is there.
+            data = port.read(1)
+            if data and size > 1 and port.in_waiting:
+                data += port.read(min(size - 1, port.in_waiting))
         except (serial.SerialException, OSError) as exc:
             self.close()
             raise TransportError(f"read {self.path}: {exc}") from exc

@@ -25,6 +25,7 @@ from edge.api.routes.carts import CartController
 from edge.api.routes.catalog import CatalogController
 from edge.api.routes.orders import OrderController
 from edge.api.routes.tenders import TenderController
+from edge.api.routes.printing import reprint_receipt
 from edge.service import StoreService
 from edge.tender.service import Payments
 from edge.tender.terminals import terminal_link
@@ -52,11 +53,32 @@ def create_app(service: StoreService) -> Litestar:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    @contextlib.asynccontextmanager
+    async def run_sync(_app: Litestar) -> AsyncIterator[None]:
+        # Uploads the log and applies down-sync in the background while the app serves; a
+        # store without a relay URL or credential runs without it.
+        from sync.engine import engine_for_service
+
+        engine = engine_for_service(service)
+        if engine is None:
+            yield
+            return
+        service.sync_engine = engine
+        task = asyncio.create_task(engine.run(), name="sync-engine")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            service.sync_engine = None
+
     return Litestar(
-        lifespan=[run_writer],
+        lifespan=[run_writer, run_sync],
         route_handlers=[
             CartController, OrderController, CatalogController, TenderController,
             health.live, health.ready, health.metrics,
+            reprint_receipt,
         ],
         middleware=[DefineMiddleware(LaneAuthMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -178,6 +178,108 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ) STRICT, WITHOUT ROWID;
         """,
     ),
+    (
+        4,
+        "print-job queue",
+        """
+        -- Primary state, not a projection: the queue is the printer's to-do list, written by
+        -- the sale (enqueue) and the print workers, and is not rebuilt from the event log.
+        CREATE TABLE print_jobs (
+            job_id             TEXT PRIMARY KEY,
+            printer_id         TEXT NOT NULL,
+            kind               TEXT NOT NULL CHECK (kind IN ('receipt', 'reprint', 'test')),
+            order_id           TEXT,
+            payload            BLOB,
+            state              TEXT NOT NULL
+                               CHECK (state IN ('queued', 'printing', 'printed', 'failed')),
+            attempts           INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at_ms INTEGER NOT NULL,
+            last_cause         TEXT,
+            created_at_ms      INTEGER NOT NULL,
+            updated_at_ms      INTEGER NOT NULL,
+            CHECK (kind = 'test' OR order_id IS NOT NULL),
+            CHECK (kind != 'test' OR payload IS NOT NULL)
+        ) STRICT;
+        CREATE INDEX print_jobs_pending ON print_jobs(printer_id, state);
+        CREATE INDEX print_jobs_order ON print_jobs(order_id);
+        CREATE INDEX print_jobs_age ON print_jobs(updated_at_ms);
+        """,
+    ),
+    (
+        6,
+        "sync: upload cursor and acks, frozen batch, down-sync inbox, settings, alarms",
+        """
+        -- One row: where upload stands. acked_seq moves only with an ack row (or the relay's
+        -- verified watermark), in the same transaction; frozen_* names the batch in flight.
+        CREATE TABLE sync_state (
+            id                 INTEGER PRIMARY KEY CHECK (id = 1),
+            acked_seq          INTEGER NOT NULL,
+            acked_hash         BLOB NOT NULL,
+            acked_at_ms        INTEGER,
+            frozen_first_seq   INTEGER,
+            frozen_last_seq    INTEGER,
+            frozen_fingerprint BLOB,
+            relay_high_seq     INTEGER,
+            relay_epoch        TEXT,
+            relay_seen_at_ms   INTEGER,
+            down_after         INTEGER NOT NULL,
+            failures           INTEGER NOT NULL,
+            last_error         TEXT,
+            last_error_at_ms   INTEGER,
+            last_success_at_ms INTEGER
+        ) STRICT;
+        INSERT INTO sync_state (id, acked_seq, acked_hash, down_after, failures)
+            VALUES (1, 0, zeroblob(32), 0, 0);
+
+        CREATE TABLE sync_acks (
+            batch_id       TEXT NOT NULL,
+            first_seq      INTEGER NOT NULL,
+            last_seq       INTEGER NOT NULL,
+            last_hash      BLOB NOT NULL,
+            source         TEXT NOT NULL CHECK (source IN ('ack', 'watermark', 'rewind')),
+            relay_epoch    TEXT NOT NULL,
+            quarantined    INTEGER NOT NULL,
+            recorded_at_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX sync_acks_last ON sync_acks(last_seq);
+
+        CREATE TABLE sync_quarantined (
+            seq            INTEGER PRIMARY KEY,
+            event_id       TEXT NOT NULL,
+            reason         TEXT NOT NULL,
+            reported_at_ms INTEGER NOT NULL
+        ) STRICT;
+
+        CREATE TABLE sync_inbox (
+            change_id     INTEGER PRIMARY KEY,
+            kind          TEXT NOT NULL,
+            status        TEXT NOT NULL CHECK (status IN ('applied', 'rejected')),
+            detail        TEXT NOT NULL,
+            first_seq     INTEGER,
+            last_seq      INTEGER,
+            applied_at_ms INTEGER NOT NULL
+        ) STRICT;
+
+        CREATE TABLE sync_settings (
+            key           TEXT PRIMARY KEY,
+            value         TEXT NOT NULL,
+            change_id     INTEGER NOT NULL,
+            applied_at_ms INTEGER NOT NULL
+        ) STRICT;
+
+        CREATE TABLE sync_alarms (
+            alarm_id        INTEGER PRIMARY KEY,
+            reason          TEXT NOT NULL,
+            detail          TEXT NOT NULL,
+            seq             INTEGER,
+            raised_at_ms    INTEGER NOT NULL,
+            last_seen_at_ms INTEGER NOT NULL,
+            count           INTEGER NOT NULL,
+            cleared_at_ms   INTEGER
+        ) STRICT;
+        CREATE INDEX sync_alarms_open ON sync_alarms(reason) WHERE cleared_at_ms IS NULL;
+        """,
+    ),
 ]
 
 # Read models, with the key each is compared by when a rebuild is checked against live.

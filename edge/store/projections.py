@@ -213,6 +213,8 @@ def _sale(conn, stored: StoredEvent, s: ev.SaleCompleted) -> None:
 
 def _settle_payments(conn, stored: StoredEvent, s: ev.SaleCompleted) -> None:
     tenders = [p for p in payment_rows.of_cart(conn, s.cart_id) if p.state in machine.PAID_STATES]
+    if not tenders:
+        return  # a sale paid before tenders were payments (cart.tender_added): nothing to link
     change = settlement.allocate_change(tenders, s.change_due_minor)
     for p in tenders:
         payment_rows.upsert(

@@ -162,6 +162,8 @@ class Payments:
                     if outcome.state == "authorizing":
                         outcome = await self._reconcile_one(link, p.payment_id)
                 self._observe("card", outcome.state, started)
+                if outcome.state == "stored":
+                    self.refresh_gauges()
                 return await self._writer.run(lambda tx: self._card_answer(tx, who, outcome))
             finally:
                 self._in_progress.discard(p.payment_id)

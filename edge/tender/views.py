@@ -53,5 +53,9 @@ def receipt_line(t: api.OrderTenderView, currency: str) -> api.ReceiptLine:
         detail = f"ref {ref.reference}"
     if t.state == "stored":
         detail = (detail + " (offline)").strip()
+    card = ref is not None and ref.masked_pan is not None
     return api.ReceiptLine(text=t.tender_type.upper(), qty_text=detail,
-                           amount_text=format_minor(t.amount_minor, currency))
+                           amount_text=format_minor(t.amount_minor, currency),
+                           card_brand=ref.card_brand if card and ref else None,
+                           masked_pan=ref.masked_pan if card and ref else None,
+                           approval_code=ref.approval_code if card and ref else None)

@@ -230,6 +230,7 @@ class CartController(Controller):
 
         def effect(tx: Tx) -> tuple[int, Any]:
             order_id = orders.complete(tx, who, svc.policy, cart_id)
+            svc.printing.enqueue_receipt(tx, order_id)  # never fails the sale
             return 201, orders.by_id(tx.conn, order_id)
 
         started = time.perf_counter()

@@ -1,0 +1,251 @@
+"""The relay's Litestar application: store routes (HMAC), HQ routes (bearer), problem mapping.
+
+Routes are thin: authenticate, decode, call the domain module in a worker thread (storage calls
+block), encode. Nothing is kept between requests except the storage handle: every relay
+process over the same database answers the same.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Litestar, Request, Response, get, post
+from litestar.concurrency import sync_to_thread
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+from litestar.params import PathParameter
+
+import cloud_relay
+from cloud_relay import auth, downsync, hq, ingest
+from cloud_relay.errors import InvalidInput, Refused, RelayError
+from cloud_relay.storage.base import Storage
+from schemas.relay import MAX_LEDGER_PAGE, PublishChanges
+from schemas.sync import HEADER_ACKED_THROUGH, MAX_DOWN_CHANGES, MSGPACK_CONTENT_TYPE
+from sync import signing
+
+log = logging.getLogger("novapos.relay")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+JSON = "application/json"
+TYPE_BASE = "https://novapos.dev/problems/"
+# A compressed batch is at most MAX_BATCH_BYTES; a catalog import at most 16 MiB of text.
+MAX_BODY_BYTES = 17 * 1024 * 1024
+
+StoreId = Annotated[str, PathParameter(min_length=1, max_length=64)]
+
+_json = msgspec.json.Encoder()
+_msgpack = msgspec.msgpack.Encoder()
+
+
+def problem(status: int, slug: str, title: str, detail: str, instance: str,
+            headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    body = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail,
+            "instance": instance, **{k: v for k, v in extra.items() if v is not None}}
+    return Response(content=_json.encode(body), status_code=status,
+                    media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _relay_error(request: Request, exc: RelayError) -> Response:
+    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
+    extra = dict(exc.extra)
+    if isinstance(exc, Refused):  # the SyncRefusal's fields, at the top level of the problem
+        extra.update(reason=exc.refusal.reason, expected_seq=exc.refusal.expected_seq)
+        if exc.refusal.reason in ("chain_mismatch", "relay_behind"):
+            log.warning("batch refused on %s: %s", request.url.path, exc.detail)
+    if exc.status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'HMAC realm="novapos-relay"'}
+    return problem(exc.status, exc.slug, exc.title, exc.detail, request.url.path, headers,
+                   **extra)
+
+
+def _http_error(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    slug = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}.get(
+        status, "bad-request" if status < 500 else "internal-error")
+    return problem(status, slug, str(exc.detail), str(exc.detail), request.url.path,
+                   dict(exc.headers or {}) or None)
+
+
+def _internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, "internal-error", "Internal error", "the relay failed to handle this "
+                   "request; nothing was acknowledged, retry with the same Idempotency-Key",
+                   request.url.path)
+
+
+def _storage(request: Request) -> Storage:
+    return request.app.state.storage
+
+
+def _now_ms(request: Request) -> int:
+    return request.app.state.now_ms()
+
+
+def _path_qs(request: Request) -> str:
+    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+    qs = request.scope.get("query_string", b"")
+    return (raw_path + (b"?" + qs if qs else b"")).decode("latin-1")
+
+
+async def _store(request: Request, store_id: str, body: bytes = b"") -> auth.StorePrincipal:
+    h = request.headers
+    return await sync_to_thread(
+        auth.verify_store, _storage(request), key_id=h.get(signing.HEADER_KEY_ID),
+        timestamp=h.get(signing.HEADER_TIMESTAMP), signature=h.get(signing.HEADER_SIGNATURE),
+        method=request.method, path_qs=_path_qs(request), body=body, now_ms=_now_ms(request),
+        path_store_id=store_id)
+
+
+async def _hq(request: Request) -> str:
+    return await sync_to_thread(auth.verify_hq, _storage(request),
+                                request.headers.get("authorization"))
+
+
+def _json_response(value: Any, status: int = 200) -> Response:
+    return Response(content=_json.encode(value), status_code=status, media_type=JSON)
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    text = request.query_params.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an integer, not {text[:32]!r}", field=name) from None
+    if not low <= value <= high:
+        raise InvalidInput(f"{name} must be between {low} and {high}", field=name)
+    return value
+
+
+# --- store routes ----------------------------------------------------------------------------
+
+
+@post("/v1/stores/{store_id:str}/batches", status_code=200)
+async def upload_batch(request: Request, store_id: StoreId) -> Response:
+    raw = await request.body()
+    who = await _store(request, store_id, raw)
+    acked = ingest.parse_acked_through(request.headers.get(HEADER_ACKED_THROUGH))
+    ack = await sync_to_thread(ingest.ingest, _storage(request), who, raw,
+                               request.headers.get("idempotency-key"), acked, _now_ms(request))
+    return Response(content=ingest.encode_ack(ack), media_type=JSON)
+
+
+@get("/v1/stores/{store_id:str}/watermark")
+async def watermark(request: Request, store_id: StoreId) -> Response:
+    who = await _store(request, store_id)
+    head = request.query_params.get("head_seq")
+    applied = request.query_params.get("applied_change_id")
+    head_seq = _int_param(request, "head_seq", 0, 0, 2**62) if head else None
+    applied_id = _int_param(request, "applied_change_id", 0, 0, 2**62) if applied else None
+    mark = await sync_to_thread(_storage(request).watermark, who.tenant_id, who.store_id,
+                                _now_ms(request), head_seq, applied_id)
+    return _json_response(mark)
+
+
+@get("/v1/stores/{store_id:str}/changes")
+async def changes(request: Request, store_id: StoreId) -> Response:
+    who = await _store(request, store_id)
+    after = _int_param(request, "after", 0, 0, 2**62)
+    limit = _int_param(request, "limit", MAX_DOWN_CHANGES, 1, MAX_DOWN_CHANGES)
+    change_set = await sync_to_thread(downsync.change_set, _storage(request), who.tenant_id,
+                                      who.store_id, after, limit)
+    if MSGPACK_CONTENT_TYPE in request.headers.get("accept", ""):
+        return Response(content=_msgpack.encode(change_set), media_type=MSGPACK_CONTENT_TYPE)
+    return _json_response(change_set)
+
+
+# --- HQ routes -------------------------------------------------------------------------------
+
+
+@get("/v1/ledger")
+async def ledger(request: Request) -> Response:
+    tenant = await _hq(request)
+    limit = _int_param(request, "limit", 1000, 1, MAX_LEDGER_PAGE)
+    page = await sync_to_thread(hq.ledger_page, _storage(request), tenant,
+                                request.query_params.get("after"), limit,
+                                request.query_params.get("store"))
+    return _json_response(page)
+
+
+@get("/v1/stores")
+async def sync_status(request: Request) -> Response:
+    tenant = await _hq(request)
+    return _json_response(await sync_to_thread(hq.sync_status, _storage(request), tenant))
+
+
+@get("/v1/reconciliation")
+async def reconciliation(request: Request) -> Response:
+    tenant = await _hq(request)
+    q = request.query_params
+    return _json_response(await sync_to_thread(
+        hq.reconciliation, _storage(request), tenant, q.get("store"), q.get("business_date")))
+
+
+@get("/v1/hq/price-variances")
+async def price_variances(request: Request) -> Response:
+    tenant = await _hq(request)
+    q = request.query_params
+    return _json_response(await sync_to_thread(
+        hq.price_variances, _storage(request), tenant, q.get("store"), q.get("business_date")))
+
+
+@get("/v1/hq/quarantine")
+async def quarantine(request: Request) -> Response:
+    tenant = await _hq(request)
+    return _json_response(await sync_to_thread(hq.quarantine, _storage(request), tenant))
+
+
+@post("/v1/hq/changes", status_code=201)
+async def publish_changes(request: Request) -> Response:
+    tenant = await _hq(request)
+    raw = await request.body()
+    try:
+        doc = msgspec.json.decode(raw, type=PublishChanges)
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"not a valid publish document: {exc}") from None
+    result = await sync_to_thread(downsync.publish, _storage(request), tenant, doc,
+                                  _now_ms(request))
+    return _json_response(result, 201)
+
+
+@post("/v1/hq/catalog", status_code=201)
+async def publish_catalog(request: Request) -> Response:
+    """The edge's catalog import format: JSON document, or CSV with Content-Type text/csv."""
+    tenant = await _hq(request)
+    raw = await request.body()
+    is_csv = request.headers.get("content-type", "").startswith("text/csv")
+    result = await sync_to_thread(downsync.publish_catalog_file, _storage(request), tenant, raw,
+                                  is_csv, _now_ms(request))
+    return _json_response(result, 201)
+
+
+@get("/health/live")
+async def live() -> Response:
+    return _json_response({"status": "live"})
+
+
+@get("/health/ready")
+async def ready(request: Request) -> Response:
+    storage = _storage(request)
+    return _json_response({"status": "ready", "backend": storage.backend,
+                           "relay_epoch": storage.epoch, "version": cloud_relay.__version__})
+
+
+def create_app(storage: Storage, now_ms: Callable[[], int]) -> Litestar:
+    return Litestar(
+        route_handlers=[upload_batch, watermark, changes, ledger, sync_status, reconciliation,
+                        price_variances, quarantine, publish_changes, publish_catalog, live,
+                        ready],
+        exception_handlers={  # type: ignore[dict-item]
+            RelayError: _relay_error, HTTPException: _http_error, Exception: _internal_error,
+        },
+        state=State({"storage": storage, "now_ms": now_ms}),
+        request_max_body_size=MAX_BODY_BYTES,
+        openapi_config=None,
+        debug=False,
+        logging_config=None,
+    )

@@ -1,0 +1,73 @@
+"""Who is calling: a store (HMAC-signed request, `sync.signing`) or HQ (tenant bearer token).
+
+A store credential binds tenant and store: it may only touch `/v1/stores/<its store>/…`.
+Store secrets are kept in the relay database because verifying an HMAC needs the secret
+itself (see docs/relay.md, "Credentials"); HQ tokens are kept only as SHA-256 hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from cloud_relay.errors import Forbidden, Unauthorized, refuse
+from cloud_relay.storage.base import Storage
+from sync import signing
+
+HQ_TOKEN_PREFIX = "hq_"
+
+
+@dataclass(frozen=True, slots=True)
+class StorePrincipal:
+    tenant_id: str
+    store_id: str
+    key_id: str
+
+
+def verify_store(storage: Storage, *, key_id: str | None, timestamp: str | None,
+                 signature: str | None, method: str, path_qs: str, body: bytes, now_ms: int,
+                 path_store_id: str) -> StorePrincipal:
+    if not key_id or not timestamp or not signature:
+        raise Unauthorized(f"store requests need {signing.HEADER_KEY_ID}, "
+                           f"{signing.HEADER_TIMESTAMP} and {signing.HEADER_SIGNATURE} headers")
+    cred = storage.credential(key_id)
+    if cred is None:
+        raise Unauthorized(f"unknown key id {key_id[:64]!r}")
+    if cred.revoked:
+        raise Unauthorized(f"the credential of store {cred.store_id} was revoked")
+    problem = signing.verify(cred.secret, method, path_qs, body, timestamp, signature, now_ms)
+    if problem is not None:
+        raise Unauthorized(f"bad signature: {problem}")
+    if cred.store_id != path_store_id:
+        raise refuse("store_mismatch", f"credential {key_id} belongs to store {cred.store_id}, "
+                     f"not {path_store_id}")
+    return StorePrincipal(cred.tenant_id, cred.store_id, cred.key_id)
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def new_hq_token() -> tuple[str, str]:
+    """(token_id, token). The token is shown once; the relay keeps its hash."""
+    token_id = f"{HQ_TOKEN_PREFIX}{secrets.token_hex(6)}"
+    return token_id, f"{token_id}.{secrets.token_urlsafe(32)}"
+
+
+def verify_hq(storage: Storage, authorization: str | None) -> str:
+    """The tenant an HQ bearer token speaks for."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise Unauthorized("HQ routes need 'Authorization: Bearer <hq token>' "
+                           "(novapos-relay hq-token create)")
+    token = authorization[7:].strip()
+    tenant = storage.hq_tenant(hash_token(token)) if token else None
+    if tenant is None:
+        raise Unauthorized("unknown or revoked HQ token")
+    return tenant
+
+
+def require_tenant(principal_tenant: str, wanted: str | None) -> str:
+    if wanted is not None and wanted != principal_tenant:
+        raise Forbidden(f"this token is scoped to tenant {principal_tenant}")
+    return principal_tenant

@@ -1,0 +1,134 @@
+"""HQ's read side: ledger pages, sync status, reconciliation (Z reports), price variances and
+the quarantine list. Every function is scoped to one tenant (the HQ token's).
+
+Reconciliation runs `schemas.zreport.z_report`, the same function the edge runs over its own
+log (`edge.zreport`), on the relay's copy of the day's events: equal inputs give equal reports.
+Quarantined events (bodies this build cannot interpret) are left out of reports and listed by
+`quarantine` instead.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import defaultdict
+from collections.abc import Iterable
+
+import msgspec
+
+from cloud_relay import cursor
+from cloud_relay.storage.base import LedgerRow, Storage
+from edge.price_lock import PricePoint, current_price
+from schemas.events import SaleCompleted, decode_body
+from schemas.relay import (
+    LedgerEvent,
+    LedgerPage,
+    PriceVariance,
+    PriceVariances,
+    QuarantinedEvent,
+    QuarantineList,
+    Reconciliation,
+    SyncStatus,
+)
+from schemas.zreport import ZREPORT_TYPES, z_report
+
+
+def ledger_event(r: LedgerRow) -> LedgerEvent:
+    return LedgerEvent(
+        ledger_seq=r.ledger_seq, store_id=r.store_id, seq=r.seq, event_id=r.event_id,
+        lane_id=r.lane_id, stream=r.stream, type=r.type, schema_version=r.schema_version,
+        recorded_at_ms=r.recorded_at_ms, business_date=r.business_date,
+        prev_hash_hex=r.prev_hash.hex(), hash_hex=r.hash.hex(),
+        body_b64=base64.b64encode(r.body).decode(), received_at_ms=r.received_at_ms,
+        quarantine=r.quarantine,
+        # An interpretable body is msgspec JSON: embedded as is, it is still the exact bytes.
+        body=msgspec.Raw(r.body) if r.quarantine is None else None,
+    )
+
+
+def ledger_page(storage: Storage, tenant_id: str, after: str | None, limit: int,
+                store_id: str | None = None) -> LedgerPage:
+    after_seq = cursor.decode(after, storage.epoch)
+    rows = storage.ledger(tenant_id, after_seq, limit + 1, store_id)
+    page = rows[:limit]
+    last = page[-1].ledger_seq if page else after_seq
+    return LedgerPage(tenant_id=tenant_id, relay_epoch=storage.epoch,
+                      events=[ledger_event(r) for r in page],
+                      next_cursor=cursor.encode(storage.epoch, last), more=len(rows) > limit)
+
+
+def sync_status(storage: Storage, tenant_id: str) -> SyncStatus:
+    return SyncStatus(relay_epoch=storage.epoch, stores=storage.sync_status(tenant_id))
+
+
+def _sales(storage: Storage, tenant_id: str, store_id: str | None,
+           business_date: str | None) -> Iterable[tuple[LedgerRow, SaleCompleted]]:
+    for row in storage.events_of_type(tenant_id, SaleCompleted.TYPE, store_id, business_date):
+        if row.quarantine is None:
+            body = decode_body(row.type, row.schema_version, row.body)
+            assert isinstance(body, SaleCompleted)
+            yield row, body
+
+
+def reconciliation(storage: Storage, tenant_id: str, store_id: str | None,
+                   business_date: str | None) -> Reconciliation:
+    days: dict[tuple[str, str], list] = defaultdict(list)
+    for type_ in ZREPORT_TYPES:
+        for row in storage.events_of_type(tenant_id, type_, store_id, business_date):
+            if row.quarantine is None:
+                days[(row.store_id, row.business_date)].append(
+                    decode_body(row.type, row.schema_version, row.body))
+    if store_id is not None and business_date is not None:
+        days.setdefault((store_id, business_date), [])  # a day without sales reports zeros
+    reports = [z_report(store, day, bodies) for (store, day), bodies in sorted(days.items())]
+    return Reconciliation(tenant_id=tenant_id, relay_epoch=storage.epoch, reports=reports)
+
+
+def price_variances(storage: Storage, tenant_id: str, store_id: str | None,
+                    business_date: str | None) -> PriceVariances:
+    """Sale lines charged at a price version HQ had superseded by the time of sale (a price
+    lock held it, or the store had not yet received the new price). The sale stands; this is
+    for HQ to review."""
+    history = {sku: [PricePoint(*p) for p in points]
+               for sku, points in storage.prices(tenant_id).items()}
+    out = []
+    for row, sale in _sales(storage, tenant_id, store_id, business_date):
+        for line in sale.lines:
+            current = current_price(history.get(line.sku, []), sale.completed_at_ms)
+            if current is None or current.version <= line.price_version:
+                continue
+            out.append(PriceVariance(
+                store_id=row.store_id, business_date=sale.business_date, order_id=sale.order_id,
+                receipt_number=sale.receipt_number, completed_at_ms=sale.completed_at_ms,
+                line_no=line.line_no, sku=line.sku, qty_milli=line.qty_milli,
+                price_version=line.price_version, unit_price_minor=line.unit_price_minor,
+                hq_price_version=current.version, hq_unit_price_minor=current.amount_minor,
+                sold_under_lock=line.sold_under_lock,
+            ))
+    return PriceVariances(tenant_id=tenant_id, variances=out)
+
+
+def quarantine(storage: Storage, tenant_id: str) -> QuarantineList:
+    return QuarantineList(tenant_id=tenant_id, events=[
+        QuarantinedEvent(ledger_seq=r.ledger_seq, store_id=r.store_id, seq=r.seq,
+                         event_id=r.event_id, type=r.type, schema_version=r.schema_version,
+                         reason=r.quarantine or "")
+        for r in storage.quarantined(tenant_id)
+    ])
+
+
+def recheck_quarantine(storage: Storage, tenant_id: str) -> tuple[int, int]:
+    """Try every quarantined event again with this build's contracts (after an upgrade that
+    teaches the relay a new type); those it can now interpret leave quarantine.
+    Returns (released, still quarantined)."""
+    released: dict[str, list[int]] = defaultdict(list)
+    rows = storage.quarantined(tenant_id, limit=10**9)
+    for r in rows:
+        try:
+            decode_body(r.type, r.schema_version, r.body)
+        except ValueError:  # msgspec errors are ValueErrors too: still not interpretable
+            continue
+        released[r.store_id].append(r.seq)
+    for store_id, seqs in released.items():
+        storage.clear_quarantine(tenant_id, store_id, seqs)
+    count = sum(len(v) for v in released.values())
+    return count, len(rows) - count

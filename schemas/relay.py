@@ -1,0 +1,140 @@
+"""HTTP contracts of the cloud relay's HQ API and its operator tools (`novapos-relay`).
+
+Store-facing contracts (batches, acks, refusals, watermarks, change sets) are in `schemas.sync`.
+Here: the ledger page, sync status, reconciliation, price variances, quarantine listing and the
+HQ publish request. Hashes are hex; event bodies are base64 of the exact stored bytes (what the
+chain hash covers) and, when the relay could interpret them, also embedded as JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from schemas.catalog import CatalogDocument
+from schemas.sync import ConfigSet, LaneTokenRevoked
+from schemas.zreport import ZReport
+
+MAX_LEDGER_PAGE = 5_000
+
+
+class LedgerEvent(msgspec.Struct, frozen=True):
+    ledger_seq: int  # the tenant's global order; pages follow it
+    store_id: str
+    seq: int  # the store's own gapless sequence
+    event_id: str
+    lane_id: str | None
+    stream: str
+    type: str
+    schema_version: int
+    recorded_at_ms: int
+    business_date: str
+    prev_hash_hex: str
+    hash_hex: str
+    body_b64: str
+    received_at_ms: int
+    quarantine: str | None = None  # why the relay could not interpret the body
+    body: msgspec.Raw | None = None  # the body as JSON, when it is interpretable
+
+
+class LedgerPage(msgspec.Struct, frozen=True):
+    tenant_id: str
+    relay_epoch: str
+    events: list[LedgerEvent]
+    next_cursor: str  # pass as `after`; opaque, names the relay epoch
+    more: bool
+
+
+class StoreSyncStatus(msgspec.Struct, frozen=True):
+    tenant_id: str
+    store_id: str
+    enrolled_at_ms: int
+    revoked: bool
+    high_seq: int  # relay's high watermark for the store
+    last_hash_hex: str
+    last_seen_ms: int | None
+    reported_head_seq: int | None  # the store's own log head, as last reported
+    lag_events: int | None  # reported head − high watermark
+    applied_catalog_change_id: int
+    latest_change_id: int  # newest down-sync change for the tenant
+    quarantined: int
+
+
+class SyncStatus(msgspec.Struct, frozen=True):
+    relay_epoch: str
+    stores: list[StoreSyncStatus]
+
+
+class Reconciliation(msgspec.Struct, frozen=True):
+    tenant_id: str
+    relay_epoch: str
+    reports: list[ZReport]  # one per store per business day, ordered by (store, day)
+
+
+class PriceVariance(msgspec.Struct, frozen=True):
+    """A sale line charged at a price version HQ had already superseded at the time of sale."""
+
+    store_id: str
+    business_date: str
+    order_id: str
+    receipt_number: str
+    completed_at_ms: int
+    line_no: int
+    sku: str
+    qty_milli: int
+    price_version: int
+    unit_price_minor: int
+    hq_price_version: int
+    hq_unit_price_minor: int
+    sold_under_lock: bool
+
+
+class PriceVariances(msgspec.Struct, frozen=True):
+    tenant_id: str
+    variances: list[PriceVariance]
+
+
+class QuarantinedEvent(msgspec.Struct, frozen=True):
+    ledger_seq: int
+    store_id: str
+    seq: int
+    event_id: str
+    type: str
+    schema_version: int
+    reason: str
+
+
+class QuarantineList(msgspec.Struct, frozen=True):
+    tenant_id: str
+    events: list[QuarantinedEvent]
+
+
+class PublishChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """HQ → stores. A catalog part is the same document the edge imports (validated the same
+    way, against what HQ has published before); all of it is published or none."""
+
+    catalog: CatalogDocument | None = None
+    config: list[ConfigSet] = []
+    lane_revocations: list[LaneTokenRevoked] = []
+
+
+class PublishResult(msgspec.Struct, frozen=True):
+    tenant_id: str
+    changes: int
+    first_change_id: int | None
+    last_change_id: int | None
+
+
+class HqToken(msgspec.Struct, frozen=True):
+    tenant_id: str
+    token_id: str
+    token: Annotated[str, msgspec.Meta(description="shown once; only its hash is stored")]
+
+
+class StoreRecord(msgspec.Struct, frozen=True):
+    tenant_id: str
+    store_id: str
+    key_id: str
+    enrolled_at_ms: int
+    revoked_at_ms: int | None

@@ -1,0 +1,351 @@
+"""The sync engine: the daemon's background task that uploads the log and applies down-sync.
+
+One round: (1) on (re)connect, ask the relay's watermark and align the cursor to it; (2) send
+batches back to back until the relay holds the whole log; (3) when due, pull and apply
+change sets. A round that fails waits `backoff.delay_s` (full jitter, capped) on a timer and
+tries again; a round that succeeds resets the backoff and the next round comes after
+`poll_interval_s` (or at once on `wake()`, e.g. `novapos-edge sync now`).
+
+Why a sale never waits for sync: reads (batches, state) go through the engine's own read-only
+connection, in a worker thread; HTTP runs on the loop without holding anything; the only
+writes are one small writer command to freeze a batch and one to record its ack.
+
+Refusals (see docs/sync.md): "gap" and "relay_behind" raise an alarm and rewind the cursor to
+the relay's `expected_seq`, then carry on at once; "chain_mismatch", "bad_fingerprint",
+"store_mismatch" and "malformed" raise an alarm and are retried with backoff (the alarm stays
+open, visible in metrics, `sync status` and the log, while sales go on); any ack clears alarms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import apsw
+import httpx
+import msgspec
+import structlog
+
+from edge.config import SyncConfig
+from edge.store.db import open_connection
+from edge.store.writer import Writer
+from schemas.sync import MAX_DOWN_CHANGES
+from sync import cursor, downsync, outbox
+from sync.backoff import BackoffPolicy, BackoffState, delay_s, with_retry_after
+from sync.client import Acked, Failed, Refused, RelayClient, RelayRequestError, RetryLater
+from sync.metrics import SyncMetrics
+from sync.signing import StoreCredential
+
+log = structlog.get_logger("novapos.sync")
+
+# Rewinds in one round before the engine backs off: a relay that keeps moving its watermark
+# back must not spin the engine.
+MAX_REWINDS_PER_ROUND = 3
+
+
+class RoundFailed(Exception):
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def load_credential(path: Path) -> StoreCredential:
+    return msgspec.json.decode(path.read_bytes(), type=StoreCredential)
+
+
+def resolve(data_dir: Path, name: str) -> Path:
+    p = Path(name)
+    return p if p.is_absolute() else data_dir / p
+
+
+class SyncEngine:
+    def __init__(
+        self, *, db_path: Path, writer: Writer, tenant_id: str, store_id: str, clock: Any,
+        settings: SyncConfig, credential: StoreCredential, metrics: SyncMetrics,
+        relay_url: str | None = None, ca_file: str | None = None, rng: random.Random | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        read_head: Callable[[], int] | None = None,
+    ) -> None:
+        if (credential.tenant_id, credential.store_id) != (tenant_id, store_id):
+            raise ValueError(f"the sync credential is for {credential.tenant_id}/"
+                             f"{credential.store_id}, this store is {tenant_id}/{store_id}")
+        self.db_path = db_path
+        self.writer = writer
+        self.tenant_id, self.store_id = tenant_id, store_id
+        self.clock = clock
+        self.settings = settings
+        self.metrics = metrics
+        self.policy = BackoffPolicy(settings.backoff_base_s, settings.backoff_cap_s)
+        self.rng = rng or random.Random()
+        self.relay_url = relay_url or settings.relay_url
+        self.client = RelayClient(self.relay_url, credential,
+                                  timeout_s=settings.request_timeout_s, ca_file=ca_file,
+                                  transport=transport)
+        self.backoff = BackoffState()
+        self.next_attempt_at: float | None = None  # monotonic
+        self.connected = False
+        self.relay_epoch = ""
+        self.rounds = 0
+        self._frozen: outbox.FrozenBatch | None = None
+        self._reader: apsw.Connection | None = None
+        self._wake = asyncio.Event()
+        self._down_due_at = 0.0
+        self._open_alarms: set[str] = set()
+        self.last_success_monotonic: float | None = None
+        metrics.last_success_age_s.set_function(self._success_age)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def _success_age(self) -> float:
+        t = self.last_success_monotonic
+        return -1.0 if t is None else time.monotonic() - t
+
+    def wake(self) -> None:
+        """Run a round now (and pull down-sync changes), whatever the timer says."""
+        self._down_due_at = 0.0
+        self.next_attempt_at = None
+        self._wake.set()
+
+    async def run(self) -> None:
+        """The background task: rounds until cancelled."""
+        try:
+            while True:
+                wait_s = await self.round()
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait_s)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    async def read(self, fn: Callable[[apsw.Connection], Any]) -> Any:
+        """Reads happen off the loop, on the engine's own connection (one at a time)."""
+        if self._reader is None:
+            self._reader = open_connection(self.db_path, readonly=True)
+        return await asyncio.to_thread(fn, self._reader)
+
+    # --- one round -----------------------------------------------------------------------
+
+    async def round(self) -> float:
+        """One attempt; returns the seconds to wait before the next."""
+        self.rounds += 1
+        try:
+            if not self.connected:
+                await self._connect()
+            await self._upload()
+            if time.monotonic() >= self._down_due_at:
+                await self._downsync()
+                self._down_due_at = time.monotonic() + self.settings.downsync_interval_s
+        except RoundFailed as exc:
+            return await self._failed(str(exc), exc.retry_after_s)
+        except RelayRequestError as exc:
+            if exc.alarm:
+                await self._alarm("unauthorized", str(exc), None)
+            return await self._failed(str(exc), exc.retry_after_s)
+        self.last_success_monotonic = time.monotonic()
+        if self.backoff.failures:
+            self.backoff = self.backoff.succeeded()
+            await self.writer.run(lambda tx: cursor.record_contact(tx.conn, tx.now_ms))
+        self.metrics.backoff_s.set(0)
+        self.next_attempt_at = time.monotonic() + self.settings.poll_interval_s
+        return self.settings.poll_interval_s
+
+    async def _failed(self, error: str, retry_after_s: float | None) -> float:
+        self.connected = False  # ask the watermark again: it is the single truth
+        self.backoff = self.backoff.failed()
+        wait_s = with_retry_after(delay_s(self.backoff.failures, self.policy, self.rng.random()),
+                                  retry_after_s)
+        failures = self.backoff.failures
+        await self.writer.run(lambda tx: cursor.record_failure(
+            tx.conn, error=error, failures=failures, now_ms=tx.now_ms))
+        self.metrics.failures.inc()
+        self.metrics.backoff_s.set(wait_s)
+        self.next_attempt_at = time.monotonic() + wait_s
+        log.warning("sync round failed", error=error, failures=failures,
+                    retry_in_s=round(wait_s, 3))
+        return wait_s
+
+    async def _connect(self) -> None:
+        head, state = await self.read(lambda c: (outbox.head_seq(c), cursor.load(c)))
+        wm = await self.client.watermark(head, state.down_after)
+        try:
+            high_hash = bytes.fromhex(wm.last_hash_hex)
+        except ValueError as exc:
+            raise RoundFailed(f"relay watermark carries a bad hash: {wm.last_hash_hex!r}") from exc
+        local = await self.read(lambda c: outbox.hash_at(c, wm.high_seq))
+        outcome = await self.writer.run(lambda tx: cursor.adopt_watermark(
+            tx.conn, high_seq=wm.high_seq, high_hash=high_hash, relay_epoch=wm.relay_epoch,
+            local_hash=local, now_ms=tx.now_ms))
+        if outcome == "back":
+            await self._alarm("relay_behind", f"the relay holds seq 1-{wm.high_seq}, less than "
+                              f"the store had acks for ({state.acked_seq}); resending from "
+                              f"{wm.high_seq + 1}", wm.high_seq + 1)
+        elif outcome == "diverged":
+            what = ("is ahead of this store's log" if local is None
+                    else "has another hash than this store's log")
+            await self._alarm("chain_mismatch", f"the relay's event {wm.high_seq} {what}",
+                              wm.high_seq)
+        if outcome != "same":
+            log.info("sync cursor aligned to the relay watermark", outcome=outcome,
+                     relay_high_seq=wm.high_seq, acked_seq_before=state.acked_seq)
+        self.relay_epoch = wm.relay_epoch
+        self.connected = True
+
+    async def _batch(self) -> outbox.FrozenBatch | None:
+        """The batch in flight (same bytes on every retry), else a new one, frozen first."""
+        s = self.settings
+
+        def build(conn: apsw.Connection) -> tuple[cursor.CursorState, outbox.FrozenBatch | None,
+                                                  int]:
+            state = cursor.load(conn)
+            head = outbox.head_seq(conn)
+            cached = self._frozen
+            if state.frozen_first_seq is not None and state.frozen_last_seq is not None:
+                if cached is not None and (cached.first_seq, cached.last_seq) == (
+                        state.frozen_first_seq, state.frozen_last_seq):
+                    return state, cached, head
+                return state, outbox.rebuild(conn, self.tenant_id, self.store_id,
+                                             state.frozen_first_seq, state.frozen_last_seq), head
+            return state, outbox.next_batch(conn, self.tenant_id, self.store_id,
+                                            state.acked_seq, max_events=s.max_batch_events,
+                                            max_bytes=s.max_batch_bytes), head
+
+        state, frozen, head = await self.read(build)
+        self.metrics.lag_events.set(head - state.acked_seq)
+        self.metrics.outbox_events.set(head - (state.acked_seq if frozen is None
+                                               else frozen.last_seq))
+        self.metrics.acked_seq.set(state.acked_seq)
+        if frozen is None:
+            self._frozen = None
+            return None
+        if state.frozen_first_seq is None:
+            await self.writer.run(lambda tx: cursor.freeze(tx.conn, frozen))
+        elif frozen.fingerprint != state.frozen_fingerprint:
+            # Events are immutable, so this means the log itself changed under us.
+            await self._alarm("frozen_batch_changed", f"batch {frozen.batch_id} rebuilt with "
+                              "other bytes than when it was frozen", frozen.first_seq)
+        self._frozen = frozen
+        return frozen
+
+    async def _upload(self) -> None:
+        rewinds = 0
+        while True:
+            frozen = await self._batch()
+            if frozen is None:
+                return
+            acked_through = frozen.first_seq - 1
+            self.metrics.batches_sent.inc()
+            self.metrics.bytes_sent.inc(len(frozen.body))
+            result = await self.client.send_batch(frozen, acked_through)
+            if isinstance(result, Acked):
+                if not cursor.ack_matches(frozen, result.ack):
+                    a = result.ack
+                    await self._alarm("ack_mismatch", f"ack {a.batch_id}@{a.accepted_through_seq}"
+                                      f" does not match batch {frozen.batch_id}", frozen.first_seq)
+                    raise RoundFailed(f"ack does not match batch {frozen.batch_id}")
+                await self.writer.run(lambda tx, f=frozen, a=result.ack: cursor.record_ack(
+                    tx.conn, f, a, tx.now_ms))
+                self._frozen = None
+                self.metrics.batches_acked.inc()
+                self.metrics.events_acked.inc(frozen.events)
+                self.metrics.acked_seq.set(frozen.last_seq)
+                if result.ack.quarantined:
+                    log.warning("relay quarantined events", batch_id=frozen.batch_id,
+                                seqs=[q.seq for q in result.ack.quarantined])
+                if self._open_alarms:
+                    for reason in self._open_alarms:
+                        self.metrics.alarm.labels(reason).set(0)
+                    self._open_alarms.clear()
+                    log.info("sync alarms cleared by an accepted batch", batch_id=frozen.batch_id)
+                continue
+            if isinstance(result, Refused):
+                r = result.refusal
+                self.metrics.batches_refused.labels(r.reason).inc()
+                await self._alarm(r.reason, f"batch {frozen.batch_id}: {r.detail}",
+                                  r.expected_seq or frozen.first_seq)
+                if r.reason in ("gap", "relay_behind") and r.expected_seq is not None:
+                    rewinds += 1
+                    if rewinds > MAX_REWINDS_PER_ROUND:
+                        raise RoundFailed(f"relay moved its watermark back {rewinds} times")
+                    await self._rewind(r.expected_seq - 1)
+                    continue
+                raise RoundFailed(f"batch {frozen.batch_id} refused ({r.reason}): {r.detail}")
+            if isinstance(result, RetryLater):
+                raise RoundFailed(result.error, result.retry_after_s)
+            assert isinstance(result, Failed)
+            if result.status in (401, 403):
+                await self._alarm("unauthorized", result.error, frozen.first_seq)
+            raise RoundFailed(result.error)
+
+    async def _rewind(self, to_seq: int) -> None:
+        digest = await self.read(lambda c: outbox.hash_at(c, to_seq))
+        if digest is None:
+            raise RoundFailed(f"relay asks to resend from {to_seq + 1}, past this store's log")
+        epoch = self.relay_epoch
+        await self.writer.run(lambda tx: cursor.rewind(tx.conn, to_seq=to_seq, to_hash=digest,
+                                                       relay_epoch=epoch, now_ms=tx.now_ms))
+        self._frozen = None
+        log.warning("sync cursor rewound at the relay's request", resend_from=to_seq + 1)
+
+    async def _downsync(self) -> None:
+        while True:
+            state = await self.read(cursor.load)
+            change_set = await self.client.changes(state.down_after, MAX_DOWN_CHANGES)
+            if not change_set.changes and change_set.next_after <= state.down_after:
+                return
+            result = await self.writer.run(lambda tx, cs=change_set: downsync.apply_change_set(
+                tx, cs.changes, store_id=self.store_id, next_after=cs.next_after))
+            for _cid, kind in result.applied:
+                self.metrics.changes_applied.labels(kind, "applied").inc()
+            for cid, kind, why in result.rejected:
+                self.metrics.changes_applied.labels(kind, "rejected").inc()
+                await self._alarm("change_rejected", f"change {cid} ({kind}): {why}", None)
+            if result.applied or result.rejected:
+                log.info("down-sync applied", applied=len(result.applied),
+                         rejected=len(result.rejected), events=result.events,
+                         down_after=result.down_after)
+                head = await self.read(outbox.head_seq)
+                # Report the applied change id upstream (HQ shows the store's catalog state).
+                await self.client.watermark(head, result.down_after)
+            if not change_set.more:
+                return
+
+    # --- alarms and gauges ---------------------------------------------------------------
+
+    async def _alarm(self, reason: str, detail: str, seq: int | None) -> None:
+        new = await self.writer.run(
+            lambda tx: cursor.raise_alarm(tx.conn, reason, detail, seq, tx.now_ms))
+        self._open_alarms.add(reason)
+        self.metrics.alarm.labels(reason).set(1)
+        if new:
+            log.error("sync alarm", reason=reason, detail=detail, seq=seq)
+
+
+def engine_for_service(service: Any) -> SyncEngine | None:
+    """The engine a daemon runs, or None when sync is not configured (no relay URL or no
+    credential file): a store runs fine offline forever."""
+    s: SyncConfig = service.config.sync
+    if not s.relay_url:
+        return None
+    cred_path = resolve(service.data_dir, s.credential_file)
+    if not cred_path.exists():
+        log.warning("sync not started: no credential", path=str(cred_path),
+                    hint="novapos-edge sync enroll --credential FILE")
+        return None
+    ca = str(resolve(service.data_dir, s.tls_ca_file)) if s.tls_ca_file else None
+    return SyncEngine(
+        db_path=service.db_path, writer=service.writer, tenant_id=service.identity.tenant_id,
+        store_id=service.identity.store_id, clock=service.clock, settings=s,
+        credential=load_credential(cred_path), metrics=SyncMetrics(service.metrics.registry),
+        ca_file=ca,
+    )

@@ -1,0 +1,117 @@
+"""Building upload batches from the event log: the log is the outbox.
+
+A batch is the contiguous seq range `first..last` of the store's log that follows a cursor,
+cut by explicit limits (events and uncompressed bytes, whichever comes first; at least one
+event). Its id is `<store>:<first>-<last>`, its fingerprint the SHA-256 of its wire bytes.
+
+Determinism (what makes a retry safe): events are immutable and the encoding is a pure
+function of them, so rebuilding the same range gives the same bytes. The engine persists the
+range of the batch it froze before the first send (`sync_state.frozen_*`) and rebuilds exactly
+that range on a retry or after a restart (`rebuild`), never a longer one.
+
+Reads only: call it with a read connection (never the writer's), off the event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import apsw
+
+from edge.store.eventlog import GENESIS_HASH
+from schemas.sync import PROTOCOL_VERSION, Batch, SyncEvent, batch_id, encode_batch
+
+# Columns in SyncEvent field order, so a row becomes an event without reshuffling.
+_COLUMNS = (
+    "seq, event_id, lane_id, stream, type, schema_version, recorded_at_ms, business_date, "
+    "body, prev_hash, hash"
+)
+# Fixed msgpack cost of one array-like SyncEvent beyond its variable fields: array header,
+# string/bin headers, ints, the two 32-byte hashes. An over-estimate, so a batch cut by the
+# estimate never exceeds the byte limit.
+_EVENT_OVERHEAD_BYTES = 128
+
+
+@dataclass(frozen=True, slots=True)
+class FrozenBatch:
+    batch_id: str
+    first_seq: int
+    last_seq: int
+    prev_hash: bytes
+    last_hash: bytes
+    body: bytes  # the wire bytes: zlib(msgpack(Batch))
+    fingerprint: bytes  # SHA-256 of `body`
+    events: int
+    raw_bytes_estimate: int
+
+
+def event_size_estimate(ev: SyncEvent) -> int:
+    return (_EVENT_OVERHEAD_BYTES + len(ev.body) + len(ev.event_id) + len(ev.stream)
+            + len(ev.type) + len(ev.lane_id or "") + len(ev.business_date))
+
+
+def _freeze(tenant_id: str, store_id: str, events: list[SyncEvent], size: int) -> FrozenBatch:
+    first, last = events[0], events[-1]
+    bid = batch_id(store_id, first.seq, last.seq)
+    batch = Batch(
+        protocol=PROTOCOL_VERSION, batch_id=bid, tenant_id=tenant_id, store_id=store_id,
+        first_seq=first.seq, last_seq=last.seq, prev_hash=first.prev_hash,
+        last_hash=last.hash, events=events,
+    )
+    body = encode_batch(batch)
+    return FrozenBatch(bid, first.seq, last.seq, first.prev_hash, last.hash, body,
+                       hashlib.sha256(body).digest(), len(events), size)
+
+
+def next_batch(
+    conn: apsw.Connection, tenant_id: str, store_id: str, after_seq: int, *,
+    max_events: int, max_bytes: int,
+) -> FrozenBatch | None:
+    """The batch that follows `after_seq`, or None when nothing follows it."""
+    assert max_events >= 1 and max_bytes >= 1
+    events: list[SyncEvent] = []
+    size = 0
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        (after_seq, max_events),
+    )
+    for row in rows:
+        ev = SyncEvent(*row)
+        cost = event_size_estimate(ev)
+        if events and size + cost > max_bytes:
+            break
+        events.append(ev)
+        size += cost
+    if not events:
+        return None
+    if events[0].seq != after_seq + 1:
+        raise RuntimeError(f"event log has a gap after seq {after_seq}: next is {events[0].seq}")
+    return _freeze(tenant_id, store_id, events, size)
+
+
+def rebuild(
+    conn: apsw.Connection, tenant_id: str, store_id: str, first_seq: int, last_seq: int,
+) -> FrozenBatch:
+    """Exactly the range `first_seq..last_seq` again (the frozen batch of an earlier send)."""
+    assert 1 <= first_seq <= last_seq
+    events = [SyncEvent(*row) for row in conn.execute(
+        f"SELECT {_COLUMNS} FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq",
+        (first_seq, last_seq),
+    )]
+    if len(events) != last_seq - first_seq + 1:
+        raise RuntimeError(f"events {first_seq}-{last_seq} are not all in the log")
+    return _freeze(tenant_id, store_id, events, sum(map(event_size_estimate, events)))
+
+
+def hash_at(conn: apsw.Connection, seq: int) -> bytes | None:
+    """The stored hash of event `seq` (the genesis hash for 0), None past the head."""
+    if seq == 0:
+        return GENESIS_HASH
+    rows = conn.execute("SELECT hash FROM events WHERE seq = ?", (seq,)).fetchall()
+    return rows[0][0] if rows else None
+
+
+def head_seq(conn: apsw.Connection) -> int:
+    rows = conn.execute("SELECT max(seq) FROM events").fetchall()
+    return rows[0][0] or 0

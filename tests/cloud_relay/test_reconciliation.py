@@ -1,0 +1,114 @@
+"""Reconciliation at HQ equals the store's own Z report, computed over a real edge log shipped
+to the relay; sales under a superseded price are listed for HQ, never refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+
+from edge import demo
+from edge.store import eventlog
+from edge.store.db import open_connection
+from edge.zreport import z_report_for_day
+from schemas.sync import PROTOCOL_VERSION, Batch, SyncEvent, batch_id
+from schemas.zreport import ZReport
+from tests.edge.api.helpers import open_cart, post
+from tests.support.live_app import LiveApp
+from tests.support.relay import Relay
+
+DAY_MS = 86_400_000
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
+
+
+def _sell(live: LiveApp, lines: list[dict], cash_minor: int, lane: str = "lane-1") -> dict:
+    c = live.client(lane)
+    cart = open_cart(c)
+    for line in lines:
+        assert post(c, f"/v1/carts/{cart}/lines", line).status_code == 201
+    post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": cash_minor})
+    resp = post(c, f"/v1/carts/{cart}/complete", {})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def _ship(live: LiveApp, relay: Relay, batch_events: int = 25) -> int:
+    """Upload the edge's whole log as the sync engine would: contiguous signed batches."""
+    ident = live.service.identity
+    client = relay.store_client(relay.enroll(ident.tenant_id, ident.store_id))
+    conn = open_connection(live.service.db_path, readonly=True)
+    try:
+        log = [SyncEvent(e.seq, e.event_id, e.lane_id, e.stream, e.type, e.schema_version,
+                         e.recorded_at_ms, e.business_date, e.body, e.prev_hash, e.hash)
+               for e in eventlog.read(conn)]
+    finally:
+        conn.close()
+    for i in range(0, len(log), batch_events):
+        part = log[i:i + batch_events]
+        client.ack(Batch(PROTOCOL_VERSION, batch_id(ident.store_id, part[0].seq, part[-1].seq),
+                         ident.tenant_id, ident.store_id, part[0].seq, part[-1].seq,
+                         part[0].prev_hash, part[-1].hash, part))
+    return len(log)
+
+
+def test_relay_reconciliation_equals_the_stores_z_report(live: LiveApp, relay: Relay) -> None:
+    ident = live.service.identity
+    hq = relay.hq_client(relay.hq_token(ident.tenant_id))
+    # HQ's catalog is the one the store runs.
+    resp = hq.post("/v1/hq/catalog", content=demo.demo_catalog_bytes(),
+                   headers={"Content-Type": "application/json"})
+    assert resp.status_code == 201, resp.text
+
+    _sell(live, [{"sku": "MILK-1L", "qty": 2}, {"sku": "BANANA", "qty_milli": 1234}], 1000)
+    # A price change mid-cart at both ends: the locked line keeps version 1.
+    c = live.client("lane-2")
+    cart = open_cart(c)
+    post(c, f"/v1/carts/{cart}/lines", {"sku": "MILK-1L", "qty": 1})
+    live.clock.advance(60_000)
+    change_ms = live.clock.now_ms()
+    price = {"sku": "MILK-1L", "version": 2, "amount_minor": 149, "effective_at": _iso(change_ms)}
+    assert post(live.client("manager-1"), "/v1/catalog/imports",
+                {"prices": [price]}).status_code == 201
+    assert hq.post("/v1/hq/changes", json={"catalog": {"prices": [price]}}).status_code == 201
+    live.clock.advance(30_000)
+    post(c, f"/v1/carts/{cart}/lines", {"sku": "MILK-1L", "qty": 1})
+    post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": 500})
+    locked_sale = post(c, f"/v1/carts/{cart}/complete", {}).json()
+    assert [ln["sold_under_lock"] for ln in locked_sale["lines"]] == [True, False]
+    # Next business day.
+    live.clock.advance(DAY_MS)
+    _sell(live, [{"sku": "BREAD-500G", "qty": 3}], 2000)
+    _sell(live, [{"sku": "MILK-1L", "qty": 1}], 149, lane="lane-2")
+
+    _ship(live, relay)
+    days = sorted({e["business_date"] for e in [locked_sale]} | {
+        r.business_date for r in relay.storage.store_events(ident.store_id)})
+    assert len(days) == 2
+    conn = open_connection(live.service.db_path, readonly=True)
+    try:
+        edge_reports = [z_report_for_day(conn, ident.store_id, day) for day in days]
+    finally:
+        conn.close()
+    resp = hq.get("/v1/reconciliation", params={"store": ident.store_id})
+    relay_reports = msgspec.convert(resp.json()["reports"], list[ZReport])
+    assert relay_reports == edge_reports
+    assert [r.sales_count for r in relay_reports] == [2, 2]
+    first = relay_reports[0]
+    assert first.total_minor == 484 + 119 + 149
+    assert first.tenders[0].tender_type == "cash" and first.tenders[0].amount_minor == 1500
+    assert first.net_minor == first.total_minor - first.tax_minor
+    # One day on its own, and a day without sales reports zeros rather than nothing.
+    one = hq.get("/v1/reconciliation", params={"store": ident.store_id,
+                                                "business_date": days[1]}).json()["reports"]
+    assert msgspec.convert(one, list[ZReport]) == edge_reports[1:]
+    empty = hq.get("/v1/reconciliation", params={"store": ident.store_id,
+                                                  "business_date": "2020-01-01"}).json()
+    assert empty["reports"][0]["sales_count"] == 0
+
+    variances = hq.get("/v1/hq/price-variances").json()["variances"]
+    assert [(v["receipt_number"], v["sku"], v["price_version"], v["hq_price_version"],
+             v["sold_under_lock"]) for v in variances] == [
+        (locked_sale["receipt_number"], "MILK-1L", 1, 2, True)]
