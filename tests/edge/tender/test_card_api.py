@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from drivers.emulators.zvt_terminal import ZvtTerminalEmulator
+from edge.store.rebuild import verify
 from tests.conftest import new_key
 from tests.edge.api.helpers import assert_problem, head_seq, open_cart, post
 from tests.support.live_app import LiveApp
@@ -26,17 +27,25 @@ def terminal() -> Iterator[ZvtTerminalEmulator]:
 
 
 @pytest.fixture
-def card_store(live_with, terminal: ZvtTerminalEmulator):
+def card_store(live_with, terminal: ZvtTerminalEmulator) -> Iterator:
+    """A live store wired to the emulator; afterwards its log must rebuild to the same
+    payments (what `novapos-edge verify` checks)."""
+    started: list[LiveApp] = []
+
     def start(**env: str) -> LiveApp:
-        return live_with({
+        started.append(live_with({
             "NOVAPOS_TENDER__TERMINAL_HOST": "127.0.0.1",
             "NOVAPOS_TENDER__TERMINAL_PORT": str(terminal.port),
             "NOVAPOS_TENDER__TERMINAL_TRANSACTION_TIMEOUT_S": "2",
             "NOVAPOS_TENDER__RECONCILE_INTERVAL_S": "0.2",
             **{f"NOVAPOS_TENDER__{k.upper()}": v for k, v in env.items()},
-        })
+        }))
+        return started[-1]
 
-    return start
+    yield start
+    for app in started:
+        report = verify(app.service.db_path)
+        assert report.ok, report
 
 
 def _cart(c: httpx.Client, *skus: str) -> tuple[str, int]:
