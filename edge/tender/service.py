@@ -153,10 +153,18 @@ class Payments:
                 async with link.session():
                     current = payment_rows.by_id(self._svc.reader, p.payment_id)
                     fresh = fresh and current is not None and current.state == "authorizing"
+                    answer = None
                     if fresh:
                         result = await self._charge(link, p)
-                        outcome = await self._writer.run(
-                            lambda tx: commands.finish_card(tx, p.payment_id, result))
+
+                        def record(tx: Tx) -> tuple[Payment, tuple[int, Any] | None]:
+                            # The result and the view answered for it in one commit.
+                            after = commands.finish_card(tx, p.payment_id, result)
+                            if after.state == "authorizing":
+                                return after, None
+                            return after, self._card_answer(tx, who, after)
+
+                        outcome, answer = await self._writer.run(record)
                     else:
                         outcome = p
                     if outcome.state == "authorizing":
@@ -164,6 +172,8 @@ class Payments:
                 self._observe("card", outcome.state, started)
                 if outcome.state == "stored":
                     self.refresh_gauges()
+                if answer is not None:
+                    return answer
                 return await self._writer.run(lambda tx: self._card_answer(tx, who, outcome))
             finally:
                 self._in_progress.discard(p.payment_id)
