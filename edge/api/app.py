@@ -23,9 +23,11 @@ from edge.api.problems import EXCEPTION_HANDLERS
 from edge.api.routes import health
 from edge.api.routes.carts import CartController
 from edge.api.routes.catalog import CatalogController
+from edge.api.routes.devices import AdminController, LaneDeviceController
 from edge.api.routes.orders import OrderController
 from edge.api.routes.tenders import TenderController
 from edge.api.routes.printing import reprint_receipt
+from edge.devices.admin import ADMIN_PATHS
 from edge.service import StoreService
 from edge.tender.service import Payments
 from edge.tender.terminals import terminal_link
@@ -56,6 +58,15 @@ def create_app(service: StoreService) -> Litestar:
                 await task
 
     @contextlib.asynccontextmanager
+    async def run_devices(_app: Litestar) -> AsyncIterator[None]:
+        # After the writer (device events and counters go through it), stopped before it.
+        await service.devices.start()
+        try:
+            yield
+        finally:
+            await service.devices.stop()
+
+    @contextlib.asynccontextmanager
     async def run_sync(_app: Litestar) -> AsyncIterator[None]:
         # Uploads the log and applies down-sync in the background while the app serves; a
         # store without a relay URL or credential runs without it.
@@ -76,13 +87,13 @@ def create_app(service: StoreService) -> Litestar:
             service.sync_engine = None
 
     return Litestar(
-        lifespan=[run_writer, run_sync],
+        lifespan=[run_writer, run_devices, run_sync],
         route_handlers=[
             CartController, OrderController, CatalogController, TenderController,
             health.live, health.ready, health.metrics,
-            reprint_receipt,
+            reprint_receipt, LaneDeviceController, AdminController,
         ],
-        middleware=[DefineMiddleware(LaneAuthMiddleware, exclude=PUBLIC_PATHS)],
+        middleware=[DefineMiddleware(LaneAuthMiddleware, exclude=PUBLIC_PATHS + ADMIN_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         state=State({"service": service, "gate": IdempotencyGate(service), "token_cache": {},
                      "payments": payments}),
