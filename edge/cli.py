@@ -105,10 +105,13 @@ def serve(
     listen_host = host or service.config.api.host
     listen_port = service.config.api.port if port is None else port
     demo_printer = None
+    demo_terminal = None
     if demo_mode:
         from edge.printing.demo import start_demo_printer
+        from edge.tender.demo import start_demo_terminal
 
         demo_printer = start_demo_printer(service.printing, path)
+        demo_terminal = start_demo_terminal(service, path)
 
     def ready(info: DaemonInfo) -> None:
         sys.stdout.write(f"novapos-edge listening on {info.url} (store {info.store_id}, data {path})\n")
@@ -123,6 +126,9 @@ def serve(
                 f"demo printer on 127.0.0.1:{demo_printer.port} (control port "
                 f"{demo_printer.control_port}); receipts print to {demo_printer.paper_roll}\n"
             )
+        if demo_terminal is not None:
+            sys.stdout.write(f"demo payment terminal (ZVT emulator) on "
+                             f"127.0.0.1:{demo_terminal.port}; it approves every card\n")
         sys.stdout.flush()
 
     try:
@@ -130,6 +136,8 @@ def serve(
     finally:
         if demo_printer is not None:
             demo_printer.stop()
+        if demo_terminal is not None:
+            demo_terminal.stop()
 
 
 @lanes_app.command("enroll")

@@ -74,6 +74,33 @@ class WriterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_batch: Annotated[int, msgspec.Meta(ge=1, le=4_096)] = 256
 
 
+class TenderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Tenders and the store's payment terminal (docs/tender.md)."""
+
+    # Cash due is rounded to this many minor units (5 = to 0.05); 1 = no rounding.
+    cash_rounding_minor: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+    # A refund above this amount needs a manager token.
+    refund_manager_above_minor: Annotated[int, msgspec.Meta(ge=0)] = 5_000
+    # The ZVT terminal over TCP; empty host = no terminal (card tenders answer 503), except in
+    # `serve --demo`, which starts an in-process terminal emulator.
+    terminal_host: str = ""
+    terminal_port: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = 20_007
+    terminal_password: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$")] = "000000"
+    terminal_connect_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 5.0
+    terminal_transaction_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 120.0
+    terminal_status_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 10.0
+    # Offline (store-and-forward) card policy: per payment, per store in total, and age.
+    offline_floor_limit_minor: Annotated[int, msgspec.Meta(ge=0)] = 5_000
+    offline_cap_minor: Annotated[int, msgspec.Meta(ge=0)] = 50_000
+    offline_upload_within_s: Annotated[int, msgspec.Meta(ge=60)] = 86_400
+    offline_max_age_s: Annotated[int, msgspec.Meta(ge=60)] = 259_200
+    # Background work: reconcile payments left pending, forward stored ones.
+    reconcile_interval_s: Annotated[float, msgspec.Meta(gt=0, le=3_600)] = 5.0
+    forward_interval_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 60.0
+
+    def __post_init__(self) -> None:
+        if self.offline_upload_within_s > self.offline_max_age_s:
+            raise ValueError("tender.offline_upload_within_s must not exceed offline_max_age_s")
 class PrinterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One receipt printer: where it is, how wide, which lanes print on it."""
 
@@ -118,6 +145,8 @@ class PrintingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # loaded, cover shut) prints at once instead of after the backoff.
     status_poll_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
     idle_status_poll_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 10.0
+    # `serve --demo` with no printer configured prints on an emulated one unless this is off.
+    demo_printer: bool = True
 
     def __post_init__(self) -> None:
         ids = [p.id for p in self.printers]
@@ -219,6 +248,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     idempotency: IdempotencyConfig = IdempotencyConfig()
     api: ApiConfig = ApiConfig()
     writer: WriterConfig = WriterConfig()
+    tender: TenderConfig = TenderConfig()
     devices: DevicesConfig = DevicesConfig()
     printing: PrintingConfig = PrintingConfig()
     sync: SyncConfig = SyncConfig()

@@ -46,6 +46,8 @@ class StoreService:
             store_id=s.store_id, store_name=s.name, currency=s.currency, tax_mode=s.tax_mode,
             lock_ttl_ms=config.price_lock.ttl_s * 1000, on_expiry=config.price_lock.on_expiry,
             manager_threshold_bp=config.discounts.manager_threshold_bp,
+            cash_increment_minor=config.tender.cash_rounding_minor,
+            refund_manager_above_minor=config.tender.refund_manager_above_minor,
         )
         self.db_path = data_dir / DB_FILENAME
         # Migrations run once, before anything else touches the database.
