@@ -24,8 +24,8 @@ from edge.api.routes import health
 from edge.api.routes.carts import CartController
 from edge.api.routes.catalog import CatalogController
 from edge.api.routes.orders import OrderController
-from edge.api.routes.tenders import TenderController
 from edge.api.routes.printing import reprint_receipt
+from edge.api.routes.tenders import TenderController
 from edge.service import StoreService
 from edge.tender.service import Payments
 from edge.tender.terminals import terminal_link
