@@ -57,12 +57,21 @@ class StoreService:
             on_commit=self._committed,
         )
         self._reader: apsw.Connection | None = None
+        # Hardware layer: discovery, drivers, bindings, device stream, admin credential. Device
+        # counters are persisted (edge.devices.statistics); the printers count into them too.
+        from edge.devices.service import DeviceService
+        from edge.devices.statistics import SqliteStatistics
+
+        self.device_statistics = SqliteStatistics()
         self.printing = PrintService(
             config.printing, db_path=self.db_path, writer=self.writer, clock=self.clock,
             policy=self.policy, tz=s.tz, registry=self.metrics.registry,
+            statistics=self.device_statistics,
         )
         # The sync engine (sync.engine.SyncEngine) while the app runs it; None when offline.
         self.sync_engine = None
+        # Started by the app's lifespan (it needs the event loop and the writer task).
+        self.devices = DeviceService(self)
 
     # --- lifecycle -----------------------------------------------------------------------
 

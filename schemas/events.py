@@ -13,6 +13,7 @@ from typing import ClassVar, Literal
 import msgspec
 
 from schemas.catalog import PriceVersion, Product, TaxClass
+from schemas.devices import DeviceAddress
 
 DiscountKind = Literal["amount", "percent"]
 TaxMode = Literal["inclusive", "exclusive"]
@@ -384,6 +385,25 @@ class VoucherCredited(EventBody, frozen=True):
     payment_id: str
     amount_minor: int
     reason: Literal["void", "refund"]
+# --- devices (hardware layer) -------------------------------------------------------------
+
+
+class DeviceAttached(EventBody, frozen=True):
+    """A device appeared on an interface; `kind` is "unsupported" when no driver claimed it."""
+
+    TYPE: ClassVar[str] = "device.attached"
+    device_id: str
+    kind: str
+    driver: str | None
+    address: DeviceAddress
+    product: str | None = None
+
+
+class DeviceDetached(EventBody, frozen=True):
+    TYPE: ClassVar[str] = "device.detached"
+    device_id: str
+    kind: str
+    address: DeviceAddress
 
 
 EVENT_TYPES: dict[str, type[EventBody]] = {
@@ -421,6 +441,8 @@ EVENT_TYPES: dict[str, type[EventBody]] = {
         VoucherIssued,
         VoucherRedeemed,
         VoucherCredited,
+        DeviceAttached,
+        DeviceDetached,
     )
 }
 

@@ -15,6 +15,7 @@ set, else the system trust store; verification is never switched off.
 
 from __future__ import annotations
 
+import functools
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -82,7 +83,10 @@ class RelayRequestError(Exception):
         self.alarm = alarm  # credentials refused: an operator must act
 
 
+@functools.lru_cache(maxsize=8)
 def ssl_context(ca_file: str | None) -> ssl.SSLContext:
+    """One verifying context per CA file per process (building one reads the whole trust
+    store, which costs more than a sync round)."""
     ctx = ssl.create_default_context(cafile=ca_file or None)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     return ctx
@@ -129,7 +133,7 @@ class RelayClient:
         self._clock = clock or SystemClock()
         base = relay_url.rstrip("/")
         self._prefix = urlsplit(base).path  # signed paths are what the relay's router sees
-        verify: Any = ssl_context(ca_file) if base.startswith("https://") else True
+        verify = ssl_context(ca_file or None)
         self._http = httpx.AsyncClient(
             base_url=base, timeout=timeout_s, verify=verify, transport=transport,
             headers={"User-Agent": "novapos-edge-sync/1"},

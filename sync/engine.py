@@ -19,7 +19,6 @@ open, visible in metrics, `sync status` and the log, while sales go on); any ack
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -69,7 +68,6 @@ class SyncEngine:
         settings: SyncConfig, credential: StoreCredential, metrics: SyncMetrics,
         relay_url: str | None = None, ca_file: str | None = None, rng: random.Random | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        read_head: Callable[[], int] | None = None,
     ) -> None:
         if (credential.tenant_id, credential.store_id) != (tenant_id, store_id):
             raise ValueError(f"the sync credential is for {credential.tenant_id}/"
@@ -115,12 +113,29 @@ class SyncEngine:
         """The background task: rounds until cancelled."""
         try:
             while True:
-                wait_s = await self.round()
+                try:
+                    wait_s = await self.round()
+                except Exception as exc:  # the task must outlive any bug or outage
+                    # E.g. the store writer stopped: back off in memory and try again; a sync
+                    # task that died silently would be the wedged queue users complain about.
+                    log.exception("sync round crashed", error=str(exc))
+                    self.connected = False
+                    self.backoff = self.backoff.failed()
+                    wait_s = max(self.settings.backoff_base_s, delay_s(
+                        self.backoff.failures, self.policy, self.rng.random()))
                 self._wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=wait_s)
+                await self._sleep(wait_s)
         finally:
             await self.close()
+
+    async def _sleep(self, wait_s: float) -> None:
+        """Wait `wait_s` or until `wake()`. Not `asyncio.wait_for`: on Python 3.11 it can
+        swallow a cancellation that races the wake-up, and the task would never stop."""
+        waiter = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=wait_s)
+        finally:
+            waiter.cancel()
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -237,36 +252,45 @@ class SyncEngine:
         self._frozen = frozen
         return frozen
 
+    def _next_after(self, after_seq: int) -> Callable[[apsw.Connection], Any]:
+        s = self.settings
+
+        def build(conn: apsw.Connection) -> tuple[outbox.FrozenBatch | None, int]:
+            return (outbox.next_batch(conn, self.tenant_id, self.store_id, after_seq,
+                                      max_events=s.max_batch_events,
+                                      max_bytes=s.max_batch_bytes), outbox.head_seq(conn))
+        return build
+
     async def _upload(self) -> None:
         rewinds = 0
-        while True:
-            frozen = await self._batch()
-            if frozen is None:
-                return
-            acked_through = frozen.first_seq - 1
-            self.metrics.batches_sent.inc()
-            self.metrics.bytes_sent.inc(len(frozen.body))
-            result = await self.client.send_batch(frozen, acked_through)
+        frozen = await self._batch()
+        while frozen is not None:
+            # While this batch is on the wire, the next one is read and encoded (off the loop):
+            # a backlog drains at the pace of the relay, not of relay + encoding.
+            prefetch = asyncio.ensure_future(self.read(self._next_after(frozen.last_seq)))
+            try:
+                self.metrics.batches_sent.inc()
+                self.metrics.bytes_sent.inc(len(frozen.body))
+                result = await self.client.send_batch(frozen, frozen.first_seq - 1)
+                nxt, head = await prefetch
+            finally:
+                if not prefetch.done():
+                    await asyncio.wait({prefetch})
             if isinstance(result, Acked):
                 if not cursor.ack_matches(frozen, result.ack):
                     a = result.ack
                     await self._alarm("ack_mismatch", f"ack {a.batch_id}@{a.accepted_through_seq}"
                                       f" does not match batch {frozen.batch_id}", frozen.first_seq)
                     raise RoundFailed(f"ack does not match batch {frozen.batch_id}")
-                await self.writer.run(lambda tx, f=frozen, a=result.ack: cursor.record_ack(
-                    tx.conn, f, a, tx.now_ms))
-                self._frozen = None
-                self.metrics.batches_acked.inc()
-                self.metrics.events_acked.inc(frozen.events)
-                self.metrics.acked_seq.set(frozen.last_seq)
-                if result.ack.quarantined:
-                    log.warning("relay quarantined events", batch_id=frozen.batch_id,
-                                seqs=[q.seq for q in result.ack.quarantined])
-                if self._open_alarms:
-                    for reason in self._open_alarms:
-                        self.metrics.alarm.labels(reason).set(0)
-                    self._open_alarms.clear()
-                    log.info("sync alarms cleared by an accepted batch", batch_id=frozen.batch_id)
+
+                def complete(tx, f=frozen, a=result.ack, n=nxt) -> None:
+                    # One small command: the ack and its cursor move, and the next batch frozen.
+                    cursor.record_ack(tx.conn, f, a, tx.now_ms)
+                    if n is not None:
+                        cursor.freeze(tx.conn, n)
+                await self.writer.run(complete)
+                self._acked(frozen, result.ack, head)
+                self._frozen = frozen = nxt
                 continue
             if isinstance(result, Refused):
                 r = result.refusal
@@ -278,6 +302,7 @@ class SyncEngine:
                     if rewinds > MAX_REWINDS_PER_ROUND:
                         raise RoundFailed(f"relay moved its watermark back {rewinds} times")
                     await self._rewind(r.expected_seq - 1)
+                    frozen = await self._batch()
                     continue
                 raise RoundFailed(f"batch {frozen.batch_id} refused ({r.reason}): {r.detail}")
             if isinstance(result, RetryLater):
@@ -286,6 +311,21 @@ class SyncEngine:
             if result.status in (401, 403):
                 await self._alarm("unauthorized", result.error, frozen.first_seq)
             raise RoundFailed(result.error)
+
+    def _acked(self, frozen: outbox.FrozenBatch, ack, head: int) -> None:
+        m = self.metrics
+        m.batches_acked.inc()
+        m.events_acked.inc(frozen.events)
+        m.acked_seq.set(frozen.last_seq)
+        m.lag_events.set(max(0, head - frozen.last_seq))
+        if ack.quarantined:
+            log.warning("relay quarantined events", batch_id=frozen.batch_id,
+                        seqs=[q.seq for q in ack.quarantined])
+        if self._open_alarms:
+            for reason in self._open_alarms:
+                m.alarm.labels(reason).set(0)
+            self._open_alarms.clear()
+            log.info("sync alarms cleared by an accepted batch", batch_id=frozen.batch_id)
 
     async def _rewind(self, to_seq: int) -> None:
         digest = await self.read(lambda c: outbox.hash_at(c, to_seq))
@@ -346,6 +386,6 @@ def engine_for_service(service: Any) -> SyncEngine | None:
     return SyncEngine(
         db_path=service.db_path, writer=service.writer, tenant_id=service.identity.tenant_id,
         store_id=service.identity.store_id, clock=service.clock, settings=s,
-        credential=load_credential(cred_path), metrics=SyncMetrics(service.metrics.registry),
+        credential=load_credential(cred_path), metrics=SyncMetrics.of(service.metrics.registry),
         ca_file=ca,
     )

@@ -7,6 +7,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class SyncMetrics:
+    @classmethod
+    def of(cls, registry: CollectorRegistry) -> SyncMetrics:
+        """The sync metrics of a registry, created once: an engine restarted inside the same
+        daemon (or test) keeps counting on the same series."""
+        existing = getattr(registry, "_novapos_sync_metrics", None)
+        if existing is None:
+            existing = cls(registry)
+            registry._novapos_sync_metrics = existing  # type: ignore[attr-defined]
+        return existing
+
     def __init__(self, registry: CollectorRegistry) -> None:
         r = registry
         self.lag_events = Gauge(

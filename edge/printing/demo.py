@@ -17,7 +17,7 @@ PAPER_ROLL_FILENAME = "demo-paper-roll.txt"
 def start_demo_printer(printing: PrintService, data_dir: Path) -> EscposPrinterEmulator | None:
     """Call before the service starts. Returns the running emulator (stop it on exit), or None
     when real printers are configured."""
-    if printing.printers:
+    if printing.printers or not printing.config.demo_printer:
         return None
     emulator = EscposPrinterEmulator(paper_roll=data_dir / PAPER_ROLL_FILENAME,
                                      drawer_auto_close_s=3.0).start()

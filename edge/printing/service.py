@@ -15,8 +15,9 @@ only it is rolled back and the sale still completes (the lane sees `receipt_prin
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -108,6 +109,10 @@ class PrintService:
         self.printers: dict[str, EscposPrinter] = {}
         self._workers: dict[str, PrintWorker] = {}
         self._started = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Lane -> printer from the device bindings (edge.devices); consulted before the
+        # [printing] lanes, so binding a printer to a lane routes that lane's receipts to it.
+        self.bound_printer: Callable[[str], str | None] | None = None
         self._metrics = _Metrics(
             Gauge("novapos_print_queue_depth", "Print jobs queued or printing, per printer",
                   ["printer"], registry=registry),
@@ -132,7 +137,15 @@ class PrintService:
         self._metrics.depth.labels(pc.id).set(0)
         return self.printers[pc.id]
 
+    @property
+    def configs(self) -> dict[str, PrinterConfig]:
+        return dict(self._configs)
+
     def printer_for_lane(self, lane_id: str) -> str | None:
+        if self.bound_printer is not None:
+            bound = self.bound_printer(lane_id)
+            if bound is not None and bound in self.printers:
+                return bound
         for pc in self._configs.values():
             if lane_id in pc.lanes:
                 return pc.id
@@ -162,8 +175,16 @@ class PrintService:
                 status_poll_s=c.status_poll_s, idle_status_poll_s=c.idle_status_poll_s,
                 on_change=self._changed,
             )
+            worker.loop = self._loop
             self._workers[pid] = worker
             worker.start()
+
+    def attach_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Called by the app's lifespan: while set, workers commit through the writer's batches
+        on this loop instead of taking the writer lock from their threads."""
+        self._loop = loop
+        for worker in self._workers.values():
+            worker.loop = loop
 
     def stop(self) -> None:
         for worker in self._workers.values():

@@ -2,8 +2,8 @@
 
 Invariants:
 - The queue in SQLite is the truth; the worker holds no job only in memory. Every state change
-  goes through the store writer (`run_sync`, thread-safe), so it commits durably before the
-  next step: `printing` before bytes are sent, `printed` only after the printer took them and
+  goes through the store writer (joining its group commit when the daemon's loop runs), so it
+  commits durably before the next step: `printing` before bytes are sent, `printed` only after the printer took them and
   reported a good status afterwards.
 - A refused job (paper out, cover open, offline) stays queued with a backoff; while it waits,
   the printer's status is polled every `status_poll_s`, so loading paper prints at once.
@@ -13,12 +13,14 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import apsw
 
@@ -28,12 +30,14 @@ from drivers.escpos.status import BLOCKING
 from edge.clock import Clock
 from edge.printing import queue
 from edge.store.db import open_connection
-from edge.store.writer import Writer
+from edge.store.writer import Tx, Writer
 from schemas.printing import Document, PrintJobView
 
 log = logging.getLogger(__name__)
 
 KICK_DEADLINE_S = 10.0
+_COMMIT_TIMEOUT_S = 30.0
+T = TypeVar("T")
 _MAX_PENDING_KICKS = 16
 
 
@@ -73,6 +77,9 @@ class PrintWorker:
         self._kicks: collections.deque[float] = collections.deque(maxlen=_MAX_PENDING_KICKS)
         self._thread: threading.Thread | None = None
         self._last_poll = 0.0
+        self._last_idle_poll = 0.0
+        # The daemon's event loop, set while its writer task serves (see `_commit`).
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     # --- control from other threads ------------------------------------------------------
 
@@ -100,27 +107,43 @@ class PrintWorker:
         conn = open_connection(self._db_path)
         try:
             self.printer.open()
-            last_poll = time.monotonic()
+            self._last_idle_poll = time.monotonic()
             while not self._stop.is_set():
-                self._do_kicks()
-                job = queue.head(conn, self.printer.device_id)
-                self._on_change(self.printer.device_id, conn, None)
-                if job is None:
-                    if time.monotonic() - last_poll >= self._idle_poll_s:
-                        last_poll = time.monotonic()
-                        self._poll()
-                    self._sleep(self._idle_poll_s)
-                    continue
-                if job.next_attempt_at_ms > self._clock.now_ms() and not self._ready_again(job):
+                try:
+                    self._step(conn)
+                except Exception:  # e.g. the writer stopping under us: the
+                    # queue in SQLite is intact, so log, pause and carry on from it.
+                    log.exception("print worker for %s: step failed", self.printer.device_id)
                     self._sleep(self._status_poll_s)
-                    continue
-                self._attempt(conn, job)
-                last_poll = time.monotonic()
-        except Exception:  # a dead worker must say so, not vanish
-            log.exception("print worker for %s stopped", self.printer.device_id)
         finally:
             conn.close()
             self.printer.close()
+
+    def _step(self, conn: apsw.Connection) -> None:
+        self._do_kicks()
+        job = queue.head(conn, self.printer.device_id)
+        self._on_change(self.printer.device_id, conn, None)
+        if job is None:
+            if time.monotonic() - self._last_idle_poll >= self._idle_poll_s:
+                self._last_idle_poll = time.monotonic()
+                self._poll()
+            self._sleep(self._idle_poll_s)
+            return
+        if job.next_attempt_at_ms > self._clock.now_ms() and not self._ready_again(job):
+            self._sleep(self._status_poll_s)
+            return
+        self._attempt(conn, job)
+        self._last_idle_poll = time.monotonic()
+
+    def _commit(self, fn: Callable[[Tx], T]) -> T:
+        """Through the writer's group commit when the daemon's event loop runs it (a thread's
+        own `run_sync` would hold the writer lock, and so stall the loop, for a whole fsync);
+        directly otherwise (no loop: tools, start-up, shutdown)."""
+        loop = self.loop
+        if loop is not None and loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(self._writer.run(fn), loop)
+            return future.result(timeout=_COMMIT_TIMEOUT_S)
+        return self._writer.run_sync(fn)
 
     def _sleep(self, seconds: float) -> None:
         self._wake.wait(seconds)
@@ -144,7 +167,7 @@ class PrintWorker:
         self._last_poll = time.monotonic()
         if not self._poll():
             return False
-        self._writer.run_sync(lambda tx: queue.due_now(tx.conn, job.job_id, tx.now_ms))
+        self._commit(lambda tx: queue.due_now(tx.conn, job.job_id, tx.now_ms))
         return True
 
     def _do_kicks(self) -> None:
@@ -166,17 +189,17 @@ class PrintWorker:
         except RenderError as exc:
             log.error("print job %s cannot be rendered: %s", job_id, exc)
             cause = f"render: {exc}"
-            self._writer.run_sync(lambda tx: queue.mark_failed(
+            self._commit(lambda tx: queue.mark_failed(
                 tx.conn, job_id, cause=cause, now_ms=tx.now_ms))
             self._on_change(self.printer.device_id, conn, "failed")
             return
         if job.state == "queued":
-            self._writer.run_sync(lambda tx: queue.mark_printing(tx.conn, job_id, tx.now_ms))
+            self._commit(lambda tx: queue.mark_printing(tx.conn, job_id, tx.now_ms))
         try:
             self.printer.print_document(document)
         except Exception as exc:  # noqa: BLE001 - any failure leaves the job queued
             cause = str(exc) if isinstance(exc, DeviceFault) else f"error: {exc!r}"
-            after = self._writer.run_sync(lambda tx: queue.mark_retry(
+            after = self._commit(lambda tx: queue.mark_retry(
                 tx.conn, job_id, cause=cause, now_ms=tx.now_ms, initial_ms=self._initial_ms,
                 max_ms=self._max_ms, max_attempts=self._max_attempts))
             log.info("print job %s on %s not printed (%s); %s", job_id,
@@ -184,5 +207,5 @@ class PrintWorker:
             self._on_change(self.printer.device_id, conn,
                             "failed" if after.state == "failed" else "retried")
             return
-        self._writer.run_sync(lambda tx: queue.mark_printed(tx.conn, job_id, tx.now_ms))
+        self._commit(lambda tx: queue.mark_printed(tx.conn, job_id, tx.now_ms))
         self._on_change(self.printer.device_id, conn, "printed")

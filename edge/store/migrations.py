@@ -206,6 +206,24 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         """,
     ),
     (
+        5,
+        "hardware: device statistics, lane bindings",
+        """
+        -- Counters per device (lines printed, scans, ...): primary state, survive restarts.
+        CREATE TABLE device_statistics (
+            device_id TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,
+            updated_at_ms INTEGER NOT NULL, PRIMARY KEY (device_id, name)
+        ) STRICT, WITHOUT ROWID;
+        -- Which lane a device serves; NULL scan_adds_to_cart means the store default.
+        CREATE TABLE device_bindings (
+            device_id TEXT PRIMARY KEY, lane_id TEXT NOT NULL,
+            scan_adds_to_cart INTEGER CHECK (scan_adds_to_cart IN (0, 1)),
+            bound_at_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX device_bindings_lane ON device_bindings(lane_id);
+        """,
+    ),
+    (
         6,
         "sync: upload cursor and acks, frozen batch, down-sync inbox, settings, alarms",
         """

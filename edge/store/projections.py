@@ -299,3 +299,13 @@ def _voucher_redeemed(conn, stored: StoredEvent, b: ev.VoucherRedeemed) -> None:
 def _voucher_credited(conn, stored: StoredEvent, b: ev.VoucherCredited) -> None:
     conn.execute("UPDATE vouchers SET balance_minor = balance_minor + ?, updated_seq = ? "
                  "WHERE code = ?", (b.amount_minor, stored.seq, b.code))
+
+
+# --- devices -----------------------------------------------------------------------------
+
+
+@_on(ev.DeviceAttached)
+@_on(ev.DeviceDetached)
+def _device_audit(_conn, _stored, _body) -> None:
+    """Attach/detach events are an audit trail for the log and the lane streams; no read model
+    is built from them (live device state is the registry's, bindings are primary state)."""

@@ -4,29 +4,12 @@ reachable (CI provides it)."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.relay import BACKENDS, Relay, pg_available, start_relay
-
-_pg_problem: list[str | None] = []
-
-
-def pg_problem() -> str | None:
-    if not _pg_problem:
-        _pg_problem.append(pg_available())
-    return _pg_problem[0]
-
-
-def skip_without_pg(backend: str) -> None:
-    if backend == "postgresql" and (problem := pg_problem()) is not None:
-        message = (f"POSTGRESQL RELAY TESTS SKIPPED: no PostgreSQL at 127.0.0.1:5432 "
-                   f"(user postgres, db test): {problem}")
-        warnings.warn(message, stacklevel=2)
-        pytest.skip(message)
+from tests.support.relay import BACKENDS, Relay, skip_without_pg, start_relay
 
 
 @pytest.fixture(params=BACKENDS)

@@ -117,3 +117,28 @@ def test_store_secrets_can_be_sealed_at_rest(backend: str, tmp_path: Path) -> No
                 other.close(drop=False)
     finally:
         relay.close()
+
+
+def test_bad_query_parameters_are_400_problems(relay: Relay) -> None:
+    store = relay.store_client(relay.enroll())
+    hq = relay.hq_client(relay.hq_token("t1"))
+    for resp in (
+        hq.get("/v1/ledger", params={"limit": "0"}),
+        hq.get("/v1/ledger", params={"limit": "5001"}),
+        hq.get("/v1/ledger", params={"limit": "many"}),
+        store.get("/v1/stores/s1/changes?after=-1"),
+        store.get("/v1/stores/s1/changes?after=0&limit=501"),
+        store.get("/v1/stores/s1/watermark?head_seq=abc"),
+        store.get("/v1/stores/s1/watermark?applied_change_id=-5"),
+    ):
+        body = _problem(resp, 400)
+        assert body["type"].endswith("/invalid-request")
+    resp = store.upload_raw(b"x", "s1:1-1", acked_through=None)
+    assert resp.status_code == 400
+    resp = store.request("POST", "/v1/stores/s1/batches", b"x",
+                         {"Idempotency-Key": "s1:1-1", "X-NovaPOS-Acked-Through": "soon"})
+    _problem(resp, 400)
+    # Nothing above changed the store's state.
+    mark = store.get("/v1/stores/s1/watermark").json()
+    assert (mark["high_seq"], mark["applied_catalog_change_id"]) == (0, 0)
+    assert relay.storage.sync_status("t1")[0].reported_head_seq is None

@@ -99,6 +99,7 @@ class FaultProxy:
     counts: Counter = field(default_factory=Counter)
     _server: asyncio.AbstractServer | None = None
     _conns: set[asyncio.Task] = field(default_factory=set)
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
     port: int = 0
 
     async def start(self) -> int:
@@ -122,19 +123,26 @@ class FaultProxy:
             self._server.close()
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
-        for t in list(self._conns):
-            t.cancel()
-        await asyncio.gather(*self._conns, return_exceptions=True)
+        # Abort every socket: the connection tasks see EOF and end on their own (cancelling
+        # them instead makes asyncio's stream callbacks log the cancellation).
+        for w in list(self._writers):
+            w.transport.abort()
+        if self._conns:
+            _done, pending = await asyncio.wait(set(self._conns), timeout=5)
+            for t in pending:
+                t.cancel()
 
     async def _serve(self, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._conns.add(task)
+        self._writers.add(cwriter)
         upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         try:
             while True:
                 try:
-                    request = await asyncio.wait_for(_read_message(creader), IO_TIMEOUT_S)
+                    async with asyncio.timeout(IO_TIMEOUT_S):
+                        request = await _read_message(creader)
                 except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     return
                 action = self.schedule.next()
@@ -147,6 +155,7 @@ class FaultProxy:
                 if upstream is None:
                     upstream = await asyncio.open_connection(self.upstream_host,
                                                              self.upstream_port)
+                    self._writers.add(upstream[1])
                 ureader, uwriter = upstream
                 if action == "reset":
                     uwriter.write(request[: max(1, len(request) // 2)])
@@ -157,15 +166,19 @@ class FaultProxy:
                     return
                 uwriter.write(request)
                 await uwriter.drain()
-                response = await asyncio.wait_for(_read_message(ureader), IO_TIMEOUT_S)
+                async with asyncio.timeout(IO_TIMEOUT_S):
+                    response = await _read_message(ureader)
                 if action == "duplicate":
                     r2, w2 = await asyncio.open_connection(self.upstream_host, self.upstream_port)
+                    self._writers.add(w2)
                     try:
                         w2.write(request)
                         await w2.drain()
-                        response = await asyncio.wait_for(_read_message(r2), IO_TIMEOUT_S)
+                        async with asyncio.timeout(IO_TIMEOUT_S):
+                            response = await _read_message(r2)
                     finally:
                         w2.close()
+                        self._writers.discard(w2)
                 if action == "lose":
                     _rst(cwriter)
                     return
@@ -186,5 +199,7 @@ class FaultProxy:
         finally:
             if upstream is not None:
                 upstream[1].transport.abort()
+                self._writers.discard(upstream[1])
             cwriter.transport.abort()
+            self._writers.discard(cwriter)
             self._conns.discard(task)

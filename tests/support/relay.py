@@ -20,7 +20,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ import uvicorn
 
 from cloud_relay import admin, server
 from cloud_relay.storage import Storage, open_storage
+from edge.ids import uuid7
 from edge.store.eventlog import GENESIS_HASH, chain_hash
 from schemas import events as ev
 from schemas.sync import (
@@ -64,6 +64,25 @@ def pg_available() -> str | None:
         return None
     except Exception as exc:  # noqa: BLE001 - any failure means: not available
         return f"{type(exc).__name__}: {exc}"
+
+
+_pg_problem: list[str | None] = []
+
+
+def skip_without_pg(backend: str) -> None:
+    """Skip the calling test, loudly, when it needs PostgreSQL and none answers."""
+    if backend != "postgresql":
+        return
+    if not _pg_problem:
+        _pg_problem.append(pg_available())
+    if (problem := _pg_problem[0]) is not None:
+        import warnings
+
+        import pytest
+
+        message = (f"POSTGRESQL RELAY TESTS SKIPPED: no PostgreSQL at {PG_BASE}: {problem}")
+        warnings.warn(message, stacklevel=2)
+        pytest.skip(message)
 
 
 def new_pg_schema() -> str:
@@ -117,7 +136,7 @@ class Chain:
             data = body
         assert type_ is not None
         seq = self.seq + 1
-        event_id = str(uuid.uuid4())
+        event_id = uuid7()  # time-ordered, as the edge writes them
         self.recorded_at_ms += 1
         digest = chain_hash(
             self.head, seq=seq, event_id=event_id, tenant_id=self.tenant_id,
@@ -317,6 +336,24 @@ class RelayProcess:
                 self.port = int(self.url.rsplit(":", 1)[1])
                 return self
 
+    def enroll(self, tenant_id: str = "t1", store_id: str = "s1") -> StoreCredential:
+        """Enroll through the database directly (works whether or not the process runs)."""
+        storage = open_storage(self.database)
+        try:
+            return admin.enroll_store(storage, tenant_id, store_id, server.now_ms())
+        finally:
+            storage.close()
+
+    def hq_token(self, tenant_id: str = "t1") -> str:
+        storage = open_storage(self.database)
+        try:
+            return admin.create_hq_token(storage, tenant_id, server.now_ms()).token
+        finally:
+            storage.close()
+
+    def store_client(self, cred: StoreCredential) -> StoreClient:
+        return StoreClient(self.url, cred)
+
     def log_tail(self, max_bytes: int = 4_000) -> str:
         if not self.log_path.exists():
             return ""
@@ -351,3 +388,44 @@ def iter_ledger(client: httpx.Client, limit: int = 1000, after: str | None = Non
         after = page["next_cursor"]
         if not page["more"]:
             return
+
+
+def ingest_rate(backend: str, data_dir: Path, *, events: int = 100_000,
+                batch_events: int = 2_000, stores: int = 1) -> float:
+    """Relay ingest throughput (events/s): `stores` stores upload `events` events in total, in
+    prebuilt signed batches, concurrently, to a relay running as its own process. For
+    benchmarks (`pg_ingest_events_per_s`); no test asserts on it."""
+    url = database_url(backend, data_dir)
+    storage = open_storage(url)
+    per_store = events // stores
+    work = []
+    for i in range(stores):
+        cred = admin.enroll_store(storage, "bench", f"bench-{i}", server.now_ms())
+        chain = Chain("bench", f"bench-{i}")
+        chain.extend(per_store)
+        work.append((cred, [(encode_batch(chain.batch(f, min(per_store, f + batch_events - 1))),
+                             batch_id(f"bench-{i}", f, min(per_store, f + batch_events - 1)))
+                            for f in range(1, per_store + 1, batch_events)]))
+    storage.close()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    relay = RelayProcess(url, data_dir / "relay-bench.log").start()
+    try:
+        def upload(cred: StoreCredential, batches: list[tuple[bytes, str]]) -> None:
+            client = StoreClient(relay.url, cred)
+            for raw, key in batches:
+                resp = client.upload_raw(raw, key)
+                assert resp.status_code == 200, resp.text
+            client.close()
+
+        threads = [threading.Thread(target=upload, args=w) for w in work]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - started
+    finally:
+        relay.stop()
+        if backend == "postgresql":
+            drop_pg_schema(url)
+    return per_store * stores / elapsed

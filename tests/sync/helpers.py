@@ -47,9 +47,10 @@ def engine(service: StoreService, cred: StoreCredential, *, relay_url: str = "ht
                 "poll_interval_s": 0.05, "request_timeout_s": 10.0}
     base.update(settings)
     return SyncEngine(
-        db_path=service.db_path, writer=service.writer, tenant_id=TENANT, store_id=STORE,
+        db_path=service.db_path, writer=service.writer, tenant_id=service.identity.tenant_id,
+        store_id=service.identity.store_id,
         clock=service.clock, settings=SyncConfig(**base), credential=cred,
-        metrics=SyncMetrics(service.metrics.registry), rng=random.Random(seed),
+        metrics=SyncMetrics.of(service.metrics.registry), rng=random.Random(seed),
         transport=transport,
     )
 

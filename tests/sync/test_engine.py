@@ -254,3 +254,29 @@ def test_credential_for_another_store_is_refused(tmp_path) -> None:
             with pytest.raises(ValueError, match="credential is for"):
                 engine(svc, new_credential("demo-tenant", "store-999"))
     run(main())
+
+
+def test_the_engine_task_survives_a_crashing_round(tmp_path) -> None:
+    """An unexpected error in a round (here: the relay client blows up) must not end the
+    background task: it backs off and carries on once the fault is gone."""
+    async def main():
+        async with running_store(tmp_path) as svc:
+            cred = credential()
+            relay = FakeRelay(cred)
+            await svc.writer.run(SaleFactory(16).command(3))
+            eng = engine(svc, cred, transport=relay.transport())
+            real = eng.client.send_batch
+            calls = {"n": 0}
+
+            async def flaky(*a, **k):
+                calls["n"] += 1
+                if calls["n"] <= 2:
+                    raise RuntimeError("bug")
+                return await real(*a, **k)
+            eng.client.send_batch = flaky
+            task = asyncio.create_task(eng.run())
+            await _until(lambda: relay.high == 3)
+            assert not task.done() and calls["n"] >= 3
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    run(main())

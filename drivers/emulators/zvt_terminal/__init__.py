@@ -18,8 +18,10 @@ every money command the terminal accepts adds exactly one journal entry; money m
 once per command whatever happens to the link afterwards.
 
 Modules: `books` (journal, scripts, processor link), `session` (one ECR conversation),
-`server` (TCP listener or pty, threads, control surface), `__main__` (the process:
-`python -m drivers.emulators.zvt_terminal --port 20007 [--serial] [--journal FILE]`).
+`server` (TCP listener or pty, threads, control surface), `control` (the same control as JSON
+lines on a loopback port, for an emulator in another process), `__main__` (the process:
+`python -m drivers.emulators.zvt_terminal --port 20007 [--serial] [--journal FILE]
+[--control-port N]`).
 """
 
 from drivers.emulators.zvt_terminal.books import OUTCOMES, JournalEntry, Script

@@ -254,3 +254,27 @@ def test_the_scripted_card_is_the_one_refunded(emulator: ZvtTerminalEmulator,
     refund = terminal.refund(sale.reference, 1200, "EUR")
     assert refund.reference is not None
     assert refund.reference.masked_pan == "5413********0004"
+
+
+def test_keepalives_never_stretch_a_transaction_past_its_hard_limit(
+        emulator: ZvtTerminalEmulator) -> None:
+    term = ZvtTerminal("t", DeviceAddress("tcp", host="127.0.0.1", port=emulator.port),
+                       max_transaction_s=0.6)
+    emulator.script("slow", delay_s=3.0, keepalive_s=0.1)
+    result = term.authorize(100, "EUR", "order-long", timeout_s=0.3)
+    assert result.outcome == "timeout"
+    last = term.last_transaction()
+    term.close()
+    assert last is not None and (last.ecr_ref, last.outcome) == ("order-long", "aborted")
+    assert emulator.charged_minor("order-long") == 0
+
+
+def test_a_wrong_password_is_refused_at_registration(emulator: ZvtTerminalEmulator) -> None:
+    term = ZvtTerminal("t", DeviceAddress("tcp", host="127.0.0.1", port=emulator.port),
+                       password="123456")
+    term.open()
+    status = term.status()
+    assert status.state == "error" and status.causes == ["communication_error"]
+    assert "registration refused" in (status.detail or "")
+    assert term.authorize(100, "EUR", "order-pw").outcome == "failed"
+    assert emulator.journal() == []

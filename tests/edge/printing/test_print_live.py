@@ -181,3 +181,35 @@ def test_a_lane_without_a_printer_still_sells(
     assert order["receipt_print"] is None
     r = post(app.client("lane-2"), f"/v1/orders/{order['order_id']}/receipt/print", {})
     assert r.status_code == 422 and "no receipt printer" in r.json()["detail"]
+
+
+def test_a_broken_queue_never_costs_the_sale(
+    store: Callable[[], LiveApp], emu: EscposPrinterEmulator,
+) -> None:
+    app = store()
+    # Fault injection in the database itself: every receipt insert is refused.
+    app.service.writer.run_sync(lambda tx: tx.conn.execute(
+        "CREATE TEMP TRIGGER refuse_jobs BEFORE INSERT ON print_jobs "
+        "BEGIN SELECT RAISE(ABORT, 'print queue broken'); END"))
+    order = sell(app)
+    assert order["receipt_print"] is None
+    assert app.client().get(f"/v1/orders/{order['order_id']}").status_code == 200
+
+
+def test_test_print_goes_through_the_queue_and_cash_kick_can_be_turned_off(
+    tmp_path: Path, emu: EscposPrinterEmulator,
+) -> None:
+    data = tmp_path / "store"
+    data.mkdir()
+    (data / "config.toml").write_text(_config(emu.port, kick_drawer_on_cash="false"))
+    app = start_live_app(data)
+    try:
+        job = app.service.printing.test_print("front")
+        assert job.kind == "test" and job.state == "queued"
+        emu.wait_for(lambda r: any("NovaPOS Edge test print" in t for t in r.receipts()))
+        order = sell(app)
+        emu.wait_for(lambda r: copies(r, order["receipt_number"]) == 1)
+        wait_job(app, order["order_id"], "printed")
+        assert emu.record.pulses == []
+    finally:
+        app.close()

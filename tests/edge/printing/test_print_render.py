@@ -7,7 +7,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as s
 
-from drivers.emulators.escpos_printer import EscposStream
+from drivers.emulators.escpos_stream import EscposStream
 from drivers.escpos.document import printable, render
 from edge.printing.render import ReceiptLayout, receipt_document, two_columns
 from schemas import api
