@@ -25,8 +25,8 @@ from edge.api.routes.carts import CartController
 from edge.api.routes.catalog import CatalogController
 from edge.api.routes.devices import AdminController, LaneDeviceController
 from edge.api.routes.orders import OrderController
-from edge.api.routes.tenders import TenderController
 from edge.api.routes.printing import reprint_receipt
+from edge.api.routes.tenders import TenderController
 from edge.devices.admin import ADMIN_PATHS
 from edge.service import StoreService
 from edge.tender.service import Payments

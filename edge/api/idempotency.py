@@ -106,14 +106,16 @@ class IdempotencyGate:
     async def run_phased(
         self, request: Request, who: Principal, payload: Any,
         begin: Callable[[Tx], tuple[str, Any]],
-        finish: Callable[[Any], Awaitable[tuple[int, Any]]],
+        finish: Callable[[Any, Callable[[Tx, int, Any], None]], Awaitable[tuple[int, Any]]],
     ) -> Response:
         """For effects with device I/O between two commits (card payments, reversals, card
         refunds). `begin(tx)` runs in the writer like an effect and answers ("done", (status,
         view)) when no I/O is needed, or ("io", intent) once it has committed the intent;
-        `finish(intent)` then does the I/O outside the writer, commits the result itself and
-        answers (status, view) — or (status, DomainError) to refuse after the commit. A 2xx is
-        stored for the key afterwards, so a retry replays it; a retry that arrives after a crash
+        `finish(intent, save)` then does the I/O outside the writer, commits the result itself
+        and answers (status, view) — or (status, DomainError) to refuse after the commit. A 2xx
+        is stored for the key, so a retry replays it: `save(tx, status, view)` stores it inside
+        finish's own result commit (one fsync fewer), else the gate stores it afterwards in a
+        command of its own. A retry that arrives after a crash
         between the two finds the intent through the domain (the payment records the key) and is
         reconciled, never executed twice. `finish` is shielded: a client that hangs up does not
         stop a payment half-way."""
@@ -147,11 +149,22 @@ class IdempotencyGate:
         try:
             replayed, response, intent = await self._service.writer.run(first)
             if response is None:
-                status, view = await asyncio.shield(finish(intent))
+                saved: list[bytes] = []
+
+                def save_in(tx: Tx, status: int, view: Any) -> None:
+                    if (200 <= status < 300 and not isinstance(view, DomainError)
+                            and idempotency.lookup(tx.conn, who.lane_id, key) is None):
+                        body = _encoder.encode(view)
+                        idempotency.save(tx.conn, who.lane_id, key,
+                                         StoredResponse(fp, status, body), tx.now_ms)
+                        saved.append(body)
+
+                status, view = await asyncio.shield(finish(intent, save_in))
                 if isinstance(view, DomainError):
                     raise view
-                response = StoredResponse(fp, status, _encoder.encode(view))
-                if 200 <= status < 300:
+                response = StoredResponse(fp, status, saved[-1] if saved
+                                          else _encoder.encode(view))
+                if 200 <= status < 300 and not saved:
                     done = response
 
                     def save(tx: Tx) -> None:

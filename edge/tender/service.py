@@ -147,7 +147,7 @@ class Payments:
             self._in_progress.add(p.payment_id)
             return "io", (p, fresh)
 
-        async def finish(intent: tuple[Payment, bool]) -> tuple[int, Any]:
+        async def finish(intent: tuple[Payment, bool], save: Any) -> tuple[int, Any]:
             p, fresh = intent
             try:
                 async with link.session():
@@ -162,7 +162,9 @@ class Payments:
                             after = commands.finish_card(tx, p.payment_id, result)
                             if after.state == "authorizing":
                                 return after, None
-                            return after, self._card_answer(tx, who, after)
+                            answer = self._card_answer(tx, who, after)
+                            save(tx, *answer)  # the idempotent response in the same commit
+                            return after, answer
 
                         outcome, answer = await self._writer.run(record)
                     else:
@@ -242,7 +244,7 @@ class Payments:
             self._in_progress.add(intent.payment_id)
             return "io", (intent, resumed)
 
-        async def finish(work: tuple[Payment, bool]) -> tuple[int, Any]:
+        async def finish(work: tuple[Payment, bool], _save: Any) -> tuple[int, Any]:
             p, resumed = work
             link = self._need_link()
             result = TerminalResult(outcome="failed", amount_minor=p.captured_minor,
@@ -304,7 +306,7 @@ class Payments:
             self._in_progress.update(p.payment_id for p in plan.card_work)
             return "io", plan
 
-        async def finish(plan: refunds.RefundPlan) -> tuple[int, Any]:
+        async def finish(plan: refunds.RefundPlan, _save: Any) -> tuple[int, Any]:
             link = self._need_link()
             try:
                 for p in plan.card_work:
@@ -464,5 +466,5 @@ def _terminal_ref(card: ev.CardRef):
         card_token=card.card_token)
 
 
-async def _never(_intent: Any) -> tuple[int, Any]:
+async def _never(_intent: Any, _save: Any) -> tuple[int, Any]:
     raise AssertionError("local tenders need no terminal work")

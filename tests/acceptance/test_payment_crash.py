@@ -2,7 +2,8 @@
 
 The real daemon (`novapos-edge serve --demo`, a subprocess) takes card payments from the ZVT
 terminal emulator running in this test process over real TCP, with a short delay on every money
-command so kills land inside terminal conversations. A killer thread `kill -9`s the daemon at
+command so kills land inside terminal conversations; some payments are scripted to be declined
+or to lose the link right after the terminal took the command. A killer thread `kill -9`s the daemon at
 random moments and restarts it; the lane retries every request with the same Idempotency-Key
 until it gets an answer, and takes a fresh card tender only when the daemon says the previous
 one took nothing. Afterwards, from the emulator's own journal (what the cards were charged) and
@@ -52,8 +53,10 @@ RETRYABLE = (httpx.TransportError,)
 class Lane:
     """One till ringing card sales, retrying through kills."""
 
-    def __init__(self, daemon: DaemonProcess, rng: random.Random, stop: threading.Event) -> None:
+    def __init__(self, daemon: DaemonProcess, terminal: ZvtTerminalEmulator, rng: random.Random,
+                 stop: threading.Event) -> None:
         self.daemon = daemon
+        self.terminal = terminal
         self.rng = rng
         self.stop = stop
         self.client: httpx.Client | None = None
@@ -99,6 +102,11 @@ class Lane:
             assert r.status_code == 201, r.text
         total = r.json()["total_minor"]
         while True:  # a card tender; a new one only when the last one took nothing
+            odds = self.rng.random()
+            if odds < 0.1:
+                self.terminal.script("decline")
+            elif odds < 0.2:  # the terminal takes the command, then the link drops
+                self.terminal.script("disconnect_after_ack")
             self.paying.set()
             try:
                 r = self.send("POST", f"/v1/carts/{cart}/tenders",
@@ -134,7 +142,7 @@ def test_kill9_during_card_payments_charges_each_order_exactly_once(tmp_path: Pa
             "NOVAPOS_TENDER__RECONCILE_INTERVAL_S": "0.3",
         }).start()
         stop = threading.Event()
-        lane = Lane(daemon, random.Random(rng.random()), stop)
+        lane = Lane(daemon, terminal, random.Random(rng.random()), stop)
         failure: list[BaseException] = []
 
         def lane_main() -> None:

@@ -97,7 +97,7 @@ class TenderController(Controller):
         _manager(request.user, "forwarding stored payments")
         payments = request.app.state.payments
 
-        async def finish(_intent: None) -> tuple[int, Any]:
+        async def finish(_intent: None, _save: Any) -> tuple[int, Any]:
             return 200, await payments.forward_stored()
 
         return await request.app.state.gate.run_phased(

@@ -261,3 +261,28 @@ def test_terminal_unreachable_is_refused_before_anything_is_recorded(live_with) 
     seq = head_seq(live)
     assert_problem(_card(c, cart, total), 503, "payment-terminal-unavailable")
     assert head_seq(live) == seq
+
+
+def test_refused_reversal_and_refund_leave_the_card_as_it_was(card_store, terminal) -> None:
+    live = card_store()
+    c = live.client()
+    cart, total = _cart(c, "BREAD-500G")
+    pid = _card_payment(_card(c, cart, total).json())["payment_id"]
+    assert_problem(post(c, f"/v1/carts/{cart}/void", {}), 409, "card-tender-active")
+    terminal.script("decline")
+    body = assert_problem(c.delete(f"/v1/carts/{cart}/tenders/1",
+                                   headers={"Idempotency-Key": new_key()}),
+                          409, "reversal-refused")
+    assert body["state"] == "captured" and terminal.charged_minor(pid) == total
+    order = post(c, f"/v1/carts/{cart}/complete", {}).json()
+
+    terminal.script("decline")
+    r = post(c, f"/v1/orders/{order['order_id']}/refunds", {})
+    assert r.status_code == 201, r.text
+    assert [(a["tender_type"], a["state"]) for a in r.json()["allocations"]] == [
+        ("card", "failed")]
+    assert r.json()["refunded_minor"] == 0
+    assert c.get(f"/v1/payments/{pid}").json()["state"] == "captured"
+    assert terminal.charged_minor(pid) == total
+    r = post(c, f"/v1/orders/{order['order_id']}/refunds", {})  # asked again: it goes through
+    assert r.json()["refunded_minor"] == total and terminal.charged_minor(pid) == 0
