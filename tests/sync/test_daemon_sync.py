@@ -37,7 +37,9 @@ def test_sync_now_wakes_the_running_daemon(tmp_path: Path) -> None:
             finally:
                 conn.close()
 
-        # The demo catalog was seeded before start() returned; the first round uploads it.
+        # The demo catalog was seeded before start() returned; the engine's first round may
+        # have looked before that, so flush once with `sync now` and wait for it.
+        assert CliRunner().invoke(app, ["sync", "now", "--data-dir", str(data)]).exit_code == 0
         while (st := edge_state())[1] < st[0]:
             assert time.monotonic() < deadline, daemon.log_tail()
             time.sleep(0.05)
