@@ -113,6 +113,8 @@ class SyncEngine:
         """The background task: rounds until cancelled."""
         try:
             while True:
+                # Cleared before the round, so a wake-up that arrives during it is not lost.
+                self._wake.clear()
                 try:
                     wait_s = await self.round()
                 except Exception as exc:  # the task must outlive any bug or outage
@@ -123,7 +125,6 @@ class SyncEngine:
                     self.backoff = self.backoff.failed()
                     wait_s = max(self.settings.backoff_base_s, delay_s(
                         self.backoff.failures, self.policy, self.rng.random()))
-                self._wake.clear()
                 await self._sleep(wait_s)
         finally:
             await self.close()
