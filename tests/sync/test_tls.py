@@ -46,3 +46,22 @@ def test_upload_over_verified_tls_and_refusal_without_the_ca(tmp_path: Path) -> 
         assert_converged(relay.storage, data / "store.db", TENANT, STORE)
     finally:
         relay.close()
+
+
+def test_unusable_sync_settings_leave_the_store_selling_without_sync(tmp_path: Path) -> None:
+    from tests.support.sync_store import make_service
+
+    data = tmp_path / "store"
+    data.mkdir()
+    (data / "sync-credential.json").write_text("{not json")
+    svc = make_service(data, env={"NOVAPOS_SYNC__RELAY_URL": "https://relay.invalid"})
+    assert engine_for_service(svc) is None  # broken credential
+    from sync.signing import new_credential
+
+    (data / "sync-credential.json").write_bytes(msgspec.json.encode(new_credential(TENANT,
+                                                                                   STORE)))
+    svc = make_service(data, env={"NOVAPOS_SYNC__RELAY_URL": "https://relay.invalid",
+                                  "NOVAPOS_SYNC__TLS_CA_FILE": "missing-ca.pem"})
+    assert engine_for_service(svc) is None  # CA file missing
+    svc = make_service(data, env={"NOVAPOS_SYNC__RELAY_URL": "https://relay.invalid"})
+    assert engine_for_service(svc) is not None
