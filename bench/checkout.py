@@ -22,7 +22,7 @@ What it does, in one run (docs/benchmarks.md explains how to read the output):
    machine is read from /proc, so noise from other processes on the box is visible.
 5. After the daemon has stopped, the raw-apsw baseline: one `BEGIN IMMEDIATE ... COMMIT`
    (WAL, synchronous=FULL) per sale on a fresh database migrated by the project's own
-   migrations, writing the rows the daemon wrote for the template sale: the 6 events (same
+   migrations, writing the rows the daemon wrote for the template sale: the 7 events (same
    body bytes, fresh ids, hash chain computed), their projections (applied by
    `edge.store.projections.apply`, so the very same INSERT/UPDATE statements), and the 6
    idempotency rows (same stored response bytes). Sequentially, from one thread. Reads the
@@ -406,10 +406,15 @@ def _load_templates(db_path: Path, sale: dict) -> dict:
 
     conn = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READONLY)
     try:
+        # The sale's events: its cart and order streams and everything in between (its
+        # payments' streams); nothing else runs while the template sale is rung.
+        first, last = conn.execute(
+            "SELECT MIN(seq), MAX(seq) FROM events WHERE stream IN (?, ?)",
+            (f"cart:{sale['cart_id']}", f"order:{sale['order_id']}")).fetchall()[0]
         events = [
             eventlog.StoredEvent(*row) for row in conn.execute(
-                f"SELECT {eventlog.COLUMNS} FROM events WHERE stream IN (?, ?) ORDER BY seq",
-                (f"cart:{sale['cart_id']}", f"order:{sale['order_id']}"))
+                f"SELECT {eventlog.COLUMNS} FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq",
+                (first, last))
         ]
         marks = ",".join("?" * len(sale["keys"]))
         idem = conn.execute(
@@ -419,12 +424,14 @@ def _load_templates(db_path: Path, sale: dict) -> dict:
     finally:
         conn.close()
     types = [e.type for e in events]
-    expected = ["cart.opened"] + ["cart.line_added"] * SCANS_PER_SALE + ["cart.tender_added",
-                                                                          "sale.completed"]
+    expected = (["cart.opened"] + ["cart.line_added"] * SCANS_PER_SALE
+                + ["payment.created", "payment.captured", "sale.completed"])
     if types != expected or len(idem) != len(sale["keys"]):
         raise RuntimeError(f"template sale has unexpected rows: events {types}, "
                            f"{len(idem)} idempotency rows for {len(sale['keys'])} keys")
-    return {"events": events, "idem": idem}
+    payment_ids = [e.stream.removeprefix("payment:").encode() for e in events
+                   if e.type == "payment.created"]
+    return {"events": events, "idem": idem, "payment_ids": payment_ids}
 
 
 def _swap(data: bytes, swaps: tuple[tuple[bytes, bytes], ...]) -> bytes:
@@ -460,7 +467,8 @@ def run_baseline(work_dir: Path, templates: dict, sale: dict, seconds: float) ->
             t = time.perf_counter_ns()
             cart_id, order_id = uuid7().encode(), uuid7().encode()
             receipt = f"{store_prefix}-{n + 1:07d}".encode()
-            swaps = ((old_cart, cart_id), (old_order, order_id), (old_receipt, receipt))
+            swaps = ((old_cart, cart_id), (old_order, order_id), (old_receipt, receipt),
+                     *((old, uuid7().encode()) for old in templates["payment_ids"]))
             now_ms = time.time_ns() // 1_000_000
             conn.execute("BEGIN IMMEDIATE")
             seq, prev = eventlog.head(conn)

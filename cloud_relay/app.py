@@ -8,6 +8,7 @@ process over the same database answers the same.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from litestar.params import PathParameter
 import cloud_relay
 from cloud_relay import auth, downsync, hq, ingest
 from cloud_relay.errors import InvalidInput, Refused, RelayError
+from cloud_relay.metrics import RelayMetrics
 from cloud_relay.storage.base import Storage
 from schemas.relay import MAX_LEDGER_PAGE, PublishChanges
 from schemas.sync import HEADER_ACKED_THROUGH, MAX_DOWN_CHANGES, MSGPACK_CONTENT_TYPE
@@ -133,11 +135,25 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 @post("/v1/stores/{store_id:str}/batches", status_code=200)
 async def upload_batch(request: Request, store_id: StoreId) -> Response:
+    metrics: RelayMetrics = request.app.state.metrics
     raw = await request.body()
-    who = await _store(request, store_id, raw)
-    acked = ingest.parse_acked_through(request.headers.get(HEADER_ACKED_THROUGH))
-    ack = await sync_to_thread(ingest.ingest, _storage(request), who, raw,
-                               request.headers.get("idempotency-key"), acked, _now_ms(request))
+    started = time.perf_counter()
+    try:
+        who = await _store(request, store_id, raw)
+        acked = ingest.parse_acked_through(request.headers.get(HEADER_ACKED_THROUGH))
+        ack = await sync_to_thread(ingest.ingest, _storage(request), who, raw,
+                                   request.headers.get("idempotency-key"), acked,
+                                   _now_ms(request))
+    except Refused as exc:
+        metrics.batches_total.labels(exc.refusal.reason).inc()
+        raise
+    except RelayError as exc:
+        metrics.batches_total.labels(exc.slug).inc()
+        raise
+    metrics.ingest_seconds.observe(time.perf_counter() - started)
+    metrics.batches_total.labels("acked" if ack.stored else "replayed").inc()
+    metrics.events_stored_total.inc(ack.stored)
+    metrics.events_quarantined_total.inc(len(ack.quarantined) if ack.stored else 0)
     return Response(content=ingest.encode_ack(ack), media_type=JSON)
 
 
@@ -230,6 +246,12 @@ async def publish_catalog(request: Request) -> Response:
     return _json_response(result, 201)
 
 
+@get("/metrics")
+async def metrics(request: Request) -> Response:
+    return Response(content=request.app.state.metrics.exposition(),
+                    media_type="text/plain; version=0.0.4")
+
+
 @get("/health/live")
 async def live() -> Response:
     return _json_response({"status": "live"})
@@ -256,13 +278,13 @@ def create_app(storage: Storage, now_ms: Callable[[], int]) -> Litestar:
     return Litestar(
         route_handlers=[upload_batch, watermark, changes, ledger, sync_status, reconciliation,
                         price_variances, quarantine, publish_changes, publish_catalog, live,
-                        ready],
+                        ready, metrics],
         exception_handlers={  # type: ignore[dict-item]
             RelayError: _relay_error, HTTPException: _http_error,
             **{exc: _database_unavailable for exc in _unavailable_errors()},
             Exception: _internal_error,
         },
-        state=State({"storage": storage, "now_ms": now_ms}),
+        state=State({"storage": storage, "now_ms": now_ms, "metrics": RelayMetrics()}),
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=None,
         debug=False,

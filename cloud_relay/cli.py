@@ -212,6 +212,21 @@ def catalog_publish(
                      if result.changes else ""), highlight=False)
 
 
+@app.command("prune-keys")
+def prune_keys(
+    older_than_days: Annotated[int, typer.Option(min=1, help="Keep keys younger than this.")] = 30,
+    database: Database = None, data_dir: DataDir = None,
+) -> None:
+    """Forget old idempotency keys (their acks). Dedupe does not depend on them."""
+    storage = _open(database, data_dir)
+    try:
+        count = storage.prune_keys(now_ms() - older_than_days * 86_400_000)
+    finally:
+        storage.close()
+    out.print(f"pruned {count} idempotency key(s) older than {older_than_days} day(s)",
+              highlight=False)
+
+
 @app.command("rotate-epoch")
 def rotate_epoch(database: Database = None, data_dir: DataDir = None) -> None:
     """After restoring the database from a backup (relays stopped): a new epoch, so HQ readers

@@ -27,7 +27,10 @@ from edge.lanes import Principal
 from edge.price_lock import LockedPrice, PricePoint
 from edge.pricing import Discount
 from edge.store.writer import Tx
-from edge.tender import cash
+from edge.tender import rows as payment_rows
+from edge.tender import settlement
+from edge.tender.machine import PAID_STATES, Payment
+from edge.tender.views import tender_view
 from schemas import api
 from schemas import events as ev
 
@@ -46,6 +49,8 @@ class Policy:
     lock_ttl_ms: int
     on_expiry: str
     manager_threshold_bp: int
+    cash_increment_minor: int = 1
+    refund_manager_above_minor: int = 5_000
 
 
 @dataclass(slots=True)
@@ -84,7 +89,8 @@ class Cart:
     next_tender_id: int
     order_id: str | None
     lines: list[Line] = field(default_factory=list)
-    tenders: list[tuple[int, str, int]] = field(default_factory=list)
+    # Every tender of the cart as a payment state machine (edge.tender.machine), in order.
+    payments: list[Payment] = field(default_factory=list)
 
     def line(self, line_id: int) -> Line:
         for ln in self.lines:
@@ -97,7 +103,13 @@ class Cart:
 
     @property
     def tendered_minor(self) -> int:
-        return sum(amount for _, _, amount in self.tenders)
+        return sum(p.captured_minor for p in self.payments if p.state in PAID_STATES)
+
+    def payment(self, tender_id: int) -> Payment:
+        for p in self.payments:
+            if p.tender_id == tender_id:
+                return p
+        raise NotFound(f"cart {self.cart_id} has no tender {tender_id}")
 
 
 def _discount(kind: str | None, value: int | None) -> Discount | None:
@@ -125,11 +137,17 @@ def load(conn: apsw.Connection, cart_id: str, *, with_items: bool = True) -> Car
         (cart_id,),
     ):
         cart.lines.append(Line(*row[:11], _discount(row[11], row[12])))
-    cart.tenders = conn.execute(
+    cart.payments = payment_rows.of_cart(conn, cart_id)
+    # Cash tenders recorded before tenders became payments (cart.tender_added events).
+    for tid, kind, amount in conn.execute(
         "SELECT tender_id, tender_type, amount_minor FROM cart_tenders WHERE cart_id = ? "
-        "ORDER BY tender_id",
-        (cart_id,),
-    ).fetchall()
+        "ORDER BY tender_id", (cart_id,),
+    ):
+        cart.payments.append(Payment(
+            payment_id=f"{cart_id}/{tid}", cart_id=cart_id, tender_id=tid, lane_id=cart.lane_id,
+            tender_type=kind, currency=cart.currency, amount_minor=amount, request_key="",
+            state="captured", captured_minor=amount))
+    cart.payments.sort(key=lambda p: p.tender_id)
     return cart
 
 
@@ -175,18 +193,18 @@ def view(conn: apsw.Connection, cart: Cart, policy: Policy, now_ms: int) -> api.
                 total_minor=priced.total_minor,
             )
         )
-    tendered = cart.tendered_minor
+    settled = settlement.preview(totals.total_minor, cart.payments, policy.cash_increment_minor)
     return api.CartView(
         cart_id=cart.cart_id, lane_id=cart.lane_id, status=cart.status,  # type: ignore[arg-type]
         currency=cart.currency, tax_mode=policy.tax_mode,  # type: ignore[arg-type]
         lines=lines,
         discount=api.DiscountView(cart.discount.kind, cart.discount.value) if cart.discount else None,
-        tenders=[api.TenderView(t, kind, amount) for t, kind, amount in cart.tenders],
+        tenders=[tender_view(p) for p in cart.payments],
         subtotal_minor=totals.subtotal_minor, discount_minor=totals.discount_minor,
-        tax_minor=totals.tax_minor, total_minor=totals.total_minor, tendered_minor=tendered,
-        amount_due_minor=cash.amount_due(totals.total_minor, tendered),
-        change_due_minor=cash.change_due(totals.total_minor, tendered),
-        lines_to_reprice=to_reprice, order_id=cart.order_id,
+        tax_minor=totals.tax_minor, total_minor=totals.total_minor,
+        tendered_minor=settled.tendered_minor, amount_due_minor=settled.amount_due_minor,
+        change_due_minor=settled.change_due_minor, lines_to_reprice=to_reprice,
+        order_id=cart.order_id, rounding_minor=settled.rounding_minor,
     )
 
 
@@ -321,20 +339,22 @@ def reprice(tx: Tx, who: Principal, policy: Policy, cart_id: str) -> Cart:
     return _reload(tx, cart_id)
 
 
-def add_tender(tx: Tx, who: Principal, cart_id: str, req: api.AddTender) -> Cart:
-    cart = load_for(tx.conn, cart_id, who, must_be_open=True, with_items=False)
-    if cart.next_tender_id > MAX_TENDERS_PER_CART:
-        raise InvalidInput(f"a cart takes at most {MAX_TENDERS_PER_CART} tenders")
-    tx.append(
-        ev.CartTenderAdded(cart_id=cart_id, tender_id=cart.next_tender_id,
-                           tender_type=req.tender_type, amount_minor=req.amount_minor),
-        stream=_stream(cart_id), lane_id=who.lane_id,
-    )
+def add_tender(tx: Tx, who: Principal, cart_id: str, req: api.AddTender,
+               policy: Policy | None = None, request_key: str = "") -> Cart:
+    """A cash, voucher or "other" tender, taken at the till in one step (a payment created
+    and captured). Card tenders need the terminal: `edge.tender.service` runs those."""
+    from edge.tender import commands  # the tender commands build on carts
+
+    assert policy is not None or req.tender_type == "cash", "non-cash tenders check the total"
+    commands.add_local(tx, who, cart_id, req, policy.tax_mode if policy else None, request_key)
     return _reload(tx, cart_id)
 
 
 def void(tx: Tx, who: Principal, cart_id: str, req: api.VoidCart) -> Cart:
-    load_for(tx.conn, cart_id, who, must_be_open=True, with_items=False)
+    from edge.tender import commands
+
+    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
+    commands.void_local_tenders(tx, who, cart)  # refuses while a card is held or charged
     tx.append(ev.CartVoided(cart_id=cart_id, reason=req.reason),
               stream=_stream(cart_id), lane_id=who.lane_id)
     return _reload(tx, cart_id)

@@ -6,12 +6,10 @@ Exit codes: 0 ok, 1 degraded or verification failed, 2 bad input, 3 daemon or st
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import httpx
 import msgspec
 import typer
 from rich.console import Console
@@ -21,11 +19,11 @@ from edge import config as config_mod
 from edge import demo
 from edge.catalog.service import import_document, parse_upload
 from edge.config import ConfigError, StoreConfig
+from edge.devices.cli import devices_app
 from edge.errors import DomainError
 from edge.paths import default_data_dir
 from edge.server import read_daemon_info, run
 from edge.service import StoreService
-from edge.store import eventlog
 from edge.store.db import DB_FILENAME, open_connection
 from edge.store.rebuild import verify as verify_store
 from schemas.daemon import DaemonInfo
@@ -38,6 +36,7 @@ lanes_app = typer.Typer(help="Enroll, list and revoke lane tokens.", no_args_is_
 catalog_app = typer.Typer(help="Catalog maintenance.", no_args_is_help=True)
 app.add_typer(lanes_app, name="lanes")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(devices_app, name="devices")
 
 out = Console()
 err = Console(stderr=True)
@@ -106,10 +105,13 @@ def serve(
     listen_host = host or service.config.api.host
     listen_port = service.config.api.port if port is None else port
     demo_printer = None
+    demo_terminal = None
     if demo_mode:
         from edge.printing.demo import start_demo_printer
+        from edge.tender.demo import start_demo_terminal
 
         demo_printer = start_demo_printer(service.printing, path)
+        demo_terminal = start_demo_terminal(service, path)
 
     def ready(info: DaemonInfo) -> None:
         sys.stdout.write(f"novapos-edge listening on {info.url} (store {info.store_id}, data {path})\n")
@@ -124,6 +126,9 @@ def serve(
                 f"demo printer on 127.0.0.1:{demo_printer.port} (control port "
                 f"{demo_printer.control_port}); receipts print to {demo_printer.paper_roll}\n"
             )
+        if demo_terminal is not None:
+            sys.stdout.write(f"demo payment terminal (ZVT emulator) on "
+                             f"127.0.0.1:{demo_terminal.port}; it approves every card\n")
         sys.stdout.flush()
 
     try:
@@ -131,6 +136,8 @@ def serve(
     finally:
         if demo_printer is not None:
             demo_printer.stop()
+        if demo_terminal is not None:
+            demo_terminal.stop()
 
 
 @lanes_app.command("enroll")
@@ -242,41 +249,14 @@ def verify_cmd(data_dir: DataDir = None, json_out: JsonOut = False) -> None:
 
 @app.command()
 def status(data_dir: DataDir = None, json_out: JsonOut = False) -> None:
-    """Daemon, database and disk at a glance; exit 1 when anything is degraded, 3 when down."""
+    """Daemon, database, disk, sync, print queues and devices at a glance; exit 1 when anything
+    is degraded, 3 when the daemon is not running."""
+    from edge.devices.cli import store_status
+
     path = data_dir or default_data_dir()
-    db = path / DB_FILENAME
-    if not db.exists():
+    if not (path / DB_FILENAME).exists():
         raise _fail(f"no store database in {path} (run `novapos-edge init`)", EXIT_UNAVAILABLE)
-    conn = open_connection(db, readonly=True)
-    head_seq, _ = eventlog.head(conn)
-    orders = conn.execute("SELECT count(*) FROM orders").fetchall()[0][0]
-    conn.close()
-    db_bytes = sum(p.stat().st_size for p in path.glob(DB_FILENAME + "*"))
-    free_bytes = shutil.disk_usage(path).free
-    info = read_daemon_info(path)
-    daemon = {"running": False, "url": None, "ready": None}
-    if info is not None:
-        daemon["url"] = info.url
-        try:
-            resp = httpx.get(f"{info.url}/health/ready", timeout=3.0)
-            daemon.update(running=True, ready=resp.status_code == 200)
-        except httpx.HTTPError:
-            pass
-    low_disk = free_bytes < 1024**3
-    degraded = not daemon["running"] or not daemon["ready"] or low_disk
-    report = {"daemon": daemon, "db_bytes": db_bytes, "free_disk_bytes": free_bytes,
-              "events": head_seq, "orders": orders, "degraded": degraded}
-    if json_out:
-        out.print_json(msgspec.json.encode(report).decode())
-    else:
-        state = "[green]ready[/green]" if daemon["ready"] else (
-            "[yellow]not ready[/yellow]" if daemon["running"] else "[red]not running[/red]")
-        out.print(f"daemon   {state} {daemon['url'] or ''}")
-        out.print(f"database {db_bytes / 1024**2:.1f} MiB, {head_seq} events, {orders} orders")
-        out.print(f"disk     {free_bytes / 1024**3:.1f} GiB free" + (" [red](low)[/red]" if low_disk else ""))
-    if not daemon["running"]:
-        raise typer.Exit(EXIT_UNAVAILABLE)
-    raise typer.Exit(EXIT_DEGRADED if degraded else EXIT_OK)
+    raise typer.Exit(store_status(path, json_out))
 
 
 # --- sync ------------------------------------------------------------------------------

@@ -74,6 +74,33 @@ class WriterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_batch: Annotated[int, msgspec.Meta(ge=1, le=4_096)] = 256
 
 
+class TenderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Tenders and the store's payment terminal (docs/tender.md)."""
+
+    # Cash due is rounded to this many minor units (5 = to 0.05); 1 = no rounding.
+    cash_rounding_minor: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+    # A refund above this amount needs a manager token.
+    refund_manager_above_minor: Annotated[int, msgspec.Meta(ge=0)] = 5_000
+    # The ZVT terminal over TCP; empty host = no terminal (card tenders answer 503), except in
+    # `serve --demo`, which starts an in-process terminal emulator.
+    terminal_host: str = ""
+    terminal_port: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = 20_007
+    terminal_password: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$")] = "000000"
+    terminal_connect_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 5.0
+    terminal_transaction_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 120.0
+    terminal_status_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 10.0
+    # Offline (store-and-forward) card policy: per payment, per store in total, and age.
+    offline_floor_limit_minor: Annotated[int, msgspec.Meta(ge=0)] = 5_000
+    offline_cap_minor: Annotated[int, msgspec.Meta(ge=0)] = 50_000
+    offline_upload_within_s: Annotated[int, msgspec.Meta(ge=60)] = 86_400
+    offline_max_age_s: Annotated[int, msgspec.Meta(ge=60)] = 259_200
+    # Background work: reconcile payments left pending, forward stored ones.
+    reconcile_interval_s: Annotated[float, msgspec.Meta(gt=0, le=3_600)] = 5.0
+    forward_interval_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 60.0
+
+    def __post_init__(self) -> None:
+        if self.offline_upload_within_s > self.offline_max_age_s:
+            raise ValueError("tender.offline_upload_within_s must not exceed offline_max_age_s")
 class PrinterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One receipt printer: where it is, how wide, which lanes print on it."""
 
@@ -141,6 +168,8 @@ class PrintingConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             if lane_id in p.lanes:
                 return p.id
         return self.default_printer
+
+
 class SyncConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Upload of the log to the cloud relay and down-sync of catalog and settings.
 
@@ -163,6 +192,57 @@ class SyncConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     request_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 30.0
 
 
+OptionValue = str | int | float | bool
+
+
+class ConfiguredDevice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A device the store names explicitly: a network printer (`host`/`port`), a serial port or
+    glob (`path`). `driver` picks the driver; `lane_id` binds it to a lane on first sight
+    (a binding made later through the admin API wins)."""
+
+    id: Id
+    driver: Id
+    path: str | None = None
+    host: str | None = None
+    port: Annotated[int, msgspec.Meta(ge=1, le=65_535)] | None = None
+    lane_id: Id | None = None
+    options: dict[str, OptionValue] = {}
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.host is None):
+            raise ValueError(f"device {self.id}: set either path (serial) or host+port (network)")
+        if self.host is not None and self.port is None:
+            raise ValueError(f"device {self.id}: a network device needs a port")
+
+
+class DevicesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """[devices]: discovery, hot-plug polling, scanning and the device stream."""
+
+    # Off: no discovery or drivers at all (the admin API and status still answer).
+    enabled: bool = True
+    poll_interval_s: Annotated[float, msgspec.Meta(ge=0.05, le=300)] = 2.0
+    usb: bool = True
+    hid: bool = True
+    # USB serial ports from the OS listing; extra paths/globs come from `serial_globs` and
+    # configured devices.
+    serial_system_ports: bool = True
+    serial_globs: list[str] = []
+    # A scan on a lane's scanner adds the item to that lane's open cart (a binding may override).
+    scan_adds_to_cart: bool = True
+    stream_keepalive_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 15.0
+    # Counters are written to the database at most this long after they change.
+    statistics_flush_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
+    # Advertise the daemon as _novapos-edge._tcp on the LAN; empty interfaces = all.
+    mdns: bool = True
+    mdns_interfaces: list[str] = []
+    configured: list[ConfiguredDevice] = []
+
+    def __post_init__(self) -> None:
+        ids = [d.id for d in self.configured]
+        if len(ids) != len(set(ids)):
+            raise ValueError("devices.configured: device ids must be unique")
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     store: StoreConfig = StoreConfig()
     price_lock: PriceLockConfig = PriceLockConfig()
@@ -170,6 +250,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     idempotency: IdempotencyConfig = IdempotencyConfig()
     api: ApiConfig = ApiConfig()
     writer: WriterConfig = WriterConfig()
+    tender: TenderConfig = TenderConfig()
+    devices: DevicesConfig = DevicesConfig()
     printing: PrintingConfig = PrintingConfig()
     sync: SyncConfig = SyncConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"

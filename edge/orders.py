@@ -19,7 +19,10 @@ from edge.lanes import Principal
 from edge.money import format_minor
 from edge.printing import queue as print_queue
 from edge.store.writer import Tx
-from edge.tender import cash
+from edge.tender import rows as payment_rows
+from edge.tender import settlement
+from edge.tender.machine import PAID_STATES
+from edge.tender.views import order_tender_view, receipt_line
 from schemas import api
 from schemas import events as ev
 
@@ -43,7 +46,8 @@ def complete(tx: Tx, who: Principal, policy: Policy, cart_id: str) -> str:
         cart = load_for(tx.conn, cart_id, who, must_be_open=True)
 
     totals = cart.totals(policy.tax_mode)
-    settlement = cash.settle(totals.total_minor, [amount for _, _, amount in cart.tenders])
+    settled = settlement.settle(totals.total_minor, cart.payments, policy.cash_increment_minor)
+    paid = [p for p in cart.payments if p.state in PAID_STATES]
     receipt_no = _next_receipt_number(tx.conn, policy.store_id)
     order_id = uuid7()
     lines = tuple(
@@ -57,9 +61,11 @@ def complete(tx: Tx, who: Principal, policy: Policy, cart_id: str) -> str:
         )
         for i, (ln, p) in enumerate(zip(cart.lines, totals.lines), start=1)
     )
+    # Tender numbers follow the payments' order on the cart (tender_id), which is also how
+    # the projection links each payment to the order.
     tenders = tuple(
-        ev.SoldTender(tender_no=i, tender_type=kind, amount_minor=amount)
-        for i, (_, kind, amount) in enumerate(cart.tenders, start=1)
+        ev.SoldTender(tender_no=i, tender_type=p.tender_type, amount_minor=p.captured_minor)
+        for i, p in enumerate(paid, start=1)
     )
     tx.append(
         ev.SaleCompleted(
@@ -69,8 +75,8 @@ def complete(tx: Tx, who: Principal, policy: Policy, cart_id: str) -> str:
             currency=cart.currency, tax_mode=policy.tax_mode,  # type: ignore[arg-type]
             lines=lines, tenders=tenders, subtotal_minor=totals.subtotal_minor,
             discount_minor=totals.discount_minor, tax_minor=totals.tax_minor,
-            total_minor=totals.total_minor, tendered_minor=settlement.tendered_minor,
-            change_due_minor=settlement.change_due_minor,
+            total_minor=totals.total_minor, tendered_minor=settled.tendered_minor,
+            change_due_minor=settled.change_due_minor,
         ),
         stream=f"order:{order_id}", lane_id=cart.lane_id,
     )
@@ -112,12 +118,19 @@ def _order(conn: apsw.Connection, where: str, arg: str) -> api.OrderView | None:
             "SELECT tender_no, tender_type, amount_minor FROM order_tenders WHERE order_id = ? "
             "ORDER BY tender_no", (r[0],))
     ]
+    payments = [p for p in payment_rows.of_order(conn, r[0])]
+    if len(payments) == len(tenders):  # orders paid before tenders were payments have none
+        tenders = [order_tender_view(t.tender_no, p) for t, p in zip(tenders, payments)]
+    refunded = conn.execute("SELECT COALESCE(SUM(amount_minor), 0) FROM refund_allocations "
+                            "WHERE refund_id IN (SELECT refund_id FROM refunds WHERE order_id = ?) "
+                            "AND state = 'refunded'", (r[0],)).fetchall()[0][0]
     return api.OrderView(
         order_id=r[0], receipt_number=r[1], cart_id=r[2], lane_id=r[3],
         completed_at=from_ms(r[4]), business_date=r[5],
         currency=r[6], tax_mode=r[7], lines=lines, tenders=tenders, subtotal_minor=r[8],
         discount_minor=r[9], tax_minor=r[10], total_minor=r[11], tendered_minor=r[12],
-        change_due_minor=r[13], receipt_print=print_queue.for_order(conn, r[0]),
+        change_due_minor=r[13], rounding_minor=r[12] - r[13] - r[11], refunded_minor=refunded,
+        receipt_print=print_queue.for_order(conn, r[0]),
     )
 
 
@@ -169,11 +182,8 @@ def receipt(order: api.OrderView, policy: Policy, tz) -> api.ReceiptView:
         discount_text=format_minor(-order.discount_minor, cur) if order.discount_minor else None,
         tax_text=format_minor(order.tax_minor, cur),
         total_text=format_minor(order.total_minor, cur),
-        tenders=[
-            api.ReceiptLine(text=t.tender_type.upper(), qty_text="",
-                            amount_text=format_minor(t.amount_minor, cur))
-            for t in order.tenders
-        ],
+        tenders=[receipt_line(t, cur) for t in order.tenders],
         change_text=format_minor(order.change_due_minor, cur),
         barcode=order.receipt_number,
+        rounding_text=format_minor(order.rounding_minor, cur) if order.rounding_minor else None,
     )

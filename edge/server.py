@@ -16,7 +16,7 @@ import msgspec
 import structlog
 import uvicorn
 
-from edge import sdnotify
+from edge import mdns, sdnotify
 from edge.api.app import create_asgi
 from edge.paths import DAEMON_FILENAME
 from edge.service import StoreService
@@ -28,6 +28,15 @@ log = structlog.get_logger("novapos.daemon")
 class _Server(uvicorn.Server):
     """uvicorn re-raises SIGTERM after its shutdown, which would kill the process before the
     daemon's own clean-up (writer stop, daemon.json); here a signal only asks it to exit."""
+
+    # Called first thing at shutdown: ends long-lived responses (the device SSE streams),
+    # which graceful shutdown would otherwise wait on until its timeout.
+    on_shutdown: Callable[[], None] | None = None
+
+    async def shutdown(self, sockets=None) -> None:
+        if self.on_shutdown is not None:
+            self.on_shutdown()
+        await super().shutdown(sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -69,6 +78,24 @@ async def _housekeeping(service: StoreService, server: uvicorn.Server) -> None:
         since_prune_s += tick_s
 
 
+def _advertiser(service: StoreService, host: str, port: int) -> mdns.Advertiser | None:
+    cfg = service.config.devices
+    if not cfg.mdns:
+        return None
+    ident = service.identity
+    return mdns.Advertiser(mdns.plan(ident.store_id, ident.tenant_id, host, port,
+                                     list(cfg.mdns_interfaces)))
+
+
+async def _advertise(advertiser: mdns.Advertiser) -> None:
+    # In the background: mDNS probing takes a second or two and must not delay readiness.
+    try:
+        await advertiser.start()
+    except Exception as exc:  # noqa: BLE001 - lanes can still be configured by hand
+        log.warning("mDNS advertising failed; lanes need the daemon's address configured",
+                    error=str(exc))
+
+
 def _sync_now(service: StoreService) -> None:
     if service.sync_engine is not None:
         service.sync_engine.wake()
@@ -82,6 +109,7 @@ async def serve_async(
         lifespan="on", loop="none", http="httptools", timeout_graceful_shutdown=10,
     )
     server = _Server(config)
+    server.on_shutdown = service.devices.hub.close_all
     serve_task = asyncio.create_task(server.serve())
     while not server.started:
         if serve_task.done():
@@ -98,12 +126,20 @@ async def serve_async(
     on_ready(info)
     sdnotify.notify(f"READY=1\nSTATUS=serving store {info.store_id} on {info.url}")
     keeper = asyncio.create_task(_housekeeping(service, server))
+    advertiser = _advertiser(service, host, bound)
+    advertising = asyncio.create_task(_advertise(advertiser)) if advertiser else None
     # `novapos-edge sync now` pokes the daemon with SIGUSR1: run a sync round at once.
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _sync_now, service)
     try:
         await serve_task
     finally:
         sdnotify.notify("STOPPING=1")
+        if advertiser is not None and advertising is not None:
+            advertising.cancel()
+            with contextlib.suppress(BaseException):
+                await advertising
+            with contextlib.suppress(Exception):
+                await advertiser.stop()
         keeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await keeper

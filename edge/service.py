@@ -46,6 +46,8 @@ class StoreService:
             store_id=s.store_id, store_name=s.name, currency=s.currency, tax_mode=s.tax_mode,
             lock_ttl_ms=config.price_lock.ttl_s * 1000, on_expiry=config.price_lock.on_expiry,
             manager_threshold_bp=config.discounts.manager_threshold_bp,
+            cash_increment_minor=config.tender.cash_rounding_minor,
+            refund_manager_above_minor=config.tender.refund_manager_above_minor,
         )
         self.db_path = data_dir / DB_FILENAME
         # Migrations run once, before anything else touches the database.
@@ -55,12 +57,21 @@ class StoreService:
             on_commit=self._committed,
         )
         self._reader: apsw.Connection | None = None
+        # Hardware layer: discovery, drivers, bindings, device stream, admin credential. Device
+        # counters are persisted (edge.devices.statistics); the printers count into them too.
+        from edge.devices.service import DeviceService
+        from edge.devices.statistics import SqliteStatistics
+
+        self.device_statistics = SqliteStatistics()
         self.printing = PrintService(
             config.printing, db_path=self.db_path, writer=self.writer, clock=self.clock,
             policy=self.policy, tz=s.tz, registry=self.metrics.registry,
+            statistics=self.device_statistics,
         )
         # The sync engine (sync.engine.SyncEngine) while the app runs it; None when offline.
         self.sync_engine = None
+        # Started by the app's lifespan (it needs the event loop and the writer task).
+        self.devices = DeviceService(self)
 
     # --- lifecycle -----------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ QtyMilli = Annotated[
 ]
 Reason = Annotated[str, msgspec.Meta(max_length=200)]
 LookupCode = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+VoucherCode = Annotated[str, msgspec.Meta(min_length=6, max_length=32, pattern=r"^[A-Za-z0-9-]+$")]
 
 
 # --- requests ----------------------------------------------------------------------------
@@ -52,8 +53,13 @@ class ApplyDiscount(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class AddTender(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    tender_type: Literal["cash"]
+    """Cash (may exceed what is due: change), card (charged on the store's terminal), voucher
+    (gift card / store credit, by code) or other (manual, e.g. a cheque: needs a reference)."""
+
+    tender_type: Literal["cash", "card", "voucher", "other"]
     amount_minor: Annotated[int, msgspec.Meta(ge=1, le=10**10)]
+    voucher_code: VoucherCode | None = None
+    reference: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
 
 
 class VoidCart(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -65,6 +71,31 @@ class CompleteCart(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class RepriceCart(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+class IssueVoucher(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Issue a gift card / store credit voucher (manager): a liability the store owes."""
+
+    amount_minor: Annotated[int, msgspec.Meta(ge=1, le=10**8)]
+    code: VoucherCode | None = None
+    reason: Reason = ""
+
+
+class RefundLineRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    line_no: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+    qty: Qty | None = None
+    qty_milli: QtyMilli | None = None
+
+
+class RefundOrder(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Refund a whole order (`lines` omitted) or some of its lines, to the original tenders."""
+
+    lines: Annotated[list[RefundLineRequest], msgspec.Meta(min_length=1, max_length=500)] | None = None
+    reason: Reason = ""
+
+
+class ForwardStored(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pass
 
 
@@ -103,10 +134,28 @@ class CartLineView(msgspec.Struct, frozen=True):
     total_minor: int
 
 
+class TenderReference(msgspec.Struct, frozen=True, omit_defaults=True):
+    """How a tender can be traced: the card's gateway reference (never a PAN), the voucher
+    (masked) or the manual reference of an "other" tender."""
+
+    masked_pan: str | None = None
+    card_brand: str | None = None
+    approval_code: str | None = None
+    terminal_id: str | None = None
+    trace_no: int | None = None
+    receipt_no: int | None = None
+    voucher: str | None = None
+    reference: str | None = None
+
+
 class TenderView(msgspec.Struct, frozen=True):
     tender_id: int
     tender_type: str
     amount_minor: int
+    payment_id: str | None = None
+    state: str = "captured"
+    captured_minor: int = 0
+    reference: TenderReference | None = None
 
 
 class CartView(msgspec.Struct, frozen=True):
@@ -127,6 +176,8 @@ class CartView(msgspec.Struct, frozen=True):
     change_due_minor: int
     lines_to_reprice: list[int]
     order_id: str | None
+    # Cash rounding of the cash due (see docs/tender.md): money kept = total + rounding.
+    rounding_minor: int = 0
 
 
 class OrderLineView(msgspec.Struct, frozen=True):
@@ -149,6 +200,11 @@ class OrderTenderView(msgspec.Struct, frozen=True):
     tender_no: int
     tender_type: str
     amount_minor: int
+    payment_id: str | None = None
+    state: str = "captured"
+    change_minor: int = 0
+    refunded_minor: int = 0
+    reference: TenderReference | None = None
 
 
 class OrderView(msgspec.Struct, frozen=True):
@@ -168,6 +224,8 @@ class OrderView(msgspec.Struct, frozen=True):
     total_minor: int
     tendered_minor: int
     change_due_minor: int
+    rounding_minor: int = 0
+    refunded_minor: int = 0
     # The latest receipt print job of the order; null when its lane has no printer.
     receipt_print: ReceiptPrint | None = None
 
@@ -176,6 +234,10 @@ class ReceiptLine(msgspec.Struct, frozen=True):
     text: str
     qty_text: str
     amount_text: str
+    # Card tenders only (never a PAN): what the printer prints under the tender line.
+    card_brand: str | None = None
+    masked_pan: str | None = None
+    approval_code: str | None = None
 
 
 class ReceiptTaxRow(msgspec.Struct, frozen=True):
@@ -204,6 +266,57 @@ class ReceiptView(msgspec.Struct, frozen=True):
     tenders: list[ReceiptLine]
     change_text: str
     barcode: str
+    rounding_text: str | None = None
+
+
+class VoucherView(msgspec.Struct, frozen=True):
+    code: str
+    currency: str
+    issued_minor: int
+    balance_minor: int
+
+
+class PaymentView(msgspec.Struct, frozen=True):
+    payment_id: str
+    cart_id: str
+    tender_id: int
+    order_id: str | None
+    lane_id: str
+    tender_type: str
+    state: str
+    currency: str
+    amount_minor: int
+    captured_minor: int
+    change_minor: int
+    refunded_minor: int
+    pending_refund_minor: int
+    reference: TenderReference | None
+
+
+class RefundAllocationView(msgspec.Struct, frozen=True):
+    payment_id: str
+    tender_type: str
+    amount_minor: int
+    # refunded, refund_pending (outcome unknown: reconciled with the terminal), or failed.
+    state: Literal["refunded", "refund_pending", "failed"]
+    reference: TenderReference | None = None
+
+
+class RefundView(msgspec.Struct, frozen=True):
+    refund_id: str
+    order_id: str
+    currency: str
+    amount_minor: int
+    refunded_minor: int
+    lines: list[dict[str, int]]
+    allocations: list[RefundAllocationView]
+
+
+class ForwardResult(msgspec.Struct, frozen=True):
+    forwarded: int
+    forward_declined: int
+    stored_count: int
+    stored_minor: int
 
 
 class ProductView(msgspec.Struct, frozen=True):
@@ -249,3 +362,5 @@ class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
     errors: list[FieldError] | None = None
     lines: list[int] | None = None
     amount_due_minor: int | None = None
+    payment_id: str | None = None
+    state: str | None = None

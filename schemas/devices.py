@@ -8,9 +8,11 @@ all speak these structs.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+
+from schemas.sync_status import SyncStatus
 
 DeviceKind = Literal[
     "receipt_printer", "barcode_scanner", "cash_drawer", "payment_terminal", "customer_display"
@@ -94,3 +96,122 @@ class HealthResult(msgspec.Struct, frozen=True):
     ok: bool
     causes: list[DeviceCause]
     detail: str
+
+
+# --- discovery, bindings, scans, admin API (hardware layer) ------------------------------
+
+InterfaceName = Literal["usb", "hid", "serial", "network"]
+OptionValue = str | int | float | bool
+
+
+class DeviceDescriptor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One device as an interface enumerated it, before any driver looked at it.
+
+    `driver` and `device_id` come from configuration (a configured serial path or network
+    printer names its driver); enumerated USB/HID/serial devices leave them unset and the
+    registry picks the best driver by vendor/product id, class or HID usage page.
+    """
+
+    interface: InterfaceName
+    address: DeviceAddress
+    manufacturer: str | None = None
+    product: str | None = None
+    usb_class: int | None = None
+    usage_page: int | None = None
+    usage: int | None = None
+    driver: str | None = None
+    device_id: str | None = None
+    options: dict[str, OptionValue] = {}
+
+    def key(self) -> str:
+        return self.address.key()
+
+
+class Scan(msgspec.Struct, frozen=True):
+    """One decoded bar code. `scan_id` is unique per physical read: replays of the same scan
+    carry the same id, which is what makes adding it to a cart idempotent."""
+
+    scan_id: str
+    device_id: str
+    code: str
+    symbology: str | None
+    scanned_at_ms: int
+
+
+ScanOutcome = Literal["added", "unknown_item", "no_lane", "not_added", "duplicate", "refused"]
+
+
+class ScanNotice(msgspec.Struct, frozen=True):
+    """What a lane's live stream says about a scan by one of its scanners."""
+
+    scan: Scan
+    lane_id: str | None
+    outcome: ScanOutcome
+    cart_id: str | None = None
+    detail: str | None = None
+
+
+class Binding(msgspec.Struct, frozen=True):
+    device_id: str
+    lane_id: str
+    # None: the store default (`[devices] scan_adds_to_cart`).
+    scan_adds_to_cart: bool | None
+    bound_at_ms: int
+
+
+LaneId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class BindDevice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    lane_id: LaneId
+    scan_adds_to_cart: bool | None = None
+
+
+class CheckHealth(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    level: HealthLevel = "internal"
+
+
+class DeviceList(msgspec.Struct, frozen=True):
+    devices: list[DeviceStatus]
+    bindings: list[Binding]
+
+
+class PrintQueueStatus(msgspec.Struct, frozen=True):
+    device_id: str
+    queued: int
+    failed: int
+    oldest_queued_at_ms: int | None = None
+
+
+class DaemonState(msgspec.Struct, frozen=True):
+    running: bool
+    ready: bool
+    url: str | None
+    pid: int | None = None
+    version: str | None = None
+    checks: dict[str, str] = {}
+
+
+class DatabaseState(msgspec.Struct, frozen=True):
+    db_bytes: int
+    free_disk_bytes: int
+    events: int
+    orders: int
+
+
+class StoreStatus(msgspec.Struct, frozen=True):
+    """`novapos-edge status` and `GET /v1/admin/status`: everything an IT tech checks first.
+    `degraded` is true when any entry of `problems` is set; the CLI exits 1 then."""
+
+    store_id: str
+    tenant_id: str
+    daemon: DaemonState
+    database: DatabaseState
+    sync: SyncStatus | None  # the sync engine's report (None: this build cannot report)
+    print_queues: list[PrintQueueStatus]
+    devices: list[DeviceStatus]
+    devices_down: list[str]
+    problems: list[str]
+    degraded: bool
+    # Not degrading on their own (e.g. no libusb on this PC): shown so a tech can act.
+    warnings: list[str] = []

@@ -13,6 +13,7 @@ from typing import ClassVar, Literal
 import msgspec
 
 from schemas.catalog import PriceVersion, Product, TaxClass
+from schemas.devices import DeviceAddress
 
 DiscountKind = Literal["amount", "percent"]
 TaxMode = Literal["inclusive", "exclusive"]
@@ -170,6 +171,241 @@ class SaleCompleted(EventBody, frozen=True):
     change_due_minor: int
 
 
+# --- payments ----------------------------------------------------------------------------
+# One stream per payment (`payment:<id>`); every state change of a tender is one of these
+# events, and `edge.tender.machine.step` is the one function that says which are legal.
+
+TenderType = Literal["cash", "card", "voucher", "other"]
+Via = Literal["local", "terminal", "reconciliation", "forward"]
+
+
+class CardRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a terminal told us about a card transaction. Never a PAN: masked PAN and token only.
+    (terminal_id, trace_no, receipt_no) is the gateway reference used to reverse and refund."""
+
+    terminal_id: str
+    trace_no: int
+    receipt_no: int
+    approval_code: str | None = None
+    masked_pan: str | None = None
+    card_brand: str | None = None
+    card_token: str | None = None
+
+
+class PaymentCreated(EventBody, frozen=True):
+    TYPE: ClassVar[str] = "payment.created"
+    payment_id: str
+    cart_id: str
+    tender_id: int
+    lane_id: str
+    tender_type: TenderType
+    currency: str
+    amount_minor: int
+    # "<lane>:<Idempotency-Key>" of the request that created it: a retry after a crash finds
+    # this payment instead of charging again.
+    request_key: str
+    voucher_code: str | None = None
+    reference: str | None = None
+    created_at_ms: int = 0
+
+
+class PaymentAuthorizing(EventBody, frozen=True):
+    """The intent to charge, committed before the first byte goes to the terminal."""
+
+    TYPE: ClassVar[str] = "payment.authorizing"
+    payment_id: str
+    terminal_id: str
+    preauthorize: bool = False
+
+
+class PaymentAuthorized(EventBody, frozen=True):
+    """A pre-authorization holds `amount_minor`; capture books the final amount."""
+
+    TYPE: ClassVar[str] = "payment.authorized"
+    payment_id: str
+    amount_minor: int
+    card: CardRef
+    via: Via = "terminal"
+
+
+class PaymentCapturing(EventBody, frozen=True):
+    TYPE: ClassVar[str] = "payment.capturing"
+    payment_id: str
+    amount_minor: int
+
+
+class PaymentCaptured(EventBody, frozen=True):
+    TYPE: ClassVar[str] = "payment.captured"
+    payment_id: str
+    amount_minor: int
+    via: Via
+    card: CardRef | None = None
+
+
+class PaymentDeclined(EventBody, frozen=True):
+    TYPE: ClassVar[str] = "payment.declined"
+    payment_id: str
+    via: Via
+    result_code: int | None = None
+    detail: str = ""
+
+
+class PaymentFailed(EventBody, frozen=True):
+    """The attempt ended and nothing moved (aborted at the terminal, refused by offline policy)."""
+
+    TYPE: ClassVar[str] = "payment.failed"
+    payment_id: str
+    via: Via
+    detail: str = ""
+
+
+class PaymentVoiding(EventBody, frozen=True):
+    """Intent to reverse a card transaction on the terminal, committed before the reversal."""
+
+    TYPE: ClassVar[str] = "payment.voiding"
+    payment_id: str
+    reason: str = ""
+
+
+class PaymentVoided(EventBody, frozen=True):
+    TYPE: ClassVar[str] = "payment.voided"
+    payment_id: str
+    via: Via
+    reason: str = ""
+    card: CardRef | None = None
+
+
+class PaymentVoidFailed(EventBody, frozen=True):
+    """A reversal was refused or never happened: the payment is back where it was."""
+
+    TYPE: ClassVar[str] = "payment.void_failed"
+    payment_id: str
+    via: Via
+    detail: str = ""
+
+
+class PaymentStored(EventBody, frozen=True):
+    """Approved by the terminal's store-and-forward while the processor link was down."""
+
+    TYPE: ClassVar[str] = "payment.stored"
+    payment_id: str
+    amount_minor: int
+    card: CardRef
+    stored_at_ms: int
+    via: Via = "terminal"
+
+
+class PaymentForwarded(EventBody, frozen=True):
+    TYPE: ClassVar[str] = "payment.forwarded"
+    payment_id: str
+
+
+class PaymentForwardDeclined(EventBody, frozen=True):
+    """A stored payment the processor refused after forwarding (or that aged out): the money
+    was never received. A follow-up for the store and HQ; never dropped."""
+
+    TYPE: ClassVar[str] = "payment.forward_declined"
+    payment_id: str
+    amount_minor: int
+    reason: str
+
+
+class PaymentRefundRequested(EventBody, frozen=True):
+    TYPE: ClassVar[str] = "payment.refund_requested"
+    payment_id: str
+    refund_id: str
+    amount_minor: int
+
+
+class PaymentRefunded(EventBody, frozen=True):
+    TYPE: ClassVar[str] = "payment.refunded"
+    payment_id: str
+    refund_id: str
+    amount_minor: int
+    via: Via
+    card: CardRef | None = None
+
+
+class PaymentRefundFailed(EventBody, frozen=True):
+    TYPE: ClassVar[str] = "payment.refund_failed"
+    payment_id: str
+    refund_id: str
+    via: Via
+    detail: str = ""
+
+
+class RefundLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    line_no: int
+    qty_milli: int
+    amount_minor: int
+
+
+class RefundAllocation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    payment_id: str
+    tender_type: str
+    amount_minor: int
+
+
+class OrderRefundCreated(EventBody, frozen=True):
+    """A refund of an order (whole or lines), and how it is split over the original tenders."""
+
+    TYPE: ClassVar[str] = "order.refund_created"
+    refund_id: str
+    order_id: str
+    lane_id: str
+    amount_minor: int
+    lines: tuple[RefundLine, ...]
+    allocations: tuple[RefundAllocation, ...]
+    approved_by_role: Literal["cashier", "manager"]
+    reason: str = ""
+    # "<lane>:<Idempotency-Key>": a retry after a crash resumes this refund, never a second.
+    request_key: str = ""
+
+
+class VoucherIssued(EventBody, frozen=True):
+    TYPE: ClassVar[str] = "voucher.issued"
+    code: str
+    currency: str
+    amount_minor: int
+    reason: str = ""
+
+
+class VoucherRedeemed(EventBody, frozen=True):
+    TYPE: ClassVar[str] = "voucher.redeemed"
+    code: str
+    payment_id: str
+    amount_minor: int
+
+
+class VoucherCredited(EventBody, frozen=True):
+    """Money back onto a voucher: a voided redemption or a refund to voucher."""
+
+    TYPE: ClassVar[str] = "voucher.credited"
+    code: str
+    payment_id: str
+    amount_minor: int
+    reason: Literal["void", "refund"]
+# --- devices (hardware layer) -------------------------------------------------------------
+
+
+class DeviceAttached(EventBody, frozen=True):
+    """A device appeared on an interface; `kind` is "unsupported" when no driver claimed it."""
+
+    TYPE: ClassVar[str] = "device.attached"
+    device_id: str
+    kind: str
+    driver: str | None
+    address: DeviceAddress
+    product: str | None = None
+
+
+class DeviceDetached(EventBody, frozen=True):
+    TYPE: ClassVar[str] = "device.detached"
+    device_id: str
+    kind: str
+    address: DeviceAddress
+
+
 EVENT_TYPES: dict[str, type[EventBody]] = {
     cls.TYPE: cls
     for cls in (
@@ -185,6 +421,28 @@ EVENT_TYPES: dict[str, type[EventBody]] = {
         CartTenderAdded,
         CartVoided,
         SaleCompleted,
+        PaymentCreated,
+        PaymentAuthorizing,
+        PaymentAuthorized,
+        PaymentCapturing,
+        PaymentCaptured,
+        PaymentDeclined,
+        PaymentFailed,
+        PaymentVoiding,
+        PaymentVoided,
+        PaymentVoidFailed,
+        PaymentStored,
+        PaymentForwarded,
+        PaymentForwardDeclined,
+        PaymentRefundRequested,
+        PaymentRefunded,
+        PaymentRefundFailed,
+        OrderRefundCreated,
+        VoucherIssued,
+        VoucherRedeemed,
+        VoucherCredited,
+        DeviceAttached,
+        DeviceDetached,
     )
 }
 

@@ -23,24 +23,48 @@ from edge.api.problems import EXCEPTION_HANDLERS
 from edge.api.routes import health
 from edge.api.routes.carts import CartController
 from edge.api.routes.catalog import CatalogController
+from edge.api.routes.devices import AdminController, LaneDeviceController
 from edge.api.routes.orders import OrderController
+from edge.api.routes.tenders import TenderController
 from edge.api.routes.printing import reprint_receipt
+from edge.devices.admin import ADMIN_PATHS
 from edge.service import StoreService
+from edge.tender.service import Payments
+from edge.tender.terminals import terminal_link
 
 
 def create_app(service: StoreService) -> Litestar:
+    cfg = service.config
+    payments = Payments(service, terminal_link(cfg.tender, cfg.store.currency))
+
     @contextlib.asynccontextmanager
     async def run_writer(_app: Litestar) -> AsyncIterator[None]:
         # The store writer's batching task lives exactly as long as the app serves.
         task = asyncio.create_task(service.writer.serve(), name="store-writer")
         service.printing.attach_loop(asyncio.get_running_loop())
+        # Payments left pending by a crash are reconciled from the start; stored offline card
+        # payments are forwarded when the link is back.
+        payments_task = asyncio.create_task(payments.run(lambda: False), name="payments")
         try:
             yield
         finally:
+            payments_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await payments_task
+            await payments.close()
             service.printing.attach_loop(None)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    @contextlib.asynccontextmanager
+    async def run_devices(_app: Litestar) -> AsyncIterator[None]:
+        # After the writer (device events and counters go through it), stopped before it.
+        await service.devices.start()
+        try:
+            yield
+        finally:
+            await service.devices.stop()
 
     @contextlib.asynccontextmanager
     async def run_sync(_app: Litestar) -> AsyncIterator[None]:
@@ -63,15 +87,16 @@ def create_app(service: StoreService) -> Litestar:
             service.sync_engine = None
 
     return Litestar(
-        lifespan=[run_writer, run_sync],
+        lifespan=[run_writer, run_devices, run_sync],
         route_handlers=[
-            CartController, OrderController, CatalogController,
+            CartController, OrderController, CatalogController, TenderController,
             health.live, health.ready, health.metrics,
-            reprint_receipt,
+            reprint_receipt, LaneDeviceController, AdminController,
         ],
-        middleware=[DefineMiddleware(LaneAuthMiddleware, exclude=PUBLIC_PATHS)],
+        middleware=[DefineMiddleware(LaneAuthMiddleware, exclude=PUBLIC_PATHS + ADMIN_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        state=State({"service": service, "gate": IdempotencyGate(service), "token_cache": {}}),
+        state=State({"service": service, "gate": IdempotencyGate(service), "token_cache": {},
+                     "payments": payments}),
         request_max_body_size=service.config.api.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="NovaPOS Edge store API", version=edge.__version__,

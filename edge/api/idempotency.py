@@ -12,8 +12,9 @@ nothing, so repeating it is safe and re-evaluated.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -93,6 +94,71 @@ class IdempotencyGate:
         self._in_flight.add(slot)
         try:
             replayed, response = await self._service.writer.run(command)
+        finally:
+            self._in_flight.discard(slot)
+        headers = {}
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+            self._service.metrics.idempotent_replays_total.inc()
+        return Response(content=response.body, status_code=response.status,
+                        media_type=MediaType.JSON, headers=headers)
+
+    async def run_phased(
+        self, request: Request, who: Principal, payload: Any,
+        begin: Callable[[Tx], tuple[str, Any]],
+        finish: Callable[[Any], Awaitable[tuple[int, Any]]],
+    ) -> Response:
+        """For effects with device I/O between two commits (card payments, reversals, card
+        refunds). `begin(tx)` runs in the writer like an effect and answers ("done", (status,
+        view)) when no I/O is needed, or ("io", intent) once it has committed the intent;
+        `finish(intent)` then does the I/O outside the writer, commits the result itself and
+        answers (status, view) — or (status, DomainError) to refuse after the commit. A 2xx is
+        stored for the key afterwards, so a retry replays it; a retry that arrives after a crash
+        between the two finds the intent through the domain (the payment records the key) and is
+        reconciled, never executed twice. `finish` is shielded: a client that hangs up does not
+        stop a payment half-way."""
+        key = _key(request)
+        slot = (who.lane_id, key)
+        if slot in self._in_flight:
+            raise IdempotencyKeyInFlight(
+                "the first request with this Idempotency-Key has not finished; retry shortly",
+            )
+        fp = fingerprint(request.method, request.scope["path"], payload)
+
+        def first(tx: Tx) -> tuple[bool, StoredResponse | None, Any]:
+            stored = idempotency.lookup(tx.conn, who.lane_id, key)
+            if stored is not None:
+                if stored.fingerprint != fp:
+                    raise IdempotencyKeyReused(
+                        "this Idempotency-Key was already used with a different request"
+                    )
+                return True, stored, None
+            kind, value = begin(tx)
+            if kind == "done":
+                status, view = value
+                if isinstance(view, DomainError):
+                    raise view
+                fresh = StoredResponse(fp, status, _encoder.encode(view))
+                idempotency.save(tx.conn, who.lane_id, key, fresh, tx.now_ms)
+                return False, fresh, None
+            return False, None, value
+
+        self._in_flight.add(slot)
+        try:
+            replayed, response, intent = await self._service.writer.run(first)
+            if response is None:
+                status, view = await asyncio.shield(finish(intent))
+                if isinstance(view, DomainError):
+                    raise view
+                response = StoredResponse(fp, status, _encoder.encode(view))
+                if 200 <= status < 300:
+                    done = response
+
+                    def save(tx: Tx) -> None:
+                        if idempotency.lookup(tx.conn, who.lane_id, key) is None:
+                            idempotency.save(tx.conn, who.lane_id, key, done, tx.now_ms)
+
+                    await self._service.writer.run(save)
         finally:
             self._in_flight.discard(slot)
         headers = {}

@@ -37,6 +37,7 @@ def problem_response(
     body = Problem(
         type=TYPE_BASE + slug, title=title, status=status, detail=detail, instance=instance,
         errors=errors, lines=extra.get("lines"), amount_due_minor=extra.get("amount_due_minor"),
+        payment_id=extra.get("payment_id"), state=extra.get("state"),
     )
     return Response(
         content=_encoder.encode(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE,
@@ -112,6 +113,9 @@ _DOC = {
     409: "Cart closed, price lock expired, tender insufficient, or Idempotency-Key in flight",
     413: "Request body too large",
     422: "Unknown item, invalid quantities, or Idempotency-Key reused for another request",
+    402: "The card was declined (the payment is recorded as declined; take another tender)",
+    503: "The payment terminal is unreachable or its answer is not known yet (retry the same "
+         "request: it is reconciled, never charged twice)",
 }
 
 
@@ -126,3 +130,5 @@ def documented(*statuses: int) -> dict[int, ResponseSpec]:
 
 READ_PROBLEMS = documented(400, 401, 403, 404)
 WRITE_PROBLEMS = documented(400, 401, 403, 404, 409, 413, 422)
+# Routes that may talk to the payment terminal (edge.tender).
+TENDER_PROBLEMS = documented(400, 401, 402, 403, 404, 409, 413, 422, 503)

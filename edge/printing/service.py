@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -110,6 +110,9 @@ class PrintService:
         self._workers: dict[str, PrintWorker] = {}
         self._started = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Lane -> printer from the device bindings (edge.devices); consulted before the
+        # [printing] lanes, so binding a printer to a lane routes that lane's receipts to it.
+        self.bound_printer: Callable[[str], str | None] | None = None
         self._metrics = _Metrics(
             Gauge("novapos_print_queue_depth", "Print jobs queued or printing, per printer",
                   ["printer"], registry=registry),
@@ -134,7 +137,15 @@ class PrintService:
         self._metrics.depth.labels(pc.id).set(0)
         return self.printers[pc.id]
 
+    @property
+    def configs(self) -> dict[str, PrinterConfig]:
+        return dict(self._configs)
+
     def printer_for_lane(self, lane_id: str) -> str | None:
+        if self.bound_printer is not None:
+            bound = self.bound_printer(lane_id)
+            if bound is not None and bound in self.printers:
+                return bound
         for pc in self._configs.values():
             if lane_id in pc.lanes:
                 return pc.id

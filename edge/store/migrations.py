@@ -124,6 +124,61 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         """,
     ),
     (
+        3,
+        "projections: payments (tender state machine), vouchers, refunds",
+        """
+        CREATE TABLE payments (
+            payment_id TEXT PRIMARY KEY, cart_id TEXT NOT NULL, tender_id INTEGER NOT NULL,
+            lane_id TEXT NOT NULL, tender_type TEXT NOT NULL, currency TEXT NOT NULL,
+            amount_minor INTEGER NOT NULL, request_key TEXT NOT NULL, state TEXT NOT NULL,
+            prior_state TEXT, captured_minor INTEGER NOT NULL, change_minor INTEGER NOT NULL,
+            refunded_minor INTEGER NOT NULL, pending_refund_minor INTEGER NOT NULL,
+            pending_refund_id TEXT, voucher_code TEXT, reference TEXT,
+            card_terminal_id TEXT, card_trace_no INTEGER, card_receipt_no INTEGER,
+            card_approval_code TEXT, card_masked_pan TEXT, card_brand TEXT, card_token TEXT,
+            terminal_id TEXT, stored_at_ms INTEGER, order_id TEXT,
+            created_at_ms INTEGER NOT NULL, updated_seq INTEGER NOT NULL,
+            UNIQUE (cart_id, tender_id)
+        ) STRICT;
+        CREATE INDEX payments_order ON payments(order_id);
+        CREATE INDEX payments_state ON payments(state);
+        CREATE INDEX payments_request ON payments(request_key);
+        CREATE INDEX payments_card_ref ON payments(card_terminal_id, card_receipt_no);
+
+        CREATE TABLE vouchers (
+            code TEXT PRIMARY KEY, currency TEXT NOT NULL, issued_minor INTEGER NOT NULL,
+            balance_minor INTEGER NOT NULL CHECK (balance_minor >= 0),
+            issued_seq INTEGER NOT NULL, updated_seq INTEGER NOT NULL
+        ) STRICT;
+
+        CREATE TABLE refunds (
+            refund_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, lane_id TEXT NOT NULL,
+            amount_minor INTEGER NOT NULL, approved_by_role TEXT NOT NULL, reason TEXT NOT NULL,
+            request_key TEXT NOT NULL, created_seq INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX refunds_order ON refunds(order_id);
+        CREATE INDEX refunds_request ON refunds(request_key);
+        CREATE TABLE refund_lines (
+            refund_id TEXT NOT NULL, line_no INTEGER NOT NULL, order_id TEXT NOT NULL,
+            qty_milli INTEGER NOT NULL, amount_minor INTEGER NOT NULL,
+            PRIMARY KEY (refund_id, line_no)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX refund_lines_order ON refund_lines(order_id, line_no);
+        CREATE TABLE refund_allocations (
+            refund_id TEXT NOT NULL, payment_id TEXT NOT NULL, tender_type TEXT NOT NULL,
+            amount_minor INTEGER NOT NULL, state TEXT NOT NULL,
+            PRIMARY KEY (refund_id, payment_id)
+        ) STRICT, WITHOUT ROWID;
+        -- Every terminal receipt a payment event carried (sale, reversal, refund): a receipt
+        -- is attached to at most one payment, which is what reconciliation relies on.
+        CREATE TABLE terminal_receipts (
+            terminal_id TEXT NOT NULL, trace_no INTEGER NOT NULL, receipt_no INTEGER NOT NULL,
+            payment_id TEXT NOT NULL, kind TEXT NOT NULL,
+            PRIMARY KEY (terminal_id, trace_no, receipt_no)
+        ) STRICT, WITHOUT ROWID;
+        """,
+    ),
+    (
         4,
         "print-job queue",
         """
@@ -148,6 +203,24 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX print_jobs_pending ON print_jobs(printer_id, state);
         CREATE INDEX print_jobs_order ON print_jobs(order_id);
         CREATE INDEX print_jobs_age ON print_jobs(updated_at_ms);
+        """,
+    ),
+    (
+        5,
+        "hardware: device statistics, lane bindings",
+        """
+        -- Counters per device (lines printed, scans, ...): primary state, survive restarts.
+        CREATE TABLE device_statistics (
+            device_id TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,
+            updated_at_ms INTEGER NOT NULL, PRIMARY KEY (device_id, name)
+        ) STRICT, WITHOUT ROWID;
+        -- Which lane a device serves; NULL scan_adds_to_cart means the store default.
+        CREATE TABLE device_bindings (
+            device_id TEXT PRIMARY KEY, lane_id TEXT NOT NULL,
+            scan_adds_to_cart INTEGER CHECK (scan_adds_to_cart IN (0, 1)),
+            bound_at_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX device_bindings_lane ON device_bindings(lane_id);
         """,
     ),
     (
@@ -241,6 +314,12 @@ PROJECTION_TABLES: dict[str, str] = {
     "order_lines": "order_id, line_no",
     "order_tenders": "order_id, tender_no",
     "counters": "name",
+    "payments": "payment_id",
+    "vouchers": "code",
+    "refunds": "refund_id",
+    "refund_lines": "refund_id, line_no",
+    "refund_allocations": "refund_id, payment_id",
+    "terminal_receipts": "terminal_id, trace_no, receipt_no",
 }
 
 LATEST_VERSION = MIGRATIONS[-1][0]

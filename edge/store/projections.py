@@ -15,6 +15,8 @@ import msgspec
 
 from edge.clock import to_ms
 from edge.store.eventlog import StoredEvent
+from edge.tender import machine, settlement
+from edge.tender import rows as payment_rows
 from schemas import events as ev
 
 _json = msgspec.json.Encoder(order="sorted")
@@ -201,3 +203,109 @@ def _sale(conn, stored: StoredEvent, s: ev.SaleCompleted) -> None:
         "INSERT INTO counters(name, value) VALUES ('receipts', 1) "
         "ON CONFLICT(name) DO UPDATE SET value=value+1"
     )
+    _settle_payments(conn, stored, s)
+
+
+# --- payments ----------------------------------------------------------------------------
+# Each payment event is folded through the pure state machine (`edge.tender.machine.step`),
+# the same function the commands validate with, so live state and a rebuild cannot differ.
+
+
+def _settle_payments(conn, stored: StoredEvent, s: ev.SaleCompleted) -> None:
+    tenders = [p for p in payment_rows.of_cart(conn, s.cart_id) if p.state in machine.PAID_STATES]
+    if not tenders:
+        return  # a sale paid before tenders were payments (cart.tender_added): nothing to link
+    change = settlement.allocate_change(tenders, s.change_due_minor)
+    for p in tenders:
+        payment_rows.upsert(
+            conn, machine.settle_into_order(p, s.order_id, change.get(p.payment_id, 0)),
+            stored.seq)
+
+
+def _receipt(conn, card: ev.CardRef | None, payment_id: str, kind: str) -> None:
+    if card is not None:
+        conn.execute(
+            "INSERT OR IGNORE INTO terminal_receipts(terminal_id, trace_no, receipt_no, "
+            "payment_id, kind) VALUES (?,?,?,?,?)",
+            (card.terminal_id, card.trace_no, card.receipt_no, payment_id, kind),
+        )
+
+
+def _payment(conn, stored: StoredEvent, b) -> None:
+    before = None if isinstance(b, ev.PaymentCreated) else payment_rows.by_id(conn, b.payment_id)
+    after = machine.step(before, b)
+    payment_rows.upsert(conn, after, stored.seq)
+    if isinstance(b, ev.PaymentCreated):
+        conn.execute("UPDATE carts SET next_tender_id=? WHERE cart_id=?",
+                     (b.tender_id + 1, b.cart_id))
+    card = getattr(b, "card", None)
+    if card is not None:
+        _receipt(conn, card, b.payment_id, b.TYPE.removeprefix("payment."))
+    if isinstance(b, (ev.PaymentRefunded, ev.PaymentRefundFailed)):
+        conn.execute("UPDATE refund_allocations SET state=? WHERE refund_id=? AND payment_id=?",
+                     ("refunded" if isinstance(b, ev.PaymentRefunded) else "failed",
+                      b.refund_id, b.payment_id))
+
+
+for _cls in (
+    ev.PaymentCreated, ev.PaymentAuthorizing, ev.PaymentAuthorized, ev.PaymentCapturing,
+    ev.PaymentCaptured, ev.PaymentDeclined, ev.PaymentFailed, ev.PaymentVoiding, ev.PaymentVoided,
+    ev.PaymentVoidFailed, ev.PaymentStored, ev.PaymentForwarded, ev.PaymentForwardDeclined,
+    ev.PaymentRefundRequested, ev.PaymentRefunded, ev.PaymentRefundFailed,
+):
+    _on(_cls)(_payment)
+
+
+@_on(ev.OrderRefundCreated)
+def _refund(conn, stored: StoredEvent, b: ev.OrderRefundCreated) -> None:
+    conn.execute(
+        "INSERT INTO refunds(refund_id, order_id, lane_id, amount_minor, approved_by_role, "
+        "reason, request_key, created_seq) VALUES (?,?,?,?,?,?,?,?)",
+        (b.refund_id, b.order_id, b.lane_id, b.amount_minor, b.approved_by_role, b.reason,
+         b.request_key, stored.seq),
+    )
+    for ln in b.lines:
+        conn.execute(
+            "INSERT INTO refund_lines(refund_id, line_no, order_id, qty_milli, amount_minor) "
+            "VALUES (?,?,?,?,?)", (b.refund_id, ln.line_no, b.order_id, ln.qty_milli,
+                                  ln.amount_minor))
+    for a in b.allocations:
+        conn.execute(
+            "INSERT INTO refund_allocations(refund_id, payment_id, tender_type, amount_minor, "
+            "state) VALUES (?,?,?,?,'refund_pending')",
+            (b.refund_id, a.payment_id, a.tender_type, a.amount_minor))
+
+
+# --- vouchers ----------------------------------------------------------------------------
+
+
+@_on(ev.VoucherIssued)
+def _voucher_issued(conn, stored: StoredEvent, b: ev.VoucherIssued) -> None:
+    conn.execute(
+        "INSERT INTO vouchers(code, currency, issued_minor, balance_minor, issued_seq, "
+        "updated_seq) VALUES (?,?,?,?,?,?)",
+        (b.code, b.currency, b.amount_minor, b.amount_minor, stored.seq, stored.seq),
+    )
+
+
+@_on(ev.VoucherRedeemed)
+def _voucher_redeemed(conn, stored: StoredEvent, b: ev.VoucherRedeemed) -> None:
+    # The CHECK (balance_minor >= 0) makes an overdraft impossible even if a command forgot.
+    conn.execute("UPDATE vouchers SET balance_minor = balance_minor - ?, updated_seq = ? "
+                 "WHERE code = ?", (b.amount_minor, stored.seq, b.code))
+
+
+@_on(ev.VoucherCredited)
+def _voucher_credited(conn, stored: StoredEvent, b: ev.VoucherCredited) -> None:
+    conn.execute("UPDATE vouchers SET balance_minor = balance_minor + ?, updated_seq = ? "
+                 "WHERE code = ?", (b.amount_minor, stored.seq, b.code))
+
+
+# --- devices -----------------------------------------------------------------------------
+
+
+@_on(ev.DeviceAttached)
+@_on(ev.DeviceDetached)
+def _device_audit(_conn, _stored, _body) -> None:
+    """Attach/detach events are an audit trail for the log and the lane streams; no read model
+    is built from them (live device state is the registry's, bindings are primary state)."""

@@ -1,7 +1,10 @@
-"""Cash tender: amount tendered, change due. Pure functions.
+"""Cash tender: amount tendered, change due, cash rounding. Pure functions.
 
 Invariant: a sale settles only when Σ tendered >= total, and change = Σ tendered − total is
-paid back in cash, so the money kept always equals the total exactly.
+paid back in cash, so the money kept always equals the total exactly. With cash rounding (for
+stores that do not hand out the smallest coins) the *cash due* is first rounded to the
+increment, half up: the money kept is then total + rounding, |rounding| <= increment / 2, and
+the rounding is recorded on the sale (see `edge.tender.settlement`).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge.errors import TenderInsufficient
+from edge.money import div_round_half_up
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,3 +38,10 @@ def amount_due(total_minor: int, tendered_minor: int) -> int:
 
 def change_due(total_minor: int, tendered_minor: int) -> int:
     return max(tendered_minor - total_minor, 0)
+
+
+def round_cash(amount_minor: int, increment_minor: int) -> int:
+    """`amount_minor` rounded to a multiple of the smallest cash increment, halves up
+    (e.g. increment 5: 4.87 -> 4.85, 4.88 -> 4.90). Increment 1 means no rounding."""
+    assert increment_minor >= 1 and amount_minor >= 0
+    return div_round_half_up(amount_minor, increment_minor) * increment_minor

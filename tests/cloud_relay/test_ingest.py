@@ -8,7 +8,9 @@ import zlib
 
 import msgspec
 import pytest
+from typer.testing import CliRunner
 
+from cloud_relay.cli import app as cli_app
 from edge.store.eventlog import GENESIS_HASH
 from schemas.sync import (
     MAX_BATCH_BYTES,
@@ -209,9 +211,52 @@ def test_dedupe_outlives_the_idempotency_keys(relay: Relay) -> None:
     chain = Chain("t1", "s1")
     chain.extend(6)
     client.ack(chain.batch(1, 6))
-    with relay.storage._write() as tx:
-        tx.rows("DELETE FROM idempotency_keys")
+    assert relay.storage.prune_keys(relay.clock() - 60_000) == 0  # younger than the cut-off
+    result = CliRunner().invoke(cli_app, ["prune-keys", "--older-than-days", "1",
+                                          "--database", relay.database_url])
+    assert result.exit_code == 0 and "pruned 0" in result.stdout
+    assert relay.storage.prune_keys(relay.clock() + 1) == 1
     again = client.ack(chain.batch(1, 6))
     assert (again.stored, again.accepted_through_seq) == (0, 6)
     assert _stored_seqs(relay) == [1, 2, 3, 4, 5, 6]
     assert len(relay.storage.ledger("t1", 0, 100)) == 6
+
+
+def test_the_same_batch_sent_many_times_at_once_is_stored_once(relay: Relay) -> None:
+    """Duplicated requests racing each other (a retrying proxy, two uploaders after a
+    failover), through two relay instances on one database."""
+    import threading
+    from pathlib import Path
+
+    from tests.support.relay import start_relay
+
+    second = start_relay(relay.backend, Path("unused"), database=relay.database_url)
+    try:
+        cred = relay.enroll()
+        chain = Chain("t1", "s1")
+        chain.extend(300)
+        raw = encode_batch(chain.batch(1, 300))
+        clients = [(relay, second)[i % 2].store_client(cred) for i in range(8)]
+        results: list[tuple[int, dict]] = []
+        gate = threading.Barrier(len(clients))
+
+        def send(client) -> None:
+            gate.wait()
+            resp = client.upload_raw(raw, "s1:1-300")
+            results.append((resp.status_code, resp.json()))
+
+        threads = [threading.Thread(target=send, args=(c,)) for c in clients]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert len(results) == len(clients)
+        stored = [body["stored"] for status, body in results if status == 200]
+        assert sorted(stored, reverse=True)[:1] == [300] and stored.count(300) == 1
+        assert all(s == 0 for s in stored if s != 300)
+        others = [body for status, body in results if status != 200]
+        assert all(body["type"].endswith("/idempotency-key-in-flight") for body in others)
+        assert _stored_seqs(relay) == list(range(1, 301))
+        assert len(relay.storage.ledger("t1", 0, 1000)) == 300
+    finally:
+        second.close(drop=False)

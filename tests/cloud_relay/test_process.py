@@ -13,7 +13,6 @@ import httpx
 import msgspec
 import pytest
 
-from cloud_relay import admin
 from cloud_relay.storage import open_storage
 from schemas.sync import BatchAck, StoreWatermark
 from tests.support.relay import (
@@ -26,7 +25,7 @@ from tests.support.relay import (
     skip_without_pg,
 )
 
-EVENTS, PER_BATCH = 600, 20
+EVENTS, PER_BATCH = 1_000, 20
 
 
 @pytest.mark.slow
@@ -34,22 +33,22 @@ EVENTS, PER_BATCH = 600, 20
 def test_kill9_mid_stream_loses_no_acked_event(backend: str, tmp_path: Path) -> None:
     skip_without_pg(backend)
     url = database_url(backend, tmp_path)
-    storage = open_storage(url)
-    cred = admin.enroll_store(storage, "t1", "s1", int(time.time() * 1000))
-    storage.close()
-    relay = RelayProcess(url, tmp_path / "relay.log").start()
+    relay = RelayProcess(url, tmp_path / "relay.log")
+    cred = relay.enroll("t1", "s1")
+    relay.start()
     chain = Chain("t1", "s1")
     chain.extend(EVENTS)
     rng = random.Random(5)
     acked = 0
     try:
-        for _round in range(3):
+        for _round in range(5):
             client = StoreClient(relay.url, cred)
-            stop = threading.Event()
+            stop, reached = threading.Event(), threading.Event()
             progress: list[int] = []
+            kill_after_acks = rng.randint(1, 6)
 
-            def upload(client: StoreClient, stop: threading.Event, progress: list[int],
-                       high: int) -> None:
+            def upload(client: StoreClient, stop: threading.Event, reached: threading.Event,
+                       progress: list[int], high: int, kill_after_acks: int) -> None:
                 while not stop.is_set() and high < EVENTS:
                     try:
                         resp = client.upload(
@@ -60,10 +59,15 @@ def test_kill9_mid_stream_loses_no_acked_event(backend: str, tmp_path: Path) -> 
                         return
                     high = msgspec.json.decode(resp.content, type=BatchAck).accepted_through_seq
                     progress.append(high)
+                    if len(progress) >= kill_after_acks:
+                        reached.set()
 
-            thread = threading.Thread(target=upload, args=(client, stop, progress, acked))
+            thread = threading.Thread(target=upload, args=(client, stop, reached, progress,
+                                                           acked, kill_after_acks))
             thread.start()
-            time.sleep(rng.uniform(0.05, 0.4))  # a random point in the stream, not an assertion
+            assert reached.wait(timeout=60), "the uploader made no progress"
+            # Kill while the next batch is on its way: before, during or after its commit.
+            time.sleep(rng.uniform(0, 0.02))
             relay.kill9()
             stop.set()
             thread.join(timeout=30)

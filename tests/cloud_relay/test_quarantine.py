@@ -58,3 +58,22 @@ def test_recheck_releases_events_this_build_can_read(relay: Relay) -> None:
     assert result.exit_code == 0, result.output
     assert "released 1 event(s) from quarantine; 1 remain" in result.stdout
     assert [r.seq for r in relay.storage.quarantined("t1")] == [1]
+
+
+def test_metrics_count_outcomes_stored_and_quarantined_events(relay: Relay) -> None:
+    import httpx
+
+    client = relay.store_client(relay.enroll())
+    chain = Chain("t1", "s1")
+    chain.extend(3)
+    chain.append(b"{}", type_="mystery.event")
+    client.ack(chain.batch(1, 4))
+    client.ack(chain.batch(1, 4))  # replay
+    chain.extend(3)
+    assert client.upload(chain.batch(6, 7)).status_code == 409  # gap
+    text = httpx.get(relay.url + "/metrics").text
+    assert 'novapos_relay_batches_total{outcome="acked"} 1.0' in text
+    assert 'novapos_relay_batches_total{outcome="replayed"} 1.0' in text
+    assert 'novapos_relay_batches_total{outcome="gap"} 1.0' in text
+    assert "novapos_relay_events_stored_total 4.0" in text
+    assert "novapos_relay_events_quarantined_total 1.0" in text

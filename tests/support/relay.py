@@ -336,6 +336,24 @@ class RelayProcess:
                 self.port = int(self.url.rsplit(":", 1)[1])
                 return self
 
+    def enroll(self, tenant_id: str = "t1", store_id: str = "s1") -> StoreCredential:
+        """Enroll through the database directly (works whether or not the process runs)."""
+        storage = open_storage(self.database)
+        try:
+            return admin.enroll_store(storage, tenant_id, store_id, server.now_ms())
+        finally:
+            storage.close()
+
+    def hq_token(self, tenant_id: str = "t1") -> str:
+        storage = open_storage(self.database)
+        try:
+            return admin.create_hq_token(storage, tenant_id, server.now_ms()).token
+        finally:
+            storage.close()
+
+    def store_client(self, cred: StoreCredential) -> StoreClient:
+        return StoreClient(self.url, cred)
+
     def log_tail(self, max_bytes: int = 4_000) -> str:
         if not self.log_path.exists():
             return ""

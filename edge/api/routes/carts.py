@@ -11,7 +11,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import HeaderParameter, JSONBody, PathParameter
 
 from edge import carts, orders
-from edge.api.problems import READ_PROBLEMS, WRITE_PROBLEMS
+from edge.api.problems import READ_PROBLEMS, TENDER_PROBLEMS, WRITE_PROBLEMS
 from edge.carts import Cart
 from edge.lanes import Principal
 from edge.store.writer import Tx
@@ -182,9 +182,9 @@ class CartController(Controller):
 
     @post(
         "/{cart_id:str}/tenders",
-        responses=WRITE_PROBLEMS,
+        responses=TENDER_PROBLEMS,
         status_code=201,
-        summary="Record a cash tender",
+        summary="Add a tender: cash, card (charged on the terminal), voucher or other",
     )
     async def add_tender(
         self,
@@ -193,12 +193,7 @@ class CartController(Controller):
         cart_id: CartId,
         data: JSONBody[api.AddTender],
     ) -> Response[api.CartView]:
-        who = request.user
-        return await _run(
-            request,
-            data,
-            _cart_effect(request, lambda tx: carts.add_tender(tx, who, cart_id, data), 201),
-        )
+        return await request.app.state.payments.add_tender(request, request.user, cart_id, data)
 
     @post(
         "/{cart_id:str}/void",

@@ -114,8 +114,11 @@ def test_tender_and_complete_rules(live: LiveApp, cart: str) -> None:
     seq = head_seq(live)
     assert_problem(post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": 0}),
                    400, "invalid-request")
-    assert_problem(post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "card", "amount_minor": 100}),
+    assert_problem(post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cheque", "amount_minor": 100}),
                    400, "invalid-request")
+    # A card needs a terminal; this store has none configured.
+    assert_problem(post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "card", "amount_minor": 100}),
+                   409, "no-payment-terminal")
     assert head_seq(live) == seq
     post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": 100})
     seq = head_seq(live)

@@ -1,0 +1,86 @@
+"""The store status report behind `novapos-edge status` and `GET /v1/admin/status`.
+
+Sections: daemon, database (size, free disk, events, orders), sync, print queues, devices.
+`sync` is the sync engine's own report (`sync.status.sync_status`, the same as
+`novapos-edge sync status`); `configured` is false until the store is enrolled with a relay.
+Print queues come from the print service. Every problem is a sentence in `problems`; any
+problem makes the report degraded (CLI exit 1). Failed print jobs are shown in the queue
+section but are not a problem on their own: a printer that is down is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from typing import TYPE_CHECKING
+
+import edge
+from edge.store import eventlog
+from edge.store.db import DB_FILENAME
+from schemas.devices import DaemonState, DatabaseState, DeviceStatus, StoreStatus
+from schemas.sync_status import SyncStatus
+
+log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from edge.devices.service import DeviceService
+    from edge.service import StoreService
+
+LOW_DISK_BYTES = 1024**3
+
+
+def is_down(s: DeviceStatus) -> bool:
+    return s.kind != "unsupported" and (s.state == "error" or s.power in ("offline", "off_offline"))
+
+
+def describe_down(s: DeviceStatus) -> str:
+    why = ", ".join(c.replace("_", " ") for c in s.causes) or s.power
+    return f"{s.kind.replace('_', ' ')} {s.device_id} is in {s.state}: {why}"
+
+
+def _sync(store: StoreService, conn) -> SyncStatus | None:
+    """The sync section (`sync.status.sync_status`); None when this store has no sync tables
+    or the sync package cannot report (the section then says "not configured")."""
+    try:
+        from sync.status import sync_status
+    except ImportError:
+        return None
+    try:
+        return sync_status(store.data_dir, store.config, store.sync_engine, conn=conn)
+    except Exception:
+        log.exception("sync status unavailable")
+        return None
+
+
+async def build(store: StoreService, devices: DeviceService) -> StoreStatus:
+    readiness = await store.readiness()
+    conn = store.reader
+    head_seq, _ = eventlog.head(conn)
+    orders = conn.execute("SELECT count(*) FROM orders").fetchall()[0][0]
+    db_bytes = sum(p.stat().st_size for p in store.data_dir.glob(DB_FILENAME + "*"))
+    free = shutil.disk_usage(store.data_dir).free
+    sync = _sync(store, conn)
+    queues = devices.print_queues()
+    statuses = devices.statuses()
+    down = [s for s in statuses if is_down(s)]
+    problems: list[str] = []
+    if not readiness.ready:
+        problems += [f"daemon not ready: {k} {v}" for k, v in readiness.checks.items() if v != "ok"]
+    if free < LOW_DISK_BYTES:
+        problems.append(f"low disk: {free / 1024**3:.2f} GiB free in {store.data_dir}")
+    problems += [describe_down(s) for s in down]
+    if sync is not None and sync.open_alarms:
+        problems.append(f"sync: {sync.open_alarms} open alarm(s), see `novapos-edge sync status`")
+    warnings = [f"{name} discovery: {err}" for name, err in sorted(devices.poller.errors.items())]
+    ident = store.identity
+    return StoreStatus(
+        store_id=ident.store_id, tenant_id=ident.tenant_id,
+        daemon=DaemonState(running=True, ready=readiness.ready, url=None, pid=os.getpid(),
+                           version=edge.__version__, checks=readiness.checks),
+        database=DatabaseState(db_bytes=db_bytes, free_disk_bytes=free, events=head_seq,
+                               orders=orders),
+        sync=sync, print_queues=queues, devices=statuses,
+        devices_down=[s.device_id for s in down], problems=problems, degraded=bool(problems),
+        warnings=warnings,
+    )

@@ -1,0 +1,384 @@
+"""Tender commands: the writes of the tender step, run inside the one writer (`Tx`).
+
+Each command checks the rules, asks the pure state machine whether each transition is legal
+(`machine.step`), then appends the events; projections do the rest. Nothing here talks to a
+terminal: card work is split into an intent command (committed before the terminal sees a byte),
+the terminal call (in `edge.tender.service`, outside the writer), and a result command.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge.carts import MAX_TENDERS_PER_CART, Cart, load_for
+from edge.errors import DomainError, InvalidInput, NotFound
+from edge.ids import uuid7
+from edge.lanes import Principal
+from edge.store.writer import Tx
+from edge.tender import machine, offline, settlement
+from edge.tender import rows as payment_rows
+from edge.tender.machine import DEAD_STATES, PAID_STATES, Payment
+from schemas import api
+from schemas import events as ev
+from schemas.terminal import CardReference, TerminalResult
+
+
+class VoucherInsufficient(DomainError):
+    status, slug, title = 409, "voucher-insufficient", "The voucher balance is too low"
+
+
+class UnknownVoucher(DomainError):
+    status, slug, title = 422, "unknown-voucher", "No voucher with this code"
+
+
+class CardTenderActive(DomainError):
+    status, slug, title = 409, "card-tender-active", "A card tender must be removed first"
+
+
+def _stream(payment_id: str) -> str:
+    return f"payment:{payment_id}"
+
+
+def transition(tx: Tx, before: Payment | None, body: ev.EventBody, lane_id: str | None) -> Payment:
+    """Check the transition against the machine, then append it. Refused = nothing appended."""
+    after = machine.step(before, body)
+    tx.append(body, stream=_stream(after.payment_id), lane_id=lane_id)
+    return after
+
+
+def card_ref(ref: CardReference) -> ev.CardRef:
+    return ev.CardRef(
+        terminal_id=ref.terminal_id, trace_no=ref.trace_no, receipt_no=ref.receipt_no,
+        approval_code=ref.approval_code, masked_pan=ref.masked_pan, card_brand=ref.card_brand,
+        card_token=ref.card_token)
+
+
+# --- taking a tender ---------------------------------------------------------------------
+
+
+def _check_new_tender(tx: Tx, cart: Cart, req: api.AddTender, policy_tax_mode: str | None) -> None:
+    if cart.next_tender_id > MAX_TENDERS_PER_CART:
+        raise InvalidInput(f"a cart takes at most {MAX_TENDERS_PER_CART} tenders")
+    if req.tender_type == "other" and not req.reference:
+        raise InvalidInput("an \"other\" tender needs a reference (cheque number, voucher "
+                           "slip, ...)", field="reference")
+    if req.tender_type != "other" and req.reference is not None:
+        raise InvalidInput("only an \"other\" tender takes a reference", field="reference")
+    if req.tender_type == "voucher" and not req.voucher_code:
+        raise InvalidInput("a voucher tender needs the voucher_code", field="voucher_code")
+    if req.tender_type != "voucher" and req.voucher_code is not None:
+        raise InvalidInput("only a voucher tender takes a voucher_code", field="voucher_code")
+    if req.tender_type != "cash":
+        total = cart.totals(policy_tax_mode or "inclusive").total_minor
+        room = settlement.max_noncash_minor(total, cart.payments)
+        if req.amount_minor > room:
+            raise settlement.OverTendered(
+                f"a {req.tender_type} tender may be at most {room} here (the total less the "
+                "other non-cash tenders); only cash may exceed the amount due",
+                amount_due_minor=room)
+
+
+def _created(tx: Tx, who: Principal, cart: Cart, req: api.AddTender, request_key: str) -> Payment:
+    payment_id = uuid7()
+    return transition(tx, None, ev.PaymentCreated(
+        payment_id=payment_id, cart_id=cart.cart_id, tender_id=cart.next_tender_id,
+        lane_id=who.lane_id, tender_type=req.tender_type, currency=cart.currency,
+        amount_minor=req.amount_minor, request_key=request_key or f"{who.lane_id}:{payment_id}",
+        voucher_code=req.voucher_code, reference=req.reference, created_at_ms=tx.now_ms,
+    ), who.lane_id)
+
+
+def add_local(tx: Tx, who: Principal, cart_id: str, req: api.AddTender, tax_mode: str | None = None,
+              request_key: str = "") -> Payment:
+    """Cash, voucher or other: created and captured in one command (nothing external)."""
+    if req.tender_type == "card":
+        raise InvalidInput("card tenders are charged on the terminal (POST the tender through "
+                           "the API)", field="tender_type")
+    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
+    _check_new_tender(tx, cart, req, tax_mode)
+    if req.tender_type == "voucher":
+        _check_voucher(tx, req.voucher_code or "", cart.currency, req.amount_minor)
+    p = _created(tx, who, cart, req, request_key)
+    if req.tender_type == "voucher":
+        tx.append(ev.VoucherRedeemed(code=req.voucher_code or "", payment_id=p.payment_id,
+                                     amount_minor=req.amount_minor),
+                  stream=f"voucher:{req.voucher_code}", lane_id=who.lane_id)
+    return transition(tx, p, ev.PaymentCaptured(
+        payment_id=p.payment_id, amount_minor=req.amount_minor, via="local"), who.lane_id)
+
+
+def begin_card(tx: Tx, who: Principal, cart_id: str, req: api.AddTender, request_key: str,
+               terminal_id: str, tax_mode: str, offline_check: tuple[offline.OfflinePolicy, bool]
+               ) -> tuple[Payment, bool]:
+    """The intent to charge: payment created + authorizing, committed before any terminal I/O.
+    Returns (payment, fresh). A retry of a request whose intent is already recorded (the daemon
+    died mid-payment and the lane retries with the same Idempotency-Key) gets that payment back
+    with fresh=False: it is reconciled, never charged again."""
+    existing = payment_rows.by_request(tx.conn, request_key)
+    if existing is not None:
+        return existing, False
+    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
+    _check_new_tender(tx, cart, req, tax_mode)
+    policy, link_down = offline_check
+    if link_down:
+        offline.admit(policy, stored_summary(tx), req.amount_minor, tx.now_ms)
+    p = _created(tx, who, cart, req, request_key)
+    return transition(tx, p, ev.PaymentAuthorizing(
+        payment_id=p.payment_id, terminal_id=terminal_id), who.lane_id), True
+
+
+def finish_card(tx: Tx, payment_id: str, result: TerminalResult) -> Payment:
+    """Record the terminal's final answer. An unknown outcome (timeout, failed link) records
+    nothing: the payment stays authorizing until reconciliation asks the terminal."""
+    p = _payment(tx, payment_id)
+    if p.state != "authorizing":
+        return p  # already resolved (by reconciliation, or a concurrent retry)
+    lane = p.lane_id
+    match result.outcome:
+        case "approved" if result.reference is not None:
+            return transition(tx, p, ev.PaymentCaptured(
+                payment_id=p.payment_id, amount_minor=result.amount_minor or p.amount_minor,
+                via="terminal", card=card_ref(result.reference)), lane)
+        case "stored_offline" if result.reference is not None:
+            return transition(tx, p, ev.PaymentStored(
+                payment_id=p.payment_id, amount_minor=result.amount_minor or p.amount_minor,
+                card=card_ref(result.reference), stored_at_ms=tx.now_ms), lane)
+        case "declined":
+            return transition(tx, p, ev.PaymentDeclined(
+                payment_id=p.payment_id, via="terminal", result_code=result.result_code,
+                detail=result.detail or ""), lane)
+        case "aborted":
+            return transition(tx, p, ev.PaymentFailed(
+                payment_id=p.payment_id, via="terminal", detail=result.detail or "aborted"), lane)
+    return p
+
+
+# --- reconciliation ------------------------------------------------------------------------
+
+
+def _matches(tx: Tx, p: Payment, last: TerminalResult | None, amount_minor: int,
+             outcomes: tuple[str, ...], operation: str) -> bool:
+    """The reconciliation rule (docs/tender.md): the terminal's last transaction is this
+    payment's when its outcome fits, it is the kind of transaction we asked for, it carries our
+    ECR reference (the payment id) when the terminal echoes one, its amount equals the amount
+    asked, and its receipt is not already the reference of another payment — so one charge can
+    never be attached twice."""
+    if last is None or last.outcome not in outcomes or last.reference is None:
+        return False
+    last_op = getattr(last, "operation", None)
+    if last_op is not None and last_op != operation:
+        return False
+    ecr_ref = getattr(last, "ecr_ref", None)
+    if operation == "sale" and ecr_ref is not None and ecr_ref != p.payment_id:
+        return False
+    ref = card_ref(last.reference)
+    return (last.amount_minor == amount_minor
+            and not payment_rows.reference_taken(tx.conn, ref, p.payment_id)
+            and (p.card is None or ref != p.card))
+
+
+def unanswered(last: TerminalResult | None) -> bool:
+    """The terminal did not answer the question (busy, link down): ask again later. This is
+    not "no transaction" and must never resolve a payment."""
+    return last is not None and last.outcome in ("timeout", "failed")
+
+
+def reconcile(tx: Tx, payment_id: str, last: TerminalResult | None) -> Payment:
+    """Resolve a payment left pending (crash or unknown outcome) from what the terminal says
+    it did last. Never leaves it pending, never attaches one charge twice."""
+    p = _payment(tx, payment_id)
+    lane = p.lane_id
+    if unanswered(last):
+        return p
+    if p.state == "authorizing":
+        if _matches(tx, p, last, p.amount_minor, ("approved",), "sale"):
+            assert last is not None and last.reference is not None
+            return transition(tx, p, ev.PaymentCaptured(
+                payment_id=p.payment_id, amount_minor=last.amount_minor, via="reconciliation",
+                card=card_ref(last.reference)), lane)
+        if _matches(tx, p, last, p.amount_minor, ("stored_offline",), "sale"):
+            assert last is not None and last.reference is not None
+            return transition(tx, p, ev.PaymentStored(
+                payment_id=p.payment_id, amount_minor=last.amount_minor,
+                card=card_ref(last.reference), stored_at_ms=tx.now_ms,
+                via="reconciliation"), lane)
+        if (last is not None and last.outcome == "declined"
+                and last.amount_minor == p.amount_minor
+                and getattr(last, "ecr_ref", None) in (None, p.payment_id)
+                and getattr(last, "operation", None) in (None, "sale")):
+            return transition(tx, p, ev.PaymentDeclined(
+                payment_id=p.payment_id, via="reconciliation", result_code=last.result_code,
+                detail=last.detail or "declined (found on reconciliation)"), lane)
+        return transition(tx, p, ev.PaymentVoided(
+            payment_id=p.payment_id, via="reconciliation",
+            reason="the terminal has no charge for this payment: nothing was taken"), lane)
+    if p.state == "voiding":
+        if _matches(tx, p, last, p.captured_minor, ("approved",), "reversal"):
+            assert last is not None and last.reference is not None
+            return transition(tx, p, ev.PaymentVoided(
+                payment_id=p.payment_id, via="reconciliation", reason="reversal found",
+                card=card_ref(last.reference)), lane)
+        return transition(tx, p, ev.PaymentVoidFailed(
+            payment_id=p.payment_id, via="reconciliation",
+            detail="the terminal has no reversal for this payment"), lane)
+    if p.state == "refund_pending":
+        assert p.pending_refund_id is not None
+        if p.tender_type == "card" and _matches(tx, p, last, p.pending_refund_minor,
+                                                 ("approved",), "refund"):
+            assert last is not None and last.reference is not None
+            return transition(tx, p, ev.PaymentRefunded(
+                payment_id=p.payment_id, refund_id=p.pending_refund_id,
+                amount_minor=p.pending_refund_minor, via="reconciliation",
+                card=card_ref(last.reference)), lane)
+        return transition(tx, p, ev.PaymentRefundFailed(
+            payment_id=p.payment_id, refund_id=p.pending_refund_id, via="reconciliation",
+            detail="the terminal has no refund for this payment"), lane)
+    return p
+
+
+# --- removing tenders ----------------------------------------------------------------------
+
+
+def _void_local(tx: Tx, who: Principal, p: Payment, reason: str) -> Payment:
+    after = transition(tx, p, ev.PaymentVoided(payment_id=p.payment_id, via="local",
+                                               reason=reason), who.lane_id)
+    if p.tender_type == "voucher" and p.voucher_code and p.state in PAID_STATES:
+        tx.append(ev.VoucherCredited(code=p.voucher_code, payment_id=p.payment_id,
+                                     amount_minor=p.captured_minor, reason="void"),
+                  stream=f"voucher:{p.voucher_code}", lane_id=who.lane_id)
+    return after
+
+
+def remove_local(tx: Tx, who: Principal, cart_id: str, tender_id: int) -> Payment:
+    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
+    p = cart.payment(tender_id)
+    if p.tender_type == "card":
+        raise InvalidInput("a card tender is reversed on the terminal")
+    if p.request_key == "":
+        raise machine.IllegalTransition(
+            f"tender {tender_id} predates the payment state machine and cannot be removed")
+    return _void_local(tx, who, p, "removed by the lane")
+
+
+def begin_card_void(tx: Tx, who: Principal, cart_id: str, tender_id: int) -> Payment:
+    """Intent to reverse a card tender, committed before the reversal goes to the terminal."""
+    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
+    p = cart.payment(tender_id)
+    if p.tender_type != "card":
+        raise InvalidInput("only card tenders are reversed on the terminal")
+    if p.state == "voiding":
+        return p  # a retry: the caller re-issues / reconciles the reversal
+    return transition(tx, p, ev.PaymentVoiding(payment_id=p.payment_id,
+                                               reason="removed by the lane"), who.lane_id)
+
+
+def finish_card_void(tx: Tx, payment_id: str, result: TerminalResult) -> Payment:
+    p = _payment(tx, payment_id)
+    if p.state != "voiding":
+        return p
+    if result.outcome == "approved":
+        return transition(tx, p, ev.PaymentVoided(
+            payment_id=p.payment_id, via="terminal", reason="reversed on the terminal",
+            card=card_ref(result.reference) if result.reference else None), p.lane_id)
+    if result.outcome in ("declined", "aborted"):
+        return transition(tx, p, ev.PaymentVoidFailed(
+            payment_id=p.payment_id, via="terminal",
+            detail=result.detail or f"the terminal refused the reversal ({result.outcome})"),
+            p.lane_id)
+    return p  # unknown: reconciliation decides
+
+
+def void_local_tenders(tx: Tx, who: Principal, cart: Cart) -> None:
+    """Voiding a cart voids its cash/voucher/other tenders; a live card tender blocks it."""
+    live_cards = [p.tender_id for p in cart.payments
+                  if p.tender_type == "card" and p.state not in DEAD_STATES]
+    if live_cards:
+        raise CardTenderActive(
+            f"card tenders {live_cards} are held or charged: remove them first (that reverses "
+            "them on the terminal), then void the cart")
+    for p in cart.payments:
+        if p.state in PAID_STATES and p.request_key != "":
+            _void_local(tx, who, p, "cart voided")
+
+
+# --- vouchers ------------------------------------------------------------------------------
+
+
+def _check_voucher(tx: Tx, code: str, currency: str, amount_minor: int) -> None:
+    rows = tx.conn.execute("SELECT currency, balance_minor FROM vouchers WHERE code = ?",
+                           (code,)).fetchall()
+    if not rows:
+        raise UnknownVoucher(f"no voucher {code}", field="voucher_code")
+    cur, balance = rows[0]
+    if cur != currency:
+        raise InvalidInput(f"voucher {code} is in {cur}, the cart in {currency}",
+                           field="voucher_code")
+    if amount_minor > balance:
+        raise VoucherInsufficient(f"voucher balance is {balance}; {amount_minor} asked",
+                                  amount_due_minor=balance)
+
+
+def issue_voucher(tx: Tx, who: Principal, currency: str, req: api.IssueVoucher) -> str:
+    code = req.code or uuid7().replace("-", "")[-16:].upper()
+    if tx.conn.execute("SELECT 1 FROM vouchers WHERE code = ?", (code,)).fetchall():
+        raise InvalidInput(f"voucher {code} already exists", field="code")
+    tx.append(ev.VoucherIssued(code=code, currency=currency, amount_minor=req.amount_minor,
+                               reason=req.reason), stream=f"voucher:{code}", lane_id=who.lane_id)
+    return code
+
+
+def voucher_view(conn, code: str) -> api.VoucherView:
+    rows = conn.execute("SELECT code, currency, issued_minor, balance_minor FROM vouchers "
+                        "WHERE code = ?", (code,)).fetchall()
+    if not rows:
+        raise NotFound(f"no voucher {code}")
+    c, cur, issued, balance = rows[0]
+    return api.VoucherView(code=c, currency=cur, issued_minor=issued, balance_minor=balance)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _payment(tx: Tx, payment_id: str) -> Payment:
+    p = payment_rows.by_id(tx.conn, payment_id)
+    if p is None:
+        raise NotFound(f"no payment {payment_id}")
+    return p
+
+
+def stored_summary(tx_or_conn) -> offline.StoredSummary:
+    conn = getattr(tx_or_conn, "conn", tx_or_conn)
+    count, amount, oldest = conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(captured_minor), 0), MIN(stored_at_ms) FROM payments "
+        "WHERE state = 'stored'").fetchall()[0]
+    return offline.StoredSummary(count, amount, oldest)
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardOutcome:
+    forwarded: list[str]
+    declined: list[str]
+
+
+def record_forwarding(tx: Tx, declined_refs: list[ev.CardRef], all_forwarded: bool,
+                      expired_ids: list[str]) -> ForwardOutcome:
+    """After an end-of-day / forward: stored payments the processor refused (or that aged out)
+    become forward_declined — a follow-up event HQ sees through sync — the rest forwarded."""
+    out = ForwardOutcome([], [])
+    for p in payment_rows.in_states(tx.conn, {"stored"}):
+        if p.payment_id in expired_ids:
+            reason = "stored longer than the maximum offline age; it can no longer be forwarded"
+        elif p.card is not None and any(
+                (r.terminal_id, r.trace_no, r.receipt_no)
+                == (p.card.terminal_id, p.card.trace_no, p.card.receipt_no)
+                for r in declined_refs):
+            reason = "declined by the processor after forwarding"
+        else:
+            if all_forwarded:
+                transition(tx, p, ev.PaymentForwarded(payment_id=p.payment_id), p.lane_id)
+                out.forwarded.append(p.payment_id)
+            continue
+        transition(tx, p, ev.PaymentForwardDeclined(
+            payment_id=p.payment_id, amount_minor=p.captured_minor, reason=reason), p.lane_id)
+        out.declined.append(p.payment_id)
+    return out

@@ -1,0 +1,468 @@
+"""Tender orchestration: the imperative shell around the tender commands and the terminal.
+
+A card payment is three steps: (1) commit the intent (payment created + authorizing) through
+the writer; (2) ask the terminal, in a worker thread, holding the terminal's session; (3) commit
+the answer as the next transition. An unknown answer (timeout, broken link) is resolved at once
+by asking the terminal for its last transaction, and if even that fails the payment stays
+authorizing for the background reconciler — it is never guessed, and never charged twice: a
+retried request finds its payment by Idempotency-Key and is reconciled instead of re-sent.
+
+Background work (`run`): reconcile every pending card payment (at start-up and then every
+`reconcile_interval_s`), forward stored offline payments when the processor link is back
+(`forward_interval_s`), and keep the stored-offline gauges current.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from edge import carts
+from edge.config import TenderConfig
+from edge.errors import DomainError, StoreUnavailable
+from edge.lanes import Principal
+from edge.store.writer import Tx
+from edge.tender import commands, offline, refunds
+from edge.tender import rows as payment_rows
+from edge.tender.machine import Payment
+from edge.tender.terminal_link import TerminalLink, TerminalUnreachable, unknown
+from schemas import api
+from schemas import events as ev
+from schemas.terminal import TerminalResult
+
+log = logging.getLogger(__name__)
+
+RECONCILE_BATCH = 50  # pending payments looked at per reconciler turn
+
+
+class NoTerminal(DomainError):
+    # 409, not 5xx: the store is set up without cards; nothing is failing.
+    status, slug, title = 409, "no-payment-terminal", "No payment terminal is configured"
+
+
+class TerminalUnavailable(DomainError):
+    status, slug, title = 503, "payment-terminal-unavailable", "The payment terminal is unavailable"
+    retry_after_s = 5
+
+
+class CardDeclined(DomainError):
+    status, slug, title = 402, "card-declined", "The card was declined"
+
+
+class PaymentNotTaken(DomainError):
+    status, slug, title = 409, "payment-not-taken", "The payment was not taken"
+
+
+class PaymentOutcomeUnknown(DomainError):
+    status, slug, title = 503, "payment-outcome-unknown", "The terminal's answer is not known yet"
+    retry_after_s = 2
+
+
+class ReversalRefused(DomainError):
+    status, slug, title = 409, "reversal-refused", "The terminal refused the reversal"
+
+
+class PaymentInProgress(DomainError):
+    status, slug, title = 409, "payment-in-progress", "This payment is still in progress"
+    retry_after_s = 2
+
+
+class Payments:
+    def __init__(self, service: Any, link: TerminalLink | None) -> None:
+        self._svc = service
+        self.link = link
+        cfg: TenderConfig = service.config.tender
+        self.cfg = cfg
+        self.offline_policy = offline.OfflinePolicy(
+            floor_limit_minor=cfg.offline_floor_limit_minor, cap_minor=cfg.offline_cap_minor,
+            upload_within_ms=cfg.offline_upload_within_s * 1000,
+            max_age_ms=cfg.offline_max_age_s * 1000)
+        # Payments whose terminal work runs in this process now: the reconciler leaves them be.
+        self._in_progress: set[str] = set()
+
+    @property
+    def _writer(self):
+        return self._svc.writer
+
+    def _observe(self, tender_type: str, outcome: str, started: float) -> None:
+        m = self._svc.metrics
+        m.payment_seconds.labels(tender_type, outcome).observe(time.perf_counter() - started)
+        m.payments_total.labels(tender_type, outcome).inc()
+
+    def _need_link(self) -> TerminalLink:
+        if self.link is None:
+            raise NoTerminal("this store has no payment terminal configured ([tender] "
+                             "terminal_host); take another tender")
+        return self.link
+
+    def _cart_view(self, tx: Tx, who: Principal, cart_id: str) -> api.CartView:
+        cart = carts.load_for(tx.conn, cart_id, who, must_be_open=False)
+        return carts.view(tx.conn, cart, self._svc.policy, tx.now_ms)
+
+    # --- taking a tender -------------------------------------------------------------------
+
+    async def add_tender(self, request: Any, who: Principal, cart_id: str,
+                         req: api.AddTender) -> Any:
+        gate = request.app.state.gate
+        key = request.headers.get("idempotency-key") or ""
+        request_key = f"{who.lane_id}:{key}"
+        policy = self._svc.policy
+        started = time.perf_counter()
+        if req.tender_type != "card":
+            def local(tx: Tx) -> tuple[str, Any]:
+                carts.add_tender(tx, who, cart_id, req, policy, request_key)
+                return "done", (201, self._cart_view(tx, who, cart_id))
+
+            response = await gate.run_phased(request, who, req, local, _never)
+            if "Idempotent-Replayed" not in response.headers:
+                self._observe(req.tender_type, "captured", started)
+            return response
+
+        link = self._need_link()
+        link_down = False
+        if payment_rows.by_request(self._svc.reader, request_key) is None:
+            # A new payment: one status enquiry first tells whether the terminal is ready and
+            # the processor link up (the offline policy applies when it is not), before any
+            # intent is recorded. A retry of a recorded one skips it: it is answered or
+            # reconciled, never charged again.
+            async with link.session():
+                status = await self._status(link)
+            if not status.ready:
+                raise TerminalUnavailable(
+                    f"the payment terminal is not ready: {status.detail or 'busy'}")
+            link_down = not status.online_with_processor
+
+        def begin(tx: Tx) -> tuple[str, Any]:
+            p, fresh = commands.begin_card(
+                tx, who, cart_id, req, request_key, link.terminal_id, policy.tax_mode,
+                (self.offline_policy, link_down))
+            if not fresh and p.payment_id in self._in_progress:
+                raise PaymentInProgress(f"payment {p.payment_id} is still at the terminal")
+            if not fresh and p.state != "authorizing":
+                return "done", self._card_answer(tx, who, p)
+            self._in_progress.add(p.payment_id)
+            return "io", (p, fresh)
+
+        async def finish(intent: tuple[Payment, bool]) -> tuple[int, Any]:
+            p, fresh = intent
+            try:
+                async with link.session():
+                    current = payment_rows.by_id(self._svc.reader, p.payment_id)
+                    fresh = fresh and current is not None and current.state == "authorizing"
+                    answer = None
+                    if fresh:
+                        result = await self._charge(link, p)
+
+                        def record(tx: Tx) -> tuple[Payment, tuple[int, Any] | None]:
+                            # The result and the view answered for it in one commit.
+                            after = commands.finish_card(tx, p.payment_id, result)
+                            if after.state == "authorizing":
+                                return after, None
+                            return after, self._card_answer(tx, who, after)
+
+                        outcome, answer = await self._writer.run(record)
+                    else:
+                        outcome = p
+                    if outcome.state == "authorizing":
+                        outcome = await self._reconcile_one(link, p.payment_id)
+                self._observe("card", outcome.state, started)
+                if outcome.state == "stored":
+                    self.refresh_gauges()
+                if answer is not None:
+                    return answer
+                return await self._writer.run(lambda tx: self._card_answer(tx, who, outcome))
+            finally:
+                self._in_progress.discard(p.payment_id)
+
+        return await gate.run_phased(request, who, req, begin, finish)
+
+    async def _status(self, link: TerminalLink):
+        try:
+            return await link.call("terminal_status", timeout_s=self.cfg.terminal_status_timeout_s)
+        except TerminalUnreachable as exc:
+            raise TerminalUnavailable(f"cannot reach the payment terminal: {exc}") from exc
+        except Exception as exc:  # a driver failure is the terminal being unavailable
+            raise TerminalUnavailable(f"the payment terminal failed: {exc}") from exc
+
+    async def _charge(self, link: TerminalLink, p: Payment) -> TerminalResult:
+        try:
+            result = await link.call("authorize", p.amount_minor, p.currency, p.payment_id,
+                                     timeout_s=self.cfg.terminal_transaction_timeout_s)
+        except TerminalUnreachable as exc:
+            # Nothing reached the terminal: the attempt ends with nothing taken.
+            return TerminalResult(outcome="aborted", amount_minor=p.amount_minor,
+                                  detail=f"terminal unreachable: {exc}")
+        except Exception as exc:  # noqa: BLE001 - unknown: reconciliation decides
+            log.warning("terminal authorize raised for payment %s: %s", p.payment_id, exc)
+            return unknown(p.amount_minor, f"terminal error: {exc}")
+        return result
+
+    def _card_answer(self, tx: Tx, who: Principal, p: Payment) -> tuple[int, Any]:
+        p = payment_rows.by_id(tx.conn, p.payment_id) or p
+        if p.state in ("captured", "stored", "forwarded"):
+            return 201, self._cart_view(tx, who, p.cart_id)
+        if p.state == "declined":
+            return 402, CardDeclined(f"the card was declined (payment {p.payment_id}); take "
+                                     "another tender", payment_id=p.payment_id, state=p.state)
+        if p.state == "authorizing":
+            return 503, PaymentOutcomeUnknown(
+                f"the terminal's answer for payment {p.payment_id} is not known yet; retry the "
+                "same request (same Idempotency-Key): it is reconciled, never charged twice",
+                payment_id=p.payment_id, state=p.state)
+        return 409, PaymentNotTaken(
+            f"payment {p.payment_id} ended {p.state}: nothing was taken; take the tender again",
+            payment_id=p.payment_id, state=p.state)
+
+    # --- removing a tender -----------------------------------------------------------------
+
+    async def remove_tender(self, request: Any, who: Principal, cart_id: str,
+                            tender_id: int) -> Any:
+        gate = request.app.state.gate
+
+        def begin(tx: Tx) -> tuple[str, Any]:
+            cart = carts.load_for(tx.conn, cart_id, who, must_be_open=True)
+            p = cart.payment(tender_id)
+            if p.tender_type != "card":
+                commands.remove_local(tx, who, cart_id, tender_id)
+                return "done", (200, self._cart_view(tx, who, cart_id))
+            if p.payment_id in self._in_progress:
+                raise PaymentInProgress(f"payment {p.payment_id} is still at the terminal")
+            if p.state in ("authorizing",):
+                raise PaymentInProgress(
+                    f"payment {p.payment_id} is still being authorized; retry when it is done")
+            if p.state in ("declined", "failed", "voided", "forward_declined"):
+                commands.transition(tx, p, ev.PaymentVoided(  # refused by the machine: 409
+                    payment_id=p.payment_id, via="local"), who.lane_id)
+            resumed = p.state == "voiding"  # a retry after a crash: reconcile, never re-send
+            intent = commands.begin_card_void(tx, who, cart_id, tender_id)
+            self._in_progress.add(intent.payment_id)
+            return "io", (intent, resumed)
+
+        async def finish(work: tuple[Payment, bool]) -> tuple[int, Any]:
+            p, resumed = work
+            link = self._need_link()
+            result = TerminalResult(outcome="failed", amount_minor=p.captured_minor,
+                                    detail="reversal not confirmed")
+            try:
+                async with link.session():
+                    if resumed:
+                        after = await self._reconcile_one(link, p.payment_id)
+                        return await self._void_answer(who, cart_id, p, after, result)
+                    try:
+                        assert p.card is not None
+                        result = await link.call("reverse", _terminal_ref(p.card),
+                                                 timeout_s=self.cfg.terminal_transaction_timeout_s)
+                    except TerminalUnreachable as exc:
+                        result = TerminalResult(outcome="aborted", amount_minor=p.captured_minor,
+                                                detail=f"terminal unreachable: {exc}")
+                    except Exception as exc:  # noqa: BLE001
+                        result = unknown(p.captured_minor, f"terminal error: {exc}")
+                    after = await self._writer.run(
+                        lambda tx: commands.finish_card_void(tx, p.payment_id, result))
+                    if after.state == "voiding":
+                        after = await self._reconcile_one(link, p.payment_id)
+            finally:
+                self._in_progress.discard(p.payment_id)
+            return await self._void_answer(who, cart_id, p, after, result)
+
+        return await gate.run_phased(request, who, None, begin, finish)
+
+    async def _void_answer(self, who: Principal, cart_id: str, p: Payment, after: Payment,
+                           result: TerminalResult) -> tuple[int, Any]:
+        if after.state == "voided":
+            return 200, await self._writer.run(lambda tx: self._cart_view(tx, who, cart_id))
+        if after.state == "voiding":
+            return 503, PaymentOutcomeUnknown(
+                f"the reversal of payment {p.payment_id} is not confirmed yet; retry",
+                payment_id=p.payment_id, state=after.state)
+        why = result.detail or result.outcome
+        return 409, ReversalRefused(
+            f"the terminal did not reverse payment {p.payment_id} ({why}); it stays "
+            f"{after.state}", payment_id=p.payment_id, state=after.state)
+
+    # --- refunds ---------------------------------------------------------------------------
+
+    async def refund(self, request: Any, who: Principal, order_id: str,
+                     req: api.RefundOrder) -> Any:
+        gate = request.app.state.gate
+        policy = self._svc.policy
+        request_key = f"{who.lane_id}:{request.headers.get('idempotency-key') or ''}"
+
+        def begin(tx: Tx) -> tuple[str, Any]:
+            plan = refunds.begin(tx, who, policy, order_id, req, request_key)
+            if any(p.payment_id in self._in_progress for p in plan.card_work):
+                raise PaymentInProgress(f"refund {plan.refund_id} is still at the terminal")
+            if not plan.card_work:
+                return "done", (201, refunds.view(tx.conn, plan.refund_id))
+            if self.link is None:
+                raise NoTerminal("this order was paid by card and no terminal is configured "
+                                 "to refund it")
+            self._in_progress.update(p.payment_id for p in plan.card_work)
+            return "io", plan
+
+        async def finish(plan: refunds.RefundPlan) -> tuple[int, Any]:
+            link = self._need_link()
+            try:
+                for p in plan.card_work:
+                    async with link.session():
+                        if plan.resumed:
+                            await self._reconcile_one(link, p.payment_id)
+                        else:
+                            await self._refund_card(link, p, plan.refund_id)
+            finally:
+                self._in_progress.difference_update(p.payment_id for p in plan.card_work)
+            return 201, await self._writer.run(lambda tx: refunds.view(tx.conn, plan.refund_id))
+
+        return await gate.run_phased(request, who, req, begin, finish)
+
+    async def _refund_card(self, link: TerminalLink, p: Payment, refund_id: str) -> Payment:
+        assert p.card is not None
+        started = time.perf_counter()
+        try:
+            result = await link.call("refund", _terminal_ref(p.card), p.pending_refund_minor,
+                                     p.currency, timeout_s=self.cfg.terminal_transaction_timeout_s)
+        except TerminalUnreachable as exc:
+            result = TerminalResult(outcome="aborted", amount_minor=p.pending_refund_minor,
+                                    detail=f"terminal unreachable: {exc}")
+        except Exception as exc:  # noqa: BLE001
+            result = unknown(p.pending_refund_minor, f"terminal error: {exc}")
+        card = commands.card_ref(result.reference) if result.reference else None
+        after = await self._writer.run(lambda tx: refunds.finish_card(
+            tx, p.payment_id, refund_id, result.outcome, card, result.detail or ""))
+        if after.state == "refund_pending":
+            after = await self._reconcile_one(link, p.payment_id)
+        self._observe("card_refund", after.state, started)
+        return after
+
+    # --- reconciliation --------------------------------------------------------------------
+
+    async def _reconcile_one(self, link: TerminalLink, payment_id: str) -> Payment:
+        """Inside a session: ask the terminal what it did last and resolve the payment. If the
+        terminal cannot be asked, the payment stays pending for the background reconciler."""
+        try:
+            last = await link.call("last_transaction", timeout_s=self.cfg.terminal_status_timeout_s)
+        except Exception as exc:  # noqa: BLE001 - cannot ask: leave it pending
+            log.warning("cannot reconcile payment %s now: %s", payment_id, exc)
+            p = payment_rows.by_id(self._svc.reader, payment_id)
+            assert p is not None
+            return p
+        if commands.unanswered(last):
+            log.warning("terminal did not answer the reconciliation of payment %s: %s",
+                        payment_id, last.detail if last else "")
+            p = payment_rows.by_id(self._svc.reader, payment_id)
+            assert p is not None
+            return p
+        after = await self._writer.run(lambda tx: commands.reconcile(tx, payment_id, last))
+        self._svc.metrics.reconciled_total.labels(after.state).inc()
+        log.info("payment %s reconciled to %s", payment_id, after.state)
+        return after
+
+    def pending_card_payments(self) -> list[Payment]:
+        pending = payment_rows.in_states(self._svc.reader,
+                                         {"authorizing", "voiding", "refund_pending"})
+        return sorted((p for p in pending if p.tender_type == "card"
+                       and p.payment_id not in self._in_progress),
+                      key=lambda p: (p.created_at_ms, p.payment_id))[:RECONCILE_BATCH]
+
+    async def reconcile_pending(self) -> int:
+        """Resolve every card payment left pending (after a crash, or an unknown answer)."""
+        if self.link is None:
+            return 0
+        done = 0
+        for p in self.pending_card_payments():
+            async with self.link.session():
+                current = payment_rows.by_id(self._svc.reader, p.payment_id)
+                if current is None or current.state not in ("authorizing", "voiding",
+                                                             "refund_pending"):
+                    continue
+                after = await self._reconcile_one(self.link, p.payment_id)
+                done += after.state != current.state
+        return done
+
+    # --- offline: forwarding and follow-ups ------------------------------------------------
+
+    def refresh_gauges(self) -> offline.StoredSummary:
+        summary = commands.stored_summary(self._svc.reader)
+        self._svc.metrics.stored_offline_count.set(summary.count)
+        self._svc.metrics.stored_offline_minor.set(summary.amount_minor)
+        return summary
+
+    async def forward_stored(self, *, force: bool = False) -> api.ForwardResult:
+        """If any payment is stored offline and the processor link is up, close the terminal's
+        day (which forwards stored payments) and record what the processor said. Payments past
+        the maximum offline age are raised as forward declines whatever the link does."""
+        summary = self.refresh_gauges()
+        now_ms = self._svc.clock.now_ms()
+        stored = payment_rows.in_states(self._svc.reader, {"stored"})
+        expired = [p.payment_id for p in stored if p.stored_at_ms is not None
+                   and offline.expired(self.offline_policy, p.stored_at_ms, now_ms)]
+        declined_refs: list[ev.CardRef] = []
+        all_forwarded = False
+        if summary.count and self.link is not None:
+            async with self.link.session():
+                try:
+                    status = await self.link.call(
+                        "terminal_status", timeout_s=self.cfg.terminal_status_timeout_s)
+                    if status.online_with_processor or force:
+                        eod = await self.link.call("end_of_day")
+                        declined_refs = [commands.card_ref(r) for r in eod.forward_declined]
+                        all_forwarded = True
+                except Exception as exc:  # noqa: BLE001 - try again next turn
+                    log.warning("forwarding stored payments failed: %s", exc)
+                if all_forwarded or expired:
+                    out = await self._writer.run(lambda tx: commands.record_forwarding(
+                        tx, declined_refs, all_forwarded, expired))
+                else:
+                    out = commands.ForwardOutcome([], [])
+        elif expired:
+            out = await self._writer.run(lambda tx: commands.record_forwarding(
+                tx, [], False, expired))
+        else:
+            out = commands.ForwardOutcome([], [])
+        if out.declined:
+            self._svc.metrics.forward_declined_total.inc(len(out.declined))
+            log.warning("stored card payments declined after forwarding: %s", out.declined)
+        after = self.refresh_gauges()
+        return api.ForwardResult(forwarded=len(out.forwarded), forward_declined=len(out.declined),
+                                 stored_count=after.count, stored_minor=after.amount_minor)
+
+    async def run(self, should_stop: Callable[[], bool]) -> None:
+        """Background task: reconcile at once (start-up), then on intervals."""
+        since_forward_s = 0.0
+        tick_s = min(self.cfg.reconcile_interval_s, self.cfg.forward_interval_s)
+        while not should_stop():
+            try:
+                await self.reconcile_pending()
+                if since_forward_s >= self.cfg.forward_interval_s:
+                    since_forward_s = 0.0
+                    await self.forward_stored()
+                else:
+                    self.refresh_gauges()
+            except StoreUnavailable:
+                return
+            except Exception:  # background work must never kill the daemon
+                log.exception("payment background work failed")
+            await asyncio.sleep(tick_s)
+            since_forward_s += tick_s
+
+    async def close(self) -> None:
+        if self.link is not None:
+            with contextlib.suppress(Exception):
+                await self.link.close()
+
+
+def _terminal_ref(card: ev.CardRef):
+    from schemas.terminal import CardReference
+
+    return CardReference(
+        terminal_id=card.terminal_id, trace_no=card.trace_no, receipt_no=card.receipt_no,
+        approval_code=card.approval_code, masked_pan=card.masked_pan, card_brand=card.card_brand,
+        card_token=card.card_token)
+
+
+async def _never(_intent: Any) -> tuple[int, Any]:
+    raise AssertionError("local tenders need no terminal work")

@@ -1,0 +1,25 @@
+"""Which payment terminal the daemon talks to, from `[tender]` config: a ZVT terminal over TCP
+(drivers/zvt), or none (card tenders are then refused with a clear problem)."""
+
+from __future__ import annotations
+
+from edge.config import TenderConfig
+from edge.tender.terminal_link import TerminalLink
+from schemas.devices import DeviceAddress
+
+
+def terminal_link(cfg: TenderConfig, currency: str = "EUR") -> TerminalLink | None:
+    if not cfg.terminal_host:
+        return None
+    from drivers.zvt import ZvtTerminal  # only stores with a terminal load the driver
+
+    address = DeviceAddress(transport="tcp", host=cfg.terminal_host, port=cfg.terminal_port)
+
+    def factory() -> ZvtTerminal:
+        return ZvtTerminal(
+            "payment-terminal", address, password=cfg.terminal_password, currency=currency,
+            ack_timeout_s=cfg.terminal_connect_timeout_s,
+            max_transaction_s=max(cfg.terminal_transaction_timeout_s, 1.0),
+        )
+
+    return TerminalLink(factory, f"zvt:{cfg.terminal_host}:{cfg.terminal_port}")
