@@ -65,11 +65,12 @@ def load(conn: apsw.Connection) -> CursorState:
 
 
 def ack_matches(frozen: FrozenBatch, ack: BatchAck) -> bool:
-    """Only this completes a batch: the relay names our batch, took all of it, and its hash of
-    the last event is ours."""
+    """Only this completes a batch: the relay names our batch, took all of it, its hash of
+    the last event is ours, and (relays that report it) it answers exactly the bytes we sent."""
     return (ack.batch_id == frozen.batch_id
             and ack.accepted_through_seq == frozen.last_seq
-            and ack.last_hash_hex.lower() == frozen.last_hash.hex())
+            and ack.last_hash_hex.lower() == frozen.last_hash.hex()
+            and ack.fingerprint_hex.lower() in ("", frozen.fingerprint.hex()))
 
 
 def freeze(conn: apsw.Connection, frozen: FrozenBatch) -> None:

@@ -7,8 +7,9 @@ tries again; a round that succeeds resets the backoff and the next round comes a
 `poll_interval_s` (or at once on `wake()`, e.g. `novapos-edge sync now`).
 
 Why a sale never waits for sync: reads (batches, state) go through the engine's own read-only
-connection, in a worker thread; HTTP runs on the loop without holding anything; the only
-writes are one small writer command to freeze a batch and one to record its ack.
+connection, in a worker thread (the next batch is encoded while the current one is on the
+wire); HTTP runs on the loop without holding anything; the only write per batch is one small
+writer command: its ack row, the cursor, and the next batch's frozen range.
 
 Refusals (see docs/sync.md): "gap" and "relay_behind" raise an alarm and rewind the cursor to
 the relay's `expected_seq`, then carry on at once; "chain_mismatch", "bad_fingerprint",
@@ -113,6 +114,8 @@ class SyncEngine:
         """The background task: rounds until cancelled."""
         try:
             while True:
+                # Cleared before the round, so a wake-up that arrives during it is not lost.
+                self._wake.clear()
                 try:
                     wait_s = await self.round()
                 except Exception as exc:  # the task must outlive any bug or outage
@@ -123,7 +126,6 @@ class SyncEngine:
                     self.backoff = self.backoff.failed()
                     wait_s = max(self.settings.backoff_base_s, delay_s(
                         self.backoff.failures, self.policy, self.rng.random()))
-                self._wake.clear()
                 await self._sleep(wait_s)
         finally:
             await self.close()
@@ -383,9 +385,15 @@ def engine_for_service(service: Any) -> SyncEngine | None:
                     hint="novapos-edge sync enroll --credential FILE")
         return None
     ca = str(resolve(service.data_dir, s.tls_ca_file)) if s.tls_ca_file else None
-    return SyncEngine(
-        db_path=service.db_path, writer=service.writer, tenant_id=service.identity.tenant_id,
-        store_id=service.identity.store_id, clock=service.clock, settings=s,
-        credential=load_credential(cred_path), metrics=SyncMetrics.of(service.metrics.registry),
-        ca_file=ca,
-    )
+    try:
+        return SyncEngine(
+            db_path=service.db_path, writer=service.writer,
+            tenant_id=service.identity.tenant_id, store_id=service.identity.store_id,
+            clock=service.clock, settings=s, credential=load_credential(cred_path),
+            metrics=SyncMetrics.of(service.metrics.registry), ca_file=ca,
+        )
+    except (OSError, ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+        # A broken credential or CA file must not stop the store from selling.
+        log.error("sync not started: unusable sync settings", error=str(exc),
+                  credential=str(cred_path), tls_ca_file=ca)
+        return None

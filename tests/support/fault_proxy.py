@@ -14,7 +14,8 @@ that matter, and draws one action per request from a seeded schedule:
                 reset the client's connection without sending it: the classic lost ack;
 - `truncate`    forward the answer's head and half its body, then reset.
 
-`heal()` turns every later request into `pass`. `counts` says what was done, for test output.
+`heal()` turns every later request into `pass`. `pause()` holds every request at the proxy
+until `resume()` (`held` counts those waiting). `counts` says what was done, for test output.
 """
 
 from __future__ import annotations
@@ -101,6 +102,16 @@ class FaultProxy:
     _conns: set[asyncio.Task] = field(default_factory=set)
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
     port: int = 0
+    held: int = 0
+    _open: asyncio.Event | None = None
+
+    def pause(self) -> None:
+        self._open = asyncio.Event()
+
+    def resume(self) -> None:
+        if self._open is not None:
+            self._open.set()
+            self._open = None
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -145,6 +156,13 @@ class FaultProxy:
                         request = await _read_message(creader)
                 except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     return
+                if self._open is not None:
+                    gate = self._open
+                    self.held += 1
+                    try:
+                        await gate.wait()
+                    finally:
+                        self.held -= 1
                 action = self.schedule.next()
                 self.counts[action] += 1
                 if action == "drop":

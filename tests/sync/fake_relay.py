@@ -116,6 +116,7 @@ class FakeRelay:
         if self.after_commit is not None:
             self.after_commit(key)
         ack = BatchAck(batch.batch_id, batch.last_seq, batch.last_hash.hex(),
-                       stored=len(quarantined), quarantined=quarantined, relay_epoch=self.epoch)
+                       stored=len(quarantined), quarantined=quarantined, relay_epoch=self.epoch,
+                       fingerprint_hex=fp.hex())
         return httpx.Response(201, content=msgspec.json.encode(ack),
                               headers={"content-type": "application/json"})

@@ -33,6 +33,7 @@ def _ack(b, **kw):
 
 @pytest.mark.parametrize("change", [
     {"batch_id": "store-001:1-9"}, {"accepted_through_seq": 9}, {"last_hash_hex": "00" * 32},
+    {"fingerprint_hex": "11" * 32},
 ])
 def test_an_ack_that_does_not_match_the_batch_completes_nothing(svc, change) -> None:
     b = _batch(svc)

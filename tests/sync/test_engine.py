@@ -280,3 +280,22 @@ def test_the_engine_task_survives_a_crashing_round(tmp_path) -> None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
     run(main())
+
+
+def test_in_flight_409_is_retried_no_sooner_than_retry_after(tmp_path) -> None:
+    async def main():
+        async with running_store(tmp_path) as svc:
+            cred = credential()
+            relay = FakeRelay(cred)
+            relay.hook = lambda req, n: (httpx.Response(
+                409, json={"type": "x/idempotency-key-in-flight", "detail": "busy"},
+                headers={"Retry-After": "1"}) if req.method == "POST" and n == 2 else None)
+            await svc.writer.run(SaleFactory(17).command(3))
+            eng = engine(svc, cred, transport=relay.transport())
+            wait_s = await eng.round()
+            assert wait_s >= 1.0 and cursor.load(svc.reader).acked_seq == 0
+            assert cursor.alarms(svc.reader) == []  # not a verdict on the batch: no alarm
+            await eng.round()
+            assert cursor.load(svc.reader).acked_seq == 3
+            await eng.close()
+    run(main())

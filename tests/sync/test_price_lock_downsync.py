@@ -77,6 +77,9 @@ def test_new_price_from_hq_does_not_move_a_locked_line(tmp_path: Path) -> None:
         added = post(c, f"/v1/carts/{cart2}/lines", {"sku": "MILK-1L"}).json()["lines"][0]
         assert (added["unit_price_minor"], added["price_version"]) == (149, 2)
 
+        # The store reported the change id it applied; HQ sees it.
+        stores = hq.get("/v1/stores").json()["stores"]
+        assert stores[0]["applied_catalog_change_id"] >= price_change
         # Once the sale is up, HQ lists it as sold under a superseded price.
         _wait(lambda: status().lag_events == 0 and status().acked_seq > 0, "the sale to upload")
         variances = hq.get("/v1/hq/price-variances").json()["variances"]

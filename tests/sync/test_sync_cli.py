@@ -64,3 +64,29 @@ def test_sync_now_without_configuration_fails_clearly(tmp_path: Path) -> None:
     _init(store)
     r = runner.invoke(app, ["sync", "now", "--data-dir", str(store)])
     assert r.exit_code == 3 and "not configured" in r.output
+
+
+def test_sync_now_with_the_daemon_stopped_drains_in_the_foreground(tmp_path: Path) -> None:
+    from tests.support.relay import start_relay
+    from tests.support.sync_proof import assert_converged
+    from tests.support.sync_store import SaleFactory
+
+    relay = start_relay("sqlite", tmp_path / "relay")
+    try:
+        store = tmp_path / "store"
+        _init(store)
+        cred = tmp_path / "cred.json"
+        cred.write_bytes(msgspec.json.encode(relay.enroll("demo-tenant", "store-001")))
+        r = runner.invoke(app, ["sync", "enroll", "--credential", str(cred), "--relay-url",
+                                relay.url, "--data-dir", str(store)])
+        assert r.exit_code == 0, r.output
+        svc = make_service(store)
+        svc.start()
+        svc.writer.run_sync(SaleFactory(3).command(42))
+        svc.stop()
+        r = runner.invoke(app, ["sync", "now", "--data-dir", str(store)])
+        assert r.exit_code == 0, r.output
+        assert "acked 42 of 42" in r.output
+        assert assert_converged(relay.storage, store / "store.db", "demo-tenant", "store-001") == 42
+    finally:
+        relay.close()
