@@ -180,10 +180,10 @@ class SyncConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     credential_file: str = "sync-credential.json"
     # PEM bundle of the CA(s) that signed the relay's certificate; empty = system trust store.
     tls_ca_file: str = ""
-    max_batch_events: Annotated[int, msgspec.Meta(ge=1, le=2_000)] = 2_000
-    # Uncompressed, estimated from above; the relay refuses more than 4 MiB. Big batches
+    max_batch_events: Annotated[int, msgspec.Meta(ge=1, le=5_000)] = 5_000
+    # Uncompressed, estimated from above; the relay refuses more than 8 MiB. Big batches
     # amortise the relay's per-batch commit (about 130 compressed bytes per sale on the wire).
-    max_batch_bytes: Annotated[int, msgspec.Meta(ge=4_096, le=4 * 1024 * 1024)] = 4_000_000
+    max_batch_bytes: Annotated[int, msgspec.Meta(ge=4_096, le=8 * 1024 * 1024)] = 8_000_000
     backoff_base_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.5
     backoff_cap_s: Annotated[float, msgspec.Meta(gt=0, le=3_600)] = 60.0
     # How often an idle engine looks for new events and for down-sync changes.

@@ -34,8 +34,8 @@ import msgspec
 
 PROTOCOL_VERSION = 1
 BATCH_CONTENT_TYPE = "application/x-novapos-batch"
-MAX_BATCH_EVENTS = 2000
-MAX_BATCH_BYTES = 4 * 1024 * 1024  # uncompressed msgpack size
+MAX_BATCH_EVENTS = 5000
+MAX_BATCH_BYTES = 8 * 1024 * 1024  # uncompressed msgpack size
 MAX_DOWN_CHANGES = 500
 HEADER_ACKED_THROUGH = "X-NovaPOS-Acked-Through"
 MSGPACK_CONTENT_TYPE = "application/x-msgpack"
