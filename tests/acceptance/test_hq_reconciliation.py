@@ -29,7 +29,8 @@ WAIT_S = 60.0
 ENV = {"NOVAPOS_SYNC__POLL_INTERVAL_S": "0.05", "NOVAPOS_SYNC__BACKOFF_BASE_S": "0.05",
        "NOVAPOS_SYNC__BACKOFF_CAP_S": "0.2", "NOVAPOS_TENDER__TERMINAL_HOST": "127.0.0.1",
        "NOVAPOS_TENDER__TERMINAL_TRANSACTION_TIMEOUT_S": "5",
-       "NOVAPOS_TENDER__RECONCILE_INTERVAL_S": "0.2"}
+       "NOVAPOS_TENDER__RECONCILE_INTERVAL_S": "0.2",
+       "NOVAPOS_TENDER__CASH_ROUNDING_MINOR": "5"}  # to 0.05: the report carries the rounding
 
 
 def _wait(pred, what: str) -> None:
@@ -146,7 +147,11 @@ def test_hq_reconciliation_equals_the_stores_z_report(store: LiveApp, relay: Rel
 
     one, two = edge[day1], edge[day2]
     assert (one.sales_count, one.refunds_count) == (3, 4)
-    assert one.refunds_minor == split["total_minor"] + bread
+    # The whole refund gives back what the sale kept: its total and its cash rounding.
+    assert split["rounding_minor"] != 0
+    assert one.refunds_minor == split["total_minor"] + split["rounding_minor"] + bread
+    assert one.rounding_minor == split["rounding_minor"] + carded["rounding_minor"] + (
+        offline["rounding_minor"])
     assert (one.forward_declined_count, one.forward_declined_minor) == (1, offline["total_minor"])
     nets = {t.tender_type: t.net_minor for t in one.tenders}
     assert nets["card"] == offline["total_minor"] + card["amount_minor"] - bread

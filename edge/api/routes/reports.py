@@ -32,7 +32,7 @@ def _report(db_path: Any, store_id: str, day: str) -> ZReport:
 
 class ReportController(Controller):
     path = "/v1/reports"
-    tags = ["reports"]
+    tags = ("reports",)
 
     @get("/z", responses=documented(400, 401, 403, 422),
          summary="End-of-day (Z) report of a business day (manager)")
