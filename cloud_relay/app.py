@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import date
 from typing import Annotated, Any
 
 import msgspec
@@ -200,12 +201,26 @@ async def sync_status(request: Request) -> Response:
     return _json_response(await sync_to_thread(hq.sync_status, _storage(request), tenant))
 
 
+def _date_param(request: Request, name: str) -> str | None:
+    text = request.query_params.get(name)
+    if text is None or text == "":
+        return None
+    try:
+        if len(text) != 10:
+            raise ValueError(text)
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise InvalidInput(f"{name} must be a date YYYY-MM-DD, not {text[:32]!r}",
+                           field=name) from None
+
+
 @get("/v1/reconciliation")
 async def reconciliation(request: Request) -> Response:
     tenant = await _hq(request)
     q = request.query_params
     return _json_response(await sync_to_thread(
-        hq.reconciliation, _storage(request), tenant, q.get("store"), q.get("business_date")))
+        hq.reconciliation, _storage(request), tenant, q.get("store"),
+        _date_param(request, "business_date")))
 
 
 @get("/v1/hq/price-variances")
@@ -214,6 +229,14 @@ async def price_variances(request: Request) -> Response:
     q = request.query_params
     return _json_response(await sync_to_thread(
         hq.price_variances, _storage(request), tenant, q.get("store"), q.get("business_date")))
+
+
+@get("/v1/hq/follow-ups")
+async def follow_ups(request: Request) -> Response:
+    """Offline card payments declined after forwarding: money a store counted and never got."""
+    tenant = await _hq(request)
+    return _json_response(await sync_to_thread(
+        hq.follow_ups, _storage(request), tenant, request.query_params.get("store")))
 
 
 @get("/v1/hq/quarantine")
@@ -278,7 +301,7 @@ def create_app(storage: Storage, now_ms: Callable[[], int]) -> Litestar:
     return Litestar(
         route_handlers=[upload_batch, watermark, changes, ledger, sync_status, reconciliation,
                         price_variances, quarantine, publish_changes, publish_catalog, live,
-                        ready, metrics],
+                        ready, metrics, follow_ups],
         exception_handlers={  # type: ignore[dict-item]
             RelayError: _relay_error, HTTPException: _http_error,
             **{exc: _database_unavailable for exc in _unavailable_errors()},

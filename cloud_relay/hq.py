@@ -1,5 +1,6 @@
-"""HQ's read side: ledger pages, sync status, reconciliation (Z reports), price variances and
-the quarantine list. Every function is scoped to one tenant (the HQ token's).
+"""HQ's read side: ledger pages, sync status, reconciliation (Z reports), price variances,
+follow-ups (offline card payments declined after forwarding) and the quarantine list. Every
+function is scoped to one tenant (the HQ token's).
 
 Reconciliation runs `schemas.zreport.z_report`, the same function the edge runs over its own
 log (`edge.zreport`), on the relay's copy of the day's events: equal inputs give equal reports.
@@ -18,8 +19,17 @@ import msgspec
 from cloud_relay import cursor
 from cloud_relay.storage.base import LedgerRow, Storage
 from edge.price_lock import PricePoint, current_price
-from schemas.events import SaleCompleted, decode_body
+from schemas.events import (
+    PaymentCreated,
+    PaymentForwardDeclined,
+    PaymentStored,
+    SaleCompleted,
+    decode_body,
+)
 from schemas.relay import (
+    FollowUp,
+    FollowUpCard,
+    FollowUps,
     LedgerEvent,
     LedgerPage,
     PriceVariance,
@@ -29,7 +39,7 @@ from schemas.relay import (
     Reconciliation,
     SyncStatus,
 )
-from schemas.zreport import ZREPORT_TYPES, z_report
+from schemas.zreport import ZREPORT_TYPES, DayEvent, z_report
 
 
 def ledger_event(r: LedgerRow) -> LedgerEvent:
@@ -71,14 +81,14 @@ def _sales(storage: Storage, tenant_id: str, store_id: str | None,
 
 def reconciliation(storage: Storage, tenant_id: str, store_id: str | None,
                    business_date: str | None) -> Reconciliation:
-    days: dict[tuple[str, str], list] = defaultdict(list)
+    days: dict[tuple[str, str], list[DayEvent]] = defaultdict(list)
     for type_ in ZREPORT_TYPES:
         for row in storage.events_of_type(tenant_id, type_, store_id, business_date):
             if row.quarantine is None:
-                days[(row.store_id, row.business_date)].append(
-                    decode_body(row.type, row.schema_version, row.body))
+                days[(row.store_id, row.business_date)].append(DayEvent(
+                    row.business_date, decode_body(row.type, row.schema_version, row.body)))
     if store_id is not None and business_date is not None:
-        days.setdefault((store_id, business_date), [])  # a day without sales reports zeros
+        days.setdefault((store_id, business_date), [])  # a quiet day reports zeros
     reports = [z_report(store, day, bodies) for (store, day), bodies in sorted(days.items())]
     return Reconciliation(tenant_id=tenant_id, relay_epoch=storage.epoch, reports=reports)
 
@@ -105,6 +115,70 @@ def price_variances(storage: Storage, tenant_id: str, store_id: str | None,
                 sold_under_lock=line.sold_under_lock,
             ))
     return PriceVariances(tenant_id=tenant_id, variances=out)
+
+
+def _decoded(row: LedgerRow) -> object | None:
+    return None if row.quarantine is not None else decode_body(row.type, row.schema_version,
+                                                                row.body)
+
+
+def follow_ups(storage: Storage, tenant_id: str, store_id: str | None) -> FollowUps:
+    """Stored (offline) card payments whose money never came: `payment.forward_declined`, each
+    with what HQ needs to chase it — amount, reason, the masked card (from the payment's
+    `payment.stored`) and the order whose sale counted the payment. The order is the sale of the
+    payment's cart (`payment.created`) completed between the card being stored and the decline:
+    a sale completed after the decline could not have counted a dead payment."""
+    declines = [r for r in storage.events_of_type(tenant_id, PaymentForwardDeclined.TYPE,
+                                                  store_id, None) if r.quarantine is None]
+    stored: dict[tuple[str, str], LedgerRow] = {}
+    if declines:
+        for store in sorted({r.store_id for r in declines}):
+            for r in storage.events_of_type(tenant_id, PaymentStored.TYPE, store, None):
+                body = _decoded(r)
+                if isinstance(body, PaymentStored):
+                    stored[(r.store_id, body.payment_id)] = r
+    out = []
+    for row in declines:
+        body = _decoded(row)
+        assert isinstance(body, PaymentForwardDeclined)
+        card = order_id = receipt = currency = stored_day = None
+        stored_row = stored.get((row.store_id, body.payment_id))
+        if stored_row is not None:
+            stored_body = _decoded(stored_row)
+            assert isinstance(stored_body, PaymentStored)
+            c = stored_body.card
+            card = FollowUpCard(terminal_id=c.terminal_id, trace_no=c.trace_no,
+                                receipt_no=c.receipt_no, approval_code=c.approval_code,
+                                masked_pan=c.masked_pan, card_brand=c.card_brand)
+            stored_day = stored_row.business_date
+            sale = _sale_of(storage, tenant_id, body.payment_id, stored_row, row)
+            if sale is not None:
+                order_id, receipt, currency = (sale.order_id, sale.receipt_number,
+                                               sale.currency)
+        out.append(FollowUp(
+            kind=row.type, store_id=row.store_id, business_date=row.business_date,
+            recorded_at_ms=row.recorded_at_ms, ledger_seq=row.ledger_seq, seq=row.seq,
+            payment_id=body.payment_id, amount_minor=body.amount_minor, reason=body.reason,
+            stored_business_date=stored_day, order_id=order_id, receipt_number=receipt,
+            currency=currency, card=card))
+    return FollowUps(tenant_id=tenant_id, follow_ups=out)
+
+
+def _sale_of(storage: Storage, tenant_id: str, payment_id: str, stored: LedgerRow,
+             declined: LedgerRow) -> SaleCompleted | None:
+    created = storage.last_of_stream(stored.store_id, f"payment:{payment_id}",
+                                     PaymentCreated.TYPE, stored.seq)
+    body = _decoded(created) if created is not None else None
+    if not isinstance(body, PaymentCreated):
+        return None
+    needle = body.cart_id.encode()
+    for row in storage.sales_between(tenant_id, stored.store_id, stored.business_date,
+                                     declined.business_date, stored.seq, declined.seq):
+        if row.quarantine is None and needle in row.body:  # cheap test before decoding
+            sale = _decoded(row)
+            if isinstance(sale, SaleCompleted) and sale.cart_id == body.cart_id:
+                return sale
+    return None
 
 
 def quarantine(storage: Storage, tenant_id: str) -> QuarantineList:

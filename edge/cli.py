@@ -367,6 +367,66 @@ def sync_now(
     raise typer.Exit(EXIT_DEGRADED if st.open_alarms else EXIT_OK)
 
 
+# --- reports ---------------------------------------------------------------------------
+
+report_app = typer.Typer(help="Store reports, read from the store's own log.",
+                         no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("z")
+def report_z(
+    business_date: Annotated[str | None, typer.Option(
+        "--date", help="Business day YYYY-MM-DD (default: the current one).")] = None,
+    data_dir: DataDir = None,
+    json_out: JsonOut = False,
+) -> None:
+    """End-of-day (Z) report: sales, tenders, refunds, offline cards declined after forwarding.
+    Reads the database file directly (daemon running or not); HQ's reconciliation of the same
+    day equals it field for field once synced."""
+    from edge import zreport
+
+    path = data_dir or default_data_dir()
+    if not (path / DB_FILENAME).exists():
+        raise _fail(f"no store database in {path} (run `novapos-edge init`)", EXIT_UNAVAILABLE)
+    svc = _service(path)
+    try:
+        day = (zreport.parse_business_date(business_date) if business_date is not None
+               else zreport.today(svc.identity, svc.clock.now_ms()))
+    except DomainError as exc:
+        raise _fail(exc.detail, exc.exit_code) from exc
+    conn = open_connection(svc.db_path, readonly=True)
+    try:
+        report = zreport.z_report_for_day(conn, svc.identity.store_id, day)
+    finally:
+        conn.close()
+    if json_out:
+        out.print_json(msgspec.json.encode(report).decode())
+        return
+    money = _money_formatter(report.currency or svc.config.store.currency)
+    out.print(f"Z report  store {report.store_id}  business day {report.business_date}")
+    out.print(f"sales     {report.sales_count}   gross {money(report.gross_minor)}   "
+              f"discounts {money(report.discount_minor)}   total {money(report.total_minor)}")
+    out.print(f"tax       {money(report.tax_minor)}   net of tax {money(report.net_minor)}   "
+              f"change {money(report.change_due_minor)}   rounding {money(report.rounding_minor)}")
+    table = Table("tender", "count", "tendered", "change", "refunds", "refunded", "net")
+    for t in report.tenders:
+        table.add_row(t.tender_type, str(t.count), money(t.amount_minor), money(t.change_minor),
+                      str(t.refunds_count), money(t.refunded_minor), money(t.net_minor))
+    out.print(table)
+    out.print(f"refunds   {report.refunds_count}   {money(report.refunds_minor)}")
+    if report.forward_declined_count:
+        out.print(f"[red]offline cards declined after forwarding: "
+                  f"{report.forward_declined_count} ({money(report.forward_declined_minor)})"
+                  "[/red]")
+
+
+def _money_formatter(currency: str):
+    from edge.money import format_minor
+
+    return lambda amount_minor: format_minor(amount_minor, currency)
+
+
 def main() -> None:
     app()
 

@@ -2,20 +2,43 @@
 
 The arithmetic is `schemas.zreport.z_report`, the very function the relay's reconciliation runs
 over its copy of the same events: this module only selects the day's events from the store's
-database and decodes them.
+database and decodes them. It reads the log alone (no projection, no daemon), so it works on a
+read-only connection to the SQLite file while the daemon runs, or with the daemon stopped.
 """
 
 from __future__ import annotations
 
+from datetime import date
+
 import apsw
 
+from edge.business_day import business_date as business_date_of
+from edge.errors import InvalidInput
+from edge.store.writer import StoreIdentity
 from schemas.events import decode_body
-from schemas.zreport import ZREPORT_TYPES, ZReport, z_report
+from schemas.zreport import ZREPORT_TYPES, DayEvent, ZReport, z_report
+
+
+def parse_business_date(text: str) -> str:
+    """`YYYY-MM-DD` (a real calendar date) or InvalidInput."""
+    try:
+        if len(text) != 10:
+            raise ValueError(text)
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise InvalidInput(f"business date must be YYYY-MM-DD, not {text[:32]!r}",
+                           field="business_date") from None
+
+
+def today(identity: StoreIdentity, now_ms: int) -> str:
+    """The store's current business date (its time zone and day-close hour)."""
+    return business_date_of(now_ms, identity.tz, identity.day_close_hour)
 
 
 def z_report_for_day(conn: apsw.Connection, store_id: str, business_date: str) -> ZReport:
     marks = ",".join("?" * len(ZREPORT_TYPES))
     rows = conn.execute(
-        f"SELECT type, schema_version, body FROM events WHERE business_date = ? AND "
-        f"type IN ({marks}) ORDER BY seq", (business_date, *ZREPORT_TYPES))
-    return z_report(store_id, business_date, (decode_body(t, v, b) for t, v, b in rows))
+        f"SELECT business_date, type, schema_version, body FROM events WHERE business_date = ? "
+        f"AND type IN ({marks}) ORDER BY seq", (business_date, *ZREPORT_TYPES))
+    return z_report(store_id, business_date,
+                    (DayEvent(d, decode_body(t, v, b)) for d, t, v, b in rows))

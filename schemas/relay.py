@@ -1,9 +1,10 @@
 """HTTP contracts of the cloud relay's HQ API and its operator tools (`novapos-relay`).
 
 Store-facing contracts (batches, acks, refusals, watermarks, change sets) are in `schemas.sync`.
-Here: the ledger page, sync status, reconciliation, price variances, quarantine listing and the
-HQ publish request. Hashes are hex; event bodies are base64 of the exact stored bytes (what the
-chain hash covers) and, when the relay could interpret them, also embedded as JSON.
+Here: the ledger page, sync status, reconciliation, price variances, quarantine listing,
+follow-ups and the HQ publish request. Hashes are hex; event bodies are base64 of the exact stored
+bytes (what the chain hash covers) and, when the relay could interpret them, also embedded as
+JSON.
 """
 
 from __future__ import annotations
@@ -108,6 +109,42 @@ class QuarantinedEvent(msgspec.Struct, frozen=True):
 class QuarantineList(msgspec.Struct, frozen=True):
     tenant_id: str
     events: list[QuarantinedEvent]
+
+
+class FollowUpCard(msgspec.Struct, frozen=True):
+    """What the terminal said about the stored card payment: masked, never a PAN or token."""
+
+    terminal_id: str
+    trace_no: int
+    receipt_no: int
+    approval_code: str | None
+    masked_pan: str | None
+    card_brand: str | None
+
+
+class FollowUp(msgspec.Struct, frozen=True):
+    """A payment the store took and the money never came (`payment.forward_declined`)."""
+
+    kind: str  # the event type: "payment.forward_declined"
+    store_id: str
+    business_date: str  # of the decline
+    recorded_at_ms: int
+    ledger_seq: int
+    seq: int
+    payment_id: str
+    amount_minor: int
+    reason: str
+    stored_business_date: str | None  # when the card was taken offline
+    # The sale that counted the payment (completed while it was stored); None when none did.
+    order_id: str | None
+    receipt_number: str | None
+    currency: str | None
+    card: FollowUpCard | None
+
+
+class FollowUps(msgspec.Struct, frozen=True):
+    tenant_id: str
+    follow_ups: list[FollowUp]  # by store, then the store's log order
 
 
 class PublishChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

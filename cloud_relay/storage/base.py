@@ -43,9 +43,18 @@ LEDGER_COLUMNS = (
     "business_date, prev_hash, hash, body, received_at_ms, quarantine"
 )
 
-# Event types with a partial index (`events_sales_day` in both backends' migrations). A report
-# reading another type needs an index migration too (`test_storage_indexes` checks it).
-INDEXED_TYPES = frozenset({"sale.completed"})
+# Event types with a partial index on (tenant_id, business_date, store_id), by index name, in
+# both backends' migrations. A report reading another type needs an index migration too
+# (`test_storage_indexes` checks it). Only rows of these (few) types pay for an index entry.
+TYPE_INDEXES: dict[str, str] = {
+    "sale.completed": "events_sales_day",
+    "order.refund_created": "events_refund_created_day",
+    "payment.refunded": "events_refunded_day",
+    "payment.forward_declined": "events_forward_declined_day",
+    "payment.stored": "events_stored_day",
+}
+INDEXED_TYPES = frozenset(TYPE_INDEXES)
+
 
 _ack_encoder = msgspec.msgpack.Encoder()
 _ack_decoder = msgspec.msgpack.Decoder(BatchAck)
@@ -377,6 +386,30 @@ class Storage(abc.ABC):
         with self._read() as tx:
             rows = tx.rows(sql + " ORDER BY store_id, seq", args)
         return (_ledger_row(r) for r in rows)
+
+    def last_of_stream(self, store_id: str, stream: str, type_: str,
+                       before_seq: int) -> LedgerRow | None:
+        """The store's latest event of `type_` in `stream` before `before_seq`: a backward walk
+        of the primary key from `before_seq`, short when the event is close (a payment's
+        `payment.created` is a few events before its result). No stream index: that would cost
+        every ingested event an index entry for a rare look-up."""
+        with self._read() as tx:
+            row = tx.one(f"SELECT {LEDGER_COLUMNS} FROM events WHERE store_id = ? AND seq < ? "
+                         "AND stream = ? AND type = ? ORDER BY seq DESC LIMIT 1",
+                         (store_id, before_seq, stream, type_))
+        return _ledger_row(row) if row is not None else None
+
+    def sales_between(self, tenant_id: str, store_id: str, first_date: str, last_date: str,
+                      after_seq: int, before_seq: int) -> list[LedgerRow]:
+        """A store's sales recorded strictly between two of its events (by seq), read through
+        the sales index over the business days those two events span."""
+        with self._read() as tx:
+            rows = tx.rows(
+                f"SELECT {LEDGER_COLUMNS} FROM events WHERE tenant_id = ? AND "
+                "type = 'sale.completed' AND business_date >= ? AND business_date <= ? AND "
+                "store_id = ? AND seq > ? AND seq < ? ORDER BY seq",
+                (tenant_id, first_date, last_date, store_id, after_seq, before_seq))
+        return [_ledger_row(r) for r in rows]
 
     def quarantined(self, tenant_id: str, limit: int = 10_000) -> list[LedgerRow]:
         with self._read() as tx:

@@ -116,6 +116,17 @@ CREATE TABLE hq_prices (
     PRIMARY KEY (tenant_id, sku, version)
 );
 """),
+    (2, "partial indexes for refunds and follow-ups (Z report, HQ follow-ups)", """
+-- Like events_sales_day: only rows of these rare types get an index entry.
+CREATE INDEX events_refund_created_day ON events(tenant_id, business_date, store_id)
+    WHERE type = 'order.refund_created';
+CREATE INDEX events_refunded_day ON events(tenant_id, business_date, store_id)
+    WHERE type = 'payment.refunded';
+CREATE INDEX events_forward_declined_day ON events(tenant_id, business_date, store_id)
+    WHERE type = 'payment.forward_declined';
+CREATE INDEX events_stored_day ON events(tenant_id, business_date, store_id)
+    WHERE type = 'payment.stored';
+"""),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -27,6 +27,7 @@ from edge.api.routes.devices import AdminController, LaneDeviceController
 from edge.api.routes.orders import OrderController
 from edge.api.routes.printing import reprint_receipt
 from edge.api.routes.tenders import TenderController
+from edge.api.routes.reports import ReportController
 from edge.devices.admin import ADMIN_PATHS
 from edge.service import StoreService
 from edge.tender.service import Payments
@@ -92,6 +93,7 @@ def create_app(service: StoreService) -> Litestar:
             CartController, OrderController, CatalogController, TenderController,
             health.live, health.ready, health.metrics,
             reprint_receipt, LaneDeviceController, AdminController,
+            ReportController,
         ],
         middleware=[DefineMiddleware(LaneAuthMiddleware, exclude=PUBLIC_PATHS + ADMIN_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

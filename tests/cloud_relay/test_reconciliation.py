@@ -1,5 +1,6 @@
 """Reconciliation at HQ equals the store's own Z report, computed over a real edge log shipped
-to the relay; sales under a superseded price are listed for HQ, never refused."""
+to the relay; sales under a superseded price are listed for HQ, never refused; offline card
+payments declined after forwarding are listed as follow-ups with the order that counted them."""
 
 from __future__ import annotations
 
@@ -11,11 +12,21 @@ from edge import demo
 from edge.store import eventlog
 from edge.store.db import open_connection
 from edge.zreport import z_report_for_day
+from schemas.events import (
+    CardRef,
+    PaymentAuthorizing,
+    PaymentCreated,
+    PaymentForwardDeclined,
+    PaymentStored,
+    SaleCompleted,
+    SoldTender,
+)
+from schemas.relay import FollowUps
 from schemas.sync import PROTOCOL_VERSION, Batch, SyncEvent, batch_id
 from schemas.zreport import ZReport
 from tests.edge.api.helpers import open_cart, post
 from tests.support.live_app import LiveApp
-from tests.support.relay import Relay
+from tests.support.relay import Chain, Relay
 
 DAY_MS = 86_400_000
 
@@ -112,3 +123,75 @@ def test_relay_reconciliation_equals_the_stores_z_report(live: LiveApp, relay: R
     assert [(v["receipt_number"], v["sku"], v["price_version"], v["hq_price_version"],
              v["sold_under_lock"]) for v in variances] == [
         (locked_sale["receipt_number"], "MILK-1L", 1, 2, True)]
+
+
+def _card(receipt_no: int) -> CardRef:
+    return CardRef(terminal_id="T-1", trace_no=receipt_no, receipt_no=receipt_no,
+                   approval_code="A1", masked_pan="************1234", card_brand="VISA",
+                   card_token="tok-secret")
+
+
+def _stored_card_payment(chain: Chain, pid: str, cart_id: str, amount: int) -> None:
+    stream = f"payment:{pid}"
+    chain.append(PaymentCreated(payment_id=pid, cart_id=cart_id, tender_id=1, lane_id="lane-1",
+                                tender_type="card", currency="EUR", amount_minor=amount,
+                                request_key=f"lane-1:{pid}"), stream=stream)
+    chain.append(PaymentAuthorizing(payment_id=pid, terminal_id="T-1"), stream=stream)
+    chain.append(PaymentStored(payment_id=pid, amount_minor=amount, card=_card(len(chain.log)),
+                               stored_at_ms=chain.recorded_at_ms), stream=stream)
+
+
+def _sale(cart_id: str, order_id: str, amount: int, day: str) -> SaleCompleted:
+    return SaleCompleted(
+        order_id=order_id, cart_id=cart_id, receipt_number=f"s1-{order_id}", lane_id="lane-1",
+        completed_at_ms=1, business_date=day, currency="EUR", tax_mode="inclusive", lines=(),
+        tenders=(SoldTender(1, "card", amount),), subtotal_minor=amount, discount_minor=0,
+        tax_minor=0, total_minor=amount, tendered_minor=amount, change_due_minor=0)
+
+
+def test_follow_ups_name_the_sale_that_counted_the_declined_payment(relay: Relay) -> None:
+    """Two stored cards declined after forwarding, on a later business day: one whose cart was
+    sold while it was stored (its order is named, even among other sales), one whose cart only
+    completed after the decline (no order: no sale counted the dead payment). Tenant-scoped;
+    the card token never leaves the relay."""
+    client = relay.store_client(relay.enroll("t1", "s1"))
+    chain = Chain("t1", "s1")
+    _stored_card_payment(chain, "p-sold", "cart-1", 700)
+    chain.append(_sale("cart-0", "o-other", 300, chain.business_date), stream="order:o-other")
+    _stored_card_payment(chain, "p-open", "cart-2", 200)  # its cart never completes
+    chain.append(_sale("cart-1", "o-1", 700, chain.business_date), stream="order:o-1")
+    stored_day, chain.business_date = chain.business_date, "2026-03-03"
+    for pid, amount in (("p-sold", 700), ("p-open", 200)):
+        chain.append(PaymentForwardDeclined(payment_id=pid, amount_minor=amount,
+                                            reason="declined by the processor"),
+                     stream=f"payment:{pid}")
+    # The cart completes after the decline: with other money, not the dead payment.
+    chain.append(_sale("cart-2", "o-late", 200, chain.business_date), stream="order:o-late")
+    client.ack(chain.batch(1, chain.seq))
+    hq = relay.hq_client(relay.hq_token("t1"))
+
+    r = hq.get("/v1/hq/follow-ups", params={"store": "s1"})
+    assert r.status_code == 200, r.text
+    assert all("card_token" not in f["card"] for f in r.json()["follow_ups"])
+    got = msgspec.convert(r.json(), FollowUps).follow_ups
+    assert [(f.payment_id, f.amount_minor, f.order_id, f.business_date, f.stored_business_date)
+            for f in got] == [("p-sold", 700, "o-1", "2026-03-03", stored_day),
+                              ("p-open", 200, None, "2026-03-03", stored_day)]
+    assert got[0].receipt_number == "s1-o-1" and got[0].card is not None
+    assert got[0].card.masked_pan == "************1234" and got[0].card.card_brand == "VISA"
+    assert msgspec.convert(hq.get("/v1/hq/follow-ups").json(), FollowUps).follow_ups == got
+    other = relay.hq_client(relay.hq_token("t2"))
+    assert other.get("/v1/hq/follow-ups", params={"store": "s1"}).json()["follow_ups"] == []
+    # Both days' reports count their own: the sales on the first, the declines on the second.
+    days = msgspec.convert(hq.get("/v1/reconciliation", params={"store": "s1"}).json()["reports"],
+                           list[ZReport])
+    assert [(z.business_date, z.sales_count, z.forward_declined_count, z.forward_declined_minor)
+            for z in days] == [(stored_day, 2, 0, 0), ("2026-03-03", 1, 2, 900)]
+
+
+def test_reconciliation_refuses_a_bad_business_date(relay: Relay) -> None:
+    hq = relay.hq_client(relay.hq_token("t1"))
+    for bad in ("2026-02-30", "yesterday", "2026-3-1"):
+        r = hq.get("/v1/reconciliation", params={"business_date": bad})
+        assert r.status_code == 400, r.text
+        assert r.json()["type"].endswith("/invalid-request")

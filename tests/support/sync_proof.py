@@ -14,7 +14,7 @@ from cloud_relay.storage import Storage
 from edge.store.db import open_connection
 from edge.store.eventlog import GENESIS_HASH, chain_hash
 from schemas.events import decode_body
-from schemas.zreport import z_report
+from schemas.zreport import DayEvent, z_report
 
 _EDGE_COLUMNS = ("seq, event_id, lane_id, stream, type, schema_version, recorded_at_ms, "
                  "business_date, body, prev_hash, hash")
@@ -58,7 +58,7 @@ def assert_converged(storage: Storage, db_path: Path, tenant_id: str, store_id: 
     by_day: dict[str, list] = defaultdict(list)
     for row in edge:
         try:
-            by_day[row[7]].append(decode_body(row[4], row[5], row[8]))
+            by_day[row[7]].append(DayEvent(row[7], decode_body(row[4], row[5], row[8])))
         except (ValueError, msgspec.DecodeError, msgspec.ValidationError):
             continue  # quarantined at the relay too: not part of either report
     relay_days = {r.business_date: r for r in
