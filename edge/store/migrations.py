@@ -298,6 +298,15 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX sync_alarms_open ON sync_alarms(reason) WHERE cleared_at_ms IS NULL;
         """,
     ),
+    (
+        7,
+        "events by business day",
+        """
+        -- The Z report reads one business day's sales and refunds; without this it scans the
+        -- whole log, which grows by every event the store ever recorded.
+        CREATE INDEX events_business_day ON events(business_date, type);
+        """,
+    ),
 ]
 
 # Read models, with the key each is compared by when a rebuild is checked against live.
