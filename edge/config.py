@@ -236,6 +236,9 @@ class DevicesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mdns: bool = True
     mdns_interfaces: list[str] = []
     configured: list[ConfiguredDevice] = []
+    # The payment terminal ([tender]) gets a status enquiry this often when no payment holds
+    # it, so a terminal that went away shows as down (and back up) without waiting for a sale.
+    terminal_poll_s: Annotated[float, msgspec.Meta(gt=0, le=3_600)] = 15.0
 
     def __post_init__(self) -> None:
         ids = [d.id for d in self.configured]

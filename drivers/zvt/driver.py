@@ -40,6 +40,7 @@ from schemas.terminal import (
 )
 
 DEFAULT_TCP_PORT = 20007
+LINK_CAUSES: frozenset[DeviceCause] = frozenset({"not_connected", "communication_error", "timeout"})
 OPERATIONS: dict[int, TerminalOperation] = {
     0x01: "sale", 0x22: "preauth", 0x24: "book_total", 0x30: "reversal", 0x31: "refund",
 }
@@ -130,6 +131,16 @@ class ZvtTerminal(PaymentTerminal):
         with self._txn:
             self.transport.close()
             self._set("closed", None, [])
+
+    def fault(self, exc: DeviceFault) -> None:
+        """Count a link failure once per outage: while the terminal is already down for a link
+        cause, the daemon's status polls and any retries fail again without counting again."""
+        # (A call marks the terminal busy first; the causes of the outage stay until it works.)
+        if exc.cause in LINK_CAUSES and self._power == "offline" and LINK_CAUSES & set(
+                self._causes):
+            self._set("error", "offline", [exc.cause], exc.detail or None)
+            return
+        super().fault(exc)
 
     def check_health(self, level: HealthLevel) -> HealthResult:
         self.statistics.bump(self.device_id, "health_checks")

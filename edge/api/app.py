@@ -36,7 +36,10 @@ from edge.tender.terminals import terminal_link
 
 def create_app(service: StoreService) -> Litestar:
     cfg = service.config
-    payments = Payments(service, terminal_link(cfg.tender, cfg.store.currency))
+    link = terminal_link(cfg.tender, cfg.store.currency, statistics=service.device_statistics)
+    # The device registry lists and watches the payments' own driver (one ECR connection).
+    service.devices.use_terminal(link)
+    payments = Payments(service, link)
 
     @contextlib.asynccontextmanager
     async def run_writer(_app: Litestar) -> AsyncIterator[None]:

@@ -32,7 +32,7 @@ from drivers.scanners.base import Scanner
 from drivers.scanners.hid import HidPosScanner, WedgeScanner
 from drivers.scanners.serial import SerialScanner
 from edge.config import ConfigError, DevicesConfig
-from edge.devices import admin, bindings, printers
+from edge.devices import admin, bindings, printers, terminal
 from edge.devices.hub import EventHub
 from edge.devices.metrics import DeviceCollector
 from edge.devices.scan_to_cart import add_scan
@@ -58,6 +58,7 @@ from schemas.printing import PrintJobView
 if TYPE_CHECKING:
     from edge.printing.service import PrintService
     from edge.service import StoreService
+    from edge.tender.terminal_link import TerminalLink
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +75,18 @@ def default_specs(printing: PrintService) -> list[DriverSpec]:
             DriverSpec.of(WedgeScanner), printers.spec(printing)]
 
 
-def build_interfaces(cfg: DevicesConfig, printing: PrintService) -> list[Interface]:
-    """The interfaces for this configuration, including the printers `[printing]` names."""
+def build_interfaces(cfg: DevicesConfig, printing: PrintService,
+                     extra_network: Sequence[DeviceDescriptor] = ()) -> list[Interface]:
+    """The interfaces for this configuration, including the printers `[printing]` names and
+    `extra_network` (the payment terminal `[tender]` names)."""
     net_printers, serial_printers, usb_printers = printers.discovery_entries(printing)
     rules = [SerialRule(d.path, d.driver, d.id, dict(d.options))
              for d in cfg.configured if d.path is not None]
     rules += serial_printers
     rules += [SerialRule(pattern) for pattern in cfg.serial_globs]
-    network = [
+    # The payments' terminal first: a configured entry at its address must not claim it with
+    # a driver of its own (a ZVT terminal takes one ECR connection).
+    network = list(extra_network) + [
         DeviceDescriptor(interface="network",
                          address=DeviceAddress(transport="tcp", host=d.host, port=d.port),
                          driver=d.driver, device_id=d.id, options=dict(d.options))
@@ -104,8 +109,13 @@ class DeviceService:
         self.config = store.config.devices
         self.statistics: SqliteStatistics = store.device_statistics
         self.printing = store.printing
+        # The payments' terminal link (`use_terminal`): its driver is listed like any device.
+        self.terminal_link: TerminalLink | None = None
+        self.terminal_watch: terminal.TerminalWatch | None = None
         self.registry = Registry(
-            specs if specs is not None else default_specs(self.printing), self.statistics)
+            specs if specs is not None
+            else [*default_specs(self.printing), terminal.spec(lambda: self.terminal_link)],
+            self.statistics)
         known = {s.name for s in self.registry.specs}
         for d in self.config.configured:
             if d.driver not in known:
@@ -133,7 +143,8 @@ class DeviceService:
         self._loop = asyncio.get_running_loop()
         await asyncio.sleep(0)  # let the writer task (created just before us) start serving
         if self._interfaces is None:
-            self.poller.interfaces = build_interfaces(self.config, self.printing)
+            self.poller.interfaces = build_interfaces(
+                self.config, self.printing, terminal.discovery_entry(self.terminal_link))
         self.admin_token = admin.issue(self.store.data_dir)
         self.statistics.load(self.store.reader)
         self.bindings = bindings.load_all(self.store.reader)
@@ -141,6 +152,9 @@ class DeviceService:
         if self.config.enabled:
             self._tasks.append(asyncio.create_task(self._poll_loop(), name="device-poll"))
             self._tasks.append(asyncio.create_task(self._state_loop(), name="device-state"))
+            if self.terminal_watch is not None:
+                self._tasks.append(asyncio.create_task(self.terminal_watch.run(),
+                                                       name="terminal-watch"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -157,6 +171,14 @@ class DeviceService:
         self.hub.close_all()
         if self.admin_token is not None:
             admin.revoke(self.store.data_dir, self.admin_token)
+
+    def use_terminal(self, link: TerminalLink | None) -> None:
+        """List and watch the payments' terminal through `link` (call before `start`)."""
+        self.terminal_link = link
+        if link is not None and link.device is not None:
+            self.terminal_watch = terminal.TerminalWatch(
+                link, self.config.terminal_poll_s,
+                self.store.config.tender.terminal_status_timeout_s)
 
     # --- hot-plug --------------------------------------------------------------------------
 
@@ -324,6 +346,11 @@ class DeviceService:
             if pid not in seen:
                 printer.lane_id = lanes.get(pid)
                 listed.append(printer.status())
+        # Likewise the payments' terminal (with discovery off, it is listed from its driver).
+        link = self.terminal_link
+        if link is not None and link.device is not None and link.device.device_id not in seen:
+            link.device.lane_id = lanes.get(link.device.device_id)
+            listed.append(link.device.status())
         return sorted(listed, key=lambda s: s.device_id)
 
     def print_queues(self) -> list[PrintQueueStatus]:
@@ -379,6 +406,10 @@ class DeviceService:
 
     def device(self, device_id: str) -> Device:
         device = self.registry.get(device_id)
+        link = self.terminal_link
+        if device is None and link is not None and link.device is not None and (
+                link.device.device_id == device_id):
+            device = link.device
         if device is None:
             self.status(device_id)  # 404 when unknown
             raise InvalidInput(f"device {device_id} is not supported by any driver")
@@ -386,6 +417,9 @@ class DeviceService:
 
     async def check_health(self, device_id: str, level: HealthLevel) -> HealthResult:
         device = self.device(device_id)
+        watch = self.terminal_watch
+        if watch is not None and device is watch.link.device:
+            return await watch.check_health(level)  # in a session: never mid-payment
         return await asyncio.to_thread(device.check_health, level)
 
     # --- bindings --------------------------------------------------------------------------
@@ -393,6 +427,8 @@ class DeviceService:
     def _known(self, device_id: str) -> bool:
         return (self.registry.descriptor(device_id) is not None or device_id in self.bindings
                 or device_id in self.printing.printers
+                or (self.terminal_link is not None and self.terminal_link.device is not None
+                    and self.terminal_link.device.device_id == device_id)
                 or any(d.id == device_id for d in self.config.configured))
 
     def bind_in_tx(self, tx: Tx, device_id: str, lane_id: str,

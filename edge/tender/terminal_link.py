@@ -33,11 +33,21 @@ class TerminalUnreachable(Exception):
 
 
 class TerminalLink:
-    def __init__(self, factory: Callable[[], PaymentTerminal], terminal_id: str) -> None:
+    def __init__(self, factory: Callable[[], PaymentTerminal], terminal_id: str,
+                 device: PaymentTerminal | None = None) -> None:
         self._factory = factory
         self._terminal: PaymentTerminal | None = None
         self.terminal_id = terminal_id
         self._lock = asyncio.Lock()
+        # The one driver object behind `factory`, when it always returns the same one: the
+        # device registry lists and watches it (edge/devices/terminal.py), so the store's
+        # terminal has one ECR connection, shared by payments and device health.
+        self.device = device
+
+    @property
+    def in_use(self) -> bool:
+        """True while a session holds the terminal (a transaction or the commit of its result)."""
+        return self._lock.locked()
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[TerminalLink]:

@@ -56,7 +56,9 @@ def test_devices_cli_against_a_running_daemon(tmp_path: Path) -> None:
             assert r.returncode == 0, r.stdout + r.stderr
             return [d for d in json.loads(r.stdout)["devices"] if d["kind"] == "barcode_scanner"]
 
-        [scanner] = wait_for(scanners, "attach")
+        # The configured lane is bound when the attach is logged, just after the scanner is
+        # listed (after every device of the same poll is open, the demo terminal included).
+        [scanner] = wait_for(lambda: [s for s in scanners() if s["lane_id"]], "attach and bind")
         assert (scanner["device_id"], scanner["state"], scanner["lane_id"]) == (
             "scanner-ttyScan0", "idle", "lane-1")
         table = cli(data_dir, "devices", "list")
@@ -103,6 +105,12 @@ def test_devices_cli_against_a_running_daemon(tmp_path: Path) -> None:
         listing = json.loads(cli(data_dir, "devices", "list", "--json").stdout)
         printer = next(d for d in listing["devices"] if d["kind"] == "receipt_printer")
         assert (printer["device_id"], printer["state"]) == ("demo-printer", "idle")
+        # ...and so is its emulated payment terminal (the ZVT emulator it starts in-process).
+        terminal = wait_for(lambda: [d for d in json.loads(
+            cli(data_dir, "devices", "list", "--json").stdout)["devices"]
+            if d["kind"] == "payment_terminal" and d["state"] == "idle"], "the demo terminal")
+        assert [(d["device_id"], d["driver"], d["power"]) for d in terminal] == [
+            ("payment-terminal", "zvt", "online")]
 
         # A device node that cannot be opened: attached, down, and the store is degraded.
         (tmp_path / "not-a-tty").write_text("")
