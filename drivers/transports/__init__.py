@@ -7,6 +7,7 @@ it with a transport class at this boundary, never by patching a driver.
 
 from __future__ import annotations
 
+import time
 from typing import Protocol
 
 
@@ -16,6 +17,25 @@ class TransportError(Exception):
     def __init__(self, message: str, *, timeout: bool = False) -> None:
         super().__init__(message)
         self.timeout = timeout
+
+
+class ExactReads:
+    """`read_exactly` in terms of the transport's own `read`, shared by every transport."""
+
+    def read(self, size: int, timeout_s: float) -> bytes:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def read_exactly(self, size: int, timeout_s: float) -> bytes:
+        deadline = time.monotonic() + timeout_s
+        buf = bytearray()
+        while len(buf) < size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TransportError(
+                    f"short read: {len(buf)} of {size} bytes in {timeout_s}s",
+                    timeout=True)
+            buf += self.read(size - len(buf), remaining)
+        return bytes(buf)
 
 
 class Transport(Protocol):

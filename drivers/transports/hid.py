@@ -6,11 +6,10 @@ hidapi's `open_path/read/write/close` shape, which is the only place HID is ever
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
-from drivers.transports import TransportError
+from drivers.transports import ExactReads, TransportError
 
 DeviceFactory = Callable[[], Any]
 
@@ -21,7 +20,7 @@ def _default_factory() -> Any:
     return hid.device()
 
 
-class HidTransport:
+class HidTransport(ExactReads):
     def __init__(self, path: str, factory: DeviceFactory | None = None) -> None:
         self.path = path
         self._factory = factory or _default_factory
@@ -76,12 +75,3 @@ class HidTransport:
             raise TransportError(f"no report from {self.path} in {timeout_s}s", timeout=True)
         return bytes(data)
 
-    def read_exactly(self, size: int, timeout_s: float) -> bytes:
-        deadline = time.monotonic() + timeout_s
-        buf = bytearray()
-        while len(buf) < size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TransportError(f"short read on {self.path}", timeout=True)
-            buf += self.read(size - len(buf), remaining)
-        return bytes(buf)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 
 import serial
 
-from drivers.transports import TransportError
+from drivers.transports import ExactReads, TransportError
 
 
-class SerialTransport:
+class SerialTransport(ExactReads):
     def __init__(self, path: str, baudrate: int = 9600) -> None:
         self.path = path
         self.baudrate = baudrate
@@ -65,12 +64,3 @@ class SerialTransport:
             raise TransportError(f"no answer on {self.path} in {timeout_s}s", timeout=True)
         return data
 
-    def read_exactly(self, size: int, timeout_s: float) -> bytes:
-        deadline = time.monotonic() + timeout_s
-        buf = bytearray()
-        while len(buf) < size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TransportError(f"short read on {self.path}", timeout=True)
-            buf += self.read(size - len(buf), remaining)
-        return bytes(buf)

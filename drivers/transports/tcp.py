@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import socket
-import time
 
-from drivers.transports import TransportError
+from drivers.transports import ExactReads, TransportError
 
 
-class TcpTransport:
+class TcpTransport(ExactReads):
     def __init__(self, host: str, port: int, connect_timeout_s: float = 3.0) -> None:
         self.host = host
         self.port = port
@@ -69,12 +68,3 @@ class TcpTransport:
             raise TransportError(f"{self.host}:{self.port} closed the connection")
         return data
 
-    def read_exactly(self, size: int, timeout_s: float) -> bytes:
-        deadline = time.monotonic() + timeout_s
-        buf = bytearray()
-        while len(buf) < size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TransportError(f"short read from {self.host}:{self.port}", timeout=True)
-            buf += self.read(size - len(buf), remaining)
-        return bytes(buf)

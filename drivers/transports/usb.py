@@ -7,13 +7,12 @@ own boundary, a backend handed to `usb.core.find`, so this code runs unchanged a
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import usb.core
 import usb.util
 
-from drivers.transports import TransportError
+from drivers.transports import ExactReads, TransportError
 
 _MIN_TIMEOUT_MS = 1  # pyusb reads 0 as "wait forever"
 
@@ -25,7 +24,7 @@ def _is_bulk(direction: int):
     return match
 
 
-class UsbTransport:
+class UsbTransport(ExactReads):
     def __init__(self, vendor_id: int, product_id: int, *, interface: int = 0,
                  write_timeout_s: float = 3.0, backend: Any = None) -> None:
         self.vendor_id = vendor_id
@@ -131,12 +130,3 @@ class UsbTransport:
         del self._pending[:size]
         return out
 
-    def read_exactly(self, size: int, timeout_s: float) -> bytes:
-        deadline = time.monotonic() + timeout_s
-        buf = bytearray()
-        while len(buf) < size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TransportError(f"{self.name}: short read", timeout=True)
-            buf += self.read(size - len(buf), remaining)
-        return bytes(buf)
