@@ -234,7 +234,9 @@ class CartController(Controller):
             return 201, orders.by_id(tx.conn, order_id)
 
         started = time.perf_counter()
-        response = await _run(request, data, effect)
+        # Held (pre-authorized) cards are booked on the terminal before the sale completes.
+        response = await request.app.state.payments.complete(request, who, cart_id, data,
+                                                             effect)
         if "Idempotent-Replayed" not in response.headers:
             svc.metrics.sale_commit_seconds.observe(time.perf_counter() - started)
         return response
