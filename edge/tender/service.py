@@ -375,6 +375,72 @@ class Payments:
             f"{p.state} — the hold stays on the card: complete again, or remove the tender "
             "to release it", payment_id=p.payment_id, state=p.state)
 
+    # --- voiding a cart with held cards ------------------------------------------------------
+
+    async def void_cart(self, request: Any, who: Principal, cart_id: str, payload: Any,
+                        effect: Callable[[Tx], tuple[int, Any]]) -> Any:
+        """Void a cart. Its held (pre-authorized, not captured) card tenders are reversed on
+        the terminal first — `voiding` commits before each reversal, so the hold is released —
+        and the cart is voided (`effect`) only once every hold is. A captured card still has
+        to be removed first (409 `card-tender-active`, from the plain void)."""
+        gate = request.app.state.gate
+
+        def begin(tx: Tx) -> tuple[str, Any]:
+            cart = carts.load_for(tx.conn, cart_id, who, must_be_open=False)
+            holds = [p for p in cart.payments if p.tender_type == "card"
+                     and (p.state == "authorized"
+                          or (p.state == "voiding" and p.prior_state == "authorized"))]
+            if cart.status != "open" or not holds:
+                return "done", effect(tx)
+            if any(p.payment_id in self._in_progress for p in holds):
+                raise PaymentInProgress(f"cart {cart_id} is being reversed on the terminal")
+            work = [(commands.begin_card_void(tx, who, cart_id, p.tender_id),
+                     p.state == "voiding") for p in holds]
+            self._in_progress.update(p.payment_id for p, _ in work)
+            return "io", work
+
+        async def finish(work: list[tuple[Payment, bool]], save: Any) -> tuple[int, Any]:
+            link = self._need_link()
+            try:
+                for p, resumed in work:
+                    async with link.session():
+                        after, result = await self._release(link, p, resumed)
+                    if after.state != "voided":
+                        return await self._void_answer(who, cart_id, p, after, result)
+            finally:
+                self._in_progress.difference_update(p.payment_id for p, _ in work)
+
+            def void_now(tx: Tx) -> tuple[int, Any]:
+                status, view = effect(tx)
+                save(tx, status, view)
+                return status, view
+
+            return await self._writer.run(void_now)
+
+        return await gate.run_phased(request, who, payload, begin, finish)
+
+    async def _release(self, link: TerminalLink, p: Payment,
+                       resumed: bool) -> tuple[Payment, TerminalResult]:
+        """Inside a session: reverse one hold (or, resumed, ask the terminal if it was)."""
+        result = TerminalResult(outcome="failed", amount_minor=p.amount_minor,
+                                detail="reversal not confirmed")
+        if resumed:
+            return await self._reconcile_one(link, p.payment_id), result
+        assert p.card is not None
+        try:
+            result = await link.call("reverse", _terminal_ref(p.card),
+                                     timeout_s=self.cfg.terminal_transaction_timeout_s)
+        except TerminalUnreachable as exc:
+            result = TerminalResult(outcome="aborted", amount_minor=p.amount_minor,
+                                    detail=f"terminal unreachable: {exc}")
+        except Exception as exc:  # noqa: BLE001 - unknown: reconciliation decides
+            result = unknown(p.amount_minor, f"terminal error: {exc}")
+        after = await self._writer.run(
+            lambda tx: commands.finish_card_void(tx, p.payment_id, result))
+        if after.state == "voiding":
+            after = await self._reconcile_one(link, p.payment_id)
+        return after, result
+
     # --- refunds ---------------------------------------------------------------------------
 
     async def refund(self, request: Any, who: Principal, order_id: str,

@@ -209,9 +209,10 @@ class CartController(Controller):
         data: JSONBody[api.VoidCart],
     ) -> Response[api.CartView]:
         who = request.user
-        return await _run(
-            request, data, _cart_effect(request, lambda tx: carts.void(tx, who, cart_id, data))
-        )
+        # Held (pre-authorized) cards are released on the terminal before the cart is voided.
+        return await request.app.state.payments.void_cart(
+            request, who, cart_id, data,
+            _cart_effect(request, lambda tx: carts.void(tx, who, cart_id, data)))
 
     @post(
         "/{cart_id:str}/complete",

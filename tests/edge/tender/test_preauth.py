@@ -86,6 +86,20 @@ def test_removing_a_held_tender_releases_the_hold(card_store, terminal) -> None:
     assert [e.operation for e in terminal.journal()] == ["preauth", "reversal"]
 
 
+def test_voiding_the_cart_releases_its_holds(card_store, terminal) -> None:
+    c = card_store().client()
+    cart, total = _cart(c, "COFFEE-250G", "BREAD-500G")
+    first = _card_payment(_hold(c, cart, 500).json())["payment_id"]
+    _hold(c, cart, total - 500)
+    r = post(c, f"/v1/carts/{cart}/void", {"reason": "customer left"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "voided"
+    assert [t["state"] for t in r.json()["tenders"]] == ["voided", "voided"]
+    assert [e.state for e in terminal.journal() if e.operation == "preauth"] == [
+        "released", "released"]
+    assert terminal.charged_minor(first) == 0 and len(terminal.journal()) == 4
+
+
 def test_a_declined_book_total_refuses_completion_and_keeps_the_hold(card_store,
                                                                      terminal) -> None:
     c = card_store().client()
