@@ -247,7 +247,7 @@ class Payments:
                 raise PaymentInProgress(f"payment {p.payment_id} is still at the terminal")
             if p.state in ("authorizing", "capturing"):
                 raise PaymentInProgress(
-                    f"payment {p.payment_id} is still being authorized; retry when it is done")
+                    f"payment {p.payment_id} is still {p.state}; retry when it is done")
             if p.state in ("declined", "failed", "voided", "forward_declined"):
                 commands.transition(tx, p, ev.PaymentVoided(  # refused by the machine: 409
                     payment_id=p.payment_id, via="local"), who.lane_id)

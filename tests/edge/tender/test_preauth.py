@@ -68,6 +68,14 @@ def test_a_hold_is_booked_once_when_the_sale_completes(card_store, terminal) -> 
     # A retried completion replays; nothing is booked again.
     assert post(c, f"/v1/carts/{cart}/complete", {}, key).status_code == 201
     assert len(terminal.journal()) == 2
+    # A booked hold refunds to the same card by the booking's receipt.
+    order = done.json()
+    bread = order["lines"][1]["total_minor"]
+    r = post(c, f"/v1/orders/{order['order_id']}/refunds", {"lines": [{"line_no": 2, "qty": 1}]})
+    assert r.status_code == 201, r.text
+    assert [(a["tender_type"], a["amount_minor"], a["state"])
+            for a in r.json()["allocations"]] == [("card", bread, "refunded")]
+    assert terminal.charged_minor(pid) == total - 300 - bread
 
 
 def test_removing_a_held_tender_releases_the_hold(card_store, terminal) -> None:
