@@ -60,6 +60,10 @@ class AddTender(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     amount_minor: Annotated[int, msgspec.Meta(ge=1, le=10**10)]
     voucher_code: VoucherCode | None = None
     reference: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    # Card only. "now": a sale (authorization and capture in one terminal command).
+    # "deferred": a pre-authorization holds the amount on the card; completing the cart books
+    # what the sale needs from it (at most the hold), removing the tender releases the hold.
+    capture: Literal["now", "deferred"] = "now"
 
 
 class VoidCart(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -242,6 +242,17 @@ class PaymentCaptured(EventBody, frozen=True):
     card: CardRef | None = None
 
 
+class PaymentCaptureFailed(EventBody, frozen=True):
+    """The book total of a pre-authorization was refused or never happened: the payment is
+    back to `authorized` (the hold stays on the card until it is captured again or reversed)."""
+
+    TYPE: ClassVar[str] = "payment.capture_failed"
+    payment_id: str
+    via: Via
+    result_code: int | None = None
+    detail: str = ""
+
+
 class PaymentDeclined(EventBody, frozen=True):
     TYPE: ClassVar[str] = "payment.declined"
     payment_id: str
@@ -437,6 +448,7 @@ EVENT_TYPES: dict[str, type[EventBody]] = {
         PaymentRefundRequested,
         PaymentRefunded,
         PaymentRefundFailed,
+        PaymentCaptureFailed,
         OrderRefundCreated,
         VoucherIssued,
         VoucherRedeemed,

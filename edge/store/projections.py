@@ -252,6 +252,7 @@ for _cls in (
     ev.PaymentCaptured, ev.PaymentDeclined, ev.PaymentFailed, ev.PaymentVoiding, ev.PaymentVoided,
     ev.PaymentVoidFailed, ev.PaymentStored, ev.PaymentForwarded, ev.PaymentForwardDeclined,
     ev.PaymentRefundRequested, ev.PaymentRefunded, ev.PaymentRefundFailed,
+    ev.PaymentCaptureFailed,
 ):
     _on(_cls)(_payment)
 

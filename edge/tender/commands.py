@@ -64,6 +64,9 @@ def _check_new_tender(tx: Tx, cart: Cart, req: api.AddTender, policy_tax_mode: s
                            "slip, ...)", field="reference")
     if req.tender_type != "other" and req.reference is not None:
         raise InvalidInput("only an \"other\" tender takes a reference", field="reference")
+    if req.tender_type != "card" and req.capture != "now":
+        raise InvalidInput("only a card tender can be pre-authorized (capture \"deferred\")",
+                           field="capture")
     if req.tender_type == "voucher" and not req.voucher_code:
         raise InvalidInput("a voucher tender needs the voucher_code", field="voucher_code")
     if req.tender_type != "voucher" and req.voucher_code is not None:
@@ -124,7 +127,20 @@ def begin_card(tx: Tx, who: Principal, cart_id: str, req: api.AddTender, request
         offline.admit(policy, stored_summary(tx), req.amount_minor, tx.now_ms)
     p = _created(tx, who, cart, req, request_key)
     return transition(tx, p, ev.PaymentAuthorizing(
-        payment_id=p.payment_id, terminal_id=terminal_id), who.lane_id), True
+        payment_id=p.payment_id, terminal_id=terminal_id,
+        preauthorize=req.capture == "deferred"), who.lane_id), True
+
+
+def is_preauth(conn, payment_id: str) -> bool:
+    """Was this card payment asked as a pre-authorization? (Read from its authorizing event:
+    the read model keeps no column for it.)"""
+    rows = conn.execute(
+        "SELECT schema_version, body FROM events WHERE stream = ? AND type = ? LIMIT 1",
+        (_stream(payment_id), ev.PaymentAuthorizing.TYPE)).fetchall()
+    if not rows:
+        return False
+    body = ev.decode_body(ev.PaymentAuthorizing.TYPE, rows[0][0], rows[0][1])
+    return bool(getattr(body, "preauthorize", False))
 
 
 def finish_card(tx: Tx, payment_id: str, result: TerminalResult) -> Payment:
@@ -135,6 +151,10 @@ def finish_card(tx: Tx, payment_id: str, result: TerminalResult) -> Payment:
         return p  # already resolved (by reconciliation, or a concurrent retry)
     lane = p.lane_id
     match result.outcome:
+        case "approved" if result.reference is not None and result.operation == "preauth":
+            return transition(tx, p, ev.PaymentAuthorized(
+                payment_id=p.payment_id, amount_minor=result.amount_minor or p.amount_minor,
+                card=card_ref(result.reference)), lane)
         case "approved" if result.reference is not None:
             return transition(tx, p, ev.PaymentCaptured(
                 payment_id=p.payment_id, amount_minor=result.amount_minor or p.amount_minor,
@@ -150,6 +170,54 @@ def finish_card(tx: Tx, payment_id: str, result: TerminalResult) -> Payment:
         case "aborted":
             return transition(tx, p, ev.PaymentFailed(
                 payment_id=p.payment_id, via="terminal", detail=result.detail or "aborted"), lane)
+    return p
+
+
+# --- capturing a pre-authorization -------------------------------------------------------
+
+
+class HoldNotNeeded(DomainError):
+    status, slug, title = 409, "hold-not-needed", "A card hold is not needed for this sale"
+
+
+def begin_captures(tx: Tx, cart: Cart, tax_mode: str) -> list[Payment]:
+    """Intent to book the total of each held (authorized) card tender, committed before the
+    book-total goes to the terminal. Each hold books what the sale still needs after the
+    paid tenders (cash at face value), in tender order, never more than it holds."""
+    holds = [p for p in cart.payments if p.tender_type == "card" and p.state == "authorized"]
+    if not holds:
+        return []
+    total = cart.totals(tax_mode).total_minor
+    need = total - sum(p.captured_minor for p in cart.payments if p.state in PAID_STATES)
+    out = []
+    for p in sorted(holds, key=lambda p: p.tender_id):
+        amount = min(p.amount_minor, need)
+        if amount <= 0:
+            raise HoldNotNeeded(
+                f"the other tenders already cover the sale: remove card tender {p.tender_id} "
+                "(that releases its hold), then complete", payment_id=p.payment_id,
+                state=p.state)
+        need -= amount
+        out.append(transition(tx, p, ev.PaymentCapturing(
+            payment_id=p.payment_id, amount_minor=amount), p.lane_id))
+    return out
+
+
+def finish_capture(tx: Tx, payment_id: str, result: TerminalResult) -> Payment:
+    """Record the book total's answer. Refused → back to authorized (the hold stays); an
+    unknown outcome records nothing: reconciliation asks the terminal."""
+    p = _payment(tx, payment_id)
+    if p.state != "capturing":
+        return p
+    if result.outcome == "approved" and result.reference is not None:
+        return transition(tx, p, ev.PaymentCaptured(
+            payment_id=p.payment_id, amount_minor=p.captured_minor, via="terminal",
+            card=card_ref(result.reference)), p.lane_id)
+    if result.outcome in ("declined", "aborted"):
+        return transition(tx, p, ev.PaymentCaptureFailed(
+            payment_id=p.payment_id, via="terminal", result_code=result.result_code,
+            detail=result.detail or f"the terminal refused the book total ({result.outcome})"),
+            p.lane_id)
     return p
 
 
@@ -190,6 +258,36 @@ def reconcile(tx: Tx, payment_id: str, last: TerminalResult | None) -> Payment:
     lane = p.lane_id
     if unanswered(last):
         return p
+    if p.state == "authorizing" and is_preauth(tx.conn, p.payment_id):
+        if _matches(tx, p, last, p.amount_minor, ("approved",), "preauth"):
+            assert last is not None and last.reference is not None
+            return transition(tx, p, ev.PaymentAuthorized(
+                payment_id=p.payment_id, amount_minor=last.amount_minor,
+                card=card_ref(last.reference), via="reconciliation"), lane)
+        if (last is not None and last.outcome == "declined"
+                and last.amount_minor == p.amount_minor
+                and getattr(last, "ecr_ref", None) in (None, p.payment_id)
+                and getattr(last, "operation", None) in (None, "preauth")):
+            return transition(tx, p, ev.PaymentDeclined(
+                payment_id=p.payment_id, via="reconciliation", result_code=last.result_code,
+                detail=last.detail or "declined (found on reconciliation)"), lane)
+        return transition(tx, p, ev.PaymentVoided(
+            payment_id=p.payment_id, via="reconciliation",
+            reason="the terminal has no hold for this payment: nothing was taken"), lane)
+    if p.state == "capturing":
+        # The book total is ours when the terminal's last transaction is an approved book
+        # total of exactly the amount we asked, echoing this payment, on a receipt no other
+        # payment holds. Otherwise it never happened: back to authorized (the hold stays);
+        # the lock on the terminal means nothing else ran in between, so no booking is lost.
+        if _matches(tx, p, last, p.captured_minor, ("approved",), "book_total") and (
+                getattr(last, "ecr_ref", None) in (None, p.payment_id)):
+            assert last is not None and last.reference is not None
+            return transition(tx, p, ev.PaymentCaptured(
+                payment_id=p.payment_id, amount_minor=p.captured_minor, via="reconciliation",
+                card=card_ref(last.reference)), lane)
+        return transition(tx, p, ev.PaymentCaptureFailed(
+            payment_id=p.payment_id, via="reconciliation",
+            detail="the terminal has no book total for this payment: the hold stays"), lane)
     if p.state == "authorizing":
         if _matches(tx, p, last, p.amount_minor, ("approved",), "sale"):
             assert last is not None and last.reference is not None
@@ -213,7 +311,9 @@ def reconcile(tx: Tx, payment_id: str, last: TerminalResult | None) -> Payment:
             payment_id=p.payment_id, via="reconciliation",
             reason="the terminal has no charge for this payment: nothing was taken"), lane)
     if p.state == "voiding":
-        if _matches(tx, p, last, p.captured_minor, ("approved",), "reversal"):
+        # A held (pre-authorized) card reverses the whole hold; a captured one what it took.
+        held = p.amount_minor if p.prior_state == "authorized" else p.captured_minor
+        if _matches(tx, p, last, held, ("approved",), "reversal"):
             assert last is not None and last.reference is not None
             return transition(tx, p, ev.PaymentVoided(
                 payment_id=p.payment_id, via="reconciliation", reason="reversal found",

@@ -9,6 +9,7 @@ are the same fold of the same function).
 States (see docs/tender.md for the diagram):
 
     created → authorizing → authorized → capturing → captured
+    capturing → authorized                   (book total refused or not found: the hold stays)
     created → captured                       (cash, voucher, other: taken at the till)
     authorizing → captured | declined | failed | voided | stored
     stored → forwarded | forward_declined | voiding
@@ -147,7 +148,12 @@ def _step(p: Payment | None, b: ev.EventBody) -> Payment:  # one table, one plac
             p = _need(p, b, "authorized")
             if not 0 < b.amount_minor <= p.amount_minor:
                 raise _refuse(p, b, "capture amount out of range")
-            return replace(p, state="capturing")
+            # While capturing, captured_minor is the amount being booked (not paid yet:
+            # capturing is a pending state), so reconciliation knows what to look for.
+            return replace(p, state="capturing", captured_minor=b.amount_minor)
+        case ev.PaymentCaptureFailed():
+            p = _need(p, b, "capturing")
+            return replace(p, state="authorized", captured_minor=0)
         case ev.PaymentCaptured():
             if p is not None and p.state == "created" and p.tender_type == "card":
                 raise _refuse(p, b, "a card is captured only through the terminal")

@@ -37,6 +37,8 @@ from schemas.terminal import TerminalResult
 log = logging.getLogger(__name__)
 
 RECONCILE_BATCH = 50  # pending payments looked at per reconciler turn
+# Card payments whose terminal outcome may be unknown: the reconciler asks the terminal.
+RECONCILED_STATES = frozenset({"authorizing", "capturing", "voiding", "refund_pending"})
 
 
 class NoTerminal(DomainError):
@@ -64,6 +66,10 @@ class PaymentOutcomeUnknown(DomainError):
 
 class ReversalRefused(DomainError):
     status, slug, title = 409, "reversal-refused", "The terminal refused the reversal"
+
+
+class CaptureRefused(DomainError):
+    status, slug, title = 402, "capture-refused", "The terminal did not book the held amount"
 
 
 class PaymentInProgress(DomainError):
@@ -135,6 +141,10 @@ class Payments:
                 raise TerminalUnavailable(
                     f"the payment terminal is not ready: {status.detail or 'busy'}")
             link_down = not status.online_with_processor
+            if link_down and req.capture == "deferred":
+                # A hold needs the processor: a terminal cannot store-and-forward one.
+                raise TerminalUnavailable("a pre-authorization needs the processor link, which "
+                                          "is down; take the card as a sale instead")
 
         def begin(tx: Tx) -> tuple[str, Any]:
             p, fresh = commands.begin_card(
@@ -192,7 +202,9 @@ class Payments:
 
     async def _charge(self, link: TerminalLink, p: Payment) -> TerminalResult:
         try:
-            result = await link.call("authorize", p.amount_minor, p.currency, p.payment_id,
+            method = ("preauthorize" if commands.is_preauth(self._svc.reader, p.payment_id)
+                      else "authorize")
+            result = await link.call(method, p.amount_minor, p.currency, p.payment_id,
                                      timeout_s=self.cfg.terminal_transaction_timeout_s)
         except TerminalUnreachable as exc:
             # Nothing reached the terminal: the attempt ends with nothing taken.
@@ -205,7 +217,7 @@ class Payments:
 
     def _card_answer(self, tx: Tx, who: Principal, p: Payment) -> tuple[int, Any]:
         p = payment_rows.by_id(tx.conn, p.payment_id) or p
-        if p.state in ("captured", "stored", "forwarded"):
+        if p.state in ("captured", "stored", "forwarded", "authorized"):
             return 201, self._cart_view(tx, who, p.cart_id)
         if p.state == "declined":
             return 402, CardDeclined(f"the card was declined (payment {p.payment_id}); take "
@@ -233,9 +245,9 @@ class Payments:
                 return "done", (200, self._cart_view(tx, who, cart_id))
             if p.payment_id in self._in_progress:
                 raise PaymentInProgress(f"payment {p.payment_id} is still at the terminal")
-            if p.state in ("authorizing",):
+            if p.state in ("authorizing", "capturing"):
                 raise PaymentInProgress(
-                    f"payment {p.payment_id} is still being authorized; retry when it is done")
+                    f"payment {p.payment_id} is still {p.state}; retry when it is done")
             if p.state in ("declined", "failed", "voided", "forward_declined"):
                 commands.transition(tx, p, ev.PaymentVoided(  # refused by the machine: 409
                     payment_id=p.payment_id, via="local"), who.lane_id)
@@ -285,6 +297,149 @@ class Payments:
         return 409, ReversalRefused(
             f"the terminal did not reverse payment {p.payment_id} ({why}); it stays "
             f"{after.state}", payment_id=p.payment_id, state=after.state)
+
+    # --- completing a sale over held cards ---------------------------------------------------
+
+    async def complete(self, request: Any, who: Principal, cart_id: str, payload: Any,
+                       effect: Callable[[Tx], tuple[int, Any]]) -> Any:
+        """Complete a cart. Held (pre-authorized) card tenders are booked first: `capturing`
+        (with the amount) commits before the book total goes to the terminal, the answer
+        commits as captured (or back to authorized), and the sale completes only once every
+        hold is captured — `effect` (the plain completion) runs in the same commit as the
+        stored response. Without holds this is the plain completion."""
+        gate = request.app.state.gate
+
+        def begin(tx: Tx) -> tuple[str, Any]:
+            # Not must_be_open: a closed cart gets the plain completion's own answer.
+            cart = carts.load_for(tx.conn, cart_id, who, must_be_open=False)
+            busy = [p for p in cart.payments if p.state == "capturing"]
+            if any(p.payment_id in self._in_progress for p in busy):
+                raise PaymentInProgress(f"cart {cart_id} is being captured on the terminal")
+            fresh = commands.begin_captures(tx, cart, self._svc.policy.tax_mode)
+            work = [(p, True) for p in fresh] + [(p, False) for p in busy]
+            if not work:
+                return "done", effect(tx)
+            self._in_progress.update(p.payment_id for p, _ in work)
+            return "io", work
+
+        async def finish(work: list[tuple[Payment, bool]], save: Any) -> tuple[int, Any]:
+            link = self._need_link()
+            try:
+                for p, fresh in work:
+                    async with link.session():
+                        after = await self._capture(link, p, fresh)
+                    if after.state != "captured":
+                        return self._capture_refusal(after)
+            finally:
+                self._in_progress.difference_update(p.payment_id for p, _ in work)
+
+            def complete_now(tx: Tx) -> tuple[int, Any]:
+                status, view = effect(tx)
+                save(tx, status, view)
+                return status, view
+
+            return await self._writer.run(complete_now)
+
+        return await gate.run_phased(request, who, payload, begin, finish)
+
+    async def _capture(self, link: TerminalLink, p: Payment, fresh: bool) -> Payment:
+        """Inside a session: book the total of one hold (or, resumed after a crash, ask the
+        terminal whether it was booked). Never books twice."""
+        if not fresh:
+            return await self._reconcile_one(link, p.payment_id)
+        started = time.perf_counter()
+        assert p.card is not None
+        try:
+            result = await link.call("capture", _terminal_ref(p.card), p.captured_minor,
+                                     timeout_s=self.cfg.terminal_transaction_timeout_s)
+        except TerminalUnreachable as exc:
+            result = TerminalResult(outcome="aborted", amount_minor=p.captured_minor,
+                                    detail=f"terminal unreachable: {exc}")
+        except Exception as exc:  # noqa: BLE001 - unknown: reconciliation decides
+            result = unknown(p.captured_minor, f"terminal error: {exc}")
+        after = await self._writer.run(lambda tx: commands.finish_capture(tx, p.payment_id,
+                                                                          result))
+        if after.state == "capturing":
+            after = await self._reconcile_one(link, p.payment_id)
+        self._observe("card_capture", after.state, started)
+        return after
+
+    def _capture_refusal(self, p: Payment) -> tuple[int, Any]:
+        if p.state == "capturing":
+            return 503, PaymentOutcomeUnknown(
+                f"the book total of payment {p.payment_id} is not confirmed yet; retry the "
+                "completion (same Idempotency-Key): it is reconciled, never booked twice",
+                payment_id=p.payment_id, state=p.state)
+        return 402, CaptureRefused(
+            f"the terminal did not book payment {p.payment_id} (tender {p.tender_id}); it is "
+            f"{p.state} — the hold stays on the card: complete again, or remove the tender "
+            "to release it", payment_id=p.payment_id, state=p.state)
+
+    # --- voiding a cart with held cards ------------------------------------------------------
+
+    async def void_cart(self, request: Any, who: Principal, cart_id: str, payload: Any,
+                        effect: Callable[[Tx], tuple[int, Any]]) -> Any:
+        """Void a cart. Its held (pre-authorized, not captured) card tenders are reversed on
+        the terminal first — `voiding` commits before each reversal, so the hold is released —
+        and the cart is voided (`effect`) only once every hold is. A captured card still has
+        to be removed first (409 `card-tender-active`, from the plain void)."""
+        gate = request.app.state.gate
+
+        def begin(tx: Tx) -> tuple[str, Any]:
+            cart = carts.load_for(tx.conn, cart_id, who, must_be_open=False)
+            holds = [p for p in cart.payments if p.tender_type == "card"
+                     and (p.state == "authorized"
+                          or (p.state == "voiding" and p.prior_state == "authorized"))]
+            if cart.status != "open" or not holds:
+                return "done", effect(tx)
+            if any(p.payment_id in self._in_progress for p in holds):
+                raise PaymentInProgress(f"cart {cart_id} is being reversed on the terminal")
+            work = [(commands.begin_card_void(tx, who, cart_id, p.tender_id),
+                     p.state == "voiding") for p in holds]
+            self._in_progress.update(p.payment_id for p, _ in work)
+            return "io", work
+
+        async def finish(work: list[tuple[Payment, bool]], save: Any) -> tuple[int, Any]:
+            link = self._need_link()
+            try:
+                for p, resumed in work:
+                    async with link.session():
+                        after, result = await self._release(link, p, resumed)
+                    if after.state != "voided":
+                        return await self._void_answer(who, cart_id, p, after, result)
+            finally:
+                self._in_progress.difference_update(p.payment_id for p, _ in work)
+
+            def void_now(tx: Tx) -> tuple[int, Any]:
+                status, view = effect(tx)
+                save(tx, status, view)
+                return status, view
+
+            return await self._writer.run(void_now)
+
+        return await gate.run_phased(request, who, payload, begin, finish)
+
+    async def _release(self, link: TerminalLink, p: Payment,
+                       resumed: bool) -> tuple[Payment, TerminalResult]:
+        """Inside a session: reverse one hold (or, resumed, ask the terminal if it was)."""
+        result = TerminalResult(outcome="failed", amount_minor=p.amount_minor,
+                                detail="reversal not confirmed")
+        if resumed:
+            return await self._reconcile_one(link, p.payment_id), result
+        assert p.card is not None
+        try:
+            result = await link.call("reverse", _terminal_ref(p.card),
+                                     timeout_s=self.cfg.terminal_transaction_timeout_s)
+        except TerminalUnreachable as exc:
+            result = TerminalResult(outcome="aborted", amount_minor=p.amount_minor,
+                                    detail=f"terminal unreachable: {exc}")
+        except Exception as exc:  # noqa: BLE001 - unknown: reconciliation decides
+            result = unknown(p.amount_minor, f"terminal error: {exc}")
+        after = await self._writer.run(
+            lambda tx: commands.finish_card_void(tx, p.payment_id, result))
+        if after.state == "voiding":
+            after = await self._reconcile_one(link, p.payment_id)
+        return after, result
 
     # --- refunds ---------------------------------------------------------------------------
 
@@ -364,8 +519,7 @@ class Payments:
         return after
 
     def pending_card_payments(self) -> list[Payment]:
-        pending = payment_rows.in_states(self._svc.reader,
-                                         {"authorizing", "voiding", "refund_pending"})
+        pending = payment_rows.in_states(self._svc.reader, RECONCILED_STATES)
         return sorted((p for p in pending if p.tender_type == "card"
                        and p.payment_id not in self._in_progress),
                       key=lambda p: (p.created_at_ms, p.payment_id))[:RECONCILE_BATCH]
@@ -378,8 +532,7 @@ class Payments:
         for p in self.pending_card_payments():
             async with self.link.session():
                 current = payment_rows.by_id(self._svc.reader, p.payment_id)
-                if current is None or current.state not in ("authorizing", "voiding",
-                                                             "refund_pending"):
+                if current is None or current.state not in RECONCILED_STATES:
                     continue
                 after = await self._reconcile_one(self.link, p.payment_id)
                 done += after.state != current.state

@@ -209,9 +209,10 @@ class CartController(Controller):
         data: JSONBody[api.VoidCart],
     ) -> Response[api.CartView]:
         who = request.user
-        return await _run(
-            request, data, _cart_effect(request, lambda tx: carts.void(tx, who, cart_id, data))
-        )
+        # Held (pre-authorized) cards are released on the terminal before the cart is voided.
+        return await request.app.state.payments.void_cart(
+            request, who, cart_id, data,
+            _cart_effect(request, lambda tx: carts.void(tx, who, cart_id, data)))
 
     @post(
         "/{cart_id:str}/complete",
@@ -234,7 +235,9 @@ class CartController(Controller):
             return 201, orders.by_id(tx.conn, order_id)
 
         started = time.perf_counter()
-        response = await _run(request, data, effect)
+        # Held (pre-authorized) cards are booked on the terminal before the sale completes.
+        response = await request.app.state.payments.complete(request, who, cart_id, data,
+                                                             effect)
         if "Idempotent-Replayed" not in response.headers:
             svc.metrics.sale_commit_seconds.observe(time.perf_counter() - started)
         return response

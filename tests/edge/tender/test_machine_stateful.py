@@ -39,6 +39,7 @@ def any_event(pid: str, amount: int, refund_id: str) -> list[ev.EventBody]:
         ev.PaymentRefunded(payment_id=pid, refund_id=refund_id, amount_minor=amount,
                            via="local"),
         ev.PaymentRefundFailed(payment_id=pid, refund_id=refund_id, via="terminal"),
+        ev.PaymentCaptureFailed(payment_id=pid, via="terminal"),
     ]
 
 
@@ -69,7 +70,7 @@ class PaymentMachine(RuleBasedStateMachine):
             tender_type=kind, currency="EUR", amount_minor=amount, request_key=f"k{self.n}"))
 
     @precondition(lambda self: self.payments)
-    @rule(data=st.data(), amount=st.integers(-5, 12_000), which=st.integers(0, 14),
+    @rule(data=st.data(), amount=st.integers(-5, 12_000), which=st.integers(0, 15),
           refund=st.sampled_from(["r1", "r2"]))
     def any_transition(self, data, amount: int, which: int, refund: str) -> None:
         pid = data.draw(st.sampled_from(sorted(self.payments)))
@@ -169,3 +170,20 @@ def test_the_card_happy_path_and_its_refunds() -> None:
         assert exc.status == 409 and "exceeds the refundable 500" in exc.detail
     else:
         raise AssertionError("refunding beyond the captured amount was accepted")
+
+
+def test_a_refused_book_total_returns_to_the_hold() -> None:
+    p = machine.step(None, ev.PaymentCreated(
+        payment_id="p", cart_id="c", tender_id=1, lane_id="l", tender_type="card",
+        currency="EUR", amount_minor=1000, request_key="k"))
+    for body in (ev.PaymentAuthorizing(payment_id="p", terminal_id="T1", preauthorize=True),
+                 ev.PaymentAuthorized(payment_id="p", amount_minor=1000, card=CARD),
+                 ev.PaymentCapturing(payment_id="p", amount_minor=700)):
+        p = machine.step(p, body)
+    # While capturing, the amount being booked is known (reconciliation looks for it) but it
+    # is not paid: capturing is pending.
+    assert (p.state, p.captured_minor, p.net_paid_minor) == ("capturing", 700, 0)
+    p = machine.step(p, ev.PaymentCaptureFailed(payment_id="p", via="terminal"))
+    assert (p.state, p.captured_minor, p.card) == ("authorized", 0, CARD)
+    p = machine.step(p, ev.PaymentVoiding(payment_id="p"))
+    assert machine.step(p, ev.PaymentVoided(payment_id="p", via="terminal")).state == "voided"
