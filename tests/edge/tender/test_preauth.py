@@ -94,6 +94,19 @@ def test_removing_a_held_tender_releases_the_hold(card_store, terminal) -> None:
     assert [e.operation for e in terminal.journal()] == ["preauth", "reversal"]
 
 
+def test_a_hold_the_other_tenders_cover_is_not_booked(card_store, terminal) -> None:
+    c = card_store().client()
+    cart, total = _cart(c, "BREAD-500G")
+    _hold(c, cart, total)
+    post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": total})
+    assert_problem(post(c, f"/v1/carts/{cart}/complete", {}), 409, "hold-not-needed")
+    assert [e.operation for e in terminal.journal()] == ["preauth"]  # nothing booked
+    assert c.get(f"/v1/carts/{cart}").json()["tenders"][0]["state"] == "authorized"
+    c.delete(f"/v1/carts/{cart}/tenders/1", headers={"Idempotency-Key": new_key()})
+    assert post(c, f"/v1/carts/{cart}/complete", {}).status_code == 201
+    assert _ops(terminal)[0] == ("preauth", "released", total)
+
+
 def test_voiding_the_cart_releases_its_holds(card_store, terminal) -> None:
     c = card_store().client()
     cart, total = _cart(c, "COFFEE-250G", "BREAD-500G")
