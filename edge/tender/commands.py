@@ -180,16 +180,29 @@ class HoldNotNeeded(DomainError):
     status, slug, title = 409, "hold-not-needed", "A card hold is not needed for this sale"
 
 
-def begin_captures(tx: Tx, cart: Cart, tax_mode: str) -> list[Payment]:
+def begin_captures(tx: Tx, cart: Cart, tax_mode: str, cash_increment_minor: int = 1
+                   ) -> list[Payment]:
     """Intent to book the total of each held (authorized) card tender, committed before the
     book-total goes to the terminal. Each hold books what the sale still needs after the
-    paid tenders (cash at face value), in tender order, never more than it holds."""
+    paid tenders, in tender order, never more than it holds; cash counts rounded down to the
+    cash increment, so the cash left to pay is a whole increment and rounding can never leave
+    the sale short after the money is booked. Everything that would refuse the completion
+    anyway (another tender pending, holds and tenders short of the total) refuses here, before
+    anything is booked."""
     holds = [p for p in cart.payments if p.tender_type == "card" and p.state == "authorized"]
     if not holds:
         return []
+    pending = [p.tender_id for p in cart.payments
+               if p.state in machine.PENDING_STATES and p not in holds]
+    if pending:
+        raise settlement.TenderPending(
+            f"tenders {pending} are still in progress; wait for them or remove them")
     total = cart.totals(tax_mode).total_minor
-    need = total - sum(p.captured_minor for p in cart.payments if p.state in PAID_STATES)
-    out = []
+    paid = [p for p in cart.payments if p.state in PAID_STATES]
+    cash = sum(p.captured_minor for p in paid if p.tender_type == "cash")
+    cash -= cash % max(cash_increment_minor, 1)
+    need = total - cash - sum(p.captured_minor for p in paid if p.tender_type != "cash")
+    plan: list[tuple[Payment, int]] = []
     for p in sorted(holds, key=lambda p: p.tender_id):
         amount = min(p.amount_minor, need)
         if amount <= 0:
@@ -198,9 +211,13 @@ def begin_captures(tx: Tx, cart: Cart, tax_mode: str) -> list[Payment]:
                 "(that releases its hold), then complete", payment_id=p.payment_id,
                 state=p.state)
         need -= amount
-        out.append(transition(tx, p, ev.PaymentCapturing(
-            payment_id=p.payment_id, amount_minor=amount), p.lane_id))
-    return out
+        plan.append((p, amount))
+    if need > 0:
+        raise settlement.TenderInsufficient(
+            f"the card holds and tenders leave {need} of {total} unpaid; add a tender",
+            amount_due_minor=need)
+    return [transition(tx, p, ev.PaymentCapturing(payment_id=p.payment_id, amount_minor=amount),
+                       p.lane_id) for p, amount in plan]
 
 
 def finish_capture(tx: Tx, payment_id: str, result: TerminalResult) -> Payment:

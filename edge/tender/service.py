@@ -315,7 +315,8 @@ class Payments:
             busy = [p for p in cart.payments if p.state == "capturing"]
             if any(p.payment_id in self._in_progress for p in busy):
                 raise PaymentInProgress(f"cart {cart_id} is being captured on the terminal")
-            fresh = commands.begin_captures(tx, cart, self._svc.policy.tax_mode)
+            fresh = commands.begin_captures(tx, cart, self._svc.policy.tax_mode,
+                                             self._svc.policy.cash_increment_minor)
             work = [(p, True) for p in fresh] + [(p, False) for p in busy]
             if not work:
                 return "done", effect(tx)

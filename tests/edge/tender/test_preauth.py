@@ -94,6 +94,45 @@ def test_removing_a_held_tender_releases_the_hold(card_store, terminal) -> None:
     assert [e.operation for e in terminal.journal()] == ["preauth", "reversal"]
 
 
+def test_a_hold_the_other_tenders_cover_is_not_booked(card_store, terminal) -> None:
+    c = card_store().client()
+    cart, total = _cart(c, "BREAD-500G")
+    _hold(c, cart, total)
+    post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": total})
+    assert_problem(post(c, f"/v1/carts/{cart}/complete", {}), 409, "hold-not-needed")
+    assert [e.operation for e in terminal.journal()] == ["preauth"]  # nothing booked
+    assert c.get(f"/v1/carts/{cart}").json()["tenders"][0]["state"] == "authorized"
+    c.delete(f"/v1/carts/{cart}/tenders/1", headers={"Idempotency-Key": new_key()})
+    assert post(c, f"/v1/carts/{cart}/complete", {}).status_code == 201
+    assert _ops(terminal)[0] == ("preauth", "released", total)
+
+
+def test_a_short_hold_is_refused_before_anything_is_booked(card_store, terminal) -> None:
+    c = card_store().client()
+    cart, total = _cart(c, "COFFEE-250G")
+    _hold(c, cart, total - 100)
+    body = assert_problem(post(c, f"/v1/carts/{cart}/complete", {}), 409, "tender-insufficient")
+    assert body["amount_due_minor"] == 100
+    assert [e.operation for e in terminal.journal()] == ["preauth"]  # nothing booked
+    post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": 100})
+    assert post(c, f"/v1/carts/{cart}/complete", {}).status_code == 201
+    assert [e.amount_minor for e in terminal.journal() if e.operation == "book_total"] == [
+        total - 100]
+
+
+def test_cash_rounding_never_leaves_a_booked_sale_short(card_store, terminal) -> None:
+    """With 0.05 cash rounding, 3.03 in cash counts as 3.00 when sizing the booking: the cash
+    left to pay is a whole increment, so the sale closes (0.03 change) after the booking."""
+    c = card_store(cash_rounding_minor="5").client()
+    cart, total = _cart(c, "COFFEE-250G", "BREAD-500G")
+    post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": 303})
+    pid = _card_payment(_hold(c, cart, total).json())["payment_id"]
+    r = post(c, f"/v1/carts/{cart}/complete", {})
+    assert r.status_code == 201, r.text
+    assert terminal.charged_minor(pid) == total - 300
+    assert r.json()["change_due_minor"] == 3
+
+
 def test_voiding_the_cart_releases_its_holds(card_store, terminal) -> None:
     c = card_store().client()
     cart, total = _cart(c, "COFFEE-250G", "BREAD-500G")
