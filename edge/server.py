@@ -110,6 +110,9 @@ async def serve_async(
     )
     server = _Server(config)
     server.on_shutdown = service.devices.hub.close_all
+    # `novapos-edge sync now` pokes the daemon with SIGUSR1: run a sync round at once. Installed
+    # before daemon.json names our pid: SIGUSR1's default action would kill the daemon.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _sync_now, service)
     serve_task = asyncio.create_task(server.serve())
     while not server.started:
         if serve_task.done():
@@ -128,8 +131,6 @@ async def serve_async(
     keeper = asyncio.create_task(_housekeeping(service, server))
     advertiser = _advertiser(service, host, bound)
     advertising = asyncio.create_task(_advertise(advertiser)) if advertiser else None
-    # `novapos-edge sync now` pokes the daemon with SIGUSR1: run a sync round at once.
-    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _sync_now, service)
     try:
         await serve_task
     finally:
