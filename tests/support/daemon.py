@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import queue
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -16,13 +15,15 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.process import ChildProcess
+
 READY_TIMEOUT_S = 30.0
 _LISTEN = re.compile(r"novapos-edge listening on (http://\S+)")
 _TOKEN = re.compile(r"demo lane token (\S+): (\S+)")
 
 
 @dataclass
-class DaemonProcess:
+class DaemonProcess(ChildProcess):
     data_dir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = 0
@@ -87,29 +88,8 @@ class DaemonProcess:
             elif line.startswith("try:"):
                 return self
 
-    def log_tail(self, max_bytes: int = 4_000) -> str:
-        """The end of the daemon log, for failure messages."""
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        data = self.log_path.read_bytes()
-        return data[-max_bytes:].decode(errors="replace")
-
     def client(self, lane: str = "lane-1", **kwargs) -> httpx.Client:
         return httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {self.tokens[lane]}"},
             timeout=kwargs.pop("timeout", 10.0), **kwargs,
         )
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.kill9()

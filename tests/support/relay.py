@@ -15,7 +15,6 @@ import os
 import queue
 import re
 import secrets
-import signal
 import subprocess
 import sys
 import threading
@@ -45,6 +44,7 @@ from schemas.sync import (
     encode_batch,
 )
 from sync.signing import StoreCredential, sign
+from tests.support.process import ChildProcess
 
 PG_BASE = os.environ.get("NOVAPOS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 READY_TIMEOUT_S = 30.0
@@ -288,7 +288,7 @@ _LISTEN = re.compile(r"novapos-relay listening on (\S+)")
 
 
 @dataclass
-class RelayProcess:
+class RelayProcess(ChildProcess):
     """`novapos-relay serve` as a real process: start, kill9, stop, restart on the same port."""
 
     database: str
@@ -354,24 +354,8 @@ class RelayProcess:
     def store_client(self, cred: StoreCredential) -> StoreClient:
         return StoreClient(self.url, cred)
 
-    def log_tail(self, max_bytes: int = 4_000) -> str:
-        if not self.log_path.exists():
-            return ""
-        return self.log_path.read_bytes()[-max_bytes:].decode(errors="replace")
 
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
 
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.kill9()
 
 
 def iter_ledger(client: httpx.Client, limit: int = 1000, after: str | None = None
