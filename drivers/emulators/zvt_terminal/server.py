@@ -17,13 +17,13 @@ from typing import Self
 
 from drivers.emulators.zvt_terminal.books import JournalEntry, TerminalState
 from drivers.emulators.zvt_terminal.session import Session
-from drivers.transports import TransportError
+from drivers.transports import ExactReads, TransportError
 from drivers.zvt.link import SerialApduLink, TcpApduLink
 
 # --- the terminal's end of real transports ---------------------------------------------------
 
 
-class _SocketTransport:
+class _SocketTransport(ExactReads):
     """An accepted TCP connection as a `Transport`."""
 
     def __init__(self, sock: socket.socket) -> None:
@@ -70,11 +70,9 @@ class _SocketTransport:
             raise TransportError("ECR closed the connection")
         return data
 
-    def read_exactly(self, size: int, timeout_s: float) -> bytes:
-        raise NotImplementedError("links read through read()")
 
 
-class _PtyTransport:
+class _PtyTransport(ExactReads):
     """The master side of a pty as a `Transport`; the ECR opens the slave path with pyserial."""
 
     def __init__(self, fd: int) -> None:
@@ -108,8 +106,6 @@ class _PtyTransport:
         except OSError as exc:
             raise TransportError(f"pty read: {exc}") from exc
 
-    def read_exactly(self, size: int, timeout_s: float) -> bytes:
-        raise NotImplementedError("links read through read()")
 
 
 # --- the emulator --------------------------------------------------------------------------
