@@ -241,6 +241,18 @@ def finish_capture(tx: Tx, payment_id: str, result: TerminalResult) -> Payment:
 # --- reconciliation ------------------------------------------------------------------------
 
 
+# Operations whose ECR reference is the payment id (a book total echoes its hold's).
+_ECHOES_PAYMENT_ID = frozenset({"sale", "preauth", "book_total"})
+
+
+def _declined(p: Payment, last: TerminalResult | None, operation: str) -> bool:
+    """The terminal's last transaction is this payment's decline."""
+    return (last is not None and last.outcome == "declined"
+            and last.amount_minor == p.amount_minor
+            and last.ecr_ref in (None, p.payment_id)
+            and last.operation in (None, operation))
+
+
 def _matches(tx: Tx, p: Payment, last: TerminalResult | None, amount_minor: int,
              outcomes: tuple[str, ...], operation: str) -> bool:
     """The reconciliation rule (docs/tender.md): the terminal's last transaction is this
@@ -250,11 +262,9 @@ def _matches(tx: Tx, p: Payment, last: TerminalResult | None, amount_minor: int,
     never be attached twice."""
     if last is None or last.outcome not in outcomes or last.reference is None:
         return False
-    last_op = getattr(last, "operation", None)
-    if last_op is not None and last_op != operation:
+    if last.operation is not None and last.operation != operation:
         return False
-    ecr_ref = getattr(last, "ecr_ref", None)
-    if operation == "sale" and ecr_ref is not None and ecr_ref != p.payment_id:
+    if operation in _ECHOES_PAYMENT_ID and last.ecr_ref not in (None, p.payment_id):
         return False
     ref = card_ref(last.reference)
     return (last.amount_minor == amount_minor
@@ -281,10 +291,7 @@ def reconcile(tx: Tx, payment_id: str, last: TerminalResult | None) -> Payment:
             return transition(tx, p, ev.PaymentAuthorized(
                 payment_id=p.payment_id, amount_minor=last.amount_minor,
                 card=card_ref(last.reference), via="reconciliation"), lane)
-        if (last is not None and last.outcome == "declined"
-                and last.amount_minor == p.amount_minor
-                and getattr(last, "ecr_ref", None) in (None, p.payment_id)
-                and getattr(last, "operation", None) in (None, "preauth")):
+        if _declined(p, last, "preauth"):
             return transition(tx, p, ev.PaymentDeclined(
                 payment_id=p.payment_id, via="reconciliation", result_code=last.result_code,
                 detail=last.detail or "declined (found on reconciliation)"), lane)
@@ -296,8 +303,7 @@ def reconcile(tx: Tx, payment_id: str, last: TerminalResult | None) -> Payment:
         # total of exactly the amount we asked, echoing this payment, on a receipt no other
         # payment holds. Otherwise it never happened: back to authorized (the hold stays);
         # the lock on the terminal means nothing else ran in between, so no booking is lost.
-        if _matches(tx, p, last, p.captured_minor, ("approved",), "book_total") and (
-                getattr(last, "ecr_ref", None) in (None, p.payment_id)):
+        if _matches(tx, p, last, p.captured_minor, ("approved",), "book_total"):
             assert last is not None and last.reference is not None
             return transition(tx, p, ev.PaymentCaptured(
                 payment_id=p.payment_id, amount_minor=p.captured_minor, via="reconciliation",
@@ -317,10 +323,7 @@ def reconcile(tx: Tx, payment_id: str, last: TerminalResult | None) -> Payment:
                 payment_id=p.payment_id, amount_minor=last.amount_minor,
                 card=card_ref(last.reference), stored_at_ms=tx.now_ms,
                 via="reconciliation"), lane)
-        if (last is not None and last.outcome == "declined"
-                and last.amount_minor == p.amount_minor
-                and getattr(last, "ecr_ref", None) in (None, p.payment_id)
-                and getattr(last, "operation", None) in (None, "sale")):
+        if _declined(p, last, "sale"):
             return transition(tx, p, ev.PaymentDeclined(
                 payment_id=p.payment_id, via="reconciliation", result_code=last.result_code,
                 detail=last.detail or "declined (found on reconciliation)"), lane)
