@@ -412,7 +412,7 @@ def _load_templates(db_path: Path, sale: dict) -> dict:
             "SELECT MIN(seq), MAX(seq) FROM events WHERE stream IN (?, ?)",
             (f"cart:{sale['cart_id']}", f"order:{sale['order_id']}")).fetchall()[0]
         events = [
-            eventlog.StoredEvent(*row) for row in conn.execute(
+            Event(*row) for row in conn.execute(
                 f"SELECT {eventlog.COLUMNS} FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq",
                 (first, last))
         ]
@@ -443,11 +443,12 @@ def _swap(data: bytes, swaps: tuple[tuple[bytes, bytes], ...]) -> bytes:
 
 def run_baseline(work_dir: Path, templates: dict, sale: dict, seconds: float) -> dict:
     """One durable transaction per sale, sequential, writing the template sale's rows."""
-    from edge.ids import uuid7
+    from core.ids import uuid7
+    from core import chain
     from edge.store import eventlog, idempotency, projections
     from edge.store.db import open_store
-    from edge.store.eventlog import StoredEvent
-    from edge.store.idempotency import StoredResponse
+    from schemas.envelope import Event
+    from core.idempotency import StoredResponse
     from schemas.events import decode_body
 
     conn = open_store(work_dir)
@@ -482,14 +483,14 @@ def run_baseline(work_dir: Path, templates: dict, sale: dict, seconds: float) ->
                     "schema_version": tmpl.schema_version, "recorded_at_ms": now_ms,
                     "business_date": tmpl.business_date, "body": body,
                 }
-                digest = eventlog.chain_hash(prev, **fields)
-                stored = StoredEvent(**fields, prev_hash=prev, hash=digest)
+                digest = chain.chain_hash(prev, **fields)
+                stored = Event(**fields, prev_hash=prev, hash=digest)
                 eventlog.insert(conn, stored)
                 projections.apply(conn, stored, decode_body(tmpl.type, tmpl.schema_version, body))
                 prev = digest
             for _key, fp, status, body in idem:
-                idempotency.save(conn, sale["lane_id"], uuid.uuid4().hex,
-                                 StoredResponse(fp, status, _swap(body, swaps)), now_ms)
+                idempotency.SqliteKeys(conn, now_ms).save(
+                    sale["lane_id"], uuid.uuid4().hex, StoredResponse(fp, status, _swap(body, swaps)))
             conn.execute("COMMIT")
             latencies.append(time.perf_counter_ns() - t)
             n += 1

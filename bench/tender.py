@@ -174,7 +174,7 @@ def _templates(db_path: Path, sale: dict) -> dict:
         first, last = conn.execute(
             "SELECT MIN(seq), MAX(seq) FROM events WHERE stream IN (?, ?)",
             (f"cart:{sale['cart_id']}", f"order:{sale['order_id']}")).fetchall()[0]
-        events = [eventlog.StoredEvent(*row) for row in conn.execute(
+        events = [Event(*row) for row in conn.execute(
             f"SELECT {eventlog.COLUMNS} FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq",
             (first, last))]
         marks = ",".join("?" * len(sale["keys"]))

@@ -10,7 +10,7 @@ from cloud_relay import auth
 from cloud_relay.errors import InvalidInput
 from cloud_relay.storage.base import Storage
 from schemas.relay import HqToken
-from sync.signing import StoreCredential, new_credential
+from core.signing import StoreCredential, new_credential
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

@@ -27,7 +27,7 @@ from cloud_relay.metrics import RelayMetrics
 from cloud_relay.storage.base import Storage
 from schemas.relay import MAX_LEDGER_PAGE, PublishChanges
 from schemas.sync import HEADER_ACKED_THROUGH, MAX_DOWN_CHANGES, MSGPACK_CONTENT_TYPE
-from sync import signing
+from core import signing
 
 log = logging.getLogger("novapos.relay")
 

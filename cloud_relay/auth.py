@@ -1,4 +1,4 @@
-"""Who is calling: a store (HMAC-signed request, `sync.signing`) or HQ (tenant bearer token).
+"""Who is calling: a store (HMAC-signed request, `core.signing`) or HQ (tenant bearer token).
 
 A store credential binds tenant and store: it may only touch `/v1/stores/<its store>/…`.
 Store secrets are kept in the relay database because verifying an HMAC needs the secret
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from cloud_relay.errors import Forbidden, Unauthorized, refuse
 from cloud_relay.storage.base import Storage
-from sync import signing
+from core import signing
 
 HQ_TOKEN_PREFIX = "hq_"
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import msgspec
 
 from cloud_relay.errors import refuse
-from edge.store.eventlog import GENESIS_HASH
+from core.chain import GENESIS_HASH
 from schemas.events import decode_body
 from schemas.sync import MAX_BATCH_EVENTS, PROTOCOL_VERSION, Batch, SyncEvent, batch_id
 
@@ -61,7 +61,7 @@ def check_batch(batch: Batch, *, tenant_id: str, store_id: str, key: str) -> Non
 def verify_links(events: list[SyncEvent], first_seq: int, prev_hash: bytes, tenant_id: str,
                  store_id: str) -> None:
     """Each event's hash recomputes and links to its predecessor. A tight loop: the header
-    encoding of `edge.store.eventlog.chain_hash` inlined (`test_batch` holds them equal)."""
+    encoding of `core.chain.chain_hash` inlined (`test_batch` holds them equal)."""
     prev = prev_hash
     seq = first_seq
     encode = _header_encoder.encode

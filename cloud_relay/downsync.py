@@ -1,7 +1,7 @@
 """Down-sync: HQ publishes changes, stores pull them by a per-tenant monotonic `change_id`.
 
 A catalog publish is the same document (JSON or CSV) a store imports, validated by the same
-code (`edge.catalog.importer`) against what HQ has published before, all-or-nothing. Each
+code (`core.catalog`) against what HQ has published before, all-or-nothing. Each
 tax class, product and price becomes one change; config settings and lane-token revocations
 are changes too, optionally aimed at one store. A store sees the tenant-wide changes and its
 own, in `change_id` order; its cursor is the last id it applied (reported on the watermark
@@ -17,14 +17,14 @@ import msgspec
 
 from cloud_relay.errors import InvalidInput, Rejected
 from cloud_relay.storage.base import CatalogState, NewChange, PublishPlan, Storage
-from edge.catalog.importer import (
+from core.catalog import (
     CatalogImportError,
     at_csv_lines,
     parse_csv_with_lines,
     parse_json,
     validate,
 )
-from edge.clock import to_ms
+from core.clock import to_ms
 from schemas.catalog import CatalogDocument
 from schemas.relay import PublishChanges, PublishResult
 from schemas.sync import ChangeSet

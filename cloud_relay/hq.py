@@ -18,7 +18,7 @@ import msgspec
 
 from cloud_relay import cursor
 from cloud_relay.storage.base import LedgerRow, Storage
-from edge.price_lock import PricePoint, current_price
+from core.price_lock import PricePoint, current_price
 from schemas.events import (
     PaymentCreated,
     PaymentForwardDeclined,

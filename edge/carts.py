@@ -11,21 +11,15 @@ from dataclasses import dataclass, field
 
 import apsw
 
-from edge import price_lock, pricing
+from core import price_lock, pricing
 from edge.catalog import lookup
-from edge.clock import from_ms
-from edge.errors import (
-    CartClosed,
-    Forbidden,
-    InvalidInput,
-    ManagerRequired,
-    NotFound,
-    UnknownItem,
-)
-from edge.ids import uuid7
+from core.clock import from_ms
+from core.errors import InvalidInput, NotFound
+from edge.errors import CartClosed, Forbidden, ManagerRequired, UnknownItem
+from core.ids import uuid7
 from edge.lanes import Principal
-from edge.price_lock import LockedPrice, PricePoint
-from edge.pricing import Discount
+from core.price_lock import LockedPrice, PricePoint
+from core.pricing import Discount
 from edge.store.writer import Tx
 from edge.tender import rows as payment_rows
 from edge.tender import settlement

@@ -20,7 +20,7 @@ from edge import demo
 from edge.catalog.service import import_document, parse_upload
 from edge.config import ConfigError, StoreConfig
 from edge.devices.cli import devices_app
-from edge.errors import DomainError
+from core.errors import DomainError
 from edge.paths import default_data_dir
 from edge.server import read_daemon_info, run
 from edge.service import StoreService
@@ -97,7 +97,7 @@ def serve(
     demo_mode: Annotated[bool, typer.Option("--demo", help="Seed demo catalog and lanes.")] = False,
 ) -> None:
     """Run the daemon in the foreground (systemd runs this)."""
-    from edge import logs
+    from core import logs
 
     path = data_dir or default_data_dir()
     service = _service(path)
@@ -277,7 +277,7 @@ def sync_enroll(
     import os
 
     from sync.engine import resolve
-    from sync.signing import StoreCredential
+    from core.signing import StoreCredential
 
     path = data_dir or default_data_dir()
     svc = _service(path)
@@ -422,7 +422,7 @@ def report_z(
 
 
 def _money_formatter(currency: str):
-    from edge.money import format_minor
+    from core.money import format_minor
 
     return lambda amount_minor: format_minor(amount_minor, currency)
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from edge.money import CURRENCY_EXPONENTS
+from core.money import CURRENCY_EXPONENTS
 
 CONFIG_FILENAME = "config.toml"
 ENV_PREFIX = "NOVAPOS_"

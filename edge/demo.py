@@ -13,7 +13,7 @@ from pathlib import Path
 import msgspec
 
 from edge import lanes
-from edge.catalog.importer import parse_json
+from core.catalog import parse_json
 from edge.catalog.service import import_document
 from edge.service import StoreService
 

@@ -14,7 +14,7 @@ from typing import Literal
 
 import apsw
 
-from edge.ids import uuid7
+from core.ids import uuid7
 
 Role = Literal["cashier", "manager"]
 TOKEN_PREFIX = "npe_"

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import apsw
 
-from edge import price_lock
+from core import price_lock
 from edge.carts import Policy, load_for, reprice_lines
 from edge.catalog import lookup
-from edge.clock import from_ms
-from edge.errors import EmptyCart, NotFound, PriceLockExpired
-from edge.ids import uuid7
+from core.clock import from_ms
+from core.errors import NotFound
+from edge.errors import EmptyCart, PriceLockExpired
+from core.ids import uuid7
 from edge.lanes import Principal
-from edge.money import format_minor
+from core.money import format_minor
 from edge.printing import queue as print_queue
 from edge.store.writer import Tx
 from edge.tender import rows as payment_rows

@@ -15,13 +15,13 @@ import apsw
 
 from edge import lanes
 from edge.carts import Policy
-from edge.clock import Clock, SystemClock
+from core.clock import Clock, SystemClock
 from edge.config import Config
 from edge.metrics import Metrics
 from edge.printing.service import PrintService
 from edge.store import eventlog, idempotency
 from edge.store.db import DB_FILENAME, open_connection, open_store, schema_version
-from edge.store.eventlog import StoredEvent
+from schemas.envelope import Event
 from edge.store.migrations import LATEST_VERSION
 from edge.store.writer import StoreIdentity, Tx, Writer
 
@@ -94,7 +94,7 @@ class StoreService:
         assert self._reader is not None, "service not started"
         return self._reader
 
-    def _committed(self, commands: int, seconds: float, appended: list[StoredEvent]) -> None:
+    def _committed(self, commands: int, seconds: float, appended: list[Event]) -> None:
         m = self.metrics
         m.commit_batch_size.observe(commands)
         m.commit_seconds.observe(seconds)

@@ -12,8 +12,8 @@ from datetime import date
 
 import apsw
 
-from edge.business_day import business_date as business_date_of
-from edge.errors import InvalidInput
+from core.business_day import business_date as business_date_of
+from core.errors import InvalidInput
 from edge.store.writer import StoreIdentity
 from schemas.events import decode_body
 from schemas.zreport import ZREPORT_TYPES, DayEvent, ZReport, z_report

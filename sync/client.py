@@ -1,4 +1,4 @@
-"""The relay's HTTP client for one store: httpx, every request HMAC-signed (`sync.signing`).
+"""The relay's HTTP client for one store: httpx, every request HMAC-signed (`core.signing`).
 
 Talks the relay's wire contract (`schemas.sync`):
 - `POST /v1/stores/{store}/batches`, body = the frozen batch bytes, `Idempotency-Key` = batch
@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 import msgspec
 
-from edge.clock import SystemClock
+from core.clock import SystemClock
 from schemas.sync import (
     BATCH_CONTENT_TYPE,
     HEADER_ACKED_THROUGH,
@@ -34,7 +34,7 @@ from schemas.sync import (
     StoreWatermark,
     SyncRefusal,
 )
-from sync import signing
+from core import signing
 from sync.outbox import FrozenBatch
 
 _REFUSAL_REASONS = frozenset(

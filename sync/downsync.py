@@ -13,7 +13,7 @@ Invariants:
 - A change that cannot be applied (unknown SKU, another store's revocation, malformed payload)
   is recorded as `rejected` with the reason and skipped: it never blocks later changes and
   never vanishes (the engine raises an alarm for it).
-- Conflict policy: a new price version is just a new version. The price lock (`edge.price_lock`)
+- Conflict policy: a new price version is just a new version. The price lock (`core.price_lock`)
   keeps every locked cart line at the version it was scanned at until its lock expires, and
   the sale records the version it charged (`sold_under_lock` when it was superseded).
 """
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from edge.catalog.service import import_document
-from edge.errors import DomainError
+from core.errors import DomainError
 from edge.store.writer import Tx
 from schemas import events as ev
 from schemas.catalog import CatalogDocument, PriceVersion, Product, TaxClass

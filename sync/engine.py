@@ -36,10 +36,10 @@ from edge.store.db import open_connection
 from edge.store.writer import Writer
 from schemas.sync import MAX_DOWN_CHANGES
 from sync import cursor, downsync, outbox
-from sync.backoff import BackoffPolicy, BackoffState, delay_s, with_retry_after
+from core.backoff import BackoffPolicy, BackoffState, delay_s, with_retry_after
 from sync.client import Acked, Failed, Refused, RelayClient, RelayRequestError, RetryLater
 from sync.metrics import SyncMetrics
-from sync.signing import StoreCredential
+from core.signing import StoreCredential
 
 log = structlog.get_logger("novapos.sync")
 

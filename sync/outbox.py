@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import apsw
 
-from edge.store.eventlog import GENESIS_HASH
+from core.chain import GENESIS_HASH
 from schemas.sync import PROTOCOL_VERSION, Batch, SyncEvent, batch_id, encode_batch
 
 # Columns in SyncEvent field order, so a row becomes an event without reshuffling.

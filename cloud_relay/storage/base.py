@@ -29,7 +29,7 @@ import msgspec
 from cloud_relay import batch as batch_mod
 from cloud_relay.errors import AlreadyExists, IdempotencyKeyReused, NotFound, refuse
 from cloud_relay.sealing import Sealer
-from edge.store.eventlog import GENESIS_HASH
+from core.chain import GENESIS_HASH
 from schemas.relay import StoreRecord, StoreSyncStatus
 from schemas.sync import Batch, BatchAck, Change, QuarantinedEvent, StoreWatermark
 

@@ -20,10 +20,10 @@ from typing import Any
 import msgspec
 from litestar import MediaType, Request, Response
 
-from edge.errors import DomainError
+from core.errors import DomainError
 from edge.lanes import Principal
 from edge.store import idempotency
-from edge.store.idempotency import StoredResponse
+from core.idempotency import StoredResponse
 from edge.store.writer import Tx
 
 MAX_KEY_LENGTH = 255
@@ -79,7 +79,7 @@ class IdempotencyGate:
         fp = fingerprint(request.method, request.scope["path"], payload)
 
         def command(tx: Tx) -> tuple[bool, StoredResponse]:
-            stored = idempotency.lookup(tx.conn, who.lane_id, key)
+            stored = idempotency.SqliteKeys(tx.conn, 0).lookup(who.lane_id, key)
             if stored is not None:
                 if stored.fingerprint != fp:
                     raise IdempotencyKeyReused(
@@ -88,7 +88,7 @@ class IdempotencyGate:
                 return True, stored
             status, view = effect(tx)
             fresh = StoredResponse(fp, status, _encoder.encode(view))
-            idempotency.save(tx.conn, who.lane_id, key, fresh, tx.now_ms)
+            idempotency.SqliteKeys(tx.conn, tx.now_ms).save(who.lane_id, key, fresh)
             return False, fresh
 
         self._in_flight.add(slot)
@@ -128,7 +128,7 @@ class IdempotencyGate:
         fp = fingerprint(request.method, request.scope["path"], payload)
 
         def first(tx: Tx) -> tuple[bool, StoredResponse | None, Any]:
-            stored = idempotency.lookup(tx.conn, who.lane_id, key)
+            stored = idempotency.SqliteKeys(tx.conn, 0).lookup(who.lane_id, key)
             if stored is not None:
                 if stored.fingerprint != fp:
                     raise IdempotencyKeyReused(
@@ -141,7 +141,7 @@ class IdempotencyGate:
                 if isinstance(view, DomainError):
                     raise view
                 fresh = StoredResponse(fp, status, _encoder.encode(view))
-                idempotency.save(tx.conn, who.lane_id, key, fresh, tx.now_ms)
+                idempotency.SqliteKeys(tx.conn, tx.now_ms).save(who.lane_id, key, fresh)
                 return False, fresh, None
             return False, None, value
 
@@ -153,10 +153,10 @@ class IdempotencyGate:
 
                 def save_in(tx: Tx, status: int, view: Any) -> None:
                     if (200 <= status < 300 and not isinstance(view, DomainError)
-                            and idempotency.lookup(tx.conn, who.lane_id, key) is None):
+                            and idempotency.SqliteKeys(tx.conn, 0).lookup(who.lane_id, key) is None):
                         body = _encoder.encode(view)
-                        idempotency.save(tx.conn, who.lane_id, key,
-                                         StoredResponse(fp, status, body), tx.now_ms)
+                        idempotency.SqliteKeys(tx.conn, tx.now_ms).save(
+                            who.lane_id, key, StoredResponse(fp, status, body))
                         saved.append(body)
 
                 status, view = await asyncio.shield(finish(intent, save_in))
@@ -168,8 +168,8 @@ class IdempotencyGate:
                     done = response
 
                     def save(tx: Tx) -> None:
-                        if idempotency.lookup(tx.conn, who.lane_id, key) is None:
-                            idempotency.save(tx.conn, who.lane_id, key, done, tx.now_ms)
+                        if idempotency.SqliteKeys(tx.conn, 0).lookup(who.lane_id, key) is None:
+                            idempotency.SqliteKeys(tx.conn, tx.now_ms).save(who.lane_id, key, done)
 
                     await self._service.writer.run(save)
         finally:

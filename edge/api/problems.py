@@ -14,7 +14,7 @@ from litestar.exceptions import (
 )
 from litestar.openapi.datastructures import ResponseSpec
 
-from edge.errors import DomainError
+from core.errors import DomainError
 from schemas.api import FieldError, Problem
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import apsw
 import msgspec
 
-from edge.catalog.barcode import InvalidBarcode, normalize
-from edge.price_lock import PricePoint
+from core.barcode import InvalidBarcode, normalize
+from core.price_lock import PricePoint
 
 
 @dataclass(frozen=True, slots=True)

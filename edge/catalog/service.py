@@ -4,14 +4,14 @@ events (tax classes, products, prices) in one command, so an import lands whole 
 from __future__ import annotations
 
 from edge.catalog import lookup
-from edge.catalog.importer import (
+from core.catalog import (
     CatalogImportError,
     at_csv_lines,
     parse_csv_with_lines,
     parse_json,
     validate,
 )
-from edge.clock import to_ms
+from core.clock import to_ms
 from edge.errors import CatalogRejected
 from edge.store.writer import Tx
 from schemas import api

@@ -15,10 +15,10 @@ import msgspec
 from edge import carts
 from edge.api.idempotency import fingerprint
 from edge.carts import Policy
-from edge.errors import InvalidInput
+from core.errors import InvalidInput
 from edge.lanes import Principal
 from edge.store import idempotency
-from edge.store.idempotency import StoredResponse
+from core.idempotency import StoredResponse
 from edge.store.writer import Tx
 from schemas import api
 from schemas.devices import Scan
@@ -44,7 +44,7 @@ def add_scan(tx: Tx, who: Principal, policy: Policy, scan: Scan) -> tuple[str, b
     """(cart id, replayed). Raises the cart command's DomainError when the add is refused."""
     key = idempotency_key(scan)
     fp = fingerprint("SCAN", f"/devices/{scan.device_id}/scans", scan.code)
-    stored = idempotency.lookup(tx.conn, who.lane_id, key)
+    stored = idempotency.SqliteKeys(tx.conn, 0).lookup(who.lane_id, key)
     if stored is not None:
         view = msgspec.json.decode(stored.body, type=api.CartView)
         return view.cart_id, True
@@ -57,6 +57,6 @@ def add_scan(tx: Tx, who: Principal, policy: Policy, scan: Scan) -> tuple[str, b
         cart_id = carts.open_cart(tx, who, policy).cart_id
     cart = carts.add_line(tx, who, policy, cart_id, request)
     view = carts.view(tx.conn, cart, policy, tx.now_ms)
-    idempotency.save(tx.conn, who.lane_id, key, StoredResponse(fp, 201, _encoder.encode(view)),
-                     tx.now_ms)
+    idempotency.SqliteKeys(tx.conn, tx.now_ms).save(
+        who.lane_id, key, StoredResponse(fp, 201, _encoder.encode(view)))
     return cart_id, False

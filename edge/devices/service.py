@@ -37,7 +37,8 @@ from edge.devices.hub import EventHub
 from edge.devices.metrics import DeviceCollector
 from edge.devices.scan_to_cart import add_scan
 from edge.devices.statistics import SqliteStatistics
-from edge.errors import DomainError, InvalidInput, NotFound, UnknownItem
+from core.errors import DomainError, InvalidInput, NotFound
+from edge.errors import UnknownItem
 from edge.lanes import Principal
 from edge.store.writer import Tx
 from schemas import events as ev

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from drivers.escpos.document import printable
-from edge.money import format_minor
+from core.money import format_minor
 from schemas.api import ReceiptView
 from schemas.printing import Barcode, Cut, Document, Element, QrCode, Text
 

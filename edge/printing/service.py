@@ -33,14 +33,14 @@ from drivers.transports.serial import SerialTransport
 from drivers.transports.tcp import TcpTransport
 from edge import orders
 from edge.carts import Policy
-from edge.clock import Clock
+from core.clock import Clock
 from edge.config import PrinterConfig, PrintingConfig
-from edge.errors import InvalidInput, NotFound
-from edge.ids import uuid7
+from core.errors import InvalidInput, NotFound
+from core.ids import uuid7
 from edge.printing import queue
 from edge.printing.render import ReceiptLayout, receipt_document
 from edge.printing.worker import PrintWorker, RenderError
-from edge.store.eventlog import StoredEvent
+from schemas.envelope import Event
 from edge.store.writer import Tx, Writer
 from schemas import events as ev
 from schemas.devices import DeviceAddress, DeviceStatus
@@ -280,7 +280,7 @@ class PrintService:
             if printer_id is None or pid == printer_id:
                 worker.wake()
 
-    def committed(self, appended: Iterable[StoredEvent]) -> None:
+    def committed(self, appended: Iterable[Event]) -> None:
         """After a commit (on the event loop: cheap). Cash sales open the drawer."""
         if not self._workers:
             return

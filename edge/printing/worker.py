@@ -27,7 +27,7 @@ import apsw
 from drivers.device import DeviceFault
 from drivers.escpos import EscposPrinter
 from drivers.escpos.status import BLOCKING
-from edge.clock import Clock
+from core.clock import Clock
 from edge.printing import queue
 from edge.store.db import open_connection
 from edge.store.writer import Tx, Writer

@@ -13,15 +13,15 @@ from collections.abc import Callable
 import apsw
 import msgspec
 
-from edge.clock import to_ms
-from edge.store.eventlog import StoredEvent
+from core.clock import to_ms
+from schemas.envelope import Event
 from edge.tender import machine, settlement
 from edge.tender import rows as payment_rows
 from schemas import events as ev
 
 _json = msgspec.json.Encoder(order="sorted")
 
-Handler = Callable[[apsw.Connection, StoredEvent, ev.EventBody], None]
+Handler = Callable[[apsw.Connection, Event, ev.EventBody], None]
 _HANDLERS: dict[type, Handler] = {}
 
 
@@ -33,7 +33,7 @@ def _on(cls: type) -> Callable[[Handler], Handler]:
     return register
 
 
-def apply(conn: apsw.Connection, stored: StoredEvent, body: ev.EventBody) -> None:
+def apply(conn: apsw.Connection, stored: Event, body: ev.EventBody) -> None:
     handler = _HANDLERS.get(type(body))
     assert handler is not None, f"no projection for {stored.type}"
     handler(conn, stored, body)
@@ -159,7 +159,7 @@ def _tender(conn, _stored, b: ev.CartTenderAdded) -> None:
 
 
 @_on(ev.CartVoided)
-def _voided(conn, stored: StoredEvent, b: ev.CartVoided) -> None:
+def _voided(conn, stored: Event, b: ev.CartVoided) -> None:
     conn.execute(
         "UPDATE carts SET status='voided', closed_at_seq=? WHERE cart_id=?", (stored.seq, b.cart_id)
     )
@@ -169,7 +169,7 @@ def _voided(conn, stored: StoredEvent, b: ev.CartVoided) -> None:
 
 
 @_on(ev.SaleCompleted)
-def _sale(conn, stored: StoredEvent, s: ev.SaleCompleted) -> None:
+def _sale(conn, stored: Event, s: ev.SaleCompleted) -> None:
     conn.execute(
         "INSERT INTO orders(order_id, cart_id, receipt_number, lane_id, completed_at_ms, "
         "business_date, currency, tax_mode, subtotal_minor, discount_minor, tax_minor, "
@@ -211,7 +211,7 @@ def _sale(conn, stored: StoredEvent, s: ev.SaleCompleted) -> None:
 # the same function the commands validate with, so live state and a rebuild cannot differ.
 
 
-def _settle_payments(conn, stored: StoredEvent, s: ev.SaleCompleted) -> None:
+def _settle_payments(conn, stored: Event, s: ev.SaleCompleted) -> None:
     tenders = [p for p in payment_rows.of_cart(conn, s.cart_id) if p.state in machine.PAID_STATES]
     if not tenders:
         return  # a sale paid before tenders were payments (cart.tender_added): nothing to link
@@ -231,7 +231,7 @@ def _receipt(conn, card: ev.CardRef | None, payment_id: str, kind: str) -> None:
         )
 
 
-def _payment(conn, stored: StoredEvent, b) -> None:
+def _payment(conn, stored: Event, b) -> None:
     before = None if isinstance(b, ev.PaymentCreated) else payment_rows.by_id(conn, b.payment_id)
     after = machine.step(before, b)
     payment_rows.upsert(conn, after, stored.seq)
@@ -258,7 +258,7 @@ for _cls in (
 
 
 @_on(ev.OrderRefundCreated)
-def _refund(conn, stored: StoredEvent, b: ev.OrderRefundCreated) -> None:
+def _refund(conn, stored: Event, b: ev.OrderRefundCreated) -> None:
     conn.execute(
         "INSERT INTO refunds(refund_id, order_id, lane_id, amount_minor, approved_by_role, "
         "reason, request_key, created_seq) VALUES (?,?,?,?,?,?,?,?)",
@@ -281,7 +281,7 @@ def _refund(conn, stored: StoredEvent, b: ev.OrderRefundCreated) -> None:
 
 
 @_on(ev.VoucherIssued)
-def _voucher_issued(conn, stored: StoredEvent, b: ev.VoucherIssued) -> None:
+def _voucher_issued(conn, stored: Event, b: ev.VoucherIssued) -> None:
     conn.execute(
         "INSERT INTO vouchers(code, currency, issued_minor, balance_minor, issued_seq, "
         "updated_seq) VALUES (?,?,?,?,?,?)",
@@ -290,14 +290,14 @@ def _voucher_issued(conn, stored: StoredEvent, b: ev.VoucherIssued) -> None:
 
 
 @_on(ev.VoucherRedeemed)
-def _voucher_redeemed(conn, stored: StoredEvent, b: ev.VoucherRedeemed) -> None:
+def _voucher_redeemed(conn, stored: Event, b: ev.VoucherRedeemed) -> None:
     # The CHECK (balance_minor >= 0) makes an overdraft impossible even if a command forgot.
     conn.execute("UPDATE vouchers SET balance_minor = balance_minor - ?, updated_seq = ? "
                  "WHERE code = ?", (b.amount_minor, stored.seq, b.code))
 
 
 @_on(ev.VoucherCredited)
-def _voucher_credited(conn, stored: StoredEvent, b: ev.VoucherCredited) -> None:
+def _voucher_credited(conn, stored: Event, b: ev.VoucherCredited) -> None:
     conn.execute("UPDATE vouchers SET balance_minor = balance_minor + ?, updated_seq = ? "
                  "WHERE code = ?", (b.amount_minor, stored.seq, b.code))
 

@@ -11,7 +11,7 @@ import apsw
 
 from edge.store import eventlog, projections
 from edge.store.db import migrate, open_connection
-from edge.store.eventlog import ChainReport
+from core.chain import ChainReport
 from edge.store.migrations import PROJECTION_TABLES
 from schemas.events import decode_body
 

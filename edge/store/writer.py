@@ -30,13 +30,14 @@ from zoneinfo import ZoneInfo
 
 import apsw
 
-from edge.business_day import business_date
-from edge.clock import Clock
+from core.business_day import business_date
+from core.clock import Clock
 from edge.errors import StoreUnavailable
-from edge.ids import uuid7
+from core.ids import uuid7
+from core import chain
 from edge.store import eventlog, projections
 from edge.store.db import open_connection
-from edge.store.eventlog import StoredEvent
+from schemas.envelope import Event
 from schemas.events import EventBody, encode_body
 
 log = logging.getLogger(__name__)
@@ -60,14 +61,14 @@ class Tx:
     now_ms: int
     head_seq: int
     head_hash: bytes
-    appended: list[StoredEvent] = field(default_factory=list)
+    appended: list[Event] = field(default_factory=list)
     business_date: str = ""
 
     def __post_init__(self) -> None:
         # One clock reading per batch, so one business date for all of its events.
         self.business_date = business_date(self.now_ms, self.identity.tz, self.identity.day_close_hour)
 
-    def append(self, body: EventBody, *, stream: str, lane_id: str | None) -> StoredEvent:
+    def append(self, body: EventBody, *, stream: str, lane_id: str | None) -> Event:
         seq = self.head_seq + 1
         data = encode_body(body)
         fields = dict(
@@ -76,8 +77,8 @@ class Tx:
             schema_version=body.SCHEMA_VERSION, recorded_at_ms=self.now_ms,
             business_date=self.business_date, body=data,
         )
-        digest = eventlog.chain_hash(self.head_hash, **fields)
-        stored = StoredEvent(**fields, prev_hash=self.head_hash, hash=digest)
+        digest = chain.chain_hash(self.head_hash, **fields)
+        stored = Event(**fields, prev_hash=self.head_hash, hash=digest)
         eventlog.insert(self.conn, stored)
         projections.apply(self.conn, stored, body)
         self.head_seq, self.head_hash = seq, digest
@@ -104,7 +105,7 @@ def _deliverable(exc: BaseException) -> BaseException:
 class Writer:
     def __init__(
         self, db_path: Path, identity: StoreIdentity, clock: Clock, *, max_batch: int = 256,
-        on_commit: Callable[[int, float, list[StoredEvent]], None] | None = None,
+        on_commit: Callable[[int, float, list[Event]], None] | None = None,
     ) -> None:
         assert max_batch >= 1
         self._db_path = db_path

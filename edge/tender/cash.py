@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge.errors import TenderInsufficient
-from edge.money import div_round_half_up
+from core.money import div_round_half_up
 
 
 @dataclass(frozen=True, slots=True)

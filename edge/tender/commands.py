@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge.carts import MAX_TENDERS_PER_CART, Cart, load_for
-from edge.errors import DomainError, InvalidInput, NotFound
-from edge.ids import uuid7
+from core.errors import DomainError, InvalidInput, NotFound
+from core.ids import uuid7
 from edge.lanes import Principal
 from edge.store.writer import Tx
 from edge.tender import machine, offline, settlement

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from edge.errors import DomainError
+from core.errors import DomainError
 from schemas import events as ev
 
 PaymentState = Literal[

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge.errors import DomainError
+from core.errors import DomainError
 
 
 class OfflineRefused(DomainError):

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import apsw
 
 from edge.carts import Policy
-from edge.errors import DomainError, InvalidInput, ManagerRequired, NotFound
-from edge.ids import uuid7
+from core.errors import DomainError, InvalidInput, NotFound
+from edge.errors import ManagerRequired
+from core.ids import uuid7
 from edge.lanes import Principal
-from edge.money import div_round_half_up
+from core.money import div_round_half_up
 from edge.store.writer import Tx
 from edge.tender import rows as payment_rows
 from edge.tender.commands import transition

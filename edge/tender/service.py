@@ -23,7 +23,8 @@ from typing import Any
 
 from edge import carts
 from edge.config import TenderConfig
-from edge.errors import DomainError, StoreUnavailable
+from core.errors import DomainError
+from edge.errors import StoreUnavailable
 from edge.lanes import Principal
 from edge.store.writer import Tx
 from edge.tender import commands, offline, refunds

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge.errors import DomainError, TenderInsufficient
+from core.errors import DomainError
+from edge.errors import TenderInsufficient
 from edge.tender.cash import round_cash
 from edge.tender.machine import PAID_STATES, PENDING_STATES, Payment
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.money import format_minor
+from core.money import format_minor
 from edge.tender.machine import Payment
 from schemas import api
 

@@ -60,7 +60,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from edge.catalog.importer import CSV_COLUMNS
+from core.catalog import CSV_COLUMNS
 from schemas.catalog import CatalogDocument
 from tests.support.daemon import DaemonProcess
 

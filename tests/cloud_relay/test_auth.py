@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cloud_relay import sealing
-from sync.signing import new_credential, sign
+from core.signing import new_credential, sign
 from tests.support.relay import Chain, Relay, StoreClient, start_relay
 
 

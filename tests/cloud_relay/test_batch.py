@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from cloud_relay.batch import plan_tail, verify_links
 from cloud_relay.errors import Refused
-from edge.store.eventlog import GENESIS_HASH, chain_hash
+from core.chain import GENESIS_HASH, chain_hash
 from schemas.sync import SyncEvent
 
 texts = st.text(min_size=0, max_size=20)

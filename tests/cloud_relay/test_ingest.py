@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cloud_relay.cli import app as cli_app
-from edge.store.eventlog import GENESIS_HASH
+from core.chain import GENESIS_HASH
 from schemas.sync import (
     MAX_BATCH_BYTES,
     MAX_BATCH_EVENTS,

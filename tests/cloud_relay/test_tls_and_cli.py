@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 from typer.testing import CliRunner
 
 from cloud_relay.cli import app as cli_app
-from sync.signing import StoreCredential
+from core.signing import StoreCredential
 from tests.support.relay import Chain, Relay, iter_ledger, start_relay
 
 

@@ -15,7 +15,7 @@ import uvicorn
 from edge import config as config_mod
 from edge import demo
 from edge.api.app import create_asgi
-from edge.clock import ManualClock
+from core.clock import ManualClock
 from edge.service import StoreService
 
 # 2026-03-02 10:00:00 UTC: after the demo catalog's prices took effect.

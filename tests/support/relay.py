@@ -2,7 +2,7 @@
 subprocess that can be killed with SIGKILL (`RelayProcess`), over SQLite or PostgreSQL.
 
 Also: a signing store client, and builders for valid hash-chained events and batches (the same
-chain the edge writes, via `edge.store.eventlog.chain_hash`).
+chain the edge writes, via `core.chain.chain_hash`).
 
 PostgreSQL: each relay gets a fresh schema in the `test` database on 127.0.0.1:5432 (user
 postgres, trust); `pg_available()` says whether that server answers.
@@ -30,8 +30,8 @@ import uvicorn
 
 from cloud_relay import admin, server
 from cloud_relay.storage import Storage, open_storage
-from edge.ids import uuid7
-from edge.store.eventlog import GENESIS_HASH, chain_hash
+from core.ids import uuid7
+from core.chain import GENESIS_HASH, chain_hash
 from schemas import events as ev
 from schemas.sync import (
     BATCH_CONTENT_TYPE,
@@ -43,7 +43,7 @@ from schemas.sync import (
     batch_id,
     encode_batch,
 )
-from sync.signing import StoreCredential, sign
+from core.signing import StoreCredential, sign
 from tests.support.process import ChildProcess
 
 PG_BASE = os.environ.get("NOVAPOS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")

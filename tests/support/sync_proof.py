@@ -12,7 +12,7 @@ import msgspec
 from cloud_relay import hq
 from cloud_relay.storage import Storage
 from edge.store.db import open_connection
-from edge.store.eventlog import GENESIS_HASH, chain_hash
+from core.chain import GENESIS_HASH, chain_hash
 from schemas.events import decode_body
 from schemas.zreport import DayEvent, z_report
 

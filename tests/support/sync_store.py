@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from edge import config as config_mod
-from edge.clock import ManualClock
+from core.clock import ManualClock
 from edge.service import StoreService
 from edge.store.writer import Tx
 from schemas import events as ev

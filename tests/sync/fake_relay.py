@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import httpx
 import msgspec
 
-from edge.store.eventlog import GENESIS_HASH
+from core.chain import GENESIS_HASH
 from schemas.sync import (
     BatchAck,
     Change,
@@ -22,7 +22,7 @@ from schemas.sync import (
     SyncEvent,
     decode_batch,
 )
-from sync import signing
+from core import signing
 
 
 @dataclass

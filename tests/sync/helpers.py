@@ -13,7 +13,7 @@ from edge.service import StoreService
 from edge.store.db import open_connection
 from sync.engine import SyncEngine
 from sync.metrics import SyncMetrics
-from sync.signing import StoreCredential, new_credential
+from core.signing import StoreCredential, new_credential
 from tests.support.sync_store import SaleFactory, make_service
 
 TENANT, STORE = "demo-tenant", "store-001"

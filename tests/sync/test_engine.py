@@ -247,7 +247,7 @@ def test_quarantined_events_are_recorded_and_do_not_block(tmp_path) -> None:
 
 
 def test_credential_for_another_store_is_refused(tmp_path) -> None:
-    from sync.signing import new_credential
+    from core.signing import new_credential
 
     async def main():
         async with running_store(tmp_path) as svc:

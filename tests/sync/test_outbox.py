@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge.store.eventlog import GENESIS_HASH
+from core.chain import GENESIS_HASH
 from schemas.sync import decode_batch
 from sync import outbox
 from tests.sync.helpers import STORE, TENANT, store_with_sales

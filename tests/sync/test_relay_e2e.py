@@ -75,16 +75,18 @@ def test_lost_ack_is_recovered_from_the_watermark(relay, tmp_path: Path) -> None
 def _append_unreadable(tx) -> int:
     """An event as a newer edge build would write it (schema version 2): this relay cannot
     interpret it, but it is part of the chain and must reach the ledger."""
-    from edge.ids import uuid7
+    from core.ids import uuid7
+    from core import chain
     from edge.store import eventlog
+    from schemas.envelope import Event
 
     seq = tx.head_seq + 1
     fields = {"seq": seq, "event_id": uuid7(), "tenant_id": TENANT, "store_id": STORE,
               "lane_id": "lane-1", "stream": "future", "type": "sale.completed",
               "schema_version": 2, "recorded_at_ms": tx.now_ms,
               "business_date": tx.business_date, "body": b'{"shape":"from the future"}'}
-    digest = eventlog.chain_hash(tx.head_hash, **fields)
-    eventlog.insert(tx.conn, eventlog.StoredEvent(**fields, prev_hash=tx.head_hash, hash=digest))
+    digest = chain.chain_hash(tx.head_hash, **fields)
+    eventlog.insert(tx.conn, Event(**fields, prev_hash=tx.head_hash, hash=digest))
     tx.head_seq, tx.head_hash = seq, digest
     return seq
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from edge.cli import app
 from sync import cursor
-from sync.signing import new_credential
+from core.signing import new_credential
 from tests.support.sync_store import make_service
 
 runner = CliRunner()

@@ -56,7 +56,7 @@ def test_unusable_sync_settings_leave_the_store_selling_without_sync(tmp_path: P
     (data / "sync-credential.json").write_text("{not json")
     svc = make_service(data, env={"NOVAPOS_SYNC__RELAY_URL": "https://relay.invalid"})
     assert engine_for_service(svc) is None  # broken credential
-    from sync.signing import new_credential
+    from core.signing import new_credential
 
     (data / "sync-credential.json").write_bytes(msgspec.json.encode(new_credential(TENANT,
                                                                                    STORE)))

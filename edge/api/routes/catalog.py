@@ -10,13 +10,14 @@ from litestar.params import Parameter, PathParameter
 
 from edge.api.problems import READ_PROBLEMS, WRITE_PROBLEMS
 from edge.catalog import lookup
-from edge.catalog.importer import (
+from core.catalog import (
     MAX_IMPORT_BYTES,
 )
 from edge.catalog.service import import_document, parse_upload
-from edge.errors import Forbidden, NotFound
+from core.errors import NotFound
+from edge.errors import Forbidden
 from edge.lanes import Principal
-from edge.price_lock import current_price
+from core.price_lock import current_price
 from schemas import api
 
 Code = Annotated[str, PathParameter(min_length=1, max_length=64)]

@@ -14,7 +14,8 @@ from litestar.params import JSONBody, PathParameter
 
 from edge.api.problems import READ_PROBLEMS, TENDER_PROBLEMS, WRITE_PROBLEMS
 from edge.api.routes.carts import CartId, IdempotencyKey
-from edge.errors import Forbidden, NotFound
+from core.errors import NotFound
+from edge.errors import Forbidden
 from edge.lanes import Principal
 from edge.store.writer import Tx
 from edge.tender import commands, refunds

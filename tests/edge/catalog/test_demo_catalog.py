@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.catalog.barcode import classify, normalize
-from edge.catalog.importer import parse_json, validate
+from core.barcode import classify, normalize
+from core.catalog import parse_json, validate
 
 DEMO = Path(__file__).resolve().parents[3] / "edge" / "demo_catalog.json"
 

@@ -11,8 +11,9 @@ import pytest
 
 from edge import config as config_mod
 from edge import demo
-from edge.clock import ManualClock
+from core.clock import ManualClock
 from edge.service import StoreService
+from core import chain
 from edge.store import eventlog
 from edge.store.db import open_connection
 from edge.store.rebuild import verify
@@ -84,6 +85,6 @@ def test_chain_links_every_event_to_its_predecessor(store: Path) -> None:
     conn = open_connection(store / "store.db")
     events = list(eventlog.read(conn))
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    assert events[0].prev_hash == eventlog.GENESIS_HASH
+    assert events[0].prev_hash == chain.GENESIS_HASH
     assert all(b.prev_hash == a.hash for a, b in zip(events, events[1:]))
     assert len({e.event_id for e in events}) == len(events)

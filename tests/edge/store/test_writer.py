@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from edge.clock import ManualClock
-from edge.errors import InvalidInput, StoreUnavailable
+from core.clock import ManualClock
+from core.errors import InvalidInput
+from edge.errors import StoreUnavailable
 from edge.store.db import open_connection, open_store
 from edge.store.writer import StoreIdentity, Writer
 from schemas import events as ev

@@ -17,7 +17,7 @@ from drivers.emulators.zvt_terminal import ZvtTerminalEmulator
 from drivers.zvt import ZvtTerminal
 from edge import carts, demo
 from edge import config as config_mod
-from edge.clock import ManualClock
+from core.clock import ManualClock
 from edge.service import StoreService
 from edge.store.rebuild import verify
 from edge.tender import commands

@@ -12,7 +12,7 @@ import pytest
 
 from edge import carts, demo
 from edge import config as config_mod
-from edge.clock import ManualClock
+from core.clock import ManualClock
 from edge.lanes import Principal
 from edge.service import StoreService
 from edge.store.rebuild import verify

@@ -19,8 +19,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from edge import carts, demo, orders
 from edge import config as config_mod
-from edge.clock import ManualClock
-from edge.errors import DomainError
+from core.clock import ManualClock
+from core.errors import DomainError
 from edge.lanes import Principal
 from edge.service import StoreService
 from edge.store.rebuild import verify

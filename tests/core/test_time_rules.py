@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.business_day import business_date
-from edge.price_lock import PricePoint, current_price, lock, sold_under_lock, view
+from core.business_day import business_date
+from core.price_lock import PricePoint, current_price, lock, sold_under_lock, view
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -7,8 +7,8 @@ from fractions import Fraction
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.money import allocate, div_round_half_up, format_minor
-from edge.pricing import Discount, LineInput, line_tax_minor, price
+from core.money import allocate, div_round_half_up, format_minor
+from core.pricing import Discount, LineInput, line_tax_minor, price
 
 
 @given(st.integers(-10**12, 10**12), st.integers(1, 10**9))
@@ -94,7 +94,7 @@ def test_format_minor() -> None:
 def test_uuid7_ids_are_unique_sorted_and_version_7() -> None:
     import uuid
 
-    from edge.ids import uuid7
+    from core.ids import uuid7
 
     ids = [uuid7() for _ in range(20_000)]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)

@@ -23,7 +23,7 @@ from typing import Any
 
 import msgspec
 
-from edge.catalog import barcode
+from core import barcode
 from schemas.catalog import CatalogDocument, PriceVersion, Product, TaxClass, Variant
 from schemas.catalog_import import RowError
 

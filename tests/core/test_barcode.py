@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.catalog.barcode import InvalidBarcode, classify, gtin_check_digit, normalize
+from core.barcode import InvalidBarcode, classify, gtin_check_digit, normalize
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.backoff import BackoffPolicy, BackoffState, delay_s, envelope_s, with_retry_after
+from core.backoff import BackoffPolicy, BackoffState, delay_s, envelope_s, with_retry_after
 
 policies = st.builds(BackoffPolicy, base_s=st.floats(0.001, 60), cap_s=st.floats(0.001, 3600))
 unit = st.floats(0.0, 1.0, exclude_max=True)

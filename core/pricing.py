@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from edge.money import allocate, div_round_half_up
+from core.money import allocate, div_round_half_up
 
 PPM = 1_000_000
 BASIS_POINTS = 10_000

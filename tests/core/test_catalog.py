@@ -3,8 +3,8 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from edge.catalog import importer
-from edge.catalog.importer import (
+from core import catalog as importer
+from core.catalog import (
     CSV_COLUMNS,
     CatalogImportError,
     parse_csv,
