@@ -24,7 +24,7 @@ What it does, in one run (docs/benchmarks.md explains how to read the output):
    (WAL, synchronous=FULL) per sale on a fresh database migrated by the project's own
    migrations, writing the rows the daemon wrote for the template sale: the 7 events (same
    body bytes, fresh ids, hash chain computed), their projections (applied by
-   `edge.store.projections.apply`, so the very same INSERT/UPDATE statements), and the 6
+   the composed `Projector.apply`, so the very same INSERT/UPDATE statements), and the 6
    idempotency rows (same stored response bytes). Sequentially, from one thread. Reads the
    daemon does to decide (cart loads, catalog look-ups) are not durable work and are left out.
 
@@ -309,9 +309,9 @@ def _prepare_store(store_dir: Path, lanes: int) -> dict[str, str]:
     tokens: dict[str, str] = {}
     if lanes > 2:
         from edge import config as config_mod
-        from edge.service import StoreService
+        from tests.support.store import TestStore
 
-        service = StoreService(store_dir, config_mod.load(store_dir))
+        service = TestStore(store_dir, config_mod.load(store_dir))
         for k in range(3, lanes + 1):
             tokens[f"lane-{k}"] = service.enroll_lane(f"lane-{k}", "cashier").token
     return tokens
@@ -403,6 +403,7 @@ def _load_templates(db_path: Path, sale: dict) -> dict:
     import apsw
 
     from edge.store import eventlog
+    from schemas.envelope import Event
 
     conn = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READONLY)
     try:
@@ -445,13 +446,15 @@ def run_baseline(work_dir: Path, templates: dict, sale: dict, seconds: float) ->
     """One durable transaction per sale, sequential, writing the template sale's rows."""
     from core.ids import uuid7
     from core import chain
-    from edge.store import eventlog, idempotency, projections
+    from edge import compose
+    from edge.store import eventlog, idempotency
     from edge.store.db import open_store
     from schemas.envelope import Event
     from core.idempotency import StoredResponse
     from schemas.events import decode_body
 
-    conn = open_store(work_dir)
+    layout = compose.layout()
+    conn = open_store(work_dir, layout.schema)
     mode = conn.execute("PRAGMA journal_mode").fetchall()[0][0]
     sync = conn.execute("PRAGMA synchronous").fetchall()[0][0]
     assert mode == "wal" and sync == 2, f"baseline db not WAL/FULL: {mode}/{sync}"
@@ -486,7 +489,7 @@ def run_baseline(work_dir: Path, templates: dict, sale: dict, seconds: float) ->
                 digest = chain.chain_hash(prev, **fields)
                 stored = Event(**fields, prev_hash=prev, hash=digest)
                 eventlog.insert(conn, stored)
-                projections.apply(conn, stored, decode_body(tmpl.type, tmpl.schema_version, body))
+                layout.projector.apply(conn, stored, decode_body(tmpl.type, tmpl.schema_version, body))
                 prev = digest
             for _key, fp, status, body in idem:
                 idempotency.SqliteKeys(conn, now_ms).save(

@@ -34,9 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cloud_relay import admin
 from cloud_relay.storage import open_storage
-from edge.config import SyncConfig
+from sync.settings import SyncConfig
 from schemas.sync import decode_batch
 from sync import cursor, outbox
+from edge.compose import appliers
+from edge.sync_link import StoreLink
 from sync.engine import SyncEngine
 from sync.metrics import SyncMetrics
 from tests.support.relay import (
@@ -86,8 +88,7 @@ async def drain(store_dir: Path, relay_url: str, cred, **settings) -> tuple[int,
     async with running_store(store_dir) as svc:
         cfg = SyncConfig(relay_url=relay_url, **settings)
         eng = SyncEngine(
-            db_path=svc.db_path, writer=svc.writer, tenant_id=svc.identity.tenant_id,
-            store_id=svc.identity.store_id, clock=svc.clock, settings=cfg, credential=cred,
+            store=StoreLink(svc, appliers()), settings=cfg, credential=cred,
             metrics=SyncMetrics.of(svc.metrics.registry))
         head = outbox.head_seq(svc.reader)
         started = time.perf_counter()

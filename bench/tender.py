@@ -168,6 +168,7 @@ def _templates(db_path: Path, sale: dict) -> dict:
     import apsw
 
     from edge.store import eventlog
+    from schemas.envelope import Event
 
     conn = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READONLY)
     try:

@@ -3,7 +3,7 @@ follow-ups (offline card payments declined after forwarding) and the quarantine 
 function is scoped to one tenant (the HQ token's).
 
 Reconciliation runs `schemas.zreport.z_report`, the same function the edge runs over its own
-log (`edge.zreport`), on the relay's copy of the day's events: equal inputs give equal reports.
+log (`edge.reports.zreport`), on the relay's copy of the day's events: equal inputs give equal reports.
 Quarantined events (bodies this build cannot interpret) are left out of reports and listed by
 `quarantine` instead.
 """

@@ -71,3 +71,10 @@ class IdempotencyKeyInFlight(DomainError):
     status, slug, title = 409, "idempotency-key-in-flight", \
         "A request with this key is still running"
     retry_after_s = 1
+
+
+class ConfigError(DomainError, ValueError):
+    """A configuration file or setting the service refuses to run with (exit code 2 at the
+    CLI; never an HTTP answer: a misconfigured service does not start)."""
+
+    slug, title = "invalid-configuration", "The configuration is not valid"

@@ -27,7 +27,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -202,3 +203,30 @@ class InFlight:
             yield
         finally:
             self._slots.discard(slot)
+
+
+async def once_async(keys: KeyStore, scope: str, key: str, fp: bytes,
+                     effect: Callable[[], Awaitable[Answer]]) -> Outcome:
+    """`once` for an effect that is not a transaction of its own (a device action: a test
+    print, a drawer kick), over a key store that lives as long as the process."""
+    known = replay(keys.lookup(scope, key), fp)
+    if known is not None:
+        return known
+    return Fresh(_store(keys, scope, key, fp, await effect()))
+
+
+class RecentKeys:
+    """A `KeyStore` in memory holding the last `limit` responses (device actions: a restart
+    forgets them, which is right for actions that are not facts of the log)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._done: OrderedDict[tuple[str, str], StoredResponse] = OrderedDict()
+
+    def lookup(self, scope: str, key: str) -> StoredResponse | None:
+        return self._done.get((scope, key))
+
+    def save(self, scope: str, key: str, response: StoredResponse) -> None:
+        self._done[(scope, key)] = response
+        while len(self._done) > self._limit:
+            self._done.popitem(last=False)

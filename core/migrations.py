@@ -78,3 +78,37 @@ def render(sql: str, dialect: Dialect) -> str:
     """`sql` with each `{TOKEN}` replaced by the dialect's spelling."""
     out = _TOKEN.sub(lambda m: dialect.tokens[m.group(1)], sql)
     return out
+
+
+class SqliteTarget:
+    """A SQLite database (apsw) as a migration target. The database's main component keeps
+    its version in `PRAGMA user_version` (how every shipped store and relay file records it);
+    further components in a `schema_versions` table. Each migration runs in one transaction
+    with its version bump."""
+
+    def __init__(self, conn, main_component: str) -> None:
+        self._conn = conn
+        self._main = main_component
+
+    def current(self, component: str) -> int:
+        if component == self._main:
+            return int(self._conn.execute("PRAGMA user_version").fetchall()[0][0])
+        if not self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                  "name = 'schema_versions'").fetchall():
+            return 0
+        rows = self._conn.execute("SELECT version FROM schema_versions WHERE component = ?",
+                                  (component,)).fetchall()
+        return int(rows[0][0]) if rows else 0
+
+    def apply(self, component: str, migration: Migration) -> None:
+        with self._conn:  # one transaction: all of it or none
+            self._conn.execute(migration.sql)
+            if component == self._main:
+                self._conn.execute(f"PRAGMA user_version={int(migration.version)}")
+            else:
+                self._conn.execute("CREATE TABLE IF NOT EXISTS schema_versions (component TEXT "
+                                   "PRIMARY KEY, version INTEGER NOT NULL) STRICT")
+                self._conn.execute(
+                    "INSERT INTO schema_versions(component, version) VALUES (?, ?) "
+                    "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+                    (component, migration.version))

@@ -14,7 +14,6 @@ unique (a configured id, else `<transport>-<name>-<hash of the address key>`).
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import threading
 import time
@@ -22,11 +21,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import structlog
+
 from drivers.device import Device, DeviceFault, StatisticsSink
 from drivers.discovery import Diff
 from schemas.devices import DeviceDescriptor, DeviceKind, DeviceStatus
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("novapos.devices")
 
 
 class ClaimingDriver(Protocol):
@@ -159,7 +160,7 @@ class Registry:
             if spec is None:
                 self._unsupported[device_id] = _Unsupported(
                     device_id, descriptor, time.time_ns() // 1_000_000)
-                log.info("device %s attached, unsupported (%s)", device_id, key)
+                log.info("device attached, unsupported", device_id=device_id, key=str(key))
                 return Change("attached", device_id, "unsupported", None, descriptor)
             device = spec.create(device_id, descriptor, self.statistics)
             self._devices[device_id] = device
@@ -168,9 +169,9 @@ class Registry:
         try:
             device.open()
         except Exception as exc:
-            log.exception("driver %s failed to open %s", spec.name, device_id)
+            log.exception("driver failed to open the device", driver=spec.name, device_id=device_id)
             device.fault(DeviceFault("communication_error", f"open failed: {exc}"))
-        log.info("device %s attached, claimed by %s (%s)", device_id, spec.name, key)
+        log.info("device attached", device_id=device_id, driver=spec.name, key=str(key))
         return Change("attached", device_id, spec.kind, spec.name, descriptor)
 
     def _detach(self, descriptor: DeviceDescriptor) -> Change | None:
@@ -183,14 +184,14 @@ class Registry:
             unsupported = self._unsupported.pop(device_id, None)
             device = self._devices.pop(device_id, None)
         if unsupported is not None:
-            log.info("device %s detached (unsupported)", device_id)
+            log.info("device detached (unsupported)", device_id=device_id)
             return Change("detached", device_id, "unsupported", None, descriptor)
         assert device is not None
         try:
             device.close()
         except Exception:
-            log.exception("closing %s failed", device_id)
-        log.info("device %s detached", device_id)
+            log.exception("closing a device failed", device_id=device_id)
+        log.info("device detached", device_id=device_id)
         return Change("detached", device_id, device.KIND, device.DRIVER, descriptor)
 
     def close_all(self) -> None:
@@ -204,7 +205,7 @@ class Registry:
             try:
                 device.close()
             except Exception:
-                log.exception("closing %s failed", device.device_id)
+                log.exception("closing a device failed", device_id=device.device_id)
 
     # --- reading -------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""`novapos-edge`: the store PC's command line. A thin skin over `edge.service` and friends;
+"""`novapos-edge`: the store PC's command line. A thin skin over `edge.store.kernel` and friends;
 every command has a Python twin the tests call directly.
 
 Exit codes: 0 ok, 1 degraded or verification failed, 2 bad input, 3 daemon or store unavailable.
@@ -15,16 +15,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from core.errors import ConfigError, DomainError
+from edge import compose, demo
 from edge import config as config_mod
-from edge import demo
 from edge.catalog.service import import_document, parse_upload
-from edge.config import ConfigError, StoreConfig
+from edge.config import StoreConfig
 from edge.devices.cli import devices_app
-from core.errors import DomainError
 from edge.paths import default_data_dir
-from edge.server import read_daemon_info, run
-from edge.service import StoreService
+from edge.paths import read_daemon_info
+from edge.server import run
 from edge.store.db import DB_FILENAME, open_connection
+from edge.store.kernel import Store
 from edge.store.rebuild import verify as verify_store
 from schemas.daemon import DaemonInfo
 
@@ -50,12 +51,16 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _service(data_dir: Path | None) -> StoreService:
-    path = data_dir or default_data_dir()
+def _config(path: Path) -> config_mod.Config:
     try:
-        return StoreService(path, config_mod.load(path))
+        return config_mod.load(path)
     except ConfigError as exc:
         raise _fail(str(exc), EXIT_BAD_INPUT) from exc
+
+
+def _service(data_dir: Path | None) -> Store:
+    path = data_dir or default_data_dir()
+    return compose.store_of(path, _config(path))
 
 
 @app.command()
@@ -100,44 +105,40 @@ def serve(
     from core import logs
 
     path = data_dir or default_data_dir()
-    service = _service(path)
-    logs.configure(service.config.log_level)
-    listen_host = host or service.config.api.host
-    listen_port = service.config.api.port if port is None else port
-    demo_printer = None
-    demo_terminal = None
+    config = _config(path)
+    logs.configure(config.log_level)
+    listen_host = host or config.api.host
+    listen_port = config.api.port if port is None else port
+    demo_devices = demo.DemoDevices()
     if demo_mode:
-        from edge.printing.demo import start_demo_printer
-        from edge.tender.demo import start_demo_terminal
-
-        demo_printer = start_demo_printer(service.printing, path)
-        demo_terminal = start_demo_terminal(service, path)
+        demo_devices, config = demo.start_devices(config, path)
+    try:
+        daemon = compose.compose(path, config)
+    except ConfigError as exc:
+        demo_devices.stop()
+        raise _fail(str(exc), EXIT_BAD_INPUT) from exc
 
     def ready(info: DaemonInfo) -> None:
         sys.stdout.write(f"novapos-edge listening on {info.url} (store {info.store_id}, data {path})\n")
         if demo_mode:
-            for lane, token in demo.seed(service).items():
+            for lane, token in demo.seed(daemon.store).items():
                 sys.stdout.write(f"demo lane token {lane}: {token}\n")
             sys.stdout.write(
                 f"try: curl -H 'Authorization: Bearer <token>' {info.url}/v1/catalog/items?q=milk\n"
             )
-        if demo_printer is not None:
-            sys.stdout.write(
-                f"demo printer on 127.0.0.1:{demo_printer.port} (control port "
-                f"{demo_printer.control_port}); receipts print to {demo_printer.paper_roll}\n"
-            )
-        if demo_terminal is not None:
+        if demo_devices.printer is not None:
+            p = demo_devices.printer
+            sys.stdout.write(f"demo printer on 127.0.0.1:{p.port} (control port "
+                             f"{p.control_port}); receipts print to {p.paper_roll}\n")
+        if demo_devices.terminal is not None:
             sys.stdout.write(f"demo payment terminal (ZVT emulator) on "
-                             f"127.0.0.1:{demo_terminal.port}; it approves every card\n")
+                             f"127.0.0.1:{demo_devices.terminal.port}; it approves every card\n")
         sys.stdout.flush()
 
     try:
-        run(service, listen_host, listen_port, ready)
+        run(daemon, listen_host, listen_port, ready)
     finally:
-        if demo_printer is not None:
-            demo_printer.stop()
-        if demo_terminal is not None:
-            demo_terminal.stop()
+        demo_devices.stop()
 
 
 @lanes_app.command("enroll")
@@ -228,7 +229,7 @@ def catalog_import(
 def verify_cmd(data_dir: DataDir = None, json_out: JsonOut = False) -> None:
     """Check the hash chain and that the read models equal a rebuild from the log."""
     svc = _service(data_dir)
-    report = verify_store(svc.db_path)
+    report = verify_store(svc.db_path, svc.layout)
     if json_out:
         out.print_json(msgspec.json.encode({
             "ok": report.ok, "events": report.chain.events, "head_seq": report.chain.head_seq,
@@ -294,12 +295,13 @@ def sync_enroll(
     if relay_url is not None and not relay_url.startswith(("http://", "https://")):
         raise _fail(f"relay URL must start with http:// or https://, not {relay_url!r}",
                     EXIT_BAD_INPUT)
-    target = resolve(path, svc.config.sync.credential_file)
+    config = _config(path)
+    target = resolve(path, config.sync.credential_file)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(msgspec.json.encode(cred))
     cfg_path = path / config_mod.CONFIG_FILENAME
-    if relay_url is not None and not svc.config.sync.relay_url:
+    if relay_url is not None and not config.sync.relay_url:
         with cfg_path.open("a") as fh:
             fh.write(f"\n[sync]\nrelay_url = {msgspec.json.encode(relay_url).decode()}\n")
     out.print(f"store {cred.store_id} enrolled with key {cred.key_id}; credential in {target}"
@@ -309,13 +311,13 @@ def sync_enroll(
 @sync_app.command("status")
 def sync_status_cmd(data_dir: DataDir = None, json_out: JsonOut = False) -> None:
     """Upload cursor, lag, relay watermark, last error, alarms; exit 1 on open alarms."""
-    from sync.status import sync_status
+    from edge.sync_link import status as sync_status
 
     path = data_dir or default_data_dir()
     if not (path / DB_FILENAME).exists():
         raise _fail(f"no store database in {path} (run `novapos-edge init`)", EXIT_UNAVAILABLE)
     svc = _service(path)
-    st = sync_status(path, svc.config)
+    st = sync_status(svc, _config(path).sync)
     if json_out:
         out.print_json(msgspec.json.encode(st).decode())
     else:
@@ -355,11 +357,11 @@ def sync_now(
         else:
             out.print(f"asked the daemon (pid {info.pid}) to sync now")
             return
-    from sync.foreground import drain_once
+    from edge.sync_link import drain_once
 
     svc = _service(path)
     try:
-        st = drain_once(svc, timeout_s=timeout_s)
+        st = drain_once(svc, _config(path).sync, compose.appliers(), timeout_s=timeout_s)
     except RuntimeError as exc:
         raise _fail(str(exc), EXIT_UNAVAILABLE) from exc
     out.print(f"synced: acked {st.acked_seq} of {st.head_seq}, "
@@ -384,7 +386,7 @@ def report_z(
     """End-of-day (Z) report: sales, tenders, refunds, offline cards declined after forwarding.
     Reads the database file directly (daemon running or not); HQ's reconciliation of the same
     day equals it field for field once synced."""
-    from edge import zreport
+    from edge.reports import zreport
 
     path = data_dir or default_data_dir()
     if not (path / DB_FILENAME).exists():
@@ -403,7 +405,7 @@ def report_z(
     if json_out:
         out.print_json(msgspec.json.encode(report).decode())
         return
-    money = _money_formatter(report.currency or svc.config.store.currency)
+    money = _money_formatter(report.currency or svc.settings.currency)
     out.print(f"Z report  store {report.store_id}  business day {report.business_date}")
     out.print(f"sales     {report.sales_count}   gross {money(report.gross_minor)}   "
               f"discounts {money(report.discount_minor)}   total {money(report.total_minor)}")

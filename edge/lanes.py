@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import apsw
 
 from core.ids import uuid7
+from schemas.sync import Change, LaneTokenRevoked
+from sync.downsync import decode
+from sync.port import StoreTx
 
 Role = Literal["cashier", "manager"]
 TOKEN_PREFIX = "npe_"
@@ -84,3 +88,21 @@ def listing(conn: apsw.Connection) -> list[dict]:
         dict(zip(cols, row))
         for row in conn.execute(f"SELECT {', '.join(cols)} FROM lane_tokens ORDER BY created_at_ms")
     ]
+
+
+def apply_revocations(tx: StoreTx, changes: Sequence[Change]) -> list[str]:
+    """Down-sync `lane.token_revoked`: HQ revokes a lane's tokens (all, or one by id)."""
+    out = []
+    for change in changes:
+        rev = decode(change, LaneTokenRevoked)
+        if rev.store_id != tx.store_id:
+            out.append(f"for store {rev.store_id}; not this one")
+            continue
+        sql = "UPDATE lane_tokens SET revoked_at_ms = ? WHERE lane_id = ? AND revoked_at_ms IS NULL"
+        args: tuple = (tx.now_ms, rev.lane_id)
+        if rev.token_id is not None:
+            sql += " AND token_id = ?"
+            args += (rev.token_id,)
+        tx.conn.execute(sql, args)
+        out.append(f"{tx.conn.changes()} token(s) of lane {rev.lane_id} revoked")
+    return out

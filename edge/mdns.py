@@ -13,16 +13,16 @@ Advertising never blocks start-up or fails the daemon: errors are logged.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import socket
 from dataclasses import dataclass
 
+import structlog
 from zeroconf import InterfaceChoice, ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
 
 SERVICE_TYPE = "_novapos-edge._tcp.local."
 API_VERSION = "1"
-log = logging.getLogger(__name__)
+log = structlog.get_logger("novapos.mdns")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +90,8 @@ class Advertiser:
         self._info = ad.service_info()
         # allow_name_change: two daemons for one store id on a LAN must not fight over a name.
         await (await self._zc.async_register_service(self._info, allow_name_change=True))
-        log.info("mDNS: advertising %s on %s port %d", self._info.name,
-                 ", ".join(ad.addresses), ad.port)
+        log.info("mDNS: advertising", name=self._info.name, addresses=list(ad.addresses),
+                 port=ad.port)
 
     async def stop(self) -> None:
         zc, self._zc = self._zc, None

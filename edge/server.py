@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import msgspec
 import structlog
 import uvicorn
 
 from edge import mdns, sdnotify
-from edge.api.app import create_asgi
+from edge.app import create_asgi
+from edge.compose import Daemon
 from edge.paths import DAEMON_FILENAME
-from edge.service import StoreService
+from edge.store.kernel import Store
 from schemas.daemon import DaemonInfo
 
 log = structlog.get_logger("novapos.daemon")
@@ -58,8 +57,7 @@ def _bound_port(server: uvicorn.Server) -> int:
     raise RuntimeError("server has no listening socket")
 
 
-async def _housekeeping(service: StoreService, server: uvicorn.Server) -> None:
-    interval_s = service.config.idempotency.prune_interval_s
+async def _housekeeping(service: Store, interval_s: int, server: uvicorn.Server) -> None:
     watchdog_s = sdnotify.watchdog_interval_s()
     tick_s = min(interval_s, watchdog_s) if watchdog_s else interval_s
     since_prune_s = float(interval_s)  # prune once at start
@@ -78,8 +76,9 @@ async def _housekeeping(service: StoreService, server: uvicorn.Server) -> None:
         since_prune_s += tick_s
 
 
-def _advertiser(service: StoreService, host: str, port: int) -> mdns.Advertiser | None:
-    cfg = service.config.devices
+def _advertiser(daemon: Daemon, host: str, port: int) -> mdns.Advertiser | None:
+    service = daemon.store
+    cfg = daemon.config.devices
     if not cfg.mdns:
         return None
     ident = service.identity
@@ -96,23 +95,24 @@ async def _advertise(advertiser: mdns.Advertiser) -> None:
                     error=str(exc))
 
 
-def _sync_now(service: StoreService) -> None:
-    if service.sync_engine is not None:
-        service.sync_engine.wake()
+def _sync_now(daemon: Daemon) -> None:
+    if daemon.sync_engine is not None:
+        daemon.sync_engine.wake()
 
 
 async def serve_async(
-    service: StoreService, host: str, port: int, on_ready: Callable[[DaemonInfo], None],
+    daemon: Daemon, host: str, port: int, on_ready: Callable[[DaemonInfo], None],
 ) -> None:
+    service = daemon.store
     config = uvicorn.Config(
-        create_asgi(service), host=host, port=port, log_config=None, access_log=False,
+        create_asgi(daemon), host=host, port=port, log_config=None, access_log=False,
         lifespan="on", loop="none", http="httptools", timeout_graceful_shutdown=10,
     )
     server = _Server(config)
-    server.on_shutdown = service.devices.hub.close_all
+    server.on_shutdown = daemon.devices.hub.close_all
     # `novapos-edge sync now` pokes the daemon with SIGUSR1: run a sync round at once. Installed
     # before daemon.json names our pid: SIGUSR1's default action would kill the daemon.
-    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _sync_now, service)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _sync_now, daemon)
     serve_task = asyncio.create_task(server.serve())
     while not server.started:
         if serve_task.done():
@@ -128,8 +128,8 @@ async def serve_async(
     info_path.write_bytes(msgspec.json.encode(info))
     on_ready(info)
     sdnotify.notify(f"READY=1\nSTATUS=serving store {info.store_id} on {info.url}")
-    keeper = asyncio.create_task(_housekeeping(service, server))
-    advertiser = _advertiser(service, host, bound)
+    keeper = asyncio.create_task(_housekeeping(service, daemon.config.idempotency.prune_interval_s, server))
+    advertiser = _advertiser(daemon, host, bound)
     advertising = asyncio.create_task(_advertise(advertiser)) if advertiser else None
     try:
         await serve_task
@@ -148,24 +148,16 @@ async def serve_async(
             info_path.unlink()
 
 
-def run(service: StoreService, host: str, port: int, on_ready: Callable[[DaemonInfo], None]) -> None:
+def run(daemon: Daemon, host: str, port: int, on_ready: Callable[[DaemonInfo], None]) -> None:
     try:
         import uvloop
 
         runner: Callable = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is optional
-        logging.getLogger(__name__).info("uvloop not available; using asyncio's loop")
+        log.info("uvloop not available; using asyncio's loop")
         runner = asyncio.run
-    service.start()
+    daemon.start()
     try:
-        runner(serve_async(service, host, port, on_ready))
+        runner(serve_async(daemon, host, port, on_ready))
     finally:
-        service.stop()
-
-
-def read_daemon_info(data_dir: Path) -> DaemonInfo | None:
-    path = data_dir / DAEMON_FILENAME
-    try:
-        return msgspec.json.decode(path.read_bytes(), type=DaemonInfo)
-    except (FileNotFoundError, msgspec.DecodeError, msgspec.ValidationError):
-        return None
+        daemon.stop()

@@ -1,6 +1,6 @@
 """The end-of-day (Z) report: ONE pure function over a business day's events.
 
-The edge computes it over its own log (`edge.zreport`) and the relay over its copy of the same
+The edge computes it over its own log (`edge.reports.zreport`) and the relay over its copy of the same
 events (`cloud_relay.hq.reconciliation`); both call `z_report`, so "the relay's reconciliation
 equals the store's Z report" is a comparison of two runs of the same code over two copies of
 the data, not of two implementations.

@@ -31,14 +31,13 @@ import httpx
 import msgspec
 import structlog
 
-from edge.config import SyncConfig
-from edge.store.db import open_connection
-from edge.store.writer import Writer
 from schemas.sync import MAX_DOWN_CHANGES
 from sync import cursor, downsync, outbox
 from core.backoff import BackoffPolicy, BackoffState, delay_s, with_retry_after
 from sync.client import Acked, Failed, Refused, RelayClient, RelayRequestError, RetryLater
 from sync.metrics import SyncMetrics
+from sync.port import StorePort
+from sync.settings import SyncConfig
 from core.signing import StoreCredential
 
 log = structlog.get_logger("novapos.sync")
@@ -65,18 +64,17 @@ def resolve(data_dir: Path, name: str) -> Path:
 
 class SyncEngine:
     def __init__(
-        self, *, db_path: Path, writer: Writer, tenant_id: str, store_id: str, clock: Any,
-        settings: SyncConfig, credential: StoreCredential, metrics: SyncMetrics,
-        relay_url: str | None = None, ca_file: str | None = None, rng: random.Random | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        self, *, store: StorePort, settings: SyncConfig, credential: StoreCredential,
+        metrics: SyncMetrics, relay_url: str | None = None, ca_file: str | None = None,
+        rng: random.Random | None = None, transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        tenant_id, store_id = store.tenant_id, store.store_id
         if (credential.tenant_id, credential.store_id) != (tenant_id, store_id):
             raise ValueError(f"the sync credential is for {credential.tenant_id}/"
                              f"{credential.store_id}, this store is {tenant_id}/{store_id}")
-        self.db_path = db_path
-        self.writer = writer
+        self.store = store
         self.tenant_id, self.store_id = tenant_id, store_id
-        self.clock = clock
+        self.appliers = {**downsync.APPLIERS, **store.appliers}
         self.settings = settings
         self.metrics = metrics
         self.policy = BackoffPolicy(settings.backoff_base_s, settings.backoff_cap_s)
@@ -148,7 +146,7 @@ class SyncEngine:
     async def read(self, fn: Callable[[apsw.Connection], Any]) -> Any:
         """Reads happen off the loop, on the engine's own connection (one at a time)."""
         if self._reader is None:
-            self._reader = open_connection(self.db_path, readonly=True)
+            self._reader = self.store.open_reader()
         return await asyncio.to_thread(fn, self._reader)
 
     # --- one round -----------------------------------------------------------------------
@@ -172,7 +170,7 @@ class SyncEngine:
         self.last_success_monotonic = time.monotonic()
         if self.backoff.failures:
             self.backoff = self.backoff.succeeded()
-            await self.writer.run(lambda tx: cursor.record_contact(tx.conn, tx.now_ms))
+            await self.store.write(lambda tx: cursor.record_contact(tx.conn, tx.now_ms))
         self.metrics.backoff_s.set(0)
         self.next_attempt_at = time.monotonic() + self.settings.poll_interval_s
         return self.settings.poll_interval_s
@@ -183,7 +181,7 @@ class SyncEngine:
         wait_s = with_retry_after(delay_s(self.backoff.failures, self.policy, self.rng.random()),
                                   retry_after_s)
         failures = self.backoff.failures
-        await self.writer.run(lambda tx: cursor.record_failure(
+        await self.store.write(lambda tx: cursor.record_failure(
             tx.conn, error=error, failures=failures, now_ms=tx.now_ms))
         self.metrics.failures.inc()
         self.metrics.backoff_s.set(wait_s)
@@ -200,7 +198,7 @@ class SyncEngine:
         except ValueError as exc:
             raise RoundFailed(f"relay watermark carries a bad hash: {wm.last_hash_hex!r}") from exc
         local = await self.read(lambda c: outbox.hash_at(c, wm.high_seq))
-        outcome = await self.writer.run(lambda tx: cursor.adopt_watermark(
+        outcome = await self.store.write(lambda tx: cursor.adopt_watermark(
             tx.conn, high_seq=wm.high_seq, high_hash=high_hash, relay_epoch=wm.relay_epoch,
             local_hash=local, now_ms=tx.now_ms))
         if outcome == "back":
@@ -246,7 +244,7 @@ class SyncEngine:
             self._frozen = None
             return None
         if state.frozen_first_seq is None:
-            await self.writer.run(lambda tx: cursor.freeze(tx.conn, frozen))
+            await self.store.write(lambda tx: cursor.freeze(tx.conn, frozen))
         elif frozen.fingerprint != state.frozen_fingerprint:
             # Events are immutable, so this means the log itself changed under us.
             await self._alarm("frozen_batch_changed", f"batch {frozen.batch_id} rebuilt with "
@@ -290,7 +288,7 @@ class SyncEngine:
                     cursor.record_ack(tx.conn, f, a, tx.now_ms)
                     if n is not None:
                         cursor.freeze(tx.conn, n)
-                await self.writer.run(complete)
+                await self.store.write(complete)
                 self._acked(frozen, result.ack, head)
                 self._frozen = frozen = nxt
                 continue
@@ -334,7 +332,7 @@ class SyncEngine:
         if digest is None:
             raise RoundFailed(f"relay asks to resend from {to_seq + 1}, past this store's log")
         epoch = self.relay_epoch
-        await self.writer.run(lambda tx: cursor.rewind(tx.conn, to_seq=to_seq, to_hash=digest,
+        await self.store.write(lambda tx: cursor.rewind(tx.conn, to_seq=to_seq, to_hash=digest,
                                                        relay_epoch=epoch, now_ms=tx.now_ms))
         self._frozen = None
         log.warning("sync cursor rewound at the relay's request", resend_from=to_seq + 1)
@@ -345,8 +343,8 @@ class SyncEngine:
             change_set = await self.client.changes(state.down_after, MAX_DOWN_CHANGES)
             if not change_set.changes and change_set.next_after <= state.down_after:
                 return
-            result = await self.writer.run(lambda tx, cs=change_set: downsync.apply_change_set(
-                tx, cs.changes, store_id=self.store_id, next_after=cs.next_after))
+            result = await self.store.write(lambda tx, cs=change_set: downsync.apply_change_set(
+                tx, cs.changes, self.appliers, next_after=cs.next_after))
             for _cid, kind in result.applied:
                 self.metrics.changes_applied.labels(kind, "applied").inc()
             for cid, kind, why in result.rejected:
@@ -365,35 +363,9 @@ class SyncEngine:
     # --- alarms and gauges ---------------------------------------------------------------
 
     async def _alarm(self, reason: str, detail: str, seq: int | None) -> None:
-        new = await self.writer.run(
+        new = await self.store.write(
             lambda tx: cursor.raise_alarm(tx.conn, reason, detail, seq, tx.now_ms))
         self._open_alarms.add(reason)
         self.metrics.alarm.labels(reason).set(1)
         if new:
             log.error("sync alarm", reason=reason, detail=detail, seq=seq)
-
-
-def engine_for_service(service: Any) -> SyncEngine | None:
-    """The engine a daemon runs, or None when sync is not configured (no relay URL or no
-    credential file): a store runs fine offline forever."""
-    s: SyncConfig = service.config.sync
-    if not s.relay_url:
-        return None
-    cred_path = resolve(service.data_dir, s.credential_file)
-    if not cred_path.exists():
-        log.warning("sync not started: no credential", path=str(cred_path),
-                    hint="novapos-edge sync enroll --credential FILE")
-        return None
-    ca = str(resolve(service.data_dir, s.tls_ca_file)) if s.tls_ca_file else None
-    try:
-        return SyncEngine(
-            db_path=service.db_path, writer=service.writer,
-            tenant_id=service.identity.tenant_id, store_id=service.identity.store_id,
-            clock=service.clock, settings=s, credential=load_credential(cred_path),
-            metrics=SyncMetrics.of(service.metrics.registry), ca_file=ca,
-        )
-    except (OSError, ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
-        # A broken credential or CA file must not stop the store from selling.
-        log.error("sync not started: unusable sync settings", error=str(exc),
-                  credential=str(cred_path), tls_ca_file=ca)
-        return None

@@ -1,6 +1,6 @@
 """`sync_status()`: the store's sync state as one `schemas.sync_status.SyncStatus`, read from
-the database (so the CLI can report it with or without a running daemon) plus, inside the
-daemon, the live engine's backoff timer."""
+the store database on a connection the caller gives (so the CLI can report it with or without
+a running daemon) plus, inside the daemon, the live engine's backoff timer."""
 
 from __future__ import annotations
 
@@ -9,40 +9,31 @@ from pathlib import Path
 
 import apsw
 
-from edge.config import Config
-from edge.store.db import DB_FILENAME, open_connection
 from schemas.sync_status import SyncAlarmView, SyncStatus
 from sync import cursor, outbox
 from sync.engine import SyncEngine, resolve
+from sync.settings import SyncConfig
 
 
-def sync_status(data_dir: Path, config: Config, engine: SyncEngine | None = None,
-                now_ms: int | None = None, conn: apsw.Connection | None = None) -> SyncStatus:
-    own = conn is None
-    if conn is None:
-        conn = open_connection(data_dir / DB_FILENAME, readonly=True)
-    try:
-        state = cursor.load(conn)
-        head = outbox.head_seq(conn)
-        alarms = cursor.alarms(conn, limit=20)
-        open_alarms = conn.execute(
-            "SELECT count(*) FROM sync_alarms WHERE cleared_at_ms IS NULL").fetchall()[0][0]
-        rejected = conn.execute(
-            "SELECT count(*) FROM sync_inbox WHERE status = 'rejected'").fetchall()[0][0]
-        quarantined = conn.execute("SELECT count(*) FROM sync_quarantined").fetchall()[0][0]
-    finally:
-        if own:
-            conn.close()
-    s = config.sync
+def sync_status(conn: apsw.Connection, data_dir: Path, s: SyncConfig, store_id: str,
+                engine: SyncEngine | None = None, now_ms: int | None = None) -> SyncStatus:
+    state = cursor.load(conn)
+    head = outbox.head_seq(conn)
+    alarms = cursor.alarms(conn, limit=20)
+    open_alarms = conn.execute(
+        "SELECT count(*) FROM sync_alarms WHERE cleared_at_ms IS NULL").fetchall()[0][0]
+    rejected = conn.execute(
+        "SELECT count(*) FROM sync_inbox WHERE status = 'rejected'").fetchall()[0][0]
+    quarantined = conn.execute("SELECT count(*) FROM sync_quarantined").fetchall()[0][0]
     now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     next_in = None
     if engine is not None and engine.next_attempt_at is not None:
         next_in = max(0.0, engine.next_attempt_at - time.monotonic())
-    frozen = (f"{config.store.store_id}:{state.frozen_first_seq}-{state.frozen_last_seq}"
+    frozen = (f"{store_id}:{state.frozen_first_seq}-{state.frozen_last_seq}"
               if state.frozen_first_seq is not None else None)
     return SyncStatus(
         configured=bool(s.relay_url) and resolve(data_dir, s.credential_file).exists(),
-        relay_url=s.relay_url, store_id=config.store.store_id, head_seq=head,
+        relay_url=s.relay_url, store_id=store_id, head_seq=head,
         acked_seq=state.acked_seq, lag_events=head - state.acked_seq, frozen_batch=frozen,
         relay_high_seq=state.relay_high_seq, relay_epoch=state.relay_epoch,
         relay_seen_at_ms=state.relay_seen_at_ms, last_success_at_ms=state.last_success_at_ms,

@@ -7,13 +7,14 @@ devices (no false "detached"), and its error is reported so the status can show 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
+
+import structlog
 
 from drivers.discovery import Diff, Interface, diff, index
 from schemas.devices import DeviceDescriptor
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("novapos.devices")
 
 
 class Poller:
@@ -34,7 +35,7 @@ class Poller:
                 found = iface.enumerate()
             except Exception as exc:  # noqa: BLE001 - one broken bus must not stop the others
                 if self.errors.get(iface.name) != str(exc):
-                    log.warning("device enumeration on %s failed: %s", iface.name, exc)
+                    log.warning("device enumeration failed", interface=iface.name, error=str(exc))
                 self.errors[iface.name] = str(exc) or type(exc).__name__
                 found = [d for d in self._seen.values() if d.interface == iface.name]
             else:

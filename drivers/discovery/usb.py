@@ -9,15 +9,15 @@ The finder is injectable: tests pass a `usb.core.find`-shaped callable returning
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
+import structlog
 
 from schemas.devices import DeviceAddress, DeviceDescriptor
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("novapos.devices")
 
 HUB_CLASS = 0x09
 HID_CLASS = 0x03
@@ -49,7 +49,7 @@ def interface_classes(dev: Any) -> list[int]:
             for intf in cfg:
                 classes.append(int(intf.bInterfaceClass))
     except Exception as exc:  # noqa: BLE001 - unreadable configuration: judge by the device class
-        log.debug("cannot read USB configuration of %s: %s", dev, exc)
+        log.debug("cannot read a USB configuration", device=str(dev), error=str(exc))
     return classes
 
 

@@ -9,7 +9,6 @@ discovery detaches the device if it is really gone.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 import uuid
@@ -17,11 +16,13 @@ from abc import abstractmethod
 from collections.abc import Callable
 from typing import ClassVar
 
+import structlog
+
 from drivers.device import Device, DeviceFault, StatisticsSink
 from drivers.transports import Transport, TransportError
 from schemas.devices import DeviceAddress, DeviceKind, HealthLevel, HealthResult, Scan
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("novapos.devices")
 
 ScanHandler = Callable[[Scan], None]
 READ_CHUNK_BYTES = 256
@@ -117,7 +118,7 @@ class Scanner(Device):
             try:
                 codes = self._feed(chunk)
             except Exception:
-                log.exception("scanner %s could not decode input", self.device_id)
+                log.exception("scanner could not decode input", device_id=self.device_id)
                 continue
             for code, symbology in codes:
                 self._emit(code, symbology)
@@ -131,7 +132,7 @@ class Scanner(Device):
             try:
                 handler(scan)
             except Exception:
-                log.exception("scan handler failed for %s", self.device_id)
+                log.exception("scan handler failed", device_id=self.device_id)
 
     # --- health ------------------------------------------------------------------------
 

@@ -1,51 +1,98 @@
-"""Tenant scoping, enforced once: the lane's bearer token decides tenant, store, lane and role.
+"""Authentication and tenant scoping, enforced once, in middleware.
 
-A token enrolled for another tenant or store is refused here, so no handler needs to (or may)
-look at tenant or store fields anywhere else.
+Lane routes: the lane's bearer token decides tenant, store, lane and role. A token enrolled for
+another tenant or store is refused here, so no handler needs to (or may) look at tenant or
+store fields anywhere else.
+
+Admin routes (`/v1/admin/...`, the local tooling API behind `novapos-edge devices|status`):
+the daemon's admin token (`edge.devices.admin`), only from a loopback peer; the caller acts as
+the store's own manager on the admin scope. Lane tokens are never accepted there, and the
+admin token is never accepted on lane routes.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import time
+from collections.abc import Callable
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import ASGIApp
 
 from edge.lanes import Principal
+from edge.store.writer import StoreIdentity
 
 # A revoked token stops working within this many seconds (cache of positive look-ups only).
 TOKEN_CACHE_TTL_S = 30.0
 TOKEN_CACHE_MAX = 1_024
 PUBLIC_PATHS = ["^/health", "^/metrics", "^/schema"]
+ADMIN_PATH_PREFIX = "/v1/admin"
+# Admin actions share one idempotency scope that no lane id can collide with.
+ADMIN_LANE = "admin:local"
 
 
-class LaneAuthMiddleware(AbstractAuthenticationMiddleware):
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bearer(connection: ASGIConnection, what: str) -> str:
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthorizedException(f"send the {what} as 'Authorization: Bearer <token>'")
+    return token.strip()
+
+
+class AuthMiddleware(AbstractAuthenticationMiddleware):
+    def __init__(self, app: ASGIApp, *, authenticate: Callable[[str], Principal | None],
+                 identity: StoreIdentity, admin_token: Callable[[], str | None],
+                 exclude: list[str] | None = None) -> None:
+        super().__init__(app, exclude=exclude)
+        self._authenticate = authenticate
+        self._identity = identity
+        self._admin_token = admin_token
+        self._cache: dict[str, tuple[Principal, float]] = {}
+
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
-        service = connection.app.state.service
-        header = connection.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise NotAuthorizedException("send the lane token as 'Authorization: Bearer <token>'")
-        token = token.strip()
-        cache: dict[str, tuple[Principal, float]] = connection.app.state.token_cache
+        if connection.scope["path"].startswith(ADMIN_PATH_PREFIX):
+            return self._admin(connection)
+        token = _bearer(connection, "lane token")
         now = time.monotonic()
-        hit = cache.get(token)
+        hit = self._cache.get(token)
         if hit is not None and hit[1] > now:
             principal = hit[0]
         else:
-            principal = service.authenticate(token)
+            principal = self._authenticate(token)
             if principal is None:
-                cache.pop(token, None)
+                self._cache.pop(token, None)
                 raise NotAuthorizedException("unknown or revoked lane token")
-            if len(cache) >= TOKEN_CACHE_MAX:
-                cache.clear()
-            cache[token] = (principal, now + TOKEN_CACHE_TTL_S)
-        ident = service.identity
+            if len(self._cache) >= TOKEN_CACHE_MAX:
+                self._cache.clear()
+            self._cache[token] = (principal, now + TOKEN_CACHE_TTL_S)
+        ident = self._identity
         if principal.tenant_id != ident.tenant_id or principal.store_id != ident.store_id:
             raise PermissionDeniedException(
                 f"this token belongs to tenant {principal.tenant_id} store {principal.store_id}, "
                 f"not to this store ({ident.tenant_id}/{ident.store_id})"
             )
-        connection.scope.setdefault("state", {})["principal"] = principal
         return AuthenticationResult(user=principal, auth=token)
+
+    def _admin(self, connection: ASGIConnection) -> AuthenticationResult:
+        client = connection.client.host if connection.client else None
+        if not is_loopback(client):
+            raise PermissionDeniedException("the admin API answers only on the loopback interface")
+        expected = self._admin_token()
+        token = _bearer(connection, "admin token from <data dir>/admin-token")
+        if expected is None or not hmac.compare_digest(token.encode(), expected.encode()):
+            raise NotAuthorizedException("wrong admin token (the daemon writes a new one at "
+                                         "each start)")
+        ident = self._identity
+        admin = Principal(ident.tenant_id, ident.store_id, ADMIN_LANE, "manager", "admin-token")
+        return AuthenticationResult(user=admin, auth=token)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import msgspec
+import structlog
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -14,10 +14,10 @@ from litestar.exceptions import (
 )
 from litestar.openapi.datastructures import ResponseSpec
 
-from core.errors import DomainError
+from core.errors import DomainError, IdempotencyKeyMissing
 from schemas.api import FieldError, Problem
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("novapos.http")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://novapos.dev/problems/"
@@ -61,6 +61,11 @@ def _validation_errors(extra: Any) -> list[FieldError]:
 
 
 def validation_error(request: Request, exc: ValidationException) -> Response:
+    if "Idempotency-Key" in str(exc.detail) and "Missing required header" in str(exc.detail):
+        # Declared required in the OpenAPI, so the framework refuses it before the gate does;
+        # the answer is the idempotency problem type the gate would give.
+        return domain_error(request, IdempotencyKeyMissing(
+            "every mutating request needs an Idempotency-Key header", field="Idempotency-Key"))
     errors = _validation_errors(exc.extra)
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or str(exc.detail)
     return problem_response(400, "invalid-request", "The request is malformed or invalid", detail,
@@ -85,13 +90,14 @@ def http_error(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc, NotAuthorizedException):
         headers.setdefault("WWW-Authenticate", 'Bearer realm="novapos-edge"')
     if status >= 500:
-        log.error("http error %s on %s: %s", status, request.url.path, exc.detail)
+        log.error("http error", status=status, path=request.url.path, detail=str(exc.detail),
+                  exc_info=exc)
     return problem_response(status, slug, title, str(exc.detail), instance=request.url.path,
                             headers=headers or None)
 
 
 def internal_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.exception("unhandled error", method=request.method, path=request.url.path)
     return problem_response(500, "internal-error", "Internal error",
                             "the daemon failed to handle this request; retry with the same Idempotency-Key",
                             instance=request.url.path)

@@ -3,26 +3,19 @@
 At start the daemon writes a fresh random token to `<data dir>/admin-token` (mode 0600,
 written to a temporary file and renamed, so a reader never sees half a token) and deletes it
 on a clean stop. Admin routes (`/v1/admin/...`) accept it as `Authorization: Bearer <token>`
-only from a loopback peer: reading the file proves local access to the store's data
-directory (root or the service user), and a leaked token is useless from another host. Lane
-tokens are never accepted there, and the admin token is never accepted on lane routes.
+only from a loopback peer (`edge.api.auth` checks it): reading the file proves local access to
+the store's data directory (root or the service user), and a leaked token is useless from
+another host.
 """
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import os
 import secrets
 from pathlib import Path
 
-from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
-from litestar.handlers.base import BaseRouteHandler
-
 ADMIN_TOKEN_FILENAME = "admin-token"
 TOKEN_PREFIX = "npa_"
-ADMIN_PATHS = ["^/v1/admin"]
 
 
 def issue(data_dir: Path) -> str:
@@ -47,27 +40,3 @@ def revoke(data_dir: Path, token: str) -> None:
     """Delete the file if it still holds our token (a newer daemon may have replaced it)."""
     if read(data_dir) == token:
         (data_dir / ADMIN_TOKEN_FILENAME).unlink(missing_ok=True)
-
-
-def is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def admin_guard(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
-    """Litestar guard for every admin route."""
-    devices = connection.app.state.service.devices
-    client = connection.client.host if connection.client else None
-    if not is_loopback(client):
-        raise PermissionDeniedException("the admin API answers only on the loopback interface")
-    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
-    expected = devices.admin_token
-    if scheme.lower() != "bearer" or not token.strip() or expected is None:
-        raise NotAuthorizedException(
-            "send the admin token from <data dir>/admin-token as 'Authorization: Bearer <token>'")
-    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise NotAuthorizedException("wrong admin token (the daemon writes a new one at each start)")

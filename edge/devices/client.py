@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from edge.devices import admin
-from edge.server import read_daemon_info
+from edge.paths import read_daemon_info
 
 TIMEOUT_S = 10.0
 

@@ -12,7 +12,6 @@ a receipt printer with its state, and prints once it is added to `[printing.prin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import apsw
 
@@ -24,9 +23,7 @@ from drivers.registry import DriverSpec
 from drivers.transports.serial import SerialTransport
 from drivers.transports.tcp import TcpTransport
 from schemas.devices import DeviceAddress, DeviceDescriptor, PrintQueueStatus
-
-if TYPE_CHECKING:
-    from edge.printing.service import PrintService
+from edge.printing.service import PrintService
 
 ESCPOS = EscposPrinter.DRIVER
 

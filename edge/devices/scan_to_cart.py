@@ -1,29 +1,29 @@
 """A scan on a lane's scanner adds the item to that lane's open cart.
 
 It goes through the same cart command the lane's own `POST /v1/carts/{id}/lines` runs
-(`carts.add_line` with the scanned code as barcode), inside one writer command that also
-stores an idempotency record keyed by the scan id: a scan delivered twice (a replayed event,
-a retried handler) adds one line. With no open cart on the lane, the scan opens one, as the
-first scan of a sale does at a till. An unknown code or a refused add rolls the whole command
-back (no empty cart is left behind) and is reported to the lane as the scan's outcome.
+(`carts.commands.add_line` with the scanned code as barcode), through the one idempotency
+protocol (`edge.store.idempotency.Gate.run_in`) keyed by the scan id, inside one writer command:
+a scan delivered twice (a replayed event, a retried handler) adds one line. With no open cart
+on the lane, the scan opens one, as the first scan of a sale does at a till. An unknown code or
+a refused add rolls the whole command back (no empty cart is left behind) and is reported to
+the lane as the scan's outcome.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from edge import carts
-from edge.api.idempotency import fingerprint
-from edge.carts import Policy
 from core.errors import InvalidInput
+from core.idempotency import Replayed
+from edge.carts import commands as carts
+from edge.carts.model import Policy
+from edge.carts.views import view
 from edge.lanes import Principal
-from edge.store import idempotency
-from core.idempotency import StoredResponse
+from edge.store.idempotency import Gate, Mutation, answer
 from edge.store.writer import Tx
 from schemas import api
 from schemas.devices import Scan
 
-_encoder = msgspec.json.Encoder()
 KEY_PREFIX = "device-scan:"
 
 
@@ -42,21 +42,20 @@ def open_cart_id(conn, lane_id: str) -> str | None:
 
 def add_scan(tx: Tx, who: Principal, policy: Policy, scan: Scan) -> tuple[str, bool]:
     """(cart id, replayed). Raises the cart command's DomainError when the add is refused."""
-    key = idempotency_key(scan)
-    fp = fingerprint("SCAN", f"/devices/{scan.device_id}/scans", scan.code)
-    stored = idempotency.SqliteKeys(tx.conn, 0).lookup(who.lane_id, key)
-    if stored is not None:
-        view = msgspec.json.decode(stored.body, type=api.CartView)
-        return view.cart_id, True
-    try:
-        request = msgspec.convert({"barcode": scan.code}, api.AddLine)
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(f"scanned code is not a valid barcode: {exc}") from exc
-    cart_id = open_cart_id(tx.conn, who.lane_id)
-    if cart_id is None:
-        cart_id = carts.open_cart(tx, who, policy).cart_id
-    cart = carts.add_line(tx, who, policy, cart_id, request)
-    view = carts.view(tx.conn, cart, policy, tx.now_ms)
-    idempotency.SqliteKeys(tx.conn, tx.now_ms).save(
-        who.lane_id, key, StoredResponse(fp, 201, _encoder.encode(view)))
-    return cart_id, False
+    m = Mutation(scope=who.lane_id, key=idempotency_key(scan), method="SCAN",
+                 path=f"/devices/{scan.device_id}/scans")
+
+    def effect(tx: Tx):
+        try:
+            request = msgspec.convert({"barcode": scan.code}, api.AddLine)
+        except msgspec.ValidationError as exc:
+            raise InvalidInput(f"scanned code is not a valid barcode: {exc}") from exc
+        cart_id = open_cart_id(tx.conn, who.lane_id)
+        if cart_id is None:
+            cart_id = carts.open_cart(tx, who, policy).cart_id
+        cart = carts.add_line(tx, who, policy, cart_id, request)
+        return answer(201, view(tx.conn, cart, policy, tx.now_ms))
+
+    outcome = Gate.run_in(tx, m, scan.code, effect)
+    cart_id = msgspec.json.decode(outcome.response.body, type=api.CartView).cart_id
+    return cart_id, isinstance(outcome, Replayed)

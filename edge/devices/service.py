@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
-import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+
+import structlog
 
 from drivers.device import Device, DeviceFault
 from drivers.discovery import Interface
@@ -31,16 +31,21 @@ from drivers.registry import Change, DriverSpec, Registry
 from drivers.scanners.base import Scanner
 from drivers.scanners.hid import HidPosScanner, WedgeScanner
 from drivers.scanners.serial import SerialScanner
-from edge.config import ConfigError, DevicesConfig
+from core.errors import ConfigError
+from edge.devices.settings import DevicesConfig
 from edge.devices import admin, bindings, printers, terminal
 from edge.devices.hub import EventHub
 from edge.devices.metrics import DeviceCollector
+from edge.carts.model import Policy
 from edge.devices.scan_to_cart import add_scan
 from edge.devices.statistics import SqliteStatistics
 from core.errors import DomainError, InvalidInput, NotFound
 from edge.errors import UnknownItem
 from edge.lanes import Principal
+from edge.printing.service import PrintService
+from edge.store.kernel import Store
 from edge.store.writer import Tx
+from edge.tender.terminals import Terminals
 from schemas import events as ev
 from schemas.devices import (
     Binding,
@@ -56,12 +61,7 @@ from schemas.devices import (
 )
 from schemas.printing import PrintJobView
 
-if TYPE_CHECKING:
-    from edge.printing.service import PrintService
-    from edge.service import StoreService
-    from edge.tender.terminal_link import TerminalLink
-
-log = logging.getLogger(__name__)
+log = structlog.get_logger("novapos.devices")
 
 
 class DeviceUnavailable(DomainError):
@@ -78,15 +78,15 @@ def default_specs(printing: PrintService) -> list[DriverSpec]:
 
 def build_interfaces(cfg: DevicesConfig, printing: PrintService,
                      extra_network: Sequence[DeviceDescriptor] = ()) -> list[Interface]:
-    """The interfaces for this configuration, including the printers `[printing]` names and
-    `extra_network` (the payment terminal `[tender]` names)."""
+    """The interfaces for this configuration, including the configured printers and
+    `extra_network` (the payment terminals)."""
     net_printers, serial_printers, usb_printers = printers.discovery_entries(printing)
     rules = [SerialRule(d.path, d.driver, d.id, dict(d.options))
              for d in cfg.configured if d.path is not None]
     rules += serial_printers
     rules += [SerialRule(pattern) for pattern in cfg.serial_globs]
-    # The payments' terminal first: a configured entry at its address must not claim it with
-    # a driver of its own (a ZVT terminal takes one ECR connection).
+    # The payments' terminals first: a configured entry at a terminal's address must not claim
+    # it with a driver of its own (a ZVT terminal takes one ECR connection).
     network = list(extra_network) + [
         DeviceDescriptor(interface="network",
                          address=DeviceAddress(transport="tcp", host=d.host, port=d.port),
@@ -104,18 +104,25 @@ def build_interfaces(cfg: DevicesConfig, printing: PrintService,
 
 
 class DeviceService:
-    def __init__(self, store: StoreService, specs: Sequence[DriverSpec] | None = None,
+    def __init__(self, store: Store, config: DevicesConfig, *, policy: Policy,
+                 printing: PrintService, terminals: Terminals, statistics: SqliteStatistics,
+                 terminal_status_timeout_s: float, specs: Sequence[DriverSpec] | None = None,
                  interfaces: Sequence[Interface] | None = None) -> None:
         self.store = store
-        self.config = store.config.devices
-        self.statistics: SqliteStatistics = store.device_statistics
-        self.printing = store.printing
-        # The payments' terminal link (`use_terminal`): its driver is listed like any device.
-        self.terminal_link: TerminalLink | None = None
-        self.terminal_watch: terminal.TerminalWatch | None = None
+        self.config = config
+        self.policy = policy
+        self.statistics = statistics
+        self.printing = printing
+        # The payments' terminals: each driver is listed and watched like any device (the
+        # registry shares the payments' driver objects: one ECR connection per terminal).
+        self.terminals = terminals
+        self.terminal_watches = {
+            link.device.device_id: terminal.TerminalWatch(
+                link, config.terminal_poll_s, terminal_status_timeout_s)
+            for link in terminals if link.device is not None}
         self.registry = Registry(
             specs if specs is not None
-            else [*default_specs(self.printing), terminal.spec(lambda: self.terminal_link)],
+            else [*default_specs(self.printing), terminal.spec(terminals)],
             self.statistics)
         known = {s.name for s in self.registry.specs}
         for d in self.config.configured:
@@ -145,7 +152,7 @@ class DeviceService:
         await asyncio.sleep(0)  # let the writer task (created just before us) start serving
         if self._interfaces is None:
             self.poller.interfaces = build_interfaces(
-                self.config, self.printing, terminal.discovery_entry(self.terminal_link))
+                self.config, self.printing, terminal.discovery_entries(self.terminals))
         self.admin_token = admin.issue(self.store.data_dir)
         self.statistics.load(self.store.reader)
         self.bindings = bindings.load_all(self.store.reader)
@@ -153,9 +160,9 @@ class DeviceService:
         if self.config.enabled:
             self._tasks.append(asyncio.create_task(self._poll_loop(), name="device-poll"))
             self._tasks.append(asyncio.create_task(self._state_loop(), name="device-state"))
-            if self.terminal_watch is not None:
-                self._tasks.append(asyncio.create_task(self.terminal_watch.run(),
-                                                       name="terminal-watch"))
+            for device_id, watch in self.terminal_watches.items():
+                self._tasks.append(asyncio.create_task(watch.run(),
+                                                       name=f"terminal-watch-{device_id}"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -172,14 +179,6 @@ class DeviceService:
         self.hub.close_all()
         if self.admin_token is not None:
             admin.revoke(self.store.data_dir, self.admin_token)
-
-    def use_terminal(self, link: TerminalLink | None) -> None:
-        """List and watch the payments' terminal through `link` (call before `start`)."""
-        self.terminal_link = link
-        if link is not None and link.device is not None:
-            self.terminal_watch = terminal.TerminalWatch(
-                link, self.config.terminal_poll_s,
-                self.store.config.tender.terminal_status_timeout_s)
 
     # --- hot-plug --------------------------------------------------------------------------
 
@@ -312,7 +311,7 @@ class DeviceService:
             ident = self.store.identity
             who = Principal(ident.tenant_id, ident.store_id, binding.lane_id, "cashier",
                             f"device:{scan.device_id}")
-            policy = self.store.policy
+            policy = self.policy
             try:
                 cart_id, replayed = await self.store.writer.run(
                     lambda tx: add_scan(tx, who, policy, scan))
@@ -332,7 +331,7 @@ class DeviceService:
         return self._lanes().get(device_id)
 
     def _lanes(self) -> dict[str, str]:
-        """Device id -> lane: the persisted binding, else a printer's first `[printing]` lane."""
+        """Device id -> lane: the persisted binding, else a printer's first configured lane."""
         lanes = {pid: pc.lanes[0] for pid, pc in self.printing.configs.items() if pc.lanes}
         lanes.update({k: b.lane_id for k, b in self.bindings.items()})
         return lanes
@@ -347,11 +346,12 @@ class DeviceService:
             if pid not in seen:
                 printer.lane_id = lanes.get(pid)
                 listed.append(printer.status())
-        # Likewise the payments' terminal (with discovery off, it is listed from its driver).
-        link = self.terminal_link
-        if link is not None and link.device is not None and link.device.device_id not in seen:
-            link.device.lane_id = lanes.get(link.device.device_id)
-            listed.append(link.device.status())
+        # Likewise the payments' terminals (with discovery off, listed from their drivers).
+        for device_id, watch in self.terminal_watches.items():
+            if device_id not in seen:
+                device = watch.device
+                device.lane_id = lanes.get(device_id)
+                listed.append(device.status())
         return sorted(listed, key=lambda s: s.device_id)
 
     def print_queues(self) -> list[PrintQueueStatus]:
@@ -372,7 +372,7 @@ class DeviceService:
             if device is None:
                 self.status(device_id)  # 404 when unknown
             raise InvalidInput(f"device {device_id} is not a receipt printer configured in "
-                               "[printing]", field="device_id")
+                               "[[devices.printers]]", field="device_id")
         return printer
 
     async def test_print(self, device_id: str) -> PrintJobView:
@@ -407,10 +407,8 @@ class DeviceService:
 
     def device(self, device_id: str) -> Device:
         device = self.registry.get(device_id)
-        link = self.terminal_link
-        if device is None and link is not None and link.device is not None and (
-                link.device.device_id == device_id):
-            device = link.device
+        if device is None and device_id in self.terminal_watches:
+            device = self.terminal_watches[device_id].device
         if device is None:
             self.status(device_id)  # 404 when unknown
             raise InvalidInput(f"device {device_id} is not supported by any driver")
@@ -418,8 +416,8 @@ class DeviceService:
 
     async def check_health(self, device_id: str, level: HealthLevel) -> HealthResult:
         device = self.device(device_id)
-        watch = self.terminal_watch
-        if watch is not None and device is watch.link.device:
+        watch = self.terminal_watches.get(device_id)
+        if watch is not None and device is watch.device:
             return await watch.check_health(level)  # in a session: never mid-payment
         return await asyncio.to_thread(device.check_health, level)
 
@@ -428,8 +426,7 @@ class DeviceService:
     def _known(self, device_id: str) -> bool:
         return (self.registry.descriptor(device_id) is not None or device_id in self.bindings
                 or device_id in self.printing.printers
-                or (self.terminal_link is not None and self.terminal_link.device is not None
-                    and self.terminal_link.device.device_id == device_id)
+                or device_id in self.terminal_watches
                 or any(d.id == device_id for d in self.config.configured))
 
     def bind_in_tx(self, tx: Tx, device_id: str, lane_id: str,

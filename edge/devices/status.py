@@ -1,7 +1,7 @@
 """The store status report behind `novapos-edge status` and `GET /v1/admin/status`.
 
 Sections: daemon, database (size, free disk, events, orders), sync, print queues, devices.
-`sync` is the sync engine's own report (`sync.status.sync_status`, the same as
+`sync` is the sync engine's own report (`edge.sync_link.status`, the same as
 `novapos-edge sync status`); `configured` is false until the store is enrolled with a relay.
 Print queues come from the print service. Every problem is a sentence in `problems`; any
 problem makes the report degraded (CLI exit 1). Failed print jobs are shown in the queue
@@ -10,24 +10,26 @@ section but are not a problem on their own: a printer that is down is.
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+
+import apsw
+import structlog
 
 import edge
+from edge.devices.service import DeviceService
 from edge.store import eventlog
 from edge.store.db import DB_FILENAME
+from edge.store.kernel import Store
 from schemas.devices import DaemonState, DatabaseState, DeviceStatus, StoreStatus
 from schemas.sync_status import SyncStatus
 
-log = logging.getLogger(__name__)
-
-if TYPE_CHECKING:
-    from edge.devices.service import DeviceService
-    from edge.service import StoreService
+log = structlog.get_logger("novapos.status")
 
 LOW_DISK_BYTES = 1024**3
+# The sync section: the sync engine's own report over a connection (None: not configured).
+SyncReport = Callable[[apsw.Connection], SyncStatus | None]
 
 
 def is_down(s: DeviceStatus) -> bool:
@@ -39,28 +41,22 @@ def describe_down(s: DeviceStatus) -> str:
     return f"{s.kind.replace('_', ' ')} {s.device_id} is in {s.state}: {why}"
 
 
-def _sync(store: StoreService, conn) -> SyncStatus | None:
-    """The sync section (`sync.status.sync_status`); None when this store has no sync tables
-    or the sync package cannot report (the section then says "not configured")."""
+def _sync(report: SyncReport, conn: apsw.Connection) -> SyncStatus | None:
     try:
-        from sync.status import sync_status
-    except ImportError:
-        return None
-    try:
-        return sync_status(store.data_dir, store.config, store.sync_engine, conn=conn)
-    except Exception:
+        return report(conn)
+    except Exception:  # the status report must answer even if sync cannot
         log.exception("sync status unavailable")
         return None
 
 
-async def build(store: StoreService, devices: DeviceService) -> StoreStatus:
+async def build(store: Store, devices: DeviceService, sync_report: SyncReport) -> StoreStatus:
     readiness = await store.readiness()
     conn = store.reader
     head_seq, _ = eventlog.head(conn)
     orders = conn.execute("SELECT count(*) FROM orders").fetchall()[0][0]
     db_bytes = sum(p.stat().st_size for p in store.data_dir.glob(DB_FILENAME + "*"))
     free = shutil.disk_usage(store.data_dir).free
-    sync = _sync(store, conn)
+    sync = _sync(sync_report, conn)
     queues = devices.print_queues()
     statuses = devices.statuses()
     down = [s for s in statuses if is_down(s)]

@@ -1,12 +1,13 @@
-"""The payment terminal in the device registry.
+"""The payment terminals in the device registry.
 
-The payments code (`edge.tender`) owns the store's terminal: `[tender] terminal_host` names it,
-and its `TerminalLink` holds the one `ZvtTerminal` driver object and serializes transactions.
-The registry lists and watches that same object (a ZVT terminal takes one ECR connection at a
-time, so a second driver would lock payments out): the terminal is a configured network device,
-claimed by the `zvt` driver spec, which hands the registry the link's driver, as
-`edge.devices.printers` does with the print service's printers. A `[[devices.configured]]`
-entry with `driver = "zvt"` (a terminal the payments do not use) gets a driver of its own.
+The payments code (`edge.tender`) owns the store's terminals (`[[devices.terminals]]`): each
+`TerminalLink` holds the one `ZvtTerminal` driver object of its terminal and serializes its
+transactions. The registry lists and watches those same objects (a ZVT terminal takes one ECR
+connection at a time, so a second driver would lock payments out): each terminal is a
+configured network device, claimed by the `zvt` driver spec, which hands the registry the
+link's driver, as `edge.devices.printers` does with the print service's printers. A
+`[[devices.configured]]` entry with `driver = "zvt"` (a terminal the payments do not use) gets
+a driver of its own.
 
 `TerminalWatch` keeps the listed state true between payments: every `[devices]
 terminal_poll_s` it sends a status enquiry (05 01) through the link, inside the link's session
@@ -20,41 +21,42 @@ the shared terminal go through the link the same way.
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Callable
+from collections.abc import Iterable
+
+import structlog
 
 from drivers.device import Device, StatisticsSink
 from drivers.registry import DriverSpec
 from edge.tender.terminal_link import TerminalLink, TerminalUnreachable
 from schemas.devices import DeviceAddress, DeviceDescriptor, HealthLevel, HealthResult
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("novapos.devices")
 
 ZVT = "zvt"
 # A health check waits this long for a payment in progress to end before answering "busy".
 HEALTH_WAIT_S = 10.0
 
 
-def discovery_entry(link: TerminalLink | None) -> list[DeviceDescriptor]:
-    """The network descriptor of the payments' terminal (none without a shared driver)."""
-    if link is None or link.device is None:
-        return []
-    device = link.device
-    a = device.address
-    if a.transport != "tcp":
-        return []
-    return [DeviceDescriptor("network", DeviceAddress("tcp", host=a.host, port=a.port),
-                             driver=ZVT, device_id=device.device_id)]
+def discovery_entries(links: Iterable[TerminalLink]) -> list[DeviceDescriptor]:
+    """The network descriptors of the payments' terminals (those with a shared driver)."""
+    out = []
+    for link in links:
+        device = link.device
+        if device is None or device.address.transport != "tcp":
+            continue
+        a = device.address
+        out.append(DeviceDescriptor("network", DeviceAddress("tcp", host=a.host, port=a.port),
+                                    driver=ZVT, device_id=device.device_id))
+    return out
 
 
-def spec(link: Callable[[], TerminalLink | None]) -> DriverSpec:
-    """The `zvt` driver for the registry; `link()` is read when a device attaches."""
+def spec(links: Iterable[TerminalLink]) -> DriverSpec:
+    """The `zvt` driver for the registry: a payments' terminal gets its shared driver."""
+    shared = {link.device.device_id: link.device for link in links if link.device is not None}
 
     def create(device_id: str, d: DeviceDescriptor, statistics: StatisticsSink) -> Device:
-        current = link()
-        if current is not None and current.device is not None and (
-                current.device.device_id == device_id):
-            return current.device
+        if device_id in shared:
+            return shared[device_id]
         from drivers.zvt import ZvtTerminal  # only stores with a terminal load the driver
 
         options = d.options
@@ -68,7 +70,9 @@ def spec(link: Callable[[], TerminalLink | None]) -> DriverSpec:
 
 class TerminalWatch:
     def __init__(self, link: TerminalLink, poll_s: float, status_timeout_s: float) -> None:
+        assert link.device is not None, "a watch lists the link's own driver"
         self.link = link
+        self.device: Device = link.device
         self.poll_s = poll_s
         self.status_timeout_s = status_timeout_s
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import apsw
 
+from core.backoff import BackoffPolicy, envelope_s
+
 from schemas.printing import PrintJobKind, PrintJobView, ReceiptPrint
 
 # Explicit limits: a printer that stays down for days must not grow the queue without bound.
@@ -30,11 +32,11 @@ class QueueFull(Exception):
 
 
 def backoff_ms(attempts: int, initial_ms: int, max_ms: int) -> int:
-    """Delay before the next attempt after `attempts` failed ones: doubling from `initial_ms`,
-    capped at `max_ms`."""
+    """Delay before the next attempt after `attempts` failed ones: the shared backoff's
+    envelope (doubling from `initial_ms`, capped at `max_ms`) without jitter: one printer's
+    retries do not need spreading, and a fixed schedule is what the CLI can show."""
     assert attempts >= 1 and 0 < initial_ms <= max_ms
-    # Bound the exponent so huge attempt counts cannot build huge integers.
-    return min(max_ms, initial_ms << min(attempts - 1, 40))
+    return round(1000 * envelope_s(attempts, BackoffPolicy(initial_ms / 1000, max_ms / 1000)))
 
 
 def _view(row: tuple) -> PrintJobView:

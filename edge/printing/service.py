@@ -16,7 +16,6 @@ only it is rolled back and the sale still completes (the lane sees `receipt_prin
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import apsw
 import msgspec
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from drivers.device import MemoryStatistics, StatisticsSink
@@ -31,22 +31,22 @@ from drivers.escpos import EscposPrinter, PrinterSettings
 from drivers.transports import Transport
 from drivers.transports.serial import SerialTransport
 from drivers.transports.tcp import TcpTransport
-from edge import orders
-from edge.carts import Policy
 from core.clock import Clock
-from edge.config import PrinterConfig, PrintingConfig
 from core.errors import InvalidInput, NotFound
 from core.ids import uuid7
+from edge.carts.model import Policy
+from edge.orders import views as orders
 from edge.printing import queue
 from edge.printing.render import ReceiptLayout, receipt_document
+from edge.printing.settings import PrinterConfig, PrintingConfig
 from edge.printing.worker import PrintWorker, RenderError
-from schemas.envelope import Event
 from edge.store.writer import Tx, Writer
+from schemas.envelope import Event
 from schemas import events as ev
 from schemas.devices import DeviceAddress, DeviceStatus
 from schemas.printing import Document, PrintJobView, PrintQueueView, ReceiptPrint
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("novapos.printing")
 
 
 def address_of(pc: PrinterConfig) -> DeviceAddress:
@@ -89,6 +89,8 @@ class PrintService:
         self,
         config: PrintingConfig,
         *,
+        printers: list[PrinterConfig],
+        default_printer: str | None,
         db_path: Path,
         writer: Writer,
         clock: Clock,
@@ -105,7 +107,7 @@ class PrintService:
         self._tz = tz
         self.statistics = statistics or MemoryStatistics()
         self._configs: dict[str, PrinterConfig] = {}
-        self._default: str | None = config.default_printer
+        self._default: str | None = default_printer
         self.printers: dict[str, EscposPrinter] = {}
         self._workers: dict[str, PrintWorker] = {}
         self._started = False
@@ -119,7 +121,7 @@ class PrintService:
             Counter("novapos_print_jobs_total", "Print attempts by outcome, per printer",
                     ["printer", "outcome"], registry=registry),
         )
-        for pc in config.printers:
+        for pc in printers:
             self.add_printer(pc)
 
     # --- printers --------------------------------------------------------------------------
@@ -164,8 +166,8 @@ class PrintService:
             return
         recovered = self._writer.run_sync(lambda tx: queue.recover(tx.conn, tx.now_ms))
         if recovered:
-            log.warning("%d print job(s) were interrupted mid-print; they will print again",
-                        recovered)
+            log.warning("print jobs were interrupted mid-print; they will print again",
+                        jobs=recovered)
         c = self.config
         for pid, printer in self.printers.items():
             worker = PrintWorker(
@@ -227,7 +229,7 @@ class PrintService:
         """Queue the sale's receipt, on its lane's printer, in the sale's transaction. Never
         raises: a printing problem must not cost the sale (the lane can reprint)."""
         try:
-            with tx.conn:  # a nested savepoint: a failure here rolls back only the job
+            with tx.nested():  # a failure here rolls back only the job
                 rows = tx.conn.execute("SELECT lane_id FROM orders WHERE order_id = ?",
                                        (order_id,)).fetchall()
                 printer_id = self.printer_for_lane(rows[0][0]) if rows else None
@@ -237,7 +239,7 @@ class PrintService:
                                     kind="receipt", order_id=order_id, payload=None,
                                     now_ms=tx.now_ms)
         except Exception:  # see the docstring: the sale must not fail
-            log.exception("could not queue the receipt of order %s", order_id)
+            log.exception("could not queue the receipt", order_id=order_id)
             return None
         return ReceiptPrint(job.job_id, printer_id, job.state)
 
@@ -297,6 +299,10 @@ class PrintService:
         self.wake()
 
     # --- reading the queues ----------------------------------------------------------------
+
+    def for_order(self, conn: apsw.Connection, order_id: str) -> ReceiptPrint | None:
+        """The order's latest receipt job (`edge.orders.views.ReceiptPrints`)."""
+        return queue.for_order(conn, order_id)
 
     def queue_depths(self, conn: apsw.Connection) -> dict[str, int]:
         found = queue.depths(conn)

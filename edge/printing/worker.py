@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -23,17 +22,18 @@ from pathlib import Path
 from typing import TypeVar
 
 import apsw
+import structlog
 
+from core.clock import Clock
 from drivers.device import DeviceFault
 from drivers.escpos import EscposPrinter
 from drivers.escpos.status import BLOCKING
-from core.clock import Clock
 from edge.printing import queue
 from edge.store.db import open_connection
 from edge.store.writer import Tx, Writer
 from schemas.printing import Document, PrintJobView
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("novapos.printing")
 
 KICK_DEADLINE_S = 10.0
 _COMMIT_TIMEOUT_S = 30.0
@@ -113,7 +113,7 @@ class PrintWorker:
                     self._step(conn)
                 except Exception:  # e.g. the writer stopping under us: the
                     # queue in SQLite is intact, so log, pause and carry on from it.
-                    log.exception("print worker for %s: step failed", self.printer.device_id)
+                    log.exception("print worker step failed", printer=self.printer.device_id)
                     self._sleep(self._status_poll_s)
         finally:
             conn.close()
@@ -174,20 +174,20 @@ class PrintWorker:
         while self._kicks:
             asked = self._kicks.popleft()
             if time.monotonic() - asked > KICK_DEADLINE_S:
-                log.warning("drawer kick on %s dropped: not done within %s s",
-                            self.printer.device_id, KICK_DEADLINE_S)
+                log.warning("drawer kick dropped: not done in time", printer=self.printer.device_id,
+                            deadline_s=KICK_DEADLINE_S)
                 continue
             try:
                 self.printer.kick_drawer()
             except DeviceFault as fault:
-                log.warning("drawer kick on %s failed: %s", self.printer.device_id, fault)
+                log.warning("drawer kick failed", printer=self.printer.device_id, fault=str(fault))
 
     def _attempt(self, conn: apsw.Connection, job: PrintJobView) -> None:
         job_id = job.job_id
         try:
             document = self._document_for(conn, job)
         except RenderError as exc:
-            log.error("print job %s cannot be rendered: %s", job_id, exc)
+            log.error("print job cannot be rendered", job_id=job_id, error=str(exc))
             cause = f"render: {exc}"
             self._commit(lambda tx: queue.mark_failed(
                 tx.conn, job_id, cause=cause, now_ms=tx.now_ms))
@@ -202,8 +202,8 @@ class PrintWorker:
             after = self._commit(lambda tx: queue.mark_retry(
                 tx.conn, job_id, cause=cause, now_ms=tx.now_ms, initial_ms=self._initial_ms,
                 max_ms=self._max_ms, max_attempts=self._max_attempts))
-            log.info("print job %s on %s not printed (%s); %s", job_id,
-                     self.printer.device_id, cause, after.state)
+            log.info("print job not printed", job_id=job_id, printer=self.printer.device_id,
+                     cause=cause, state=after.state)
             self._on_change(self.printer.device_id, conn,
                             "failed" if after.state == "failed" else "retried")
             return

@@ -6,12 +6,14 @@ only after the WAL is fsynced, so an acknowledged sale survives power loss.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import apsw
 
-from edge.store.migrations import LATEST_VERSION, MIGRATIONS
+from core.migrations import Migration, SqliteTarget, latest
+from core.migrations import migrate as run_migrations
+from edge.store import migrations
 
 DB_FILENAME = "store.db"
 BUSY_TIMEOUT_MS = 5_000
@@ -36,32 +38,26 @@ def open_connection(path: Path | str, *, readonly: bool = False) -> apsw.Connect
     return conn
 
 
-def schema_version(conn: apsw.Connection) -> int:
-    return int(conn.execute("PRAGMA user_version").fetchall()[0][0])
+Schema = Sequence[tuple[str, Sequence[Migration]]]
+# The store's baseline schema; `edge.compose` appends the components of later domains.
+BASELINE: Schema = ((migrations.COMPONENT, migrations.MIGRATIONS),)
 
 
-def migrate(conn: apsw.Connection) -> int:
-    """Apply pending migrations, each in its own transaction. Returns the resulting version."""
-    current = schema_version(conn)
-    if current > LATEST_VERSION:
-        raise RuntimeError(
-            f"database schema version {current} is newer than this build ({LATEST_VERSION})"
-        )
-    for version, _title, sql in MIGRATIONS:
-        if version <= current:
-            continue
-        with conn:  # one transaction per migration: all of it or none
-            conn.execute(sql)
-            conn.execute(f"PRAGMA user_version={version}")
-            conn.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                (f"migration.{version}.applied_at_ms", str(time.time_ns() // 1_000_000)),
-            )
-    return schema_version(conn)
+def migrate(conn: apsw.Connection, schema: Schema) -> None:
+    """Apply pending migrations of every component, each in its own transaction."""
+    target = SqliteTarget(conn, migrations.COMPONENT)
+    for component, steps in schema:
+        run_migrations(target, component, steps)
 
 
-def open_store(data_dir: Path) -> apsw.Connection:
+def pending(conn: apsw.Connection, schema: Schema) -> list[str]:
+    """Components whose migrations are not all applied (readiness reports them)."""
+    target = SqliteTarget(conn, migrations.COMPONENT)
+    return [c for c, steps in schema if target.current(c) != latest(steps)]
+
+
+def open_store(data_dir: Path, schema: Schema) -> apsw.Connection:
     data_dir.mkdir(parents=True, exist_ok=True)
     conn = open_connection(data_dir / DB_FILENAME)
-    migrate(conn)
+    migrate(conn, schema)
     return conn

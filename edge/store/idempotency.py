@@ -25,6 +25,7 @@ from core.idempotency import (
     Outcome,
     Pending,
     Refusal,
+    Replayed,
     StoredResponse,
 )
 from edge.store.writer import Tx, Writer
@@ -98,21 +99,29 @@ class Finish(Generic[I]):
 
 
 class Gate:
-    def __init__(self, writer: Writer, reader: Callable[[], apsw.Connection]) -> None:
+    def __init__(self, writer: Writer, reader: Callable[[], apsw.Connection],
+                 on_replay: Callable[[], None] = lambda: None) -> None:
         self._writer = writer
         self._reader = reader
+        self._on_replay = on_replay
         self._in_flight = InFlight()
+
+    def _seen(self, outcome: Outcome) -> Outcome:
+        if isinstance(outcome, Replayed):
+            self._on_replay()
+        return outcome
 
     async def run(self, m: Mutation, payload: Any, effect: Callable[[Tx], Answer]) -> Outcome:
         """The effect at most once per (lane, key), in one writer command with its answer."""
         fp = m.fingerprint(payload)
         with self._in_flight.hold(m.scope, m.key):
-            return await self._writer.run(
-                lambda tx: once.once(keys(tx), m.scope, m.key, fp, lambda: effect(tx)))
+            return self._seen(await self._writer.run(
+                lambda tx: once.once(keys(tx), m.scope, m.key, fp, lambda: effect(tx))))
 
-    def run_in(self, tx: Tx, m: Mutation, payload: Any,
-               effect: Callable[[Tx], Answer]) -> Outcome:
-        """The same, inside a writer command that is already running (scan-to-cart)."""
+    @staticmethod
+    def run_in(tx: Tx, m: Mutation, payload: Any, effect: Callable[[Tx], Answer]) -> Outcome:
+        """The same, inside a writer command that is already running (scan-to-cart: the scan
+        and its cart line commit together)."""
         return once.once(keys(tx), m.scope, m.key, m.fingerprint(payload), lambda: effect(tx))
 
     async def run_phased(
@@ -134,12 +143,12 @@ class Gate:
                 # snapshot is current for it.
                 known = once.replay(SqliteKeys(self._reader(), 0).lookup(m.scope, m.key), fp)
                 if known is not None:
-                    return known
+                    return self._seen(known)
                 prepared = await prepare()
             first = await self._writer.run(lambda tx: once.begin(
                 keys(tx), m.scope, m.key, fp, lambda: begin(tx, prepared)))
             if not isinstance(first, Pending):
-                return first
+                return self._seen(first)
             recorded: list[StoredResponse] = []
 
             def record(tx: Tx, ans: Answer) -> None:

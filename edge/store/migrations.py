@@ -1,12 +1,20 @@
-"""Versioned schema migrations. Append only: a shipped migration is never edited.
+"""The store database's baseline schema: the event log, lanes, idempotency keys, and the tables
+of the first domains (catalog, carts, orders, payments, vouchers, refunds, print jobs, devices,
+sync). Versioned in `PRAGMA user_version`; append only: a shipped migration is never edited.
+Domains added later version their own tables (`edge.domain.Domain.migrations`).
 
-`PROJECTION_TABLES` are read models rebuilt from the event log by `edge.store.rebuild`; every
-other table (events, lanes, idempotency keys, meta) is primary state.
+Which tables are read models (rebuilt from the log by `edge.store.rebuild`) each domain says in
+its `projection` module; every other table (events, lanes, idempotency keys, meta, print jobs,
+device bindings, sync state) is primary state.
 """
 
 from __future__ import annotations
 
-MIGRATIONS: list[tuple[int, str, str]] = [
+from core.migrations import Migration
+
+COMPONENT = "store"
+
+_MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
         "event log, lanes, idempotency keys",
@@ -309,26 +317,5 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
 ]
 
-# Read models, with the key each is compared by when a rebuild is checked against live.
-PROJECTION_TABLES: dict[str, str] = {
-    "tax_classes": "code",
-    "products": "product_id",
-    "variants": "sku",
-    "barcodes": "code",
-    "prices": "sku, version",
-    "carts": "cart_id",
-    "cart_lines": "cart_id, line_id",
-    "cart_tenders": "cart_id, tender_id",
-    "orders": "order_id",
-    "order_lines": "order_id, line_no",
-    "order_tenders": "order_id, tender_no",
-    "counters": "name",
-    "payments": "payment_id",
-    "vouchers": "code",
-    "refunds": "refund_id",
-    "refund_lines": "refund_id, line_no",
-    "refund_allocations": "refund_id, payment_id",
-    "terminal_receipts": "terminal_id, trace_no, receipt_no",
-}
-
-LATEST_VERSION = MIGRATIONS[-1][0]
+MIGRATIONS = [Migration(v, title, sql) for v, title, sql in _MIGRATIONS]
+LATEST_VERSION = MIGRATIONS[-1].version

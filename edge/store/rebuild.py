@@ -9,10 +9,11 @@ from pathlib import Path
 
 import apsw
 
-from edge.store import eventlog, projections
-from edge.store.db import migrate, open_connection
 from core.chain import ChainReport
-from edge.store.migrations import PROJECTION_TABLES
+from edge.store import eventlog
+from edge.store.db import migrate, open_connection
+from edge.store.layout import Layout
+from edge.store.projector import Projector
 from schemas.events import decode_body
 
 
@@ -27,26 +28,26 @@ class VerifyReport:
         return self.chain.ok and not self.mismatched_tables
 
 
-def rebuild_into(source: apsw.Connection, target: apsw.Connection) -> int:
+def rebuild_into(source: apsw.Connection, target: apsw.Connection, projector: Projector) -> int:
     """Replay every event of `source` through the projections into an empty `target`."""
     count = 0
     with target:
         for stored in eventlog.read(source):
             body = decode_body(stored.type, stored.schema_version, stored.body)
-            projections.apply(target, stored, body)
+            projector.apply(target, stored, body)
             count += 1
     return count
 
 
-def table_rows(conn: apsw.Connection, table: str) -> list[tuple]:
-    order = PROJECTION_TABLES[table]
+def table_rows(conn: apsw.Connection, table: str, order: str) -> list[tuple]:
     return conn.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
 
 
-def compare(live: apsw.Connection, rebuilt: apsw.Connection) -> dict[str, str]:
+def compare(live: apsw.Connection, rebuilt: apsw.Connection,
+            tables: dict[str, str]) -> dict[str, str]:
     diffs: dict[str, str] = {}
-    for table in PROJECTION_TABLES:
-        a, b = table_rows(live, table), table_rows(rebuilt, table)
+    for table, order in tables.items():
+        a, b = table_rows(live, table, order), table_rows(rebuilt, table, order)
         if a == b:
             continue
         if len(a) != len(b):
@@ -57,7 +58,7 @@ def compare(live: apsw.Connection, rebuilt: apsw.Connection) -> dict[str, str]:
     return diffs
 
 
-def verify(db_path: Path) -> VerifyReport:
+def verify(db_path: Path, layout: Layout) -> VerifyReport:
     live = open_connection(db_path)
     try:
         # One read transaction: the chain, the replay and the comparison see the same snapshot.
@@ -66,9 +67,9 @@ def verify(db_path: Path) -> VerifyReport:
         with tempfile.TemporaryDirectory(prefix="novapos-verify-") as scratch_dir:
             scratch = open_connection(Path(scratch_dir) / "rebuild.db")
             try:
-                migrate(scratch)
-                rebuilt = rebuild_into(live, scratch)
-                diffs = compare(live, scratch)
+                migrate(scratch, layout.schema)
+                rebuilt = rebuild_into(live, scratch, layout.projector)
+                diffs = compare(live, scratch, dict(layout.projector.tables))
             finally:
                 scratch.close()
         live.execute("COMMIT")

@@ -19,28 +19,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import apsw
+import structlog
 
+from core import chain
 from core.business_day import business_date
 from core.clock import Clock
-from edge.errors import StoreUnavailable
 from core.ids import uuid7
-from core import chain
-from edge.store import eventlog, projections
+from edge.errors import StoreUnavailable
+from edge.store import eventlog
 from edge.store.db import open_connection
+from edge.store.projector import Projector
 from schemas.envelope import Event
 from schemas.events import EventBody, encode_body
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("novapos.store")
 T = TypeVar("T")
 
 
@@ -58,11 +59,16 @@ class Tx:
 
     conn: apsw.Connection
     identity: StoreIdentity
+    projector: Projector
     now_ms: int
     head_seq: int
     head_hash: bytes
     appended: list[Event] = field(default_factory=list)
     business_date: str = ""
+
+    @property
+    def store_id(self) -> str:
+        return self.identity.store_id
 
     def __post_init__(self) -> None:
         # One clock reading per batch, so one business date for all of its events.
@@ -80,10 +86,28 @@ class Tx:
         digest = chain.chain_hash(self.head_hash, **fields)
         stored = Event(**fields, prev_hash=self.head_hash, hash=digest)
         eventlog.insert(self.conn, stored)
-        projections.apply(self.conn, stored, body)
+        self.projector.apply(self.conn, stored, body)
         self.head_seq, self.head_hash = seq, digest
         self.appended.append(stored)
         return stored
+
+    @contextlib.contextmanager
+    def nested(self) -> Iterator[None]:
+        """A savepoint inside the command: if the block raises, what it did (rows and the
+        events it appended) is rolled back and the exception propagates; the command goes on
+        if its caller handles it. E.g. a receipt job that cannot be queued must not cost the
+        sale; one bad down-sync change must not sink its neighbours."""
+        saved = (self.head_seq, self.head_hash, len(self.appended))
+        self.conn.execute("SAVEPOINT nested")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK TO nested")
+            self.conn.execute("RELEASE nested")
+            self.head_seq, self.head_hash = saved[0], saved[1]
+            del self.appended[saved[2]:]
+            raise
+        self.conn.execute("RELEASE nested")
 
 
 @dataclass(slots=True)
@@ -104,13 +128,15 @@ def _deliverable(exc: BaseException) -> BaseException:
 
 class Writer:
     def __init__(
-        self, db_path: Path, identity: StoreIdentity, clock: Clock, *, max_batch: int = 256,
+        self, db_path: Path, identity: StoreIdentity, clock: Clock, projector: Projector, *,
+        max_batch: int = 256,
         on_commit: Callable[[int, float, list[Event]], None] | None = None,
     ) -> None:
         assert max_batch >= 1
         self._db_path = db_path
         self._identity = identity
         self._clock = clock
+        self._projector = projector
         self._max_batch = max_batch
         self._on_commit = on_commit
         self._conn: apsw.Connection | None = None
@@ -189,7 +215,7 @@ class Writer:
             conn.execute("BEGIN IMMEDIATE")
             # Read the head inside the write lock: another process (the CLI) may have appended.
             seq, digest = eventlog.head(conn)
-            tx = Tx(conn, self._identity, self._clock.now_ms(), seq, digest)
+            tx = Tx(conn, self._identity, self._projector, self._clock.now_ms(), seq, digest)
             for cmd in batch:
                 saved = (tx.head_seq, tx.head_hash, len(tx.appended))
                 conn.execute("SAVEPOINT command")
@@ -206,7 +232,7 @@ class Writer:
                     outcomes.append((True, result))
             conn.execute("COMMIT")
         except apsw.Error as exc:
-            log.error("store commit failed, batch of %d rolled back: %s", len(batch), exc)
+            log.error("store commit failed, batch rolled back", commands=len(batch), error=str(exc))
             with contextlib.suppress(apsw.Error):
                 if not conn.getautocommit():
                     conn.execute("ROLLBACK")

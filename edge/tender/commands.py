@@ -8,16 +8,19 @@ the terminal call (in `edge.tender.service`, outside the writer), and a result c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge.carts import MAX_TENDERS_PER_CART, Cart, load_for
+from edge.carts.model import MAX_TENDERS_PER_CART, Cart, Policy, load, load_for
 from core.errors import DomainError, InvalidInput, NotFound
 from core.ids import uuid7
 from edge.lanes import Principal
 from edge.store.writer import Tx
-from edge.tender import machine, offline, settlement
-from edge.tender import rows as payment_rows
-from edge.tender.machine import DEAD_STATES, PAID_STATES, Payment
+from edge.tender import offline
+from edge.payments import machine
+from edge.payments import settlement
+from edge.payments import rows as payment_rows
+from edge.payments.machine import DEAD_STATES, PAID_STATES, Payment
 from schemas import api
 from schemas import events as ev
 from schemas.terminal import CardReference, TerminalResult
@@ -108,6 +111,31 @@ def add_local(tx: Tx, who: Principal, cart_id: str, req: api.AddTender, tax_mode
                   stream=f"voucher:{req.voucher_code}", lane_id=who.lane_id)
     return transition(tx, p, ev.PaymentCaptured(
         payment_id=p.payment_id, amount_minor=req.amount_minor, via="local"), who.lane_id)
+
+
+def add_tender(tx: Tx, who: Principal, cart_id: str, req: api.AddTender,
+               policy: Policy | None = None, request_key: str = "") -> Cart:
+    """A cash, voucher or "other" tender, taken at the till in one step (a payment created
+    and captured); the cart as it is after. Card tenders need the terminal (`service`)."""
+    assert policy is not None or req.tender_type == "cash", "non-cash tenders check the total"
+    add_local(tx, who, cart_id, req, policy.tax_mode if policy else None, request_key)
+    return _reload(tx, cart_id)
+
+
+def void_cart(tx: Tx, who: Principal, cart_id: str, req: api.VoidCart) -> Cart:
+    """Void an open cart: its cash/voucher/other tenders are voided (a voucher is credited
+    back); a held or charged card refuses it until removed."""
+    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
+    void_local_tenders(tx, who, cart)
+    tx.append(ev.CartVoided(cart_id=cart_id, reason=req.reason),
+              stream=f"cart:{cart_id}", lane_id=who.lane_id)
+    return _reload(tx, cart_id)
+
+
+def _reload(tx: Tx, cart_id: str) -> Cart:
+    cart = load(tx.conn, cart_id)
+    assert cart is not None
+    return cart
 
 
 def begin_card(tx: Tx, who: Principal, cart_id: str, req: api.AddTender, request_key: str,
@@ -421,6 +449,37 @@ def void_local_tenders(tx: Tx, who: Principal, cart: Cart) -> None:
             _void_local(tx, who, p, "cart voided")
 
 
+# --- refunds onto cards ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CardRefunds:
+    """A refund recorded by its owner (`edge.orders.refunds`), as the terminal work it leaves:
+    its card parts are `refund_pending` (committed before the terminal is asked)."""
+
+    refund_id: str
+    card_work: list[Payment]
+    # A retry of a refund already recorded (the daemon died half-way): its pending card parts
+    # are reconciled with the terminal, never sent again.
+    resumed: bool = False
+
+
+def finish_card_refund(tx: Tx, payment_id: str, refund_id: str, outcome: str,
+                       card: ev.CardRef | None, detail: str) -> Payment:
+    p = _payment(tx, payment_id)
+    if p.state != "refund_pending" or p.pending_refund_id != refund_id:
+        return p
+    if outcome == "approved":
+        return transition(tx, p, ev.PaymentRefunded(
+            payment_id=p.payment_id, refund_id=refund_id, amount_minor=p.pending_refund_minor,
+            via="terminal", card=card), p.lane_id)
+    if outcome in ("declined", "aborted"):
+        return transition(tx, p, ev.PaymentRefundFailed(
+            payment_id=p.payment_id, refund_id=refund_id, via="terminal",
+            detail=detail or outcome), p.lane_id)
+    return p  # unknown outcome: reconciliation asks the terminal
+
+
 # --- vouchers ------------------------------------------------------------------------------
 
 
@@ -481,13 +540,17 @@ class ForwardOutcome:
 
 
 def record_forwarding(tx: Tx, declined_refs: list[ev.CardRef], all_forwarded: bool,
-                      expired_ids: list[str]) -> ForwardOutcome:
-    """After an end-of-day / forward: stored payments the processor refused (or that aged out)
-    become forward_declined — a follow-up event HQ sees through sync — the rest forwarded."""
+                      expired_ids: list[str],
+                      held_by: Callable[[Payment], bool] | None = None) -> ForwardOutcome:
+    """After an end-of-day / forward on a terminal: its stored payments (`held_by`; all when
+    None) the processor refused (or that aged out) become forward_declined — a follow-up event
+    HQ sees through sync — the rest forwarded. Expired payments are declined on any terminal."""
     out = ForwardOutcome([], [])
     for p in payment_rows.in_states(tx.conn, {"stored"}):
         if p.payment_id in expired_ids:
             reason = "stored longer than the maximum offline age; it can no longer be forwarded"
+        elif held_by is not None and not held_by(p):
+            continue
         elif p.card is not None and any(
                 (r.terminal_id, r.trace_no, r.receipt_no)
                 == (p.card.terminal_id, p.card.trace_no, p.card.receipt_no)

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+import structlog
 
 from drivers.terminal import PaymentTerminal
 from schemas.terminal import TerminalResult
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger("novapos.tender")
 
 
 MONEY_CALLS = frozenset({"authorize", "preauthorize", "capture", "reverse", "refund"})
@@ -34,10 +35,12 @@ class TerminalUnreachable(Exception):
 
 class TerminalLink:
     def __init__(self, factory: Callable[[], PaymentTerminal], terminal_id: str,
-                 device: PaymentTerminal | None = None) -> None:
+                 device: PaymentTerminal | None = None, aliases: tuple[str, ...] = ()) -> None:
         self._factory = factory
         self._terminal: PaymentTerminal | None = None
         self.terminal_id = terminal_id
+        # Other ids payments may have recorded for this terminal (its address, before ids).
+        self.aliases = aliases
         self._lock = asyncio.Lock()
         # The one driver object behind `factory`, when it always returns the same one: the
         # device registry lists and watches it (edge/devices/terminal.py), so the store's

@@ -18,7 +18,7 @@ import pytest
 
 from drivers.emulators.zvt_terminal import ZvtTerminalEmulator
 from edge.store import eventlog
-from edge.store.rebuild import verify
+from tests.support.store import verify
 from schemas.relay import FollowUps
 from schemas.zreport import ZReport
 from tests.edge.api.helpers import open_cart, post

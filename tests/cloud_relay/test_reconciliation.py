@@ -11,7 +11,7 @@ import msgspec
 from edge import demo
 from edge.store import eventlog
 from edge.store.db import open_connection
-from edge.zreport import z_report_for_day
+from edge.reports.zreport import z_report_for_day
 from schemas.events import (
     CardRef,
     PaymentAuthorizing,

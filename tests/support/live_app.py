@@ -12,11 +12,12 @@ from pathlib import Path
 import httpx
 import uvicorn
 
+from core.clock import ManualClock
 from edge import config as config_mod
 from edge import demo
-from edge.api.app import create_asgi
-from core.clock import ManualClock
-from edge.service import StoreService
+from edge.app import create_asgi
+from edge.compose import Daemon, compose
+from edge.store.kernel import Store
 
 # 2026-03-02 10:00:00 UTC: after the demo catalog's prices took effect.
 START_MS = 1_772_445_600_000
@@ -25,11 +26,16 @@ START_MS = 1_772_445_600_000
 @dataclass
 class LiveApp:
     url: str
-    service: StoreService
+    daemon: Daemon
     clock: ManualClock
     tokens: dict[str, str]
     _server: uvicorn.Server
     _thread: threading.Thread
+
+    @property
+    def service(self) -> Store:
+        """The store kernel (database, writer, reader) under the app."""
+        return self.daemon.store
 
     def client(self, lane: str = "lane-1") -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.tokens[lane]}"},
@@ -38,17 +44,17 @@ class LiveApp:
     def close(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
-        self.service.stop()
+        self.daemon.stop()
 
 
 def start_live_app(data_dir: Path, env: dict[str, str] | None = None) -> LiveApp:
     cfg = config_mod.load(data_dir, env or {})
     clock = ManualClock(START_MS)
-    service = StoreService(data_dir, cfg, clock)
-    service.start()
-    tokens = demo.seed(service)
+    daemon = compose(data_dir, cfg, clock)
+    daemon.start()
+    tokens = demo.seed(daemon.store)
     server = uvicorn.Server(uvicorn.Config(
-        create_asgi(service), host="127.0.0.1", port=0, log_config=None, access_log=False,
+        create_asgi(daemon), host="127.0.0.1", port=0, log_config=None, access_log=False,
         lifespan="on", loop="asyncio",
     ))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
@@ -58,4 +64,4 @@ def start_live_app(data_dir: Path, env: dict[str, str] | None = None) -> LiveApp
         assert time.monotonic() < deadline, "test server did not start"
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    return LiveApp(f"http://127.0.0.1:{port}", service, clock, tokens, server, thread)
+    return LiveApp(f"http://127.0.0.1:{port}", daemon, clock, tokens, server, thread)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from edge import config as config_mod
 from core.clock import ManualClock
-from edge.service import StoreService
+from tests.support.store import TestStore
 from edge.store.writer import Tx
 from schemas import events as ev
 
@@ -71,14 +71,14 @@ class SaleFactory:
 
 
 def make_service(data_dir: Path, env: dict[str, str] | None = None,
-                 clock=None) -> StoreService:
+                 clock=None) -> TestStore:
     cfg = config_mod.load(data_dir, env or {})
-    return StoreService(data_dir, cfg, clock or ManualClock(START_MS))
+    return TestStore(data_dir, cfg, clock or ManualClock(START_MS))
 
 
 @contextlib.asynccontextmanager
 async def running_store(data_dir: Path, env: dict[str, str] | None = None,
-                        clock=None) -> AsyncIterator[StoreService]:
+                        clock=None) -> AsyncIterator[TestStore]:
     """A started service whose writer task runs on the current loop."""
     service = make_service(data_dir, env, clock)
     service.start()

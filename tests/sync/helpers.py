@@ -8,9 +8,11 @@ from pathlib import Path
 
 import httpx
 
-from edge.config import SyncConfig
-from edge.service import StoreService
+from sync.settings import SyncConfig
+from tests.support.store import TestStore
 from edge.store.db import open_connection
+from edge.compose import appliers
+from edge.sync_link import StoreLink
 from sync.engine import SyncEngine
 from sync.metrics import SyncMetrics
 from core.signing import StoreCredential, new_credential
@@ -27,7 +29,7 @@ def credential() -> StoreCredential:
     return new_credential(TENANT, STORE)
 
 
-def store_with_sales(data_dir: Path, n: int, seed: int = 0) -> StoreService:
+def store_with_sales(data_dir: Path, n: int, seed: int = 0) -> TestStore:
     """A stopped-then-started service with `n` sales appended via run_sync."""
     svc = make_service(data_dir)
     svc.start()
@@ -40,22 +42,20 @@ def store_with_sales(data_dir: Path, n: int, seed: int = 0) -> StoreService:
     return svc
 
 
-def engine(service: StoreService, cred: StoreCredential, *, relay_url: str = "http://relay.test",
+def engine(service: TestStore, cred: StoreCredential, *, relay_url: str = "http://relay.test",
            transport: httpx.AsyncBaseTransport | None = None, seed: int = 1,
            **settings) -> SyncEngine:
     base = {"relay_url": relay_url, "backoff_base_s": 0.01, "backoff_cap_s": 0.05,
                 "poll_interval_s": 0.05, "request_timeout_s": 10.0}
     base.update(settings)
     return SyncEngine(
-        db_path=service.db_path, writer=service.writer, tenant_id=service.identity.tenant_id,
-        store_id=service.identity.store_id,
-        clock=service.clock, settings=SyncConfig(**base), credential=cred,
+        store=StoreLink(service, appliers()), settings=SyncConfig(**base), credential=cred,
         metrics=SyncMetrics.of(service.metrics.registry), rng=random.Random(seed),
         transport=transport,
     )
 
 
-def rows(service: StoreService, sql: str, args: tuple = ()) -> list[tuple]:
+def rows(service: TestStore, sql: str, args: tuple = ()) -> list[tuple]:
     conn = open_connection(service.db_path, readonly=True)
     try:
         return conn.execute(sql, args).fetchall()
@@ -63,6 +63,6 @@ def rows(service: StoreService, sql: str, args: tuple = ()) -> list[tuple]:
         conn.close()
 
 
-def metric(service: StoreService, name: str, labels: dict[str, str] | None = None) -> float:
+def metric(service: TestStore, name: str, labels: dict[str, str] | None = None) -> float:
     value = service.metrics.registry.get_sample_value(name, labels or {})
     return 0.0 if value is None else value

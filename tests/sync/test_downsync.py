@@ -9,8 +9,9 @@ import msgspec
 import pytest
 
 from edge import demo
-from edge.store.rebuild import verify
+from tests.support.store import verify
 from schemas.sync import Change
+from edge.compose import appliers
 from sync import downsync
 from tests.support.sync_store import make_service
 from tests.sync.helpers import rows
@@ -33,7 +34,7 @@ def svc(tmp_path: Path):
 
 def _apply(svc, changes, next_after=0):
     return svc.writer.run_sync(lambda tx: downsync.apply_change_set(
-        tx, changes, store_id="store-001", next_after=next_after))
+        tx, changes, {**downsync.APPLIERS, **appliers()}, next_after=next_after))
 
 
 def test_catalog_changes_become_events_once_however_often_delivered(svc) -> None:

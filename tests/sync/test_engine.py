@@ -12,7 +12,7 @@ import pytest
 
 from schemas.sync import decode_batch
 from sync import cursor
-from sync.status import sync_status
+from edge.sync_link import status as sync_status
 from tests.support.sync_store import SaleFactory, running_store
 from tests.sync.fake_relay import FakeRelay
 from tests.sync.helpers import credential, engine, metric, rows, run
@@ -42,7 +42,7 @@ def test_drains_the_log_in_bounded_batches_and_resets_the_lag(tmp_path: Path) ->
             posts = [r for r in relay.requests if r[0] == "POST"]
             assert [decode_batch(b).batch_id for _, _, b in posts] == [
                 "store-001:1-100", "store-001:101-200", "store-001:201-250"]
-            st = sync_status(svc.data_dir, svc.config, eng)
+            st = sync_status(svc, svc.config.sync, eng)
             assert (st.acked_seq, st.lag_events, st.open_alarms) == (250, 0, 0)
             assert metric(svc, "novapos_sync_batches_acked_total") == 3
             assert metric(svc, "novapos_sync_lag_events") == 0
@@ -142,7 +142,7 @@ def test_retries_are_timer_driven_without_new_writes(tmp_path) -> None:
             down["on"] = False  # the WAN comes back; nobody rings a sale
             await _until(lambda: relay.high == 10)
             await _until(lambda: eng.backoff.failures == 0)
-            st = sync_status(svc.data_dir, svc.config, eng)
+            st = sync_status(svc, svc.config.sync, eng)
             assert st.acked_seq == 10 and st.consecutive_failures == 0
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -185,7 +185,7 @@ def test_chain_mismatch_raises_an_alarm_keeps_retrying_and_sales_go_on(tmp_path)
             await svc.writer.run(SaleFactory(11).command(3))
             for _ in range(3):
                 await eng.round()
-            st = sync_status(svc.data_dir, svc.config, eng)
+            st = sync_status(svc, svc.config.sync, eng)
             assert st.open_alarms >= 1
             assert any(a.reason == "chain_mismatch" and a.open for a in st.alarms)
             assert st.acked_seq == 10 and st.consecutive_failures == 3 and st.last_error
@@ -225,7 +225,7 @@ def test_unauthorized_raises_an_alarm(tmp_path) -> None:
             await svc.writer.run(SaleFactory(14).command(2))
             eng = engine(svc, credential(), transport=relay.transport())
             await eng.round()
-            st = sync_status(svc.data_dir, svc.config, eng)
+            st = sync_status(svc, svc.config.sync, eng)
             assert [a.reason for a in st.alarms if a.open] == ["unauthorized"]
             assert st.acked_seq == 0 and "401" in (st.last_error or "")
             await eng.close()
@@ -241,7 +241,7 @@ def test_quarantined_events_are_recorded_and_do_not_block(tmp_path) -> None:
             eng = engine(svc, cred, transport=relay.transport())
             await eng.round()
             assert cursor.load(svc.reader).acked_seq == 4
-            assert sync_status(svc.data_dir, svc.config, eng).quarantined_events == 4
+            assert sync_status(svc, svc.config.sync, eng).quarantined_events == 4
             await eng.close()
     run(main())
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import msgspec
 
 from edge import demo
-from sync.status import sync_status
+from edge.sync_link import status as sync_status
 from tests.edge.api.helpers import open_cart, post
 from tests.support.live_app import start_live_app
 from tests.support.relay import start_relay
@@ -37,7 +37,7 @@ def test_new_price_from_hq_does_not_move_a_locked_line(tmp_path: Path) -> None:
     (data / "sync-credential.json").write_bytes(msgspec.json.encode(cred))
     live = start_live_app(data, env={**ENV, "NOVAPOS_SYNC__RELAY_URL": relay.url})
     try:
-        status = lambda: sync_status(data, live.service.config)
+        status = lambda: sync_status(live.service, live.daemon.config.sync)
         # HQ's catalog is the demo catalog; the store already has it, applying it is a no-op
         # for prices (same versions) and still recorded as applied.
         r = hq.post("/v1/hq/catalog", content=demo.demo_catalog_bytes(),

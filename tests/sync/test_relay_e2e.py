@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sync import cursor
-from sync.status import sync_status
+from edge.sync_link import status as sync_status
 from tests.cloud_relay.conftest import skip_without_pg
 from tests.support.relay import BACKENDS, start_relay
 from tests.support.sync_proof import assert_converged
@@ -39,7 +39,7 @@ def test_drain_restart_and_converge(relay, tmp_path: Path) -> None:
             eng = engine(svc, cred, relay_url=relay.url)
             await eng.round()
             assert_converged(relay.storage, svc.db_path, TENANT, STORE)
-            st = sync_status(svc.data_dir, svc.config, eng)
+            st = sync_status(svc, svc.config.sync, eng)
             assert (st.acked_seq, st.relay_high_seq, st.lag_events) == (730, 730, 0)
             acks = svc.reader.execute("SELECT first_seq, last_seq FROM sync_acks "
                                       "WHERE source = 'ack' ORDER BY last_seq").fetchall()
@@ -103,7 +103,7 @@ def test_an_event_the_relay_cannot_read_is_quarantined_not_blocking(relay, tmp_p
             await eng.round()
             assert assert_converged(relay.storage, svc.db_path, TENANT, STORE) == 11
             assert svc.reader.execute("SELECT seq FROM sync_quarantined").fetchall() == [(odd,)]
-            st = sync_status(svc.data_dir, svc.config, eng)
+            st = sync_status(svc, svc.config.sync, eng)
             assert (st.acked_seq, st.quarantined_events, st.open_alarms) == (11, 1, 0)
             await eng.close()
     run(main())

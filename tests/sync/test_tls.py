@@ -9,7 +9,8 @@ from pathlib import Path
 import msgspec
 
 from sync import cursor
-from sync.engine import engine_for_service
+from edge.compose import appliers
+from edge.sync_link import engine_for
 from tests.cloud_relay.test_tls_and_cli import _self_signed
 from tests.support.relay import start_relay
 from tests.support.sync_proof import assert_converged
@@ -32,7 +33,7 @@ def test_upload_over_verified_tls_and_refusal_without_the_ca(tmp_path: Path) -> 
                                                 **env}) as svc:
                 if not env:  # the first attempt rings the sales
                     await svc.writer.run(SaleFactory(1).command(20))
-                eng = engine_for_service(svc)
+                eng = engine_for(svc, svc.config.sync, appliers())
                 assert eng is not None
                 await eng.round()
                 await eng.close()
@@ -55,13 +56,13 @@ def test_unusable_sync_settings_leave_the_store_selling_without_sync(tmp_path: P
     data.mkdir()
     (data / "sync-credential.json").write_text("{not json")
     svc = make_service(data, env={"NOVAPOS_SYNC__RELAY_URL": "https://relay.invalid"})
-    assert engine_for_service(svc) is None  # broken credential
+    assert engine_for(svc, svc.config.sync, appliers()) is None  # broken credential
     from core.signing import new_credential
 
     (data / "sync-credential.json").write_bytes(msgspec.json.encode(new_credential(TENANT,
                                                                                    STORE)))
     svc = make_service(data, env={"NOVAPOS_SYNC__RELAY_URL": "https://relay.invalid",
                                   "NOVAPOS_SYNC__TLS_CA_FILE": "missing-ca.pem"})
-    assert engine_for_service(svc) is None  # CA file missing
+    assert engine_for(svc, svc.config.sync, appliers()) is None  # CA file missing
     svc = make_service(data, env={"NOVAPOS_SYNC__RELAY_URL": "https://relay.invalid"})
-    assert engine_for_service(svc) is not None
+    assert engine_for(svc, svc.config.sync, appliers()) is not None

@@ -7,7 +7,9 @@ import threading
 
 import pytest
 
-from edge.api.idempotency import IdempotencyGate, IdempotencyKeyInFlight
+from core.errors import IdempotencyKeyInFlight
+from core.idempotency import Answer
+from edge.store.idempotency import Gate, Mutation
 from tests.edge.api.helpers import assert_problem, head_seq, open_cart, post
 from tests.support.live_app import LiveApp
 
@@ -95,36 +97,33 @@ class _SlowWriter:
 
     async def run(self, fn):
         await asyncio.to_thread(self.release.wait)
-        return False, type("R", (), {"status": 201, "body": b"{}"})()
+        return fn(_NoKeysTx())
 
 
-class _Service:
-    def __init__(self) -> None:
-        self.writer = _SlowWriter()
+class _NoKeysTx:
+    """A transaction over an empty key table: every request is fresh."""
 
+    now_ms = 0
 
-class _Request:
-    method = "POST"
-
-    def __init__(self, key: str) -> None:
-        self.headers = {"idempotency-key": key}
-        self.scope = {"path": "/v1/carts"}
+    class conn:  # noqa: N801 - stands in for the apsw connection
+        @staticmethod
+        def execute(sql, args=()):
+            return type("C", (), {"fetchall": staticmethod(lambda: [])})()
 
 
 def test_same_key_while_the_first_is_in_flight_is_409() -> None:
-    from edge.lanes import Principal
-
-    who = Principal("t", "s", "lane-1", "cashier", "tok")
-    gate = IdempotencyGate(_Service())
+    writer = _SlowWriter()
+    gate = Gate(writer, lambda: None)  # type: ignore[arg-type]
+    m = Mutation(scope="lane-1", key="k", method="POST", path="/v1/carts")
 
     async def scenario() -> None:
-        first = asyncio.create_task(gate.run(_Request("k"), who, {}, lambda tx: (201, {})))
+        first = asyncio.create_task(gate.run(m, {}, lambda tx: Answer(201, b"{}")))
         await asyncio.sleep(0.05)
         with pytest.raises(IdempotencyKeyInFlight) as exc:
-            await gate.run(_Request("k"), who, {}, lambda tx: (201, {}))
+            await gate.run(m, {}, lambda tx: Answer(201, b"{}"))
         assert exc.value.status == 409 and exc.value.retry_after_s == 1
-        gate._service.writer.release.set()
-        assert (await first).status_code == 201
+        writer.release.set()
+        assert (await first).response.status == 201
 
     asyncio.run(scenario())
 

@@ -55,7 +55,7 @@ def wait_for(predicate, what: str, timeout_s: float = WAIT_S):
 
 def on_loop(app: LiveApp, coro):
     """Run a coroutine on the daemon's event loop (the device service lives there)."""
-    loop = app.service.devices._loop
+    loop = app.daemon.devices._loop
     assert loop is not None
     return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=WAIT_S)
 

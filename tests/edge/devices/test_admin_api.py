@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from drivers.emulators.serial_scanner import SerialScannerEmulator
-from edge.devices.admin import is_loopback
+from edge.api.auth import is_loopback
 from tests.conftest import new_key
 from tests.edge.devices.helpers import (
     SseReader,
@@ -26,7 +26,7 @@ def app(tmp_path: Path):
                              device_config(str(tmp_path / "ttyScan*"), lane_id=None))
     em = SerialScannerEmulator(tmp_path / "ttyScan0")
     try:
-        wait_for(lambda: app.service.devices.registry.get("scanner-ttyScan0"), "attach")
+        wait_for(lambda: app.daemon.devices.registry.get("scanner-ttyScan0"), "attach")
         yield app
     finally:
         em.close()
@@ -77,7 +77,7 @@ def test_bad_binding_requests_are_problems_and_change_nothing(app) -> None:
     for response, status in cases:
         assert response.status_code == status, (response.request.url, response.text)
         assert response.headers["content-type"] == "application/problem+json"
-    assert app.service.devices.bindings == {}
+    assert app.daemon.devices.bindings == {}
     assert admin.get("/v1/admin/devices").json()["bindings"] == []
 
 
@@ -100,7 +100,7 @@ def test_bind_unbind_and_health(app) -> None:
 
     r = admin.delete(url, headers={"Idempotency-Key": new_key()})
     assert r.status_code == 200 and r.json() == {"device_id": "scanner-ttyScan0", "bound": False}
-    assert app.service.devices.bindings == {}
+    assert app.daemon.devices.bindings == {}
 
 
 def test_lane_streams_are_private_and_kept_alive(app) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from drivers.emulators.serial_scanner import SerialScannerEmulator
-from edge.store.rebuild import verify
+from tests.support.store import verify
 from schemas import events as ev
 from schemas.devices import Scan
 from tests.conftest import new_key
@@ -79,7 +79,7 @@ def test_hotplugged_pty_scanner_scans_into_the_bound_lanes_cart(tmp_path: Path) 
         report = verify(app.service.db_path)
         assert report.ok, (report.chain, report.mismatched_tables)
         # The binding made from configuration stays for when the scanner comes back.
-        binding = app.service.devices.bindings["scanner-ttyScan0"]
+        binding = app.daemon.devices.bindings["scanner-ttyScan0"]
         assert binding.lane_id == "lane-1"
     finally:
         if stream:
@@ -93,8 +93,8 @@ def test_a_scan_delivered_twice_adds_one_line_and_an_unknown_code_leaves_no_cart
     app = start_with_devices(tmp_path / "store", device_config(str(tmp_path / "ttyScan*")))
     try:
         with SerialScannerEmulator(tmp_path / "ttyScan1"):
-            wait_for(lambda: "scanner-ttyScan1" in app.service.devices.bindings, "attach")
-            devices = app.service.devices
+            wait_for(lambda: "scanner-ttyScan1" in app.daemon.devices.bindings, "attach")
+            devices = app.daemon.devices
             scan = Scan("scan-0001", "scanner-ttyScan1", _demo_barcode(app), "ean13", 0)
             first = on_loop(app, devices.handle_scan(scan))
             again = on_loop(app, devices.handle_scan(scan))
@@ -137,7 +137,7 @@ def test_bindings_and_counters_survive_a_restart(tmp_path: Path) -> None:
             assert r.status_code == 200, r.text
             em.scan("ABC-1", aim=None)
             em.scan("ABC-2", aim=None)
-            wait_for(lambda: app.service.devices.statistics.snapshot("scanner-ttyScan2")
+            wait_for(lambda: app.daemon.devices.statistics.snapshot("scanner-ttyScan2")
                      .get("scans") == 2, "two scans counted")
         finally:
             app.close()
@@ -149,11 +149,11 @@ def test_bindings_and_counters_survive_a_restart(tmp_path: Path) -> None:
             assert status["lane_id"] == "lane-2"
             assert status["statistics"]["scans"] == 2
             assert status["statistics"]["online_transitions"] == 2
-            binding = app.service.devices.bindings["scanner-ttyScan2"]
+            binding = app.daemon.devices.bindings["scanner-ttyScan2"]
             assert binding.scan_adds_to_cart is False
             # Not added to a cart by this binding: the lane only hears of the scan.
             em.scan("ABC-3", aim=None)
-            wait_for(lambda: app.service.devices.statistics.snapshot("scanner-ttyScan2")
+            wait_for(lambda: app.daemon.devices.statistics.snapshot("scanner-ttyScan2")
                      .get("scans") == 3, "third scan")
             assert app.service.reader.execute(
                 "SELECT count(*) FROM carts WHERE lane_id = 'lane-2'").fetchall() == [(0,)]

@@ -71,9 +71,9 @@ def test_the_terminal_is_a_device_on_the_payments_own_driver(
         assert terminal["address"]["port"] == emulator.port and terminal["causes"] == []
 
         card_sale(app.client())
-        devices = app.service.devices
+        devices = app.daemon.devices
         # One driver object: the registry lists the one the payments talk through...
-        assert devices.registry.get(TERMINAL) is devices.terminal_link.device
+        assert devices.registry.get(TERMINAL) is app.daemon.terminals.by_id(TERMINAL).device
         status = admin.get(f"/v1/admin/devices/{TERMINAL}").json()
         assert status["statistics"]["transactions"] == 1
         health = admin.post(f"/v1/admin/devices/{TERMINAL}/health", json={"level": "internal"},
@@ -154,7 +154,7 @@ def test_a_configured_entry_at_the_terminals_address_cannot_take_it_over() -> No
     from types import SimpleNamespace
 
     from drivers.discovery import index
-    from edge.config import ConfiguredDevice, DevicesConfig
+    from edge.devices.settings import ConfiguredDevice, DevicesConfig
     from edge.devices.service import build_interfaces
     from schemas.devices import DeviceAddress, DeviceDescriptor
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from edge.printing.demo import PAPER_ROLL_FILENAME
+from edge.demo import PAPER_ROLL_FILENAME
 from tests.conftest import new_key
 from tests.support.daemon import DaemonProcess
 

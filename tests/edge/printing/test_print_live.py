@@ -103,7 +103,7 @@ def test_paper_out_queues_the_receipt_and_it_prints_once_when_paper_returns(
     emu.set_state(paper_out=True)
     order = sell(app)  # the sale completes although the printer cannot print
     assert order["receipt_print"]["state"] == "queued"
-    printing = app.service.printing
+    printing = app.daemon.printing
 
     def attempted(n: int):
         deadline = time.monotonic() + 15
@@ -120,7 +120,7 @@ def test_paper_out_queues_the_receipt_and_it_prints_once_when_paper_returns(
     assert job.state == "queued" and job.next_attempt_at_ms == job.updated_at_ms + 400
     printer = printing.printers["front"]
     assert printer.status().state == "error" and printer.status().causes[0] == "paper_out"
-    assert app.service.printing.queue_depths(app.service.reader) == {"front": 1}
+    assert app.daemon.printing.queue_depths(app.service.reader) == {"front": 1}
     assert emu.record.lines == []
 
     emu.set_state(paper_out=False)
@@ -204,7 +204,7 @@ def test_test_print_goes_through_the_queue_and_cash_kick_can_be_turned_off(
     (data / "config.toml").write_text(_config(emu.port, kick_drawer_on_cash="false"))
     app = start_live_app(data)
     try:
-        job = app.service.printing.test_print("front")
+        job = app.daemon.printing.test_print("front")
         assert job.kind == "test" and job.state == "queued"
         emu.wait_for(lambda r: any("NovaPOS Edge test print" in t for t in r.receipts()))
         order = sell(app)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as s
 
+from edge import compose
 from edge.printing import queue
 from edge.store.db import DB_FILENAME, open_connection, open_store
 
@@ -34,7 +35,7 @@ def _enqueue(conn, job_id: str, printer: str = "front", now_ms: int = 1_000):
 
 
 def test_jobs_survive_a_restart_and_an_interrupted_print_is_queued_again(tmp_path: Path) -> None:
-    conn = open_store(tmp_path)
+    conn = open_store(tmp_path, compose.layout().schema)
     _enqueue(conn, "a")
     _enqueue(conn, "b")
     with conn:
@@ -58,7 +59,7 @@ def test_jobs_survive_a_restart_and_an_interrupted_print_is_queued_again(tmp_pat
 
 
 def test_retry_backs_off_and_fails_after_the_attempt_limit(tmp_path: Path) -> None:
-    conn = open_store(tmp_path)
+    conn = open_store(tmp_path, compose.layout().schema)
     _enqueue(conn, "a")
     now = 10_000
     states = []
@@ -79,7 +80,7 @@ def test_retry_backs_off_and_fails_after_the_attempt_limit(tmp_path: Path) -> No
 def test_only_a_waiting_job_can_be_made_due_and_old_finished_jobs_are_pruned(
     tmp_path: Path,
 ) -> None:
-    conn = open_store(tmp_path)
+    conn = open_store(tmp_path, compose.layout().schema)
     _enqueue(conn, "a", now_ms=1_000)
     with conn:
         queue.mark_printing(conn, "a", 1_000)
@@ -97,7 +98,7 @@ def test_only_a_waiting_job_can_be_made_due_and_old_finished_jobs_are_pruned(
 
 def test_a_full_queue_refuses_more_jobs(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(queue, "MAX_QUEUED_PER_PRINTER", 2)
-    conn = open_store(tmp_path)
+    conn = open_store(tmp_path, compose.layout().schema)
     _enqueue(conn, "a")
     _enqueue(conn, "b")
     with pytest.raises(queue.QueueFull):

@@ -12,18 +12,18 @@ import pytest
 from edge import config as config_mod
 from edge import demo
 from core.clock import ManualClock
-from edge.service import StoreService
+from tests.support.store import TestStore
 from core import chain
 from edge.store import eventlog
 from edge.store.db import open_connection
-from edge.store.rebuild import verify
+from tests.support.store import verify
 from tests.support.live_app import START_MS
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
     data = tmp_path / "store"
-    svc = StoreService(data, config_mod.load(None, {}), ManualClock(START_MS))
+    svc = TestStore(data, config_mod.load(None, {}), ManualClock(START_MS))
     svc.start()
     demo.seed(svc)
     svc.stop()

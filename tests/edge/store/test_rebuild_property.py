@@ -10,14 +10,18 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from edge import carts, demo, orders
+from edge import demo
+from edge.carts import commands as carts
+from edge.tender import commands as tender
+from edge.carts.model import load_for
+from edge.orders import commands as orders
 from edge import config as config_mod
 from edge.catalog.service import import_document
 from core.clock import ManualClock
 from core.errors import DomainError
 from edge.lanes import Principal
-from edge.service import StoreService
-from edge.store.rebuild import verify
+from tests.support.store import TestStore
+from tests.support.store import verify
 from schemas import api
 from schemas.catalog import CatalogDocument, PriceVersion
 from tests.support.live_app import START_MS
@@ -46,7 +50,7 @@ sale = st.tuples(st.just("sale"), st.integers(0, 2), st.lists(st.sampled_from(SK
 history = st.lists(st.one_of(op, sale), min_size=3, max_size=60)
 
 
-def _run(svc: StoreService, clock: ManualClock, ops: list[tuple]) -> int:
+def _run(svc: TestStore, clock: ManualClock, ops: list[tuple]) -> int:
     cart_ids: list[tuple[str, Principal]] = []
     versions: dict[str, int] = {}
     done = 0
@@ -71,7 +75,7 @@ def _run(svc: StoreService, clock: ManualClock, ops: list[tuple]) -> int:
                 for sku in skus:
                     cart = carts.add_line(tx, who, svc.policy, cart.cart_id, api.AddLine(sku=sku))
                 due = cart.totals(svc.policy.tax_mode).total_minor
-                carts.add_tender(tx, who, cart.cart_id, api.AddTender("cash", due + 1))
+                tender.add_tender(tx, who, cart.cart_id, api.AddTender("cash", due + 1))
                 return orders.complete(tx, who, svc.policy, cart.cart_id)
 
             svc.writer.run_sync(sale)
@@ -94,10 +98,10 @@ def _run(svc: StoreService, clock: ManualClock, ops: list[tuple]) -> int:
             "remove": lambda tx: carts.remove_line(tx, who, cart_id, o[2]),
             "discount": lambda tx: carts.apply_discount(tx, LANES[o[5]], p, cart_id, api.ApplyDiscount(
                 kind=o[3], value=o[4], line_id=o[2])),
-            "tender": lambda tx: carts.add_tender(tx, who, cart_id, api.AddTender("cash", o[2])),
+            "tender": lambda tx: tender.add_tender(tx, who, cart_id, api.AddTender("cash", o[2])),
             "pay": lambda tx: _pay_and_complete(tx, who, p, cart_id),
             "complete": lambda tx: orders.complete(tx, who, p, cart_id),
-            "void": lambda tx: carts.void(tx, who, cart_id, api.VoidCart()),
+            "void": lambda tx: tender.void_cart(tx, who, cart_id, api.VoidCart()),
             "reprice": lambda tx: carts.reprice(tx, who, p, cart_id),
         }[kind]
         try:
@@ -109,10 +113,10 @@ def _run(svc: StoreService, clock: ManualClock, ops: list[tuple]) -> int:
 
 
 def _pay_and_complete(tx, who, policy, cart_id):
-    cart = carts.load_for(tx.conn, cart_id, who, must_be_open=True)
+    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
     due = cart.totals(policy.tax_mode).total_minor - cart.tendered_minor
     if due > 0:
-        carts.add_tender(tx, who, cart_id, api.AddTender("cash", due))
+        tender.add_tender(tx, who, cart_id, api.AddTender("cash", due))
     return orders.complete(tx, who, policy, cart_id)
 
 
@@ -121,7 +125,7 @@ def _pay_and_complete(tx, who, policy, cart_id):
 def test_rebuild_from_the_log_equals_live_state(ops: list[tuple]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         clock = ManualClock(START_MS)
-        svc = StoreService(Path(tmp) / "store", config_mod.load(None, {}), clock)
+        svc = TestStore(Path(tmp) / "store", config_mod.load(None, {}), clock)
         svc.start()
         try:
             demo.seed(svc)

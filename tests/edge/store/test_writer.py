@@ -10,6 +10,7 @@ import pytest
 
 from core.clock import ManualClock
 from core.errors import InvalidInput
+from edge import compose
 from edge.errors import StoreUnavailable
 from edge.store.db import open_connection, open_store
 from edge.store.writer import StoreIdentity, Writer
@@ -20,9 +21,10 @@ IDENT = StoreIdentity("t", "s", ZoneInfo("UTC"), 0)
 
 @pytest.fixture
 def writer(tmp_path: Path):
-    open_store(tmp_path).close()
+    layout = compose.layout()
+    open_store(tmp_path, layout.schema).close()
     commits: list[int] = []
-    w = Writer(tmp_path / "store.db", IDENT, ManualClock(0), max_batch=64,
+    w = Writer(tmp_path / "store.db", IDENT, ManualClock(0), layout.projector, max_batch=64,
                on_commit=lambda n, _s, _e: commits.append(n))
     w.open()
     w.commits = commits  # type: ignore[attr-defined]

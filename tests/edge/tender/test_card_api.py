@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from drivers.emulators.zvt_terminal import ZvtTerminalEmulator
-from edge.store.rebuild import verify
+from tests.support.store import verify
 from tests.conftest import new_key
 from tests.edge.api.helpers import assert_problem, head_seq, open_cart, post
 from tests.support.live_app import LiveApp

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge import carts, demo
+from edge import demo
+from edge.carts import commands as carts
 from edge.lanes import Principal
 from edge.tender import commands, offline
 from schemas import api

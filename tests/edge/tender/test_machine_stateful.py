@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from edge.tender import machine
-from edge.tender.machine import IllegalTransition, Payment
+from edge.payments import machine
+from edge.payments.machine import IllegalTransition, Payment
 from schemas import events as ev
 
 CARD = ev.CardRef(terminal_id="T1", trace_no=1, receipt_no=1, approval_code="A1",

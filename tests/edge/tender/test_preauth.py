@@ -15,13 +15,15 @@ import pytest
 
 from drivers.emulators.zvt_terminal import ZvtTerminalEmulator
 from drivers.zvt import ZvtTerminal
-from edge import carts, demo
+from edge import demo
+from edge.carts import commands as carts
+from edge.carts.model import load_for
 from edge import config as config_mod
 from core.clock import ManualClock
-from edge.service import StoreService
-from edge.store.rebuild import verify
+from tests.support.store import TestStore
+from tests.support.store import verify
 from edge.tender import commands
-from edge.tender import rows as payment_rows
+from edge.payments import rows as payment_rows
 from schemas import api
 from schemas.devices import DeviceAddress
 from tests.conftest import new_key
@@ -194,8 +196,8 @@ def test_a_lost_book_total_answer_is_reconciled_to_one_capture(card_store, termi
 # --- a restart with a payment left in capturing: a real store, closed and reopened ---------
 
 
-def _open_store(data_dir: Path) -> StoreService:
-    service = StoreService(data_dir, config_mod.load(data_dir, {}), ManualClock(START_MS))
+def _open_store(data_dir: Path) -> TestStore:
+    service = TestStore(data_dir, config_mod.load(data_dir, {}), ManualClock(START_MS))
     service.start()
     return service
 
@@ -208,7 +210,7 @@ def _driver(emu: ZvtTerminalEmulator) -> ZvtTerminal:
     return drv
 
 
-def _held_then_capturing(svc: StoreService, drv: ZvtTerminal):
+def _held_then_capturing(svc: TestStore, drv: ZvtTerminal):
     """A pre-authorized tender on a real store, then the capturing intent committed."""
     def intent(tx):
         cart = carts.open_cart(tx, LANE, svc.policy)
@@ -226,7 +228,7 @@ def _held_then_capturing(svc: StoreService, drv: ZvtTerminal):
     assert p.state == "authorized"
 
     def capturing(tx):
-        cart = carts.load_for(tx.conn, p.cart_id, LANE, must_be_open=True)
+        cart = load_for(tx.conn, p.cart_id, LANE, must_be_open=True)
         return commands.begin_captures(tx, cart, svc.policy.tax_mode)
 
     [p] = svc.writer.run_sync(capturing)
@@ -257,7 +259,7 @@ def test_capturing_after_a_restart_is_booked_exactly_once(tmp_path: Path, termin
             assert after.state == "authorized" and after.captured_minor == 0
             assert terminal.charged_minor(p.payment_id) == 0
             [again] = svc.writer.run_sync(lambda tx: commands.begin_captures(
-                tx, carts.load_for(tx.conn, p.cart_id, LANE, must_be_open=True),
+                tx, load_for(tx.conn, p.cart_id, LANE, must_be_open=True),
                 svc.policy.tax_mode))
             result = drv.capture(commands_ref(again), again.captured_minor, timeout_s=5.0)
             after = svc.writer.run_sync(

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from edge import carts, demo
+from edge import demo
+from edge.carts import commands as carts
 from edge import config as config_mod
 from core.clock import ManualClock
 from edge.lanes import Principal
-from edge.service import StoreService
-from edge.store.rebuild import verify
+from tests.support.store import TestStore
+from tests.support.store import verify
 from edge.tender import commands, offline
 from schemas import api
 from schemas.terminal import CardReference, TerminalResult
@@ -26,8 +27,8 @@ POLICY = offline.OfflinePolicy(5000, 50000, 86_400_000, 259_200_000)
 
 
 @pytest.fixture
-def svc(tmp_path: Path) -> Iterator[StoreService]:
-    service = StoreService(tmp_path, config_mod.load(tmp_path, {}), ManualClock(START_MS))
+def svc(tmp_path: Path) -> Iterator[TestStore]:
+    service = TestStore(tmp_path, config_mod.load(tmp_path, {}), ManualClock(START_MS))
     service.start()
     demo.seed(service)
     try:
@@ -37,7 +38,7 @@ def svc(tmp_path: Path) -> Iterator[StoreService]:
         service.stop()
 
 
-def _intent(svc: StoreService, key: str, sku: str = "BREAD-500G"):
+def _intent(svc: TestStore, key: str, sku: str = "BREAD-500G"):
     def run(tx):
         cart = carts.open_cart(tx, LANE, svc.policy)
         cart = carts.add_line(tx, LANE, svc.policy, cart.cart_id, api.AddLine(sku=sku))
@@ -57,11 +58,11 @@ def _approved(amount: int, receipt_no: int, **extra) -> TerminalResult:
         approval_code="123456", masked_pan="****1234", card_brand="VISA"), **extra)
 
 
-def _reconcile(svc: StoreService, payment_id: str, last: TerminalResult | None):
+def _reconcile(svc: TestStore, payment_id: str, last: TerminalResult | None):
     return svc.writer.run_sync(lambda tx: commands.reconcile(tx, payment_id, last))
 
 
-def test_the_last_transaction_of_this_amount_is_attached_once(svc: StoreService) -> None:
+def test_the_last_transaction_of_this_amount_is_attached_once(svc: TestStore) -> None:
     first = _intent(svc, "a")
     second = _intent(svc, "b")  # same basket, same amount: only the receipt tells them apart
     last = _approved(first.amount_minor, 7)
@@ -71,14 +72,14 @@ def test_the_last_transaction_of_this_amount_is_attached_once(svc: StoreService)
     assert after.state == "voided" and after.captured_minor == 0
 
 
-def test_another_amount_or_no_transaction_means_nothing_was_taken(svc: StoreService) -> None:
+def test_another_amount_or_no_transaction_means_nothing_was_taken(svc: TestStore) -> None:
     p = _intent(svc, "a")
     assert _reconcile(svc, p.payment_id, _approved(p.amount_minor + 1, 3)).state == "voided"
     q = _intent(svc, "b")
     assert _reconcile(svc, q.payment_id, None).state == "voided"
 
 
-def test_an_unanswered_question_resolves_nothing(svc: StoreService) -> None:
+def test_an_unanswered_question_resolves_nothing(svc: TestStore) -> None:
     p = _intent(svc, "a")
     busy = TerminalResult(outcome="failed", amount_minor=0, detail="terminal busy")
     assert _reconcile(svc, p.payment_id, busy).state == "authorizing"
@@ -87,13 +88,13 @@ def test_an_unanswered_question_resolves_nothing(svc: StoreService) -> None:
     assert _reconcile(svc, p.payment_id, _approved(p.amount_minor, 9)).state == "captured"
 
 
-def test_a_decline_of_that_amount_is_a_decline(svc: StoreService) -> None:
+def test_a_decline_of_that_amount_is_a_decline(svc: TestStore) -> None:
     p = _intent(svc, "a")
     declined = TerminalResult(outcome="declined", amount_minor=p.amount_minor, result_code=5)
     assert _reconcile(svc, p.payment_id, declined).state == "declined"
 
 
-def test_a_retry_finds_the_recorded_intent_instead_of_charging_again(svc: StoreService) -> None:
+def test_a_retry_finds_the_recorded_intent_instead_of_charging_again(svc: TestStore) -> None:
     p = _intent(svc, "same-key")
 
     def again(tx):

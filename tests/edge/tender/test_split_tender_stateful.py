@@ -17,16 +17,22 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from edge import carts, demo, orders
+from edge import demo
+from edge.carts import commands as carts
+from edge.carts.model import load
+from edge.carts.views import view as cart_view
+from edge.orders import commands as orders
 from edge import config as config_mod
 from core.clock import ManualClock
 from core.errors import DomainError
 from edge.lanes import Principal
-from edge.service import StoreService
-from edge.store.rebuild import verify
-from edge.tender import commands, refunds
-from edge.tender import rows as payment_rows
-from edge.tender.machine import PAID_STATES
+from tests.support.store import TestStore
+from tests.support.store import verify
+from edge.tender import commands
+from edge.tender import commands as tender
+from edge.orders import refunds
+from edge.payments import rows as payment_rows
+from edge.payments.machine import PAID_STATES
 from schemas import api
 from tests.support.live_app import START_MS
 
@@ -43,7 +49,7 @@ class SplitTender(RuleBasedStateMachine):
         data = Path(self._dir.name)
         cfg = config_mod.load(data, {"NOVAPOS_TENDER__CASH_ROUNDING_MINOR": str(INCREMENT),
                                      "NOVAPOS_TENDER__REFUND_MANAGER_ABOVE_MINOR": "1000"})
-        self.svc = StoreService(data, cfg, ManualClock(START_MS))
+        self.svc = TestStore(data, cfg, ManualClock(START_MS))
         self.svc.start()
         demo.seed(self.svc)
         self.open: list[str] = []
@@ -90,14 +96,14 @@ class SplitTender(RuleBasedStateMachine):
     def tender(self, data, kind: str, amount: int, exact: bool) -> None:
         cart_id = data.draw(st.sampled_from(self.open))
         if exact:  # often pay exactly what is due, so carts complete
-            cart = carts.load(self.svc.reader, cart_id)
-            view = carts.view(self.svc.reader, cart, self.svc.policy, START_MS)
+            cart = load(self.svc.reader, cart_id)
+            view = cart_view(self.svc.reader, cart, self.svc.policy, START_MS)
             amount = max(view.amount_due_minor, 1)
         code = data.draw(st.sampled_from(self.vouchers)) if kind == "voucher" and self.vouchers \
             else ("NOSUCHCODE" if kind == "voucher" else None)
         req = api.AddTender(tender_type=kind, amount_minor=amount, voucher_code=code,
                             reference="CHQ-1" if kind == "other" else None)
-        self.run(lambda tx: carts.add_tender(tx, CASHIER, cart_id, req, self.svc.policy))
+        self.run(lambda tx: tender.add_tender(tx, CASHIER, cart_id, req, self.svc.policy))
 
     @precondition(lambda self: self.open)
     @rule(data=st.data(), tender_id=st.integers(1, 6))
@@ -127,7 +133,7 @@ class SplitTender(RuleBasedStateMachine):
                                       api.AddLine(sku=sku))
             total = cart.totals(self.svc.policy.tax_mode).total_minor
             for i, kind in enumerate(kinds):
-                view = carts.view(tx.conn, carts.load(tx.conn, cart.cart_id), self.svc.policy,
+                view = cart_view(tx.conn, load(tx.conn, cart.cart_id), self.svc.policy,
                                   tx.now_ms)
                 due = view.amount_due_minor if i == len(kinds) - 1 else total // len(kinds)
                 if due <= 0:
@@ -138,7 +144,7 @@ class SplitTender(RuleBasedStateMachine):
                                                   api.IssueVoucher(amount_minor=due + 50))
                     self.vouchers.append(code)
                 amount = due + (extra_cash if kind == "cash" else 0)
-                carts.add_tender(tx, CASHIER, cart.cart_id, api.AddTender(
+                tender.add_tender(tx, CASHIER, cart.cart_id, api.AddTender(
                     tender_type=kind, amount_minor=amount, voucher_code=code,
                     reference="SLIP-9" if kind == "other" else None), self.svc.policy)
             return orders.complete(tx, CASHIER, self.svc.policy, cart.cart_id)
@@ -152,7 +158,7 @@ class SplitTender(RuleBasedStateMachine):
     @rule(data=st.data())
     def void_cart(self, data) -> None:
         cart_id = data.draw(st.sampled_from(self.open))
-        if self.run(lambda tx: carts.void(tx, CASHIER, cart_id, api.VoidCart())) is not None:
+        if self.run(lambda tx: tender.void_cart(tx, CASHIER, cart_id, api.VoidCart())) is not None:
             self.open.remove(cart_id)
 
     @precondition(lambda self: self.orders)

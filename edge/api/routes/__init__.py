@@ -1,1 +1,0 @@
-"""Route controllers, one per resource."""

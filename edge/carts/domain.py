@@ -1,0 +1,10 @@
+"""The carts domain as the daemon composes it."""
+
+from __future__ import annotations
+
+from edge.carts import projection
+from edge.carts.routes import CartController
+from edge.domain import Domain
+
+DOMAIN = Domain(name="carts", projections=projection.PROJECTIONS, tables=projection.TABLES,
+                routes=[CartController])

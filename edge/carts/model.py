@@ -1,0 +1,151 @@
+"""The cart as commands and views see it: its lines with their locked prices, its discount,
+and every tender as a payment (`edge.payments.machine.Payment`), loaded from the read models.
+
+`Policy` is the slice of configuration the checkout rules (carts, tenders, orders, receipts)
+depend on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import apsw
+
+from core import pricing
+from core.errors import NotFound
+from core.price_lock import LockedPrice
+from core.pricing import Discount
+from edge.errors import CartClosed, Forbidden
+from edge.lanes import Principal
+from edge.payments import rows as payment_rows
+from edge.payments.machine import PAID_STATES, Payment
+
+MAX_LINES_PER_CART = 500
+MAX_TENDERS_PER_CART = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The slice of configuration checkout rules depend on."""
+
+    store_id: str
+    store_name: str
+    currency: str
+    tax_mode: str
+    lock_ttl_ms: int
+    on_expiry: str
+    manager_threshold_bp: int
+    cash_increment_minor: int = 1
+    refund_manager_above_minor: int = 5_000
+
+
+@dataclass(slots=True)
+class Line:
+    line_id: int
+    sku: str
+    product_id: str
+    name: str
+    sold_by: str
+    qty_milli: int
+    unit_price_minor: int
+    price_version: int
+    lock_expires_at_ms: int
+    tax_class: str
+    tax_rate_ppm: int
+    discount: Discount | None
+
+    @property
+    def locked_price(self) -> LockedPrice:
+        return LockedPrice(self.unit_price_minor, self.price_version, self.lock_expires_at_ms)
+
+    def pricing_input(self) -> pricing.LineInput:
+        return pricing.LineInput(
+            self.line_id, self.unit_price_minor, self.qty_milli, self.tax_rate_ppm, self.discount
+        )
+
+
+@dataclass(slots=True)
+class Cart:
+    cart_id: str
+    lane_id: str
+    status: str
+    currency: str
+    discount: Discount | None
+    next_line_id: int
+    next_tender_id: int
+    order_id: str | None
+    lines: list[Line] = field(default_factory=list)
+    # Every tender of the cart as a payment state machine (edge.payments.machine), in order.
+    payments: list[Payment] = field(default_factory=list)
+
+    def line(self, line_id: int) -> Line:
+        for ln in self.lines:
+            if ln.line_id == line_id:
+                return ln
+        raise NotFound(f"cart {self.cart_id} has no line {line_id}")
+
+    def totals(self, tax_mode: str) -> pricing.Totals:
+        return pricing.price([ln.pricing_input() for ln in self.lines], self.discount, tax_mode)
+
+    @property
+    def tendered_minor(self) -> int:
+        return sum(p.captured_minor for p in self.payments if p.state in PAID_STATES)
+
+    def payment(self, tender_id: int) -> Payment:
+        for p in self.payments:
+            if p.tender_id == tender_id:
+                return p
+        raise NotFound(f"cart {self.cart_id} has no tender {tender_id}")
+
+
+def _discount(kind: str | None, value: int | None) -> Discount | None:
+    return Discount(kind, value) if kind is not None and value is not None else None  # type: ignore[arg-type]
+
+
+def load(conn: apsw.Connection, cart_id: str, *, with_items: bool = True) -> Cart | None:
+    """The cart; `with_items=False` reads only its header row (commands that append and then
+    reload need no more to decide)."""
+    rows = conn.execute(
+        "SELECT cart_id, lane_id, status, currency, discount_kind, discount_value, next_line_id, "
+        "next_tender_id, order_id FROM carts WHERE cart_id = ?",
+        (cart_id,),
+    ).fetchall()
+    if not rows:
+        return None
+    cid, lane, status, currency, dkind, dvalue, next_line, next_tender, order_id = rows[0]
+    cart = Cart(cid, lane, status, currency, _discount(dkind, dvalue), next_line, next_tender, order_id)
+    if not with_items:
+        return cart
+    for row in conn.execute(
+        "SELECT line_id, sku, product_id, name, sold_by, qty_milli, unit_price_minor, "
+        "price_version, lock_expires_at_ms, tax_class, tax_rate_ppm, discount_kind, "
+        "discount_value FROM cart_lines WHERE cart_id = ? ORDER BY line_id",
+        (cart_id,),
+    ):
+        cart.lines.append(Line(*row[:11], _discount(row[11], row[12])))
+    cart.payments = payment_rows.of_cart(conn, cart_id)
+    # Cash tenders recorded before tenders became payments (cart.tender_added events).
+    for tid, kind, amount in conn.execute(
+        "SELECT tender_id, tender_type, amount_minor FROM cart_tenders WHERE cart_id = ? "
+        "ORDER BY tender_id", (cart_id,),
+    ):
+        cart.payments.append(Payment(
+            payment_id=f"{cart_id}/{tid}", cart_id=cart_id, tender_id=tid, lane_id=cart.lane_id,
+            tender_type=kind, currency=cart.currency, amount_minor=amount, request_key="",
+            state="captured", captured_minor=amount))
+    cart.payments.sort(key=lambda p: p.tender_id)
+    return cart
+
+
+def load_for(
+    conn: apsw.Connection, cart_id: str, who: Principal, *, must_be_open: bool,
+    with_items: bool = True,
+) -> Cart:
+    cart = load(conn, cart_id, with_items=with_items)
+    if cart is None:
+        raise NotFound(f"no cart {cart_id}")
+    if cart.lane_id != who.lane_id and not who.is_manager:
+        raise Forbidden(f"cart {cart_id} belongs to lane {cart.lane_id}, not {who.lane_id}")
+    if must_be_open and cart.status != "open":
+        raise CartClosed(f"cart {cart_id} is {cart.status}")
+    return cart

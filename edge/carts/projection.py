@@ -1,0 +1,105 @@
+"""Cart read models: open carts, their lines, discounts and locked prices, and the counters
+that number a cart's lines and tenders. A sale or a void closes the cart."""
+
+from __future__ import annotations
+
+from edge.store.projector import Registrations
+from schemas import events as ev
+from schemas.envelope import Event
+
+PROJECTIONS = Registrations()
+TABLES = {
+    "carts": "cart_id",
+    "cart_lines": "cart_id, line_id",
+    "cart_tenders": "cart_id, tender_id",
+}
+
+
+@PROJECTIONS.on(ev.CartOpened)
+def _cart_opened(conn, _stored, body: ev.CartOpened) -> None:
+    conn.execute(
+        "INSERT INTO carts(cart_id, lane_id, status, currency, opened_at_ms, next_line_id, "
+        "next_tender_id) VALUES (?,?,'open',?,?,1,1)",
+        (body.cart_id, body.lane_id, body.currency, body.opened_at_ms),
+    )
+
+
+@PROJECTIONS.on(ev.CartLineAdded)
+def _line_added(conn, _stored, b: ev.CartLineAdded) -> None:
+    conn.execute(
+        "INSERT INTO cart_lines(cart_id, line_id, sku, product_id, name, sold_by, qty_milli, "
+        "unit_price_minor, price_version, lock_expires_at_ms, tax_class, tax_rate_ppm, "
+        "scanned_code) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (b.cart_id, b.line_id, b.sku, b.product_id, b.name, b.sold_by, b.qty_milli,
+         b.unit_price_minor, b.price_version, b.lock_expires_at_ms, b.tax_class,
+         b.tax_rate_ppm, b.scanned_code),
+    )
+    conn.execute("UPDATE carts SET next_line_id=? WHERE cart_id=?", (b.line_id + 1, b.cart_id))
+
+
+@PROJECTIONS.on(ev.CartLineQtyChanged)
+def _qty(conn, _stored, b: ev.CartLineQtyChanged) -> None:
+    conn.execute(
+        "UPDATE cart_lines SET qty_milli=? WHERE cart_id=? AND line_id=?",
+        (b.qty_milli, b.cart_id, b.line_id),
+    )
+
+
+@PROJECTIONS.on(ev.CartLineRemoved)
+def _removed(conn, _stored, b: ev.CartLineRemoved) -> None:
+    conn.execute("DELETE FROM cart_lines WHERE cart_id=? AND line_id=?", (b.cart_id, b.line_id))
+
+
+@PROJECTIONS.on(ev.CartDiscountApplied)
+def _discount(conn, _stored, b: ev.CartDiscountApplied) -> None:
+    if b.line_id is None:
+        conn.execute(
+            "UPDATE carts SET discount_kind=?, discount_value=? WHERE cart_id=?",
+            (b.kind, b.value, b.cart_id),
+        )
+    else:
+        conn.execute(
+            "UPDATE cart_lines SET discount_kind=?, discount_value=? WHERE cart_id=? AND line_id=?",
+            (b.kind, b.value, b.cart_id, b.line_id),
+        )
+
+
+@PROJECTIONS.on(ev.CartRepriced)
+def _repriced(conn, _stored, b: ev.CartRepriced) -> None:
+    for ln in b.lines:
+        conn.execute(
+            "UPDATE cart_lines SET unit_price_minor=?, price_version=?, lock_expires_at_ms=? "
+            "WHERE cart_id=? AND line_id=?",
+            (ln.unit_price_minor, ln.price_version, ln.lock_expires_at_ms, b.cart_id, ln.line_id),
+        )
+
+
+@PROJECTIONS.on(ev.CartTenderAdded)
+def _tender(conn, _stored, b: ev.CartTenderAdded) -> None:
+    # Cash tendered on the cart before tenders became payments (older logs).
+    conn.execute(
+        "INSERT INTO cart_tenders(cart_id, tender_id, tender_type, amount_minor) VALUES (?,?,?,?)",
+        (b.cart_id, b.tender_id, b.tender_type, b.amount_minor),
+    )
+    conn.execute("UPDATE carts SET next_tender_id=? WHERE cart_id=?", (b.tender_id + 1, b.cart_id))
+
+
+@PROJECTIONS.on(ev.PaymentCreated)
+def _tender_numbered(conn, _stored, b: ev.PaymentCreated) -> None:
+    conn.execute("UPDATE carts SET next_tender_id=? WHERE cart_id=?",
+                 (b.tender_id + 1, b.cart_id))
+
+
+@PROJECTIONS.on(ev.CartVoided)
+def _voided(conn, stored: Event, b: ev.CartVoided) -> None:
+    conn.execute(
+        "UPDATE carts SET status='voided', closed_at_seq=? WHERE cart_id=?", (stored.seq, b.cart_id)
+    )
+
+
+@PROJECTIONS.on(ev.SaleCompleted)
+def _sold(conn, stored: Event, s: ev.SaleCompleted) -> None:
+    conn.execute(
+        "UPDATE carts SET status='completed', order_id=?, closed_at_seq=? WHERE cart_id=?",
+        (s.order_id, stored.seq, s.cart_id),
+    )

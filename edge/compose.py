@@ -1,0 +1,161 @@
+"""The composition root: the daemon built from explicit, typed constructors.
+
+`DOMAINS` lists every domain once, in dependency order; from it come the store's read models
+and schema (`layout`), the HTTP routes and the down-sync appliers. `compose` builds the store
+kernel and the services that run in the background (payments over the terminals, printing,
+devices, the sync engine) and `Daemon.lifespan` runs them for as long as the app serves. The
+HTTP app (`edge.app`) is handed these objects through dependency injection; nothing looks
+anything up at run time.
+
+Adding a domain: its package (with a `domain.py` holding its `Domain`), its contracts in
+`schemas/`, and one line in `DOMAINS` (plus its config section in `edge.config.Config`, and a
+constructor line here if it runs a background service). docs/architecture.md walks through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from core.clock import Clock
+from edge import domain, lanes
+from edge.carts.domain import DOMAIN as CARTS
+from edge.carts.model import Policy
+from edge.catalog.domain import DOMAIN as CATALOG
+from edge.config import Config
+from edge.devices.domain import DOMAIN as DEVICES
+from edge.devices.service import DeviceService
+from edge.devices.statistics import SqliteStatistics
+from edge.orders.domain import DOMAIN as ORDERS
+from edge.payments.domain import DOMAIN as PAYMENTS
+from edge.printing.domain import DOMAIN as PRINTING
+from edge.printing.service import PrintService
+from edge.reports.domain import DOMAIN as REPORTS
+from edge.store import migrations
+from edge.store.kernel import Store
+from edge.store.layout import Layout
+from edge.sync_link import engine_for
+from edge.tender.domain import DOMAIN as TENDER
+from edge.tender.service import Payments
+from edge.tender.terminals import Terminals
+from sync.engine import SyncEngine
+from sync.port import ChangeApplier
+
+log = structlog.get_logger("novapos.daemon")
+
+DOMAINS: tuple[domain.Domain, ...] = (
+    CATALOG, PAYMENTS, CARTS, TENDER, ORDERS, PRINTING, DEVICES, REPORTS,
+)
+# Down-sync kinds the daemon applies outside any domain: HQ revoking a lane's tokens.
+_STORE_APPLIERS: Mapping[str, ChangeApplier] = {"lane.token_revoked": lanes.apply_revocations}
+
+
+def layout(domains: tuple[domain.Domain, ...] = DOMAINS) -> Layout:
+    schema = ((migrations.COMPONENT, migrations.MIGRATIONS),
+              *((d.name, d.migrations) for d in domains if d.migrations))
+    return Layout(domain.projector(domains), schema)
+
+
+def appliers(domains: tuple[domain.Domain, ...] = DOMAINS) -> dict[str, ChangeApplier]:
+    return {**domain.appliers(domains), **_STORE_APPLIERS}
+
+
+def policy_of(config: Config) -> Policy:
+    s = config.store
+    return Policy(
+        store_id=s.store_id, store_name=s.name, currency=s.currency, tax_mode=s.tax_mode,
+        lock_ttl_ms=config.price_lock.ttl_s * 1000, on_expiry=config.price_lock.on_expiry,
+        manager_threshold_bp=config.discounts.manager_threshold_bp,
+        cash_increment_minor=config.tender.cash_rounding_minor,
+        refund_manager_above_minor=config.tender.refund_manager_above_minor,
+    )
+
+
+def store_of(data_dir: Path, config: Config, clock: Clock | None = None) -> Store:
+    """The store kernel alone (CLI commands that need no device or terminal)."""
+    return Store(data_dir, config.store, layout(), clock, writer=config.writer,
+                 idempotency=config.idempotency)
+
+
+@dataclass
+class Daemon:
+    config: Config
+    store: Store
+    policy: Policy
+    printing: PrintService
+    terminals: Terminals
+    payments: Payments
+    devices: DeviceService
+    appliers: Mapping[str, ChangeApplier]
+    sync_engine: SyncEngine | None = field(default=None)
+
+    def start(self) -> None:
+        """Open the store and start the print workers (before the event loop runs)."""
+        self.store.start()
+        self.printing.start()
+
+    def stop(self) -> None:
+        self.printing.stop()
+        self.store.stop()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        """Everything that runs while the app serves, started in dependency order and stopped
+        in reverse: the writer's batching task, payments' reconciler, devices, sync."""
+        writer = asyncio.create_task(self.store.writer.serve(), name="store-writer")
+        self.printing.attach_loop(asyncio.get_running_loop())
+        # Payments left pending by a crash are reconciled from the start; stored offline card
+        # payments are forwarded when the link is back.
+        payments = asyncio.create_task(self.payments.run(lambda: False), name="payments")
+        # After the writer: device events and counters go through it.
+        await self.devices.start()
+        # Uploads the log and applies down-sync in the background; a store without a relay
+        # URL or credential runs without it.
+        engine = engine_for(self.store, self.config.sync, self.appliers)
+        self.sync_engine = engine
+        syncing = asyncio.create_task(engine.run(), name="sync-engine") if engine else None
+        try:
+            yield
+        finally:
+            if syncing is not None:
+                await _cancel(syncing)
+            self.sync_engine = None
+            await self.devices.stop()
+            await _cancel(payments)
+            await self.payments.close()
+            self.printing.attach_loop(None)
+            await _cancel(writer)
+
+
+async def _cancel(task: asyncio.Task) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def compose(data_dir: Path, config: Config, clock: Clock | None = None) -> Daemon:
+    for key in config.moved_keys:
+        log.warning("config key moved: read from its old place; move it to [devices]", key=key)
+    store = store_of(data_dir, config, clock)
+    policy = policy_of(config)
+    statistics = SqliteStatistics()  # device counters, persisted through the writer
+    printing = PrintService(
+        config.printing, printers=list(config.devices.printers),
+        default_printer=config.devices.default_printer, db_path=store.db_path,
+        writer=store.writer, clock=store.clock, policy=policy, tz=store.identity.tz,
+        registry=store.metrics.registry, statistics=statistics,
+    )
+    store.on_commit(printing.committed)
+    terminals = Terminals.from_config(config.devices.terminals,
+                                      config.devices.terminal_for_lane, config.tender,
+                                      config.store.currency, statistics)
+    payments = Payments(store, policy, config.tender, terminals, store.metrics)
+    devices = DeviceService(store, config.devices, policy=policy, printing=printing,
+                            terminals=terminals, statistics=statistics,
+                            terminal_status_timeout_s=config.tender.terminal_status_timeout_s)
+    return Daemon(config, store, policy, printing, terminals, payments, devices, appliers())

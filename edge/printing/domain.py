@@ -1,0 +1,9 @@
+"""The printing domain as the daemon composes it (its print jobs are primary state, not a
+projection: a job records what was sent to a printer)."""
+
+from __future__ import annotations
+
+from edge.domain import Domain
+from edge.printing.routes import reprint_receipt
+
+DOMAIN = Domain(name="printing", routes=[reprint_receipt])

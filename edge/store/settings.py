@@ -1,0 +1,45 @@
+"""The store kernel's sections: [store] (who the store is: tenant, store, currency, time zone,
+business day, tax mode), [writer] (group commit) and [idempotency] (how long keys are kept)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+from core.money import CURRENCY_EXPONENTS
+from schemas.ids import Id
+
+
+class StoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    tenant_id: Id = "demo-tenant"
+    store_id: Id = "store-001"
+    name: str = "NovaPOS Demo Store"
+    currency: str = "EUR"
+    timezone: str = "Europe/Berlin"
+    # Sales before this local hour count towards the previous business day.
+    day_close_hour: Annotated[int, msgspec.Meta(ge=0, le=23)] = 4
+    tax_mode: Literal["inclusive", "exclusive"] = "inclusive"
+
+    def __post_init__(self) -> None:
+        if self.currency not in CURRENCY_EXPONENTS:
+            raise ValueError(f"unsupported currency {self.currency!r}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {self.timezone!r}") from exc
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class IdempotencyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    retention_days: Annotated[int, msgspec.Meta(ge=7, le=365)] = 7
+    prune_interval_s: Annotated[int, msgspec.Meta(ge=1)] = 3_600
+
+
+class WriterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # Requests committed together in one fsync (group commit); none is acknowledged before it.
+    max_batch: Annotated[int, msgspec.Meta(ge=1, le=4_096)] = 256
