@@ -444,13 +444,13 @@ def _swap(data: bytes, swaps: tuple[tuple[bytes, bytes], ...]) -> bytes:
 
 def run_baseline(work_dir: Path, templates: dict, sale: dict, seconds: float) -> dict:
     """One durable transaction per sale, sequential, writing the template sale's rows."""
-    from core.ids import uuid7
     from core import chain
+    from core.idempotency import StoredResponse
+    from core.ids import uuid7
     from edge import compose
     from edge.store import eventlog, idempotency
     from edge.store.db import open_store
     from schemas.envelope import Event
-    from core.idempotency import StoredResponse
     from schemas.events import decode_body
 
     layout = compose.layout()

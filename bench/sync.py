@@ -34,13 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cloud_relay import admin
 from cloud_relay.storage import open_storage
-from sync.settings import SyncConfig
-from schemas.sync import decode_batch
-from sync import cursor, outbox
 from edge.compose import appliers
 from edge.sync_link import StoreLink
+from schemas.sync import decode_batch
+from sync import cursor, outbox
 from sync.engine import SyncEngine
 from sync.metrics import SyncMetrics
+from sync.settings import SyncConfig
 from tests.support.relay import (
     RelayProcess,
     database_url,

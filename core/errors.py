@@ -78,3 +78,11 @@ class ConfigError(DomainError, ValueError):
     CLI; never an HTTP answer: a misconfigured service does not start)."""
 
     slug, title = "invalid-configuration", "The configuration is not valid"
+
+
+class Refused(DomainError):
+    """A service that will not start as asked, because starting would do harm (serve as
+    another store, over a damaged configuration): exit code 4 at the CLI, distinct from bad
+    input (2) and unavailable (3), so a supervisor can tell an operator to look."""
+
+    slug, title, exit_code = "refused-to-start", "Refusing to start", 4

@@ -1,7 +1,8 @@
 """`novapos-edge`: the store PC's command line. A thin skin over `edge.store.kernel` and friends;
 every command has a Python twin the tests call directly.
 
-Exit codes: 0 ok, 1 degraded or verification failed, 2 bad input, 3 daemon or store unavailable.
+Exit codes: 0 ok, 1 degraded or verification failed, 2 bad input, 3 daemon or store unavailable,
+4 refused to start (the config is damaged, or disagrees with the store's database).
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.errors import ConfigError, DomainError
+from core.errors import ConfigError, DomainError, Refused
+from core.files import write_atomic
 from edge import compose, demo
 from edge import config as config_mod
 from edge.catalog.service import import_document, parse_upload
 from edge.config import StoreConfig
 from edge.devices.cli import devices_app
-from edge.paths import default_data_dir
-from edge.paths import read_daemon_info
+from edge.paths import default_data_dir, read_daemon_info
 from edge.server import run
 from edge.store.db import DB_FILENAME, open_connection
 from edge.store.kernel import Store
@@ -54,13 +55,17 @@ def _fail(message: str, code: int) -> typer.Exit:
 def _config(path: Path) -> config_mod.Config:
     try:
         return config_mod.load(path)
-    except ConfigError as exc:
-        raise _fail(str(exc), EXIT_BAD_INPUT) from exc
+    except (ConfigError, Refused) as exc:
+        raise _fail(str(exc), exc.exit_code) from exc
 
 
 def _service(data_dir: Path | None) -> Store:
     path = data_dir or default_data_dir()
-    return compose.store_of(path, _config(path))
+    config = _config(path)
+    try:
+        return compose.store_of(path, config)
+    except Refused as exc:
+        raise _fail(str(exc), exc.exit_code) from exc
 
 
 @app.command()
@@ -89,7 +94,7 @@ def init(
     if cfg_path.exists():
         out.print(f"{cfg_path} exists; keeping it")
     else:
-        cfg_path.write_text(config_mod.render_toml(store_cfg))
+        write_atomic(cfg_path, config_mod.render_toml(store_cfg).encode(), mode=0o644)
     _service(path)  # migrates
     out.print(f"store {store_cfg.store_id} ready in {path}")
 
@@ -114,9 +119,9 @@ def serve(
         demo_devices, config = demo.start_devices(config, path)
     try:
         daemon = compose.compose(path, config)
-    except ConfigError as exc:
+    except (ConfigError, Refused) as exc:
         demo_devices.stop()
-        raise _fail(str(exc), EXIT_BAD_INPUT) from exc
+        raise _fail(str(exc), exc.exit_code) from exc
 
     def ready(info: DaemonInfo) -> None:
         sys.stdout.write(f"novapos-edge listening on {info.url} (store {info.store_id}, data {path})\n")
@@ -275,10 +280,9 @@ def sync_enroll(
     data_dir: DataDir = None,
 ) -> None:
     """Install the store's relay credential (kept mode 0600 in the data dir)."""
-    import os
 
-    from sync.engine import resolve
     from core.signing import StoreCredential
+    from sync.engine import resolve
 
     path = data_dir or default_data_dir()
     svc = _service(path)
@@ -297,13 +301,12 @@ def sync_enroll(
                     EXIT_BAD_INPUT)
     config = _config(path)
     target = resolve(path, config.sync.credential_file)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(msgspec.json.encode(cred))
+    write_atomic(target, msgspec.json.encode(cred), mode=0o600)
     cfg_path = path / config_mod.CONFIG_FILENAME
     if relay_url is not None and not config.sync.relay_url:
-        with cfg_path.open("a") as fh:
-            fh.write(f"\n[sync]\nrelay_url = {msgspec.json.encode(relay_url).decode()}\n")
+        old = cfg_path.read_bytes() if cfg_path.exists() else b""
+        line = f"\n[sync]\nrelay_url = {msgspec.json.encode(relay_url).decode()}\n"
+        write_atomic(cfg_path, old + line.encode(), mode=0o644)
     out.print(f"store {cred.store_id} enrolled with key {cred.key_id}; credential in {target}"
               + (" (restart the daemon to start syncing)" if read_daemon_info(path) else ""))
 

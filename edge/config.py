@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from core.errors import ConfigError
+from core.errors import ConfigError, Refused
 from edge.carts.settings import DiscountConfig, PriceLockConfig
 from edge.devices.settings import DevicesConfig
 from edge.printing.settings import PrintingConfig
@@ -102,10 +102,16 @@ def load(data_dir: Path | None = None, environ: dict[str, str] | None = None) ->
     raw: dict[str, Any] = {}
     if data_dir is not None and (data_dir / CONFIG_FILENAME).exists():
         path = data_dir / CONFIG_FILENAME
+        text = path.read_bytes()
+        if not text.strip():
+            raise Refused(f"{path} is empty (damaged by a power cut?): refusing to start on "
+                          "defaults, which would make this store another store; restore it "
+                          "(novapos-edge init writes one)")
         try:
-            raw = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: {exc}") from exc
+            raw = tomllib.loads(text.decode())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise Refused(f"{path} cannot be read ({exc}); damaged or truncated? Restore it "
+                          "before starting") from exc
     raw = _env_overrides(raw, dict(os.environ if environ is None else environ))
     moved = _move_legacy_device_keys(raw)
     try:

@@ -6,7 +6,6 @@ and kept in `demo-tokens.json` (mode 0600) in the data dir, so every start can p
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import msgspec
 
 from core.catalog import parse_json
+from core.files import write_atomic
 from drivers.emulators.escpos_printer import EscposPrinterEmulator
 from drivers.emulators.zvt_terminal import ZvtTerminalEmulator
 from edge import lanes
@@ -50,15 +50,21 @@ def _import_if_empty(tx, doc) -> None:
 
 def _tokens(service: Store) -> dict[str, str]:
     path: Path = service.data_dir / TOKENS_FILENAME
-    if path.exists():
-        saved: dict[str, str] = msgspec.json.decode(path.read_bytes())
-        if all(service.authenticate(token) is not None for token in saved.values()):
-            return saved
+    saved = _saved_tokens(path)
+    if saved and all(service.authenticate(token) is not None for token in saved.values()):
+        return saved
+    # None saved, or a file an older build left damaged by a power cut: fresh tokens (the
+    # demo lanes' old ones stay valid until revoked; nothing else depends on this file).
     tokens = {lane: service.enroll_lane(lane, role).token for lane, role in DEMO_LANES}
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(msgspec.json.format(msgspec.json.encode(tokens)))
+    write_atomic(path, msgspec.json.format(msgspec.json.encode(tokens)), mode=0o600)
     return tokens
+
+
+def _saved_tokens(path: Path) -> dict[str, str] | None:
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=dict[str, str])
+    except (FileNotFoundError, msgspec.DecodeError, msgspec.ValidationError):
+        return None
 
 
 # --- demo devices ----------------------------------------------------------------------------

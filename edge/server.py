@@ -14,6 +14,7 @@ import msgspec
 import structlog
 import uvicorn
 
+from core.files import write_atomic
 from edge import mdns, sdnotify
 from edge.app import create_asgi
 from edge.compose import Daemon
@@ -125,7 +126,7 @@ async def serve_async(
     info = DaemonInfo(os.getpid(), f"http://{display_host}:{bound}", host, bound,
                       service.identity.store_id, service.identity.tenant_id)
     info_path = service.data_dir / DAEMON_FILENAME
-    info_path.write_bytes(msgspec.json.encode(info))
+    write_atomic(info_path, msgspec.json.encode(info), mode=0o644)
     on_ready(info)
     sdnotify.notify(f"READY=1\nSTATUS=serving store {info.store_id} on {info.url}")
     keeper = asyncio.create_task(_housekeeping(service, daemon.config.idempotency.prune_interval_s, server))

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 import msgspec
 
+from core import signing
 from core.clock import SystemClock
 from schemas.sync import (
     BATCH_CONTENT_TYPE,
@@ -34,7 +35,6 @@ from schemas.sync import (
     StoreWatermark,
     SyncRefusal,
 )
-from core import signing
 from sync.outbox import FrozenBatch
 
 _REFUSAL_REASONS = frozenset(

@@ -31,14 +31,14 @@ import httpx
 import msgspec
 import structlog
 
+from core.backoff import BackoffPolicy, BackoffState, delay_s, with_retry_after
+from core.signing import StoreCredential
 from schemas.sync import MAX_DOWN_CHANGES
 from sync import cursor, downsync, outbox
-from core.backoff import BackoffPolicy, BackoffState, delay_s, with_retry_after
 from sync.client import Acked, Failed, Refused, RelayClient, RelayRequestError, RetryLater
 from sync.metrics import SyncMetrics
 from sync.port import StorePort
 from sync.settings import SyncConfig
-from core.signing import StoreCredential
 
 log = structlog.get_logger("novapos.sync")
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import msgspec
 
+
 class SyncConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Upload of the log to the cloud relay and down-sync of catalog and settings.
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import serial
 
 from drivers.transports import ExactReads, TransportError

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+
 class PriceLockConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ttl_s: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 900
     # What completing a cart does when a line's lock expired and its price moved:

@@ -3,7 +3,6 @@ events (tax classes, products, prices) in one command, so an import lands whole 
 
 from __future__ import annotations
 
-from edge.catalog import lookup
 from core.catalog import (
     CatalogImportError,
     at_csv_lines,
@@ -12,6 +11,7 @@ from core.catalog import (
     validate,
 )
 from core.clock import to_ms
+from edge.catalog import lookup
 from edge.errors import CatalogRejected
 from edge.store.writer import Tx
 from schemas import api

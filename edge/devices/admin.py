@@ -1,8 +1,8 @@
 """The local admin credential: how `novapos-edge devices|status` talks to the running daemon.
 
 At start the daemon writes a fresh random token to `<data dir>/admin-token` (mode 0600,
-written to a temporary file and renamed, so a reader never sees half a token) and deletes it
-on a clean stop. Admin routes (`/v1/admin/...`) accept it as `Authorization: Bearer <token>`
+atomically and durably: `core.files.write_atomic`, so a reader or a power cut never leaves
+half a token) and deletes it on a clean stop. Admin routes (`/v1/admin/...`) accept it as `Authorization: Bearer <token>`
 only from a loopback peer (`edge.api.auth` checks it): reading the file proves local access to
 the store's data directory (root or the service user), and a leaked token is useless from
 another host.
@@ -10,9 +10,10 @@ another host.
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
+
+from core.files import write_atomic
 
 ADMIN_TOKEN_FILENAME = "admin-token"
 TOKEN_PREFIX = "npa_"
@@ -20,12 +21,7 @@ TOKEN_PREFIX = "npa_"
 
 def issue(data_dir: Path) -> str:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    path = data_dir / ADMIN_TOKEN_FILENAME
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(token + "\n")
-    os.replace(tmp, path)
+    write_atomic(data_dir / ADMIN_TOKEN_FILENAME, (token + "\n").encode(), mode=0o600)
     return token
 
 

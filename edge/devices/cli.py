@@ -20,8 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edge.devices.client import AdminClient, AdminError, DaemonUnreachable
-from edge.paths import default_data_dir
-from edge.paths import read_daemon_info
+from edge.paths import default_data_dir, read_daemon_info
 from edge.store import eventlog
 from edge.store.db import DB_FILENAME, open_connection
 

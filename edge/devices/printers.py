@@ -12,7 +12,6 @@ a receipt printer with its state, and prints once it is added to `[printing.prin
 
 from __future__ import annotations
 
-
 import apsw
 
 from drivers.device import Device, StatisticsSink
@@ -22,8 +21,8 @@ from drivers.escpos import EscposPrinter
 from drivers.registry import DriverSpec
 from drivers.transports.serial import SerialTransport
 from drivers.transports.tcp import TcpTransport
-from schemas.devices import DeviceAddress, DeviceDescriptor, PrintQueueStatus
 from edge.printing.service import PrintService
+from schemas.devices import DeviceAddress, DeviceDescriptor, PrintQueueStatus
 
 ESCPOS = EscposPrinter.DRIVER
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import structlog
 
+from core.errors import ConfigError, DomainError, InvalidInput, NotFound
 from drivers.device import Device, DeviceFault
 from drivers.discovery import Interface
 from drivers.discovery.hid import HidInterface
@@ -31,15 +32,13 @@ from drivers.registry import Change, DriverSpec, Registry
 from drivers.scanners.base import Scanner
 from drivers.scanners.hid import HidPosScanner, WedgeScanner
 from drivers.scanners.serial import SerialScanner
-from core.errors import ConfigError
-from edge.devices.settings import DevicesConfig
+from edge.carts.model import Policy
 from edge.devices import admin, bindings, printers, terminal
 from edge.devices.hub import EventHub
 from edge.devices.metrics import DeviceCollector
-from edge.carts.model import Policy
 from edge.devices.scan_to_cart import add_scan
+from edge.devices.settings import DevicesConfig
 from edge.devices.statistics import SqliteStatistics
-from core.errors import DomainError, InvalidInput, NotFound
 from edge.errors import UnknownItem
 from edge.lanes import Principal
 from edge.printing.service import PrintService

@@ -13,17 +13,17 @@ from dataclasses import dataclass
 
 import apsw
 
-from edge.carts.model import Policy
 from core.errors import DomainError, InvalidInput, NotFound
-from edge.errors import ManagerRequired
 from core.ids import uuid7
-from edge.lanes import Principal
 from core.money import div_round_half_up
-from edge.store.writer import Tx
+from edge.carts.model import Policy
+from edge.errors import ManagerRequired
+from edge.lanes import Principal
 from edge.payments import rows as payment_rows
-from edge.tender.commands import CardRefunds, transition
 from edge.payments.machine import Payment
 from edge.payments.views import reference
+from edge.store.writer import Tx
+from edge.tender.commands import CardRefunds, transition
 from schemas import api
 from schemas import events as ev
 

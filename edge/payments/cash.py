@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge.errors import TenderInsufficient
 from core.money import div_round_half_up
+from edge.errors import TenderInsufficient
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import apsw
 
 from core.backoff import BackoffPolicy, envelope_s
-
 from schemas.printing import PrintJobKind, PrintJobView, ReceiptPrint
 
 # Explicit limits: a printer that stays down for days must not grow the queue without bound.

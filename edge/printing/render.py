@@ -14,8 +14,8 @@ import textwrap
 from dataclasses import dataclass
 from typing import Literal
 
-from drivers.escpos.document import printable
 from core.money import format_minor
+from drivers.escpos.document import printable
 from schemas.api import ReceiptView
 from schemas.printing import Barcode, Cut, Document, Element, QrCode, Text
 

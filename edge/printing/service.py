@@ -26,14 +26,14 @@ import msgspec
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from core.clock import Clock
+from core.errors import InvalidInput, NotFound
+from core.ids import uuid7
 from drivers.device import MemoryStatistics, StatisticsSink
 from drivers.escpos import EscposPrinter, PrinterSettings
 from drivers.transports import Transport
 from drivers.transports.serial import SerialTransport
 from drivers.transports.tcp import TcpTransport
-from core.clock import Clock
-from core.errors import InvalidInput, NotFound
-from core.ids import uuid7
 from edge.carts.model import Policy
 from edge.orders import views as orders
 from edge.printing import queue
@@ -41,9 +41,9 @@ from edge.printing.render import ReceiptLayout, receipt_document
 from edge.printing.settings import PrinterConfig, PrintingConfig
 from edge.printing.worker import PrintWorker, RenderError
 from edge.store.writer import Tx, Writer
-from schemas.envelope import Event
 from schemas import events as ev
 from schemas.devices import DeviceAddress, DeviceStatus
+from schemas.envelope import Event
 from schemas.printing import Document, PrintJobView, PrintQueueView, ReceiptPrint
 
 log = structlog.get_logger("novapos.printing")

@@ -9,6 +9,7 @@ import msgspec
 
 from schemas.ids import Id
 
+
 class PrinterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One receipt printer: where it is, how wide, which lanes print on it."""
 

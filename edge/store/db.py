@@ -6,11 +6,13 @@ only after the WAL is fsynced, so an acknowledged sale survives power loss.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import apsw
 
+from core.errors import Refused
 from core.migrations import Migration, SqliteTarget, latest
 from core.migrations import migrate as run_migrations
 from edge.store import migrations
@@ -54,6 +56,30 @@ def pending(conn: apsw.Connection, schema: Schema) -> list[str]:
     """Components whose migrations are not all applied (readiness reports them)."""
     target = SqliteTarget(conn, migrations.COMPONENT)
     return [c for c, steps in schema if target.current(c) != latest(steps)]
+
+
+IDENTITY_KEY = "store.identity"
+
+
+def check_identity(conn: apsw.Connection, recorded_as: dict[str, str]) -> None:
+    """The store's identity (tenant, store, currency, time zone) is written into its database
+    the first time it opens and must match on every start after: a damaged or swapped config
+    file must never make a store's database serve as another store."""
+    rows = conn.execute("SELECT value FROM meta WHERE key = ?", (IDENTITY_KEY,)).fetchall()
+    if not rows:
+        with conn:
+            conn.execute("INSERT INTO meta(key, value) VALUES (?, ?)",
+                         (IDENTITY_KEY, json.dumps(recorded_as, sort_keys=True)))
+        return
+    stored = json.loads(rows[0][0])
+    differ = {k: (stored.get(k), v) for k, v in recorded_as.items() if stored.get(k) != v}
+    if differ:
+        what = ", ".join(f"{k} {old!r} in the database, {new!r} in the config"
+                         for k, (old, new) in sorted(differ.items()))
+        raise Refused(f"this store's database belongs to {stored.get('tenant_id')}/"
+                      f"{stored.get('store_id')}; the configuration disagrees ({what}). Restore "
+                      "config.toml (novapos-edge init writes one) instead of starting as another "
+                      "store")
 
 
 def open_store(data_dir: Path, schema: Schema) -> apsw.Connection:

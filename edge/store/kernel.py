@@ -18,7 +18,7 @@ from core.clock import Clock, SystemClock
 from edge import lanes
 from edge.metrics import Metrics
 from edge.store import eventlog, idempotency
-from edge.store.db import DB_FILENAME, open_connection, open_store, pending
+from edge.store.db import DB_FILENAME, check_identity, open_connection, open_store, pending
 from edge.store.idempotency import Gate
 from edge.store.layout import Layout
 from edge.store.settings import IdempotencyConfig, StoreConfig, WriterConfig
@@ -48,7 +48,12 @@ class Store:
         self.db_path = data_dir / DB_FILENAME
         # Migrations run once, before anything else touches the database.
         self.layout = layout
-        open_store(data_dir, layout.schema).close()
+        conn = open_store(data_dir, layout.schema)
+        try:
+            check_identity(conn, {"tenant_id": s.tenant_id, "store_id": s.store_id,
+                                  "currency": s.currency, "timezone": s.timezone})
+        finally:
+            conn.close()
         self._listeners: list[CommitListener] = []
         self.writer = Writer(self.db_path, self.identity, self.clock, layout.projector,
                              max_batch=writer.max_batch, on_commit=self._committed)

@@ -11,16 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge.carts.model import MAX_TENDERS_PER_CART, Cart, Policy, load, load_for
 from core.errors import DomainError, InvalidInput, NotFound
 from core.ids import uuid7
+from edge.carts.model import MAX_TENDERS_PER_CART, Cart, Policy, load, load_for
 from edge.lanes import Principal
-from edge.store.writer import Tx
-from edge.tender import offline
-from edge.payments import machine
-from edge.payments import settlement
+from edge.payments import machine, settlement
 from edge.payments import rows as payment_rows
 from edge.payments.machine import DEAD_STATES, PAID_STATES, Payment
+from edge.store.writer import Tx
+from edge.tender import offline
 from schemas import api
 from schemas import events as ev
 from schemas.terminal import CardReference, TerminalResult

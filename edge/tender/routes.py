@@ -9,11 +9,11 @@ from typing import Annotated
 from litestar import Controller, Response, delete, get, post
 from litestar.params import JSONBody, PathParameter
 
+from core.errors import NotFound
 from edge.api.deps import Injected, respond
 from edge.api.problems import READ_PROBLEMS, TENDER_PROBLEMS, WRITE_PROBLEMS
 from edge.carts.model import Policy
 from edge.carts.routes import CartId
-from core.errors import NotFound
 from edge.errors import Forbidden
 from edge.lanes import Principal
 from edge.payments import rows as payment_rows

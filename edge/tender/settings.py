@@ -9,6 +9,7 @@ import msgspec
 
 from schemas.ids import Id
 
+
 class TenderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Tenders: cash rounding, refund limits, card timeouts and the offline card policy
     (docs/tender.md)."""

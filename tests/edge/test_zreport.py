@@ -11,8 +11,8 @@ import msgspec
 from typer.testing import CliRunner
 
 from edge.cli import app
-from edge.store.db import open_connection
 from edge.reports.zreport import z_report_for_day
+from edge.store.db import open_connection
 from schemas.zreport import ZReport
 from tests.edge.api.helpers import assert_problem, head_seq, open_cart, post
 from tests.support.live_app import LiveApp

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import httpx
 import msgspec
 
+from core import signing
 from core.chain import GENESIS_HASH
 from schemas.sync import (
     BatchAck,
@@ -22,7 +23,6 @@ from schemas.sync import (
     SyncEvent,
     decode_batch,
 )
-from core import signing
 
 
 @dataclass

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import httpx
 
-from sync.settings import SyncConfig
-from tests.support.store import TestStore
-from edge.store.db import open_connection
+from core.signing import StoreCredential, new_credential
 from edge.compose import appliers
+from edge.store.db import open_connection
 from edge.sync_link import StoreLink
 from sync.engine import SyncEngine
 from sync.metrics import SyncMetrics
-from core.signing import StoreCredential, new_credential
+from sync.settings import SyncConfig
+from tests.support.store import TestStore
 from tests.support.sync_store import SaleFactory, make_service
 
 TENANT, STORE = "demo-tenant", "store-001"

@@ -9,10 +9,10 @@ import msgspec
 import pytest
 
 from edge import demo
-from tests.support.store import verify
-from schemas.sync import Change
 from edge.compose import appliers
+from schemas.sync import Change
 from sync import downsync
+from tests.support.store import verify
 from tests.support.sync_store import make_service
 from tests.sync.helpers import rows
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from edge.sync_link import status as sync_status
 from schemas.sync import decode_batch
 from sync import cursor
-from edge.sync_link import status as sync_status
 from tests.support.sync_store import SaleFactory, running_store
 from tests.sync.fake_relay import FakeRelay
 from tests.sync.helpers import credential, engine, metric, rows, run

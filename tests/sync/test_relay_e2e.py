@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sync import cursor
 from edge.sync_link import status as sync_status
+from sync import cursor
 from tests.cloud_relay.conftest import skip_without_pg
 from tests.support.relay import BACKENDS, start_relay
 from tests.support.sync_proof import assert_converged
@@ -75,8 +75,8 @@ def test_lost_ack_is_recovered_from_the_watermark(relay, tmp_path: Path) -> None
 def _append_unreadable(tx) -> int:
     """An event as a newer edge build would write it (schema version 2): this relay cannot
     interpret it, but it is part of the chain and must reach the ledger."""
-    from core.ids import uuid7
     from core import chain
+    from core.ids import uuid7
     from edge.store import eventlog
     from schemas.envelope import Event
 

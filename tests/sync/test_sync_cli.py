@@ -8,9 +8,9 @@ from pathlib import Path
 import msgspec
 from typer.testing import CliRunner
 
+from core.signing import new_credential
 from edge.cli import app
 from sync import cursor
-from core.signing import new_credential
 from tests.support.sync_store import make_service
 
 runner = CliRunner()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import msgspec
 
-from sync import cursor
 from edge.compose import appliers
 from edge.sync_link import engine_for
+from sync import cursor
 from tests.cloud_relay.test_tls_and_cli import _self_signed
 from tests.support.relay import start_relay
 from tests.support.sync_proof import assert_converged

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from drivers.emulators.serial_scanner import SerialScannerEmulator
-from tests.support.store import verify
 from schemas import events as ev
 from schemas.devices import Scan
 from tests.conftest import new_key
@@ -19,6 +18,7 @@ from tests.edge.devices.helpers import (
     start_with_devices,
     wait_for,
 )
+from tests.support.store import verify
 
 MILK_BARCODE = "4006381333931"
 

@@ -154,8 +154,8 @@ def test_a_configured_entry_at_the_terminals_address_cannot_take_it_over() -> No
     from types import SimpleNamespace
 
     from drivers.discovery import index
-    from edge.devices.settings import ConfiguredDevice, DevicesConfig
     from edge.devices.service import build_interfaces
+    from edge.devices.settings import ConfiguredDevice, DevicesConfig
     from schemas.devices import DeviceAddress, DeviceDescriptor
 
     cfg = DevicesConfig(usb=False, hid=False, serial_system_ports=False, configured=[

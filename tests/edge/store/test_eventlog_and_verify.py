@@ -9,15 +9,14 @@ from pathlib import Path
 import apsw
 import pytest
 
+from core import chain
+from core.clock import ManualClock
 from edge import config as config_mod
 from edge import demo
-from core.clock import ManualClock
-from tests.support.store import TestStore
-from core import chain
 from edge.store import eventlog
 from edge.store.db import open_connection
-from tests.support.store import verify
 from tests.support.live_app import START_MS
+from tests.support.store import TestStore, verify
 
 
 @pytest.fixture

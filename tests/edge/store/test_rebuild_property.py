@@ -10,21 +10,20 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from edge import demo
-from edge.carts import commands as carts
-from edge.tender import commands as tender
-from edge.carts.model import load_for
-from edge.orders import commands as orders
-from edge import config as config_mod
-from edge.catalog.service import import_document
 from core.clock import ManualClock
 from core.errors import DomainError
+from edge import config as config_mod
+from edge import demo
+from edge.carts import commands as carts
+from edge.carts.model import load_for
+from edge.catalog.service import import_document
 from edge.lanes import Principal
-from tests.support.store import TestStore
-from tests.support.store import verify
+from edge.orders import commands as orders
+from edge.tender import commands as tender
 from schemas import api
 from schemas.catalog import CatalogDocument, PriceVersion
 from tests.support.live_app import START_MS
+from tests.support.store import TestStore, verify
 
 LANES = [Principal("demo-tenant", "store-001", lane, role, "t")
          for lane, role in (("lane-1", "cashier"), ("lane-2", "cashier"), ("manager-1", "manager"))]

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from drivers.emulators.zvt_terminal import ZvtTerminalEmulator
-from tests.support.store import verify
 from tests.conftest import new_key
 from tests.edge.api.helpers import assert_problem, head_seq, open_cart, post
 from tests.support.live_app import LiveApp
+from tests.support.store import verify
 
 WAIT_S = 30.0
 

@@ -13,17 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.clock import ManualClock
 from drivers.emulators.zvt_terminal import ZvtTerminalEmulator
 from drivers.zvt import ZvtTerminal
+from edge import config as config_mod
 from edge import demo
 from edge.carts import commands as carts
 from edge.carts.model import load_for
-from edge import config as config_mod
-from core.clock import ManualClock
-from tests.support.store import TestStore
-from tests.support.store import verify
-from edge.tender import commands
 from edge.payments import rows as payment_rows
+from edge.tender import commands
 from schemas import api
 from schemas.devices import DeviceAddress
 from tests.conftest import new_key
@@ -31,6 +29,7 @@ from tests.edge.api.helpers import assert_problem, post
 from tests.edge.tender.test_card_api import WAIT_S, _card_payment, _cart, card_store, terminal
 from tests.edge.tender.test_reconciliation import LANE, POLICY
 from tests.support.live_app import START_MS
+from tests.support.store import TestStore, verify
 
 __all__ = ["card_store", "terminal"]  # fixtures reused from the card API tests
 

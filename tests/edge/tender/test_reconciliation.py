@@ -10,17 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from core.clock import ManualClock
+from edge import config as config_mod
 from edge import demo
 from edge.carts import commands as carts
-from edge import config as config_mod
-from core.clock import ManualClock
 from edge.lanes import Principal
-from tests.support.store import TestStore
-from tests.support.store import verify
 from edge.tender import commands, offline
 from schemas import api
 from schemas.terminal import CardReference, TerminalResult
 from tests.support.live_app import START_MS
+from tests.support.store import TestStore, verify
 
 LANE = Principal("demo-tenant", "store-001", "lane-1", "cashier", "t")
 POLICY = offline.OfflinePolicy(5000, 50000, 86_400_000, 259_200_000)

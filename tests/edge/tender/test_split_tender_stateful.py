@@ -17,24 +17,23 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from core.clock import ManualClock
+from core.errors import DomainError
+from edge import config as config_mod
 from edge import demo
 from edge.carts import commands as carts
 from edge.carts.model import load
 from edge.carts.views import view as cart_view
-from edge.orders import commands as orders
-from edge import config as config_mod
-from core.clock import ManualClock
-from core.errors import DomainError
 from edge.lanes import Principal
-from tests.support.store import TestStore
-from tests.support.store import verify
-from edge.tender import commands
-from edge.tender import commands as tender
+from edge.orders import commands as orders
 from edge.orders import refunds
 from edge.payments import rows as payment_rows
 from edge.payments.machine import PAID_STATES
+from edge.tender import commands
+from edge.tender import commands as tender
 from schemas import api
 from tests.support.live_app import START_MS
+from tests.support.store import TestStore, verify
 
 CASHIER = Principal("demo-tenant", "store-001", "lane-1", "cashier", "t")
 MANAGER = Principal("demo-tenant", "store-001", "manager-1", "manager", "t")
