@@ -16,8 +16,9 @@ import msgspec
 
 from cloud_relay.auth import StorePrincipal
 from cloud_relay.batch import MAX_KEY_LENGTH, check_batch
-from cloud_relay.errors import InvalidInput, MissingIdempotencyKey, refuse
+from cloud_relay.errors import refuse
 from cloud_relay.storage.base import Storage
+from core.errors import BadRequest, IdempotencyKeyMissing
 from schemas.sync import MAX_BATCH_BYTES, BatchAck, decode_batch
 
 # Compressed bytes on the wire; the uncompressed limit is enforced while inflating.
@@ -34,21 +35,21 @@ def parse_acked_through(value: str | None) -> int | None:
     try:
         seq = int(value)
     except ValueError:
-        raise InvalidInput(f"X-NovaPOS-Acked-Through must be an integer, not {value[:32]!r}",
-                           field="X-NovaPOS-Acked-Through") from None
+        raise BadRequest(f"X-NovaPOS-Acked-Through must be an integer, not {value[:32]!r}",
+                         field="X-NovaPOS-Acked-Through") from None
     if seq < 0:
-        raise InvalidInput("X-NovaPOS-Acked-Through must be >= 0",
-                           field="X-NovaPOS-Acked-Through")
+        raise BadRequest("X-NovaPOS-Acked-Through must be >= 0",
+                         field="X-NovaPOS-Acked-Through")
     return seq
 
 
 def ingest(storage: Storage, who: StorePrincipal, raw: bytes, key: str | None,
            acked_through: int | None, now_ms: int) -> BatchAck:
     if key is None or not key.strip():
-        raise MissingIdempotencyKey("a batch upload needs an Idempotency-Key header equal to "
+        raise IdempotencyKeyMissing("a batch upload needs an Idempotency-Key header equal to "
                                     "its batch id")
     if len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise MissingIdempotencyKey(f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable "
+        raise IdempotencyKeyMissing(f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable "
                                     "characters")
     if len(raw) > MAX_BATCH_WIRE_BYTES:
         raise refuse("malformed", f"batch is {len(raw)} bytes; the limit is "

@@ -27,9 +27,10 @@ from typing import Any
 import msgspec
 
 from cloud_relay import batch as batch_mod
-from cloud_relay.errors import AlreadyExists, IdempotencyKeyReused, NotFound, refuse
+from cloud_relay.errors import AlreadyExists, refuse
 from cloud_relay.sealing import Sealer
 from core.chain import GENESIS_HASH
+from core.errors import IdempotencyKeyReused, NotFound
 from schemas.relay import StoreRecord, StoreSyncStatus
 from schemas.sync import Batch, BatchAck, Change, QuarantinedEvent, StoreWatermark
 

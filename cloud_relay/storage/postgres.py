@@ -23,8 +23,8 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from cloud_relay.errors import IdempotencyKeyInFlight
 from cloud_relay.storage.base import EVENT_COLUMNS, Storage, Tx
+from core.errors import IdempotencyKeyInFlight
 
 POOL_MAX = 16
 APPLICATION_NAME = "novapos-relay"

@@ -19,8 +19,8 @@ from typing import Any
 
 import apsw
 
-from cloud_relay.errors import IdempotencyKeyInFlight
 from cloud_relay.storage.base import EVENT_COLUMNS, Storage, Tx
+from core.errors import IdempotencyKeyInFlight
 
 BUSY_TIMEOUT_MS = 30_000
 DB_FILENAME = "relay.db"
