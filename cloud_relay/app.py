@@ -7,13 +7,13 @@ process over the same database answers the same.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
 import msgspec
+import structlog
 from litestar import Litestar, Request, Response, get, post
 from litestar.concurrency import sync_to_thread
 from litestar.datastructures import State
@@ -30,7 +30,7 @@ from schemas.sync import HEADER_ACKED_THROUGH, MAX_DOWN_CHANGES, MSGPACK_CONTENT
 from core import signing
 from core.errors import BadRequest, DomainError
 
-log = logging.getLogger("novapos.relay")
+log = structlog.get_logger("novapos.relay")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 JSON = "application/json"
@@ -58,7 +58,8 @@ def _domain_error(request: Request, exc: DomainError) -> Response:
     if isinstance(exc, Refused):  # the SyncRefusal's fields, at the top level of the problem
         extra.update(reason=exc.refusal.reason, expected_seq=exc.refusal.expected_seq)
         if exc.refusal.reason in ("chain_mismatch", "relay_behind"):
-            log.warning("batch refused on %s: %s", request.url.path, exc.detail)
+            log.warning("batch refused", path=request.url.path, reason=exc.refusal.reason,
+                        expected_seq=exc.refusal.expected_seq, detail=exc.detail)
     if exc.status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": 'HMAC realm="novapos-relay"'}
     return problem(exc.status, exc.slug, exc.title, exc.detail, request.url.path, headers,
@@ -74,14 +75,15 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
 
 
 def _database_unavailable(request: Request, exc: Exception) -> Response:
-    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    log.warning("database unavailable", method=request.method, path=request.url.path,
+                error=f"{type(exc).__name__}: {exc}")
     return problem(503, "database-unavailable", "The relay's database is unavailable",
                    "nothing was stored or acknowledged; retry with the same request",
                    request.url.path, {"Retry-After": "1"})
 
 
 def _internal_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.error("unhandled error", method=request.method, path=request.url.path, exc_info=exc)
     return problem(500, "internal-error", "Internal error", "the relay failed to handle this "
                    "request; nothing was acknowledged, retry with the same Idempotency-Key",
                    request.url.path)

@@ -25,6 +25,7 @@ from cloud_relay.sealing import ENV_KEY, new_key
 from cloud_relay.server import now_ms, run
 from cloud_relay.storage import Storage, open_storage
 from cloud_relay.storage.sqlite import DB_FILENAME
+from core import logs
 from core.errors import DomainError
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 2, 3
@@ -102,6 +103,7 @@ def serve(
     for path in (tls_cert, tls_key):
         if path is not None and not path.is_file():
             raise _fail(f"cannot read {path}", EXIT_BAD_INPUT)
+    logs.configure()  # JSON lines on stdout, the relay's and uvicorn's alike
     storage = _open(database, data_dir)
 
     def ready(url: str) -> None:
