@@ -24,7 +24,6 @@ from core.chain import GENESIS_HASH
 from schemas.events import decode_body
 from schemas.sync import MAX_BATCH_EVENTS, PROTOCOL_VERSION, Batch, SyncEvent, batch_id
 
-MAX_KEY_LENGTH = 255
 _header_encoder = msgspec.json.Encoder()
 
 

@@ -29,8 +29,10 @@ import msgspec
 from cloud_relay import batch as batch_mod
 from cloud_relay.errors import AlreadyExists, refuse
 from cloud_relay.sealing import Sealer
+from core import idempotency
 from core.chain import GENESIS_HASH
-from core.errors import IdempotencyKeyReused, NotFound
+from core.errors import NotFound
+from core.idempotency import Answer, Replayed, StoredResponse
 from schemas.relay import StoreRecord, StoreSyncStatus
 from schemas.sync import Batch, BatchAck, Change, QuarantinedEvent, StoreWatermark
 
@@ -129,8 +131,30 @@ class Tx(abc.ABC):
         return found[0] if found else None
 
 
+class AckKeys:
+    """`core.idempotency.KeyStore` over `idempotency_keys`, inside the batch's transaction. The
+    scope is the store. A stored response is always the batch's 200 ack (msgpack `BatchAck`):
+    the relay stores nothing else under a key, so the table keeps no status column."""
+
+    __slots__ = ("_tx", "_now_ms")
+
+    def __init__(self, tx: Tx, now_ms: int) -> None:
+        self._tx, self._now_ms = tx, now_ms
+
+    def lookup(self, scope: str, key: str) -> StoredResponse | None:
+        row = self._tx.one("SELECT fingerprint, ack FROM idempotency_keys WHERE store_id = ? "
+                           "AND key = ?", (scope, key))
+        return StoredResponse(bytes(row[0]), 200, bytes(row[1])) if row else None
+
+    def save(self, scope: str, key: str, response: StoredResponse) -> None:
+        assert response.status == 200, response.status
+        self._tx.rows("INSERT INTO idempotency_keys (store_id, key, fingerprint, ack, "
+                      "created_at_ms) VALUES (?, ?, ?, ?, ?)",
+                      (scope, key, response.fingerprint, response.body, self._now_ms))
+
+
 class Storage(abc.ABC):
-    """Shared logic; subclasses provide `_write`, `_read`, `_insert_events`, `_lock_key`,
+    """Shared logic; subclasses provide `_write`, `_read`, `_insert_events`, `_write_holding`,
     `hold_key`, `close`, `FOR_UPDATE`."""
 
     FOR_UPDATE = ""
@@ -153,17 +177,12 @@ class Storage(abc.ABC):
         """Insert event rows in `EVENT_COLUMNS` order, as fast as the backend can."""
 
     @abc.abstractmethod
-    def _lock_key(self, tx: Tx, store_id: str, key: str) -> None:
-        """Mark the idempotency key in flight for this transaction, or raise
-        `IdempotencyKeyInFlight` if another request holds it."""
-
-    def _key_guard(self, store_id: str, key: str) -> contextlib.AbstractContextManager[None]:
-        """In-flight marking that must happen before the write transaction begins (a backend
-        whose writers queue for one lock would otherwise never see the key in flight)."""
-        return contextlib.nullcontext()
+    def _write_holding(self, scope: str, key: str) -> contextlib.AbstractContextManager[Tx]:
+        """A write transaction during which the idempotency key (scope, key) is held in
+        flight; raises `IdempotencyKeyInFlight` if another request holds it."""
 
     @abc.abstractmethod
-    def hold_key(self, store_id: str, key: str) -> contextlib.AbstractContextManager[None]:
+    def hold_key(self, scope: str, key: str) -> contextlib.AbstractContextManager[None]:
         """Hold a key in flight (as a concurrent request would) until the block exits."""
 
     @abc.abstractmethod
@@ -258,57 +277,56 @@ class Storage(abc.ABC):
     def ingest(self, batch: Batch, fingerprint: bytes, now_ms: int,
                acked_through: int | None = None) -> BatchAck:
         """Store the new tail of an already checked batch (`batch.check_batch`) in one
-        transaction and return the ack; a completed key replays its ack with `stored=0`."""
+        transaction and return the ack, at most once per batch id (`core.idempotency`): a
+        completed key replays its first ack with `stored=0`, other bytes under it are refused
+        (422), and a key another request holds is in flight (409)."""
         reasons = [batch_mod.quarantine_reason(ev) for ev in batch.events]
-        with self._key_guard(batch.store_id, batch.batch_id), self._write() as tx:
-            self._lock_key(tx, batch.store_id, batch.batch_id)
-            done = tx.one("SELECT fingerprint, ack FROM idempotency_keys WHERE store_id = ? AND "
-                          "key = ?", (batch.store_id, batch.batch_id))
-            if done is not None:
-                if bytes(done[0]) != fingerprint:
-                    raise IdempotencyKeyReused(
-                        f"batch {batch.batch_id} was already sent with other bytes; a batch is "
-                        "frozen before its first send and retried byte for byte")
-                return msgspec.structs.replace(_ack_decoder.decode(bytes(done[1])), stored=0)
-            state = tx.one("SELECT tenant_id, high_seq, last_hash FROM stores WHERE store_id = ?"
-                           + self.FOR_UPDATE, (batch.store_id,))
-            if state is None or state[0] != batch.tenant_id:
-                raise refuse("store_mismatch", f"store {batch.store_id} is not enrolled for "
-                             f"tenant {batch.tenant_id}")
-            high, last_hash = state[1], bytes(state[2])
+        with self._write_holding(batch.store_id, batch.batch_id) as tx:
+            outcome = idempotency.once(
+                AckKeys(tx, now_ms), batch.store_id, batch.batch_id, fingerprint,
+                lambda: Answer(200, _ack_encoder.encode(
+                    self._store_tail(tx, batch, reasons, fingerprint, now_ms, acked_through))))
+        ack = _ack_decoder.decode(outcome.response.body)
+        return msgspec.structs.replace(ack, stored=0) if isinstance(outcome, Replayed) else ack
 
-            def hash_at(seq: int) -> bytes | None:
-                if seq == high:
-                    return last_hash
-                row = tx.one("SELECT hash FROM events WHERE store_id = ? AND seq = ?",
-                             (batch.store_id, seq))
-                return bytes(row[0]) if row else None
+    def _store_tail(self, tx: Tx, batch: Batch, reasons: list[str | None], fingerprint: bytes,
+                    now_ms: int, acked_through: int | None) -> BatchAck:
+        """The effect of a batch not seen before under its key: the events the ledger lacks,
+        the store's new watermark; the ack for them."""
+        state = tx.one("SELECT tenant_id, high_seq, last_hash FROM stores WHERE store_id = ?"
+                       + self.FOR_UPDATE, (batch.store_id,))
+        if state is None or state[0] != batch.tenant_id:
+            raise refuse("store_mismatch", f"store {batch.store_id} is not enrolled for "
+                         f"tenant {batch.tenant_id}")
+        high, last_hash = state[1], bytes(state[2])
 
-            start = batch_mod.plan_tail(batch, high, hash_at, acked_through)
-            tail = batch.events[start:]
-            quarantined = [QuarantinedEvent(ev.seq, ev.event_id, reason)
-                           for ev, reason in zip(tail, reasons[start:]) if reason is not None]
-            if tail:
-                base = self._reserve_ledger(tx, batch.tenant_id, len(tail))
-                tenant, store = batch.tenant_id, batch.store_id
-                self._insert_events(tx, [
-                    (store, ev.seq, tenant, base + i, ev.event_id, ev.lane_id, ev.stream, ev.type,
-                     ev.schema_version, ev.recorded_at_ms, ev.business_date, ev.body,
-                     ev.prev_hash, ev.hash, now_ms, reason)
-                    for i, (ev, reason) in enumerate(zip(tail, reasons[start:]))
-                ])
-                high, last_hash = tail[-1].seq, tail[-1].hash
-            tx.rows("UPDATE stores SET high_seq = ?, last_hash = ?, last_seen_ms = ? "
-                    "WHERE store_id = ?", (high, last_hash, now_ms, batch.store_id))
-            ack = BatchAck(batch_id=batch.batch_id, accepted_through_seq=high,
-                           last_hash_hex=last_hash.hex(), stored=len(tail),
-                           quarantined=quarantined, relay_epoch=self.epoch,
-                           fingerprint_hex=fingerprint.hex())
-            tx.rows("INSERT INTO idempotency_keys (store_id, key, fingerprint, ack, "
-                    "created_at_ms) VALUES (?, ?, ?, ?, ?)",
-                    (batch.store_id, batch.batch_id, fingerprint, _ack_encoder.encode(ack),
-                     now_ms))
-        return ack
+        def hash_at(seq: int) -> bytes | None:
+            if seq == high:
+                return last_hash
+            row = tx.one("SELECT hash FROM events WHERE store_id = ? AND seq = ?",
+                         (batch.store_id, seq))
+            return bytes(row[0]) if row else None
+
+        start = batch_mod.plan_tail(batch, high, hash_at, acked_through)
+        tail = batch.events[start:]
+        quarantined = [QuarantinedEvent(ev.seq, ev.event_id, reason)
+                       for ev, reason in zip(tail, reasons[start:]) if reason is not None]
+        if tail:
+            base = self._reserve_ledger(tx, batch.tenant_id, len(tail))
+            tenant, store = batch.tenant_id, batch.store_id
+            self._insert_events(tx, [
+                (store, ev.seq, tenant, base + i, ev.event_id, ev.lane_id, ev.stream, ev.type,
+                 ev.schema_version, ev.recorded_at_ms, ev.business_date, ev.body,
+                 ev.prev_hash, ev.hash, now_ms, reason)
+                for i, (ev, reason) in enumerate(zip(tail, reasons[start:]))
+            ])
+            high, last_hash = tail[-1].seq, tail[-1].hash
+        tx.rows("UPDATE stores SET high_seq = ?, last_hash = ?, last_seen_ms = ? "
+                "WHERE store_id = ?", (high, last_hash, now_ms, batch.store_id))
+        return BatchAck(batch_id=batch.batch_id, accepted_through_seq=high,
+                        last_hash_hex=last_hash.hex(), stored=len(tail),
+                        quarantined=quarantined, relay_epoch=self.epoch,
+                        fingerprint_hex=fingerprint.hex())
 
     def prune_keys(self, before_ms: int) -> int:
         """Forget completed idempotency keys older than `before_ms`. Safe at any age: a batch

@@ -155,9 +155,14 @@ class _PgTx(Tx):
             self.cur.executemany(_pg(sql), rows)
 
 
-def _key_lock_id(store_id: str, key: str) -> int:
-    digest = hashlib.sha256(f"{store_id}\0{key}".encode()).digest()
+def _key_lock_id(scope: str, key: str) -> int:
+    digest = hashlib.sha256(f"{scope}\0{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _in_flight(key: str) -> IdempotencyKeyInFlight:
+    return IdempotencyKeyInFlight(f"batch {key} is being stored by another request; retry "
+                                  "shortly")
 
 
 def _fast_bytea_dumper() -> type | None:
@@ -238,22 +243,25 @@ class PostgresStorage(Storage):
             for row in rows:
                 copy.write_row(row)
 
-    def _lock_key(self, tx: Tx, store_id: str, key: str) -> None:
-        got = tx.one("SELECT pg_try_advisory_xact_lock(?)", (_key_lock_id(store_id, key),))
-        if not got or not got[0]:
-            raise IdempotencyKeyInFlight(f"batch {key} is being stored by another request; "
-                                         "retry after a second")
+    @contextlib.contextmanager
+    def _write_holding(self, scope: str, key: str) -> Iterator[Tx]:
+        # A transaction-level lock: one round trip, released by commit, rollback or a dead
+        # connection, and seen by every relay process on the database.
+        with self._write() as tx:
+            got = tx.one("SELECT pg_try_advisory_xact_lock(?)", (_key_lock_id(scope, key),))
+            if not got or not got[0]:
+                raise _in_flight(key)
+            yield tx
 
     @contextlib.contextmanager
-    def hold_key(self, store_id: str, key: str) -> Iterator[None]:
-        lock_id = _key_lock_id(store_id, key)
+    def hold_key(self, scope: str, key: str) -> Iterator[None]:
+        lock_id = _key_lock_id(scope, key)
         with self._pool.connection() as conn:
             conn.autocommit = True
             try:
                 row = conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_id,)).fetchone()
                 if not row or not row[0]:
-                    raise IdempotencyKeyInFlight(f"batch {key} is being stored by another "
-                                                 "request; retry after a second")
+                    raise _in_flight(key)
                 try:
                     yield
                 finally:

@@ -20,7 +20,7 @@ from typing import Any
 import apsw
 
 from cloud_relay.storage.base import EVENT_COLUMNS, Storage, Tx
-from core.errors import IdempotencyKeyInFlight
+from core.idempotency import InFlight
 
 BUSY_TIMEOUT_MS = 30_000
 DB_FILENAME = "relay.db"
@@ -188,7 +188,7 @@ class SqliteStorage(Storage):
         self._local = threading.local()
         self._all: list[apsw.Connection] = []
         self._lock = threading.Lock()
-        self._in_flight: set[tuple[str, str]] = set()
+        self._in_flight = InFlight()
         self.epoch = migrate(self._conn())
 
     def _conn(self) -> apsw.Connection:
@@ -223,27 +223,15 @@ class SqliteStorage(Storage):
     def _insert_events(self, tx: Tx, rows: list[tuple]) -> None:
         tx.many(_INSERT_EVENTS, rows)
 
-    def _lock_key(self, tx: Tx, store_id: str, key: str) -> None:
-        return None  # done by _key_guard, before BEGIN IMMEDIATE queues this writer
-
     @contextlib.contextmanager
-    def _key_guard(self, store_id: str, key: str) -> Iterator[None]:
-        with self.hold_key(store_id, key):
-            yield
+    def _write_holding(self, scope: str, key: str) -> Iterator[Tx]:
+        # Held before BEGIN IMMEDIATE: a second request queued on SQLite's write lock would
+        # otherwise find the key only after the first committed, never in flight.
+        with self._in_flight.hold(scope, key), self._write() as tx:
+            yield tx
 
-    @contextlib.contextmanager
-    def hold_key(self, store_id: str, key: str) -> Iterator[None]:
-        marker = (store_id, key)
-        with self._lock:
-            if marker in self._in_flight:
-                raise IdempotencyKeyInFlight(f"batch {key} is being stored by another request; "
-                                             "retry after a second")
-            self._in_flight.add(marker)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._in_flight.discard(marker)
+    def hold_key(self, scope: str, key: str) -> contextlib.AbstractContextManager[None]:
+        return self._in_flight.hold(scope, key)
 
     def close(self) -> None:
         with self._lock:
