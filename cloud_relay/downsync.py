@@ -16,7 +16,8 @@ from __future__ import annotations
 import msgspec
 
 from cloud_relay.errors import Rejected
-from cloud_relay.storage.base import CatalogState, NewChange, PublishPlan, Storage
+from cloud_relay.storage.base import Storage
+from cloud_relay.storage.publish import CatalogState, NewChange, PublishPlan
 from core.catalog import (
     CatalogImportError,
     at_csv_lines,

@@ -17,7 +17,8 @@ from collections.abc import Iterable
 import msgspec
 
 from cloud_relay import cursor
-from cloud_relay.storage.base import LedgerRow, Storage
+from cloud_relay.storage.base import Storage
+from cloud_relay.storage.ledger import LedgerRow
 from core.price_lock import PricePoint, current_price
 from schemas.events import (
     PaymentCreated,

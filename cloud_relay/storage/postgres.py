@@ -23,7 +23,9 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from cloud_relay.storage.base import EVENT_COLUMNS, Storage, Tx
+from cloud_relay.storage.backend import Tx
+from cloud_relay.storage.base import Storage
+from cloud_relay.storage.schema import EVENT_COLUMNS
 from core.errors import IdempotencyKeyInFlight
 
 POOL_MAX = 16

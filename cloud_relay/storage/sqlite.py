@@ -19,7 +19,9 @@ from typing import Any
 
 import apsw
 
-from cloud_relay.storage.base import EVENT_COLUMNS, Storage, Tx
+from cloud_relay.storage.backend import Tx
+from cloud_relay.storage.base import Storage
+from cloud_relay.storage.schema import EVENT_COLUMNS
 from core.idempotency import InFlight
 
 BUSY_TIMEOUT_MS = 30_000

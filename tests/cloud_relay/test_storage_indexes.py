@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloud_relay.storage.base import INDEXED_TYPES, TYPE_INDEXES
+from cloud_relay.storage.schema import INDEXED_TYPES, TYPE_INDEXES
 from schemas.events import PaymentStored, SaleCompleted
 from schemas.zreport import ZREPORT_TYPES
 from tests.support.relay import Relay
