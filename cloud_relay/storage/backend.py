@@ -31,6 +31,10 @@ class Tx(abc.ABC):
     @abc.abstractmethod
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
+    @abc.abstractmethod
+    def script(self, sql: str) -> None:
+        """Several statements without parameters (a migration's DDL)."""
+
     def one(self, sql: str, args: Sequence[Any] = ()) -> tuple | None:
         found = self.rows(sql, args)
         return found[0] if found else None
