@@ -17,44 +17,40 @@ from typing import Any
 
 from cloud_relay.storage.backend import Backend
 from cloud_relay.storage.schema import INDEXED_TYPES
+from schemas.envelope import COLUMNS, Event
 from schemas.relay import StoreSyncStatus
 
-LEDGER_COLUMNS = (
-    "ledger_seq, store_id, seq, event_id, lane_id, stream, type, schema_version, recorded_at_ms, "
-    "business_date, prev_hash, hash, body, received_at_ms, quarantine"
-)
+_ENVELOPE = ", ".join(COLUMNS)
+# A ledger entry's columns: its metadata, then the envelope in `Event` field order.
+_ENTRY = f"ledger_seq, received_at_ms, quarantine, {_ENVELOPE}"
 
 
 @dataclass(frozen=True, slots=True)
-class LedgerRow:
-    ledger_seq: int
-    store_id: str
-    seq: int
-    event_id: str
-    lane_id: str | None
-    stream: str
-    type: str
-    schema_version: int
-    recorded_at_ms: int
-    business_date: str
-    prev_hash: bytes
-    hash: bytes
-    body: bytes
+class LedgerEntry:
+    """One event in the relay's ledger: the store's envelope exactly as the store logged it,
+    and what the relay knows about it."""
+
+    ledger_seq: int  # the tenant's gapless order, commit order
     received_at_ms: int
-    quarantine: str | None
+    quarantine: str | None  # why this build cannot interpret the body; None: it can
+    event: Event
+
+
+def _entry(r: tuple) -> LedgerEntry:
+    return LedgerEntry(r[0], r[1], r[2], Event(*r[3:]))
 
 
 class Ledger(Backend):
     def ledger(self, tenant_id: str, after_ledger_seq: int, limit: int,
-               store_id: str | None = None) -> list[LedgerRow]:
-        sql = f"SELECT {LEDGER_COLUMNS} FROM events WHERE tenant_id = ? AND ledger_seq > ?"
+               store_id: str | None = None) -> list[LedgerEntry]:
+        sql = f"SELECT {_ENTRY} FROM events WHERE tenant_id = ? AND ledger_seq > ?"
         args: list[Any] = [tenant_id, after_ledger_seq]
         if store_id is not None:
             sql += " AND store_id = ?"
             args.append(store_id)
         with self._read() as tx:
             rows = tx.rows(sql + " ORDER BY ledger_seq LIMIT ?", (*args, limit))
-        return [_ledger_row(r) for r in rows]
+        return [_entry(r) for r in rows]
 
     def ledger_count(self, tenant_id: str, after_ledger_seq: int = 0) -> int:
         with self._read() as tx:
@@ -63,22 +59,23 @@ class Ledger(Backend):
         return int(row[0]) if row else 0
 
     def store_events(self, store_id: str, after_seq: int = 0,
-                     limit: int = 1_000_000) -> list[LedgerRow]:
-        """One store's events in seq order (for comparisons with the edge's log)."""
+                     limit: int = 1_000_000) -> list[Event]:
+        """One store's envelopes in seq order: its log as the relay holds it (for comparisons
+        with the edge's own)."""
         with self._read() as tx:
-            rows = tx.rows(f"SELECT {LEDGER_COLUMNS} FROM events WHERE store_id = ? AND seq > ? "
+            rows = tx.rows(f"SELECT {_ENVELOPE} FROM events WHERE store_id = ? AND seq > ? "
                            "ORDER BY seq LIMIT ?", (store_id, after_seq, limit))
-        return [_ledger_row(r) for r in rows]
+        return [Event(*r) for r in rows]
 
     def events_of_type(self, tenant_id: str, type_: str, store_id: str | None,
-                       business_date: str | None) -> Iterator[LedgerRow]:
+                       business_date: str | None) -> Iterator[LedgerEntry]:
         """Events of one type. Types in `INDEXED_TYPES` are served by their partial index
         (named as a literal so both planners match it); others scan the tenant's events."""
         if type_ in INDEXED_TYPES:
-            sql = f"SELECT {LEDGER_COLUMNS} FROM events WHERE tenant_id = ? AND type = '{type_}'"
+            sql = f"SELECT {_ENTRY} FROM events WHERE tenant_id = ? AND type = '{type_}'"
             args: list[Any] = [tenant_id]
         else:
-            sql = f"SELECT {LEDGER_COLUMNS} FROM events WHERE tenant_id = ? AND type = ?"
+            sql = f"SELECT {_ENTRY} FROM events WHERE tenant_id = ? AND type = ?"
             args = [tenant_id, type_]
         if store_id is not None:
             sql += " AND store_id = ?"
@@ -88,38 +85,38 @@ class Ledger(Backend):
             args.append(business_date)
         with self._read() as tx:
             rows = tx.rows(sql + " ORDER BY store_id, seq", args)
-        return (_ledger_row(r) for r in rows)
+        return (_entry(r) for r in rows)
 
     def last_of_stream(self, store_id: str, stream: str, type_: str,
-                       before_seq: int) -> LedgerRow | None:
+                       before_seq: int) -> LedgerEntry | None:
         """The store's latest event of `type_` in `stream` before `before_seq`: a backward walk
         of the primary key from `before_seq`, short when the event is close (a payment's
         `payment.created` is a few events before its result). No stream index: that would cost
         every ingested event an index entry for a rare look-up."""
         with self._read() as tx:
-            row = tx.one(f"SELECT {LEDGER_COLUMNS} FROM events WHERE store_id = ? AND seq < ? "
+            row = tx.one(f"SELECT {_ENTRY} FROM events WHERE store_id = ? AND seq < ? "
                          "AND stream = ? AND type = ? ORDER BY seq DESC LIMIT 1",
                          (store_id, before_seq, stream, type_))
-        return _ledger_row(row) if row is not None else None
+        return _entry(row) if row is not None else None
 
     def sales_between(self, tenant_id: str, store_id: str, first_date: str, last_date: str,
-                      after_seq: int, before_seq: int) -> list[LedgerRow]:
+                      after_seq: int, before_seq: int) -> list[LedgerEntry]:
         """A store's sales recorded strictly between two of its events (by seq), read through
         the sales index over the business days those two events span."""
         with self._read() as tx:
             rows = tx.rows(
-                f"SELECT {LEDGER_COLUMNS} FROM events WHERE tenant_id = ? AND "
+                f"SELECT {_ENTRY} FROM events WHERE tenant_id = ? AND "
                 "type = 'sale.completed' AND business_date >= ? AND business_date <= ? AND "
                 "store_id = ? AND seq > ? AND seq < ? ORDER BY seq",
                 (tenant_id, first_date, last_date, store_id, after_seq, before_seq))
-        return [_ledger_row(r) for r in rows]
+        return [_entry(r) for r in rows]
 
-    def quarantined(self, tenant_id: str, limit: int = 10_000) -> list[LedgerRow]:
+    def quarantined(self, tenant_id: str, limit: int = 10_000) -> list[LedgerEntry]:
         with self._read() as tx:
-            rows = tx.rows(f"SELECT {LEDGER_COLUMNS} FROM events WHERE tenant_id = ? AND "
+            rows = tx.rows(f"SELECT {_ENTRY} FROM events WHERE tenant_id = ? AND "
                            "quarantine IS NOT NULL ORDER BY ledger_seq LIMIT ?",
                            (tenant_id, limit))
-        return [_ledger_row(r) for r in rows]
+        return [_entry(r) for r in rows]
 
     def clear_quarantine(self, tenant_id: str, store_id: str, seqs: list[int]) -> None:
         """Events this build now interprets (after an upgrade) leave quarantine."""
@@ -150,7 +147,3 @@ class Ledger(Backend):
             for r in rows
         ]
 
-
-def _ledger_row(r: tuple) -> LedgerRow:
-    return LedgerRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], bytes(r[10]),
-                     bytes(r[11]), bytes(r[12]), r[13], r[14])
