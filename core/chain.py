@@ -44,15 +44,21 @@ def chain_hash(
         [seq, event_id, tenant_id, store_id, lane_id, stream, type, schema_version,
          recorded_at_ms, business_date]
     )
-    return _sha256(prev_hash + header + b"\n" + body).digest()
+    return _digest(prev_hash, header, body)
 
 
 def hash_of(ev: Event) -> bytes:
     """The hash `ev` must carry, given its own `prev_hash`. The same rule as `chain_hash`,
     reading the header straight off the envelope: the relay recomputes every event of every
     batch, and a keyword call per event cost as much as the hashing itself."""
-    return _sha256(ev.prev_hash + _encode_header(_astuple(ev)[:_HEADER_FIELDS]) + b"\n"
-                   + ev.body).digest()
+    return _digest(ev.prev_hash, _encode_header(_astuple(ev)[:_HEADER_FIELDS]), ev.body)
+
+
+def _digest(prev_hash: bytes, header: bytes, body: bytes) -> bytes:
+    # The body (often a kilobyte) is fed to the hash, not copied into one more bytes object.
+    h = _sha256(prev_hash + header + b"\n")
+    h.update(body)
+    return h.digest()
 
 
 @dataclass(frozen=True, slots=True)
