@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 
 from cloud_relay import auth
-from cloud_relay.errors import InvalidInput
 from cloud_relay.storage.base import Storage
 from schemas.relay import HqToken
+from core.errors import BadRequest
 from core.signing import StoreCredential, new_credential
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -17,8 +17,8 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 def check_id(kind: str, value: str) -> str:
     if not _ID.match(value):
-        raise InvalidInput(f"{kind} must be 1-64 letters, digits, '.', '_' or '-' (starting "
-                           f"with a letter or digit), not {value[:80]!r}")
+        raise BadRequest(f"{kind} must be 1-64 letters, digits, '.', '_' or '-' (starting "
+                         f"with a letter or digit), not {value[:80]!r}")
     return value
 
 

@@ -7,13 +7,13 @@ process over the same database answers the same.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
 import msgspec
+import structlog
 from litestar import Litestar, Request, Response, get, post
 from litestar.concurrency import sync_to_thread
 from litestar.datastructures import State
@@ -22,14 +22,15 @@ from litestar.params import PathParameter
 
 import cloud_relay
 from cloud_relay import auth, downsync, hq, ingest
-from cloud_relay.errors import InvalidInput, Refused, RelayError
+from cloud_relay.errors import Refused
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.storage.base import Storage
 from schemas.relay import MAX_LEDGER_PAGE, PublishChanges
 from schemas.sync import HEADER_ACKED_THROUGH, MAX_DOWN_CHANGES, MSGPACK_CONTENT_TYPE
 from core import signing
+from core.errors import BadRequest, DomainError
 
-log = logging.getLogger("novapos.relay")
+log = structlog.get_logger("novapos.relay")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 JSON = "application/json"
@@ -51,13 +52,14 @@ def problem(status: int, slug: str, title: str, detail: str, instance: str,
                     media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-def _relay_error(request: Request, exc: RelayError) -> Response:
+def _domain_error(request: Request, exc: DomainError) -> Response:
     headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
     extra = dict(exc.extra)
     if isinstance(exc, Refused):  # the SyncRefusal's fields, at the top level of the problem
         extra.update(reason=exc.refusal.reason, expected_seq=exc.refusal.expected_seq)
         if exc.refusal.reason in ("chain_mismatch", "relay_behind"):
-            log.warning("batch refused on %s: %s", request.url.path, exc.detail)
+            log.warning("batch refused", path=request.url.path, reason=exc.refusal.reason,
+                        expected_seq=exc.refusal.expected_seq, detail=exc.detail)
     if exc.status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": 'HMAC realm="novapos-relay"'}
     return problem(exc.status, exc.slug, exc.title, exc.detail, request.url.path, headers,
@@ -73,14 +75,15 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
 
 
 def _database_unavailable(request: Request, exc: Exception) -> Response:
-    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    log.warning("database unavailable", method=request.method, path=request.url.path,
+                error=f"{type(exc).__name__}: {exc}")
     return problem(503, "database-unavailable", "The relay's database is unavailable",
                    "nothing was stored or acknowledged; retry with the same request",
                    request.url.path, {"Retry-After": "1"})
 
 
 def _internal_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.error("unhandled error", method=request.method, path=request.url.path, exc_info=exc)
     return problem(500, "internal-error", "Internal error", "the relay failed to handle this "
                    "request; nothing was acknowledged, retry with the same Idempotency-Key",
                    request.url.path)
@@ -125,9 +128,9 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     try:
         value = int(text)
     except ValueError:
-        raise InvalidInput(f"{name} must be an integer, not {text[:32]!r}", field=name) from None
+        raise BadRequest(f"{name} must be an integer, not {text[:32]!r}", field=name) from None
     if not low <= value <= high:
-        raise InvalidInput(f"{name} must be between {low} and {high}", field=name)
+        raise BadRequest(f"{name} must be between {low} and {high}", field=name)
     return value
 
 
@@ -148,7 +151,7 @@ async def upload_batch(request: Request, store_id: StoreId) -> Response:
     except Refused as exc:
         metrics.batches_total.labels(exc.refusal.reason).inc()
         raise
-    except RelayError as exc:
+    except DomainError as exc:
         metrics.batches_total.labels(exc.slug).inc()
         raise
     metrics.ingest_seconds.observe(time.perf_counter() - started)
@@ -210,8 +213,8 @@ def _date_param(request: Request, name: str) -> str | None:
             raise ValueError(text)
         return date.fromisoformat(text).isoformat()
     except ValueError:
-        raise InvalidInput(f"{name} must be a date YYYY-MM-DD, not {text[:32]!r}",
-                           field=name) from None
+        raise BadRequest(f"{name} must be a date YYYY-MM-DD, not {text[:32]!r}",
+                         field=name) from None
 
 
 @get("/v1/reconciliation")
@@ -252,7 +255,7 @@ async def publish_changes(request: Request) -> Response:
     try:
         doc = msgspec.json.decode(raw, type=PublishChanges)
     except msgspec.DecodeError as exc:
-        raise InvalidInput(f"not a valid publish document: {exc}") from None
+        raise BadRequest(f"not a valid publish document: {exc}") from None
     result = await sync_to_thread(downsync.publish, _storage(request), tenant, doc,
                                   _now_ms(request))
     return _json_response(result, 201)
@@ -303,7 +306,7 @@ def create_app(storage: Storage, now_ms: Callable[[], int]) -> Litestar:
                         price_variances, quarantine, publish_changes, publish_catalog, live,
                         ready, metrics, follow_ups],
         exception_handlers={  # type: ignore[dict-item]
-            RelayError: _relay_error, HTTPException: _http_error,
+            DomainError: _domain_error, HTTPException: _http_error,
             **{exc: _database_unavailable for exc in _unavailable_errors()},
             Exception: _internal_error,
         },

@@ -11,9 +11,10 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from cloud_relay.errors import Forbidden, Unauthorized, refuse
+from cloud_relay.errors import refuse
 from cloud_relay.storage.base import Storage
 from core import signing
+from core.errors import Forbidden, Unauthorized
 
 HQ_TOKEN_PREFIX = "hq_"
 

@@ -1,7 +1,9 @@
 """Checking an uploaded batch: the pure part of ingest.
 
-`check_batch` runs before any database work: shape, limits, ownership and the batch's own hash
-chain (every event's hash recomputes from its fields and links to its predecessor).
+`check_batch` runs before any database work: shape, limits, ownership (the batch and every
+event in it name the credential's tenant and store) and the batch's own hash chain (every
+event's hash recomputes from its envelope by `core.chain.hash_of` and links to its
+predecessor).
 `plan_tail` runs inside the ingest transaction with the store's high watermark: it decides
 whether the batch continues the stored chain and which suffix is new.
 
@@ -14,18 +16,15 @@ Invariants:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
 import msgspec
 
 from cloud_relay.errors import refuse
-from core.chain import GENESIS_HASH
+from core.chain import GENESIS_HASH, hash_of
+from schemas.envelope import Event
 from schemas.events import decode_body
-from schemas.sync import MAX_BATCH_EVENTS, PROTOCOL_VERSION, Batch, SyncEvent, batch_id
-
-MAX_KEY_LENGTH = 255
-_header_encoder = msgspec.json.Encoder()
+from schemas.sync import MAX_BATCH_EVENTS, PROTOCOL_VERSION, Batch, batch_id
 
 
 def check_batch(batch: Batch, *, tenant_id: str, store_id: str, key: str) -> None:
@@ -58,23 +57,23 @@ def check_batch(batch: Batch, *, tenant_id: str, store_id: str, key: str) -> Non
         raise refuse("chain_mismatch", "last_hash is not the hash of the last event")
 
 
-def verify_links(events: list[SyncEvent], first_seq: int, prev_hash: bytes, tenant_id: str,
+def verify_links(events: list[Event], first_seq: int, prev_hash: bytes, tenant_id: str,
                  store_id: str) -> None:
-    """Each event's hash recomputes and links to its predecessor. A tight loop: the header
-    encoding of `core.chain.chain_hash` inlined (`test_batch` holds them equal)."""
+    """Each event is the next of this store's log, links to its predecessor and carries the
+    hash its envelope recomputes to (`core.chain.hash_of`, over its own tenant and store ids,
+    which must be the batch's: the relay stores them under the credential's)."""
     prev = prev_hash
     seq = first_seq
-    encode = _header_encoder.encode
-    sha256 = hashlib.sha256
     for ev in events:
         if ev.seq != seq:
             raise refuse("malformed", f"event {seq - first_seq} has seq {ev.seq}, expected {seq}")
+        if ev.store_id != store_id or ev.tenant_id != tenant_id:
+            raise refuse("malformed", f"seq {seq} names {ev.tenant_id}/{ev.store_id}; every "
+                         f"event of this batch must name {tenant_id}/{store_id}")
         if ev.prev_hash != prev:
             raise refuse("chain_mismatch", f"seq {seq}: prev_hash does not link to seq {seq - 1}",
                           expected_seq=seq)
-        header = encode([seq, ev.event_id, tenant_id, store_id, ev.lane_id, ev.stream, ev.type,
-                         ev.schema_version, ev.recorded_at_ms, ev.business_date])
-        if sha256(prev + header + b"\n" + ev.body).digest() != ev.hash:
+        if hash_of(ev) != ev.hash:
             raise refuse("chain_mismatch", f"seq {seq}: the hash does not recompute from the "
                          "event's fields (altered in transit or at the store)", expected_seq=seq)
         prev = ev.hash
@@ -111,7 +110,7 @@ def plan_tail(batch: Batch, high_seq: int, hash_at: Callable[[int], bytes | None
     return overlap_end - batch.first_seq + 1 if overlap_end >= batch.first_seq else 0
 
 
-def quarantine_reason(ev: SyncEvent) -> str | None:
+def quarantine_reason(ev: Event) -> str | None:
     """Why the relay cannot interpret this event's body (None if it can). Such an event is
     stored and reported, never refused: it must not block the queue nor vanish."""
     try:

@@ -21,11 +21,12 @@ from rich.table import Table
 
 from cloud_relay import admin, cursor, downsync, hq
 from cloud_relay import export as export_mod
-from cloud_relay.errors import RelayError
 from cloud_relay.sealing import ENV_KEY, new_key
 from cloud_relay.server import now_ms, run
 from cloud_relay.storage import Storage, open_storage
 from cloud_relay.storage.sqlite import DB_FILENAME
+from core import logs
+from core.errors import DomainError
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 2, 3
 
@@ -80,7 +81,7 @@ def _open(database: str | None, data_dir: Path | None) -> Storage:
         raise _fail(f"cannot open the relay database {url}: {exc}", EXIT_UNAVAILABLE) from exc
 
 
-def _relay_error(exc: RelayError) -> typer.Exit:
+def _domain_error(exc: DomainError) -> typer.Exit:
     for e in exc.extra.get("errors", []):
         err.print(f"row {e.get('row', '')} {e.get('field', '')}: {e.get('message', '')}",
                   markup=False, highlight=False)
@@ -102,6 +103,7 @@ def serve(
     for path in (tls_cert, tls_key):
         if path is not None and not path.is_file():
             raise _fail(f"cannot read {path}", EXIT_BAD_INPUT)
+    logs.configure()  # JSON lines on stdout, the relay's and uvicorn's alike
     storage = _open(database, data_dir)
 
     def ready(url: str) -> None:
@@ -119,8 +121,8 @@ def stores_enroll(tenant: Tenant, store: Annotated[str, typer.Option("--store")]
     storage = _open(database, data_dir)
     try:
         cred = admin.enroll_store(storage, tenant, store, now_ms())
-    except RelayError as exc:
-        raise _relay_error(exc) from exc
+    except DomainError as exc:
+        raise _domain_error(exc) from exc
     finally:
         storage.close()
     sys.stdout.write(msgspec.json.encode(cred).decode() + "\n")
@@ -152,8 +154,8 @@ def stores_revoke(store: Annotated[str, typer.Argument(help="Store id.")],
     storage = _open(database, data_dir)
     try:
         storage.revoke_store(store, now_ms())
-    except RelayError as exc:
-        raise _relay_error(exc) from exc
+    except DomainError as exc:
+        raise _domain_error(exc) from exc
     finally:
         storage.close()
     out.print(f"revoked the credential of store {store}", highlight=False)
@@ -165,8 +167,8 @@ def token_create(tenant: Tenant, database: Database = None, data_dir: DataDir = 
     storage = _open(database, data_dir)
     try:
         token = admin.create_hq_token(storage, tenant, now_ms())
-    except RelayError as exc:
-        raise _relay_error(exc) from exc
+    except DomainError as exc:
+        raise _domain_error(exc) from exc
     finally:
         storage.close()
     sys.stdout.write(msgspec.json.encode(token).decode() + "\n")
@@ -178,8 +180,8 @@ def token_revoke(token_id: str, database: Database = None, data_dir: DataDir = N
     storage = _open(database, data_dir)
     try:
         storage.revoke_hq_token(token_id, now_ms())
-    except RelayError as exc:
-        raise _relay_error(exc) from exc
+    except DomainError as exc:
+        raise _domain_error(exc) from exc
     finally:
         storage.close()
     out.print(f"revoked {token_id}", highlight=False)
@@ -200,8 +202,8 @@ def catalog_publish(
     try:
         result = downsync.publish_catalog_file(storage, admin.check_id("tenant", tenant), raw,
                                                file.suffix.lower() == ".csv", now_ms())
-    except RelayError as exc:
-        raise _relay_error(exc) from exc
+    except DomainError as exc:
+        raise _domain_error(exc) from exc
     finally:
         storage.close()
     if json_out:
@@ -287,8 +289,8 @@ def export(
         finally:
             if out_file:
                 sink.close()
-    except RelayError as exc:
-        raise _relay_error(exc) from exc
+    except DomainError as exc:
+        raise _domain_error(exc) from exc
     finally:
         storage.close()
     err.print(f"exported {written} event(s); resume with --after {resume}", highlight=False)

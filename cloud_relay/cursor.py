@@ -11,7 +11,8 @@ import binascii
 
 import msgspec
 
-from cloud_relay.errors import InvalidInput, Resync
+from cloud_relay.errors import Resync
+from core.errors import BadRequest
 
 
 class _Cursor(msgspec.Struct, frozen=True, array_like=True):
@@ -32,12 +33,12 @@ def decode(cursor: str | None, epoch: str) -> int:
         padded = cursor + "=" * (-len(cursor) % 4)
         value = msgspec.msgpack.decode(base64.urlsafe_b64decode(padded), type=_Cursor)
     except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
-        raise InvalidInput(f"cursor {cursor[:64]!r} is not one this relay issued: {exc}",
-                           field="after") from None
+        raise BadRequest(f"cursor {cursor[:64]!r} is not one this relay issued: {exc}",
+                         field="after") from None
     if value.epoch != epoch:
         raise Resync(f"cursor is from relay epoch {value.epoch}; this relay is epoch {epoch}. "
                      "Start again without `after` (and drop what was pulled from the old epoch, "
                      "or dedupe it by event_id)")
     if value.ledger_seq < 0:
-        raise InvalidInput("cursor position is negative", field="after")
+        raise BadRequest("cursor position is negative", field="after")
     return value.ledger_seq

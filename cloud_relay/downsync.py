@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import msgspec
 
-from cloud_relay.errors import InvalidInput, Rejected
-from cloud_relay.storage.base import CatalogState, NewChange, PublishPlan, Storage
+from cloud_relay.errors import Rejected
+from cloud_relay.storage.base import Storage
+from cloud_relay.storage.publish import CatalogState, NewChange, PublishPlan
 from core.catalog import (
     CatalogImportError,
     at_csv_lines,
@@ -25,6 +26,7 @@ from core.catalog import (
     validate,
 )
 from core.clock import to_ms
+from core.errors import BadRequest
 from schemas.catalog import CatalogDocument
 from schemas.relay import PublishChanges, PublishResult
 from schemas.sync import ChangeSet
@@ -84,8 +86,8 @@ def _catalog_plan(doc: CatalogDocument, state: CatalogState,
 def publish(storage: Storage, tenant_id: str, doc: PublishChanges,
             now_ms: int) -> PublishResult:
     if len(doc.config) + len(doc.lane_revocations) > MAX_PUBLISH_ITEMS:
-        raise InvalidInput(f"at most {MAX_PUBLISH_ITEMS} config settings and lane revocations "
-                           "per request")
+        raise BadRequest(f"at most {MAX_PUBLISH_ITEMS} config settings and lane revocations "
+                         "per request")
     return _publish(storage, tenant_id, doc, None, now_ms)
 
 
@@ -99,7 +101,7 @@ def publish_catalog_file(storage: Storage, tenant_id: str, raw: bytes, is_csv: b
     except CatalogImportError as exc:
         raise _rejected(exc) from None
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"CSV must be UTF-8: {exc}") from None
+        raise BadRequest(f"CSV must be UTF-8: {exc}") from None
     return _publish(storage, tenant_id, PublishChanges(catalog=doc), lines, now_ms)
 
 

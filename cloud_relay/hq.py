@@ -17,9 +17,12 @@ from collections.abc import Iterable
 import msgspec
 
 from cloud_relay import cursor
-from cloud_relay.storage.base import LedgerRow, Storage
+from cloud_relay.storage.base import Storage
+from cloud_relay.storage.ledger import LedgerEntry
 from core.price_lock import PricePoint, current_price
+from schemas.envelope import Event
 from schemas.events import (
+    EventBody,
     PaymentCreated,
     PaymentForwardDeclined,
     PaymentStored,
@@ -42,51 +45,63 @@ from schemas.relay import (
 from schemas.zreport import ZREPORT_TYPES, DayEvent, z_report
 
 
-def ledger_event(r: LedgerRow) -> LedgerEvent:
+def ledger_event(entry: LedgerEntry) -> LedgerEvent:
+    """The HQ wire shape of a ledger entry, for pages and exports alike: hashes as hex, the
+    body as base64 of the exact stored bytes and, when interpretable, embedded as JSON."""
+    ev = entry.event
     return LedgerEvent(
-        ledger_seq=r.ledger_seq, store_id=r.store_id, seq=r.seq, event_id=r.event_id,
-        lane_id=r.lane_id, stream=r.stream, type=r.type, schema_version=r.schema_version,
-        recorded_at_ms=r.recorded_at_ms, business_date=r.business_date,
-        prev_hash_hex=r.prev_hash.hex(), hash_hex=r.hash.hex(),
-        body_b64=base64.b64encode(r.body).decode(), received_at_ms=r.received_at_ms,
-        quarantine=r.quarantine,
+        ledger_seq=entry.ledger_seq, store_id=ev.store_id, seq=ev.seq, event_id=ev.event_id,
+        lane_id=ev.lane_id, stream=ev.stream, type=ev.type, schema_version=ev.schema_version,
+        recorded_at_ms=ev.recorded_at_ms, business_date=ev.business_date,
+        prev_hash_hex=ev.prev_hash.hex(), hash_hex=ev.hash.hex(),
+        body_b64=base64.b64encode(ev.body).decode(), received_at_ms=entry.received_at_ms,
+        quarantine=entry.quarantine,
         # An interpretable body is msgspec JSON: embedded as is, it is still the exact bytes.
-        body=msgspec.Raw(r.body) if r.quarantine is None else None,
+        body=msgspec.Raw(ev.body) if entry.quarantine is None else None,
     )
 
 
 def ledger_page(storage: Storage, tenant_id: str, after: str | None, limit: int,
                 store_id: str | None = None) -> LedgerPage:
     after_seq = cursor.decode(after, storage.epoch)
-    rows = storage.ledger(tenant_id, after_seq, limit + 1, store_id)
-    page = rows[:limit]
+    entries = storage.ledger(tenant_id, after_seq, limit + 1, store_id)
+    page = entries[:limit]
     last = page[-1].ledger_seq if page else after_seq
     return LedgerPage(tenant_id=tenant_id, relay_epoch=storage.epoch,
-                      events=[ledger_event(r) for r in page],
-                      next_cursor=cursor.encode(storage.epoch, last), more=len(rows) > limit)
+                      events=[ledger_event(e) for e in page],
+                      next_cursor=cursor.encode(storage.epoch, last), more=len(entries) > limit)
 
 
 def sync_status(storage: Storage, tenant_id: str) -> SyncStatus:
     return SyncStatus(relay_epoch=storage.epoch, stores=storage.sync_status(tenant_id))
 
 
+def _decoded(entry: LedgerEntry) -> EventBody | None:
+    """The entry's body as its contract, None when quarantined (not interpretable here)."""
+    if entry.quarantine is not None:
+        return None
+    ev = entry.event
+    return decode_body(ev.type, ev.schema_version, ev.body)
+
+
 def _sales(storage: Storage, tenant_id: str, store_id: str | None,
-           business_date: str | None) -> Iterable[tuple[LedgerRow, SaleCompleted]]:
-    for row in storage.events_of_type(tenant_id, SaleCompleted.TYPE, store_id, business_date):
-        if row.quarantine is None:
-            body = decode_body(row.type, row.schema_version, row.body)
+           business_date: str | None) -> Iterable[tuple[LedgerEntry, SaleCompleted]]:
+    for entry in storage.events_of_type(tenant_id, SaleCompleted.TYPE, store_id, business_date):
+        body = _decoded(entry)
+        if body is not None:
             assert isinstance(body, SaleCompleted)
-            yield row, body
+            yield entry, body
 
 
 def reconciliation(storage: Storage, tenant_id: str, store_id: str | None,
                    business_date: str | None) -> Reconciliation:
     days: dict[tuple[str, str], list[DayEvent]] = defaultdict(list)
     for type_ in ZREPORT_TYPES:
-        for row in storage.events_of_type(tenant_id, type_, store_id, business_date):
-            if row.quarantine is None:
-                days[(row.store_id, row.business_date)].append(DayEvent(
-                    row.business_date, decode_body(row.type, row.schema_version, row.body)))
+        for entry in storage.events_of_type(tenant_id, type_, store_id, business_date):
+            body = _decoded(entry)
+            if body is not None:
+                ev = entry.event
+                days[(ev.store_id, ev.business_date)].append(DayEvent(ev.business_date, body))
     if store_id is not None and business_date is not None:
         days.setdefault((store_id, business_date), [])  # a quiet day reports zeros
     reports = [z_report(store, day, bodies) for (store, day), bodies in sorted(days.items())]
@@ -101,13 +116,14 @@ def price_variances(storage: Storage, tenant_id: str, store_id: str | None,
     history = {sku: [PricePoint(*p) for p in points]
                for sku, points in storage.prices(tenant_id).items()}
     out = []
-    for row, sale in _sales(storage, tenant_id, store_id, business_date):
+    for entry, sale in _sales(storage, tenant_id, store_id, business_date):
         for line in sale.lines:
             current = current_price(history.get(line.sku, []), sale.completed_at_ms)
             if current is None or current.version <= line.price_version:
                 continue
             out.append(PriceVariance(
-                store_id=row.store_id, business_date=sale.business_date, order_id=sale.order_id,
+                store_id=entry.event.store_id, business_date=sale.business_date,
+                order_id=sale.order_id,
                 receipt_number=sale.receipt_number, completed_at_ms=sale.completed_at_ms,
                 line_no=line.line_no, sku=line.sku, qty_milli=line.qty_milli,
                 price_version=line.price_version, unit_price_minor=line.unit_price_minor,
@@ -117,65 +133,61 @@ def price_variances(storage: Storage, tenant_id: str, store_id: str | None,
     return PriceVariances(tenant_id=tenant_id, variances=out)
 
 
-def _decoded(row: LedgerRow) -> object | None:
-    return None if row.quarantine is not None else decode_body(row.type, row.schema_version,
-                                                                row.body)
-
-
 def follow_ups(storage: Storage, tenant_id: str, store_id: str | None) -> FollowUps:
     """Stored (offline) card payments whose money never came: `payment.forward_declined`, each
     with what HQ needs to chase it — amount, reason, the masked card (from the payment's
     `payment.stored`) and the order whose sale counted the payment. The order is the sale of the
     payment's cart (`payment.created`) completed between the card being stored and the decline:
     a sale completed after the decline could not have counted a dead payment."""
-    declines = [r for r in storage.events_of_type(tenant_id, PaymentForwardDeclined.TYPE,
-                                                  store_id, None) if r.quarantine is None]
-    stored: dict[tuple[str, str], LedgerRow] = {}
+    declines = [e for e in storage.events_of_type(tenant_id, PaymentForwardDeclined.TYPE,
+                                                  store_id, None) if e.quarantine is None]
+    stored: dict[tuple[str, str], LedgerEntry] = {}
     if declines:
-        for store in sorted({r.store_id for r in declines}):
-            for r in storage.events_of_type(tenant_id, PaymentStored.TYPE, store, None):
-                body = _decoded(r)
+        for store in sorted({e.event.store_id for e in declines}):
+            for e in storage.events_of_type(tenant_id, PaymentStored.TYPE, store, None):
+                body = _decoded(e)
                 if isinstance(body, PaymentStored):
-                    stored[(r.store_id, body.payment_id)] = r
+                    stored[(e.event.store_id, body.payment_id)] = e
     out = []
-    for row in declines:
-        body = _decoded(row)
+    for entry in declines:
+        body = _decoded(entry)
         assert isinstance(body, PaymentForwardDeclined)
+        ev = entry.event
         card = order_id = receipt = currency = stored_day = None
-        stored_row = stored.get((row.store_id, body.payment_id))
-        if stored_row is not None:
-            stored_body = _decoded(stored_row)
+        stored_entry = stored.get((ev.store_id, body.payment_id))
+        if stored_entry is not None:
+            stored_body = _decoded(stored_entry)
             assert isinstance(stored_body, PaymentStored)
             c = stored_body.card
             card = FollowUpCard(terminal_id=c.terminal_id, trace_no=c.trace_no,
                                 receipt_no=c.receipt_no, approval_code=c.approval_code,
                                 masked_pan=c.masked_pan, card_brand=c.card_brand)
-            stored_day = stored_row.business_date
-            sale = _sale_of(storage, tenant_id, body.payment_id, stored_row, row)
+            stored_day = stored_entry.event.business_date
+            sale = _sale_of(storage, tenant_id, body.payment_id, stored_entry.event, ev)
             if sale is not None:
                 order_id, receipt, currency = (sale.order_id, sale.receipt_number,
                                                sale.currency)
         out.append(FollowUp(
-            kind=row.type, store_id=row.store_id, business_date=row.business_date,
-            recorded_at_ms=row.recorded_at_ms, ledger_seq=row.ledger_seq, seq=row.seq,
+            kind=ev.type, store_id=ev.store_id, business_date=ev.business_date,
+            recorded_at_ms=ev.recorded_at_ms, ledger_seq=entry.ledger_seq, seq=ev.seq,
             payment_id=body.payment_id, amount_minor=body.amount_minor, reason=body.reason,
             stored_business_date=stored_day, order_id=order_id, receipt_number=receipt,
             currency=currency, card=card))
     return FollowUps(tenant_id=tenant_id, follow_ups=out)
 
 
-def _sale_of(storage: Storage, tenant_id: str, payment_id: str, stored: LedgerRow,
-             declined: LedgerRow) -> SaleCompleted | None:
+def _sale_of(storage: Storage, tenant_id: str, payment_id: str, stored: Event,
+             declined: Event) -> SaleCompleted | None:
     created = storage.last_of_stream(stored.store_id, f"payment:{payment_id}",
                                      PaymentCreated.TYPE, stored.seq)
     body = _decoded(created) if created is not None else None
     if not isinstance(body, PaymentCreated):
         return None
     needle = body.cart_id.encode()
-    for row in storage.sales_between(tenant_id, stored.store_id, stored.business_date,
-                                     declined.business_date, stored.seq, declined.seq):
-        if row.quarantine is None and needle in row.body:  # cheap test before decoding
-            sale = _decoded(row)
+    for entry in storage.sales_between(tenant_id, stored.store_id, stored.business_date,
+                                       declined.business_date, stored.seq, declined.seq):
+        if entry.quarantine is None and needle in entry.event.body:  # cheap test first
+            sale = _decoded(entry)
             if isinstance(sale, SaleCompleted) and sale.cart_id == body.cart_id:
                 return sale
     return None
@@ -183,10 +195,10 @@ def _sale_of(storage: Storage, tenant_id: str, payment_id: str, stored: LedgerRo
 
 def quarantine(storage: Storage, tenant_id: str) -> QuarantineList:
     return QuarantineList(tenant_id=tenant_id, events=[
-        QuarantinedEvent(ledger_seq=r.ledger_seq, store_id=r.store_id, seq=r.seq,
-                         event_id=r.event_id, type=r.type, schema_version=r.schema_version,
-                         reason=r.quarantine or "")
-        for r in storage.quarantined(tenant_id)
+        QuarantinedEvent(ledger_seq=e.ledger_seq, store_id=e.event.store_id, seq=e.event.seq,
+                         event_id=e.event.event_id, type=e.event.type,
+                         schema_version=e.event.schema_version, reason=e.quarantine or "")
+        for e in storage.quarantined(tenant_id)
     ])
 
 
@@ -195,14 +207,15 @@ def recheck_quarantine(storage: Storage, tenant_id: str) -> tuple[int, int]:
     teaches the relay a new type); those it can now interpret leave quarantine.
     Returns (released, still quarantined)."""
     released: dict[str, list[int]] = defaultdict(list)
-    rows = storage.quarantined(tenant_id, limit=10**9)
-    for r in rows:
+    entries = storage.quarantined(tenant_id, limit=10**9)
+    for e in entries:
+        ev = e.event
         try:
-            decode_body(r.type, r.schema_version, r.body)
+            decode_body(ev.type, ev.schema_version, ev.body)
         except ValueError:  # msgspec errors are ValueErrors too: still not interpretable
             continue
-        released[r.store_id].append(r.seq)
+        released[ev.store_id].append(ev.seq)
     for store_id, seqs in released.items():
         storage.clear_quarantine(tenant_id, store_id, seqs)
     count = sum(len(v) for v in released.values())
-    return count, len(rows) - count
+    return count, len(entries) - count

@@ -1,6 +1,7 @@
 """Ingesting one uploaded batch: the order of checks between the HTTP edge and storage.
 
-1. Idempotency-Key present (400) and equal to the batch id (400 "malformed").
+1. Idempotency-Key present and well-formed (`core.idempotency.check_key`, 400) and equal to
+   the batch id (400 "malformed").
 2. Size within limits (413), decodable (400 "malformed"), names the caller's store (403).
 3. The batch's own chain verifies (409 "chain_mismatch"), before any database work.
 4. In one transaction (`Storage.ingest`): key in flight (409) / completed (replay) / reused with
@@ -15,9 +16,11 @@ import hashlib
 import msgspec
 
 from cloud_relay.auth import StorePrincipal
-from cloud_relay.batch import MAX_KEY_LENGTH, check_batch
-from cloud_relay.errors import InvalidInput, MissingIdempotencyKey, refuse
+from cloud_relay.batch import check_batch
+from cloud_relay.errors import refuse
 from cloud_relay.storage.base import Storage
+from core.errors import BadRequest
+from core.idempotency import check_key
 from schemas.sync import MAX_BATCH_BYTES, BatchAck, decode_batch
 
 # Compressed bytes on the wire; the uncompressed limit is enforced while inflating.
@@ -25,6 +28,10 @@ MAX_BATCH_WIRE_BYTES = MAX_BATCH_BYTES
 
 
 def fingerprint(raw: bytes) -> bytes:
+    """What makes two uploads "the same request": their exact bytes. Not
+    `core.idempotency.fingerprint` (method, path and a canonical body): the ack names this
+    digest (`fingerprint_hex`) and the edge completes a batch only when it equals the SHA-256
+    of the bytes it sent, so it is part of the wire protocol."""
     return hashlib.sha256(raw).digest()
 
 
@@ -34,22 +41,17 @@ def parse_acked_through(value: str | None) -> int | None:
     try:
         seq = int(value)
     except ValueError:
-        raise InvalidInput(f"X-NovaPOS-Acked-Through must be an integer, not {value[:32]!r}",
-                           field="X-NovaPOS-Acked-Through") from None
+        raise BadRequest(f"X-NovaPOS-Acked-Through must be an integer, not {value[:32]!r}",
+                         field="X-NovaPOS-Acked-Through") from None
     if seq < 0:
-        raise InvalidInput("X-NovaPOS-Acked-Through must be >= 0",
-                           field="X-NovaPOS-Acked-Through")
+        raise BadRequest("X-NovaPOS-Acked-Through must be >= 0",
+                         field="X-NovaPOS-Acked-Through")
     return seq
 
 
 def ingest(storage: Storage, who: StorePrincipal, raw: bytes, key: str | None,
            acked_through: int | None, now_ms: int) -> BatchAck:
-    if key is None or not key.strip():
-        raise MissingIdempotencyKey("a batch upload needs an Idempotency-Key header equal to "
-                                    "its batch id")
-    if len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise MissingIdempotencyKey(f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable "
-                                    "characters")
+    key = check_key(key)
     if len(raw) > MAX_BATCH_WIRE_BYTES:
         raise refuse("malformed", f"batch is {len(raw)} bytes; the limit is "
                      f"{MAX_BATCH_WIRE_BYTES}", status=413)

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from cloud_relay.errors import RelayError
+from core.errors import Unavailable
 
 PREFIX = b"fernet:"
 ENV_KEY = "NOVAPOS_RELAY_SECRET_KEY"
 
 
-class SealedSecretUnreadable(RelayError):
-    status, slug, title, exit_code = 503, "relay-misconfigured", \
-        "The relay cannot read a sealed store credential", 3
+class SealedSecretUnreadable(Unavailable):
+    slug, title = "relay-misconfigured", "The relay cannot read a sealed store credential"
 
 
 class Sealer:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -186,23 +187,28 @@ def record(keys: KeyStore, scope: str, key: str, fp: bytes, answer: Answer) -> S
 
 class InFlight:
     """Keys being processed in this process now. One process owns a store's writer, so this
-    set is the whole truth at the edge; the relay's backends hold keys their own way (a
-    PostgreSQL advisory lock is visible to every relay process)."""
+    set is the whole truth at the edge; a SQLite relay holds its keys here too, and a
+    PostgreSQL relay in an advisory lock visible to every relay process. Safe across threads:
+    the relay runs its requests in worker threads, and checking and taking a slot must be one
+    step."""
 
     def __init__(self) -> None:
         self._slots: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
 
     @contextlib.contextmanager
     def hold(self, scope: str, key: str) -> Iterator[None]:
         slot = (scope, key)
-        if slot in self._slots:
-            raise IdempotencyKeyInFlight("the first request with this Idempotency-Key has not "
-                                         "finished; retry shortly")
-        self._slots.add(slot)
+        with self._lock:
+            if slot in self._slots:
+                raise IdempotencyKeyInFlight("the first request with this Idempotency-Key has "
+                                             "not finished; retry shortly")
+            self._slots.add(slot)
         try:
             yield
         finally:
-            self._slots.discard(slot)
+            with self._lock:
+                self._slots.discard(slot)
 
 
 async def once_async(keys: KeyStore, scope: str, key: str, fp: bytes,

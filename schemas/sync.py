@@ -1,6 +1,8 @@
 """Sync protocol contracts between a store's edge daemon and the cloud relay.
 
-Upload: a `Batch` is a contiguous `seq` range of one store's log, frozen before its first send.
+Upload: a `Batch` is a contiguous `seq` range of one store's log, frozen before its first send,
+carrying the log's own envelopes (`schemas.envelope.Event`, every field the chain hash covers,
+tenant and store ids included).
 Its bytes on the wire are `zlib(msgpack(Batch))`, content type `application/x-novapos-batch`;
 `batch_id = "<store_id>:<first_seq>-<last_seq>"` is also the request's Idempotency-Key and the
 SHA-256 of the compressed bytes is its fingerprint, so a retry resends identical bytes.
@@ -11,6 +13,8 @@ equals the hash of event `first_seq - 1`. Anything else is a `SyncRefusal` with 
 machine-readable `reason`. Down-sync delivers `ChangeSet`s by a monotonic `change_id` cursor.
 
 Limits are explicit (`MAX_BATCH_EVENTS`, `MAX_BATCH_BYTES`); a relay refuses larger batches.
+Every event of a batch names the batch's tenant and store; a relay refuses ("malformed") one
+that names another.
 
 Relay conventions (see docs/relay.md):
 - The edge may send `X-NovaPOS-Acked-Through: <seq>` (the highest seq it holds an ack for) with
@@ -32,29 +36,16 @@ from typing import Literal
 
 import msgspec
 
-PROTOCOL_VERSION = 1
+from schemas.envelope import Event
+
+# 2: events are the 13-field envelope (tenant and store ids in each), no longer an 11-field copy.
+PROTOCOL_VERSION = 2
 BATCH_CONTENT_TYPE = "application/x-novapos-batch"
 MAX_BATCH_EVENTS = 5000
 MAX_BATCH_BYTES = 8 * 1024 * 1024  # uncompressed msgpack size
 MAX_DOWN_CHANGES = 500
 HEADER_ACKED_THROUGH = "X-NovaPOS-Acked-Through"
 MSGPACK_CONTENT_TYPE = "application/x-msgpack"
-
-
-class SyncEvent(msgspec.Struct, frozen=True, array_like=True):
-    """One log event exactly as stored at the edge (the chain hash covers these fields)."""
-
-    seq: int
-    event_id: str
-    lane_id: str | None
-    stream: str
-    type: str
-    schema_version: int
-    recorded_at_ms: int
-    business_date: str
-    body: bytes
-    prev_hash: bytes
-    hash: bytes
 
 
 class Batch(msgspec.Struct, frozen=True):
@@ -66,7 +57,7 @@ class Batch(msgspec.Struct, frozen=True):
     last_seq: int
     prev_hash: bytes  # hash of event first_seq - 1 (32 zero bytes for seq 1)
     last_hash: bytes
-    events: list[SyncEvent]
+    events: list[Event]
 
 
 class QuarantinedEvent(msgspec.Struct, frozen=True):

@@ -20,16 +20,14 @@ from dataclasses import dataclass
 import apsw
 
 from core.chain import GENESIS_HASH
-from schemas.sync import PROTOCOL_VERSION, Batch, SyncEvent, batch_id, encode_batch
+from schemas.envelope import COLUMNS, Event
+from schemas.sync import PROTOCOL_VERSION, Batch, batch_id, encode_batch
 
-# Columns in SyncEvent field order, so a row becomes an event without reshuffling.
-_COLUMNS = (
-    "seq, event_id, lane_id, stream, type, schema_version, recorded_at_ms, business_date, "
-    "body, prev_hash, hash"
-)
-# Fixed msgpack cost of one array-like SyncEvent beyond its variable fields: array header,
-# string/bin headers, ints, the two 32-byte hashes. An over-estimate, so a batch cut by the
-# estimate never exceeds the byte limit.
+# The log's columns in envelope field order, so a row becomes an `Event` without reshuffling.
+_COLUMNS = ", ".join(COLUMNS)
+# Fixed msgpack cost of one array-like Event beyond its variable fields: array header,
+# string/bin headers, ints, the two 32-byte hashes (about 115 bytes). An over-estimate, so a
+# batch cut by the estimate never exceeds the byte limit.
 _EVENT_OVERHEAD_BYTES = 128
 
 
@@ -46,12 +44,13 @@ class FrozenBatch:
     raw_bytes_estimate: int
 
 
-def event_size_estimate(ev: SyncEvent) -> int:
-    return (_EVENT_OVERHEAD_BYTES + len(ev.body) + len(ev.event_id) + len(ev.stream)
-            + len(ev.type) + len(ev.lane_id or "") + len(ev.business_date))
+def event_size_estimate(ev: Event) -> int:
+    return (_EVENT_OVERHEAD_BYTES + len(ev.body) + len(ev.event_id) + len(ev.tenant_id)
+            + len(ev.store_id) + len(ev.stream) + len(ev.type) + len(ev.lane_id or "")
+            + len(ev.business_date))
 
 
-def _freeze(tenant_id: str, store_id: str, events: list[SyncEvent], size: int) -> FrozenBatch:
+def _freeze(tenant_id: str, store_id: str, events: list[Event], size: int) -> FrozenBatch:
     first, last = events[0], events[-1]
     bid = batch_id(store_id, first.seq, last.seq)
     batch = Batch(
@@ -70,14 +69,14 @@ def next_batch(
 ) -> FrozenBatch | None:
     """The batch that follows `after_seq`, or None when nothing follows it."""
     assert max_events >= 1 and max_bytes >= 1
-    events: list[SyncEvent] = []
+    events: list[Event] = []
     size = 0
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
         (after_seq, max_events),
     )
     for row in rows:
-        ev = SyncEvent(*row)
+        ev = Event(*row)
         cost = event_size_estimate(ev)
         if events and size + cost > max_bytes:
             break
@@ -95,7 +94,7 @@ def rebuild(
 ) -> FrozenBatch:
     """Exactly the range `first_seq..last_seq` again (the frozen batch of an earlier send)."""
     assert 1 <= first_seq <= last_seq
-    events = [SyncEvent(*row) for row in conn.execute(
+    events = [Event(*row) for row in conn.execute(
         f"SELECT {_COLUMNS} FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq",
         (first_seq, last_seq),
     )]

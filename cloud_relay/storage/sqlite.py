@@ -5,122 +5,28 @@ never sent for something a power cut could lose. Each thread has its own connect
 queue on SQLite's write lock (BEGIN IMMEDIATE), so idempotency keys in flight are tracked in
 this process before the transaction starts (several processes on one SQLite file still never
 double-store: the UNIQUE constraints and the completed-key table decide, one writer at a time).
+Migrations (`storage.schema`, rendered for SQLite) are versioned by `PRAGMA user_version`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import secrets
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import apsw
 
-from cloud_relay.errors import IdempotencyKeyInFlight
-from cloud_relay.storage.base import EVENT_COLUMNS, Storage, Tx
+from cloud_relay.storage import schema
+from cloud_relay.storage.backend import Tx
+from cloud_relay.storage.base import Storage
+from cloud_relay.storage.schema import EVENT_COLUMNS
+from core.idempotency import InFlight
+from core.migrations import SQLITE, Migration, render
 
 BUSY_TIMEOUT_MS = 30_000
 DB_FILENAME = "relay.db"
-
-MIGRATIONS: list[tuple[int, str, str]] = [
-    (1, "relay ledger, stores, HQ tokens, down-sync changes", """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE tenants (
-    tenant_id TEXT PRIMARY KEY,
-    next_ledger_seq INTEGER NOT NULL,
-    last_change_id INTEGER NOT NULL,
-    created_at_ms INTEGER NOT NULL
-);
-CREATE TABLE stores (
-    store_id TEXT PRIMARY KEY,
-    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id),
-    key_id TEXT NOT NULL UNIQUE,
-    secret BLOB NOT NULL,
-    enrolled_at_ms INTEGER NOT NULL,
-    revoked_at_ms INTEGER,
-    high_seq INTEGER NOT NULL,
-    last_hash BLOB NOT NULL,
-    last_seen_ms INTEGER,
-    reported_head_seq INTEGER,
-    applied_change_id INTEGER NOT NULL
-);
-CREATE INDEX stores_tenant ON stores(tenant_id);
-CREATE TABLE events (
-    store_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    tenant_id TEXT NOT NULL,
-    ledger_seq INTEGER NOT NULL,
-    event_id TEXT NOT NULL UNIQUE,
-    lane_id TEXT,
-    stream TEXT NOT NULL,
-    type TEXT NOT NULL,
-    schema_version INTEGER NOT NULL,
-    recorded_at_ms INTEGER NOT NULL,
-    business_date TEXT NOT NULL,
-    body BLOB NOT NULL,
-    prev_hash BLOB NOT NULL,
-    hash BLOB NOT NULL,
-    received_at_ms INTEGER NOT NULL,
-    quarantine TEXT,
-    PRIMARY KEY (store_id, seq),
-    UNIQUE (tenant_id, ledger_seq)
-) WITHOUT ROWID;
--- Reports read sales only: a partial index costs nothing for the other (most) events.
-CREATE INDEX events_sales_day ON events(tenant_id, business_date, store_id)
-    WHERE type = 'sale.completed';
-CREATE INDEX events_quarantine ON events(tenant_id, ledger_seq) WHERE quarantine IS NOT NULL;
-CREATE TABLE idempotency_keys (
-    store_id TEXT NOT NULL,
-    key TEXT NOT NULL,
-    fingerprint BLOB NOT NULL,
-    ack BLOB NOT NULL,
-    created_at_ms INTEGER NOT NULL,
-    PRIMARY KEY (store_id, key)
-);
-CREATE TABLE hq_tokens (
-    token_id TEXT PRIMARY KEY,
-    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id),
-    token_hash BLOB NOT NULL UNIQUE,
-    created_at_ms INTEGER NOT NULL,
-    revoked_at_ms INTEGER
-);
-CREATE TABLE changes (
-    tenant_id TEXT NOT NULL,
-    change_id INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    store_id TEXT,
-    created_at_ms INTEGER NOT NULL,
-    PRIMARY KEY (tenant_id, change_id)
-);
-CREATE TABLE hq_tax_classes (tenant_id TEXT, code TEXT, rate_ppm INTEGER NOT NULL,
-                             PRIMARY KEY (tenant_id, code));
-CREATE TABLE hq_skus (tenant_id TEXT, sku TEXT, product_id TEXT NOT NULL,
-                      PRIMARY KEY (tenant_id, sku));
-CREATE TABLE hq_barcodes (tenant_id TEXT, code TEXT, sku TEXT NOT NULL,
-                          PRIMARY KEY (tenant_id, code));
-CREATE TABLE hq_prices (
-    tenant_id TEXT, sku TEXT, version INTEGER, amount_minor INTEGER NOT NULL,
-    effective_at_ms INTEGER NOT NULL,
-    PRIMARY KEY (tenant_id, sku, version)
-);
-"""),
-    (2, "partial indexes for refunds and follow-ups (Z report, HQ follow-ups)", """
--- Like events_sales_day: only rows of these rare types get an index entry.
-CREATE INDEX events_refund_created_day ON events(tenant_id, business_date, store_id)
-    WHERE type = 'order.refund_created';
-CREATE INDEX events_refunded_day ON events(tenant_id, business_date, store_id)
-    WHERE type = 'payment.refunded';
-CREATE INDEX events_forward_declined_day ON events(tenant_id, business_date, store_id)
-    WHERE type = 'payment.forward_declined';
-CREATE INDEX events_stored_day ON events(tenant_id, business_date, store_id)
-    WHERE type = 'payment.stored';
-"""),
-]
-LATEST_VERSION = MIGRATIONS[-1][0]
 
 _INSERT_EVENTS = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES "
                   f"({', '.join('?' * len(EVENT_COLUMNS))})")
@@ -137,6 +43,9 @@ class _SqliteTx(Tx):
         if rows:
             self.conn.executemany(sql, rows)
 
+    def script(self, sql: str) -> None:
+        self.conn.execute(sql)
+
 
 def open_connection(path: Path) -> apsw.Connection:
     conn = apsw.Connection(str(path))
@@ -148,32 +57,21 @@ def open_connection(path: Path) -> apsw.Connection:
     return conn
 
 
-def migrate(conn: apsw.Connection) -> str:
-    """Apply pending migrations (each in one transaction); returns the relay epoch."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        current = conn.execute("PRAGMA user_version").fetchall()[0][0]
-        if current > LATEST_VERSION:
-            raise RuntimeError(f"relay database schema {current} is newer than this build "
-                               f"({LATEST_VERSION})")
-        for version, _title, sql in MIGRATIONS:
-            if version <= current:
-                continue
-            conn.execute(sql)
-            if version == 1:
-                # The epoch is born with the database: a cursor from any other database is
-                # recognisably foreign.
-                conn.execute("INSERT INTO meta (key, value) VALUES ('relay_epoch', ?)",
-                             (secrets.token_hex(8),))
-            conn.execute(f"PRAGMA user_version={version}")
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                         (f"migration.{version}.applied_at_ms", str(time.time_ns() // 1_000_000)))
-        epoch = conn.execute("SELECT value FROM meta WHERE key = 'relay_epoch'").fetchall()[0][0]
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return epoch
+class _UserVersion:
+    """`core.migrations.Target` for the relay's SQLite file: the version is `PRAGMA
+    user_version` (transactional, like the DDL), applied inside the caller's transaction."""
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+
+    def current(self, component: str) -> int:
+        assert component == schema.COMPONENT, component
+        return self.tx.rows("PRAGMA user_version")[0][0]
+
+    def apply(self, component: str, migration: Migration) -> None:
+        self.tx.script(render(migration.sql, SQLITE))
+        self.tx.rows(f"PRAGMA user_version={int(migration.version)}")
+        schema.note_applied(self.tx, migration.version)
 
 
 class SqliteStorage(Storage):
@@ -188,8 +86,11 @@ class SqliteStorage(Storage):
         self._local = threading.local()
         self._all: list[apsw.Connection] = []
         self._lock = threading.Lock()
-        self._in_flight: set[tuple[str, str]] = set()
-        self.epoch = migrate(self._conn())
+        self._in_flight = InFlight()
+        # One BEGIN IMMEDIATE for every pending migration and the epoch: processes starting
+        # together on one file take turns, and the later ones find the schema current.
+        with self._write() as tx:
+            self.epoch = schema.upgrade(tx, _UserVersion(tx))
 
     def _conn(self) -> apsw.Connection:
         conn = getattr(self._local, "conn", None)
@@ -223,27 +124,15 @@ class SqliteStorage(Storage):
     def _insert_events(self, tx: Tx, rows: list[tuple]) -> None:
         tx.many(_INSERT_EVENTS, rows)
 
-    def _lock_key(self, tx: Tx, store_id: str, key: str) -> None:
-        return None  # done by _key_guard, before BEGIN IMMEDIATE queues this writer
-
     @contextlib.contextmanager
-    def _key_guard(self, store_id: str, key: str) -> Iterator[None]:
-        with self.hold_key(store_id, key):
-            yield
+    def _write_holding(self, scope: str, key: str) -> Iterator[Tx]:
+        # Held before BEGIN IMMEDIATE: a second request queued on SQLite's write lock would
+        # otherwise find the key only after the first committed, never in flight.
+        with self._in_flight.hold(scope, key), self._write() as tx:
+            yield tx
 
-    @contextlib.contextmanager
-    def hold_key(self, store_id: str, key: str) -> Iterator[None]:
-        marker = (store_id, key)
-        with self._lock:
-            if marker in self._in_flight:
-                raise IdempotencyKeyInFlight(f"batch {key} is being stored by another request; "
-                                             "retry after a second")
-            self._in_flight.add(marker)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._in_flight.discard(marker)
+    def hold_key(self, scope: str, key: str) -> contextlib.AbstractContextManager[None]:
+        return self._in_flight.hold(scope, key)
 
     def close(self) -> None:
         with self._lock:

@@ -1,5 +1,6 @@
-"""The pure part of ingest: the relay's inlined chain check agrees with the edge's
-`chain_hash` for any event, and `plan_tail` picks exactly the unseen suffix."""
+"""The pure part of ingest: the relay's chain check (`core.chain.hash_of` over the envelope)
+agrees with `chain_hash`, which the store writes with, for any event, and `plan_tail` picks
+exactly the unseen suffix."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from cloud_relay.batch import plan_tail, verify_links
 from cloud_relay.errors import Refused
 from core.chain import GENESIS_HASH, chain_hash
-from schemas.sync import SyncEvent
+from schemas.envelope import Event
 
 texts = st.text(min_size=0, max_size=20)
 
@@ -25,8 +26,8 @@ def test_inlined_chain_check_equals_the_edges_chain_hash(
                         store_id=store, lane_id=lane_id, stream=stream, type=type_,
                         schema_version=version, recorded_at_ms=recorded, business_date=day,
                         body=body)
-    ev = SyncEvent(1, event_id, lane_id, stream, type_, version, recorded, day, body,
-                   GENESIS_HASH, digest)
+    ev = Event(1, event_id, tenant, store, lane_id, stream, type_, version, recorded, day, body,
+               GENESIS_HASH, digest)
     verify_links([ev], 1, GENESIS_HASH, tenant, store)  # does not raise
     with pytest.raises(Refused):  # the same event claimed by another store does not verify
         verify_links([ev], 1, GENESIS_HASH, tenant, store + "x")

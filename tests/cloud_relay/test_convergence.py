@@ -53,8 +53,8 @@ def test_overlapping_and_resent_batches_converge_to_one_copy(relay: Relay) -> No
         stored = relay.storage.store_events(store)
         assert [(r.seq, r.event_id, r.hash) for r in stored] == [
             (e.seq, e.event_id, e.hash) for e in chain.log]
-        ledger = [r for r in relay.storage.ledger("t1", 0, 10**6) if r.store_id == store]
-        assert [r.seq for r in ledger] == list(range(1, LOG_EVENTS + 1))
+        ledger = [r for r in relay.storage.ledger("t1", 0, 10**6) if r.event.store_id == store]
+        assert [r.event.seq for r in ledger] == list(range(1, LOG_EVENTS + 1))
         client.close()
 
     run()

@@ -148,6 +148,25 @@ def test_a_store_cannot_write_another_stores_ledger(relay: Relay) -> None:
     assert _stored_seqs(relay, "s2") == [] and _stored_seqs(relay, "s1") == []
 
 
+@pytest.mark.parametrize("names", [("t1", "s2"), ("t2", "s1")])
+def test_an_event_naming_another_store_or_tenant_is_malformed(relay: Relay,
+                                                              names: tuple[str, str]) -> None:
+    """A batch of s1 whose second event is another store's (or tenant's), chained and hashed
+    correctly for what it names: the envelope is not the batch's, so nothing is stored."""
+    client = relay.store_client(relay.enroll("t1", "s1"))
+    chain = Chain("t1", "s1")
+    chain.extend(1)
+    chain.tenant_id, chain.store_id = names
+    chain.extend(1)
+    chain.tenant_id, chain.store_id = "t1", "s1"
+    chain.extend(1)
+    resp = client.upload(chain.batch(1, 3))
+    body = _refusal(resp)
+    assert (resp.status_code, body["reason"]) == (400, "malformed")
+    assert "/".join(names) in body["detail"]
+    assert _stored_seqs(relay) == []
+
+
 def test_undecodable_and_oversized_batches_are_refused_as_malformed(relay: Relay) -> None:
     client = relay.store_client(relay.enroll())
     resp = client.upload_raw(b"not zlib at all", "s1:1-1")

@@ -134,7 +134,7 @@ def test_concurrent_writers_never_make_a_paging_reader_skip(relay: Relay) -> Non
         assert seen == list(range(1, total + 1))
         rows = relay.storage.ledger("t1", 0, total + 10)
         for store, chain in chains.items():
-            assert [r.event_id for r in rows if r.store_id == store] == [
+            assert [r.event.event_id for r in rows if r.event.store_id == store] == [
                 e.event_id for e in chain.log]
     finally:
         second.close(drop=False)

@@ -50,14 +50,14 @@ def test_recheck_releases_events_this_build_can_read(relay: Relay) -> None:
                  type_=CartOpened.TYPE)
     # Quarantined by a relay build that did not know cart.opened yet (marked directly here).
     client.ack(chain.batch(1, 2))
-    assert [r.seq for r in relay.storage.quarantined("t1")] == [1]
+    assert [r.event.seq for r in relay.storage.quarantined("t1")] == [1]
     with relay.storage._write() as tx:  # simulate the older build's mark on seq 2
         tx.rows("UPDATE events SET quarantine = 'unknown event type' WHERE seq = 2")
     result = CliRunner().invoke(cli_app, ["quarantine", "recheck", "--tenant", "t1",
                                           "--database", relay.database_url])
     assert result.exit_code == 0, result.output
     assert "released 1 event(s) from quarantine; 1 remain" in result.stdout
-    assert [r.seq for r in relay.storage.quarantined("t1")] == [1]
+    assert [r.event.seq for r in relay.storage.quarantined("t1")] == [1]
 
 
 def test_metrics_count_outcomes_stored_and_quarantined_events(relay: Relay) -> None:

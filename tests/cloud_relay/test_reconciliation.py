@@ -22,7 +22,7 @@ from schemas.events import (
     SoldTender,
 )
 from schemas.relay import FollowUps
-from schemas.sync import PROTOCOL_VERSION, Batch, SyncEvent, batch_id
+from schemas.sync import PROTOCOL_VERSION, Batch, batch_id
 from schemas.zreport import ZReport
 from tests.edge.api.helpers import open_cart, post
 from tests.support.live_app import LiveApp
@@ -52,9 +52,7 @@ def _ship(live: LiveApp, relay: Relay, batch_events: int = 25) -> int:
     client = relay.store_client(relay.enroll(ident.tenant_id, ident.store_id))
     conn = open_connection(live.service.db_path, readonly=True)
     try:
-        log = [SyncEvent(e.seq, e.event_id, e.lane_id, e.stream, e.type, e.schema_version,
-                         e.recorded_at_ms, e.business_date, e.body, e.prev_hash, e.hash)
-               for e in eventlog.read(conn)]
+        log = list(eventlog.read(conn))  # the log's own envelopes, as the sync engine sends
     finally:
         conn.close()
     for i in range(0, len(log), batch_events):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloud_relay.storage.base import INDEXED_TYPES, TYPE_INDEXES
+from cloud_relay.storage.schema import INDEXED_TYPES, TYPE_INDEXES
 from schemas.events import PaymentStored, SaleCompleted
 from schemas.zreport import ZREPORT_TYPES
 from tests.support.relay import Relay
@@ -34,13 +34,15 @@ def test_each_report_type_uses_its_index(relay: Relay, type_: str) -> None:
 def test_a_relay_database_from_before_the_refund_indexes_gains_them(tmp_path) -> None:
     """A SQLite relay created by migration 1 upgrades in place when it starts: the new partial
     indexes are built, its epoch (and so HQ's cursors) stays."""
+    from cloud_relay.storage import schema
     from cloud_relay.storage import sqlite as relay_sqlite
+    from core.migrations import SQLITE, render
 
     path = tmp_path / "relay.db"
     old = relay_sqlite.open_connection(path)
     try:
         old.execute("BEGIN IMMEDIATE")
-        old.execute(relay_sqlite.MIGRATIONS[0][2])
+        old.execute(render(schema.MIGRATIONS[0].sql, SQLITE))
         old.execute("INSERT INTO meta (key, value) VALUES ('relay_epoch', 'e-old')")
         old.execute("PRAGMA user_version=1")
         old.execute("COMMIT")
@@ -51,7 +53,7 @@ def test_a_relay_database_from_before_the_refund_indexes_gains_them(tmp_path) ->
         assert storage.epoch == "e-old"
         with storage._read() as tx:
             names = {n for (n,) in tx.rows("SELECT name FROM sqlite_master WHERE type = 'index'")}
-            assert tx.rows("PRAGMA user_version") == [(relay_sqlite.LATEST_VERSION,)]
+            assert tx.rows("PRAGMA user_version") == [(schema.LATEST_VERSION,)]
         assert set(TYPE_INDEXES.values()) <= names
     finally:
         storage.close()

@@ -33,13 +33,13 @@ from cloud_relay.storage import Storage, open_storage
 from core.ids import uuid7
 from core.chain import GENESIS_HASH, chain_hash
 from schemas import events as ev
+from schemas.envelope import Event
 from schemas.sync import (
     BATCH_CONTENT_TYPE,
     HEADER_ACKED_THROUGH,
     PROTOCOL_VERSION,
     Batch,
     BatchAck,
-    SyncEvent,
     batch_id,
     encode_batch,
 )
@@ -123,13 +123,13 @@ class Chain:
     store_id: str
     seq: int = 0
     head: bytes = GENESIS_HASH
-    log: list[SyncEvent] = field(default_factory=list)
+    log: list[Event] = field(default_factory=list)
     recorded_at_ms: int = 1_772_445_600_000
     business_date: str = "2026-03-02"
 
     def append(self, body: bytes | ev.EventBody, *, type_: str | None = None,
                schema_version: int = 1, lane_id: str | None = "lane-1",
-               stream: str = "test") -> SyncEvent:
+               stream: str = "test") -> Event:
         if isinstance(body, ev.EventBody):
             type_, schema_version, data = body.TYPE, body.SCHEMA_VERSION, ev.encode_body(body)
         else:
@@ -143,13 +143,14 @@ class Chain:
             store_id=self.store_id, lane_id=lane_id, stream=stream, type=type_,
             schema_version=schema_version, recorded_at_ms=self.recorded_at_ms,
             business_date=self.business_date, body=data)
-        event = SyncEvent(seq, event_id, lane_id, stream, type_, schema_version,
-                          self.recorded_at_ms, self.business_date, data, self.head, digest)
+        event = Event(seq, event_id, self.tenant_id, self.store_id, lane_id, stream, type_,
+                      schema_version, self.recorded_at_ms, self.business_date, data, self.head,
+                      digest)
         self.seq, self.head = seq, digest
         self.log.append(event)
         return event
 
-    def extend(self, n: int) -> list[SyncEvent]:
+    def extend(self, n: int) -> list[Event]:
         """n interpretable events (cart openings)."""
         return [self.append(ev.CartOpened(cart_id=f"c{self.seq + 1}", lane_id="lane-1",
                                           currency="EUR", opened_at_ms=self.recorded_at_ms))

@@ -11,40 +11,32 @@ import msgspec
 
 from cloud_relay import hq
 from cloud_relay.storage import Storage
+from core import chain
 from edge.store.db import open_connection
-from core.chain import GENESIS_HASH, chain_hash
+from schemas.envelope import COLUMNS, Event
 from schemas.events import decode_body
 from schemas.zreport import DayEvent, z_report
 
-_EDGE_COLUMNS = ("seq, event_id, lane_id, stream, type, schema_version, recorded_at_ms, "
-                 "business_date, body, prev_hash, hash")
 
-
-def edge_log(db_path: Path) -> list[tuple]:
+def edge_log(db_path: Path) -> list[Event]:
     conn = open_connection(db_path, readonly=True)
     try:
-        return conn.execute(f"SELECT {_EDGE_COLUMNS} FROM events ORDER BY seq").fetchall()
+        return [Event(*row) for row in
+                conn.execute(f"SELECT {', '.join(COLUMNS)} FROM events ORDER BY seq")]
     finally:
         conn.close()
 
 
-def relay_log(storage: Storage, store_id: str) -> list[tuple]:
-    return [(r.seq, r.event_id, r.lane_id, r.stream, r.type, r.schema_version, r.recorded_at_ms,
-             r.business_date, bytes(r.body), bytes(r.prev_hash), bytes(r.hash))
-            for r in storage.store_events(store_id)]
+def relay_log(storage: Storage, store_id: str) -> list[Event]:
+    return storage.store_events(store_id)
 
 
-def verify_chain(rows: list[tuple], tenant_id: str, store_id: str) -> None:
-    prev = GENESIS_HASH
-    for i, (seq, event_id, lane_id, stream, type_, version, at_ms, day, body, prev_hash,
-            digest) in enumerate(rows, start=1):
-        assert seq == i, f"relay ledger gap: expected seq {i}, found {seq}"
-        assert prev_hash == prev, f"relay chain broken at seq {seq}"
-        assert chain_hash(prev, seq=seq, event_id=event_id, tenant_id=tenant_id,
-                          store_id=store_id, lane_id=lane_id, stream=stream, type=type_,
-                          schema_version=version, recorded_at_ms=at_ms, business_date=day,
-                          body=body) == digest, f"relay event {seq} does not hash"
-        prev = digest
+def verify_chain(events: list[Event], tenant_id: str, store_id: str) -> None:
+    report = chain.verify(events)
+    assert report.ok, f"relay chain broken at seq {report.broken_at_seq}: {report.reason}"
+    assert report.events == len(events)
+    for e in events:
+        assert (e.tenant_id, e.store_id) == (tenant_id, store_id), f"event {e.seq} is foreign"
 
 
 def assert_converged(storage: Storage, db_path: Path, tenant_id: str, store_id: str) -> int:
@@ -53,12 +45,13 @@ def assert_converged(storage: Storage, db_path: Path, tenant_id: str, store_id: 
     relay = relay_log(storage, store_id)
     assert len(relay) == len(edge), f"relay has {len(relay)} events, the store {len(edge)}"
     for e, r in zip(edge, relay):
-        assert e == r, f"event {e[0]} differs between store and relay"
+        assert e == r, f"event {e.seq} differs between store and relay"
     verify_chain(relay, tenant_id, store_id)
     by_day: dict[str, list] = defaultdict(list)
-    for row in edge:
+    for ev in edge:
         try:
-            by_day[row[7]].append(DayEvent(row[7], decode_body(row[4], row[5], row[8])))
+            by_day[ev.business_date].append(
+                DayEvent(ev.business_date, decode_body(ev.type, ev.schema_version, ev.body)))
         except (ValueError, msgspec.DecodeError, msgspec.ValidationError):
             continue  # quarantined at the relay too: not part of either report
     relay_days = {r.business_date: r for r in

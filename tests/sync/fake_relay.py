@@ -14,13 +14,13 @@ import msgspec
 
 from core import signing
 from core.chain import GENESIS_HASH
+from schemas.envelope import Event
 from schemas.sync import (
     BatchAck,
     Change,
     ChangeSet,
     QuarantinedEvent,
     StoreWatermark,
-    SyncEvent,
     decode_batch,
 )
 
@@ -28,7 +28,7 @@ from schemas.sync import (
 @dataclass
 class FakeRelay:
     credential: signing.StoreCredential
-    events: list[SyncEvent] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     fingerprints: dict[str, bytes] = field(default_factory=dict)
     changes: list[Change] = field(default_factory=list)
     epoch: str = "epoch-1"

@@ -54,7 +54,7 @@ def test_a_forward_decline_reaches_the_relay(tmp_path: Path) -> None:
                 await eng.close()
                 rows = list(relay.storage.events_of_type(
                     TENANT, "payment.forward_declined", STORE, None))
-                assert len(rows) == 1 and stored.payment_id.encode() in rows[0].body
+                assert len(rows) == 1 and stored.payment_id.encode() in rows[0].event.body
 
         run(main())
     finally:

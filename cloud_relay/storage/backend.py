@@ -1,0 +1,89 @@
+"""What a storage backend supplies: transactions, its fastest event insert and its way of
+holding an idempotency key in flight. Everything above it (`credentials`, `ingest`, `ledger`,
+`publish`) is SQL written once, with `?` placeholders, over these hooks.
+
+Invariants a backend keeps:
+- `_write()` is one transaction: committed on a clean exit, rolled back on any exception, so
+  a refusal raised half-way leaves nothing behind.
+- `_read()` is one snapshot: every statement of a read sees the same committed state.
+- `_write_holding(scope, key)` holds the key before any other request of any relay process
+  over the same database could find it free, and releases it only after the transaction
+  ended (`core.errors.IdempotencyKeyInFlight` otherwise).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from cloud_relay.sealing import Sealer
+
+
+class Tx(abc.ABC):
+    """A transaction's cursor: `?` placeholders on every backend."""
+
+    @abc.abstractmethod
+    def rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]: ...
+
+    @abc.abstractmethod
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    @abc.abstractmethod
+    def script(self, sql: str) -> None:
+        """Several statements without parameters (a migration's DDL)."""
+
+    def one(self, sql: str, args: Sequence[Any] = ()) -> tuple | None:
+        found = self.rows(sql, args)
+        return found[0] if found else None
+
+
+class Backend(abc.ABC):
+    # Appended to a SELECT that reads a row the transaction then updates: PostgreSQL's
+    # writers run concurrently and must lock it; SQLite's writers are serialized already.
+    FOR_UPDATE = ""
+    backend = "abstract"
+    epoch: str
+    sealer: Sealer = Sealer(None)  # store secrets at rest; set by `open_storage`
+
+    @abc.abstractmethod
+    def _write(self) -> contextlib.AbstractContextManager[Tx]:
+        """A write transaction (committed on clean exit, rolled back on an exception)."""
+
+    @abc.abstractmethod
+    def _read(self) -> contextlib.AbstractContextManager[Tx]:
+        """A read-only snapshot."""
+
+    @abc.abstractmethod
+    def _insert_events(self, tx: Tx, rows: list[tuple]) -> None:
+        """Insert event rows in `schema.EVENT_COLUMNS` order, as fast as the backend can."""
+
+    @abc.abstractmethod
+    def _write_holding(self, scope: str, key: str) -> contextlib.AbstractContextManager[Tx]:
+        """A write transaction during which the idempotency key (scope, key) is held in
+        flight; raises `IdempotencyKeyInFlight` if another request holds it."""
+
+    @abc.abstractmethod
+    def hold_key(self, scope: str, key: str) -> contextlib.AbstractContextManager[None]:
+        """Hold a key in flight (as a concurrent request would) until the block exits."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def rotate_epoch(self) -> str:
+        """A new relay epoch, for after a restore from backup: ledger positions handed out
+        since the backup may be re-assigned to other events, so every HQ cursor must resync.
+        Run with the relay processes stopped (each reads the epoch when it starts)."""
+        new = secrets.token_hex(8)
+        with self._write() as tx:
+            tx.rows("UPDATE meta SET value = ? WHERE key = 'relay_epoch'", (new,))
+        self.epoch = new
+        return new
+
+
+def ensure_tenant(tx: Tx, tenant_id: str, now_ms: int) -> None:
+    """The tenant's counter row (ledger order, change ids), created on first use."""
+    tx.rows("INSERT INTO tenants (tenant_id, next_ledger_seq, last_change_id, created_at_ms) "
+            "VALUES (?, 1, 0, ?) ON CONFLICT (tenant_id) DO NOTHING", (tenant_id, now_ms))

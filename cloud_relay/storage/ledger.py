@@ -1,0 +1,149 @@
+"""HQ's reads of the ledger: pages in the tenant's order, one store's events, the events of one
+type (through the partial indexes the schema creates), quarantine, and sync status.
+
+Invariants:
+- Every read runs in one snapshot (`Backend._read`).
+- A tenant's ledger is ordered by `ledger_seq` (gapless, commit order: see `ingest`); a store's
+  events by its own `seq`.
+- Quarantine is the only thing a read side ever changes in the ledger (`clear_quarantine`,
+  after an upgrade teaches the relay a type): an event's envelope is never rewritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from cloud_relay.storage.backend import Backend
+from cloud_relay.storage.schema import INDEXED_TYPES
+from schemas.envelope import COLUMNS, Event
+from schemas.relay import StoreSyncStatus
+
+_ENVELOPE = ", ".join(COLUMNS)
+# A ledger entry's columns: its metadata, then the envelope in `Event` field order.
+_ENTRY = f"ledger_seq, received_at_ms, quarantine, {_ENVELOPE}"
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One event in the relay's ledger: the store's envelope exactly as the store logged it,
+    and what the relay knows about it."""
+
+    ledger_seq: int  # the tenant's gapless order, commit order
+    received_at_ms: int
+    quarantine: str | None  # why this build cannot interpret the body; None: it can
+    event: Event
+
+
+def _entry(r: tuple) -> LedgerEntry:
+    return LedgerEntry(r[0], r[1], r[2], Event(*r[3:]))
+
+
+class Ledger(Backend):
+    def ledger(self, tenant_id: str, after_ledger_seq: int, limit: int,
+               store_id: str | None = None) -> list[LedgerEntry]:
+        sql = f"SELECT {_ENTRY} FROM events WHERE tenant_id = ? AND ledger_seq > ?"
+        args: list[Any] = [tenant_id, after_ledger_seq]
+        if store_id is not None:
+            sql += " AND store_id = ?"
+            args.append(store_id)
+        with self._read() as tx:
+            rows = tx.rows(sql + " ORDER BY ledger_seq LIMIT ?", (*args, limit))
+        return [_entry(r) for r in rows]
+
+    def ledger_count(self, tenant_id: str, after_ledger_seq: int = 0) -> int:
+        with self._read() as tx:
+            row = tx.one("SELECT count(*) FROM events WHERE tenant_id = ? AND ledger_seq > ?",
+                         (tenant_id, after_ledger_seq))
+        return int(row[0]) if row else 0
+
+    def store_events(self, store_id: str, after_seq: int = 0,
+                     limit: int = 1_000_000) -> list[Event]:
+        """One store's envelopes in seq order: its log as the relay holds it (for comparisons
+        with the edge's own)."""
+        with self._read() as tx:
+            rows = tx.rows(f"SELECT {_ENVELOPE} FROM events WHERE store_id = ? AND seq > ? "
+                           "ORDER BY seq LIMIT ?", (store_id, after_seq, limit))
+        return [Event(*r) for r in rows]
+
+    def events_of_type(self, tenant_id: str, type_: str, store_id: str | None,
+                       business_date: str | None) -> Iterator[LedgerEntry]:
+        """Events of one type. Types in `INDEXED_TYPES` are served by their partial index
+        (named as a literal so both planners match it); others scan the tenant's events."""
+        if type_ in INDEXED_TYPES:
+            sql = f"SELECT {_ENTRY} FROM events WHERE tenant_id = ? AND type = '{type_}'"
+            args: list[Any] = [tenant_id]
+        else:
+            sql = f"SELECT {_ENTRY} FROM events WHERE tenant_id = ? AND type = ?"
+            args = [tenant_id, type_]
+        if store_id is not None:
+            sql += " AND store_id = ?"
+            args.append(store_id)
+        if business_date is not None:
+            sql += " AND business_date = ?"
+            args.append(business_date)
+        with self._read() as tx:
+            rows = tx.rows(sql + " ORDER BY store_id, seq", args)
+        return (_entry(r) for r in rows)
+
+    def last_of_stream(self, store_id: str, stream: str, type_: str,
+                       before_seq: int) -> LedgerEntry | None:
+        """The store's latest event of `type_` in `stream` before `before_seq`: a backward walk
+        of the primary key from `before_seq`, short when the event is close (a payment's
+        `payment.created` is a few events before its result). No stream index: that would cost
+        every ingested event an index entry for a rare look-up."""
+        with self._read() as tx:
+            row = tx.one(f"SELECT {_ENTRY} FROM events WHERE store_id = ? AND seq < ? "
+                         "AND stream = ? AND type = ? ORDER BY seq DESC LIMIT 1",
+                         (store_id, before_seq, stream, type_))
+        return _entry(row) if row is not None else None
+
+    def sales_between(self, tenant_id: str, store_id: str, first_date: str, last_date: str,
+                      after_seq: int, before_seq: int) -> list[LedgerEntry]:
+        """A store's sales recorded strictly between two of its events (by seq), read through
+        the sales index over the business days those two events span."""
+        with self._read() as tx:
+            rows = tx.rows(
+                f"SELECT {_ENTRY} FROM events WHERE tenant_id = ? AND "
+                "type = 'sale.completed' AND business_date >= ? AND business_date <= ? AND "
+                "store_id = ? AND seq > ? AND seq < ? ORDER BY seq",
+                (tenant_id, first_date, last_date, store_id, after_seq, before_seq))
+        return [_entry(r) for r in rows]
+
+    def quarantined(self, tenant_id: str, limit: int = 10_000) -> list[LedgerEntry]:
+        with self._read() as tx:
+            rows = tx.rows(f"SELECT {_ENTRY} FROM events WHERE tenant_id = ? AND "
+                           "quarantine IS NOT NULL ORDER BY ledger_seq LIMIT ?",
+                           (tenant_id, limit))
+        return [_entry(r) for r in rows]
+
+    def clear_quarantine(self, tenant_id: str, store_id: str, seqs: list[int]) -> None:
+        """Events this build now interprets (after an upgrade) leave quarantine."""
+        with self._write() as tx:
+            tx.many("UPDATE events SET quarantine = NULL WHERE tenant_id = ? AND store_id = ? "
+                    "AND seq = ?", [(tenant_id, store_id, s) for s in seqs])
+
+    def sync_status(self, tenant_id: str) -> list[StoreSyncStatus]:
+        with self._read() as tx:
+            latest = tx.one("SELECT last_change_id FROM tenants WHERE tenant_id = ?",
+                            (tenant_id,))
+            counts = dict(tx.rows(
+                "SELECT store_id, count(*) FROM events WHERE tenant_id = ? AND quarantine IS NOT "
+                "NULL GROUP BY store_id", (tenant_id,)))
+            rows = tx.rows(
+                "SELECT store_id, enrolled_at_ms, revoked_at_ms, high_seq, last_hash, "
+                "last_seen_ms, reported_head_seq, applied_change_id FROM stores "
+                "WHERE tenant_id = ? ORDER BY store_id", (tenant_id,))
+        return [
+            StoreSyncStatus(
+                tenant_id=tenant_id, store_id=r[0], enrolled_at_ms=r[1], revoked=r[2] is not None,
+                high_seq=r[3], last_hash_hex=bytes(r[4]).hex(), last_seen_ms=r[5],
+                reported_head_seq=r[6],
+                lag_events=None if r[6] is None else max(0, r[6] - r[3]),
+                applied_catalog_change_id=r[7], latest_change_id=latest[0] if latest else 0,
+                quarantined=counts.get(r[0], 0),
+            )
+            for r in rows
+        ]
+

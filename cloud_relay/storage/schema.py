@@ -1,0 +1,159 @@
+"""The relay's schema, written once for both backends: `core.migrations.Migration`s whose DDL
+spells dialect differences as `{BIGINT}`, `{BYTES}` and `{WITHOUT_ROWID}` tokens, rendered by
+`core.migrations.render` for SQLite or PostgreSQL. Each backend runs them through
+`core.migrations.migrate` with a `Target` of its own version bookkeeping (SQLite:
+`PRAGMA user_version`; PostgreSQL: `meta.schema_version`), inside one transaction that also
+creates the relay epoch, under a lock that makes processes starting together take turns.
+
+Invariants:
+- Append only: a shipped migration is never edited, and keeps its number, so a database at
+  version N (made by any earlier build, of either backend) is recognised and upgraded in place.
+- The rendered DDL is the same schema on both backends: the same tables, columns, keys and
+  index names; only the type names differ.
+- The relay epoch is born with the database and changes only by `rotate_epoch`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from cloud_relay.storage.backend import Tx
+from core.migrations import Migration, Target, latest, migrate
+
+COMPONENT = "relay"
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "relay ledger, stores, HQ tokens, down-sync changes", """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE tenants (
+    tenant_id TEXT PRIMARY KEY,
+    next_ledger_seq {BIGINT} NOT NULL,
+    last_change_id {BIGINT} NOT NULL,
+    created_at_ms {BIGINT} NOT NULL
+);
+CREATE TABLE stores (
+    store_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id),
+    key_id TEXT NOT NULL UNIQUE,
+    secret {BYTES} NOT NULL,
+    enrolled_at_ms {BIGINT} NOT NULL,
+    revoked_at_ms {BIGINT},
+    high_seq {BIGINT} NOT NULL,
+    last_hash {BYTES} NOT NULL,
+    last_seen_ms {BIGINT},
+    reported_head_seq {BIGINT},
+    applied_change_id {BIGINT} NOT NULL
+);
+CREATE INDEX stores_tenant ON stores(tenant_id);
+CREATE TABLE events (
+    store_id TEXT NOT NULL,
+    seq {BIGINT} NOT NULL,
+    tenant_id TEXT NOT NULL,
+    ledger_seq {BIGINT} NOT NULL,
+    event_id TEXT NOT NULL UNIQUE,
+    lane_id TEXT,
+    stream TEXT NOT NULL,
+    type TEXT NOT NULL,
+    schema_version {BIGINT} NOT NULL,
+    recorded_at_ms {BIGINT} NOT NULL,
+    business_date TEXT NOT NULL,
+    body {BYTES} NOT NULL,
+    prev_hash {BYTES} NOT NULL,
+    hash {BYTES} NOT NULL,
+    received_at_ms {BIGINT} NOT NULL,
+    quarantine TEXT,
+    PRIMARY KEY (store_id, seq),
+    UNIQUE (tenant_id, ledger_seq)
+) {WITHOUT_ROWID};
+-- Reports read sales only: a partial index costs nothing for the other (most) events.
+CREATE INDEX events_sales_day ON events(tenant_id, business_date, store_id)
+    WHERE type = 'sale.completed';
+CREATE INDEX events_quarantine ON events(tenant_id, ledger_seq) WHERE quarantine IS NOT NULL;
+CREATE TABLE idempotency_keys (
+    store_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint {BYTES} NOT NULL,
+    ack {BYTES} NOT NULL,
+    created_at_ms {BIGINT} NOT NULL,
+    PRIMARY KEY (store_id, key)
+);
+CREATE TABLE hq_tokens (
+    token_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id),
+    token_hash {BYTES} NOT NULL UNIQUE,
+    created_at_ms {BIGINT} NOT NULL,
+    revoked_at_ms {BIGINT}
+);
+CREATE TABLE changes (
+    tenant_id TEXT NOT NULL,
+    change_id {BIGINT} NOT NULL,
+    kind TEXT NOT NULL,
+    payload {BYTES} NOT NULL,
+    store_id TEXT,
+    created_at_ms {BIGINT} NOT NULL,
+    PRIMARY KEY (tenant_id, change_id)
+);
+CREATE TABLE hq_tax_classes (tenant_id TEXT, code TEXT, rate_ppm {BIGINT} NOT NULL,
+                             PRIMARY KEY (tenant_id, code));
+CREATE TABLE hq_skus (tenant_id TEXT, sku TEXT, product_id TEXT NOT NULL,
+                      PRIMARY KEY (tenant_id, sku));
+CREATE TABLE hq_barcodes (tenant_id TEXT, code TEXT, sku TEXT NOT NULL,
+                          PRIMARY KEY (tenant_id, code));
+CREATE TABLE hq_prices (
+    tenant_id TEXT, sku TEXT, version {BIGINT}, amount_minor {BIGINT} NOT NULL,
+    effective_at_ms {BIGINT} NOT NULL,
+    PRIMARY KEY (tenant_id, sku, version)
+);
+"""),
+    Migration(2, "partial indexes for refunds and follow-ups (Z report, HQ follow-ups)", """
+-- Like events_sales_day: only rows of these rare types get an index entry.
+CREATE INDEX events_refund_created_day ON events(tenant_id, business_date, store_id)
+    WHERE type = 'order.refund_created';
+CREATE INDEX events_refunded_day ON events(tenant_id, business_date, store_id)
+    WHERE type = 'payment.refunded';
+CREATE INDEX events_forward_declined_day ON events(tenant_id, business_date, store_id)
+    WHERE type = 'payment.forward_declined';
+CREATE INDEX events_stored_day ON events(tenant_id, business_date, store_id)
+    WHERE type = 'payment.stored';
+"""),
+]
+LATEST_VERSION = latest(MIGRATIONS)
+
+# Column order of an inserted `events` row (the envelope's fields, the ledger's metadata).
+EVENT_COLUMNS = (
+    "store_id", "seq", "tenant_id", "ledger_seq", "event_id", "lane_id", "stream", "type",
+    "schema_version", "recorded_at_ms", "business_date", "body", "prev_hash", "hash",
+    "received_at_ms", "quarantine",
+)
+
+# Event types with a partial index on (tenant_id, business_date, store_id), by the index name
+# the migrations above create. A report reading another type needs an index migration too
+# (`test_storage_indexes` checks it). Only rows of these (few) types pay for an index entry.
+TYPE_INDEXES: dict[str, str] = {
+    "sale.completed": "events_sales_day",
+    "order.refund_created": "events_refund_created_day",
+    "payment.refunded": "events_refunded_day",
+    "payment.forward_declined": "events_forward_declined_day",
+    "payment.stored": "events_stored_day",
+}
+INDEXED_TYPES = frozenset(TYPE_INDEXES)
+
+
+def note_applied(tx: Tx, version: int) -> None:
+    """When a migration was applied, for operators (the version itself is the Target's)."""
+    tx.rows("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) "
+            "DO UPDATE SET value = excluded.value",
+            (f"migration.{version}.applied_at_ms", str(time.time_ns() // 1_000_000)))
+
+
+def upgrade(tx: Tx, target: Target) -> str:
+    """Bring the database to this build's schema inside `tx`; returns the relay epoch."""
+    migrate(target, COMPONENT, MIGRATIONS)
+    # The epoch is born with the database: a cursor from any other database is recognisably
+    # foreign. A database that already has one keeps it.
+    tx.rows("INSERT INTO meta (key, value) VALUES ('relay_epoch', ?) "
+            "ON CONFLICT (key) DO NOTHING", (secrets.token_hex(8),))
+    row = tx.one("SELECT value FROM meta WHERE key = 'relay_epoch'")
+    assert row is not None
+    return row[0]
