@@ -20,6 +20,7 @@ from cloud_relay import cursor
 from cloud_relay.storage.base import Storage
 from cloud_relay.storage.ledger import LedgerEntry
 from core.price_lock import PricePoint, current_price
+from core.zreport import ZREPORT_TYPES, DayEvent, z_report
 from schemas.envelope import Event
 from schemas.events import (
     EventBody,
@@ -42,7 +43,6 @@ from schemas.relay import (
     Reconciliation,
     SyncStatus,
 )
-from schemas.zreport import ZREPORT_TYPES, DayEvent, z_report
 
 
 def ledger_event(entry: LedgerEntry) -> LedgerEvent:

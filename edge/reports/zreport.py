@@ -14,9 +14,10 @@ import apsw
 
 from core.business_day import business_date as business_date_of
 from core.errors import InvalidInput
+from core.zreport import ZREPORT_TYPES, DayEvent, z_report
 from edge.store.writer import StoreIdentity
 from schemas.events import decode_body
-from schemas.zreport import ZREPORT_TYPES, DayEvent, ZReport, z_report
+from schemas.zreport import ZReport
 
 
 def parse_business_date(text: str) -> str:

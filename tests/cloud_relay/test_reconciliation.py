@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import msgspec
 
 from edge import demo
+from edge.reports.zreport import z_report_for_day
 from edge.store import eventlog
 from edge.store.db import open_connection
-from edge.reports.zreport import z_report_for_day
 from schemas.events import (
     CardRef,
     PaymentAuthorizing,

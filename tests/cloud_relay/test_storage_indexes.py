@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cloud_relay.storage.schema import INDEXED_TYPES, TYPE_INDEXES
+from core.zreport import ZREPORT_TYPES
 from schemas.events import PaymentStored, SaleCompleted
-from schemas.zreport import ZREPORT_TYPES
 from tests.support.relay import Relay
 
 # Read by reports (Z report) and by HQ's follow-ups.

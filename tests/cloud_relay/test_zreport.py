@@ -9,6 +9,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.zreport import UNKNOWN_TENDER, DayEvent, z_report
 from schemas.events import (
     CartOpened,
     OrderRefundCreated,
@@ -19,7 +20,6 @@ from schemas.events import (
     SaleCompleted,
     SoldTender,
 )
-from schemas.zreport import UNKNOWN_TENDER, DayEvent, z_report
 
 DAY, NEXT_DAY = "2026-03-02", "2026-03-03"
 KINDS = ["cash", "card", "voucher", "other"]

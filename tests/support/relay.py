@@ -30,8 +30,9 @@ import uvicorn
 
 from cloud_relay import admin, server
 from cloud_relay.storage import Storage, open_storage
-from core.ids import uuid7
 from core.chain import GENESIS_HASH, chain_hash
+from core.ids import uuid7
+from core.signing import StoreCredential, sign
 from schemas import events as ev
 from schemas.envelope import Event
 from schemas.sync import (
@@ -43,7 +44,6 @@ from schemas.sync import (
     batch_id,
     encode_batch,
 )
-from core.signing import StoreCredential, sign
 from tests.support.process import ChildProcess
 
 PG_BASE = os.environ.get("NOVAPOS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")

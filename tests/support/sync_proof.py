@@ -12,10 +12,10 @@ import msgspec
 from cloud_relay import hq
 from cloud_relay.storage import Storage
 from core import chain
+from core.zreport import DayEvent, z_report
 from edge.store.db import open_connection
 from schemas.envelope import COLUMNS, Event
 from schemas.events import decode_body
-from schemas.zreport import DayEvent, z_report
 
 
 def edge_log(db_path: Path) -> list[Event]:

@@ -11,11 +11,11 @@ import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from edge import config as config_mod
 from core.clock import ManualClock
-from tests.support.store import TestStore
+from edge import config as config_mod
 from edge.store.writer import Tx
 from schemas import events as ev
+from tests.support.store import TestStore
 
 START_MS = 1_772_445_600_000  # 2026-03-02 10:00 UTC
 _SKUS = (("MILK-1L", "p-milk", "Milk 1 l", 119, "food"), ("BREAD-500G", "p-bread", "Bread", 249,
