@@ -1,7 +1,7 @@
-"""The daemon's Litestar application, built from the composed daemon: the domains' routes,
-authentication in middleware, the problem mapping, OpenAPI at /schema (JSON at
-/schema/openapi.json). Routes receive the daemon's services and the request's typed values
-(`who`, `mutation`) by dependency injection (`edge.api.deps`)."""
+"""The daemon's Litestar application, built from the composed daemon: the domains' controllers
+with the daemon's services bound to them, authentication in middleware, the problem mapping,
+OpenAPI at /schema (JSON at /schema/openapi.json). The request's typed values (`who`,
+`mutation`) come by dependency injection (`edge.api.deps`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Litestar
+from litestar import Controller, Litestar
 from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -17,60 +17,59 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 import edge
-from edge.api import deps, health
-from edge.api.auth import PUBLIC_PATHS, AuthMiddleware
+from edge.api import deps, fastlane, health
+from edge.api.auth import PUBLIC_PATHS, AuthMiddleware, LaneTokens
 from edge.api.observability import Observability
 from edge.api.problems import EXCEPTION_HANDLERS
 from edge.compose import DOMAINS, Daemon
 from edge.sync_link import status as sync_status
 
 
-def _const(value: Any) -> Provide:
-    # A service of the composed daemon, the same object for every request.
-    return Provide(lambda: value, use_cache=True, sync_to_thread=False)
-
-
-def create_app(daemon: Daemon) -> Litestar:
+def create_app(daemon: Daemon, tokens: LaneTokens | None = None,
+               bound: dict[type[Controller], type[Controller]] | None = None) -> Litestar:
     store = daemon.store
+    tokens = tokens or LaneTokens(store.authenticate, store.identity)
+    bound = bound or bind_controllers(daemon)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         async with daemon.lifespan():
             yield
 
-    def sync_report(conn):
-        return sync_status(store, daemon.config.sync, daemon.sync_engine, conn=conn)
-
-    dependencies = {
-        "who": Provide(deps.principal, sync_to_thread=False),
-        "mutation": Provide(deps.mutation, sync_to_thread=False),
-        "store": _const(store),
-        "policy": _const(daemon.policy),
-        "payments": _const(daemon.payments),
-        "printing": _const(daemon.printing),
-        "receipts": _const(daemon.printing),
-        "devices": _const(daemon.devices),
-        "sync_report": _const(sync_report),
-    }
     return Litestar(
         lifespan=[lifespan],
-        route_handlers=[health.live, health.ready, health.metrics,
-                        *(route for d in DOMAINS for route in d.routes)],
-        dependencies=dependencies,
-        middleware=[DefineMiddleware(
-            AuthMiddleware, authenticate=store.authenticate, identity=store.identity,
-            admin_token=lambda: daemon.devices.admin_token, exclude=PUBLIC_PATHS)],
+        route_handlers=list(bound.values()),
+        dependencies={
+            "who": Provide(deps.principal, sync_to_thread=False),
+            "mutation": Provide(deps.mutation, sync_to_thread=False),
+        },
+        middleware=[
+            DefineMiddleware(
+                AuthMiddleware,
+                tokens=tokens,
+                admin_token=lambda: daemon.devices.admin_token,
+                exclude=PUBLIC_PATHS,
+            )
+        ],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=daemon.config.api.max_body_bytes,
         openapi_config=OpenAPIConfig(
-            title="NovaPOS Edge store API", version=edge.__version__,
+            title="NovaPOS Edge store API",
+            version=edge.__version__,
             description="Checkout API of one store's edge daemon. Every mutating request needs "
             "an Idempotency-Key header and a lane bearer token.",
-            path="/schema", render_plugins=[SwaggerRenderPlugin()],
-            components=Components(security_schemes={"LaneToken": SecurityScheme(
-                type="http", scheme="bearer",
-                description="Lane token from `novapos-edge lanes enroll`; binds tenant, store, "
-                "lane and role")}),
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "LaneToken": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="Lane token from `novapos-edge lanes enroll`; binds tenant, store, "
+                        "lane and role",
+                    )
+                }
+            ),
             security=[{"LaneToken": []}],
         ),
         debug=False,
@@ -78,6 +77,36 @@ def create_app(daemon: Daemon) -> Litestar:
     )
 
 
-def create_asgi(daemon: Daemon) -> Any:
-    """The app wrapped in the outermost observability layer: what the server runs."""
-    return Observability(create_app(daemon), daemon.store.metrics)
+def bind_controllers(daemon: Daemon) -> dict[type[Controller], type[Controller]]:
+    """Every controller of the daemon with its declared services bound (constructor wiring)."""
+    store = daemon.store
+
+    def sync_report(conn):
+        return sync_status(store, daemon.config.sync, daemon.sync_engine, conn=conn)
+
+    services = {
+        "store": store,
+        "policy": daemon.policy,
+        "payments": daemon.payments,
+        "printing": daemon.printing,
+        "receipts": daemon.printing,
+        "devices": daemon.devices,
+        "sync_report": sync_report,
+    }
+    controllers = [health.HealthController, *(c for d in DOMAINS for c in d.routes)]
+    return {c: deps.bind(c, services) for c in controllers}
+
+
+def create_asgi(daemon: Daemon, *, fast_lane: bool = True) -> Any:
+    """What the server runs: the app behind the fast lane for the hot routes (the common case
+    of a sale's requests), inside the outermost observability layer."""
+    store = daemon.store
+    tokens = LaneTokens(store.authenticate, store.identity)
+    bound = bind_controllers(daemon)
+    app: Any = create_app(daemon, tokens, bound)
+    if fast_lane:
+        routes = [fastlane.route(bound[c], h) for d in DOMAINS for h in d.hot
+                  for c in d.routes if h in c.__dict__.values()]
+        app = fastlane.FastLane(app, routes, tokens, daemon.config.api.max_body_bytes,
+                                store.metrics.fast_lane_total)
+    return Observability(app, store.metrics)

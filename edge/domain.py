@@ -26,8 +26,11 @@ class Domain:
     # Read models: handlers by event type, and the tables they own (-> ORDER BY for verify).
     projections: Iterable[tuple[type[EventBody], Handler]] = ()
     tables: Mapping[str, str] = field(default_factory=dict)
-    # Litestar route handlers / controllers; their dependencies are the daemon's services.
+    # Litestar controllers; their declared service attributes are bound at composition.
     routes: Sequence[Any] = ()
+    # Route handlers (of those controllers) a lane calls on every sale: the fast lane serves
+    # their common case (`edge.api.fastlane`).
+    hot: Sequence[Any] = ()
     # Down-sync change kinds this domain applies (kind -> applier).
     appliers: Mapping[str, ChangeApplier] = field(default_factory=dict)
     # The domain's own tables, versioned on their own (component = name); the store's

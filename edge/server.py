@@ -83,8 +83,9 @@ def _advertiser(daemon: Daemon, host: str, port: int) -> mdns.Advertiser | None:
     if not cfg.mdns:
         return None
     ident = service.identity
-    return mdns.Advertiser(mdns.plan(ident.store_id, ident.tenant_id, host, port,
-                                     list(cfg.mdns_interfaces)))
+    return mdns.Advertiser(
+        mdns.plan(ident.store_id, ident.tenant_id, host, port, list(cfg.mdns_interfaces))
+    )
 
 
 async def _advertise(advertiser: mdns.Advertiser) -> None:
@@ -92,8 +93,9 @@ async def _advertise(advertiser: mdns.Advertiser) -> None:
     try:
         await advertiser.start()
     except Exception as exc:  # noqa: BLE001 - lanes can still be configured by hand
-        log.warning("mDNS advertising failed; lanes need the daemon's address configured",
-                    error=str(exc))
+        log.warning(
+            "mDNS advertising failed; lanes need the daemon's address configured", error=str(exc)
+        )
 
 
 def _sync_now(daemon: Daemon) -> None:
@@ -102,12 +104,22 @@ def _sync_now(daemon: Daemon) -> None:
 
 
 async def serve_async(
-    daemon: Daemon, host: str, port: int, on_ready: Callable[[DaemonInfo], None],
+    daemon: Daemon,
+    host: str,
+    port: int,
+    on_ready: Callable[[DaemonInfo], None],
 ) -> None:
     service = daemon.store
     config = uvicorn.Config(
-        create_asgi(daemon), host=host, port=port, log_config=None, access_log=False,
-        lifespan="on", loop="none", http="httptools", timeout_graceful_shutdown=10,
+        create_asgi(daemon),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        loop="none",
+        http="httptools",
+        timeout_graceful_shutdown=10,
     )
     server = _Server(config)
     server.on_shutdown = daemon.devices.hub.close_all
@@ -123,13 +135,21 @@ async def serve_async(
         await asyncio.sleep(0.01)
     bound = _bound_port(server)
     display_host = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
-    info = DaemonInfo(os.getpid(), f"http://{display_host}:{bound}", host, bound,
-                      service.identity.store_id, service.identity.tenant_id)
+    info = DaemonInfo(
+        os.getpid(),
+        f"http://{display_host}:{bound}",
+        host,
+        bound,
+        service.identity.store_id,
+        service.identity.tenant_id,
+    )
     info_path = service.data_dir / DAEMON_FILENAME
     write_atomic(info_path, msgspec.json.encode(info), mode=0o644)
     on_ready(info)
     sdnotify.notify(f"READY=1\nSTATUS=serving store {info.store_id} on {info.url}")
-    keeper = asyncio.create_task(_housekeeping(service, daemon.config.idempotency.prune_interval_s, server))
+    keeper = asyncio.create_task(
+        _housekeeping(service, daemon.config.idempotency.prune_interval_s, server)
+    )
     advertiser = _advertiser(daemon, host, bound)
     advertising = asyncio.create_task(_advertise(advertiser)) if advertiser else None
     try:

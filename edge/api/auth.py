@@ -50,34 +50,53 @@ def _bearer(connection: ASGIConnection, what: str) -> str:
     return token.strip()
 
 
-class AuthMiddleware(AbstractAuthenticationMiddleware):
-    def __init__(self, app: ASGIApp, *, authenticate: Callable[[str], Principal | None],
-                 identity: StoreIdentity, admin_token: Callable[[], str | None],
-                 exclude: list[str] | None = None) -> None:
-        super().__init__(app, exclude=exclude)
+class LaneTokens:
+    """Lane bearer tokens to principals, with a short cache of positive look-ups (a revoked
+    token stops working within `TOKEN_CACHE_TTL_S`). One object serves the middleware and the
+    hot routes (`edge.api.fastlane`), so a token means the same everywhere."""
+
+    def __init__(self, authenticate: Callable[[str], Principal | None],
+                 identity: StoreIdentity) -> None:
         self._authenticate = authenticate
-        self._identity = identity
-        self._admin_token = admin_token
+        self.identity = identity
         self._cache: dict[str, tuple[Principal, float]] = {}
+
+    def lookup(self, token: str) -> Principal | None:
+        now = time.monotonic()
+        hit = self._cache.get(token)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        principal = self._authenticate(token)
+        if principal is None:
+            self._cache.pop(token, None)
+            return None
+        if len(self._cache) >= TOKEN_CACHE_MAX:
+            self._cache.clear()
+        self._cache[token] = (principal, now + TOKEN_CACHE_TTL_S)
+        return principal
+
+    def of_this_store(self, principal: Principal) -> bool:
+        ident = self.identity
+        return (principal.tenant_id, principal.store_id) == (ident.tenant_id, ident.store_id)
+
+
+class AuthMiddleware(AbstractAuthenticationMiddleware):
+    def __init__(self, app: ASGIApp, *, tokens: LaneTokens,
+                 admin_token: Callable[[], str | None], exclude: list[str] | None = None) -> None:
+        super().__init__(app, exclude=exclude)
+        self._tokens = tokens
+        self._identity = tokens.identity
+        self._admin_token = admin_token
 
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
         if connection.scope["path"].startswith(ADMIN_PATH_PREFIX):
             return self._admin(connection)
         token = _bearer(connection, "lane token")
-        now = time.monotonic()
-        hit = self._cache.get(token)
-        if hit is not None and hit[1] > now:
-            principal = hit[0]
-        else:
-            principal = self._authenticate(token)
-            if principal is None:
-                self._cache.pop(token, None)
-                raise NotAuthorizedException("unknown or revoked lane token")
-            if len(self._cache) >= TOKEN_CACHE_MAX:
-                self._cache.clear()
-            self._cache[token] = (principal, now + TOKEN_CACHE_TTL_S)
-        ident = self._identity
-        if principal.tenant_id != ident.tenant_id or principal.store_id != ident.store_id:
+        principal = self._tokens.lookup(token)
+        if principal is None:
+            raise NotAuthorizedException("unknown or revoked lane token")
+        if not self._tokens.of_this_store(principal):
+            ident = self._identity
             raise PermissionDeniedException(
                 f"this token belongs to tenant {principal.tenant_id} store {principal.store_id}, "
                 f"not to this store ({ident.tenant_id}/{ident.store_id})"

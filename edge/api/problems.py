@@ -46,8 +46,13 @@ def problem_response(
 
 
 def domain_error(request: Request, exc: DomainError) -> Response:
+    return problem_for(exc, request.url.path)
+
+
+def problem_for(exc: DomainError, path: str) -> Response:
+    """The one mapping of a domain error to its problem response."""
     headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
-    return problem_response(exc.status, exc.slug, exc.title, exc.detail, instance=request.url.path,
+    return problem_response(exc.status, exc.slug, exc.title, exc.detail, instance=path,
                             headers=headers, **exc.extra)
 
 
@@ -97,10 +102,14 @@ def http_error(request: Request, exc: HTTPException) -> Response:
 
 
 def internal_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", method=request.method, path=request.url.path)
+    return internal_problem(request.method, request.url.path)
+
+
+def internal_problem(method: str, path: str) -> Response:
+    log.exception("unhandled error", method=method, path=path)
     return problem_response(500, "internal-error", "Internal error",
-                            "the daemon failed to handle this request; retry with the same Idempotency-Key",
-                            instance=request.url.path)
+                            "the daemon failed to handle this request; retry with the same "
+                            "Idempotency-Key", instance=path)
 
 
 EXCEPTION_HANDLERS = {

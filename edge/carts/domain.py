@@ -7,4 +7,6 @@ from edge.carts.routes import CartController
 from edge.domain import Domain
 
 DOMAIN = Domain(name="carts", projections=projection.PROJECTIONS, tables=projection.TABLES,
-                routes=[CartController])
+                routes=[CartController],
+                hot=[CartController.open_cart, CartController.add_line,
+                     CartController.change_qty, CartController.remove_line])

@@ -24,7 +24,7 @@ CartId = Annotated[str, PathParameter(min_length=1, max_length=64)]
 LineId = Annotated[int, PathParameter(ge=1, le=1_000_000)]
 
 
-def cart_answer(policy: Injected[Policy], fn: Callable[[Tx], Cart], status: int = 200):
+def cart_answer(policy: Policy, fn: Callable[[Tx], Cart], status: int = 200):
     """An effect that runs a cart command and answers the cart's view."""
     return lambda tx: answer(status, view(tx.conn, fn(tx), policy, tx.now_ms))
 
@@ -32,53 +32,130 @@ def cart_answer(policy: Injected[Policy], fn: Callable[[Tx], Cart], status: int 
 class CartController(Controller):
     path = "/v1/carts"
     tags = ["carts"]
+    policy: Policy
+    store: Store
 
     @post("/", responses=WRITE_PROBLEMS, status_code=201, summary="Open a cart on the calling lane")
-    async def open_cart(self, store: Injected[Store], policy: Injected[Policy], who: Injected[Principal], mutation: Injected[Mutation],
-                        data: JSONBody[api.OpenCart]) -> Response[api.CartView]:
-        return respond(await store.gate.run(mutation, data, cart_answer(
-            policy, lambda tx: commands.open_cart(tx, who, policy), 201)))
+    async def open_cart(
+        self, mutation: Injected[Mutation], data: JSONBody[api.OpenCart]
+    ) -> Response[api.CartView]:
+        return respond(
+            await self.store.gate.run(
+                mutation,
+                data,
+                cart_answer(
+                    self.policy, lambda tx: commands.open_cart(tx, mutation.who, self.policy), 201
+                ),
+            )
+        )
 
-    @get("/{cart_id:str}", responses=READ_PROBLEMS,
-         summary="A cart with totals and price-lock state")
-    async def get_cart(self, store: Injected[Store], policy: Injected[Policy], who: Injected[Principal],
-                       cart_id: CartId) -> api.CartView:
-        cart = load_for(store.reader, cart_id, who, must_be_open=False)
-        return view(store.reader, cart, policy, store.clock.now_ms())
+    @get(
+        "/{cart_id:str}", responses=READ_PROBLEMS, summary="A cart with totals and price-lock state"
+    )
+    async def get_cart(self, who: Injected[Principal], cart_id: CartId) -> api.CartView:
+        cart = load_for(self.store.reader, cart_id, who, must_be_open=False)
+        return view(self.store.reader, cart, self.policy, self.store.clock.now_ms())
 
-    @post("/{cart_id:str}/lines", responses=WRITE_PROBLEMS, status_code=201,
-          summary="Add a line by SKU or scanned barcode")
-    async def add_line(self, store: Injected[Store], policy: Injected[Policy], who: Injected[Principal], mutation: Injected[Mutation],
-                       cart_id: CartId, data: JSONBody[api.AddLine]) -> Response[api.CartView]:
-        return respond(await store.gate.run(mutation, data, cart_answer(
-            policy, lambda tx: commands.add_line(tx, who, policy, cart_id, data), 201)))
+    @post(
+        "/{cart_id:str}/lines",
+        responses=WRITE_PROBLEMS,
+        status_code=201,
+        summary="Add a line by SKU or scanned barcode",
+    )
+    async def add_line(
+        self, mutation: Injected[Mutation], cart_id: CartId, data: JSONBody[api.AddLine]
+    ) -> Response[api.CartView]:
+        return respond(
+            await self.store.gate.run(
+                mutation,
+                data,
+                cart_answer(
+                    self.policy,
+                    lambda tx: commands.add_line(tx, mutation.who, self.policy, cart_id, data),
+                    201,
+                ),
+            )
+        )
 
-    @patch("/{cart_id:str}/lines/{line_id:int}", responses=WRITE_PROBLEMS,
-           summary="Change a line's quantity")
-    async def change_qty(self, store: Injected[Store], policy: Injected[Policy], who: Injected[Principal], mutation: Injected[Mutation],
-                         cart_id: CartId, line_id: LineId,
-                         data: JSONBody[api.ChangeQty]) -> Response[api.CartView]:
-        return respond(await store.gate.run(mutation, data, cart_answer(
-            policy, lambda tx: commands.change_qty(tx, who, cart_id, line_id, data))))
+    @patch(
+        "/{cart_id:str}/lines/{line_id:int}",
+        responses=WRITE_PROBLEMS,
+        summary="Change a line's quantity",
+    )
+    async def change_qty(
+        self,
+        mutation: Injected[Mutation],
+        cart_id: CartId,
+        line_id: LineId,
+        data: JSONBody[api.ChangeQty],
+    ) -> Response[api.CartView]:
+        return respond(
+            await self.store.gate.run(
+                mutation,
+                data,
+                cart_answer(
+                    self.policy,
+                    lambda tx: commands.change_qty(tx, mutation.who, cart_id, line_id, data),
+                ),
+            )
+        )
 
-    @delete("/{cart_id:str}/lines/{line_id:int}", responses=WRITE_PROBLEMS, status_code=200,
-            summary="Remove a line")
-    async def remove_line(self, store: Injected[Store], policy: Injected[Policy], who: Injected[Principal],
-                          mutation: Injected[Mutation], cart_id: CartId,
-                          line_id: LineId) -> Response[api.CartView]:
-        return respond(await store.gate.run(mutation, None, cart_answer(
-            policy, lambda tx: commands.remove_line(tx, who, cart_id, line_id))))
+    @delete(
+        "/{cart_id:str}/lines/{line_id:int}",
+        responses=WRITE_PROBLEMS,
+        status_code=200,
+        summary="Remove a line",
+    )
+    async def remove_line(
+        self, mutation: Injected[Mutation], cart_id: CartId, line_id: LineId
+    ) -> Response[api.CartView]:
+        return respond(
+            await self.store.gate.run(
+                mutation,
+                None,
+                cart_answer(
+                    self.policy, lambda tx: commands.remove_line(tx, mutation.who, cart_id, line_id)
+                ),
+            )
+        )
 
-    @post("/{cart_id:str}/discounts", responses=WRITE_PROBLEMS, status_code=200,
-          summary="Apply a line or cart discount")
-    async def discount(self, store: Injected[Store], policy: Injected[Policy], who: Injected[Principal], mutation: Injected[Mutation],
-                       cart_id: CartId, data: JSONBody[api.ApplyDiscount]) -> Response[api.CartView]:
-        return respond(await store.gate.run(mutation, data, cart_answer(
-            policy, lambda tx: commands.apply_discount(tx, who, policy, cart_id, data))))
+    @post(
+        "/{cart_id:str}/discounts",
+        responses=WRITE_PROBLEMS,
+        status_code=200,
+        summary="Apply a line or cart discount",
+    )
+    async def discount(
+        self, mutation: Injected[Mutation], cart_id: CartId, data: JSONBody[api.ApplyDiscount]
+    ) -> Response[api.CartView]:
+        return respond(
+            await self.store.gate.run(
+                mutation,
+                data,
+                cart_answer(
+                    self.policy,
+                    lambda tx: commands.apply_discount(
+                        tx, mutation.who, self.policy, cart_id, data
+                    ),
+                ),
+            )
+        )
 
-    @post("/{cart_id:str}/reprice", responses=WRITE_PROBLEMS, status_code=200,
-          summary="Accept current prices on lines whose lock expired")
-    async def reprice(self, store: Injected[Store], policy: Injected[Policy], who: Injected[Principal], mutation: Injected[Mutation],
-                      cart_id: CartId, data: JSONBody[api.RepriceCart]) -> Response[api.CartView]:
-        return respond(await store.gate.run(mutation, data, cart_answer(
-            policy, lambda tx: commands.reprice(tx, who, policy, cart_id))))
+    @post(
+        "/{cart_id:str}/reprice",
+        responses=WRITE_PROBLEMS,
+        status_code=200,
+        summary="Accept current prices on lines whose lock expired",
+    )
+    async def reprice(
+        self, mutation: Injected[Mutation], cart_id: CartId, data: JSONBody[api.RepriceCart]
+    ) -> Response[api.CartView]:
+        return respond(
+            await self.store.gate.run(
+                mutation,
+                data,
+                cart_answer(
+                    self.policy, lambda tx: commands.reprice(tx, mutation.who, self.policy, cart_id)
+                ),
+            )
+        )

@@ -42,7 +42,7 @@ def open_cart_id(conn, lane_id: str) -> str | None:
 
 def add_scan(tx: Tx, who: Principal, policy: Policy, scan: Scan) -> tuple[str, bool]:
     """(cart id, replayed). Raises the cart command's DomainError when the add is refused."""
-    m = Mutation(scope=who.lane_id, key=idempotency_key(scan), method="SCAN",
+    m = Mutation(who=who, key=idempotency_key(scan), method="SCAN",
                  path=f"/devices/{scan.device_id}/scans")
 
     def effect(tx: Tx):

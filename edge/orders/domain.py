@@ -7,4 +7,4 @@ from edge.orders import projection
 from edge.orders.routes import CompleteController, OrderController
 
 DOMAIN = Domain(name="orders", projections=projection.PROJECTIONS, tables=projection.TABLES,
-                routes=[CompleteController, OrderController])
+                routes=[CompleteController, OrderController], hot=[CompleteController.complete])

@@ -14,7 +14,6 @@ from edge.api.deps import Injected, respond
 from edge.api.problems import READ_PROBLEMS, TENDER_PROBLEMS, WRITE_PROBLEMS
 from edge.carts.model import Policy
 from edge.carts.routes import CartId
-from edge.lanes import Principal
 from edge.orders import commands, refunds, views
 from edge.orders.views import ReceiptPrints
 from edge.store.idempotency import Mutation, answer
@@ -30,59 +29,84 @@ Id = Annotated[str, PathParameter(min_length=1, max_length=64)]
 class CompleteController(Controller):
     path = "/v1/carts"
     tags = ["carts"]
+    payments: Payments
+    policy: Policy
+    receipts: ReceiptPrints
+    store: Store
 
-    @post("/{cart_id:str}/complete", responses=WRITE_PROBLEMS, status_code=201,
-          summary="Complete the sale: one sale.completed event")
-    async def complete(self, store: Injected[Store], payments: Injected[Payments], policy: Injected[Policy],
-                       receipts: Injected[ReceiptPrints], who: Injected[Principal], mutation: Injected[Mutation],
-                       cart_id: CartId, data: JSONBody[api.CompleteCart]) -> Response[api.OrderView]:
+    @post(
+        "/{cart_id:str}/complete",
+        responses=WRITE_PROBLEMS,
+        status_code=201,
+        summary="Complete the sale: one sale.completed event",
+    )
+    async def complete(
+        self, mutation: Injected[Mutation], cart_id: CartId, data: JSONBody[api.CompleteCart]
+    ) -> Response[api.OrderView]:
         def effect(tx: Tx):
-            order_id = commands.complete(tx, who, policy, cart_id)
-            receipts.enqueue_receipt(tx, order_id)  # never fails the sale
-            return answer(201, views.by_id(tx.conn, order_id, receipts))
+            order_id = commands.complete(tx, mutation.who, self.policy, cart_id)
+            self.receipts.enqueue_receipt(tx, order_id)  # never fails the sale
+            return answer(201, views.by_id(tx.conn, order_id, self.receipts))
 
         started = time.perf_counter()
         # Held (pre-authorized) cards are booked on the terminal before the sale completes.
-        outcome = await payments.complete(mutation, who, cart_id, data, effect)
+        outcome = await self.payments.complete(mutation, cart_id, data, effect)
         if isinstance(outcome, Fresh):
-            store.metrics.sale_commit_seconds.observe(time.perf_counter() - started)
+            self.store.metrics.sale_commit_seconds.observe(time.perf_counter() - started)
         return respond(outcome)
 
 
 class OrderController(Controller):
     path = "/v1"
     tags = ["orders"]
+    payments: Payments
+    policy: Policy
+    receipts: ReceiptPrints
+    store: Store
 
     # Any lane of the store may look up an order (returns happen at any till); tenant and
     # store were already enforced by the auth middleware, and a store's database holds only
     # its own orders.
 
     @get("/orders", responses=READ_PROBLEMS, summary="Find an order by receipt number")
-    async def find(self, store: Injected[Store], receipts: Injected[ReceiptPrints],
-                   receipt_number: str = Parameter(min_length=1, max_length=64)) -> api.OrderView:
-        return views.by_receipt(store.reader, receipt_number, receipts)
+    async def find(
+        self, receipt_number: str = Parameter(min_length=1, max_length=64)
+    ) -> api.OrderView:
+        return views.by_receipt(self.store.reader, receipt_number, self.receipts)
 
     @get("/orders/{order_id:str}", responses=READ_PROBLEMS, summary="An order by id")
-    async def get_order(self, store: Injected[Store], receipts: Injected[ReceiptPrints],
-                        order_id: OrderId) -> api.OrderView:
-        return views.by_id(store.reader, order_id, receipts)
+    async def get_order(self, order_id: OrderId) -> api.OrderView:
+        return views.by_id(self.store.reader, order_id, self.receipts)
 
-    @get("/orders/{order_id:str}/receipt", responses=READ_PROBLEMS,
-         summary="Receipt data, formatted for printing")
-    async def receipt(self, store: Injected[Store], policy: Injected[Policy], order_id: OrderId) -> api.ReceiptView:
-        order = views.by_id(store.reader, order_id)
-        return views.receipt(order, policy, store.identity.tz)
+    @get(
+        "/orders/{order_id:str}/receipt",
+        responses=READ_PROBLEMS,
+        summary="Receipt data, formatted for printing",
+    )
+    async def receipt(self, order_id: OrderId) -> api.ReceiptView:
+        order = views.by_id(self.store.reader, order_id)
+        return views.receipt(order, self.policy, self.store.identity.tz)
 
-    @post("/orders/{order_id:str}/refunds", responses=TENDER_PROBLEMS, status_code=201,
-          summary="Refund an order (whole or lines) to its original tenders")
-    async def refund(self, payments: Injected[Payments], policy: Injected[Policy], who: Injected[Principal],
-                     mutation: Injected[Mutation], order_id: OrderId,
-                     data: JSONBody[api.RefundOrder]) -> Response[api.RefundView]:
-        return respond(await payments.refund(
-            mutation, data,
-            lambda tx: refunds.begin(tx, who, policy, order_id, data, mutation.request_key),
-            lambda tx, refund_id: answer(201, refunds.view(tx.conn, refund_id))))
+    @post(
+        "/orders/{order_id:str}/refunds",
+        responses=TENDER_PROBLEMS,
+        status_code=201,
+        summary="Refund an order (whole or lines) to its original tenders",
+    )
+    async def refund(
+        self, mutation: Injected[Mutation], order_id: OrderId, data: JSONBody[api.RefundOrder]
+    ) -> Response[api.RefundView]:
+        return respond(
+            await self.payments.refund(
+                mutation,
+                data,
+                lambda tx: refunds.begin(
+                    tx, mutation.who, self.policy, order_id, data, mutation.request_key
+                ),
+                lambda tx, refund_id: answer(201, refunds.view(tx.conn, refund_id)),
+            )
+        )
 
     @get("/refunds/{refund_id:str}", responses=READ_PROBLEMS, summary="A refund and its split")
-    async def get_refund(self, store: Injected[Store], refund_id: Id) -> api.RefundView:
-        return refunds.view(store.reader, refund_id)
+    async def get_refund(self, refund_id: Id) -> api.RefundView:
+        return refunds.view(self.store.reader, refund_id)

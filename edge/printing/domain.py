@@ -4,6 +4,6 @@ projection: a job records what was sent to a printer)."""
 from __future__ import annotations
 
 from edge.domain import Domain
-from edge.printing.routes import reprint_receipt
+from edge.printing.routes import ReprintController
 
-DOMAIN = Domain(name="printing", routes=[reprint_receipt])
+DOMAIN = Domain(name="printing", routes=[ReprintController])

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Response, post
+from litestar import Controller, Response, post
 from litestar.params import JSONBody, PathParameter
 
 from edge.api.deps import Injected, respond
 from edge.api.problems import WRITE_PROBLEMS
-from edge.lanes import Principal
 from edge.printing.service import PrintService
 from edge.store.idempotency import Mutation, answer
 from edge.store.kernel import Store
@@ -19,12 +18,26 @@ from schemas.printing import ReceiptPrint, ReprintReceipt
 OrderId = Annotated[str, PathParameter(min_length=1, max_length=64)]
 
 
-@post("/v1/orders/{order_id:str}/receipt/print", responses=WRITE_PROBLEMS, status_code=202,
-      tags=["orders"], summary="Queue a reprint of the order's receipt")
-async def reprint_receipt(store: Injected[Store], printing: Injected[PrintService], who: Injected[Principal],
-                          mutation: Injected[Mutation], order_id: OrderId,
-                          data: JSONBody[ReprintReceipt]) -> Response[ReceiptPrint]:
-    outcome = await store.gate.run(mutation, data, lambda tx: answer(
-        202, printing.reprint(tx, order_id, who.lane_id, data.printer_id)))
-    printing.wake()
-    return respond(outcome)
+class ReprintController(Controller):
+    path = "/v1/orders"
+    tags = ["orders"]
+    printing: PrintService
+    store: Store
+
+    @post(
+        "/{order_id:str}/receipt/print",
+        responses=WRITE_PROBLEMS,
+        status_code=202,
+        summary="Queue a reprint of the order's receipt",
+    )
+    async def reprint_receipt(
+        self, mutation: Injected[Mutation], order_id: OrderId, data: JSONBody[ReprintReceipt]
+    ) -> Response[ReceiptPrint]:
+        lane_id = mutation.who.lane_id
+        outcome = await self.store.gate.run(
+            mutation,
+            data,
+            lambda tx: answer(202, self.printing.reprint(tx, order_id, lane_id, data.printer_id)),
+        )
+        self.printing.wake()
+        return respond(outcome)

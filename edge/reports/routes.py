@@ -35,17 +35,31 @@ def _report(db_path: Path, store_id: str, day: str) -> ZReport:
 class ReportController(Controller):
     path = "/v1/reports"
     tags = ("reports",)
+    store: Store
 
-    @get("/z", responses=documented(400, 401, 403, 422),
-         summary="End-of-day (Z) report of a business day (manager)")
+    @get(
+        "/z",
+        responses=documented(400, 401, 403, 422),
+        summary="End-of-day (Z) report of a business day (manager)",
+    )
     async def z_report(
-        self, store: Injected[Store], who: Injected[Principal],
+        self,
+        who: Injected[Principal],
         business_date: str | None = Parameter(
-            default=None, min_length=10, max_length=10, pattern=r"^\d{4}-\d{2}-\d{2}$",
-            description="YYYY-MM-DD; the store's current business day when left out"),
+            default=None,
+            min_length=10,
+            max_length=10,
+            pattern=r"^\d{4}-\d{2}-\d{2}$",
+            description="YYYY-MM-DD; the store's current business day when left out",
+        ),
     ) -> ZReport:
         if not who.is_manager:
             raise Forbidden("the Z report needs a manager token")
-        day = (zreport.parse_business_date(business_date) if business_date is not None
-               else zreport.today(store.identity, store.clock.now_ms()))
-        return await asyncio.to_thread(_report, store.db_path, store.identity.store_id, day)
+        day = (
+            zreport.parse_business_date(business_date)
+            if business_date is not None
+            else zreport.today(self.store.identity, self.store.clock.now_ms())
+        )
+        return await asyncio.to_thread(
+            _report, self.store.db_path, self.store.identity.store_id, day
+        )

@@ -28,6 +28,7 @@ from core.idempotency import (
     Replayed,
     StoredResponse,
 )
+from edge.lanes import Principal
 from edge.store.writer import Tx, Writer
 
 I = TypeVar("I")
@@ -72,13 +73,18 @@ def answer(status: int, view: Any) -> Answer:
 
 @dataclass(frozen=True, slots=True)
 class Mutation:
-    """One mutating request as the gate sees it: who (the lane's scope), its validated key,
-    and what makes two requests the same (method, path, body)."""
+    """One mutating request as the gate sees it: who asks (the lane's principal, whose lane is
+    the key's scope), its validated key, and what makes two requests the same (method, path,
+    body)."""
 
-    scope: str
+    who: Principal
     key: str
     method: str
     path: str
+
+    @property
+    def scope(self) -> str:
+        return self.who.lane_id
 
     def fingerprint(self, payload: Any) -> bytes:
         return once.fingerprint(self.method, self.path, payload)

@@ -7,4 +7,4 @@ from edge.tender import projection
 from edge.tender.routes import TenderController
 
 DOMAIN = Domain(name="tender", projections=projection.PROJECTIONS, tables=projection.TABLES,
-                routes=[TenderController])
+                routes=[TenderController], hot=[TenderController.add_tender])

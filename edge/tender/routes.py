@@ -28,7 +28,7 @@ TenderId = Annotated[int, PathParameter(ge=1, le=1_000)]
 Id = Annotated[str, PathParameter(min_length=1, max_length=64)]
 
 
-def _manager(who: Injected[Principal], what: str) -> None:
+def _manager(who: Principal, what: str) -> None:
     if not who.is_manager:
         raise Forbidden(f"{what} needs a manager token")
 
@@ -36,58 +36,98 @@ def _manager(who: Injected[Principal], what: str) -> None:
 class TenderController(Controller):
     path = "/v1"
     tags = ["tenders"]
+    payments: Payments
+    policy: Policy
+    store: Store
 
-    @post("/carts/{cart_id:str}/tenders", responses=TENDER_PROBLEMS, status_code=201,
-          summary="Add a tender: cash, card (charged on the lane's terminal), voucher or other")
-    async def add_tender(self, payments: Injected[Payments], who: Injected[Principal], mutation: Injected[Mutation],
-                         cart_id: CartId, data: JSONBody[api.AddTender]) -> Response[api.CartView]:
-        return respond(await payments.add_tender(mutation, who, cart_id, data))
+    @post(
+        "/carts/{cart_id:str}/tenders",
+        responses=TENDER_PROBLEMS,
+        status_code=201,
+        summary="Add a tender: cash, card (charged on the lane's terminal), voucher or other",
+    )
+    async def add_tender(
+        self, mutation: Injected[Mutation], cart_id: CartId, data: JSONBody[api.AddTender]
+    ) -> Response[api.CartView]:
+        return respond(await self.payments.add_tender(mutation, cart_id, data))
 
-    @delete("/carts/{cart_id:str}/tenders/{tender_id:int}", responses=TENDER_PROBLEMS,
-            status_code=200, summary="Remove a tender: voids it (a card is reversed on the terminal)")
-    async def remove_tender(self, payments: Injected[Payments], who: Injected[Principal], mutation: Injected[Mutation],
-                            cart_id: CartId, tender_id: TenderId) -> Response[api.CartView]:
-        return respond(await payments.remove_tender(mutation, who, cart_id, tender_id))
+    @delete(
+        "/carts/{cart_id:str}/tenders/{tender_id:int}",
+        responses=TENDER_PROBLEMS,
+        status_code=200,
+        summary="Remove a tender: voids it (a card is reversed on the terminal)",
+    )
+    async def remove_tender(
+        self, mutation: Injected[Mutation], cart_id: CartId, tender_id: TenderId
+    ) -> Response[api.CartView]:
+        return respond(await self.payments.remove_tender(mutation, cart_id, tender_id))
 
-    @post("/carts/{cart_id:str}/void", responses=WRITE_PROBLEMS, status_code=200,
-          summary="Void an open cart (held cards are released on the terminal first)")
-    async def void(self, payments: Injected[Payments], who: Injected[Principal], mutation: Injected[Mutation],
-                   cart_id: CartId, data: JSONBody[api.VoidCart]) -> Response[api.CartView]:
-        return respond(await payments.void_cart(mutation, who, cart_id, data))
+    @post(
+        "/carts/{cart_id:str}/void",
+        responses=WRITE_PROBLEMS,
+        status_code=200,
+        summary="Void an open cart (held cards are released on the terminal first)",
+    )
+    async def void(
+        self, mutation: Injected[Mutation], cart_id: CartId, data: JSONBody[api.VoidCart]
+    ) -> Response[api.CartView]:
+        return respond(await self.payments.void_cart(mutation, cart_id, data))
 
-    @get("/payments/{payment_id:str}", responses=READ_PROBLEMS,
-         summary="A payment: state, amounts and gateway reference")
-    async def get_payment(self, store: Injected[Store], payment_id: Id) -> api.PaymentView:
-        p = payment_rows.by_id(store.reader, payment_id)
+    @get(
+        "/payments/{payment_id:str}",
+        responses=READ_PROBLEMS,
+        summary="A payment: state, amounts and gateway reference",
+    )
+    async def get_payment(self, payment_id: Id) -> api.PaymentView:
+        p = payment_rows.by_id(self.store.reader, payment_id)
         if p is None:
             raise NotFound(f"no payment {payment_id}")
         return api.PaymentView(
-            payment_id=p.payment_id, cart_id=p.cart_id, tender_id=p.tender_id,
-            order_id=p.order_id, lane_id=p.lane_id, tender_type=p.tender_type, state=p.state,
-            currency=p.currency, amount_minor=p.amount_minor, captured_minor=p.captured_minor,
-            change_minor=p.change_minor, refunded_minor=p.refunded_minor,
-            pending_refund_minor=p.pending_refund_minor, reference=reference(p))
+            payment_id=p.payment_id,
+            cart_id=p.cart_id,
+            tender_id=p.tender_id,
+            order_id=p.order_id,
+            lane_id=p.lane_id,
+            tender_type=p.tender_type,
+            state=p.state,
+            currency=p.currency,
+            amount_minor=p.amount_minor,
+            captured_minor=p.captured_minor,
+            change_minor=p.change_minor,
+            refunded_minor=p.refunded_minor,
+            pending_refund_minor=p.pending_refund_minor,
+            reference=reference(p),
+        )
 
-    @post("/vouchers", responses=WRITE_PROBLEMS, status_code=201,
-          summary="Issue a gift card / store credit voucher (manager)")
-    async def issue_voucher(self, store: Injected[Store], policy: Injected[Policy], who: Injected[Principal],
-                            mutation: Injected[Mutation],
-                            data: JSONBody[api.IssueVoucher]) -> Response[api.VoucherView]:
-        _manager(who, "issuing a voucher")
+    @post(
+        "/vouchers",
+        responses=WRITE_PROBLEMS,
+        status_code=201,
+        summary="Issue a gift card / store credit voucher (manager)",
+    )
+    async def issue_voucher(
+        self, mutation: Injected[Mutation], data: JSONBody[api.IssueVoucher]
+    ) -> Response[api.VoucherView]:
+        _manager(mutation.who, "issuing a voucher")
 
         def effect(tx):
-            code = commands.issue_voucher(tx, who, policy.currency, data)
+            code = commands.issue_voucher(tx, mutation.who, self.policy.currency, data)
             return answer(201, commands.voucher_view(tx.conn, code))
 
-        return respond(await store.gate.run(mutation, data, effect))
+        return respond(await self.store.gate.run(mutation, data, effect))
 
     @get("/vouchers/{code:str}", responses=READ_PROBLEMS, summary="A voucher's balance")
-    async def get_voucher(self, store: Injected[Store], code: Id) -> api.VoucherView:
-        return commands.voucher_view(store.reader, code)
+    async def get_voucher(self, code: Id) -> api.VoucherView:
+        return commands.voucher_view(self.store.reader, code)
 
-    @post("/payments/forward", responses=TENDER_PROBLEMS, status_code=200,
-          summary="Forward card payments stored offline now (manager; also runs by itself)")
-    async def forward(self, payments: Injected[Payments], who: Injected[Principal], mutation: Injected[Mutation],
-                      data: JSONBody[api.ForwardStored]) -> Response[api.ForwardResult]:
-        _manager(who, "forwarding stored payments")
-        return respond(await payments.forward(mutation, data))
+    @post(
+        "/payments/forward",
+        responses=TENDER_PROBLEMS,
+        status_code=200,
+        summary="Forward card payments stored offline now (manager; also runs by itself)",
+    )
+    async def forward(
+        self, mutation: Injected[Mutation], data: JSONBody[api.ForwardStored]
+    ) -> Response[api.ForwardResult]:
+        _manager(mutation.who, "forwarding stored payments")
+        return respond(await self.payments.forward(mutation, data))

@@ -135,8 +135,9 @@ class Payments:
 
     # --- taking a tender -------------------------------------------------------------------
 
-    async def add_tender(self, m: Mutation, who: Principal, cart_id: str,
+    async def add_tender(self, m: Mutation, cart_id: str,
                          req: api.AddTender) -> Outcome:
+        who = m.who
         started = time.perf_counter()
         if req.tender_type != "card":
             outcome = await self._gate.run(m, req, lambda tx: self._local_tender(
@@ -264,8 +265,10 @@ class Payments:
 
     # --- removing a tender -----------------------------------------------------------------
 
-    async def remove_tender(self, m: Mutation, who: Principal, cart_id: str,
+    async def remove_tender(self, m: Mutation, cart_id: str,
                             tender_id: int) -> Outcome:
+        who = m.who
+
         def begin(tx: Tx, _prepared: None) -> Done | Pending:
             cart = load_for(tx.conn, cart_id, who, must_be_open=True)
             p = cart.payment(tender_id)
@@ -335,13 +338,14 @@ class Payments:
 
     # --- completing a sale over held cards ---------------------------------------------------
 
-    async def complete(self, m: Mutation, who: Principal, cart_id: str, payload: Any,
+    async def complete(self, m: Mutation, cart_id: str, payload: Any,
                        effect: Callable[[Tx], Answer]) -> Outcome:
         """Complete a cart. Held (pre-authorized) card tenders are booked first: `capturing`
         (with the amount) commits before the book total goes to the terminal, the answer
         commits as captured (or back to authorized), and the sale completes only once every
         hold is captured — `effect` (the plain completion) runs in the same commit as the
         stored response. Without holds this is the plain completion."""
+        who = m.who
 
         def begin(tx: Tx, _prepared: None) -> Done | Pending:
             # Not must_be_open: a closed cart gets the plain completion's own answer.
@@ -412,12 +416,13 @@ class Payments:
 
     # --- voiding a cart with held cards ------------------------------------------------------
 
-    async def void_cart(self, m: Mutation, who: Principal, cart_id: str, req: api.VoidCart
+    async def void_cart(self, m: Mutation, cart_id: str, req: api.VoidCart
                         ) -> Outcome:
         """Void a cart. Its held (pre-authorized, not captured) card tenders are reversed on
         the terminal first — `voiding` commits before each reversal, so the hold is released —
         and the cart is voided only once every hold is. A captured card still has to be
         removed first (409 `card-tender-active`, from the plain void)."""
+        who = m.who
 
         def void_now(tx: Tx) -> Answer:
             commands.void_cart(tx, who, cart_id, req)

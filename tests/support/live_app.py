@@ -47,14 +47,15 @@ class LiveApp:
         self.daemon.stop()
 
 
-def start_live_app(data_dir: Path, env: dict[str, str] | None = None) -> LiveApp:
+def start_live_app(data_dir: Path, env: dict[str, str] | None = None, *,
+                   fast_lane: bool = True) -> LiveApp:
     cfg = config_mod.load(data_dir, env or {})
     clock = ManualClock(START_MS)
     daemon = compose(data_dir, cfg, clock)
     daemon.start()
     tokens = demo.seed(daemon.store)
     server = uvicorn.Server(uvicorn.Config(
-        create_asgi(daemon), host="127.0.0.1", port=0, log_config=None, access_log=False,
+        create_asgi(daemon, fast_lane=fast_lane), host="127.0.0.1", port=0, log_config=None, access_log=False,
         lifespan="on", loop="asyncio",
     ))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)

@@ -9,6 +9,7 @@ import pytest
 
 from core.errors import IdempotencyKeyInFlight
 from core.idempotency import Answer
+from edge.lanes import Principal
 from edge.store.idempotency import Gate, Mutation
 from tests.edge.api.helpers import assert_problem, head_seq, open_cart, post
 from tests.support.live_app import LiveApp
@@ -114,7 +115,8 @@ class _NoKeysTx:
 def test_same_key_while_the_first_is_in_flight_is_409() -> None:
     writer = _SlowWriter()
     gate = Gate(writer, lambda: None)  # type: ignore[arg-type]
-    m = Mutation(scope="lane-1", key="k", method="POST", path="/v1/carts")
+    m = Mutation(who=Principal("t", "s", "lane-1", "cashier", "tok"), key="k", method="POST",
+                 path="/v1/carts")
 
     async def scenario() -> None:
         first = asyncio.create_task(gate.run(m, {}, lambda tx: Answer(201, b"{}")))
