@@ -14,7 +14,7 @@ from core.errors import InvalidInput
 from core.ids import uuid7
 from core.price_lock import PricePoint
 from core.pricing import Discount
-from edge.carts.model import MAX_LINES_PER_CART, Cart, Policy, load, load_for
+from edge.carts.model import MAX_LINES_PER_CART, Cart, Policy, fetch_for, folded, remember
 from edge.catalog import lookup
 from edge.errors import ManagerRequired, UnknownItem
 from edge.lanes import Principal
@@ -109,65 +109,64 @@ def reprice_lines(cart: Cart, points: dict[str, list[PricePoint]], now_ms: int, 
 
 def open_cart(tx: Tx, who: Principal, policy: Policy) -> Cart:
     cart_id = uuid7()
-    tx.append(
+    stored = tx.append(
         ev.CartOpened(cart_id=cart_id, lane_id=who.lane_id, currency=policy.currency,
                       opened_at_ms=tx.now_ms),
         stream=_stream(cart_id), lane_id=who.lane_id,
     )
-    return _reload(tx, cart_id)
+    cart = Cart(cart_id, who.lane_id, "open", policy.currency, None, 1, 1, None,
+                version=stored.seq)
+    remember(tx, cart)
+    return cart
 
 
 def add_line(tx: Tx, who: Principal, policy: Policy, cart_id: str, req: api.AddLine) -> Cart:
     if (req.sku is None) == (req.barcode is None):
         raise InvalidInput("give exactly one of sku or barcode", field="sku")
-    cart = load_for(tx.conn, cart_id, who, must_be_open=True, with_items=False)
-    item = lookup.by_sku(tx.conn, req.sku) if req.sku else lookup.by_barcode(tx.conn, req.barcode or "")
+    cart = fetch_for(tx, cart_id, who, must_be_open=True)
+    item = lookup.by_sku(tx, req.sku) if req.sku else lookup.by_barcode(tx, req.barcode or "")
     if item is None:
         what = f"SKU {req.sku}" if req.sku else f"barcode {req.barcode}"
         raise UnknownItem(f"no product with {what}", field="sku" if req.sku else "barcode")
-    tx.append(line_to_add(cart, item, lookup.price_points(tx.conn, item.sku), req, policy,
-                          tx.now_ms), stream=_stream(cart_id), lane_id=who.lane_id)
-    return _reload(tx, cart_id)
+    return _append(tx, cart, line_to_add(cart, item, lookup.price_points(tx, item.sku), req,
+                                         policy, tx.now_ms), who)
 
 
 def change_qty(tx: Tx, who: Principal, cart_id: str, line_id: int, req: api.ChangeQty) -> Cart:
-    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
+    cart = fetch_for(tx, cart_id, who, must_be_open=True)
     line = cart.line(line_id)
     qty_milli = qty_milli_for(line.sold_by, req.qty, req.qty_milli)
-    if qty_milli != line.qty_milli:
-        tx.append(ev.CartLineQtyChanged(cart_id=cart_id, line_id=line_id, qty_milli=qty_milli),
-                  stream=_stream(cart_id), lane_id=who.lane_id)
-    return _reload(tx, cart_id)
+    if qty_milli == line.qty_milli:
+        return cart
+    return _append(tx, cart, ev.CartLineQtyChanged(cart_id=cart_id, line_id=line_id,
+                                                   qty_milli=qty_milli), who)
 
 
 def remove_line(tx: Tx, who: Principal, cart_id: str, line_id: int) -> Cart:
-    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
+    cart = fetch_for(tx, cart_id, who, must_be_open=True)
     cart.line(line_id)
-    tx.append(ev.CartLineRemoved(cart_id=cart_id, line_id=line_id),
-              stream=_stream(cart_id), lane_id=who.lane_id)
-    return _reload(tx, cart_id)
+    return _append(tx, cart, ev.CartLineRemoved(cart_id=cart_id, line_id=line_id), who)
 
 
 def apply_discount(tx: Tx, who: Principal, policy: Policy, cart_id: str,
                    req: api.ApplyDiscount) -> Cart:
-    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
-    tx.append(discount_to_apply(cart, req, policy, who), stream=_stream(cart_id),
-              lane_id=who.lane_id)
-    return _reload(tx, cart_id)
+    cart = fetch_for(tx, cart_id, who, must_be_open=True)
+    return _append(tx, cart, discount_to_apply(cart, req, policy, who), who)
 
 
 def reprice(tx: Tx, who: Principal, policy: Policy, cart_id: str) -> Cart:
     """The lane accepts current prices for every line whose lock expired and whose price moved."""
-    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
-    points = lookup.price_points_for(tx.conn, {ln.sku for ln in cart.lines})
+    cart = fetch_for(tx, cart_id, who, must_be_open=True)
+    points = lookup.price_points_for(tx, {ln.sku for ln in cart.lines})
     changed = reprice_lines(cart, points, tx.now_ms, policy.lock_ttl_ms, only_expired=True)
-    if changed:
-        tx.append(ev.CartRepriced(cart_id=cart_id, lines=tuple(changed)),
-                  stream=_stream(cart_id), lane_id=who.lane_id)
-    return _reload(tx, cart_id)
+    if not changed:
+        return cart
+    return _append(tx, cart, ev.CartRepriced(cart_id=cart_id, lines=tuple(changed)), who)
 
 
-def _reload(tx: Tx, cart_id: str) -> Cart:
-    cart = load(tx.conn, cart_id)
-    assert cart is not None
-    return cart
+def _append(tx: Tx, cart: Cart, body: ev.EventBody, who: Principal) -> Cart:
+    """Append one of the cart's line events; the cart after it, remembered by the writer."""
+    stored = tx.append(body, stream=_stream(cart.cart_id), lane_id=who.lane_id)
+    after = folded(cart, body, stored.seq)
+    remember(tx, after)
+    return after

@@ -7,7 +7,7 @@ depend on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import apsw
 
@@ -19,6 +19,8 @@ from edge.errors import CartClosed, Forbidden
 from edge.lanes import Principal
 from edge.payments import rows as payment_rows
 from edge.payments.machine import PAID_STATES, Payment
+from edge.store.writer import Tx
+from schemas import events as ev
 
 MAX_LINES_PER_CART = 500
 MAX_TENDERS_PER_CART = 20
@@ -39,7 +41,7 @@ class Policy:
     refund_manager_above_minor: int = 5_000
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Line:
     line_id: int
     sku: str
@@ -66,6 +68,9 @@ class Line:
 
 @dataclass(slots=True)
 class Cart:
+    """Not changed in place once loaded: the writer's memo may hold it (`fetch`); a change is
+    a new Cart (`folded`)."""
+
     cart_id: str
     lane_id: str
     status: str
@@ -77,6 +82,8 @@ class Cart:
     lines: list[Line] = field(default_factory=list)
     # Every tender of the cart as a payment state machine (edge.payments.machine), in order.
     payments: list[Payment] = field(default_factory=list)
+    # The seq of the last event that changed the cart (the `carts.version` it was read at).
+    version: int = 0
 
     def line(self, line_id: int) -> Line:
         for ln in self.lines:
@@ -107,13 +114,14 @@ def load(conn: apsw.Connection, cart_id: str, *, with_items: bool = True) -> Car
     reload need no more to decide)."""
     rows = conn.execute(
         "SELECT cart_id, lane_id, status, currency, discount_kind, discount_value, next_line_id, "
-        "next_tender_id, order_id FROM carts WHERE cart_id = ?",
+        "next_tender_id, order_id, version FROM carts WHERE cart_id = ?",
         (cart_id,),
     ).fetchall()
     if not rows:
         return None
-    cid, lane, status, currency, dkind, dvalue, next_line, next_tender, order_id = rows[0]
-    cart = Cart(cid, lane, status, currency, _discount(dkind, dvalue), next_line, next_tender, order_id)
+    cid, lane, status, currency, dkind, dvalue, next_line, next_tender, order_id, version = rows[0]
+    cart = Cart(cid, lane, status, currency, _discount(dkind, dvalue), next_line, next_tender,
+                order_id, version=version)
     if not with_items:
         return cart
     for row in conn.execute(
@@ -137,11 +145,7 @@ def load(conn: apsw.Connection, cart_id: str, *, with_items: bool = True) -> Car
     return cart
 
 
-def load_for(
-    conn: apsw.Connection, cart_id: str, who: Principal, *, must_be_open: bool,
-    with_items: bool = True,
-) -> Cart:
-    cart = load(conn, cart_id, with_items=with_items)
+def _checked(cart: Cart | None, cart_id: str, who: Principal, must_be_open: bool) -> Cart:
     if cart is None:
         raise NotFound(f"no cart {cart_id}")
     if cart.lane_id != who.lane_id and not who.is_manager:
@@ -149,3 +153,83 @@ def load_for(
     if must_be_open and cart.status != "open":
         raise CartClosed(f"cart {cart_id} is {cart.status}")
     return cart
+
+
+def load_for(
+    conn: apsw.Connection, cart_id: str, who: Principal, *, must_be_open: bool,
+    with_items: bool = True,
+) -> Cart:
+    """A reader's look at a cart the lane may see."""
+    return _checked(load(conn, cart_id, with_items=with_items), cart_id, who, must_be_open)
+
+
+# --- the writer's carts: remembered between commands --------------------------------------
+# A cart is read once and then kept in the writer's memo with the version it was read (or
+# folded) at; each later command checks that version against the `carts` row (one indexed
+# read) and takes the remembered cart when nothing changed it since. Whatever changes a cart
+# (its own commands, a tender, a payment's terminal outcome, the sale) moves the row's
+# version in its projection, so a remembered cart is never stale: it is reread.
+
+
+def _memo_key(cart_id: str) -> tuple[str, str]:
+    return ("cart", cart_id)
+
+
+def fetch(tx: Tx, cart_id: str) -> Cart | None:
+    rows = tx.conn.execute("SELECT version FROM carts WHERE cart_id = ?", (cart_id,)).fetchall()
+    if not rows:
+        return None
+    kept: Cart | None = tx.memo.get(_memo_key(cart_id))
+    if kept is not None and kept.version == rows[0][0]:
+        return kept
+    cart = load(tx.conn, cart_id)
+    assert cart is not None
+    remember(tx, cart)
+    return cart
+
+
+def fetch_for(tx: Tx, cart_id: str, who: Principal, *, must_be_open: bool) -> Cart:
+    """`load_for` inside the writer, through the memo."""
+    return _checked(fetch(tx, cart_id), cart_id, who, must_be_open)
+
+
+def remember(tx: Tx, cart: Cart) -> None:
+    if cart.status == "open":
+        tx.memo.put(_memo_key(cart.cart_id), cart)
+    else:
+        tx.memo.forget(_memo_key(cart.cart_id))  # closed carts are not worked on again
+
+
+def folded(cart: Cart, body: ev.EventBody, seq: int) -> Cart:
+    """The cart after one of its own line events, at version `seq` (the same rules as its
+    projection, `edge.carts.projection`; `tests/edge/carts/test_memo.py` holds them equal)."""
+    lines = cart.lines
+    discount = cart.discount
+    next_line_id = cart.next_line_id
+    if isinstance(body, ev.CartLineAdded):
+        lines = [*lines, Line(body.line_id, body.sku, body.product_id, body.name, body.sold_by,
+                              body.qty_milli, body.unit_price_minor, body.price_version,
+                              body.lock_expires_at_ms, body.tax_class, body.tax_rate_ppm, None)]
+        next_line_id = body.line_id + 1
+    elif isinstance(body, ev.CartLineQtyChanged):
+        lines = [replace(ln, qty_milli=body.qty_milli) if ln.line_id == body.line_id else ln
+                 for ln in lines]
+    elif isinstance(body, ev.CartLineRemoved):
+        lines = [ln for ln in lines if ln.line_id != body.line_id]
+    elif isinstance(body, ev.CartDiscountApplied):
+        d = Discount(body.kind, body.value)
+        if body.line_id is None:
+            discount = d
+        else:
+            lines = [replace(ln, discount=d) if ln.line_id == body.line_id else ln
+                     for ln in lines]
+    elif isinstance(body, ev.CartRepriced):
+        new = {r.line_id: r for r in body.lines}
+        lines = [replace(ln, unit_price_minor=new[ln.line_id].unit_price_minor,
+                         price_version=new[ln.line_id].price_version,
+                         lock_expires_at_ms=new[ln.line_id].lock_expires_at_ms)
+                 if ln.line_id in new else ln for ln in lines]
+    else:
+        raise AssertionError(f"not a cart line event: {body.TYPE}")
+    return replace(cart, lines=lines, discount=discount, next_line_id=next_line_id,
+                   version=seq)

@@ -1,13 +1,22 @@
 """Cart read models: open carts, their lines, discounts and locked prices, and the counters
-that number a cart's lines and tenders. A sale or a void closes the cart."""
+that number a cart's lines and tenders. A sale or a void closes the cart.
+
+`carts.version` is the seq of the last event that changed what `edge.carts.model.load`
+reads: the cart's own events, every event of its payments, its sale. The writer's memo of
+carts trusts a remembered cart only at the row's version."""
 
 from __future__ import annotations
 
+from edge.payments.projection import PAYMENT_EVENTS
 from edge.store.projector import Registrations
 from schemas import events as ev
 from schemas.envelope import Event
 
 PROJECTIONS = Registrations()
+
+
+def _touch(conn, seq: int, cart_id: str) -> None:
+    conn.execute("UPDATE carts SET version=? WHERE cart_id=?", (seq, cart_id))
 TABLES = {
     "carts": "cart_id",
     "cart_lines": "cart_id, line_id",
@@ -16,16 +25,16 @@ TABLES = {
 
 
 @PROJECTIONS.on(ev.CartOpened)
-def _cart_opened(conn, _stored, body: ev.CartOpened) -> None:
+def _cart_opened(conn, stored: Event, body: ev.CartOpened) -> None:
     conn.execute(
         "INSERT INTO carts(cart_id, lane_id, status, currency, opened_at_ms, next_line_id, "
-        "next_tender_id) VALUES (?,?,'open',?,?,1,1)",
-        (body.cart_id, body.lane_id, body.currency, body.opened_at_ms),
+        "next_tender_id, version) VALUES (?,?,'open',?,?,1,1,?)",
+        (body.cart_id, body.lane_id, body.currency, body.opened_at_ms, stored.seq),
     )
 
 
 @PROJECTIONS.on(ev.CartLineAdded)
-def _line_added(conn, _stored, b: ev.CartLineAdded) -> None:
+def _line_added(conn, stored: Event, b: ev.CartLineAdded) -> None:
     conn.execute(
         "INSERT INTO cart_lines(cart_id, line_id, sku, product_id, name, sold_by, qty_milli, "
         "unit_price_minor, price_version, lock_expires_at_ms, tax_class, tax_rate_ppm, "
@@ -34,72 +43,86 @@ def _line_added(conn, _stored, b: ev.CartLineAdded) -> None:
          b.unit_price_minor, b.price_version, b.lock_expires_at_ms, b.tax_class,
          b.tax_rate_ppm, b.scanned_code),
     )
-    conn.execute("UPDATE carts SET next_line_id=? WHERE cart_id=?", (b.line_id + 1, b.cart_id))
+    conn.execute("UPDATE carts SET next_line_id=?, version=? WHERE cart_id=?",
+                 (b.line_id + 1, stored.seq, b.cart_id))
 
 
 @PROJECTIONS.on(ev.CartLineQtyChanged)
-def _qty(conn, _stored, b: ev.CartLineQtyChanged) -> None:
+def _qty(conn, stored: Event, b: ev.CartLineQtyChanged) -> None:
     conn.execute(
         "UPDATE cart_lines SET qty_milli=? WHERE cart_id=? AND line_id=?",
         (b.qty_milli, b.cart_id, b.line_id),
     )
+    _touch(conn, stored.seq, b.cart_id)
 
 
 @PROJECTIONS.on(ev.CartLineRemoved)
-def _removed(conn, _stored, b: ev.CartLineRemoved) -> None:
+def _removed(conn, stored: Event, b: ev.CartLineRemoved) -> None:
     conn.execute("DELETE FROM cart_lines WHERE cart_id=? AND line_id=?", (b.cart_id, b.line_id))
+    _touch(conn, stored.seq, b.cart_id)
 
 
 @PROJECTIONS.on(ev.CartDiscountApplied)
-def _discount(conn, _stored, b: ev.CartDiscountApplied) -> None:
+def _discount(conn, stored: Event, b: ev.CartDiscountApplied) -> None:
     if b.line_id is None:
         conn.execute(
-            "UPDATE carts SET discount_kind=?, discount_value=? WHERE cart_id=?",
-            (b.kind, b.value, b.cart_id),
+            "UPDATE carts SET discount_kind=?, discount_value=?, version=? WHERE cart_id=?",
+            (b.kind, b.value, stored.seq, b.cart_id),
         )
     else:
         conn.execute(
             "UPDATE cart_lines SET discount_kind=?, discount_value=? WHERE cart_id=? AND line_id=?",
             (b.kind, b.value, b.cart_id, b.line_id),
         )
+        _touch(conn, stored.seq, b.cart_id)
 
 
 @PROJECTIONS.on(ev.CartRepriced)
-def _repriced(conn, _stored, b: ev.CartRepriced) -> None:
+def _repriced(conn, stored: Event, b: ev.CartRepriced) -> None:
     for ln in b.lines:
         conn.execute(
             "UPDATE cart_lines SET unit_price_minor=?, price_version=?, lock_expires_at_ms=? "
             "WHERE cart_id=? AND line_id=?",
             (ln.unit_price_minor, ln.price_version, ln.lock_expires_at_ms, b.cart_id, ln.line_id),
         )
+    _touch(conn, stored.seq, b.cart_id)
 
 
 @PROJECTIONS.on(ev.CartTenderAdded)
-def _tender(conn, _stored, b: ev.CartTenderAdded) -> None:
+def _tender(conn, stored: Event, b: ev.CartTenderAdded) -> None:
     # Cash tendered on the cart before tenders became payments (older logs).
     conn.execute(
         "INSERT INTO cart_tenders(cart_id, tender_id, tender_type, amount_minor) VALUES (?,?,?,?)",
         (b.cart_id, b.tender_id, b.tender_type, b.amount_minor),
     )
-    conn.execute("UPDATE carts SET next_tender_id=? WHERE cart_id=?", (b.tender_id + 1, b.cart_id))
+    conn.execute("UPDATE carts SET next_tender_id=?, version=? WHERE cart_id=?",
+                 (b.tender_id + 1, stored.seq, b.cart_id))
 
 
 @PROJECTIONS.on(ev.PaymentCreated)
-def _tender_numbered(conn, _stored, b: ev.PaymentCreated) -> None:
-    conn.execute("UPDATE carts SET next_tender_id=? WHERE cart_id=?",
-                 (b.tender_id + 1, b.cart_id))
+def _tender_numbered(conn, stored: Event, b: ev.PaymentCreated) -> None:
+    conn.execute("UPDATE carts SET next_tender_id=?, version=? WHERE cart_id=?",
+                 (b.tender_id + 1, stored.seq, b.cart_id))
+
+
+@PROJECTIONS.on(*(t for t in PAYMENT_EVENTS if t is not ev.PaymentCreated))
+def _payment_moved(conn, stored: Event, b) -> None:
+    # The payments projection ran first (payments precede carts): the row names the cart.
+    conn.execute("UPDATE carts SET version=? WHERE cart_id=(SELECT cart_id FROM payments "
+                 "WHERE payment_id=?)", (stored.seq, b.payment_id))
 
 
 @PROJECTIONS.on(ev.CartVoided)
 def _voided(conn, stored: Event, b: ev.CartVoided) -> None:
     conn.execute(
-        "UPDATE carts SET status='voided', closed_at_seq=? WHERE cart_id=?", (stored.seq, b.cart_id)
+        "UPDATE carts SET status='voided', closed_at_seq=?, version=? WHERE cart_id=?",
+        (stored.seq, stored.seq, b.cart_id)
     )
 
 
 @PROJECTIONS.on(ev.SaleCompleted)
 def _sold(conn, stored: Event, s: ev.SaleCompleted) -> None:
     conn.execute(
-        "UPDATE carts SET status='completed', order_id=?, closed_at_seq=? WHERE cart_id=?",
-        (s.order_id, stored.seq, s.cart_id),
+        "UPDATE carts SET status='completed', order_id=?, closed_at_seq=?, version=? "
+        "WHERE cart_id=?", (s.order_id, stored.seq, stored.seq, s.cart_id),
     )

@@ -26,7 +26,7 @@ LineId = Annotated[int, PathParameter(ge=1, le=1_000_000)]
 
 def cart_answer(policy: Policy, fn: Callable[[Tx], Cart], status: int = 200):
     """An effect that runs a cart command and answers the cart's view."""
-    return lambda tx: answer(status, view(tx.conn, fn(tx), policy, tx.now_ms))
+    return lambda tx: answer(status, view(tx, fn(tx), policy, tx.now_ms))
 
 
 class CartController(Controller):

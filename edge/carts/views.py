@@ -3,7 +3,6 @@ tenders, amount due, change and what needs re-pricing."""
 
 from __future__ import annotations
 
-import apsw
 
 from core import price_lock
 from core.clock import from_ms
@@ -14,7 +13,8 @@ from edge.payments.views import tender_view
 from schemas import api
 
 
-def view(conn: apsw.Connection, cart: Cart, policy: Policy, now_ms: int) -> api.CartView:
+def view(conn: lookup.Source, cart: Cart, policy: Policy, now_ms: int) -> api.CartView:
+    """`conn` a reader's connection, or a writer command's `Tx` (its catalog is remembered)."""
     totals = cart.totals(policy.tax_mode)
     points = lookup.price_points_for(conn, {ln.sku for ln in cart.lines})
     lines, to_reprice = [], []

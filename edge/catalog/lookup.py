@@ -1,7 +1,10 @@
 """Catalog reads used at the lane: find an item by SKU or scanned code, and its price points.
 
-Read-only queries over the catalog projection; they run on whichever connection the caller
-holds (the writer's inside a command, or a reader's).
+Read-only queries over the catalog projection, on whichever connection the caller holds (a
+reader's), or through a writer command's `Tx`: then answers are remembered in the writer's
+memo, because the catalog changes only by an import (`edge.catalog.service.import_document`,
+which forgets them) or by another process (which wipes the memo), while every scan looks an
+item up.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import msgspec
 
 from core.barcode import InvalidBarcode, normalize
 from core.price_lock import PricePoint
+from edge.store.writer import Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,37 +42,83 @@ def _item(row: tuple) -> Item:
     return Item(sku, product_id, name, sold_by, tax_class, rate, msgspec.json.decode(attributes))
 
 
-def by_sku(conn: apsw.Connection, sku: str) -> Item | None:
-    rows = conn.execute(_ITEM_SQL + "WHERE v.sku = ?", (sku,)).fetchall()
+Source = apsw.Connection | Tx
+MEMO_KEY = ("catalog",)
+_MAX_REMEMBERED = 50_000  # per kind: a bound on memory for a huge catalog, not a policy
+
+
+class _Remembered:
+    """One memo entry: what lookups answered since the catalog last changed."""
+
+    def __init__(self) -> None:
+        self.skus: dict[str, Item | None] = {}
+        self.codes: dict[str, Item | None] = {}
+        self.points: dict[str, list[PricePoint]] = {}
+
+
+def _memo(tx: Tx) -> _Remembered:
+    kept = tx.memo.get(MEMO_KEY)
+    if kept is None:
+        kept = _Remembered()
+        tx.memo.put(MEMO_KEY, kept)
+    return kept
+
+
+def _bounded(d: dict, key, value):
+    if len(d) >= _MAX_REMEMBERED:
+        d.clear()
+    d[key] = value
+    return value
+
+
+def forget(tx: Tx) -> None:
+    """The catalog changed in this command: what was remembered of it is not true any more."""
+    tx.memo.forget(MEMO_KEY)
+
+
+def by_sku(source: Source, sku: str) -> Item | None:
+    if isinstance(source, Tx):
+        kept = _memo(source)
+        if sku in kept.skus:
+            return kept.skus[sku]
+        return _bounded(kept.skus, sku, by_sku(source.conn, sku))
+    rows = source.execute(_ITEM_SQL + "WHERE v.sku = ?", (sku,)).fetchall()
     return _item(rows[0]) if rows else None
 
 
-def by_barcode(conn: apsw.Connection, code: str) -> Item | None:
+def by_barcode(source: Source, code: str) -> Item | None:
     try:
         key = normalize(code)
     except InvalidBarcode:
         return None
-    rows = conn.execute(
+    if isinstance(source, Tx):
+        kept = _memo(source)
+        if key in kept.codes:
+            return kept.codes[key]
+        return _bounded(kept.codes, key, by_barcode(source.conn, key))
+    rows = source.execute(
         _ITEM_SQL + "JOIN barcodes b ON b.sku = v.sku WHERE b.code = ?", (key,)
     ).fetchall()
     return _item(rows[0]) if rows else None
 
 
-def price_points(conn: apsw.Connection, sku: str) -> list[PricePoint]:
-    return [
-        PricePoint(version, amount, effective_at_ms)
-        for version, amount, effective_at_ms in conn.execute(
-            "SELECT version, amount_minor, effective_at_ms FROM prices WHERE sku = ?", (sku,)
-        )
-    ]
+def price_points(source: Source, sku: str) -> list[PricePoint]:
+    return price_points_for(source, {sku})[sku]
 
 
-def price_points_for(conn: apsw.Connection, skus: set[str]) -> dict[str, list[PricePoint]]:
+def price_points_for(source: Source, skus: set[str]) -> dict[str, list[PricePoint]]:
+    if isinstance(source, Tx):
+        kept = _memo(source)
+        known = {sku: kept.points[sku] for sku in skus if sku in kept.points}
+        if len(known) < len(skus):
+            for sku, found in price_points_for(source.conn, set(skus) - known.keys()).items():
+                known[sku] = _bounded(kept.points, sku, found)
+        return known
     points: dict[str, list[PricePoint]] = {sku: [] for sku in skus}
     if not skus:
         return points
     marks = ",".join("?" * len(skus))
-    for sku, version, amount, effective_at_ms in conn.execute(
+    for sku, version, amount, effective_at_ms in source.execute(
         f"SELECT sku, version, amount_minor, effective_at_ms FROM prices WHERE sku IN ({marks})",
         tuple(skus),
     ):

@@ -67,6 +67,7 @@ def import_document(
     except CatalogImportError as exc:
         raise rejected(at_csv_lines(exc, csv_lines) if csv_lines else exc) from exc
     _check_prices_immutable(tx, doc)
+    lookup.forget(tx)
     first = tx.head_seq
     for t in doc.tax_classes:
         tx.append(ev.TaxClassSet(tax_class=t), stream="catalog", lane_id=lane_id)

@@ -54,7 +54,7 @@ def add_scan(tx: Tx, who: Principal, policy: Policy, scan: Scan) -> tuple[str, b
         if cart_id is None:
             cart_id = carts.open_cart(tx, who, policy).cart_id
         cart = carts.add_line(tx, who, policy, cart_id, request)
-        return answer(201, view(tx.conn, cart, policy, tx.now_ms))
+        return answer(201, view(tx, cart, policy, tx.now_ms))
 
     outcome = Gate.run_in(tx, m, scan.code, effect)
     cart_id = msgspec.json.decode(outcome.response.body, type=api.CartView).cart_id

@@ -10,7 +10,7 @@ import apsw
 from core import price_lock
 from core.ids import uuid7
 from edge.carts.commands import reprice_lines
-from edge.carts.model import Policy, load_for
+from edge.carts.model import Policy, fetch_for
 from edge.catalog import lookup
 from edge.errors import EmptyCart, PriceLockExpired
 from edge.lanes import Principal
@@ -22,10 +22,10 @@ from schemas import events as ev
 
 def complete(tx: Tx, who: Principal, policy: Policy, cart_id: str) -> str:
     """Returns the new order id. Raises before appending anything if the sale cannot close."""
-    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
+    cart = fetch_for(tx, cart_id, who, must_be_open=True)
     if not cart.lines:
         raise EmptyCart(f"cart {cart_id} has no lines to sell")
-    points = lookup.price_points_for(tx.conn, {ln.sku for ln in cart.lines})
+    points = lookup.price_points_for(tx, {ln.sku for ln in cart.lines})
     expired = reprice_lines(cart, points, tx.now_ms, policy.lock_ttl_ms, only_expired=True)
     if expired:
         if policy.on_expiry == "refuse":
@@ -36,7 +36,7 @@ def complete(tx: Tx, who: Principal, policy: Policy, cart_id: str) -> str:
             )
         tx.append(ev.CartRepriced(cart_id=cart_id, lines=tuple(expired)),
                   stream=f"cart:{cart_id}", lane_id=who.lane_id)
-        cart = load_for(tx.conn, cart_id, who, must_be_open=True)
+        cart = fetch_for(tx, cart_id, who, must_be_open=True)
 
     totals = cart.totals(policy.tax_mode)
     settled = settlement.settle(totals.total_minor, cart.payments, policy.cash_increment_minor)

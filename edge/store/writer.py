@@ -53,9 +53,70 @@ class StoreIdentity:
     day_close_hour: int
 
 
+_FORGOTTEN = object()
+MEMO_MAX_ENTRIES = 20_000
+
+
+class Memo:
+    """What the one writer remembers of committed state between commands (open carts, the
+    catalog), so that a command need not read it back from the database each time.
+
+    It is transactional like the database under it: what a command puts is seen by the later
+    commands of its batch once it succeeded, and by later batches once the batch committed; a
+    failed command's or a failed batch's puts vanish. Values are read-only once put (a command
+    that changes one puts a new value). It is wiped when another connection changed the
+    database (SQLite's `data_version`), so a CLI import never leaves it stale. What a value
+    means and when it is still true is the putting domain's business (e.g. a cart carries the
+    version of the cart row it was folded up to).
+    """
+
+    def __init__(self) -> None:
+        self._committed: dict[Any, Any] = {}
+        self._batch: dict[Any, Any] = {}
+        self._command: dict[Any, Any] = {}
+
+    def get(self, key: Any) -> Any:
+        for layer in (self._command, self._batch, self._committed):
+            if key in layer:
+                value = layer[key]
+                return None if value is _FORGOTTEN else value
+        return None
+
+    def put(self, key: Any, value: Any) -> None:
+        self._command[key] = value
+
+    def forget(self, key: Any) -> None:
+        self._command[key] = _FORGOTTEN
+
+    # --- the writer's side ---------------------------------------------------------------
+
+    def command_done(self, ok: bool) -> None:
+        if ok:
+            self._batch.update(self._command)
+        self._command = {}
+
+    def batch_done(self, committed: bool) -> None:
+        if committed:
+            for key, value in self._batch.items():
+                if value is _FORGOTTEN:
+                    self._committed.pop(key, None)
+                else:
+                    self._committed[key] = value
+            if len(self._committed) > MEMO_MAX_ENTRIES:  # a bound, not a policy: start afresh
+                self._committed.clear()
+        else:
+            self._committed.clear()  # what the failed batch read may not be true any more
+        self._batch = {}
+        self._command = {}
+
+    def clear(self) -> None:
+        self._committed.clear()
+
+
 @dataclass(slots=True)
 class Tx:
-    """What a command sees: the connection inside its savepoint, and `append`."""
+    """What a command sees: the connection inside its savepoint, `append`, and the writer's
+    `memo` of committed state."""
 
     conn: apsw.Connection
     identity: StoreIdentity
@@ -63,6 +124,7 @@ class Tx:
     now_ms: int
     head_seq: int
     head_hash: bytes
+    memo: Memo
     appended: list[Event] = field(default_factory=list)
     business_date: str = ""
 
@@ -141,6 +203,10 @@ class Writer:
         self._on_commit = on_commit
         self._conn: apsw.Connection | None = None
         self._lock = threading.Lock()
+        self.memo = Memo()
+        # The head after our last commit, valid while no other connection wrote (data_version).
+        self._head: tuple[int, bytes] | None = None
+        self._data_version: int | None = None
         self._pending: list[_Command] = []
         self._wakeup: asyncio.Event | None = None
 
@@ -213,9 +279,16 @@ class Writer:
         tx: Tx | None = None
         try:
             conn.execute("BEGIN IMMEDIATE")
-            # Read the head inside the write lock: another process (the CLI) may have appended.
-            seq, digest = eventlog.head(conn)
-            tx = Tx(conn, self._identity, self._projector, self._clock.now_ms(), seq, digest)
+            # Inside the write lock: has another process (the CLI) written since our last
+            # commit? Then the head and the memo are read afresh.
+            version = conn.execute("PRAGMA data_version").fetchall()[0][0]
+            if version != self._data_version or self._head is None:
+                self._head = eventlog.head(conn)
+                self.memo.clear()
+                self._data_version = version
+            seq, digest = self._head
+            tx = Tx(conn, self._identity, self._projector, self._clock.now_ms(), seq, digest,
+                    self.memo)
             for cmd in batch:
                 saved = (tx.head_seq, tx.head_hash, len(tx.appended))
                 conn.execute("SAVEPOINT command")
@@ -226,9 +299,11 @@ class Writer:
                     conn.execute("RELEASE command")
                     tx.head_seq, tx.head_hash = saved[0], saved[1]
                     del tx.appended[saved[2]:]
+                    self.memo.command_done(False)
                     outcomes.append((False, _deliverable(exc)))
                 else:
                     conn.execute("RELEASE command")
+                    self.memo.command_done(True)
                     outcomes.append((True, result))
             conn.execute("COMMIT")
         except apsw.Error as exc:
@@ -236,8 +311,12 @@ class Writer:
             with contextlib.suppress(apsw.Error):
                 if not conn.getautocommit():
                     conn.execute("ROLLBACK")
+            self.memo.batch_done(False)
+            self._head = None
             failure = StoreUnavailable(f"the store database refused the write: {exc}")
             return [(False, failure)] * len(batch)
+        self.memo.batch_done(True)
+        self._head = (tx.head_seq, tx.head_hash)
         if self._on_commit is not None:
             self._on_commit(len(batch), time.perf_counter() - started, tx.appended)
         return outcomes

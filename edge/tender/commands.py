@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from core.errors import DomainError, InvalidInput, NotFound
 from core.ids import uuid7
-from edge.carts.model import MAX_TENDERS_PER_CART, Cart, Policy, load, load_for
+from edge.carts.model import MAX_TENDERS_PER_CART, Cart, Policy, fetch, fetch_for
 from edge.lanes import Principal
 from edge.payments import machine, settlement
 from edge.payments import rows as payment_rows
@@ -99,7 +99,7 @@ def add_local(tx: Tx, who: Principal, cart_id: str, req: api.AddTender, tax_mode
     if req.tender_type == "card":
         raise InvalidInput("card tenders are charged on the terminal (POST the tender through "
                            "the API)", field="tender_type")
-    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
+    cart = fetch_for(tx, cart_id, who, must_be_open=True)
     _check_new_tender(tx, cart, req, tax_mode)
     if req.tender_type == "voucher":
         _check_voucher(tx, req.voucher_code or "", cart.currency, req.amount_minor)
@@ -124,7 +124,7 @@ def add_tender(tx: Tx, who: Principal, cart_id: str, req: api.AddTender,
 def void_cart(tx: Tx, who: Principal, cart_id: str, req: api.VoidCart) -> Cart:
     """Void an open cart: its cash/voucher/other tenders are voided (a voucher is credited
     back); a held or charged card refuses it until removed."""
-    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
+    cart = fetch_for(tx, cart_id, who, must_be_open=True)
     void_local_tenders(tx, who, cart)
     tx.append(ev.CartVoided(cart_id=cart_id, reason=req.reason),
               stream=f"cart:{cart_id}", lane_id=who.lane_id)
@@ -132,7 +132,7 @@ def void_cart(tx: Tx, who: Principal, cart_id: str, req: api.VoidCart) -> Cart:
 
 
 def _reload(tx: Tx, cart_id: str) -> Cart:
-    cart = load(tx.conn, cart_id)
+    cart = fetch(tx, cart_id)
     assert cart is not None
     return cart
 
@@ -147,7 +147,7 @@ def begin_card(tx: Tx, who: Principal, cart_id: str, req: api.AddTender, request
     existing = payment_rows.by_request(tx.conn, request_key)
     if existing is not None:
         return existing, False
-    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
+    cart = fetch_for(tx, cart_id, who, must_be_open=True)
     _check_new_tender(tx, cart, req, tax_mode)
     policy, link_down = offline_check
     if link_down:
@@ -397,7 +397,7 @@ def _void_local(tx: Tx, who: Principal, p: Payment, reason: str) -> Payment:
 
 
 def remove_local(tx: Tx, who: Principal, cart_id: str, tender_id: int) -> Payment:
-    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
+    cart = fetch_for(tx, cart_id, who, must_be_open=True)
     p = cart.payment(tender_id)
     if p.tender_type == "card":
         raise InvalidInput("a card tender is reversed on the terminal")
@@ -409,7 +409,7 @@ def remove_local(tx: Tx, who: Principal, cart_id: str, tender_id: int) -> Paymen
 
 def begin_card_void(tx: Tx, who: Principal, cart_id: str, tender_id: int) -> Payment:
     """Intent to reverse a card tender, committed before the reversal goes to the terminal."""
-    cart = load_for(tx.conn, cart_id, who, must_be_open=True)
+    cart = fetch_for(tx, cart_id, who, must_be_open=True)
     p = cart.payment(tender_id)
     if p.tender_type != "card":
         raise InvalidInput("only card tenders are reversed on the terminal")

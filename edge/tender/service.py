@@ -24,7 +24,7 @@ import structlog
 
 from core.errors import DomainError
 from core.idempotency import Answer, Done, Fresh, Outcome, Pending, Refusal
-from edge.carts.model import Policy, load_for
+from edge.carts.model import Policy, fetch_for
 from edge.carts.views import view as cart_view
 from edge.errors import StoreUnavailable
 from edge.lanes import Principal
@@ -130,8 +130,8 @@ class Payments:
         return link
 
     def _cart_answer(self, tx: Tx, who: Principal, cart_id: str, status: int) -> Answer:
-        cart = load_for(tx.conn, cart_id, who, must_be_open=False)
-        return answer(status, cart_view(tx.conn, cart, self._policy, tx.now_ms))
+        cart = fetch_for(tx, cart_id, who, must_be_open=False)
+        return answer(status, cart_view(tx, cart, self._policy, tx.now_ms))
 
     # --- taking a tender -------------------------------------------------------------------
 
@@ -270,7 +270,7 @@ class Payments:
         who = m.who
 
         def begin(tx: Tx, _prepared: None) -> Done | Pending:
-            cart = load_for(tx.conn, cart_id, who, must_be_open=True)
+            cart = fetch_for(tx, cart_id, who, must_be_open=True)
             p = cart.payment(tender_id)
             if p.tender_type != "card":
                 commands.remove_local(tx, who, cart_id, tender_id)
@@ -349,7 +349,7 @@ class Payments:
 
         def begin(tx: Tx, _prepared: None) -> Done | Pending:
             # Not must_be_open: a closed cart gets the plain completion's own answer.
-            cart = load_for(tx.conn, cart_id, who, must_be_open=False)
+            cart = fetch_for(tx, cart_id, who, must_be_open=False)
             busy = [p for p in cart.payments if p.state == "capturing"]
             if any(p.payment_id in self._in_progress for p in busy):
                 raise PaymentInProgress(f"cart {cart_id} is being captured on the terminal")
@@ -429,7 +429,7 @@ class Payments:
             return self._cart_answer(tx, who, cart_id, 200)
 
         def begin(tx: Tx, _prepared: None) -> Done | Pending:
-            cart = load_for(tx.conn, cart_id, who, must_be_open=False)
+            cart = fetch_for(tx, cart_id, who, must_be_open=False)
             holds = [p for p in cart.payments if p.tender_type == "card"
                      and (p.state == "authorized"
                           or (p.state == "voiding" and p.prior_state == "authorized"))]
