@@ -6,6 +6,11 @@ and kept in `demo-tokens.json` (mode 0600) in the data dir, so every start can p
 
 from __future__ import annotations
 
+import ctypes
+import json
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -14,7 +19,6 @@ import msgspec
 
 from core.catalog import parse_json
 from core.files import write_atomic
-from drivers.emulators.escpos_printer import EscposPrinterEmulator
 from drivers.emulators.zvt_terminal import ZvtTerminalEmulator
 from edge import lanes
 from edge.catalog.service import import_document
@@ -74,15 +78,54 @@ PAPER_ROLL_FILENAME = "demo-paper-roll.txt"
 JOURNAL_FILENAME = "demo-terminal-journal.json"
 
 
+@dataclass(frozen=True)
+class DemoPrinter:
+    """The demo printer, a process of its own (a printer is not the daemon's work: its CPU
+    must not count as the daemon's), dying with the daemon."""
+
+    process: subprocess.Popen
+    port: int
+    control_port: int
+    paper_roll: Path
+
+    @classmethod
+    def start(cls, paper_roll: Path) -> DemoPrinter:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "drivers.emulators.escpos_printer", "--port", "0",
+             "--drawer-auto-close-s", "3", "--paper-roll", str(paper_roll)],
+            stdout=subprocess.PIPE, preexec_fn=_die_with_parent)
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        try:
+            ports = json.loads(line)
+        except ValueError:
+            process.kill()
+            raise RuntimeError(f"the demo printer did not start: {line!r}") from None
+        return cls(process, int(ports["port"]), int(ports["control_port"]), paper_roll)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _die_with_parent() -> None:
+    # In the child, before exec: SIGTERM when the daemon goes, however it goes (kill -9 too).
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @dataclass
 class DemoDevices:
-    """Emulators `serve --demo` runs in-process for a store with no printer or terminal of its
-    own: an ESC/POS printer on loopback TCP (printed lines appended to `demo-paper-roll.txt`,
-    so the demo visibly prints) and a ZVT terminal that approves every card (its journal in
-    the data dir). Both speak their real wire protocols: the daemon drives them with the
-    drivers that ship."""
+    """Emulators `serve --demo` runs for a store with no printer or terminal of its own: an
+    ESC/POS printer on loopback TCP in a process of its own (printed lines appended to
+    `demo-paper-roll.txt`, so the demo visibly prints) and, in the daemon's process, a ZVT
+    terminal that approves every card (its journal in the data dir, which crash tests read).
+    Both speak their real wire protocols: the daemon drives them with the drivers that ship."""
 
-    printer: EscposPrinterEmulator | None = None
+    printer: DemoPrinter | None = None
     terminal: ZvtTerminalEmulator | None = None
 
     def stop(self) -> None:
@@ -98,8 +141,7 @@ def start_devices(config: Config, data_dir: Path) -> tuple[DemoDevices, Config]:
     demo = DemoDevices()
     devices = config.devices
     if not devices.printers and config.printing.demo_printer:
-        demo.printer = EscposPrinterEmulator(paper_roll=data_dir / PAPER_ROLL_FILENAME,
-                                             drawer_auto_close_s=3.0).start()
+        demo.printer = DemoPrinter.start(data_dir / PAPER_ROLL_FILENAME)
         printer = PrinterConfig(id=DEMO_PRINTER_ID, host="127.0.0.1", port=demo.printer.port)
         devices = msgspec.structs.replace(devices, printers=[printer],
                                           default_printer=printer.id)

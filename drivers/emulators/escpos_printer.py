@@ -401,10 +401,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--control-port", type=int, default=0)
     parser.add_argument("--on-error", choices=("hold", "discard"), default="hold")
     parser.add_argument("--drawer-auto-close-s", type=float, default=None)
+    parser.add_argument("--paper-roll", type=Path, default=None,
+                        help="append the printed text lines to this file")
     args = parser.parse_args(argv)
     emu = EscposPrinterEmulator(args.host, args.port, control_port=args.control_port,
                                 on_error=args.on_error,
-                                drawer_auto_close_s=args.drawer_auto_close_s)
+                                drawer_auto_close_s=args.drawer_auto_close_s,
+                                paper_roll=args.paper_roll)
     with emu:
         # One line a parent process can parse to find both ports.
         print(json.dumps({"port": emu.port, "control_port": emu.control_port}), flush=True)
