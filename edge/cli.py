@@ -9,26 +9,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
-import msgspec
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from core.errors import ConfigError, DomainError, Refused
-from core.files import write_atomic
-from edge import compose, demo
-from edge import config as config_mod
-from edge.catalog.service import import_document, parse_upload
-from edge.config import StoreConfig
 from edge.devices.cli import devices_app
-from edge.paths import default_data_dir, read_daemon_info
-from edge.server import run
-from edge.store.db import DB_FILENAME, open_connection
-from edge.store.kernel import Store
-from edge.store.rebuild import verify as verify_store
-from schemas.daemon import DaemonInfo
+from edge.paths import default_data_dir
+
+if TYPE_CHECKING:
+    from edge.config import Config
+    from edge.store.kernel import Store
 
 EXIT_OK, EXIT_DEGRADED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
@@ -52,7 +43,10 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _config(path: Path) -> config_mod.Config:
+def _config(path: Path) -> Config:
+    from core.errors import ConfigError, Refused
+    from edge import config as config_mod
+
     try:
         return config_mod.load(path)
     except (ConfigError, Refused) as exc:
@@ -60,6 +54,9 @@ def _config(path: Path) -> config_mod.Config:
 
 
 def _service(data_dir: Path | None) -> Store:
+    from core.errors import Refused
+    from edge import compose
+
     path = data_dir or default_data_dir()
     config = _config(path)
     try:
@@ -80,6 +77,12 @@ def init(
     tax_mode: Annotated[str, typer.Option(help="inclusive or exclusive.")] = "inclusive",
 ) -> None:
     """Create a store's data directory: config file and migrated database."""
+    import msgspec
+
+    from core.files import write_atomic
+    from edge import config as config_mod
+    from edge.config import StoreConfig
+
     path = data_dir or default_data_dir()
     cfg_path = path / config_mod.CONFIG_FILENAME
     try:
@@ -108,6 +111,10 @@ def serve(
 ) -> None:
     """Run the daemon in the foreground (systemd runs this)."""
     from core import logs
+    from core.errors import ConfigError, Refused
+    from edge import compose, demo
+    from edge.server import run
+    from schemas.daemon import DaemonInfo
 
     path = data_dir or default_data_dir()
     config = _config(path)
@@ -154,6 +161,8 @@ def lanes_enroll(
     json_out: JsonOut = False,
 ) -> None:
     """Issue a bearer token for a lane. The token is shown once; only its hash is stored."""
+    import msgspec
+
     if role not in ("cashier", "manager"):
         raise _fail(f"role must be cashier or manager, not {role!r}", EXIT_BAD_INPUT)
     if not lane_id or len(lane_id) > 64 or not lane_id.replace("-", "").replace("_", "").isalnum():
@@ -170,7 +179,11 @@ def lanes_enroll(
 @lanes_app.command("list")
 def lanes_list(data_dir: DataDir = None, json_out: JsonOut = False) -> None:
     """Enrolled lane tokens (never the tokens themselves)."""
+    import msgspec
+    from rich.table import Table
+
     from edge import lanes
+    from edge.store.db import open_connection
 
     svc = _service(data_dir)
     conn = open_connection(svc.db_path)
@@ -189,6 +202,7 @@ def lanes_list(data_dir: DataDir = None, json_out: JsonOut = False) -> None:
 def lanes_revoke(lane_id: str, data_dir: DataDir = None) -> None:
     """Revoke every token of a lane (effective within 30 s on a running daemon)."""
     from edge import lanes
+    from edge.store.db import open_connection
 
     svc = _service(data_dir)
     conn = open_connection(svc.db_path)
@@ -206,6 +220,11 @@ def catalog_import(
     json_out: JsonOut = False,
 ) -> None:
     """Import a catalog file, all or nothing. Bad rows are listed with their row numbers."""
+    import msgspec
+
+    from core.errors import DomainError
+    from edge.catalog.service import import_document, parse_upload
+
     try:
         raw = file.read_bytes()
     except OSError as exc:
@@ -233,6 +252,10 @@ def catalog_import(
 @app.command("verify")
 def verify_cmd(data_dir: DataDir = None, json_out: JsonOut = False) -> None:
     """Check the hash chain and that the read models equal a rebuild from the log."""
+    import msgspec
+
+    from edge.store.rebuild import verify as verify_store
+
     svc = _service(data_dir)
     report = verify_store(svc.db_path, svc.layout)
     if json_out:
@@ -258,6 +281,7 @@ def status(data_dir: DataDir = None, json_out: JsonOut = False) -> None:
     """Daemon, database, disk, sync, print queues and devices at a glance; exit 1 when anything
     is degraded, 3 when the daemon is not running."""
     from edge.devices.cli import store_status
+    from edge.store.db import DB_FILENAME
 
     path = data_dir or default_data_dir()
     if not (path / DB_FILENAME).exists():
@@ -281,7 +305,12 @@ def sync_enroll(
 ) -> None:
     """Install the store's relay credential (kept mode 0600 in the data dir)."""
 
+    import msgspec
+
+    from core.files import write_atomic
     from core.signing import StoreCredential
+    from edge import config as config_mod
+    from edge.paths import read_daemon_info
     from sync.engine import resolve
 
     path = data_dir or default_data_dir()
@@ -314,6 +343,9 @@ def sync_enroll(
 @sync_app.command("status")
 def sync_status_cmd(data_dir: DataDir = None, json_out: JsonOut = False) -> None:
     """Upload cursor, lag, relay watermark, last error, alarms; exit 1 on open alarms."""
+    import msgspec
+
+    from edge.store.db import DB_FILENAME
     from edge.sync_link import status as sync_status
 
     path = data_dir or default_data_dir()
@@ -349,6 +381,9 @@ def sync_now(
     """Sync at once: wake the running daemon, or (daemon stopped) drain in the foreground."""
     import os
     import signal
+
+    from edge import compose
+    from edge.paths import read_daemon_info
 
     path = data_dir or default_data_dir()
     info = read_daemon_info(path)
@@ -389,7 +424,12 @@ def report_z(
     """End-of-day (Z) report: sales, tenders, refunds, offline cards declined after forwarding.
     Reads the database file directly (daemon running or not); HQ's reconciliation of the same
     day equals it field for field once synced."""
+    import msgspec
+    from rich.table import Table
+
+    from core.errors import DomainError
     from edge.reports import zreport
+    from edge.store.db import DB_FILENAME, open_connection
 
     path = data_dir or default_data_dir()
     if not (path / DB_FILENAME).exists():

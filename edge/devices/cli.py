@@ -12,17 +12,20 @@ import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
-import msgspec
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from edge.devices.client import AdminClient, AdminError, DaemonUnreachable
 from edge.paths import default_data_dir, read_daemon_info
-from edge.store import eventlog
-from edge.store.db import DB_FILENAME, open_connection
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from edge.devices.client import AdminClient
+
+# The CLI answers `--help` and `status` in a blink: the HTTP client, the store and msgspec are
+# imported by the commands that use them, not by this module.
 
 EXIT_OK, EXIT_DEGRADED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
@@ -42,6 +45,8 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 
 def _call(data_dir: Path | None, fn: Callable[[AdminClient], Any]) -> Any:
+    from edge.devices.client import AdminClient, AdminError, DaemonUnreachable
+
     path = data_dir or default_data_dir()
     try:
         client = AdminClient.connect(path)
@@ -60,6 +65,8 @@ def _call(data_dir: Path | None, fn: Callable[[AdminClient], Any]) -> Any:
 
 
 def _json(value: Any) -> None:
+    import msgspec
+
     out.print_json(msgspec.json.encode(value).decode())
 
 
@@ -87,6 +94,8 @@ def _causes(d: dict) -> str:
 
 
 def device_table(devices: list[dict]) -> Table:
+    from rich.table import Table
+
     table = Table()
     for name in ("device", "kind", "state", "power", "cause", "lane", "address", "driver / product"):
         # Fold, never ellipsize: ids and paths get copied into the next command.
@@ -122,6 +131,8 @@ def devices_status(device_id: DeviceArg, data_dir: DataDir = None, json_out: Jso
         out.print(device_table([d]))
         since = datetime.fromtimestamp(d["since_ms"] / 1000, UTC).isoformat(timespec="seconds")
         out.print(f"in this state since {since}" + (f"; {d['detail']}" if d.get("detail") else ""))
+        from rich.table import Table
+
         stats = Table("statistic", "count")
         for name, value in sorted(d["statistics"].items()):
             stats.add_row(name.replace("_", " "), str(value))
@@ -235,7 +246,7 @@ def devices_watch(
                 err.print(f"stream ended by the daemon ({data})")
                 return EXIT_UNAVAILABLE if data == "shutdown" else EXIT_OK
             if json_out:
-                out.print_json(msgspec.json.encode({"event": kind, "data": data}).decode())
+                _json({"event": kind, "data": data})
             else:
                 out.print(_describe_event(kind, data), highlight=False)
             seen += 1
@@ -254,6 +265,9 @@ def devices_watch(
 
 
 def _local_report(path: Path) -> dict[str, Any]:
+    from edge.store import eventlog
+    from edge.store.db import DB_FILENAME, open_connection
+
     db = path / DB_FILENAME
     conn = open_connection(db, readonly=True)
     try:
@@ -267,6 +281,8 @@ def _local_report(path: Path) -> dict[str, Any]:
 
 def store_status(path: Path, json_out: bool) -> int:
     """Print the store status and return the exit code (the `status` command's body)."""
+    from edge.devices.client import AdminClient, AdminError, DaemonUnreachable
+
     info = read_daemon_info(path)
     daemon: dict[str, Any] = {"running": False, "url": info.url if info else None, "ready": None}
     remote: dict[str, Any] | None = None
