@@ -15,8 +15,12 @@ import codecs
 from dataclasses import dataclass
 from typing import Any
 
-from escpos.capabilities import get_profile
-from escpos.codepages import CodePages
+from drivers.escpos.capabilities import preload
+
+preload()  # before escpos is imported
+
+from escpos.capabilities import get_profile  # noqa: E402
+from escpos.codepages import CodePages  # noqa: E402
 
 ESC, GS, FS, DLE = 0x1B, 0x1D, 0x1C, 0x10
 

@@ -4,6 +4,10 @@ Public API: `EscposPrinter` (the `Device`), `PrinterSettings`, `status.decode`/`
 `document.render`.
 """
 
-from drivers.escpos.printer import EscposPrinter, PrinterSettings
+from drivers.escpos.capabilities import preload
+
+preload()  # before anything imports escpos
+
+from drivers.escpos.printer import EscposPrinter, PrinterSettings  # noqa: E402
 
 __all__ = ["EscposPrinter", "PrinterSettings"]
