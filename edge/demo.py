@@ -6,9 +6,8 @@ and kept in `demo-tokens.json` (mode 0600) in the data dir, so every start can p
 
 from __future__ import annotations
 
-import ctypes
-import json
-import signal
+import os
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -90,18 +89,21 @@ class DemoPrinter:
 
     @classmethod
     def start(cls, paper_roll: Path) -> DemoPrinter:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "drivers.emulators.escpos_printer", "--port", "0",
-             "--drawer-auto-close-s", "3", "--paper-roll", str(paper_roll)],
-            stdout=subprocess.PIPE, preexec_fn=_die_with_parent)
-        assert process.stdout is not None
-        line = process.stdout.readline()
+        """Bind its two ports here and hand them to the child: the daemon knows them at once
+        and does not wait for the child's interpreter to start (its driver's first status
+        request waits in the socket's backlog until the child answers it)."""
+        printer, control = _listen(), _listen()
         try:
-            ports = json.loads(line)
-        except ValueError:
-            process.kill()
-            raise RuntimeError(f"the demo printer did not start: {line!r}") from None
-        return cls(process, int(ports["port"]), int(ports["control_port"]), paper_roll)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "drivers.emulators.escpos_printer",
+                 "--listen-fd", str(printer.fileno()), "--control-fd", str(control.fileno()),
+                 "--parent-pid", str(os.getpid()),
+                 "--drawer-auto-close-s", "3", "--paper-roll", str(paper_roll)],
+                stdout=subprocess.DEVNULL, pass_fds=(printer.fileno(), control.fileno()))
+            return cls(process, printer.getsockname()[1], control.getsockname()[1], paper_roll)
+        finally:
+            printer.close()
+            control.close()
 
     def stop(self) -> None:
         self.process.terminate()
@@ -111,10 +113,12 @@ class DemoPrinter:
             self.process.kill()
 
 
-def _die_with_parent() -> None:
-    # In the child, before exec: SIGTERM when the daemon goes, however it goes (kill -9 too).
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def _listen() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    return sock
 
 
 @dataclass

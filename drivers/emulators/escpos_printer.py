@@ -23,9 +23,11 @@ client. `python -m drivers.emulators.escpos_printer --port 9100 --control-port 9
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import select
+import signal
 import socket
 import threading
 import tty
@@ -101,7 +103,8 @@ class EscposPrinterEmulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, control_port: int | None = 0,
                  profile: str = "TM-T88V", on_error: Literal["hold", "discard"] = "hold",
                  drawer_open_when_high: bool = False, paper_roll: Path | None = None,
-                 drawer_auto_close_s: float | None = None) -> None:
+                 drawer_auto_close_s: float | None = None,
+                 listeners: tuple[socket.socket, socket.socket | None] | None = None) -> None:
         self.host = host
         # None: a kicked drawer stays open until `set_state(drawer_open=False)`, as when the
         # cashier leaves it open; a number: the cashier shuts it after that many seconds.
@@ -117,9 +120,14 @@ class EscposPrinterEmulator:
         self._record = PrintRecord()
         self._held: list[Effect] = []
         self._stop = threading.Event()
-        self._sock = self._listen(host, port)
+        if listeners is not None:  # bound by a parent process (see `main`'s --listen-fd)
+            self._sock, self._control = listeners
+            for sock in filter(None, listeners):
+                sock.settimeout(0.2)
+        else:
+            self._sock = self._listen(host, port)
+            self._control = self._listen(host, control_port) if control_port is not None else None
         self.port: int = self._sock.getsockname()[1]
-        self._control = self._listen(host, control_port) if control_port is not None else None
         self.control_port: int | None = (
             self._control.getsockname()[1] if self._control is not None else None
         )
@@ -394,6 +402,14 @@ class EmulatorControl:
         self._call({"op": "clear"})
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    # SIGTERM when the parent goes, kill -9 included (Linux); if it went already, go now.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:
+        raise SystemExit(0)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="ESC/POS printer emulator on TCP")
     parser.add_argument("--host", default="127.0.0.1")
@@ -403,11 +419,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--drawer-auto-close-s", type=float, default=None)
     parser.add_argument("--paper-roll", type=Path, default=None,
                         help="append the printed text lines to this file")
+    parser.add_argument("--listen-fd", type=int, default=None,
+                        help="serve on this inherited listening socket instead of --port")
+    parser.add_argument("--control-fd", type=int, default=None,
+                        help="the control port's inherited listening socket")
+    parser.add_argument("--parent-pid", type=int, default=None,
+                        help="exit when this process (our parent) does, however it ends")
     args = parser.parse_args(argv)
+    if args.parent_pid is not None:
+        _die_with_parent(args.parent_pid)
+    listeners = None
+    if args.listen_fd is not None:
+        control = socket.socket(fileno=args.control_fd) if args.control_fd is not None else None
+        listeners = (socket.socket(fileno=args.listen_fd), control)
     emu = EscposPrinterEmulator(args.host, args.port, control_port=args.control_port,
                                 on_error=args.on_error,
                                 drawer_auto_close_s=args.drawer_auto_close_s,
-                                paper_roll=args.paper_roll)
+                                paper_roll=args.paper_roll, listeners=listeners)
     with emu:
         # One line a parent process can parse to find both ports.
         print(json.dumps({"port": emu.port, "control_port": emu.control_port}), flush=True)
