@@ -1,17 +1,17 @@
-"""Split-tender benchmark: sales paid part cash, part card on the ZVT emulator, over HTTP
-against a real daemon, plus the raw-SQLite baseline of the same rows.
+"""Split-tender benchmark: sales paid part cash, part card on ZVT emulators, over HTTP against
+a real daemon, plus the raw-SQLite baseline of the same rows.
 
-    .venv/bin/python bench/tender.py [--lanes 4] [--duration-s 15] [--baseline-s S]
-        [--tmp-dir D] [--keep]
+    .venv/bin/python bench/tender.py [--lanes 4] [--duration-s 15] [--shared-terminal]
+        [--baseline-s S] [--tmp-dir D] [--keep]
 
-1. Starts the ZVT terminal emulator in this process (real TCP, zero simulated delay: every
-   card is approved at once), `novapos-edge init` + `serve --demo` as a real subprocess
-   configured to that terminal ([tender] terminal_host/port).
+1. Starts one ZVT terminal emulator per lane in this process (real TCP, zero simulated delay:
+   every card is approved at once), `novapos-edge init` with one `[[devices.terminals]]` per
+   lane (lane-k takes cards on till-k), and `serve --demo` as a real subprocess.
+   `--shared-terminal` configures one terminal for all lanes instead: their card steps then
+   queue for it (one transaction at a time), which is what the lane-per-terminal setup avoids.
 2. Rings one template sale, then N lanes (asyncio, one keep-alive httpx client each) ring
    sales until the duration is up: open, 3 scans, a cash tender for about half the total, a
-   card tender for the rest (the daemon charges it on the terminal), complete. The store has
-   one terminal, so card steps of all lanes queue for it (one transaction at a time, as at a
-   real store with one terminal per daemon).
+   card tender for the rest (the daemon charges it on the lane's terminal), complete.
 3. The tender step of a sale = from the cash tender request to the card tender's answer; its
    p99 is `tender_p99_ms`. Card and cash requests are reported separately too.
 4. Baseline (bench/checkout.py's `run_baseline`): one durable transaction per sale writing the
@@ -19,7 +19,8 @@ against a real daemon, plus the raw-SQLite baseline of the same rows.
    its 7 idempotency rows), sequentially, WAL + synchronous=FULL.
 
 The last line of stdout is one JSON object: tender_p99_ms, sales_per_s, baseline_sales_per_s,
-ratio, and more. Exit 0 when every request succeeded, 1 otherwise, 2 if the bench could not run.
+ratio, terminals, and more. Exit 0 when every request succeeded, 1 otherwise, 2 if the bench
+could not run.
 """
 
 from __future__ import annotations
@@ -192,10 +193,25 @@ def _templates(db_path: Path, sale: dict) -> dict:
     return {"events": events, "idem": idem, "payment_ids": payment_ids}
 
 
+def _configure_terminals(config_path: Path, terminals: list, lanes: int) -> None:
+    """One `[[devices.terminals]]` per terminal: till-k for lane-k, or one for all lanes."""
+    text = config_path.read_text()
+    if len(terminals) == 1:
+        groups = [[f"lane-{k}" for k in range(1, lanes + 1)]]
+    else:
+        groups = [[f"lane-{k}"] for k in range(1, lanes + 1)]
+    for k, (terminal, group) in enumerate(zip(terminals, groups, strict=True), start=1):
+        text += (f'\n[[devices.terminals]]\nid = "till-{k}"\nhost = "127.0.0.1"\n'
+                 f"port = {terminal.port}\nlanes = {json.dumps(group)}\n")
+    config_path.write_text(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lanes", type=int, default=4)
     ap.add_argument("--duration-s", type=float, default=15.0)
+    ap.add_argument("--shared-terminal", action="store_true",
+                    help="one terminal for all lanes (default: one per lane)")
     ap.add_argument("--baseline-s", type=float, default=None)
     ap.add_argument("--tmp-dir", type=Path, default=None)
     ap.add_argument("--keep", action="store_true")
@@ -209,22 +225,21 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="novapos-bench-tender-", dir=args.tmp_dir))
     store_dir = work / "store"
-    terminal = ZvtTerminalEmulator().start()
+    count = 1 if args.shared_terminal else args.lanes
+    terminals = [ZvtTerminalEmulator().start() for _ in range(count)]
     daemon: DaemonProcess | None = None
     print(f"novapos tender bench: {args.lanes} lanes, {args.duration_s:g} s, split cash + card "
-          f"(ZVT emulator, zero delay, port {terminal.port}), {os.cpu_count()} CPUs, {work}",
-          flush=True)
+          f"on {count} ZVT emulator(s) (zero delay), {os.cpu_count()} CPUs, {work}", flush=True)
     try:
         extra = _prepare_store(store_dir, args.lanes)
-        daemon = DaemonProcess(store_dir, extra_env={
-            "NOVAPOS_TENDER__TERMINAL_HOST": "127.0.0.1",
-            "NOVAPOS_TENDER__TERMINAL_PORT": str(terminal.port)}).start()
+        _configure_terminals(store_dir / "config.toml", terminals, args.lanes)
+        daemon = DaemonProcess(store_dir).start()
         tokens = {**extra, **{k: v for k, v in daemon.tokens.items() if k.startswith("lane-")}}
         lane_tokens = [tokens[f"lane-{k}"] for k in range(1, args.lanes + 1)]
         sale = _template_sale(daemon.url, tokens["lane-1"])
-        charged_before = len(terminal.journal())
+        charged_before = sum(len(t.journal()) for t in terminals)
         lanes, measured_s = asyncio.run(_load(daemon.url, lane_tokens, args.duration_s))
-        charges = len(terminal.journal()) - charged_before
+        charges = sum(len(t.journal()) for t in terminals) - charged_before
         daemon.stop()
         templates = _templates(store_dir / "store.db", sale)
         print(f"raw-SQLite baseline: {baseline_s:g} s ...", flush=True)
@@ -236,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if daemon is not None:
             daemon.stop()
-        terminal.stop()
+        for terminal in terminals:
+            terminal.stop()
         if args.keep:
             print(f"kept {work}", flush=True)
         else:
@@ -253,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         s = stats[k]
         print(f"{k:<12}{s['count']:>8}{(s['p50'] or 0):>10.2f}{(s['p99'] or 0):>10.2f}"
               f"{(s['max'] or 0):>10.2f}")
-    print(f"sales: {sales} -> {sales_per_s:.1f} sales/s; terminal journal grew by {charges}")
+    print(f"sales: {sales} -> {sales_per_s:.1f} sales/s; terminal journals grew by {charges}")
     print(f"raw-SQLite baseline: {base['sales']} sales in {base['seconds']:.2f} s -> "
           f"{base['sales_per_s']:.1f} sales/s")
     print(f"ratio daemon/baseline: {ratio:.3f}" if ratio is not None else "ratio: -")
@@ -267,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         "complete_p99_ms": _r(stats["complete"]["p99"]),
         "sales_per_s": _r(sales_per_s, 2), "baseline_sales_per_s": _r(base["sales_per_s"], 2),
         "ratio": _r(ratio), "lanes": args.lanes, "duration_s": _r(measured_s, 2),
-        "sales": sales, "errors": len(errors),
+        "sales": sales, "errors": len(errors), "terminals": count,
     }
     print(json.dumps(summary), flush=True)
     return 1 if errors else 0
