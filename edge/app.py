@@ -17,6 +17,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 import edge
+from core.ratelimit import FailureLimiter
 from edge.api import deps, health
 from edge.api.auth import PUBLIC_PATHS, AuthMiddleware
 from edge.api.observability import Observability
@@ -59,7 +60,8 @@ def create_app(daemon: Daemon) -> Litestar:
         dependencies=dependencies,
         middleware=[DefineMiddleware(
             AuthMiddleware, authenticate=store.authenticate, identity=store.identity,
-            admin_token=lambda: daemon.devices.admin_token, exclude=PUBLIC_PATHS)],
+            admin_token=lambda: daemon.devices.admin_token,
+            limiter=FailureLimiter(daemon.config.auth_limit), exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=daemon.config.api.max_body_bytes,
         openapi_config=OpenAPIConfig(

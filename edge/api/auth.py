@@ -8,6 +8,10 @@ Admin routes (`/v1/admin/...`, the local tooling API behind `novapos-edge device
 the daemon's admin token (`edge.devices.admin`), only from a loopback peer; the caller acts as
 the store's own manager on the admin scope. Lane tokens are never accepted there, and the
 admin token is never accepted on lane routes.
+
+Refused tokens are counted per peer address (`core.ratelimit`, `[auth_limit]` in config.toml):
+a peer with too many is answered 429 with Retry-After, for lane and admin routes alike, before
+its token is looked at. A good request pays one dict look-up for it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp
 
+from core.ratelimit import FailureLimiter
 from edge.lanes import Principal
 from edge.store.writer import StoreIdentity
 
@@ -53,16 +58,26 @@ def _bearer(connection: ASGIConnection, what: str) -> str:
 class AuthMiddleware(AbstractAuthenticationMiddleware):
     def __init__(self, app: ASGIApp, *, authenticate: Callable[[str], Principal | None],
                  identity: StoreIdentity, admin_token: Callable[[], str | None],
-                 exclude: list[str] | None = None) -> None:
+                 limiter: FailureLimiter, exclude: list[str] | None = None) -> None:
         super().__init__(app, exclude=exclude)
         self._authenticate = authenticate
         self._identity = identity
         self._admin_token = admin_token
+        self._limiter = limiter
         self._cache: dict[str, tuple[Principal, float]] = {}
 
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
-        if connection.scope["path"].startswith(ADMIN_PATH_PREFIX):
-            return self._admin(connection)
+        peer = connection.client.host if connection.client else ""
+        self._limiter.check(peer)
+        try:
+            if connection.scope["path"].startswith(ADMIN_PATH_PREFIX):
+                return self._admin(connection)
+            return self._lane(connection)
+        except NotAuthorizedException:
+            self._limiter.failed(peer)
+            raise
+
+    def _lane(self, connection: ASGIConnection) -> AuthenticationResult:
         token = _bearer(connection, "lane token")
         now = time.monotonic()
         hit = self._cache.get(token)

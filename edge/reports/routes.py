@@ -36,7 +36,7 @@ class ReportController(Controller):
     path = "/v1/reports"
     tags = ("reports",)
 
-    @get("/z", responses=documented(400, 401, 403, 422),
+    @get("/z", responses=documented(400, 401, 403, 422, 429),
          summary="End-of-day (Z) report of a business day (manager)")
     async def z_report(
         self, store: Injected[Store], who: Injected[Principal],

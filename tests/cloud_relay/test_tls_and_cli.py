@@ -71,7 +71,7 @@ def _cli(*args: str) -> tuple[int, str, str]:
 
 
 def test_enroll_list_revoke_and_tokens(relay: Relay) -> None:
-    db = ("--database", relay.database_url)
+    db = relay.cli_args
     code, out, _ = _cli("stores", "enroll", "--tenant", "t1", "--store", "s1", *db)
     assert code == 0
     cred = msgspec.json.decode(out, type=StoreCredential)
@@ -84,9 +84,9 @@ def test_enroll_list_revoke_and_tokens(relay: Relay) -> None:
     listed = json.loads(out)
     assert [(s["store_id"], s["key_id"]) for s in listed] == [("s1", cred.key_id)]
     assert "secret" not in out
-    assert _cli("stores", "revoke", "s1", *db)[0] == 0
+    assert _cli("stores", "revoke", "s1", "--tenant", "t1", *db)[0] == 0
     assert client.get("/v1/stores/s1/watermark").status_code == 401
-    assert _cli("stores", "revoke", "s1", *db)[0] == 2
+    assert _cli("stores", "revoke", "s1", "--tenant", "t1", *db)[0] == 2
     # Re-enrolling issues a new credential for the same ledger.
     code, out, _ = _cli("stores", "enroll", "--tenant", "t1", "--store", "s1", *db)
     assert code == 0 and msgspec.json.decode(out, type=StoreCredential).key_id != cred.key_id
@@ -106,7 +106,7 @@ def test_export_jsonl_and_csv_resumable(relay: Relay, tmp_path: Path) -> None:
     client.ack(chain.batch(1, 2000))
     client.ack(chain.batch(2001, 2500))
     ledger = list(iter_ledger(relay.hq_client(relay.hq_token("t1")), limit=5000))
-    db = ("--database", relay.database_url)
+    db = relay.cli_args
     out = tmp_path / "ledger.jsonl"
     code, _, err = _cli("export", "--tenant", "t1", "--format", "jsonl", "--out", str(out), *db)
     assert code == 0, err
