@@ -9,12 +9,12 @@ Where the key comes from (`load_key`), first found wins:
 
 At the first start (no key anywhere, and no secret in the database sealed yet) the key file is
 created, mode 0600, through `core.files.create_atomic` (the atomic writer that never replaces:
-two processes starting together on one data directory end up with one key). A database whose secrets are already
-sealed is never given a new key: without the one they were sealed with the relay refuses to
-start (`KeyMissing`, exit 4), and with another one too (`WrongKey`): the database records a
-check value of its key in `meta`. Every relay process of one database needs the same key
-(copy the key file, or set the variable, on each host). A damaged key file is refused, never
-replaced: a new key could not open the secrets the old one sealed.
+two processes starting together on one data directory end up with one key). A database whose
+secrets are already sealed is never given a new key: without the one they were sealed with the
+relay refuses to start (`KeyMissing`, exit 4), and with another one too (`WrongKey`): the
+database records a check value of its key in `meta`. Every relay process of one database
+needs the same key (copy the key file, or set the variable, on each host). A damaged key file is
+refused, never replaced: a new key could not open the secrets the old one sealed.
 """
 
 from __future__ import annotations

@@ -120,6 +120,10 @@ def signature_bytes(given: str) -> bytes | None:
         return None
 
 
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
+
+
 def verify(secret: bytes, key_id: str, method: str, path_qs: str, body: bytes,
            headers: Mapping[str, str], now_ms: int,
            max_skew_ms: int = MAX_SKEW_MS) -> str | None:
@@ -128,12 +132,12 @@ def verify(secret: bytes, key_id: str, method: str, path_qs: str, body: bytes,
     the signature was seen before is the caller's replay cache's question."""
     given = (headers.get("x-novapos-signature") or "").strip()
     if signature_bytes(given) is None:
-        if len(given) == 64 and all(c in "0123456789abcdefABCDEF" for c in given):
+        if len(given) == 64 and _is_hex(given):
             return ("signature scheme 1 is no longer accepted: this relay verifies scheme 2 "
                     "(signed headers, nonce); upgrade the store's novapos-edge")
         return f"{HEADER_SIGNATURE} must be '{SIGNATURE_PREFIX}' and 64 hex digits"
     nonce = headers.get("x-novapos-nonce") or ""
-    if len(nonce) != NONCE_HEX_CHARS:
+    if len(nonce) != NONCE_HEX_CHARS or not _is_hex(nonce):
         return f"{HEADER_NONCE} must be {NONCE_HEX_CHARS} hex digits"
     timestamp = headers.get("x-novapos-timestamp") or ""
     try:

@@ -128,3 +128,37 @@ def test_export_jsonl_and_csv_resumable(relay: Relay, tmp_path: Path) -> None:
     assert [r["event_id"] for r in table[:2500]] == [e["event_id"] for e in ledger]
     assert _cli("export", "--tenant", "t1", "--format", "parquet", *db)[0] == 2
     assert _cli("export", "--tenant", "t1", "--after", "bogus", *db)[0] == 2
+
+
+def test_enroll_out_writes_the_credential_as_a_private_file(relay: Relay, tmp_path: Path) -> None:
+    target = tmp_path / "cred.json"
+    code, out, err = _cli("stores", "enroll", "--tenant", "t1", "--store", "s1", "--out",
+                          str(target), *relay.cli_args)
+    assert code == 0, err
+    assert "secret" not in out and str(target) in " ".join(out.split())
+    assert target.stat().st_mode & 0o777 == 0o600
+    cred = msgspec.json.decode(target.read_bytes(), type=StoreCredential)
+    assert relay.store_client(cred).get("/v1/stores/s1/watermark").status_code == 200
+
+
+def test_an_interrupted_export_leaves_no_half_file(relay: Relay, tmp_path: Path) -> None:
+    from cloud_relay import export
+
+    client = relay.store_client(relay.enroll())
+    chain = Chain("t1", "s1")
+    chain.extend(export.PAGE_EVENTS + 10)
+    client.ack(chain.batch(1, export.PAGE_EVENTS))
+    client.ack(chain.batch(export.PAGE_EVENTS + 1, export.PAGE_EVENTS + 10))
+    (tmp_path / "out").mkdir()
+    target = tmp_path / "out" / "ledger.jsonl"
+    target.write_text("yesterday's export\n")
+
+    def cut(n: int) -> None:
+        raise KeyboardInterrupt  # Ctrl-C (or a crash) after the first page
+
+    with pytest.raises(KeyboardInterrupt):
+        export.export_file(relay.storage, "t1", "jsonl", target, on_page=cut)
+    assert target.read_text() == "yesterday's export\n"
+    assert [p.name for p in target.parent.iterdir()] == ["ledger.jsonl"]
+    written, _ = export.export_file(relay.storage, "t1", "jsonl", target)
+    assert written == len(target.read_text().splitlines()) == export.PAGE_EVENTS + 10

@@ -175,10 +175,13 @@ class StoreClient:
     """Signs every request with the store credential, as the edge's uploader does."""
 
     def __init__(self, base_url: str, cred: StoreCredential, *, verify: object = True,
-                 now_ms: Callable[[], int] = server.now_ms) -> None:
+                 now_ms: Callable[[], int] = server.now_ms,
+                 local_address: str | None = None) -> None:
         self.cred = cred
         self.now_ms = now_ms
-        self.http = httpx.Client(base_url=base_url, timeout=30.0, verify=verify)  # type: ignore[arg-type]
+        transport = httpx.HTTPTransport(local_address=local_address,
+                                        verify=verify)  # type: ignore[arg-type]
+        self.http = httpx.Client(base_url=base_url, timeout=30.0, transport=transport)
 
     def request(self, method: str, path_qs: str, body: bytes = b"",
                 headers: dict[str, str] | None = None,
@@ -253,9 +256,10 @@ class Relay:
         self._clients.append(client)
         return client
 
-    def hq_client(self, token: str) -> httpx.Client:
+    def hq_client(self, token: str, local_address: str | None = None) -> httpx.Client:
         client = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"},
-                              timeout=30.0)
+                              timeout=30.0,
+                              transport=httpx.HTTPTransport(local_address=local_address))
         self._clients.append(client)
         return client
 
