@@ -95,8 +95,13 @@ class Credentials(Backend):
                 raise WrongKey("the store secrets in this database are sealed with another "
                                "key than this relay's")
             if check is None:
-                tx.rows("INSERT INTO meta (key, value) VALUES (?, ?)",
+                # A process starting beside us may record its key first: then ours must be it.
+                tx.rows("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
                         (KEY_CHECK, sealer.check_value()))
+                recorded = tx.one("SELECT value FROM meta WHERE key = ?", (KEY_CHECK,))
+                if recorded is None or not sealer.opens_check(recorded[0]):
+                    raise WrongKey("another relay process sealed this database's secrets with "
+                                   "another key while this one started")
             clear = [(t, s, secret) for t, s, secret in stored if not is_sealed(secret)]
             tx.many("UPDATE stores SET secret = ? WHERE tenant_id = ? AND store_id = ?",
                     [(sealer.seal(secret), t, s) for t, s, secret in clear])
