@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cloud_relay import admin
+from cloud_relay.sealing import KEY_FILENAME
 from cloud_relay.storage import open_storage
 from edge.compose import appliers
 from edge.sync_link import StoreLink
@@ -75,13 +76,13 @@ def fresh_copy(src: Path, dst: Path) -> Path:
 
 def start_relay(backend: str, work: Path, tenant: str, store: str):
     url = database_url(backend, work)
-    storage = open_storage(url)
+    proc = RelayProcess(url, work / "relay.log")
+    storage = proc.open_storage()
     try:
         cred = admin.enroll_store(storage, tenant, store, int(time.time() * 1000))
     finally:
         storage.close()
-    proc = RelayProcess(url, work / "relay.log").start()
-    return proc, url, cred
+    return proc.start(), url, cred
 
 
 async def drain(store_dir: Path, relay_url: str, cred, **settings) -> tuple[int, float, int]:
@@ -105,10 +106,10 @@ async def drain(store_dir: Path, relay_url: str, cred, **settings) -> tuple[int,
         return head, elapsed, sent
 
 
-def check_equal(url: str, store_dir: Path, store_id: str) -> None:
-    storage = open_storage(url)
+def check_equal(proc: RelayProcess, store_dir: Path, tenant_id: str, store_id: str) -> None:
+    storage = proc.open_storage()
     try:
-        assert relay_log(storage, store_id) == edge_log(store_dir / "store.db"), \
+        assert relay_log(storage, tenant_id, store_id) == edge_log(store_dir / "store.db"), \
             "the relay's copy differs from the store's log"
     finally:
         storage.close()
@@ -127,7 +128,7 @@ def pg_ingest(store_dir: Path, tenant: str, store: str, work: Path) -> float:
     finally:
         svc.stop()
     url = database_url("postgresql", work)
-    storage = open_storage(url)
+    storage = open_storage(url, key_file=work / KEY_FILENAME)
     try:
         admin.enroll_store(storage, tenant, store, int(time.time() * 1000))
         now = int(time.time() * 1000)
@@ -166,7 +167,7 @@ def main() -> int:
                 n, secs, sent = asyncio.run(drain(edge_dir, proc.url, cred))
             finally:
                 proc.stop()
-            check_equal(url, edge_dir, store)
+            check_equal(proc, edge_dir, tenant, store)
             if backend == "postgresql":
                 drop_pg_schema(url)
             rate = n / secs
@@ -186,7 +187,7 @@ def main() -> int:
                                            max_batch_events=1))
         finally:
             proc.stop()
-        check_equal(url, work / "naive-backlog", store)
+        check_equal(proc, work / "naive-backlog", tenant, store)
         naive = n / secs
         print(f"naive, one event per request, to sqlite relay: {n} events in {secs:.2f} s = "
               f"{naive:,.0f} events/s")

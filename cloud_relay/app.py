@@ -1,8 +1,9 @@
 """The relay's Litestar application: store routes (HMAC), HQ routes (bearer), problem mapping.
 
 Routes are thin: authenticate, decode, call the domain module in a worker thread (storage calls
-block), encode. Nothing is kept between requests except the storage handle: every relay
-process over the same database answers the same.
+block), encode. Nothing is kept between requests except the storage handle and the per-process
+count of refused credentials per peer (`core.ratelimit`): every relay process over the same
+database answers the same (the replay cache of store signatures is in the database).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 import structlog
@@ -27,8 +28,8 @@ from cloud_relay.metrics import RelayMetrics
 from cloud_relay.storage.base import Storage
 from schemas.relay import MAX_LEDGER_PAGE, PublishChanges
 from schemas.sync import HEADER_ACKED_THROUGH, MAX_DOWN_CHANGES, MSGPACK_CONTENT_TYPE
-from core import signing
-from core.errors import BadRequest, DomainError
+from core.errors import BadRequest, DomainError, Unauthorized
+from core.ratelimit import AuthFailureLimit, FailureLimiter
 
 log = structlog.get_logger("novapos.relay")
 
@@ -39,6 +40,7 @@ TYPE_BASE = "https://novapos.dev/problems/"
 MAX_BODY_BYTES = 17 * 1024 * 1024
 
 StoreId = Annotated[str, PathParameter(min_length=1, max_length=64)]
+T = TypeVar("T")
 
 _json = msgspec.json.Encoder()
 _msgpack = msgspec.msgpack.Encoder()
@@ -103,18 +105,33 @@ def _path_qs(request: Request) -> str:
     return (raw_path + (b"?" + qs if qs else b"")).decode("latin-1")
 
 
+def _peer(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+async def _limited(request: Request, verify: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`verify` in a worker thread, unless the peer is locked out for refused credentials
+    (429, `core.ratelimit`); a refusal (401) counts against the peer."""
+    limiter: FailureLimiter = request.app.state.auth_limiter
+    peer = _peer(request)
+    limiter.check(peer)
+    try:
+        return await sync_to_thread(verify, *args, **kwargs)
+    except Unauthorized:
+        limiter.failed(peer)
+        raise
+
+
 async def _store(request: Request, store_id: str, body: bytes = b"") -> auth.StorePrincipal:
-    h = request.headers
-    return await sync_to_thread(
-        auth.verify_store, _storage(request), key_id=h.get(signing.HEADER_KEY_ID),
-        timestamp=h.get(signing.HEADER_TIMESTAMP), signature=h.get(signing.HEADER_SIGNATURE),
+    return await _limited(
+        request, auth.verify_store, _storage(request), headers=request.headers,
         method=request.method, path_qs=_path_qs(request), body=body, now_ms=_now_ms(request),
         path_store_id=store_id)
 
 
 async def _hq(request: Request) -> str:
-    return await sync_to_thread(auth.verify_hq, _storage(request),
-                                request.headers.get("authorization"))
+    return await _limited(request, auth.verify_hq, _storage(request),
+                          request.headers.get("authorization"))
 
 
 def _json_response(value: Any, status: int = 200) -> Response:
@@ -300,7 +317,8 @@ def _unavailable_errors() -> tuple[type[Exception], ...]:
             apsw.CantOpenError, apsw.IOError)
 
 
-def create_app(storage: Storage, now_ms: Callable[[], int]) -> Litestar:
+def create_app(storage: Storage, now_ms: Callable[[], int],
+               auth_limit: AuthFailureLimit = AuthFailureLimit()) -> Litestar:
     return Litestar(
         route_handlers=[upload_batch, watermark, changes, ledger, sync_status, reconciliation,
                         price_variances, quarantine, publish_changes, publish_catalog, live,
@@ -310,7 +328,8 @@ def create_app(storage: Storage, now_ms: Callable[[], int]) -> Litestar:
             **{exc: _database_unavailable for exc in _unavailable_errors()},
             Exception: _internal_error,
         },
-        state=State({"storage": storage, "now_ms": now_ms, "metrics": RelayMetrics()}),
+        state=State({"storage": storage, "now_ms": now_ms, "metrics": RelayMetrics(),
+                     "auth_limiter": FailureLimiter(auth_limit)}),
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=None,
         debug=False,

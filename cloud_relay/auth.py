@@ -1,6 +1,7 @@
 """Who is calling: a store (HMAC-signed request, `core.signing`) or HQ (tenant bearer token).
 
-A store credential binds tenant and store: it may only touch `/v1/stores/<its store>/…`.
+A store credential binds tenant and store: it may only touch `/v1/stores/<its store>/…`, and
+each signed request is accepted once (the replay cache, `storage.replay`).
 Store secrets are kept in the relay database because verifying an HMAC needs the secret
 itself (see docs/relay.md, "Credentials"); HQ tokens are kept only as SHA-256 hashes.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cloud_relay.errors import refuse
@@ -26,23 +28,38 @@ class StorePrincipal:
     key_id: str
 
 
-def verify_store(storage: Storage, *, key_id: str | None, timestamp: str | None,
-                 signature: str | None, method: str, path_qs: str, body: bytes, now_ms: int,
-                 path_store_id: str) -> StorePrincipal:
-    if not key_id or not timestamp or not signature:
+class SignatureReplayed(Unauthorized):
+    slug, title = "signature-replayed", "This signed request was already received"
+
+
+def verify_store(storage: Storage, *, headers: Mapping[str, str], method: str, path_qs: str,
+                 body: bytes, now_ms: int, path_store_id: str) -> StorePrincipal:
+    """The store a signed request comes from (`core.signing`, scheme 2), accepting each
+    signature once (`storage.first_use`, the replay cache shared by every relay process of
+    the database). Raises `Unauthorized` (401) for anything a stranger could send."""
+    key_id = headers.get("x-novapos-key-id")
+    if not key_id or not headers.get("x-novapos-timestamp") or \
+            not headers.get("x-novapos-signature"):
         raise Unauthorized(f"store requests need {signing.HEADER_KEY_ID}, "
-                           f"{signing.HEADER_TIMESTAMP} and {signing.HEADER_SIGNATURE} headers")
+                           f"{signing.HEADER_TIMESTAMP}, {signing.HEADER_NONCE} and "
+                           f"{signing.HEADER_SIGNATURE} headers")
     cred = storage.credential(key_id)
     if cred is None:
         raise Unauthorized(f"unknown key id {key_id[:64]!r}")
     if cred.revoked:
         raise Unauthorized(f"the credential of store {cred.store_id} was revoked")
-    problem = signing.verify(cred.secret, method, path_qs, body, timestamp, signature, now_ms)
+    problem = signing.verify(cred.secret, key_id, method, path_qs, body, headers, now_ms)
     if problem is not None:
         raise Unauthorized(f"bad signature: {problem}")
     if cred.store_id != path_store_id:
         raise refuse("store_mismatch", f"credential {key_id} belongs to store {cred.store_id}, "
                      f"not {path_store_id}")
+    given = signing.signature_bytes(headers["x-novapos-signature"].strip().lower())
+    assert given is not None  # verify accepted it
+    if not storage.first_use(given, signing.expires_at_ms(headers["x-novapos-timestamp"]),
+                             now_ms):
+        raise SignatureReplayed("this signature was already used: every request is signed "
+                                "anew (timestamp and nonce), so a repeated one is a replay")
     return StorePrincipal(cred.tenant_id, cred.store_id, cred.key_id)
 
 

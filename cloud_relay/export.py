@@ -4,18 +4,24 @@ a cursor (the last line's cursor is printed so an interrupted export can continu
 JSONL: one `schemas.relay.LedgerEvent` per line (body as JSON when interpretable, always as
 base64). CSV: the envelope columns plus `body_b64`, for spreadsheets and bulk loaders.
 Parquet is not offered: it would add pyarrow (~100 MB) for a format HQ can derive from JSONL.
+
+`export_file` writes a file through `core.files.open_atomic`: it appears only once complete
+(an interrupted export leaves the previous file, or none, never half of one).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO
 
 import msgspec
 
 from cloud_relay import hq
 from cloud_relay.storage.base import Storage
+from core.files import open_atomic
 from schemas.relay import LedgerEvent
 
 PAGE_EVENTS = 2_000
@@ -47,6 +53,19 @@ def export(storage: Storage, tenant_id: str, fmt: str, out: IO[str], after: str 
         on_page(len(page.events))
         if not page.more:
             return written, cursor
+
+
+def export_file(storage: Storage, tenant_id: str, fmt: str, path: Path,
+                after: str | None = None,
+                on_page: Callable[[int], None] = lambda n: None) -> tuple[int, str]:
+    """`export` into `path`, which appears (mode 0644) only when the export is complete."""
+    with open_atomic(path, mode=0o644) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        try:
+            return export(storage, tenant_id, fmt, text, after, on_page)
+        finally:
+            text.flush()
+            text.detach()  # the atomic writer owns the file: it fsyncs, renames and closes
 
 
 def _csv_row(ev: LedgerEvent) -> list:

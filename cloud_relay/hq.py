@@ -178,7 +178,7 @@ def follow_ups(storage: Storage, tenant_id: str, store_id: str | None) -> Follow
 
 def _sale_of(storage: Storage, tenant_id: str, payment_id: str, stored: Event,
              declined: Event) -> SaleCompleted | None:
-    created = storage.last_of_stream(stored.store_id, f"payment:{payment_id}",
+    created = storage.last_of_stream(tenant_id, stored.store_id, f"payment:{payment_id}",
                                      PaymentCreated.TYPE, stored.seq)
     body = _decoded(created) if created is not None else None
     if not isinstance(body, PaymentCreated):

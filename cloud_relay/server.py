@@ -17,6 +17,11 @@ import uvicorn
 
 from cloud_relay.app import create_app
 from cloud_relay.storage.base import Storage
+from core.ratelimit import AuthFailureLimit
+
+# Peers whose X-Forwarded-For uvicorn believes (a proxy on the same host); the failed-auth
+# limit counts the address it names. Name your load balancers' addresses when behind them.
+FORWARDED_ALLOW_IPS = "127.0.0.1"
 
 
 def now_ms() -> int:
@@ -41,12 +46,15 @@ class _Server(uvicorn.Server):
 
 def config(storage: Storage, host: str, port: int, tls_cert: Path | None = None,
            tls_key: Path | None = None, clock: Callable[[], int] = now_ms,
-           loop: str = "none") -> uvicorn.Config:
+           loop: str = "none", auth_limit: AuthFailureLimit = AuthFailureLimit(),
+           forwarded_allow_ips: str = FORWARDED_ALLOW_IPS) -> uvicorn.Config:
     if (tls_cert is None) != (tls_key is None):
         raise ValueError("--tls-cert and --tls-key go together")
     return uvicorn.Config(
-        create_app(storage, clock), host=host, port=port, log_config=None, access_log=False,
-        lifespan="off", loop=loop, http="httptools", timeout_graceful_shutdown=10,
+        create_app(storage, clock, auth_limit), host=host, port=port, log_config=None,
+        access_log=False, lifespan="off", loop=loop, http="httptools",
+        timeout_graceful_shutdown=10, proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
         ssl_certfile=str(tls_cert) if tls_cert else None,
         ssl_keyfile=str(tls_key) if tls_key else None,
     )
@@ -60,8 +68,11 @@ def bound_port(server: uvicorn.Server) -> int:
 
 
 async def serve_async(storage: Storage, host: str, port: int, tls_cert: Path | None,
-                      tls_key: Path | None, on_ready: Callable[[str], None]) -> None:
-    server = _Server(config(storage, host, port, tls_cert, tls_key))
+                      tls_key: Path | None, on_ready: Callable[[str], None],
+                      auth_limit: AuthFailureLimit = AuthFailureLimit(),
+                      forwarded_allow_ips: str = FORWARDED_ALLOW_IPS) -> None:
+    server = _Server(config(storage, host, port, tls_cert, tls_key, auth_limit=auth_limit,
+                            forwarded_allow_ips=forwarded_allow_ips))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -75,7 +86,8 @@ async def serve_async(storage: Storage, host: str, port: int, tls_cert: Path | N
 
 
 def run(storage: Storage, host: str, port: int, tls_cert: Path | None, tls_key: Path | None,
-        on_ready: Callable[[str], None]) -> None:
+        on_ready: Callable[[str], None], auth_limit: AuthFailureLimit = AuthFailureLimit(),
+        forwarded_allow_ips: str = FORWARDED_ALLOW_IPS) -> None:
     try:
         import uvloop
 
@@ -83,6 +95,7 @@ def run(storage: Storage, host: str, port: int, tls_cert: Path | None, tls_key: 
     except ImportError:  # pragma: no cover - uvloop is optional
         runner = asyncio.run
     try:
-        runner(serve_async(storage, host, port, tls_cert, tls_key, on_ready))
+        runner(serve_async(storage, host, port, tls_cert, tls_key, on_ready, auth_limit,
+                           forwarded_allow_ips))
     finally:
         storage.close()

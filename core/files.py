@@ -1,10 +1,12 @@
-"""Every file the product writes (config, credentials, tokens, keys, `daemon.json`, exports'
-manifests) is written here, atomically and durably.
+"""Every file the product writes (config, credentials, tokens, keys, `daemon.json`, exports)
+is written here, atomically and durably.
 
 `write_atomic`: the bytes go to a temporary file in the same directory, which is fsynced, then
 renamed over the target, then the directory is fsynced. After a crash or a power cut at any
 point the target holds either its old content or the whole new content, never an empty or a
 half-written file; and once `write_atomic` returns, the new content survives a power cut.
+`open_atomic` is the same for content written piece by piece; `create_atomic` the same for a
+file that must never be replaced once made (it links instead of renaming).
 (`rename` alone is atomic but not durable: without the fsyncs a power cut can leave a
 zero-length file where the data never reached the disk.)
 """
@@ -14,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -25,22 +29,54 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Replace `path` with `data` (file mode `mode`: secrets stay 0600 from the first byte)."""
-    path = Path(path)
+@contextlib.contextmanager
+def _staged(path: Path, mode: int) -> Iterator[tuple[BinaryIO, Path]]:
+    """A temporary file beside `path` (mode `mode` from the first byte), removed if it is
+    still there when the block ends (the caller fsyncs it and renames or links it)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+            yield fh, tmp
+    finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-        raise
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Replace `path` with `data` (file mode `mode`: secrets stay 0600 from the first byte)."""
+    with open_atomic(path, mode=mode) as fh:
+        fh.write(data)
+
+
+@contextlib.contextmanager
+def open_atomic(path: Path, *, mode: int = 0o600) -> Iterator[BinaryIO]:
+    """`write_atomic` for content written piece by piece (an export): `path` appears, whole,
+    only when the block ends without an exception; until then it keeps its old content."""
+    path = Path(path)
+    with _staged(path, mode) as (fh, tmp):
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
+        os.replace(tmp, path)
     _fsync_dir(path.parent)
+
+
+def create_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> bool:
+    """Write `path` atomically only if it does not exist (a key two processes starting together
+    might both make): True if this call created it, False if it was there already (its content
+    untouched: read it)."""
+    path = Path(path)
+    with _staged(path, mode) as (fh, tmp):
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # atomic, and unlike rename it never replaces
+        except FileExistsError:
+            return False
+    _fsync_dir(path.parent)
+    return True
 
 
 def remove_durably(path: Path) -> None:

@@ -17,6 +17,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 import edge
+from core.ratelimit import FailureLimiter
 from edge.api import deps, fastlane, health
 from edge.api.auth import PUBLIC_PATHS, AuthMiddleware, LaneTokens
 from edge.api.observability import Observability
@@ -27,8 +28,7 @@ from edge.sync_link import status as sync_status
 
 def create_app(daemon: Daemon, tokens: LaneTokens | None = None,
                bound: dict[type[Controller], type[Controller]] | None = None) -> Litestar:
-    store = daemon.store
-    tokens = tokens or LaneTokens(store.authenticate, store.identity)
+    tokens = tokens or lane_tokens(daemon)
     bound = bound or bind_controllers(daemon)
 
     @contextlib.asynccontextmanager
@@ -77,6 +77,11 @@ def create_app(daemon: Daemon, tokens: LaneTokens | None = None,
     )
 
 
+def lane_tokens(daemon: Daemon) -> LaneTokens:
+    store = daemon.store
+    return LaneTokens(store.authenticate, store.identity, FailureLimiter(daemon.config.auth_limit))
+
+
 def bind_controllers(daemon: Daemon) -> dict[type[Controller], type[Controller]]:
     """Every controller of the daemon with its declared services bound (constructor wiring)."""
     store = daemon.store
@@ -101,7 +106,7 @@ def create_asgi(daemon: Daemon, *, fast_lane: bool = True) -> Any:
     """What the server runs: the app behind the fast lane for the hot routes (the common case
     of a sale's requests), inside the outermost observability layer."""
     store = daemon.store
-    tokens = LaneTokens(store.authenticate, store.identity)
+    tokens = lane_tokens(daemon)
     bound = bind_controllers(daemon)
     app: Any = create_app(daemon, tokens, bound)
     if fast_lane:

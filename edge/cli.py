@@ -367,6 +367,9 @@ def sync_status_cmd(data_dir: DataDir = None, json_out: JsonOut = False) -> None
             out.print(f"error    {st.last_error}")
         out.print(f"down     applied change {st.applied_change_id}, "
                   f"{st.changes_rejected} rejected")
+        if st.chain_broken_at_seq is not None:
+            out.print(f"[red]chain    the store's log is broken at seq {st.chain_broken_at_seq}"
+                      "[/red]: events before it are uploaded, none from it on")
         for a in st.alarms:
             if a.open:
                 out.print(f"[red]ALARM[/red] {a.reason} (x{a.count}) at seq {a.seq}: {a.detail}")

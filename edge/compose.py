@@ -45,6 +45,7 @@ from edge.tender.service import Payments
 from edge.tender.terminals import Terminals
 from sync.engine import SyncEngine
 from sync.port import ChangeApplier
+from sync.status import chain_check
 
 log = structlog.get_logger("novapos.daemon")
 
@@ -142,6 +143,7 @@ def compose(data_dir: Path, config: Config, clock: Clock | None = None) -> Daemo
     for key in config.moved_keys:
         log.warning("config key moved: read from its old place; move it to [devices]", key=key)
     store = store_of(data_dir, config, clock)
+    store.add_advisory_check("event_chain", chain_check)  # a break found by the sync engine
     policy = policy_of(config)
     statistics = SqliteStatistics()  # device counters, persisted through the writer
     printing = PrintService(

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from core.errors import ConfigError, Refused
+from core.ratelimit import AuthFailureLimit
 from edge.carts.settings import DiscountConfig, PriceLockConfig
 from edge.devices.settings import DevicesConfig
 from edge.printing.settings import PrintingConfig
@@ -45,6 +46,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     devices: DevicesConfig = DevicesConfig()
     printing: PrintingConfig = PrintingConfig()
     sync: SyncConfig = SyncConfig()
+    auth_limit: AuthFailureLimit = AuthFailureLimit()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Set by `load`, not by the file: legacy keys it moved into [devices] (logged at start).
     moved_keys: tuple[str, ...] = ()

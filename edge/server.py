@@ -111,15 +111,11 @@ async def serve_async(
 ) -> None:
     service = daemon.store
     config = uvicorn.Config(
-        create_asgi(daemon),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        loop="none",
-        http="httptools",
-        timeout_graceful_shutdown=10,
+        create_asgi(daemon), host=host, port=port, log_config=None, access_log=False,
+        lifespan="on", loop="none", http="httptools", timeout_graceful_shutdown=10,
+        # No proxy stands in front of the daemon: the peer the admin loopback check and the
+        # failed-authentication limit see is the TCP peer, never an X-Forwarded-For claim.
+        proxy_headers=False,
     )
     server = _Server(config)
     server.on_shutdown = daemon.devices.hub.close_all

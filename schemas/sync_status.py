@@ -38,3 +38,6 @@ class SyncStatus(msgspec.Struct, frozen=True):
     quarantined_events: int
     open_alarms: int
     alarms: list[SyncAlarmView]
+    # The seq at which the store's own log fails its hash chain (alarm `chain_broken`): the
+    # events before it are uploaded, none from it on. None: no break found.
+    chain_broken_at_seq: int | None = None

@@ -1,4 +1,5 @@
-"""The relay's HTTP client for one store: httpx, every request HMAC-signed (`core.signing`).
+"""The relay's HTTP client for one store: httpx, every request HMAC-signed (`core.signing`,
+scheme 2: its signed headers are sent exactly as signed, a fresh nonce each time).
 
 Talks the relay's wire contract (`schemas.sync`):
 - `POST /v1/stores/{store}/batches`, body = the frozen batch bytes, `Idempotency-Key` = batch
@@ -56,7 +57,7 @@ class Refused:
 
 @dataclass(frozen=True, slots=True)
 class RetryLater:
-    """Not a verdict on the batch: transport error, 5xx, 409 in flight, 429."""
+    """Not a verdict on the batch: transport error, 5xx, 409 in flight, 429, a replay."""
 
     error: str
     retry_after_s: float | None = None
@@ -110,6 +111,12 @@ def _problem(resp: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+def _replayed(status: int, body: dict[str, Any]) -> bool:
+    """The relay had already received this very signed request: a copy of ours (a duplicating
+    middlebox, a proxy's retry) got there first. Not a credential problem: sign anew, retry."""
+    return status == 401 and str(body.get("type", "")).endswith("/signature-replayed")
+
+
 def _refusal(body: dict[str, Any]) -> SyncRefusal | None:
     """The refusal a problem body carries: top level, or under "refusal"."""
     for candidate in (body, body.get("refusal")):
@@ -136,7 +143,7 @@ class RelayClient:
         verify = ssl_context(ca_file or None)
         self._http = httpx.AsyncClient(
             base_url=base, timeout=timeout_s, verify=verify, transport=transport,
-            headers={"User-Agent": "novapos-edge-sync/1"},
+            headers={"User-Agent": "novapos-edge-sync/2"},
         )
         self._store_path = f"/v1/stores/{credential.store_id}"
 
@@ -145,10 +152,12 @@ class RelayClient:
 
     async def _request(self, method: str, path_qs: str, body: bytes = b"",
                        headers: dict[str, str] | None = None) -> httpx.Response:
+        # Every signed header is sent explicitly (httpx would add its own Accept otherwise).
+        sent = {"Accept": "application/json", **(headers or {})}
         signed = signing.sign(self.credential, method, self._prefix + path_qs, body,
-                              self._clock.now_ms())
+                              self._clock.now_ms(), sent)
         return await self._http.request(method, path_qs, content=body,
-                                        headers={**(headers or {}), **signed})
+                                        headers={**sent, **signed})
 
     async def send_batch(self, frozen: FrozenBatch, acked_through: int) -> Outcome:
         try:
@@ -170,7 +179,7 @@ class RelayClient:
         if refusal is not None:
             return Refused(refusal, status)
         detail = str(body.get("detail") or resp.text[:300])
-        if status in (408, 409, 425, 429) or status >= 500:
+        if status in (408, 409, 425, 429) or status >= 500 or _replayed(status, body):
             return RetryLater(f"HTTP {status}: {detail}", _retry_after(resp))
         return Failed(f"HTTP {status}: {detail}", status)
 
@@ -189,9 +198,11 @@ class RelayClient:
         except httpx.HTTPError as exc:
             raise RelayRequestError(f"{type(exc).__name__}: {exc}") from exc
         if resp.status_code != 200:
-            detail = str(_problem(resp).get("detail") or resp.text[:300])
+            body = _problem(resp)
+            detail = str(body.get("detail") or resp.text[:300])
+            alarm = resp.status_code in (401, 403) and not _replayed(resp.status_code, body)
             raise RelayRequestError(f"HTTP {resp.status_code} for GET {path}: {detail}",
-                                    _retry_after(resp), alarm=resp.status_code in (401, 403))
+                                    _retry_after(resp), alarm=alarm)
         try:
             return _decode(resp, typ)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:

@@ -10,7 +10,9 @@ Rules (the reasons are the failures other sync systems shipped):
   when the relay holds more than we have acks for *and* its hash at that seq equals ours
   (a lost ack), and back to it when the relay has less (restored from a backup).
 - `rewind` moves the cursor back to what the relay asks for (`expected_seq - 1`).
-- Alarms are rows: raised (or re-counted while open) by reason, cleared by the next ack.
+- Alarms are rows: raised (or re-counted while open) by reason, cleared by the next ack;
+  except `chain_broken` (the store's own log fails its chain at a seq), which only an ack of
+  that seq clears: the events after a break are never sent, so no later ack proves it gone.
 """
 
 from __future__ import annotations
@@ -80,6 +82,13 @@ def freeze(conn: apsw.Connection, frozen: FrozenBatch) -> None:
     )
 
 
+def unfreeze(conn: apsw.Connection) -> None:
+    """Forget the frozen range: its events no longer verify, so it can never be sent as it
+    was; the next batch is cut anew before the break."""
+    conn.execute("UPDATE sync_state SET frozen_first_seq = NULL, frozen_last_seq = NULL, "
+                 "frozen_fingerprint = NULL WHERE id = 1")
+
+
 def record_ack(conn: apsw.Connection, frozen: FrozenBatch, ack: BatchAck, now_ms: int) -> None:
     """The ack row and the cursor move together, or neither does."""
     if not ack_matches(frozen, ack):
@@ -109,7 +118,7 @@ def record_ack(conn: apsw.Connection, frozen: FrozenBatch, ack: BatchAck, now_ms
         (frozen.last_seq, frozen.last_hash, now_ms, ack.accepted_through_seq,
          ack.relay_epoch or None, now_ms, now_ms),
     )
-    clear_alarms(conn, now_ms)
+    clear_alarms(conn, now_ms, frozen.last_seq)
 
 
 def adopt_watermark(
@@ -195,15 +204,33 @@ def raise_alarm(conn: apsw.Connection, reason: str, detail: str, seq: int | None
     return True
 
 
-def clear_alarms(conn: apsw.Connection, now_ms: int) -> None:
-    """An accepted batch proves the chain continues at the relay: open alarms are resolved."""
-    conn.execute("UPDATE sync_alarms SET cleared_at_ms = ? WHERE cleared_at_ms IS NULL",
-                 (now_ms,))
+CHAIN_BROKEN = "chain_broken"
 
 
-def alarms(conn: apsw.Connection, *, open_only: bool = False, limit: int = 20) -> list[Alarm]:
-    where = "WHERE cleared_at_ms IS NULL" if open_only else ""
+def clear_alarms(conn: apsw.Connection, now_ms: int, acked_seq: int) -> None:
+    """An accepted batch (through `acked_seq`) proves the chain continues at the relay: open
+    alarms are resolved, but a break of the store's own log past `acked_seq`."""
+    conn.execute("UPDATE sync_alarms SET cleared_at_ms = ? WHERE cleared_at_ms IS NULL "
+                 "AND NOT (reason = ? AND coalesce(seq, 0) > ?)",
+                 (now_ms, CHAIN_BROKEN, acked_seq))
+
+
+def open_chain_break(conn: apsw.Connection) -> Alarm | None:
+    """The open `chain_broken` alarm: where the store's own log fails its hash chain."""
+    found = alarms(conn, open_only=True, reason=CHAIN_BROKEN, limit=1)
+    return found[0] if found else None
+
+
+def alarms(conn: apsw.Connection, *, open_only: bool = False, reason: str | None = None,
+           limit: int = 20) -> list[Alarm]:
+    where = ["cleared_at_ms IS NULL"] if open_only else []
+    args: list = []
+    if reason is not None:
+        where.append("reason = ?")
+        args.append(reason)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
     return [Alarm(*row) for row in conn.execute(
         "SELECT alarm_id, reason, detail, seq, raised_at_ms, last_seen_at_ms, count, "
-        f"cleared_at_ms FROM sync_alarms {where} ORDER BY alarm_id DESC LIMIT ?", (limit,),
+        f"cleared_at_ms FROM sync_alarms {clause} ORDER BY alarm_id DESC LIMIT ?",
+        (*args, limit),
     )]

@@ -15,6 +15,11 @@ Refusals (see docs/sync.md): "gap" and "relay_behind" raise an alarm and rewind 
 the relay's `expected_seq`, then carry on at once; "chain_mismatch", "bad_fingerprint",
 "store_mismatch" and "malformed" raise an alarm and are retried with backoff (the alarm stays
 open, visible in metrics, `sync status` and the log, while sales go on); any ack clears alarms.
+
+A break in the store's own log (`outbox.ChainBreak`: an event whose hash does not recompute or
+does not link) is found before sending: the events before it upload, the engine raises the
+alarm `chain_broken` naming the seq and sends nothing from there on; down-sync goes on, and so
+do sales. Only an ack of that seq (a repaired log) clears it.
 """
 
 from __future__ import annotations
@@ -93,6 +98,7 @@ class SyncEngine:
         self._wake = asyncio.Event()
         self._down_due_at = 0.0
         self._open_alarms: set[str] = set()
+        self._broken_at: int | None = None  # seq of the store's own chain break, once found
         self.last_success_monotonic: float | None = None
         metrics.last_success_age_s.set_function(self._success_age)
 
@@ -217,11 +223,12 @@ class SyncEngine:
         self.connected = True
 
     async def _batch(self) -> outbox.FrozenBatch | None:
-        """The batch in flight (same bytes on every retry), else a new one, frozen first."""
+        """The batch in flight (same bytes on every retry), else a new one, frozen first; None
+        when nothing can be sent (all acked, or the log breaks right after the cursor)."""
         s = self.settings
 
-        def build(conn: apsw.Connection) -> tuple[cursor.CursorState, outbox.FrozenBatch | None,
-                                                  int]:
+        def build(conn: apsw.Connection) -> tuple[
+                cursor.CursorState, outbox.FrozenBatch | outbox.ChainBreak | None, int]:
             state = cursor.load(conn)
             head = outbox.head_seq(conn)
             cached = self._frozen
@@ -230,16 +237,27 @@ class SyncEngine:
                         state.frozen_first_seq, state.frozen_last_seq):
                     return state, cached, head
                 return state, outbox.rebuild(conn, self.tenant_id, self.store_id,
-                                             state.frozen_first_seq, state.frozen_last_seq), head
+                                             state.frozen_first_seq, state.frozen_last_seq,
+                                             prev_hash=state.acked_hash), head
             return state, outbox.next_batch(conn, self.tenant_id, self.store_id,
                                             state.acked_seq, max_events=s.max_batch_events,
-                                            max_bytes=s.max_batch_bytes), head
+                                            max_bytes=s.max_batch_bytes,
+                                            prev_hash=state.acked_hash), head
 
         state, frozen, head = await self.read(build)
         self.metrics.lag_events.set(head - state.acked_seq)
-        self.metrics.outbox_events.set(head - (state.acked_seq if frozen is None
-                                               else frozen.last_seq))
+        self.metrics.outbox_events.set(head - (frozen.last_seq if isinstance(
+            frozen, outbox.FrozenBatch) else state.acked_seq))
         self.metrics.acked_seq.set(state.acked_seq)
+        if isinstance(frozen, outbox.ChainBreak):
+            self._frozen = None
+            if state.frozen_first_seq is not None:
+                # The frozen range no longer verifies: it can never be sent as frozen. Cut a
+                # new batch before the break (its events were never acked, so nothing is lost).
+                await self.store.write(lambda tx: cursor.unfreeze(tx.conn))
+                return await self._batch()
+            await self._chain_broken(frozen)
+            return None
         if frozen is None:
             self._frozen = None
             return None
@@ -252,13 +270,14 @@ class SyncEngine:
         self._frozen = frozen
         return frozen
 
-    def _next_after(self, after_seq: int) -> Callable[[apsw.Connection], Any]:
+    def _next_after(self, frozen: outbox.FrozenBatch) -> Callable[[apsw.Connection], Any]:
         s = self.settings
 
-        def build(conn: apsw.Connection) -> tuple[outbox.FrozenBatch | None, int]:
-            return (outbox.next_batch(conn, self.tenant_id, self.store_id, after_seq,
-                                      max_events=s.max_batch_events,
-                                      max_bytes=s.max_batch_bytes), outbox.head_seq(conn))
+        def build(conn: apsw.Connection) -> tuple[outbox.FrozenBatch | outbox.ChainBreak | None,
+                                                  int]:
+            return (outbox.next_batch(conn, self.tenant_id, self.store_id, frozen.last_seq,
+                                      max_events=s.max_batch_events, max_bytes=s.max_batch_bytes,
+                                      prev_hash=frozen.last_hash), outbox.head_seq(conn))
         return build
 
     async def _upload(self) -> None:
@@ -267,7 +286,7 @@ class SyncEngine:
         while frozen is not None:
             # While this batch is on the wire, the next one is read and encoded (off the loop):
             # a backlog drains at the pace of the relay, not of relay + encoding.
-            prefetch = asyncio.ensure_future(self.read(self._next_after(frozen.last_seq)))
+            prefetch = asyncio.ensure_future(self.read(self._next_after(frozen)))
             try:
                 self.metrics.batches_sent.inc()
                 self.metrics.bytes_sent.inc(len(frozen.body))
@@ -286,10 +305,14 @@ class SyncEngine:
                 def complete(tx, f=frozen, a=result.ack, n=nxt) -> None:
                     # One small command: the ack and its cursor move, and the next batch frozen.
                     cursor.record_ack(tx.conn, f, a, tx.now_ms)
-                    if n is not None:
+                    if isinstance(n, outbox.FrozenBatch):
                         cursor.freeze(tx.conn, n)
                 await self.store.write(complete)
                 self._acked(frozen, result.ack, head)
+                if isinstance(nxt, outbox.ChainBreak):
+                    self._frozen = None
+                    await self._chain_broken(nxt)
+                    return
                 self._frozen = frozen = nxt
                 continue
             if isinstance(result, Refused):
@@ -321,11 +344,20 @@ class SyncEngine:
         if ack.quarantined:
             log.warning("relay quarantined events", batch_id=frozen.batch_id,
                         seqs=[q.seq for q in ack.quarantined])
-        if self._open_alarms:
-            for reason in self._open_alarms:
+        # As `cursor.clear_alarms`: a break of the store's log after this batch stays open.
+        cleared = {r for r in self._open_alarms
+                   if r != cursor.CHAIN_BROKEN or (self._broken_at or 0) <= frozen.last_seq}
+        if cleared:
+            for reason in cleared:
                 m.alarm.labels(reason).set(0)
-            self._open_alarms.clear()
+            self._open_alarms -= cleared
             log.info("sync alarms cleared by an accepted batch", batch_id=frozen.batch_id)
+
+    async def _chain_broken(self, brk: outbox.ChainBreak) -> None:
+        self._broken_at = brk.seq
+        await self._alarm(cursor.CHAIN_BROKEN, f"event {brk.seq} of the store's log "
+                          f"{brk.reason}: events before it are uploaded, nothing from seq "
+                          f"{brk.seq} on is sent until the log is repaired", brk.seq)
 
     async def _rewind(self, to_seq: int) -> None:
         digest = await self.read(lambda c: outbox.hash_at(c, to_seq))

@@ -9,6 +9,12 @@ function of them, so rebuilding the same range gives the same bytes. The engine 
 range of the batch it froze before the first send (`sync_state.frozen_*`) and rebuilds exactly
 that range on a retry or after a restart (`rebuild`), never a longer one.
 
+A batch never carries an event whose chain does not verify (`core.chain.hash_of` does not
+recompute its hash, or its `prev_hash` does not link to the event before): the batch is cut
+before it, so the events before a tampered or corrupt row still upload, and when the very next
+event is the broken one the answer is a `ChainBreak` naming its seq instead of a batch. Nothing
+at or after the break is ever sent (the relay would refuse it, and it must not be skipped).
+
 Reads only: call it with a read connection (never the writer's), off the event loop.
 """
 
@@ -19,7 +25,7 @@ from dataclasses import dataclass
 
 import apsw
 
-from core.chain import GENESIS_HASH
+from core.chain import GENESIS_HASH, hash_of
 from schemas.envelope import COLUMNS, Event
 from schemas.sync import PROTOCOL_VERSION, Batch, batch_id, encode_batch
 
@@ -44,6 +50,27 @@ class FrozenBatch:
     raw_bytes_estimate: int
 
 
+@dataclass(frozen=True, slots=True)
+class ChainBreak:
+    """The store's own log fails its hash chain at `seq`: what is before it can go up, nothing
+    from it on can."""
+
+    seq: int
+    reason: str
+
+
+def chain_break(ev: Event, expected_seq: int, expected_prev: bytes | None) -> ChainBreak | None:
+    """Why `ev` cannot follow an event whose seq is `expected_seq - 1` and whose hash is
+    `expected_prev` (None: unknown, the link is not checked), or None when it can."""
+    if ev.seq != expected_seq:
+        return ChainBreak(expected_seq, f"is missing from the log (the next row is seq {ev.seq})")
+    if expected_prev is not None and ev.prev_hash != expected_prev:
+        return ChainBreak(ev.seq, "does not link to the event before it (prev_hash differs)")
+    if hash_of(ev) != ev.hash:
+        return ChainBreak(ev.seq, "does not match its own hash (altered or corrupt)")
+    return None
+
+
 def event_size_estimate(ev: Event) -> int:
     return (_EVENT_OVERHEAD_BYTES + len(ev.body) + len(ev.event_id) + len(ev.tenant_id)
             + len(ev.store_id) + len(ev.stream) + len(ev.type) + len(ev.lane_id or "")
@@ -65,10 +92,13 @@ def _freeze(tenant_id: str, store_id: str, events: list[Event], size: int) -> Fr
 
 def next_batch(
     conn: apsw.Connection, tenant_id: str, store_id: str, after_seq: int, *,
-    max_events: int, max_bytes: int,
-) -> FrozenBatch | None:
-    """The batch that follows `after_seq`, or None when nothing follows it."""
+    max_events: int, max_bytes: int, prev_hash: bytes | None = None,
+) -> FrozenBatch | ChainBreak | None:
+    """The batch that follows `after_seq` (whose hash is `prev_hash`, by default the stored
+    one), cut before the first event that breaks the chain; the `ChainBreak` when the first
+    event does; None when nothing follows `after_seq`."""
     assert max_events >= 1 and max_bytes >= 1
+    expected = hash_at(conn, after_seq) if prev_hash is None else prev_hash
     events: list[Event] = []
     size = 0
     rows = conn.execute(
@@ -77,22 +107,28 @@ def next_batch(
     )
     for row in rows:
         ev = Event(*row)
+        broken = chain_break(ev, after_seq + len(events) + 1, expected)
+        if broken is not None:
+            if not events:
+                return broken
+            break
         cost = event_size_estimate(ev)
         if events and size + cost > max_bytes:
             break
         events.append(ev)
         size += cost
+        expected = ev.hash
     if not events:
         return None
-    if events[0].seq != after_seq + 1:
-        raise RuntimeError(f"event log has a gap after seq {after_seq}: next is {events[0].seq}")
     return _freeze(tenant_id, store_id, events, size)
 
 
 def rebuild(
     conn: apsw.Connection, tenant_id: str, store_id: str, first_seq: int, last_seq: int,
-) -> FrozenBatch:
-    """Exactly the range `first_seq..last_seq` again (the frozen batch of an earlier send)."""
+    prev_hash: bytes | None = None,
+) -> FrozenBatch | ChainBreak:
+    """Exactly the range `first_seq..last_seq` again (the frozen batch of an earlier send), or
+    the `ChainBreak` inside it when the log no longer verifies there."""
     assert 1 <= first_seq <= last_seq
     events = [Event(*row) for row in conn.execute(
         f"SELECT {_COLUMNS} FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq",
@@ -100,6 +136,12 @@ def rebuild(
     )]
     if len(events) != last_seq - first_seq + 1:
         raise RuntimeError(f"events {first_seq}-{last_seq} are not all in the log")
+    expected = hash_at(conn, first_seq - 1) if prev_hash is None else prev_hash
+    for i, ev in enumerate(events):
+        broken = chain_break(ev, first_seq + i, expected)
+        if broken is not None:
+            return broken
+        expected = ev.hash
     return _freeze(tenant_id, store_id, events, sum(map(event_size_estimate, events)))
 
 

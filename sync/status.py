@@ -1,6 +1,7 @@
 """`sync_status()`: the store's sync state as one `schemas.sync_status.SyncStatus`, read from
 the store database on a connection the caller gives (so the CLI can report it with or without
-a running daemon) plus, inside the daemon, the live engine's backoff timer."""
+a running daemon) plus, inside the daemon, the live engine's backoff timer; and the readiness
+check that reports a break of the store's own log (`chain_check`)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def sync_status(conn: apsw.Connection, data_dir: Path, s: SyncConfig, store_id: 
     state = cursor.load(conn)
     head = outbox.head_seq(conn)
     alarms = cursor.alarms(conn, limit=20)
+    broken = cursor.open_chain_break(conn)
     open_alarms = conn.execute(
         "SELECT count(*) FROM sync_alarms WHERE cleared_at_ms IS NULL").fetchall()[0][0]
     rejected = conn.execute(
@@ -45,4 +47,12 @@ def sync_status(conn: apsw.Connection, data_dir: Path, s: SyncConfig, store_id: 
         quarantined_events=quarantined, open_alarms=open_alarms,
         alarms=[SyncAlarmView(a.reason, a.detail, a.seq, a.raised_at_ms, a.last_seen_at_ms,
                               a.count, a.cleared_at_ms is None) for a in alarms],
+        chain_broken_at_seq=broken.seq if broken is not None else None,
     )
+
+
+def chain_check(conn: apsw.Connection) -> str:
+    """The store's readiness check `event_chain`: "ok", or where its own log fails its hash
+    chain as the sync engine found it (an advisory check: the store keeps selling)."""
+    broken = cursor.open_chain_break(conn)
+    return "ok" if broken is None else f"broken at seq {broken.seq}: {broken.detail}"

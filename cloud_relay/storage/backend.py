@@ -46,7 +46,7 @@ class Backend(abc.ABC):
     FOR_UPDATE = ""
     backend = "abstract"
     epoch: str
-    sealer: Sealer = Sealer(None)  # store secrets at rest; set by `open_storage`
+    sealer: Sealer  # seals store secrets at rest; given by `open_storage` (`adopt_sealer`)
 
     @abc.abstractmethod
     def _write(self) -> contextlib.AbstractContextManager[Tx]:

@@ -5,9 +5,10 @@ Invariants:
   commit together; an ack is returned only after that commit.
 - At most once per batch id (`core.idempotency` over the `idempotency_keys` table): a completed
   key replays its first ack, other bytes under it are refused, a key held by a running request
-  is in flight. The key table only replays acks: `PRIMARY KEY (store_id, seq)` and
-  `UNIQUE (event_id)` are what make dedupe permanent, so a batch resent after its key was
-  pruned stores nothing twice.
+  is in flight. The key table only replays acks: `PRIMARY KEY (tenant_id, store_id, seq)` and
+  `UNIQUE (tenant_id, event_id)` are what make dedupe permanent, so a batch resent after its
+  key was pruned stores nothing twice.
+- A store is (tenant_id, store_id) in every statement: two tenants' `store-001` never meet.
 - `ledger_seq` is assigned per tenant from a counter row updated inside the ingest
   transaction, so its lock is held until commit: a transaction that takes numbers after
   another commits after it, and a reader paging `ledger_seq > cursor` can never skip a row
@@ -32,24 +33,26 @@ _ack_decoder = msgspec.msgpack.Decoder(BatchAck)
 
 class AckKeys:
     """`core.idempotency.KeyStore` over `idempotency_keys`, inside the batch's transaction. The
-    scope is the store. A stored response is always the batch's 200 ack (msgpack `BatchAck`):
-    the relay stores nothing else under a key, so the table keeps no status column."""
+    scope is the store (of the tenant the keys are opened for). A stored response is always
+    the batch's 200 ack (msgpack `BatchAck`): the relay stores nothing else under a key, so
+    the table keeps no status column."""
 
-    __slots__ = ("_tx", "_now_ms")
+    __slots__ = ("_tx", "_tenant_id", "_now_ms")
 
-    def __init__(self, tx: Tx, now_ms: int) -> None:
-        self._tx, self._now_ms = tx, now_ms
+    def __init__(self, tx: Tx, tenant_id: str, now_ms: int) -> None:
+        self._tx, self._tenant_id, self._now_ms = tx, tenant_id, now_ms
 
     def lookup(self, scope: str, key: str) -> StoredResponse | None:
-        row = self._tx.one("SELECT fingerprint, ack FROM idempotency_keys WHERE store_id = ? "
-                           "AND key = ?", (scope, key))
+        row = self._tx.one("SELECT fingerprint, ack FROM idempotency_keys WHERE tenant_id = ? "
+                           "AND store_id = ? AND key = ?", (self._tenant_id, scope, key))
         return StoredResponse(bytes(row[0]), 200, bytes(row[1])) if row else None
 
     def save(self, scope: str, key: str, response: StoredResponse) -> None:
         assert response.status == 200, response.status
-        self._tx.rows("INSERT INTO idempotency_keys (store_id, key, fingerprint, ack, "
-                      "created_at_ms) VALUES (?, ?, ?, ?, ?)",
-                      (scope, key, response.fingerprint, response.body, self._now_ms))
+        self._tx.rows("INSERT INTO idempotency_keys (tenant_id, store_id, key, fingerprint, "
+                      "ack, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                      (self._tenant_id, scope, key, response.fingerprint, response.body,
+                       self._now_ms))
 
 
 class Ingest(Backend):
@@ -60,9 +63,9 @@ class Ingest(Backend):
         completed key replays its first ack with `stored=0`, other bytes under it are refused
         (422), and a key another request holds is in flight (409)."""
         reasons = [batch_mod.quarantine_reason(ev) for ev in batch.events]
-        with self._write_holding(batch.store_id, batch.batch_id) as tx:
+        with self._write_holding(f"{batch.tenant_id}/{batch.store_id}", batch.batch_id) as tx:
             outcome = idempotency.once(
-                AckKeys(tx, now_ms), batch.store_id, batch.batch_id, fingerprint,
+                AckKeys(tx, batch.tenant_id, now_ms), batch.store_id, batch.batch_id, fingerprint,
                 lambda: Answer(200, _ack_encoder.encode(
                     self._store_tail(tx, batch, reasons, fingerprint, now_ms, acked_through))))
         ack = _ack_decoder.decode(outcome.response.body)
@@ -72,18 +75,18 @@ class Ingest(Backend):
                     now_ms: int, acked_through: int | None) -> BatchAck:
         """The effect of a batch not seen before under its key: the events the ledger lacks,
         the store's new watermark; the ack for them."""
-        state = tx.one("SELECT tenant_id, high_seq, last_hash FROM stores WHERE store_id = ?"
-                       + self.FOR_UPDATE, (batch.store_id,))
-        if state is None or state[0] != batch.tenant_id:
-            raise refuse("store_mismatch", f"store {batch.store_id} is not enrolled for "
-                         f"tenant {batch.tenant_id}")
-        high, last_hash = state[1], bytes(state[2])
+        tenant, store = batch.tenant_id, batch.store_id
+        state = tx.one("SELECT high_seq, last_hash FROM stores WHERE tenant_id = ? AND "
+                       "store_id = ?" + self.FOR_UPDATE, (tenant, store))
+        if state is None:
+            raise refuse("store_mismatch", f"store {store} is not enrolled for tenant {tenant}")
+        high, last_hash = state[0], bytes(state[1])
 
         def hash_at(seq: int) -> bytes | None:
             if seq == high:
                 return last_hash
-            row = tx.one("SELECT hash FROM events WHERE store_id = ? AND seq = ?",
-                         (batch.store_id, seq))
+            row = tx.one("SELECT hash FROM events WHERE tenant_id = ? AND store_id = ? AND "
+                         "seq = ?", (tenant, store, seq))
             return bytes(row[0]) if row else None
 
         start = batch_mod.plan_tail(batch, high, hash_at, acked_through)
@@ -91,8 +94,7 @@ class Ingest(Backend):
         quarantined = [QuarantinedEvent(ev.seq, ev.event_id, reason)
                        for ev, reason in zip(tail, reasons[start:]) if reason is not None]
         if tail:
-            base = self._reserve_ledger(tx, batch.tenant_id, len(tail))
-            tenant, store = batch.tenant_id, batch.store_id
+            base = self._reserve_ledger(tx, tenant, len(tail))
             self._insert_events(tx, [
                 (store, ev.seq, tenant, base + i, ev.event_id, ev.lane_id, ev.stream, ev.type,
                  ev.schema_version, ev.recorded_at_ms, ev.business_date, ev.body,
@@ -101,7 +103,7 @@ class Ingest(Backend):
             ])
             high, last_hash = tail[-1].seq, tail[-1].hash
         tx.rows("UPDATE stores SET high_seq = ?, last_hash = ?, last_seen_ms = ? "
-                "WHERE store_id = ?", (high, last_hash, now_ms, batch.store_id))
+                "WHERE tenant_id = ? AND store_id = ?", (high, last_hash, now_ms, tenant, store))
         return BatchAck(batch_id=batch.batch_id, accepted_through_seq=high,
                         last_hash_hex=last_hash.hex(), stored=len(tail),
                         quarantined=quarantined, relay_epoch=self.epoch,
@@ -129,9 +131,9 @@ class Ingest(Backend):
                 "UPDATE stores SET last_seen_ms = ?, "
                 "reported_head_seq = COALESCE(?, reported_head_seq), "
                 "applied_change_id = COALESCE(?, applied_change_id) "
-                "WHERE store_id = ? AND tenant_id = ? "
+                "WHERE tenant_id = ? AND store_id = ? "
                 "RETURNING high_seq, last_hash, last_seen_ms, applied_change_id",
-                (now_ms, head_seq, applied_change_id, store_id, tenant_id))
+                (now_ms, head_seq, applied_change_id, tenant_id, store_id))
         if row is None:
             raise NotFound(f"store {store_id} is not enrolled")
         return StoreWatermark(tenant_id=tenant_id, store_id=store_id, high_seq=row[0],

@@ -4,7 +4,7 @@ type (through the partial indexes the schema creates), quarantine, and sync stat
 Invariants:
 - Every read runs in one snapshot (`Backend._read`).
 - A tenant's ledger is ordered by `ledger_seq` (gapless, commit order: see `ingest`); a store's
-  events by its own `seq`.
+  events by its own `seq`. A store is always named with its tenant.
 - Quarantine is the only thing a read side ever changes in the ledger (`clear_quarantine`,
   after an upgrade teaches the relay a type): an event's envelope is never rewritten.
 """
@@ -58,13 +58,14 @@ class Ledger(Backend):
                          (tenant_id, after_ledger_seq))
         return int(row[0]) if row else 0
 
-    def store_events(self, store_id: str, after_seq: int = 0,
+    def store_events(self, tenant_id: str, store_id: str, after_seq: int = 0,
                      limit: int = 1_000_000) -> list[Event]:
         """One store's envelopes in seq order: its log as the relay holds it (for comparisons
         with the edge's own)."""
         with self._read() as tx:
-            rows = tx.rows(f"SELECT {_ENVELOPE} FROM events WHERE store_id = ? AND seq > ? "
-                           "ORDER BY seq LIMIT ?", (store_id, after_seq, limit))
+            rows = tx.rows(f"SELECT {_ENVELOPE} FROM events WHERE tenant_id = ? AND "
+                           "store_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                           (tenant_id, store_id, after_seq, limit))
         return [Event(*r) for r in rows]
 
     def events_of_type(self, tenant_id: str, type_: str, store_id: str | None,
@@ -87,16 +88,16 @@ class Ledger(Backend):
             rows = tx.rows(sql + " ORDER BY store_id, seq", args)
         return (_entry(r) for r in rows)
 
-    def last_of_stream(self, store_id: str, stream: str, type_: str,
+    def last_of_stream(self, tenant_id: str, store_id: str, stream: str, type_: str,
                        before_seq: int) -> LedgerEntry | None:
         """The store's latest event of `type_` in `stream` before `before_seq`: a backward walk
         of the primary key from `before_seq`, short when the event is close (a payment's
         `payment.created` is a few events before its result). No stream index: that would cost
         every ingested event an index entry for a rare look-up."""
         with self._read() as tx:
-            row = tx.one(f"SELECT {_ENTRY} FROM events WHERE store_id = ? AND seq < ? "
-                         "AND stream = ? AND type = ? ORDER BY seq DESC LIMIT 1",
-                         (store_id, before_seq, stream, type_))
+            row = tx.one(f"SELECT {_ENTRY} FROM events WHERE tenant_id = ? AND store_id = ? "
+                         "AND seq < ? AND stream = ? AND type = ? ORDER BY seq DESC LIMIT 1",
+                         (tenant_id, store_id, before_seq, stream, type_))
         return _entry(row) if row is not None else None
 
     def sales_between(self, tenant_id: str, store_id: str, first_date: str, last_date: str,

@@ -117,6 +117,104 @@ CREATE INDEX events_forward_declined_day ON events(tenant_id, business_date, sto
 CREATE INDEX events_stored_day ON events(tenant_id, business_date, store_id)
     WHERE type = 'payment.stored';
 """),
+    Migration(3, "store ids are per tenant: stores, events and idempotency keys keyed by "
+              "(tenant_id, store_id)", """
+-- Each table is rebuilt (SQLite cannot change a primary key in place) and its rows copied;
+-- constraints are named so both dialects give them the same names whatever the old ones were.
+DROP INDEX stores_tenant;
+ALTER TABLE stores RENAME TO stores_v2;
+CREATE TABLE stores (
+    tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id),
+    store_id TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    secret {BYTES} NOT NULL,
+    enrolled_at_ms {BIGINT} NOT NULL,
+    revoked_at_ms {BIGINT},
+    high_seq {BIGINT} NOT NULL,
+    last_hash {BYTES} NOT NULL,
+    last_seen_ms {BIGINT},
+    reported_head_seq {BIGINT},
+    applied_change_id {BIGINT} NOT NULL,
+    CONSTRAINT stores_pk PRIMARY KEY (tenant_id, store_id),
+    CONSTRAINT stores_key_id UNIQUE (key_id)
+);
+INSERT INTO stores (tenant_id, store_id, key_id, secret, enrolled_at_ms, revoked_at_ms,
+                    high_seq, last_hash, last_seen_ms, reported_head_seq, applied_change_id)
+    SELECT tenant_id, store_id, key_id, secret, enrolled_at_ms, revoked_at_ms, high_seq,
+           last_hash, last_seen_ms, reported_head_seq, applied_change_id FROM stores_v2;
+
+ALTER TABLE idempotency_keys RENAME TO idempotency_keys_v2;
+CREATE TABLE idempotency_keys (
+    tenant_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint {BYTES} NOT NULL,
+    ack {BYTES} NOT NULL,
+    created_at_ms {BIGINT} NOT NULL,
+    CONSTRAINT idempotency_keys_pk PRIMARY KEY (tenant_id, store_id, key)
+);
+-- Store ids were unique across the relay until now: the store names its tenant.
+INSERT INTO idempotency_keys (tenant_id, store_id, key, fingerprint, ack, created_at_ms)
+    SELECT s.tenant_id, k.store_id, k.key, k.fingerprint, k.ack, k.created_at_ms
+    FROM idempotency_keys_v2 k JOIN stores_v2 s ON s.store_id = k.store_id;
+DROP TABLE idempotency_keys_v2;
+DROP TABLE stores_v2;
+
+DROP INDEX events_sales_day;
+DROP INDEX events_quarantine;
+DROP INDEX events_refund_created_day;
+DROP INDEX events_refunded_day;
+DROP INDEX events_forward_declined_day;
+DROP INDEX events_stored_day;
+ALTER TABLE events RENAME TO events_v2;
+CREATE TABLE events (
+    tenant_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    seq {BIGINT} NOT NULL,
+    ledger_seq {BIGINT} NOT NULL,
+    event_id TEXT NOT NULL,
+    lane_id TEXT,
+    stream TEXT NOT NULL,
+    type TEXT NOT NULL,
+    schema_version {BIGINT} NOT NULL,
+    recorded_at_ms {BIGINT} NOT NULL,
+    business_date TEXT NOT NULL,
+    body {BYTES} NOT NULL,
+    prev_hash {BYTES} NOT NULL,
+    hash {BYTES} NOT NULL,
+    received_at_ms {BIGINT} NOT NULL,
+    quarantine TEXT,
+    CONSTRAINT events_pk PRIMARY KEY (tenant_id, store_id, seq),
+    CONSTRAINT events_ledger UNIQUE (tenant_id, ledger_seq),
+    CONSTRAINT events_event_id UNIQUE (tenant_id, event_id)
+) {WITHOUT_ROWID};
+INSERT INTO events (tenant_id, store_id, seq, ledger_seq, event_id, lane_id, stream, type,
+                    schema_version, recorded_at_ms, business_date, body, prev_hash, hash,
+                    received_at_ms, quarantine)
+    SELECT tenant_id, store_id, seq, ledger_seq, event_id, lane_id, stream, type,
+           schema_version, recorded_at_ms, business_date, body, prev_hash, hash,
+           received_at_ms, quarantine FROM events_v2;
+DROP TABLE events_v2;
+CREATE INDEX events_sales_day ON events(tenant_id, business_date, store_id)
+    WHERE type = 'sale.completed';
+CREATE INDEX events_quarantine ON events(tenant_id, ledger_seq) WHERE quarantine IS NOT NULL;
+CREATE INDEX events_refund_created_day ON events(tenant_id, business_date, store_id)
+    WHERE type = 'order.refund_created';
+CREATE INDEX events_refunded_day ON events(tenant_id, business_date, store_id)
+    WHERE type = 'payment.refunded';
+CREATE INDEX events_forward_declined_day ON events(tenant_id, business_date, store_id)
+    WHERE type = 'payment.forward_declined';
+CREATE INDEX events_stored_day ON events(tenant_id, business_date, store_id)
+    WHERE type = 'payment.stored';
+"""),
+    Migration(4, "the replay cache of store signatures (cloud_relay.storage.replay)", """
+CREATE TABLE seen_signatures (
+    signature {BYTES} NOT NULL,
+    expires_at_ms {BIGINT} NOT NULL,
+    CONSTRAINT seen_signatures_pk PRIMARY KEY (signature)
+) {WITHOUT_ROWID};
+CREATE INDEX seen_signatures_expiry ON seen_signatures(expires_at_ms);
+"""),
 ]
 LATEST_VERSION = latest(MIGRATIONS)
 

@@ -8,6 +8,10 @@ Admin routes (`/v1/admin/...`, the local tooling API behind `novapos-edge device
 the daemon's admin token (`edge.devices.admin`), only from a loopback peer; the caller acts as
 the store's own manager on the admin scope. Lane tokens are never accepted there, and the
 admin token is never accepted on lane routes.
+
+Refused tokens are counted per peer address (`core.ratelimit`, `[auth_limit]` in config.toml):
+a peer with too many is answered 429 with Retry-After, for lane and admin routes alike, before
+its token is looked at. A good request pays one dict look-up for it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp
 
+from core.ratelimit import FailureLimiter
 from edge.lanes import Principal
 from edge.store.writer import StoreIdentity
 
@@ -56,9 +61,11 @@ class LaneTokens:
     hot routes (`edge.api.fastlane`), so a token means the same everywhere."""
 
     def __init__(self, authenticate: Callable[[str], Principal | None],
-                 identity: StoreIdentity) -> None:
+                 identity: StoreIdentity, limiter: FailureLimiter | None = None) -> None:
         self._authenticate = authenticate
         self.identity = identity
+        # Refused credentials per peer, shared by the middleware and the fast lane.
+        self.limiter = limiter if limiter is not None else FailureLimiter()
         self._cache: dict[str, tuple[Principal, float]] = {}
 
     def lookup(self, token: str) -> Principal | None:
@@ -87,10 +94,20 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
         self._tokens = tokens
         self._identity = tokens.identity
         self._admin_token = admin_token
+        self._limiter = tokens.limiter
 
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
-        if connection.scope["path"].startswith(ADMIN_PATH_PREFIX):
-            return self._admin(connection)
+        peer = connection.client.host if connection.client else ""
+        self._limiter.check(peer)
+        try:
+            if connection.scope["path"].startswith(ADMIN_PATH_PREFIX):
+                return self._admin(connection)
+            return self._lane(connection)
+        except NotAuthorizedException:
+            self._limiter.failed(peer)
+            raise
+
+    def _lane(self, connection: ASGIConnection) -> AuthenticationResult:
         token = _bearer(connection, "lane token")
         principal = self._tokens.lookup(token)
         if principal is None:

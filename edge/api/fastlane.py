@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from typing import Any, get_args, get_origin, get_type_hints
 
 import msgspec
-from prometheus_client import Counter
 from litestar import Controller, Response
 from litestar.handlers import HTTPRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import Counter
 
 from core import idempotency as once
 from core.errors import DomainError
@@ -120,6 +120,10 @@ class FastLane:
 
     async def _serve(self, r: FastRoute, m: re.Match[str], scope: Scope, receive: Receive,
                      send: Send) -> None:
+        client = scope.get("client")
+        if self._tokens.limiter.retry_after_s(client[0] if client else "") is not None:
+            await self._app(scope, receive, send)  # locked out: the framework answers 429
+            return
         headers = dict(scope["headers"])
         principal = self._principal(headers.get(b"authorization", b""))
         key = headers.get(b"idempotency-key", b"").decode("latin-1")

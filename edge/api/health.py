@@ -11,17 +11,22 @@ from schemas import api
 
 class HealthController(Controller):
     path = "/"
-    tags = ["health"]
+    tags = ("health",)
     store: Store
 
     @get("/health/live", summary="The process is up")
     async def live(self) -> api.Health:
         return api.Health(status="ok")
 
-    @get("/health/ready", summary="Database writable and migrations applied")
+    @get("/health/ready", summary="Database writable and migrations applied",
+         description="200 `ok`: ready. 200 `degraded`: the store sells, but an advisory check "
+         "failed (`event_chain`: its event log's hash chain is broken at a seq, so sync stops "
+         "there); an operator must look, a supervisor must not restart it. 503 `unavailable`: "
+         "the database is not writable or its migrations are pending.")
     async def ready(self) -> Response[api.Health]:
         result = await self.store.readiness()
-        body = api.Health(status="ok" if result.ready else "unavailable", checks=result.checks)
+        status = "unavailable" if not result.ready else "degraded" if result.degraded else "ok"
+        body = api.Health(status=status, checks=result.checks)
         return Response(body, status_code=200 if result.ready else 503, media_type=MediaType.JSON)
 
     @get("/metrics", summary="Prometheus metrics", include_in_schema=False)

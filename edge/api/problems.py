@@ -127,6 +127,8 @@ _DOC = {
     404: "No such cart, line, order or item",
     409: "Cart closed, price lock expired, tender insufficient, or Idempotency-Key in flight",
     413: "Request body too large",
+    429: "Too many refused tokens from this address within the window ([auth_limit]): wait "
+         "Retry-After seconds",
     422: "Unknown item, invalid quantities, or Idempotency-Key reused for another request",
     402: "The card was declined (the payment is recorded as declined; take another tender)",
     503: "The payment terminal is unreachable or its answer is not known yet (retry the same "
@@ -143,7 +145,7 @@ def documented(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-READ_PROBLEMS = documented(400, 401, 403, 404)
-WRITE_PROBLEMS = documented(400, 401, 403, 404, 409, 413, 422)
+READ_PROBLEMS = documented(400, 401, 403, 404, 429)
+WRITE_PROBLEMS = documented(400, 401, 403, 404, 409, 413, 422, 429)
 # Routes that may talk to the payment terminal (edge.tender).
-TENDER_PROBLEMS = documented(400, 401, 402, 403, 404, 409, 413, 422, 503)
+TENDER_PROBLEMS = documented(400, 401, 402, 403, 404, 409, 413, 422, 429, 503)

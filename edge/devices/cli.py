@@ -338,6 +338,9 @@ def _print_status(r: dict[str, Any], reason: str | None) -> None:
         alarms = sync["open_alarms"]
         out.print(f"sync     outbox {sync['lag_events']} events not yet acked, last success {ok}"
                   + (f", [red]{alarms} open alarm(s)[/red]" if alarms else ""))
+        if sync.get("chain_broken_at_seq") is not None:
+            out.print(f"sync     [red]event log chain broken at seq {sync['chain_broken_at_seq']}"
+                      "[/red]: the events before it are uploaded, none from it on")
     for q in r["print_queues"]:
         line = f"printing {q['device_id']}: {q['queued']} queued"
         if q["failed"]:

@@ -61,8 +61,11 @@ async def build(store: Store, devices: DeviceService, sync_report: SyncReport) -
     statuses = devices.statuses()
     down = [s for s in statuses if is_down(s)]
     problems: list[str] = []
-    if not readiness.ready:
-        problems += [f"daemon not ready: {k} {v}" for k, v in readiness.checks.items() if v != "ok"]
+    failing = {k: v for k, v in readiness.checks.items() if v != "ok"}
+    problems += [f"daemon not ready: {k} {v}" for k, v in failing.items()
+                 if k not in readiness.advisory]
+    problems += [f"{k.replace('_', ' ')}: {v}" for k, v in failing.items()
+                 if k in readiness.advisory]
     if free < LOW_DISK_BYTES:
         problems.append(f"low disk: {free / 1024**3:.2f} GiB free in {store.data_dir}")
     problems += [describe_down(s) for s in down]

@@ -39,7 +39,7 @@ class ReportController(Controller):
 
     @get(
         "/z",
-        responses=documented(400, 401, 403, 422),
+        responses=documented(400, 401, 403, 422, 429),
         summary="End-of-day (Z) report of a business day (manager)",
     )
     async def z_report(

@@ -26,12 +26,20 @@ from edge.store.writer import StoreIdentity, Tx, Writer
 from schemas.envelope import Event
 
 CommitListener = Callable[[list[Event]], None]
+# A readiness check that cannot stop the store from selling: "ok" or what is wrong.
+AdvisoryCheck = Callable[[apsw.Connection], str]
 
 
 @dataclass(frozen=True, slots=True)
 class Readiness:
+    """`ready`: the store can sell (database writable, schema current); `degraded`: it can,
+    but an advisory check failed (e.g. its log's hash chain is broken) and an operator must
+    look. `checks` holds every check's "ok" or problem; `advisory` names the advisory ones."""
+
     ready: bool
     checks: dict[str, str]
+    degraded: bool = False
+    advisory: frozenset[str] = frozenset()
 
 
 class Store:
@@ -60,6 +68,7 @@ class Store:
         self.gate = Gate(self.writer, lambda: self.reader,
                          on_replay=self.metrics.idempotent_replays_total.inc)
         self._reader: apsw.Connection | None = None
+        self._advisory: dict[str, AdvisoryCheck] = {}
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -115,6 +124,11 @@ class Store:
 
     # --- health --------------------------------------------------------------------------
 
+    def add_advisory_check(self, name: str, check: AdvisoryCheck) -> None:
+        """A readiness check that reports without making the store unready (run on the read
+        connection: keep it a cheap query)."""
+        self._advisory[name] = check
+
     async def readiness(self) -> Readiness:
         checks: dict[str, str] = {}
         try:
@@ -127,7 +141,14 @@ class Store:
             checks["database_writable"] = "ok"
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
             checks["database_writable"] = f"failed: {exc}"
-        return Readiness(all(v == "ok" for v in checks.values()), checks)
+        ready = all(v == "ok" for v in checks.values())
+        for name, check in self._advisory.items():
+            try:
+                checks[name] = check(self.reader)
+            except apsw.Error as exc:
+                checks[name] = f"unreadable: {exc}"
+        degraded = any(checks[name] != "ok" for name in self._advisory)
+        return Readiness(ready, checks, degraded, frozenset(self._advisory))
 
     def _prune_command(self) -> Callable[[Tx], int]:
         return lambda tx: idempotency.prune(tx.conn, tx.now_ms - self._retention_ms)

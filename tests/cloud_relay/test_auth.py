@@ -3,13 +3,10 @@ Every refusal is a 401/403 problem body and changes nothing."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from cloud_relay import sealing
 from core.signing import new_credential, sign
-from tests.support.relay import Chain, Relay, StoreClient, start_relay
+from tests.support.relay import Chain, Relay, StoreClient
 
 
 def _problem(resp, status: int) -> dict:
@@ -41,11 +38,11 @@ def test_store_routes_refuse_unsigned_forged_skewed_and_revoked_requests(relay: 
     signed_for = "/v1/stores/s1/changes?after=0"
     headers = sign(cred, "GET", signed_for, b"", relay.clock())
     _problem(client.http.get("/v1/stores/s1/changes?after=5", headers=headers), 401)
-    assert relay.storage.store_events("s1") == []
-    relay.storage.revoke_store("s1", relay.clock())
+    assert relay.storage.store_events("t1", "s1") == []
+    relay.storage.revoke_store("t1", "s1", relay.clock())
     body = _problem(client.upload(chain.batch(1, 2)), 401)
     assert "revoked" in body["detail"]
-    assert relay.storage.store_events("s1") == []
+    assert relay.storage.store_events("t1", "s1") == []
 
 
 def test_a_store_cannot_read_another_stores_routes(relay: Relay) -> None:
@@ -93,30 +90,6 @@ def test_revoked_hq_token_is_refused(relay: Relay) -> None:
     assert client.get("/v1/stores").status_code == 200
     relay.storage.revoke_hq_token(token.token_id, relay.clock())
     _problem(client.get("/v1/stores"), 401)
-
-
-def test_store_secrets_can_be_sealed_at_rest(backend: str, tmp_path: Path) -> None:
-    key = sealing.new_key()
-    relay = start_relay(backend, tmp_path / "sealed", secret_key=key)
-    try:
-        cred = relay.enroll()
-        with relay.storage._read() as tx:
-            stored = bytes(tx.one("SELECT secret FROM stores WHERE store_id = 's1'")[0])
-        assert stored.startswith(b"fernet:") and cred.secret not in stored
-        client = relay.store_client(cred)
-        assert client.get("/v1/stores/s1/watermark").status_code == 200
-        # Another relay process on the same database without (or with the wrong) key cannot
-        # verify, and says why instead of calling the store's signature bad.
-        for other_key in (None, sealing.new_key()):
-            other = start_relay(backend, tmp_path / "x", database=relay.database_url,
-                                secret_key=other_key)
-            try:
-                resp = other.store_client(cred).get("/v1/stores/s1/watermark")
-                assert resp.status_code == 503 and "NOVAPOS_RELAY_SECRET_KEY" in resp.text
-            finally:
-                other.close(drop=False)
-    finally:
-        relay.close()
 
 
 def test_bad_query_parameters_are_400_problems(relay: Relay) -> None:

@@ -50,7 +50,7 @@ def test_overlapping_and_resent_batches_converge_to_one_copy(relay: Relay) -> No
         while high < LOG_EVENTS:
             ack = client.ack(chain.batch(high + 1, min(LOG_EVENTS, high + 10)))
             high = ack.accepted_through_seq
-        stored = relay.storage.store_events(store)
+        stored = relay.storage.store_events("t1", store)
         assert [(r.seq, r.event_id, r.hash) for r in stored] == [
             (e.seq, e.event_id, e.hash) for e in chain.log]
         ledger = [r for r in relay.storage.ledger("t1", 0, 10**6) if r.event.store_id == store]

@@ -28,7 +28,7 @@ def test_dropped_database_connections_are_replaced(relay: Relay) -> None:
     assert _terminate_relay_connections() >= 1
     # The pool checks connections before use: the next batch does not notice.
     assert client.ack(chain.batch(6, 10)).accepted_through_seq == 10
-    assert [r.seq for r in relay.storage.store_events("s1")] == list(range(1, 11))
+    assert [r.seq for r in relay.storage.store_events("t1", "s1")] == list(range(1, 11))
 
 
 def test_a_locked_sqlite_database_is_503_with_retry_after(relay: Relay) -> None:

@@ -121,11 +121,11 @@ def test_cli_catalog_publish(relay: Relay, tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"catalog{suffix}"
     path.write_text(json.dumps(CATALOG) if suffix == ".json" else CSV)
     result = CliRunner().invoke(cli_app, ["catalog", "publish", str(path), "--tenant", "t1",
-                                          "--database", relay.database_url, "--json"])
+                                          *relay.cli_args, "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["changes"] == (3 if suffix == ".json" else 2)
     bad = tmp_path / f"bad{suffix}"
     bad.write_text('{"products": 3}' if suffix == ".json" else "nope\n")
     result = CliRunner().invoke(cli_app, ["catalog", "publish", str(bad), "--tenant", "t1",
-                                          "--database", relay.database_url])
+                                          *relay.cli_args])
     assert result.exit_code == 2

@@ -27,8 +27,8 @@ def _refusal(resp) -> dict:
     return resp.json()
 
 
-def _stored_seqs(relay: Relay, store_id: str = "s1") -> list[int]:
-    return [row.seq for row in relay.storage.store_events(store_id)]
+def _stored_seqs(relay: Relay, store_id: str = "s1", tenant_id: str = "t1") -> list[int]:
+    return [row.seq for row in relay.storage.store_events(tenant_id, store_id)]
 
 
 def test_first_batch_is_stored_and_acked_with_the_epoch(relay: Relay) -> None:
@@ -43,7 +43,7 @@ def test_first_batch_is_stored_and_acked_with_the_epoch(relay: Relay) -> None:
     mark = msgspec.json.decode(client.get("/v1/stores/s1/watermark").content, type=StoreWatermark)
     assert (mark.high_seq, mark.last_hash_hex, mark.relay_epoch) == (5, chain.head.hex(),
                                                                       relay.storage.epoch)
-    stored = relay.storage.store_events("s1")
+    stored = relay.storage.store_events("t1", "s1")
     assert [(r.seq, r.event_id, r.hash, r.body) for r in stored] == [
         (e.seq, e.event_id, e.hash, e.body) for e in chain.log]
 
@@ -112,7 +112,7 @@ def test_a_forked_log_is_refused_as_a_chain_mismatch_never_skipped(relay: Relay)
     resp = client.upload(fork.batch(4, 6))
     assert _refusal(resp)["reason"] == "chain_mismatch"
     assert _stored_seqs(relay) == [1, 2, 3, 4, 5]
-    assert [r.hash for r in relay.storage.store_events("s1")] == [e.hash for e in chain.log]
+    assert [r.hash for r in relay.storage.store_events("t1", "s1")] == [e.hash for e in chain.log]
 
 
 def test_a_tampered_event_is_refused(relay: Relay) -> None:
@@ -193,7 +193,7 @@ def test_idempotency_key_rules(relay: Relay) -> None:
     assert resp.status_code == 400 and "Idempotency-Key" in resp.json()["detail"]
     resp = client.upload_raw(raw, "s1:1-2")  # a key that is not the batch id
     assert (resp.status_code, _refusal(resp)["reason"]) == (400, "malformed")
-    with relay.storage.hold_key("s1", "s1:1-3"):  # another request is storing it right now
+    with relay.storage.hold_key("t1/s1", "s1:1-3"):  # another request is storing it right now
         resp = client.upload_raw(raw, "s1:1-3")
         assert resp.status_code == 409 and resp.headers["retry-after"] == "1"
         assert "idempotency-key-in-flight" in resp.json()["type"]
@@ -232,7 +232,7 @@ def test_dedupe_outlives_the_idempotency_keys(relay: Relay) -> None:
     client.ack(chain.batch(1, 6))
     assert relay.storage.prune_keys(relay.clock() - 60_000) == 0  # younger than the cut-off
     result = CliRunner().invoke(cli_app, ["prune-keys", "--older-than-days", "1",
-                                          "--database", relay.database_url])
+                                          *relay.cli_args])
     assert result.exit_code == 0 and "pruned 0" in result.stdout
     assert relay.storage.prune_keys(relay.clock() + 1) == 1
     again = client.ack(chain.batch(1, 6))
@@ -249,7 +249,7 @@ def test_the_same_batch_sent_many_times_at_once_is_stored_once(relay: Relay) -> 
 
     from tests.support.relay import start_relay
 
-    second = start_relay(relay.backend, Path("unused"), database=relay.database_url)
+    second = start_relay(relay.backend, relay.key_file.parent, database=relay.database_url)
     try:
         cred = relay.enroll()
         chain = Chain("t1", "s1")

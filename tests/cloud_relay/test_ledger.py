@@ -83,7 +83,7 @@ def test_a_cursor_from_another_relay_epoch_must_resync(relay: Relay, tmp_path: P
 def test_concurrent_writers_never_make_a_paging_reader_skip(relay: Relay) -> None:
     """Writers for different stores (through two relay instances on one database) race while a
     reader pages with small pages; every page must continue exactly where the last ended."""
-    second = start_relay(relay.backend, Path("unused"), database=relay.database_url)
+    second = start_relay(relay.backend, relay.key_file.parent, database=relay.database_url)
     try:
         stores, batches, per_batch = 6, 12, 15
         chains = _chains(stores, batches * per_batch)

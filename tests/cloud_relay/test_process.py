@@ -90,9 +90,9 @@ def test_kill9_mid_stream_loses_no_acked_event(backend: str, tmp_path: Path) -> 
         client.close()
     finally:
         relay.stop()
-    storage = open_storage(url)
+    storage = relay.open_storage()
     try:
-        rows = storage.store_events("s1")
+        rows = storage.store_events("t1", "s1")
         assert [(r.seq, r.hash) for r in rows] == [(e.seq, e.hash) for e in chain.log]
         assert [r.ledger_seq for r in storage.ledger("t1", 0, EVENTS + 1)] == list(
             range(1, EVENTS + 1))

@@ -54,7 +54,7 @@ def test_recheck_releases_events_this_build_can_read(relay: Relay) -> None:
     with relay.storage._write() as tx:  # simulate the older build's mark on seq 2
         tx.rows("UPDATE events SET quarantine = 'unknown event type' WHERE seq = 2")
     result = CliRunner().invoke(cli_app, ["quarantine", "recheck", "--tenant", "t1",
-                                          "--database", relay.database_url])
+                                          *relay.cli_args])
     assert result.exit_code == 0, result.output
     assert "released 1 event(s) from quarantine; 1 remain" in result.stdout
     assert [r.event.seq for r in relay.storage.quarantined("t1")] == [1]

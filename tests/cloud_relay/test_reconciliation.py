@@ -94,7 +94,7 @@ def test_relay_reconciliation_equals_the_stores_z_report(live: LiveApp, relay: R
 
     _ship(live, relay)
     days = sorted({e["business_date"] for e in [locked_sale]} | {
-        r.business_date for r in relay.storage.store_events(ident.store_id)})
+        r.business_date for r in relay.storage.store_events(ident.tenant_id, ident.store_id)})
     assert len(days) == 2
     conn = open_connection(live.service.db_path, readonly=True)
     try:

@@ -35,7 +35,8 @@ def test_relay_restored_from_backup_is_refilled_by_the_store(tmp_path: Path) -> 
     for suffix in ("", "-wal", "-shm"):  # the disk is lost; the backup comes back
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     backup.rename(db_path)
-    result = CliRunner().invoke(cli_app, ["rotate-epoch", "--database", f"sqlite://{db_path}"])
+    result = CliRunner().invoke(cli_app, ["rotate-epoch", "--database", f"sqlite://{db_path}",
+                                          "--data-dir", str(tmp_path / "relay")])
     assert result.exit_code == 0, result.output
     relay = start_relay("sqlite", tmp_path / "relay", database=f"sqlite://{db_path}")
     try:
@@ -45,7 +46,7 @@ def test_relay_restored_from_backup_is_refilled_by_the_store(tmp_path: Path) -> 
         body = resp.json()
         assert (resp.status_code, body["reason"], body["expected_seq"]) == (409, "relay_behind", 6)
         assert client.ack(chain.batch(6, 15)).accepted_through_seq == 15
-        assert [r.hash for r in relay.storage.store_events("s1")] == [e.hash for e in chain.log]
+        assert [r.hash for r in relay.storage.store_events("t1", "s1")] == [e.hash for e in chain.log]
         # HQ's cursor from before the restore must resync; from the start it gets each once.
         hq = relay.hq_client(token)
         resp = hq.get("/v1/ledger", params={"after": cursor_at_5})

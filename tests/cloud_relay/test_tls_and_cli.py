@@ -71,7 +71,7 @@ def _cli(*args: str) -> tuple[int, str, str]:
 
 
 def test_enroll_list_revoke_and_tokens(relay: Relay) -> None:
-    db = ("--database", relay.database_url)
+    db = relay.cli_args
     code, out, _ = _cli("stores", "enroll", "--tenant", "t1", "--store", "s1", *db)
     assert code == 0
     cred = msgspec.json.decode(out, type=StoreCredential)
@@ -84,9 +84,9 @@ def test_enroll_list_revoke_and_tokens(relay: Relay) -> None:
     listed = json.loads(out)
     assert [(s["store_id"], s["key_id"]) for s in listed] == [("s1", cred.key_id)]
     assert "secret" not in out
-    assert _cli("stores", "revoke", "s1", *db)[0] == 0
+    assert _cli("stores", "revoke", "s1", "--tenant", "t1", *db)[0] == 0
     assert client.get("/v1/stores/s1/watermark").status_code == 401
-    assert _cli("stores", "revoke", "s1", *db)[0] == 2
+    assert _cli("stores", "revoke", "s1", "--tenant", "t1", *db)[0] == 2
     # Re-enrolling issues a new credential for the same ledger.
     code, out, _ = _cli("stores", "enroll", "--tenant", "t1", "--store", "s1", *db)
     assert code == 0 and msgspec.json.decode(out, type=StoreCredential).key_id != cred.key_id
@@ -106,7 +106,7 @@ def test_export_jsonl_and_csv_resumable(relay: Relay, tmp_path: Path) -> None:
     client.ack(chain.batch(1, 2000))
     client.ack(chain.batch(2001, 2500))
     ledger = list(iter_ledger(relay.hq_client(relay.hq_token("t1")), limit=5000))
-    db = ("--database", relay.database_url)
+    db = relay.cli_args
     out = tmp_path / "ledger.jsonl"
     code, _, err = _cli("export", "--tenant", "t1", "--format", "jsonl", "--out", str(out), *db)
     assert code == 0, err
@@ -128,3 +128,37 @@ def test_export_jsonl_and_csv_resumable(relay: Relay, tmp_path: Path) -> None:
     assert [r["event_id"] for r in table[:2500]] == [e["event_id"] for e in ledger]
     assert _cli("export", "--tenant", "t1", "--format", "parquet", *db)[0] == 2
     assert _cli("export", "--tenant", "t1", "--after", "bogus", *db)[0] == 2
+
+
+def test_enroll_out_writes_the_credential_as_a_private_file(relay: Relay, tmp_path: Path) -> None:
+    target = tmp_path / "cred.json"
+    code, out, err = _cli("stores", "enroll", "--tenant", "t1", "--store", "s1", "--out",
+                          str(target), *relay.cli_args)
+    assert code == 0, err
+    assert "secret" not in out and str(target) in " ".join(out.split())
+    assert target.stat().st_mode & 0o777 == 0o600
+    cred = msgspec.json.decode(target.read_bytes(), type=StoreCredential)
+    assert relay.store_client(cred).get("/v1/stores/s1/watermark").status_code == 200
+
+
+def test_an_interrupted_export_leaves_no_half_file(relay: Relay, tmp_path: Path) -> None:
+    from cloud_relay import export
+
+    client = relay.store_client(relay.enroll())
+    chain = Chain("t1", "s1")
+    chain.extend(export.PAGE_EVENTS + 10)
+    client.ack(chain.batch(1, export.PAGE_EVENTS))
+    client.ack(chain.batch(export.PAGE_EVENTS + 1, export.PAGE_EVENTS + 10))
+    (tmp_path / "out").mkdir()
+    target = tmp_path / "out" / "ledger.jsonl"
+    target.write_text("yesterday's export\n")
+
+    def cut(n: int) -> None:
+        raise KeyboardInterrupt  # Ctrl-C (or a crash) after the first page
+
+    with pytest.raises(KeyboardInterrupt):
+        export.export_file(relay.storage, "t1", "jsonl", target, on_page=cut)
+    assert target.read_text() == "yesterday's export\n"
+    assert [p.name for p in target.parent.iterdir()] == ["ledger.jsonl"]
+    written, _ = export.export_file(relay.storage, "t1", "jsonl", target)
+    assert written == len(target.read_text().splitlines()) == export.PAGE_EVENTS + 10

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +64,9 @@ def test_every_file_the_daemon_and_cli_write_goes_through_it() -> None:
             for needle in (".write_text(", ".write_bytes(", "os.O_CREAT", "os.replace("):
                 if needle in text:
                     offenders.append(f"{path.relative_to(root)}: {needle}")
+            # open(path, "w"), open(..., "ab"), path.open("x"): a file written in place.
+            for m in re.finditer(r"open\([^)]*['\"][wax]b?\+?['\"]", text):
+                offenders.append(f"{path.relative_to(root)}: {m.group(0)}")
     assert not offenders, "\n".join(offenders)
 
 

@@ -29,9 +29,11 @@ import msgspec
 import uvicorn
 
 from cloud_relay import admin, server
+from cloud_relay.sealing import KEY_FILENAME
 from cloud_relay.storage import Storage, open_storage
 from core.chain import GENESIS_HASH, chain_hash
 from core.ids import uuid7
+from core.ratelimit import AuthFailureLimit
 from core.signing import StoreCredential, sign
 from schemas import events as ev
 from schemas.envelope import Event
@@ -173,17 +175,20 @@ class StoreClient:
     """Signs every request with the store credential, as the edge's uploader does."""
 
     def __init__(self, base_url: str, cred: StoreCredential, *, verify: object = True,
-                 now_ms: Callable[[], int] = server.now_ms) -> None:
+                 now_ms: Callable[[], int] = server.now_ms,
+                 local_address: str | None = None) -> None:
         self.cred = cred
         self.now_ms = now_ms
-        self.http = httpx.Client(base_url=base_url, timeout=30.0, verify=verify)  # type: ignore[arg-type]
+        transport = httpx.HTTPTransport(local_address=local_address,
+                                        verify=verify)  # type: ignore[arg-type]
+        self.http = httpx.Client(base_url=base_url, timeout=30.0, transport=transport)
 
     def request(self, method: str, path_qs: str, body: bytes = b"",
                 headers: dict[str, str] | None = None,
                 cred: StoreCredential | None = None) -> httpx.Response:
-        signed = sign(cred or self.cred, method, path_qs, body, self.now_ms())
-        return self.http.request(method, path_qs, content=body,
-                                 headers={**signed, **(headers or {})})
+        sent = {"Accept": "application/json", **(headers or {})}
+        signed = sign(cred or self.cred, method, path_qs, body, self.now_ms(), sent)
+        return self.http.request(method, path_qs, content=body, headers={**sent, **signed})
 
     def upload_raw(self, raw: bytes, key: str | None, *, store_id: str | None = None,
                    acked_through: int | None = None) -> httpx.Response:
@@ -230,9 +235,15 @@ class Relay:
     database_url: str
     storage: Storage
     clock: Clock
+    key_file: Path
     _server: uvicorn.Server
     _thread: threading.Thread
     _clients: list = field(default_factory=list)
+
+    @property
+    def cli_args(self) -> tuple[str, ...]:
+        """`novapos-relay` options naming this relay's database and secret key file."""
+        return ("--database", self.database_url, "--secret-key-file", str(self.key_file))
 
     def enroll(self, tenant_id: str = "t1", store_id: str = "s1") -> StoreCredential:
         return admin.enroll_store(self.storage, tenant_id, store_id, self.clock())
@@ -245,9 +256,10 @@ class Relay:
         self._clients.append(client)
         return client
 
-    def hq_client(self, token: str) -> httpx.Client:
+    def hq_client(self, token: str, local_address: str | None = None) -> httpx.Client:
         client = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"},
-                              timeout=30.0)
+                              timeout=30.0,
+                              transport=httpx.HTTPTransport(local_address=local_address))
         self._clients.append(client)
         return client
 
@@ -262,13 +274,17 @@ class Relay:
 
 
 def start_relay(backend: str, data_dir: Path, *, database: str | None = None,
-                tls: tuple[Path, Path] | None = None, secret_key: str | None = None) -> Relay:
-    """A relay on a free loopback port, running in a thread of this process."""
+                tls: tuple[Path, Path] | None = None, secret_key: str | None = None,
+                auth_limit: AuthFailureLimit = AuthFailureLimit()) -> Relay:
+    """A relay on a free loopback port, running in a thread of this process; its secret key
+    file (unless `secret_key` is given) is `data_dir`'s."""
     url = database or database_url(backend, data_dir)
-    storage = open_storage(url, secret_key)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key_file = data_dir / KEY_FILENAME
+    storage = open_storage(url, secret_key, key_file=key_file)
     clock = Clock()
     cfg = server.config(storage, "127.0.0.1", 0, *(tls or (None, None)), clock=clock,
-                        loop="asyncio")
+                        loop="asyncio", auth_limit=auth_limit)
     srv = uvicorn.Server(cfg)
     thread = threading.Thread(target=lambda: asyncio.run(srv.serve()), daemon=True)
     thread.start()
@@ -280,7 +296,7 @@ def start_relay(backend: str, data_dir: Path, *, database: str | None = None,
         time.sleep(0.01)
     scheme = "https" if tls else "http"
     return Relay(f"{scheme}://127.0.0.1:{server.bound_port(srv)}", backend, url, storage, clock,
-                 srv, thread)
+                 key_file, srv, thread)
 
 
 # --- subprocess relay --------------------------------------------------------------------------
@@ -290,20 +306,31 @@ _LISTEN = re.compile(r"novapos-relay listening on (\S+)")
 
 @dataclass
 class RelayProcess(ChildProcess):
-    """`novapos-relay serve` as a real process: start, kill9, stop, restart on the same port."""
+    """`novapos-relay serve` as a real process: start, kill9, stop, restart on the same port.
+    Its data directory (the secret key file) is the log file's directory."""
 
     database: str
     log_path: Path
     port: int = 0
     proc: subprocess.Popen | None = None
     url: str = ""
+    extra_args: tuple[str, ...] = ()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.log_path.parent
+
+    def open_storage(self) -> Storage:
+        """The database as the process opens it (same key file)."""
+        return open_storage(self.database, key_file=self.data_dir / KEY_FILENAME)
 
     def start(self) -> RelayProcess:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         log = open(self.log_path, "ab")  # noqa: SIM115 - the drain thread closes it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cloud_relay.cli", "serve", "--database", self.database,
-             "--host", "127.0.0.1", "--port", str(self.port)],
+             "--data-dir", str(self.data_dir), "--host", "127.0.0.1", "--port", str(self.port),
+             *self.extra_args],
             stdout=subprocess.PIPE, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         lines: queue.Queue[str | None] = queue.Queue()
@@ -339,14 +366,14 @@ class RelayProcess(ChildProcess):
 
     def enroll(self, tenant_id: str = "t1", store_id: str = "s1") -> StoreCredential:
         """Enroll through the database directly (works whether or not the process runs)."""
-        storage = open_storage(self.database)
+        storage = self.open_storage()
         try:
             return admin.enroll_store(storage, tenant_id, store_id, server.now_ms())
         finally:
             storage.close()
 
     def hq_token(self, tenant_id: str = "t1") -> str:
-        storage = open_storage(self.database)
+        storage = self.open_storage()
         try:
             return admin.create_hq_token(storage, tenant_id, server.now_ms()).token
         finally:
@@ -381,7 +408,8 @@ def ingest_rate(backend: str, data_dir: Path, *, events: int = 100_000,
     prebuilt signed batches, concurrently, to a relay running as its own process. For
     benchmarks (`pg_ingest_events_per_s`); no test asserts on it."""
     url = database_url(backend, data_dir)
-    storage = open_storage(url)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    storage = open_storage(url, key_file=data_dir / KEY_FILENAME)
     per_store = events // stores
     work = []
     for i in range(stores):

@@ -27,8 +27,8 @@ def edge_log(db_path: Path) -> list[Event]:
         conn.close()
 
 
-def relay_log(storage: Storage, store_id: str) -> list[Event]:
-    return storage.store_events(store_id)
+def relay_log(storage: Storage, tenant_id: str, store_id: str) -> list[Event]:
+    return storage.store_events(tenant_id, store_id)
 
 
 def verify_chain(events: list[Event], tenant_id: str, store_id: str) -> None:
@@ -42,7 +42,7 @@ def verify_chain(events: list[Event], tenant_id: str, store_id: str) -> None:
 def assert_converged(storage: Storage, db_path: Path, tenant_id: str, store_id: str) -> int:
     """Raises AssertionError unless the relay holds exactly the store's log. Returns its size."""
     edge = edge_log(db_path)
-    relay = relay_log(storage, store_id)
+    relay = relay_log(storage, tenant_id, store_id)
     assert len(relay) == len(edge), f"relay has {len(relay)} events, the store {len(edge)}"
     for e, r in zip(edge, relay):
         assert e == r, f"event {e.seq} differs between store and relay"

@@ -60,9 +60,8 @@ class FakeRelay:
             answer = self.hook(request, len(self.requests))
             if answer is not None:
                 return answer
-        why = signing.verify(self.credential.secret, request.method, path_qs, body,
-                             request.headers.get(signing.HEADER_TIMESTAMP, ""),
-                             request.headers.get(signing.HEADER_SIGNATURE, ""),
+        why = signing.verify(self.credential.secret, self.credential.key_id, request.method,
+                             path_qs, body, request.headers,
                              now_ms=int(request.headers.get(signing.HEADER_TIMESTAMP, "0")))
         if why or request.headers.get(signing.HEADER_KEY_ID) != self.credential.key_id:
             return self._problem(401, detail=why or "unknown key")

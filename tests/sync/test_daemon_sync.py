@@ -43,17 +43,17 @@ def test_sync_now_wakes_the_running_daemon(tmp_path: Path) -> None:
         while (st := edge_state())[1] < st[0]:
             assert time.monotonic() < deadline, daemon.log_tail()
             time.sleep(0.05)
-        before = len(relay.storage.store_events(STORE))
+        before = len(relay.storage.store_events(TENANT, STORE))
         with daemon.client() as c:
             r = c.post("/v1/carts", json={}, headers={"Idempotency-Key": "k1"})
             assert r.status_code == 201, r.text
         head = edge_state()[0]
         assert head > before
         time.sleep(0.5)
-        assert len(relay.storage.store_events(STORE)) == before  # not polled yet
+        assert len(relay.storage.store_events(TENANT, STORE)) == before  # not polled yet
         result = CliRunner().invoke(app, ["sync", "now", "--data-dir", str(data)])
         assert result.exit_code == 0 and "sync now" in result.output
-        while len(relay.storage.store_events(STORE)) < head:
+        while len(relay.storage.store_events(TENANT, STORE)) < head:
             assert time.monotonic() < deadline, daemon.log_tail()
             time.sleep(0.05)
         assert_converged(relay.storage, data / DB_FILENAME, TENANT, STORE)

@@ -232,6 +232,29 @@ def test_unauthorized_raises_an_alarm(tmp_path) -> None:
     run(main())
 
 
+def test_a_replayed_signature_refusal_is_retried_not_alarmed(tmp_path) -> None:
+    """A duplicating middlebox delivered a copy of our request first: the relay refuses ours as
+    a replay (401 signature-replayed). Not a credential problem: sign anew and send again."""
+    async def main():
+        async with running_store(tmp_path) as svc:
+            cred = credential()
+            relay = FakeRelay(cred)
+            replayed = httpx.Response(401, json={
+                "type": "https://novapos.dev/problems/signature-replayed", "status": 401,
+                "detail": "this signature was already used"},
+                headers={"content-type": "application/problem+json"})
+            relay.hook = lambda req, n: replayed if n in (1, 3) else None
+            await svc.writer.run(SaleFactory(16).command(3))
+            eng = engine(svc, cred, transport=relay.transport())
+            await eng.round()  # the watermark call is refused as a replay: retry later
+            await eng.round()  # watermark ok, then the batch upload is refused as a replay
+            await eng.round()
+            st = sync_status(svc, svc.config.sync, eng)
+            assert st.acked_seq == 3 and st.alarms == []
+            await eng.close()
+    run(main())
+
+
 def test_quarantined_events_are_recorded_and_do_not_block(tmp_path) -> None:
     async def main():
         async with running_store(tmp_path) as svc:

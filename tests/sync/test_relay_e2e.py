@@ -4,23 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from edge.sync_link import status as sync_status
 from sync import cursor
-from tests.cloud_relay.conftest import skip_without_pg
-from tests.support.relay import BACKENDS, start_relay
+from tests.support.relay import start_relay
 from tests.support.sync_proof import assert_converged
 from tests.support.sync_store import SaleFactory, running_store
 from tests.sync.helpers import STORE, TENANT, engine, run
-
-
-@pytest.fixture(params=BACKENDS)
-def relay(request, tmp_path: Path):
-    skip_without_pg(request.param)
-    r = start_relay(request.param, tmp_path / "relay")
-    yield r
-    r.close()
 
 
 def test_drain_restart_and_converge(relay, tmp_path: Path) -> None:
