@@ -42,8 +42,9 @@ import httpx
 import msgspec
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# The repository first, and never this directory: `bench/sync.py` would shadow the `sync`
+# package for every `import sync` below.
+sys.path[:] = [str(ROOT), *(p for p in sys.path if p not in (str(ROOT), str(ROOT / "bench")))]
 
 from bench.checkout import (
     _prepare_store,
