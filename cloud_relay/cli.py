@@ -342,8 +342,11 @@ def export(
             task = progress.add_task("ledger", total=total)
             advance = lambda n: progress.advance(task, n)  # noqa: E731
             if out_file is None:
-                written, resume = export_mod.export(storage, tenant, fmt, sys.stdout, after,
-                                                    on_page=advance)
+                sys.stdout.flush()
+                written, resume = export_mod.export(
+                    storage, tenant, fmt, sys.stdout.buffer if fmt == "jsonl" else sys.stdout,
+                    after, on_page=advance)
+                sys.stdout.buffer.flush()
             else:
                 written, resume = export_mod.export_file(storage, tenant, fmt, out_file, after,
                                                          on_page=advance)

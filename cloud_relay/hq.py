@@ -10,7 +10,7 @@ Quarantined events (bodies this build cannot interpret) are left out of reports 
 
 from __future__ import annotations
 
-import base64
+from binascii import b2a_base64
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -54,7 +54,7 @@ def ledger_event(entry: LedgerEntry) -> LedgerEvent:
         lane_id=ev.lane_id, stream=ev.stream, type=ev.type, schema_version=ev.schema_version,
         recorded_at_ms=ev.recorded_at_ms, business_date=ev.business_date,
         prev_hash_hex=ev.prev_hash.hex(), hash_hex=ev.hash.hex(),
-        body_b64=base64.b64encode(ev.body).decode(), received_at_ms=entry.received_at_ms,
+        body_b64=b2a_base64(ev.body, newline=False).decode(), received_at_ms=entry.received_at_ms,
         quarantine=entry.quarantine,
         # An interpretable body is msgspec JSON: embedded as is, it is still the exact bytes.
         body=msgspec.Raw(ev.body) if entry.quarantine is None else None,

@@ -49,9 +49,11 @@ def _pg(sql: str) -> str:
 
 
 class _PgTx(Tx):
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection, *, binary: bool = False) -> None:
         self.conn = conn
-        self.cur = conn.cursor()
+        # Reads take results in binary: a bytea body arrives as its bytes instead of twice
+        # as many hex digits the client must decode (the ledger pages are mostly bodies).
+        self.cur = conn.cursor(binary=binary)
 
     def rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
         self.cur.execute(_pg(sql), tuple(args))
@@ -146,7 +148,7 @@ class PostgresStorage(Storage):
     def _read(self) -> Iterator[Tx]:
         with self._pool.connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            yield _PgTx(conn)
+            yield _PgTx(conn, binary=True)
 
     def _insert_events(self, tx: Tx, rows: list[tuple]) -> None:
         assert isinstance(tx, _PgTx)
