@@ -473,6 +473,19 @@ def _template_sale(url: str, token: str) -> dict:
 # --- baseline -------------------------------------------------------------------------------
 
 
+def sale_events(events: list, cart_id: str, order_id: str) -> list:
+    """The events of one sale, in log order: its cart's and order's streams, and the streams of
+    the payments created for its cart. Anything else in the same seq range is dropped."""
+    payment_streams = set()
+    for e in events:
+        if e.type == "payment.created":
+            body = msgspec.json.decode(e.body)
+            if body.get("cart_id") == cart_id:
+                payment_streams.add(e.stream)
+    own = {f"cart:{cart_id}", f"order:{order_id}"} | payment_streams
+    return [e for e in events if e.stream in own]
+
+
 def _load_templates(db_path: Path, sale: dict) -> dict:
     """The rows the daemon wrote for the template sale: events and idempotency keys (the
     projection rows are re-derived from the events by the project's own projection code)."""
@@ -483,16 +496,17 @@ def _load_templates(db_path: Path, sale: dict) -> dict:
 
     conn = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READONLY)
     try:
-        # The sale's events: its cart and order streams and everything in between (its
-        # payments' streams); nothing else runs while the template sale is rung.
+        # The sale's events lie between the first and last of its cart and order streams; other
+        # events (a `device.attached` from the demo printer, ...) may land in between, so the
+        # sale's own are picked by stream (`sale_events`), never by position.
         first, last = conn.execute(
             "SELECT MIN(seq), MAX(seq) FROM events WHERE stream IN (?, ?)",
             (f"cart:{sale['cart_id']}", f"order:{sale['order_id']}")).fetchall()[0]
-        events = [
+        events = sale_events([
             Event(*row) for row in conn.execute(
                 f"SELECT {eventlog.COLUMNS} FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq",
                 (first, last))
-        ]
+        ], sale["cart_id"], sale["order_id"])
         marks = ",".join("?" * len(sale["keys"]))
         idem = conn.execute(
             f"SELECT key, fingerprint, status, body FROM idempotency_keys "
