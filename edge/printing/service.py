@@ -72,7 +72,7 @@ def transport_for(pc: PrinterConfig) -> Transport:
 
 def build_printer(pc: PrinterConfig, statistics: StatisticsSink) -> EscposPrinter:
     settings = PrinterSettings(
-        profile=pc.profile, columns=pc.columns, drawer_pin=pc.drawer_pin,
+        profile=pc.profile, code_page=pc.code_page, columns=pc.columns, drawer_pin=pc.drawer_pin,
         drawer_open_when_high=pc.drawer_open_when_high, status_timeout_s=pc.status_timeout_s,
     )
     return EscposPrinter(pc.id, address_of(pc), transport_for(pc), settings, statistics)
