@@ -117,9 +117,9 @@ class PrintService:
         self.bound_printer: Callable[[str], str | None] | None = None
         self._metrics = _Metrics(
             Gauge("novapos_print_queue_depth", "Print jobs queued or printing, per printer",
-                  ["printer"], registry=registry),
+                  ["device_id"], registry=registry),
             Counter("novapos_print_jobs_total", "Print attempts by outcome, per printer",
-                    ["printer", "outcome"], registry=registry),
+                    ["device_id", "outcome"], registry=registry),
         )
         for pc in printers:
             self.add_printer(pc)
