@@ -10,6 +10,7 @@ registry, as Prometheus' own clients do on their default one.
 from __future__ import annotations
 
 import platform
+import time
 from importlib import metadata
 
 from prometheus_client import (
@@ -20,6 +21,19 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
+
+class _ProcessCollector(ProcessCollector):
+    """prometheus_client's `process_*` collector, which needs the boot time from /proc/stat and
+    exports nothing without it; the systemd unit's `ProcSubset=pid` hides that file, so the
+    boot time then comes from CLOCK_BOOTTIME (the same instant, up to the clock reads)."""
+
+    def _boot_time(self) -> float:
+        try:
+            btime = super()._boot_time()
+        except OSError:
+            btime = None
+        return btime or time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+
 
 # Request latency: what a lane notices (1 ms .. seconds), not a profile.
 REQUEST_BUCKETS_S = (0.001, 0.005, 0.025, 0.1, 0.5, 2.5)
@@ -33,7 +47,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        ProcessCollector(registry=r)
+        _ProcessCollector(registry=r)
         PlatformCollector(registry=r)
         self.build_info = Gauge(
             "novapos_build_info", "Version of the running daemon (always 1)",

@@ -84,3 +84,27 @@ def test_the_exposition_passes_promtool_or_the_reference_parser(live: LiveApp) -
                          capture_output=True, timeout=60)
     assert res.returncode == 0 and not res.stdout.strip() and not res.stderr.strip(), (
         res.stdout + res.stderr).decode()
+
+
+def test_process_metrics_survive_a_proc_without_system_files(tmp_path) -> None:
+    """The systemd unit's ProcSubset=pid leaves only process directories in /proc: no
+    /proc/stat, where prometheus_client takes the boot time from."""
+    import os
+    import time
+
+    from prometheus_client import CollectorRegistry
+
+    from edge.metrics import _ProcessCollector
+
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "self").symlink_to(f"/proc/{os.getpid()}")
+    registry = CollectorRegistry()
+    _ProcessCollector(proc=str(proc), registry=registry)
+    start = registry.get_sample_value("process_start_time_seconds")
+    assert start is not None and start <= time.time()
+    # The same start time /proc/stat's boot time gives (to clock-read precision).
+    reference = CollectorRegistry()
+    _ProcessCollector(registry=reference)
+    assert abs(start - reference.get_sample_value("process_start_time_seconds")) < 2
+    assert registry.get_sample_value("process_resident_memory_bytes") > 0
