@@ -62,8 +62,11 @@ from typing import Any
 import httpx
 import msgspec
 
-# `tests.support.daemon` lives in the repository, not in the installed package.
+# `tests.support.daemon` lives in the repository, not in the installed package. Run as a
+# script, Python puts bench/ itself first on the path, where bench/sync.py would shadow the
+# `sync` package (edge.compose imports it): the repository root replaces it.
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -834,7 +837,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         total = _delta(after, before, "novapos_http_request_duration_seconds_sum", labels)
         route = re.search(r'route="([^"]*)"', labels)
-        status = re.search(r'status="([^"]*)"', labels)
+        status = re.search(r'status_class="([^"]*)"', labels)
         print(f"  server-side POST {route.group(1) if route else '?'} "
               f"[{status.group(1) if status else '?'}]: {n:.0f} requests, "
               f"mean {total / n * 1000:.2f} ms")
