@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from dbus_fast import BusType, Message, MessageType
+from dbus_fast import BusType, Message, MessageFlag, MessageType
 from dbus_fast.aio import MessageBus
 
 AVAHI = "org.freedesktop.Avahi"
@@ -27,7 +27,7 @@ SERVER = "org.freedesktop.Avahi.Server"
 ENTRY_GROUP = "org.freedesktop.Avahi.EntryGroup"
 IF_UNSPEC = -1
 PROTO_UNSPEC, PROTO_INET = -1, 0
-SERVER_RUNNING = 2
+SERVER_REGISTERING, SERVER_RUNNING = 1, 2
 GROUP_ESTABLISHED, GROUP_COLLISION, GROUP_FAILURE = 2, 3, 4
 SYSTEM_BUS_SOCKET = "/run/dbus/system_bus_socket"
 ESTABLISH_TIMEOUT_S = 10.0
@@ -72,10 +72,7 @@ class AvahiService:
         except (OSError, EOFError, ValueError) as exc:
             raise AvahiUnavailable(f"system D-Bus: {exc}") from exc
         try:
-            try:
-                (state,) = await _call(bus, "/", SERVER, "GetState")
-            except AvahiError as exc:  # org.freedesktop.DBus.Error.ServiceUnknown: no avahi
-                raise AvahiUnavailable(str(exc)) from exc
+            state = await _server_state(bus)
             if state != SERVER_RUNNING:
                 raise AvahiUnavailable(f"avahi-daemon is not running (server state {state})")
             (group,) = await _call(bus, "/", SERVER, "EntryGroupNew")
@@ -102,6 +99,21 @@ class AvahiService:
             pass  # avahi gone: the service went with it
         finally:
             self._bus.disconnect()
+
+
+async def _server_state(bus: MessageBus) -> int:
+    """Avahi's server state, waiting out its start-up (registering its host name). Not
+    auto-started: "when avahi runs" means running already, not activatable."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ESTABLISH_TIMEOUT_S
+    while True:
+        try:
+            (state,) = await _call(bus, "/", SERVER, "GetState", flags=MessageFlag.NO_AUTOSTART)
+        except AvahiError as exc:  # org.freedesktop.DBus.Error.ServiceUnknown: no avahi
+            raise AvahiUnavailable(str(exc)) from exc
+        if state != SERVER_REGISTERING or loop.time() > deadline:
+            return state
+        await asyncio.sleep(0.1)
 
 
 async def _establish(bus: MessageBus, group: str, name: str, service_type: str, port: int,
@@ -141,9 +153,11 @@ async def _settled(bus: MessageBus, group: str) -> int:
 
 
 async def _call(bus: MessageBus, path: str, interface: str, member: str,
-                signature: str = "", body: list | None = None) -> list:
+                signature: str = "", body: list | None = None,
+                flags: MessageFlag = MessageFlag(0)) -> list:
     reply = await bus.call(Message(destination=AVAHI, path=path, interface=interface,
-                                   member=member, signature=signature, body=body or []))
+                                   member=member, signature=signature, body=body or [],
+                                   flags=flags))
     if reply is None:
         raise AvahiError(f"{member}: no reply")
     if reply.message_type == MessageType.ERROR:

@@ -191,3 +191,32 @@ def test_no_system_bus_means_publish_some_other_way(tmp_path: Path) -> None:
                 bus_address=f"unix:path={tmp_path / 'no-bus'}")
 
     asyncio.run(scenario())
+
+
+def test_the_advertisement_comes_back_after_avahi_dropped_it(
+        avahi_bus: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from edge import mdns
+
+    monkeypatch.setattr(mdns, "AVAHI_CHECK_S", 0.2)
+
+    async def scenario() -> None:
+        ad = Advertiser(plan("store-avahi-3", "t", "0.0.0.0", 18423, []),
+                        avahi_bus_address=avahi_bus)
+        await ad.start()
+        try:
+            first = ad._avahi
+            assert first is not None and await first.alive()
+            # What an avahi restart does to every client's entry groups: they are gone.
+            await avahi._call(first._bus, first._group, avahi.ENTRY_GROUP, "Free")
+            assert not await first.alive()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 15
+            while ad._avahi is first or ad._avahi is None or not await ad._avahi.alive():
+                assert loop.time() < deadline, "not published again"
+                await asyncio.sleep(0.1)
+            found = await asyncio.to_thread(_browse, avahi_bus)
+            assert [f for f in found if f[3] == "NovaPOS Edge store-avahi-3"], found
+        finally:
+            await ad.stop()
+
+    asyncio.run(scenario())
