@@ -59,7 +59,8 @@ def main() -> int:
     new_wall, new_cpu = _measure(interface.enumerate, args.polls)
     print(f"pyusb's own lookup per poll: {base_wall:8.3f} ms wall, {base_cpu:8.3f} ms CPU")
     print(f"cached backend per poll:     {new_wall:8.3f} ms wall, {new_cpu:8.3f} ms CPU")
-    print(f"at the default 2 s poll interval: {base_cpu / 20:.2f} % -> {new_cpu / 20:.3f} % of a core")
+    print(f"at the default 2 s poll interval: {base_cpu / 20:.2f} % -> {new_cpu / 20:.3f} % "
+          f"of a core")
     print(json.dumps({"polls": args.polls, "baseline_ms_wall": round(base_wall, 3),
                       "baseline_ms_cpu": round(base_cpu, 3), "cached_ms_wall": round(new_wall, 3),
                       "cached_ms_cpu": round(new_cpu, 3)}))
