@@ -62,11 +62,13 @@ from typing import Any
 import httpx
 import msgspec
 
-# `tests.support.daemon` lives in the repository, not in the installed package.
+# `tests.support.daemon` lives in the repository, not in the installed package. Run as a
+# script, Python puts bench/ itself first on the path, where bench/sync.py would shadow the
+# `sync` package (edge.compose imports it): the repository root replaces it.
 ROOT = Path(__file__).resolve().parents[1]
-# The repository first, and never this directory: `bench/sync.py` would shadow the `sync`
-# package for every `import sync` below.
-sys.path[:] = [str(ROOT), *(p for p in sys.path if p not in (str(ROOT), str(ROOT / "bench")))]
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 # Demo catalog items, by barcode or by SKU (a lane scans most items, keys in a few).
 ITEMS: tuple[dict[str, Any], ...] = (
@@ -474,6 +476,19 @@ def _template_sale(url: str, token: str) -> dict:
 # --- baseline -------------------------------------------------------------------------------
 
 
+def sale_events(events: list, cart_id: str, order_id: str) -> list:
+    """The events of one sale, in log order: its cart's and order's streams, and the streams of
+    the payments created for its cart. Anything else in the same seq range is dropped."""
+    payment_streams = set()
+    for e in events:
+        if e.type == "payment.created":
+            body = msgspec.json.decode(e.body)
+            if body.get("cart_id") == cart_id:
+                payment_streams.add(e.stream)
+    own = {f"cart:{cart_id}", f"order:{order_id}"} | payment_streams
+    return [e for e in events if e.stream in own]
+
+
 def _load_templates(db_path: Path, sale: dict) -> dict:
     """The rows the daemon wrote for the template sale: events and idempotency keys (the
     projection rows are re-derived from the events by the project's own projection code)."""
@@ -484,16 +499,17 @@ def _load_templates(db_path: Path, sale: dict) -> dict:
 
     conn = apsw.Connection(str(db_path), flags=apsw.SQLITE_OPEN_READONLY)
     try:
-        # The sale's events: its cart and order streams and everything in between (its
-        # payments' streams, and whatever else the daemon logged meanwhile, dropped below).
+        # The sale's events lie between the first and last of its cart and order streams; other
+        # events (a `device.attached` from the demo printer, ...) may land in between, so the
+        # sale's own are picked by stream (`sale_events`), never by position.
         first, last = conn.execute(
             "SELECT MIN(seq), MAX(seq) FROM events WHERE stream IN (?, ?)",
             (f"cart:{sale['cart_id']}", f"order:{sale['order_id']}")).fetchall()[0]
-        events = [
+        events = sale_events([
             Event(*row) for row in conn.execute(
                 f"SELECT {eventlog.COLUMNS} FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq",
                 (first, last))
-        ]
+        ], sale["cart_id"], sale["order_id"])
         marks = ",".join("?" * len(sale["keys"]))
         idem = conn.execute(
             f"SELECT key, fingerprint, status, body FROM idempotency_keys "
@@ -501,10 +517,6 @@ def _load_templates(db_path: Path, sale: dict) -> dict:
         ).fetchall()
     finally:
         conn.close()
-    # Other streams (a device attached while the template rang) are not the sale's.
-    events = [e for e in events
-              if e.stream in (f"cart:{sale['cart_id']}", f"order:{sale['order_id']}")
-              or e.stream.startswith("payment:")]
     types = [e.type for e in events]
     expected = (["cart.opened"] + ["cart.line_added"] * SCANS_PER_SALE
                 + ["payment.created", "payment.captured", "sale.completed"])
@@ -825,7 +837,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         total = _delta(after, before, "novapos_http_request_duration_seconds_sum", labels)
         route = re.search(r'route="([^"]*)"', labels)
-        status = re.search(r'status="([^"]*)"', labels)
+        status = re.search(r'status_class="([^"]*)"', labels)
         print(f"  server-side POST {route.group(1) if route else '?'} "
               f"[{status.group(1) if status else '?'}]: {n:.0f} requests, "
               f"mean {total / n * 1000:.2f} ms")

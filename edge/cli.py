@@ -299,7 +299,8 @@ app.add_typer(sync_app, name="sync")
 def sync_enroll(
     credential: Annotated[Path, typer.Option("--credential", help="Credential JSON issued by "
                                              "`novapos-relay stores enroll`.")],
-    relay_url: Annotated[str | None, typer.Option(help="Relay URL, written to [sync] in "
+    # `\\[`: help text is Rich markup, where a bare `[sync]` is a (unknown) style tag and vanishes.
+    relay_url: Annotated[str | None, typer.Option(help="Relay URL, written to \\[sync] in "
                                                      "config.toml if not set there.")] = None,
     data_dir: DataDir = None,
 ) -> None:

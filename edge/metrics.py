@@ -1,9 +1,43 @@
-"""Prometheus metrics of one daemon. A registry per service, so tests can run many side by side."""
+"""Prometheus metrics of one daemon. A registry per service, so tests can run many side by side.
+
+Bounded by construction: the request histogram is labelled by method (the HTTP methods the API
+uses, anything else `other`), route TEMPLATE (`unmatched` for paths no route matches) and status
+CLASS (`2xx` ... `5xx`), with few buckets, so no client, fuzzer or scanner can grow the number
+of series. Process metrics (`process_*`) and `novapos_build_info` are registered on every
+registry, as Prometheus' own clients do on their default one.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import platform
+import time
+from importlib import metadata
 
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+class _ProcessCollector(ProcessCollector):
+    """prometheus_client's `process_*` collector, which needs the boot time from /proc/stat and
+    exports nothing without it; the systemd unit's `ProcSubset=pid` hides that file, so the
+    boot time then comes from CLOCK_BOOTTIME (the same instant, up to the clock reads)."""
+
+    def _boot_time(self) -> float:
+        try:
+            btime = super()._boot_time()
+        except OSError:
+            btime = None
+        return btime or time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+# Request latency: what a lane notices (1 ms .. seconds), not a profile.
+REQUEST_BUCKETS_S = (0.001, 0.005, 0.025, 0.1, 0.5, 2.5)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _LATENCY_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 # Card payments wait for a cardholder: seconds to minutes.
 _PAYMENT_BUCKETS_S = _LATENCY_BUCKETS_S + (5.0, 10.0, 30.0, 60.0, 120.0)
@@ -13,9 +47,17 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        _ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.build_info = Gauge(
+            "novapos_build_info", "Version of the running daemon (always 1)",
+            ["version", "python"], registry=r,
+        )
+        self.build_info.labels(_version(), platform.python_version()).set(1)
         self.request_seconds = Histogram(
-            "novapos_http_request_duration_seconds", "HTTP request latency by route",
-            ["method", "route", "status"], buckets=_LATENCY_BUCKETS_S, registry=r,
+            "novapos_http_request_duration_seconds",
+            "HTTP request latency by method, route template and status class",
+            ["method", "route", "status_class"], buckets=REQUEST_BUCKETS_S, registry=r,
         )
         self.sale_commit_seconds = Histogram(
             "novapos_sale_commit_duration_seconds",
@@ -73,3 +115,16 @@ class Metrics:
             "Pending payments resolved by asking the terminal, by resulting state",
             ["state"], registry=r,
         )
+
+
+def request_labels(method: str, route: str | None, status: int) -> tuple[str, str, str]:
+    """The request histogram's labels: every one from a small, fixed set."""
+    return (method if method in METHODS else "other", route or "unmatched",
+            f"{status // 100}xx" if 100 <= status <= 599 else "5xx")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("novapos-edge")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"

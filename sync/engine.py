@@ -100,13 +100,8 @@ class SyncEngine:
         self._open_alarms: set[str] = set()
         self._broken_at: int | None = None  # seq of the store's own chain break, once found
         self.last_success_monotonic: float | None = None
-        metrics.last_success_age_s.set_function(self._success_age)
 
     # --- lifecycle -----------------------------------------------------------------------
-
-    def _success_age(self) -> float:
-        t = self.last_success_monotonic
-        return -1.0 if t is None else time.monotonic() - t
 
     def wake(self) -> None:
         """Run a round now (and pull down-sync changes), whatever the timer says."""
@@ -174,6 +169,7 @@ class SyncEngine:
                 await self._alarm("unauthorized", str(exc), None)
             return await self._failed(str(exc), exc.retry_after_s)
         self.last_success_monotonic = time.monotonic()
+        self.metrics.last_success_s.set(time.time())
         if self.backoff.failures:
             self.backoff = self.backoff.succeeded()
             await self.store.write(lambda tx: cursor.record_contact(tx.conn, tx.now_ms))

@@ -25,10 +25,12 @@ class SyncMetrics:
             "novapos_sync_outbox_events", "Events not yet in a batch sent to the relay", registry=r)
         self.acked_seq = Gauge("novapos_sync_acked_seq", "Upload cursor: highest acked seq",
                                registry=r)
-        self.last_success_age_s = Gauge(
-            "novapos_sync_last_success_age_seconds",
-            "Seconds since the relay last acked a batch or answered an idle round (-1: never)",
-            registry=r)
+        # A timestamp, not an age: Prometheus computes the age (`time() - ...`) at query time,
+        # and an alert on it keeps working while the daemon itself is stuck.
+        self.last_success_s = Gauge(
+            "novapos_sync_last_success_timestamp_seconds",
+            "Unix time the relay last acked a batch or answered an idle round (0: not since "
+            "the daemon started)", registry=r)
         self.batches_sent = Counter("novapos_sync_batches_sent_total",
                                     "Batch requests sent (retries included)", registry=r)
         self.batches_acked = Counter("novapos_sync_batches_acked_total",

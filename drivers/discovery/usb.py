@@ -4,7 +4,8 @@ Lists devices that no other interface owns: hubs are skipped, and so are devices
 interface is HID (the HID interface lists those, with their usage pages) or CDC serial (they
 appear as /dev/ttyACM* on the serial interface). What is left are printers (class 7), vendor
 specific devices and anything else, which then show up as supported or unsupported.
-The finder is injectable: tests pass a `usb.core.find`-shaped callable returning fakes.
+The finder is injectable: tests pass a `usb.core.find`-shaped callable returning fakes. The
+default finder uses the process's one libusb backend (`drivers.transports.usb_backend`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ Finder = Callable[..., Iterable[Any]]
 def _default_finder(**kwargs: Any) -> Iterable[Any]:
     import usb.core
 
-    return usb.core.find(**kwargs)
+    from drivers.transports import usb_backend
+
+    # The backend resolved once per process: pyusb would search for libusb on every poll.
+    return usb.core.find(backend=usb_backend.require(), **kwargs)
 
 
 def _string(dev: Any, attr: str) -> str | None:

@@ -33,6 +33,8 @@ _MAX_DRAIN_BYTES = 4_096
 @dataclass(frozen=True, slots=True)
 class PrinterSettings:
     profile: str = doc.DEFAULT_PROFILE
+    # The one code page all text is printed in (docs/printing.md); the profile must list it.
+    code_page: doc.CodePage = doc.DEFAULT_CODE_PAGE
     columns: int = 42
     drawer_pin: int = 2
     # Pin 3 HIGH means "open" for drawers whose switch closes when the drawer shuts; others
@@ -46,6 +48,7 @@ class PrinterSettings:
         assert self.drawer_pin in (2, 5), self.drawer_pin
         assert 24 <= self.columns <= 64, self.columns
         assert 0 < self.status_timeout_s <= 30, self.status_timeout_s
+        doc.code_page_number(self.profile, self.code_page)  # ValueError names what is wrong
 
 
 class EscposPrinter(Device):
@@ -171,7 +174,7 @@ class EscposPrinter(Device):
     # --- printing --------------------------------------------------------------------------
 
     def render(self, document: Document) -> doc.Rendered:
-        return doc.render(document, self.settings.profile)
+        return doc.render(document, self.settings.profile, self.settings.code_page)
 
     def print_document(self, document: Document) -> None:
         """Print or raise DeviceFault. Returns only when the bytes were written and the printer

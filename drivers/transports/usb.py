@@ -12,7 +12,7 @@ from typing import Any
 import usb.core
 import usb.util
 
-from drivers.transports import ExactReads, TransportError
+from drivers.transports import ExactReads, TransportError, usb_backend
 
 _MIN_TIMEOUT_MS = 1  # pyusb reads 0 as "wait forever"
 
@@ -51,7 +51,7 @@ class UsbTransport(ExactReads):
             return
         try:
             dev = usb.core.find(idVendor=self.vendor_id, idProduct=self.product_id,
-                                backend=self._backend)
+                                backend=self._backend or usb_backend.require())
             if dev is None:
                 raise TransportError(f"{self.name}: no such device attached")
             try:
@@ -72,7 +72,7 @@ class UsbTransport(ExactReads):
                 raise TransportError(f"{self.name}: interface {self.interface} has no bulk OUT")
             usb.util.claim_interface(dev, self.interface)
             self._dev = dev
-        except usb.core.USBError as exc:
+        except (usb.core.USBError, usb.core.NoBackendError) as exc:
             raise TransportError(f"{self.name}: {exc}") from exc
 
     def close(self) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from litestar import Controller, MediaType, Response, get
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from litestar import Controller, MediaType, Response, get, head
+from prometheus_client import generate_latest
 
 from edge.store.kernel import Store
 from schemas import api
+
+# The text exposition format 0.0.4, which every Prometheus scrapes; Litestar adds the
+# `; charset=utf-8` to a text/ type itself (prometheus_client's CONTENT_TYPE_* constants carry
+# it already, and would be sent with it twice).
+METRICS_MEDIA_TYPE = "text/plain; version=0.0.4"
 
 
 class HealthController(Controller):
@@ -32,4 +37,9 @@ class HealthController(Controller):
     @get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def metrics(self) -> Response[bytes]:
         data = generate_latest(self.store.metrics.registry)
-        return Response(data, media_type=CONTENT_TYPE_LATEST)
+        return Response(data, media_type=METRICS_MEDIA_TYPE)
+
+    @head("/metrics", include_in_schema=False)
+    async def metrics_head(self) -> Response[None]:
+        """What a scraper's or a load balancer's probe asks first: 200, the same content type."""
+        return Response(None, media_type=METRICS_MEDIA_TYPE)

@@ -9,7 +9,7 @@ from typing import Any
 
 import structlog
 
-from edge.metrics import Metrics
+from edge.metrics import Metrics, request_labels
 
 log = structlog.get_logger("novapos.http")
 
@@ -43,7 +43,8 @@ class Observability:
             elapsed = time.perf_counter() - started
             route = scope.get("path_template") or "unmatched"
             method = scope["method"]
-            self.metrics.request_seconds.labels(method, route, str(status)).observe(elapsed)
+            self.metrics.request_seconds.labels(
+                *request_labels(method, scope.get("path_template"), status)).observe(elapsed)
             if method != "GET" or status >= 400:
                 who = scope.get("user")
                 fields = dict(method=method, route=route, path=scope["path"], status=status,

@@ -1,6 +1,6 @@
 """Device gauges on `/metrics`, read from the registry at scrape time (a custom collector, so
 a detached device's series disappear with it instead of freezing at their last value).
-Print queue depth is exported by the print service (`novapos_print_queue_depth{printer}`)."""
+Print queue depth is exported by the print service (`novapos_print_queue_depth{device_id}`)."""
 
 from __future__ import annotations
 
@@ -49,5 +49,5 @@ class DeviceCollector(Collector):
             labels=["device_id"])
         for q in self._queues():
             failed.add_metric([q.device_id], float(q.failed))
-        # Queue depth is printing's own gauge: novapos_print_queue_depth{printer}.
+        # Queue depth is printing's own gauge: novapos_print_queue_depth{device_id}.
         return [state, up, cause, failed]

@@ -72,7 +72,7 @@ def transport_for(pc: PrinterConfig) -> Transport:
 
 def build_printer(pc: PrinterConfig, statistics: StatisticsSink) -> EscposPrinter:
     settings = PrinterSettings(
-        profile=pc.profile, columns=pc.columns, drawer_pin=pc.drawer_pin,
+        profile=pc.profile, code_page=pc.code_page, columns=pc.columns, drawer_pin=pc.drawer_pin,
         drawer_open_when_high=pc.drawer_open_when_high, status_timeout_s=pc.status_timeout_s,
     )
     return EscposPrinter(pc.id, address_of(pc), transport_for(pc), settings, statistics)
@@ -117,9 +117,9 @@ class PrintService:
         self.bound_printer: Callable[[str], str | None] | None = None
         self._metrics = _Metrics(
             Gauge("novapos_print_queue_depth", "Print jobs queued or printing, per printer",
-                  ["printer"], registry=registry),
+                  ["device_id"], registry=registry),
             Counter("novapos_print_jobs_total", "Print attempts by outcome, per printer",
-                    ["printer", "outcome"], registry=registry),
+                    ["device_id", "outcome"], registry=registry),
         )
         for pc in printers:
             self.add_printer(pc)

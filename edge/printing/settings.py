@@ -23,6 +23,9 @@ class PrinterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     product_id: Annotated[int, msgspec.Meta(ge=0, le=0xFFFF)] | None = None
     columns: Annotated[int, msgspec.Meta(ge=24, le=64)] = 42
     profile: str = "TM-T88V"
+    # Every receipt is printed in this one code page (ESC t once per job); the printer's
+    # profile must have it. PC858 is PC850 with the euro sign; WPC1252 is Windows-1252.
+    code_page: Literal["PC858", "WPC1252"] = "PC858"
     lanes: list[Id] = []
     drawer_pin: Literal[2, 5] = 2
     drawer_open_when_high: bool = False

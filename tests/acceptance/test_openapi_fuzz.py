@@ -230,7 +230,7 @@ def _metrics(url: str) -> tuple[int, dict[str, int]]:
     for line in text.splitlines():
         if line.startswith("novapos_http_request_duration_seconds_count{"):
             labels, value = line.rsplit(" ", 1)
-            status = labels.split('status="', 1)[1].split('"', 1)[0]
+            status = labels.split('status_class="', 1)[1].split('"', 1)[0]  # 2xx .. 5xx
             total += int(float(value))
             statuses[status] += int(float(value))
     return total, dict(statuses)

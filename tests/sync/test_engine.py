@@ -46,6 +46,11 @@ def test_drains_the_log_in_bounded_batches_and_resets_the_lag(tmp_path: Path) ->
             assert (st.acked_seq, st.lag_events, st.open_alarms) == (250, 0, 0)
             assert metric(svc, "novapos_sync_batches_acked_total") == 3
             assert metric(svc, "novapos_sync_lag_events") == 0
+            # Last success as a unix timestamp (Prometheus computes the age), not an age.
+            assert abs(metric(svc, "novapos_sync_last_success_timestamp_seconds")
+                       - time.time()) < 600
+            assert svc.metrics.registry.get_sample_value(
+                "novapos_sync_last_success_age_seconds") is None
             await eng.close()
     run(main())
 

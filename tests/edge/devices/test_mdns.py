@@ -9,6 +9,7 @@ SKIPPED WITH A LOUD REASON rather than passing silently: enable it with
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import httpx
@@ -45,9 +46,14 @@ def test_advertised_addresses_follow_the_listen_address() -> None:
     assert forced.addresses == ("192.0.2.11",) and forced.interfaces == ("192.0.2.11",)
     everywhere = plan("s1", "t1", "0.0.0.0", 8420, [])
     assert everywhere.interfaces is None and "127.0.0.1" not in everywhere.addresses
-    txt = local.service_info().properties
+    info = local.service_info()
+    txt = info.properties
     assert txt[b"store_id"] == b"s1" and txt[b"api"] == b"1" and txt[b"tls"] == b"0"
-    assert txt[b"port"] == b"8420"
+    # DNS-SD: txtvers first; the port is the SRV record's, not repeated in TXT.
+    assert list(txt)[0] == b"txtvers" and txt[b"txtvers"] == b"1" and b"port" not in txt
+    assert info.port == 8420
+    # The SRV target is this host's own name, not one made up from the store id.
+    assert info.server == f"{socket.gethostname().split('.')[0]}.local."
 
 
 @requires_lo_multicast
@@ -83,5 +89,43 @@ def test_browsing_filters_by_store_and_sees_every_daemon() -> None:
             assert await find_daemon("store-zzz", timeout_s=1, interfaces=["127.0.0.1"]) is None
         finally:
             await asyncio.gather(*(ad.stop() for ad in ads))
+
+    asyncio.run(scenario())
+
+
+def _lan_address() -> str | None:
+    """An IPv4 address of a multicast-capable, non-loopback interface, if the host has one."""
+    import ifaddr
+
+    for adapter in ifaddr.get_adapters():
+        try:
+            flags = int(Path(f"/sys/class/net/{adapter.name}/flags").read_text().strip(), 16)
+        except (OSError, ValueError):
+            continue
+        if adapter.name == "lo" or not flags & IFF_MULTICAST or not flags & 0x1:  # IFF_UP
+            continue
+        for ip in adapter.ips:
+            if isinstance(ip.ip, str):
+                return ip.ip
+    return None
+
+
+def test_without_avahi_the_own_responder_publishes(tmp_path: Path) -> None:
+    address = _lan_address()
+    if address is None:
+        pytest.skip("!!! NO MULTICAST-CAPABLE LAN INTERFACE: the own responder's fallback "
+                    "could not be tested !!!")
+
+    async def scenario() -> None:
+        # No system bus at this address: avahi is absent, so the daemon answers itself.
+        ad = Advertiser(plan("store-fallback", "t", address, 18431, []),
+                        avahi_bus_address=f"unix:path={tmp_path / 'no-bus'}")
+        await ad.start()
+        try:
+            assert ad.via == "zeroconf"
+            found = await find_daemon("store-fallback", timeout_s=15, interfaces=[address])
+            assert found is not None and (found.address, found.port) == (address, 18431)
+        finally:
+            await ad.stop()
 
     asyncio.run(scenario())

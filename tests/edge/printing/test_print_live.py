@@ -93,7 +93,10 @@ def test_a_sale_prints_its_receipt_and_opens_the_drawer(
     assert rec.pulses[0]["pin"] == 2
     wait_job(app, order["order_id"], "printed")
     metrics = app.client().get("/metrics").text
-    assert 'novapos_print_queue_depth{printer="front"} 0.0' in metrics
+    # The printer is named the same way on print and device metrics.
+    assert 'novapos_print_queue_depth{device_id="front"} 0.0' in metrics
+    assert 'novapos_print_jobs_total{device_id="front",outcome="printed"} 1.0' in metrics
+    assert 'novapos_device_up{device_id="front",kind="receipt_printer"} 1.0' in metrics
 
 
 def test_paper_out_queues_the_receipt_and_it_prints_once_when_paper_returns(
