@@ -105,7 +105,7 @@ def needs_manager(p: ReturnsPolicy, plan: Plan) -> ManagerNeeded | None:
     return None
 
 
-def _require(p: ReturnsPolicy, who: Principal, plan: Plan) -> None:
+def require(p: ReturnsPolicy, who: Principal, plan: Plan) -> None:
     needed = needs_manager(p, plan)
     if needed is not None and not who.is_manager:
         raise ManagerRequired(f"{needed.detail}; a manager token must make it",
@@ -324,7 +324,7 @@ def quote(plan: Plan, p: ReturnsPolicy) -> rt.ReturnQuote:
 # --- recording ---------------------------------------------------------------------------
 
 
-def _store_credit(tx: Tx, who: Principal, currency: str, amount_minor: int,
+def store_credit(tx: Tx, who: Principal, currency: str, amount_minor: int,
                   return_id: str) -> str | None:
     if amount_minor <= 0:
         return None
@@ -335,7 +335,7 @@ def _store_credit(tx: Tx, who: Principal, currency: str, amount_minor: int,
     return code
 
 
-def _append(tx: Tx, who: Principal, plan: Plan, return_id: str, refund_id: str | None,
+def append_return(tx: Tx, who: Principal, plan: Plan, return_id: str, refund_id: str | None,
             credit: str | None, request_key: str, exchange_order_id: str | None = None) -> None:
     tx.append(rt.ReturnCompleted(
         return_id=return_id, kind=plan.kind, order_id=plan.order_id,
@@ -371,12 +371,12 @@ def begin_receipted(tx: Tx, who: Principal, p: ReturnsPolicy, req: rt.ReturnRequ
     if resumed is not None:
         return resumed
     plan = plan_receipted(tx.conn, p, req, tx.business_date)
-    _require(p, who, plan)
+    require(p, who, plan)
     return_id = uuid7()
     work = record_lines(tx, who, plan, request_key, note=req.note)
-    credit = (_store_credit(tx, who, plan.currency, plan.amount_minor, return_id)
+    credit = (store_credit(tx, who, plan.currency, plan.amount_minor, return_id)
               if plan.refund_to == "store_credit" else None)
-    _append(tx, who, plan, return_id, work.refund_id, credit, request_key)
+    append_return(tx, who, plan, return_id, work.refund_id, credit, request_key)
     return work
 
 
@@ -384,12 +384,12 @@ def receiptless(tx: Tx, who: Principal, p: ReturnsPolicy, req: rt.ReceiptlessRet
                 request_key: str) -> str:
     """Record a receiptless return as store credit; returns its id."""
     plan = plan_receiptless(tx.conn, p, req, tx.now_ms)
-    _require(p, who, plan)
+    require(p, who, plan)
     if plan.amount_minor <= 0:
         raise ReturnRefused("the items are worth nothing after fees")
     return_id = uuid7()
-    credit = _store_credit(tx, who, plan.currency, plan.amount_minor, return_id)
-    _append(tx, who, plan, return_id, None, credit, request_key)
+    credit = store_credit(tx, who, plan.currency, plan.amount_minor, return_id)
+    append_return(tx, who, plan, return_id, None, credit, request_key)
     return return_id
 
 

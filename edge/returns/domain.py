@@ -6,7 +6,7 @@ from __future__ import annotations
 from edge.domain import Domain
 from edge.returns import projection
 from edge.returns.migrations import MIGRATIONS
-from edge.returns.routes import ReturnsController
+from edge.returns.routes import ExchangesController, ReturnsController
 
 DOMAIN = Domain(name="returns", projections=projection.PROJECTIONS, tables=projection.TABLES,
-                routes=[ReturnsController], migrations=MIGRATIONS)
+                routes=[ReturnsController, ExchangesController], migrations=MIGRATIONS)

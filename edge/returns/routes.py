@@ -15,7 +15,9 @@ from edge.api.deps import Injected, respond
 from edge.api.problems import READ_PROBLEMS, TENDER_PROBLEMS, WRITE_PROBLEMS
 from edge.carts.model import Policy
 from edge.lanes import Principal
-from edge.returns import commands, views
+from edge.orders import views as order_views
+from edge.orders.views import ReceiptPrints
+from edge.returns import commands, exchanges, views
 from edge.returns.commands import ReturnsPolicy
 from edge.store.idempotency import Mutation, answer
 from edge.store.kernel import Store
@@ -108,3 +110,35 @@ class ReturnsController(Controller):
          summary="Return receipt data, formatted for printing")
     async def receipt(self, return_id: ReturnId) -> rt.ReturnReceiptView:
         return views.receipt(views.view(self.store.reader, return_id), self.policy)
+
+
+class ExchangesController(Controller):
+    path = "/v1/exchanges"
+    tags = ["returns"]
+    payments: Payments
+    policy: Policy
+    receipts: ReceiptPrints
+    returns_policy: ReturnsPolicy
+    store: Store
+
+    @post("", responses=TENDER_PROBLEMS, status_code=201,
+          summary="Exchange: return lines of an order and sell an open cart, settling the "
+                  "difference")
+    async def create(self, mutation: Injected[Mutation], data: JSONBody[rt.ExchangeRequest]
+                     ) -> Response[rt.ExchangeView]:
+        def begin(tx: Tx):
+            work, order_id = exchanges.exchange(tx, mutation.who, self.returns_policy,
+                                                self.policy, data, mutation.request_key)
+            if order_id is not None:
+                self.receipts.enqueue_receipt(tx, order_id)  # never fails the exchange
+            return work
+
+        def answer_for(tx: Tx, refund_id: str):
+            returned = views.view(tx.conn, commands.return_of_refund(tx.conn, refund_id))
+            assert returned.exchange_order_id is not None
+            sold = order_views.by_id(tx.conn, returned.exchange_order_id, self.receipts)
+            return answer(201, rt.ExchangeView(
+                returned=returned, sold=sold,
+                difference_minor=sold.total_minor - returned.amount_minor))
+
+        return respond(await self.payments.refund(mutation, data, begin, answer_for))
