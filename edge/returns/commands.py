@@ -108,8 +108,8 @@ def needs_manager(p: ReturnsPolicy, plan: Plan) -> ManagerNeeded | None:
 def require(p: ReturnsPolicy, who: Principal, plan: Plan) -> None:
     needed = needs_manager(p, plan)
     if needed is not None and not who.is_manager:
-        raise ManagerRequired(f"{needed.detail}; a manager token must make it",
-                              rule=needed.rule, amount_minor=needed.amount_minor)
+        raise ManagerRequired(f"{needed.detail} (rule {needed.rule}, amount "
+                              f"{needed.amount_minor}); a manager token must make it")
 
 
 def _flags(p: ReturnsPolicy, plan: Plan, lock_mismatch: bool) -> list[str]:
@@ -217,7 +217,7 @@ def plan_receipted(conn: apsw.Connection, p: ReturnsPolicy, req: rt.ReturnReques
         rules.check_reason(rl.reason, p.cfg)
         if rules.is_final_sale(ln.sku, ln.category, p.cfg):
             raise rules.FinalSale(f"line {rl.line_no} ({ln.sku}) was sold as final sale",
-                                  line_no=rl.line_no)
+                                  lines=[rl.line_no])
         qty = _qty(rl.qty, rl.qty_milli)
         rules.take(rl.line_no, ln.qty_milli, ln.taken_milli, qty)
         paid = rules.value_of(ln.total_minor, ln.qty_milli, ln.taken_milli, qty)

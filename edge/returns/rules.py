@@ -45,7 +45,7 @@ def take(line_no: int, sold_milli: int, taken_milli: int, qty_milli: int) -> Non
     if qty_milli > left:
         raise OverReturn(f"line {line_no}: {qty_milli / 1000:g} asked back, {left / 1000:g} "
                          "left to return (sold minus everything already refunded or returned)",
-                         line_no=line_no, returnable_qty_milli=left)
+                         lines=[line_no])
 
 
 def value_of(total_minor: int, sold_milli: int, before_milli: int, qty_milli: int) -> int:
