@@ -64,8 +64,10 @@ class ReturnCompleted(EventBody, frozen=True):
     refund_to: RefundTo
     # The `order.refund_created` that carried the lines (and the money onto the tenders).
     refund_id: str | None
-    # The voucher issued as store credit (refund_to = store_credit).
+    # The voucher issued as store credit (refund_to = store_credit) and its amount (for an
+    # exchange only what the new sale did not take).
     store_credit_code: str | None
+    store_credit_minor: int
     # HMAC-SHA256 of the normalized phone or email, keyed per store (never the identifier).
     customer_hash: str | None
     flags: tuple[str, ...]

@@ -336,12 +336,15 @@ def store_credit(tx: Tx, who: Principal, currency: str, amount_minor: int,
 
 
 def append_return(tx: Tx, who: Principal, plan: Plan, return_id: str, refund_id: str | None,
-            credit: str | None, request_key: str, exchange_order_id: str | None = None) -> None:
+                  credit: str | None, request_key: str, exchange_order_id: str | None = None,
+                  credit_minor: int | None = None) -> None:
     tx.append(rt.ReturnCompleted(
         return_id=return_id, kind=plan.kind, order_id=plan.order_id,
         receipt_number=plan.receipt_number, lane_id=who.lane_id, currency=plan.currency,
         lines=tuple(plan.lines), fee_minor=plan.fee_minor, amount_minor=plan.amount_minor,
         refund_to=plan.refund_to, refund_id=refund_id, store_credit_code=credit,
+        store_credit_minor=(0 if credit is None else
+                            plan.amount_minor if credit_minor is None else credit_minor),
         customer_hash=plan.customer_hash, flags=tuple(plan.flags),
         approved_by_role=who.role, exchange_order_id=exchange_order_id,
         request_key=request_key,

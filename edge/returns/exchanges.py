@@ -69,5 +69,5 @@ def exchange(tx: Tx, who: Principal, p: ReturnsPolicy, policy: Policy, req: rt.E
     store_credit = (commands.store_credit(tx, who, plan.currency, back, return_id)
                     if plan.refund_to == "store_credit" else None)
     commands.append_return(tx, who, plan, return_id, work.refund_id, store_credit, request_key,
-                           exchange_order_id=order_id)
+                           exchange_order_id=order_id, credit_minor=back)
     return work, order_id

@@ -223,3 +223,27 @@ def test_uneven_and_even_exchanges(live: LiveApp) -> None:
     assert [(a["tender_type"], a["amount_minor"]) for a in ex["returned"]["refund"]["allocations"]
             ] == [("cash", 250)]
     assert verify(live.service.db_path).ok
+
+
+def test_the_z_report_counts_returns_exchanges_fees_and_store_credit(live_with) -> None:
+    live = live_with({"NOVAPOS_RETURNS__RESTOCKING_FEES":
+                      '[{sku = "COFFEE-250G", amount_minor = 50}]'})
+    c = live.client()
+    order = _sale(c, ("COFFEE-250G", 2), ("BREAD-500G", 2))
+    assert _ret(c, order, {"line_no": 1, "qty": 1, "reason": "changed_mind"}).status_code == 201
+    assert _ret(c, order, {"line_no": 2, "qty": 1, "reason": "changed_mind"},
+                refund_to="store_credit").status_code == 201
+    assert post(c, "/v1/returns/receiptless", {"customer": "bob@example.com", "items": [
+        {"sku": "MILK-1L", "qty": 1, "reason": "changed_mind"}]}).status_code == 201
+    cart = open_cart(c)
+    post(c, f"/v1/carts/{cart}/lines", {"sku": "BREAD-500G"})
+    r = post(c, "/v1/exchanges", {"cart_id": cart, "order_id": order["order_id"],
+                                  "lines": [{"line_no": 2, "qty": 1, "reason": "wrong_size"}]})
+    assert r.status_code == 201, r.text
+    z = live.client("manager-1").get("/v1/reports/z").json()
+    assert (z["returns_count"], z["receiptless_returns_count"], z["exchanges_count"]) == (4, 1, 1)
+    assert z["restocking_fee_minor"] == 50
+    assert z["returned_minor"] == (499 - 50) + 249 + 119 + 249
+    assert z["store_credit_issued_minor"] == 249 + 119
+    cash = next(t for t in z["tenders"] if t["tender_type"] == "cash")
+    assert cash["refunded_minor"] == cash["returns_refunded_minor"] == 449
