@@ -246,3 +246,35 @@ class ReturnReceiptView(msgspec.Struct, frozen=True):
     total_text: str
     money: list[ReturnReceiptMoney]
     flags: list[str]
+
+
+# --- HQ (the relay's read side) ----------------------------------------------------------
+
+# Flags HQ adds from what it sees across stores.
+HqFlag = Literal["receipt_returned_at_several_stores", "velocity_exceeded_across_stores"]
+
+
+class HqReturn(msgspec.Struct, frozen=True):
+    store_id: str
+    seq: int
+    business_date: str
+    recorded_at_ms: int
+    return_id: str
+    kind: ReturnKind
+    order_id: str | None
+    receipt_number: str | None
+    lane_id: str
+    currency: str
+    amount_minor: int
+    fee_minor: int
+    refund_to: RefundTo
+    store_credit_minor: int
+    exchange_order_id: str | None
+    approved_by_role: str
+    # The store's flags (recorded on the event) and HQ's, together.
+    flags: list[str]
+
+
+class HqReturns(msgspec.Struct, frozen=True):
+    tenant_id: str
+    returns: list[HqReturn]  # by store, then the store's log order
