@@ -92,29 +92,32 @@ def _fill(conn, template_id: str, n: int, store_id: str) -> None:
     marks = lambda k: ",".join("?" * k)  # noqa: E731
     done = 0
     while done < n:
-        conn.execute("BEGIN")
+        o_rows, l_rows, t_rows, p_rows, r_rows, rl_rows = [], [], [], [], [], []
         for i in range(done, min(n, done + BATCH)):
             oid, cid, pid = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
             row = list(order)
             row[i_oid], row[i_cart], row[i_rcpt] = oid, cid, f"{store_id}-B{i + 1:09d}"
-            conn.execute(f"INSERT INTO orders VALUES ({marks(len(row))})", row)
-            for ln in lines:
-                conn.execute(f"INSERT INTO order_lines VALUES ({marks(len(ln))})", (oid, *ln[1:]))
-            for t in tenders:
-                conn.execute(f"INSERT INTO order_tenders VALUES ({marks(len(t))})", (oid, *t[1:]))
+            o_rows.append(row)
+            l_rows += [(oid, *ln[1:]) for ln in lines]
+            t_rows += [(oid, *t[1:]) for t in tenders]
             for p in pays:
                 prow = list(p)
                 prow[i_pid], prow[i_pcart], prow[i_poid], prow[i_req] = pid, cid, oid, pid
-                conn.execute(f"INSERT INTO payments VALUES ({marks(len(prow))})", prow)
+                p_rows.append(prow)
             if i % 10 == 0:  # a returned line, recorded as returns record them
                 rid = str(uuid.uuid4())
-                conn.execute("INSERT INTO refunds VALUES (?,?,?,?,?,?,?,?)",
-                             (rid, oid, "lane-1", 0, "cashier", "return", rid, 0))
-                conn.execute("INSERT INTO refund_lines VALUES (?,?,?,?,?)",
-                             (rid, 1, oid, 1000, 499))
+                r_rows.append((rid, oid, "lane-1", 0, "cashier", "return", rid, 0))
+                rl_rows.append((rid, 1, oid, 1000, 499))
+        conn.execute("BEGIN")
+        for table, rows in (("orders", o_rows), ("order_lines", l_rows),
+                            ("order_tenders", t_rows), ("payments", p_rows),
+                            ("refunds", r_rows), ("refund_lines", rl_rows)):
+            if rows:
+                conn.executemany(f"INSERT INTO {table} VALUES ({marks(len(rows[0]))})", rows)
         conn.execute("COMMIT")
         done = min(n, done + BATCH)
-        print(f"  filled {done:,} orders", file=sys.stderr, flush=True)
+        if done % 100_000 == 0 or done == n:
+            print(f"  filled {done:,} orders", file=sys.stderr, flush=True)
 
 
 def main() -> int:
