@@ -17,6 +17,7 @@ import httpx
 
 from tests.conftest import new_key
 from tests.support.daemon import DaemonProcess
+from tests.support.store import verify
 
 
 def _post(c: httpx.Client, path: str, body: dict) -> httpx.Response:
@@ -130,3 +131,5 @@ def test_returns_and_exchanges_through_a_live_daemon(tmp_path: Path) -> None:
             assert ex["returned"]["exchange_order_id"] == ex["sold"]["order_id"]
     finally:
         daemon.stop()
+    # The log rebuilds to the same read models (`novapos-edge verify`).
+    assert verify(tmp_path / "store" / "store.db").ok

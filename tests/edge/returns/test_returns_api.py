@@ -247,3 +247,30 @@ def test_the_z_report_counts_returns_exchanges_fees_and_store_credit(live_with) 
     assert z["store_credit_issued_minor"] == 249 + 119
     cash = next(t for t in z["tenders"] if t["tender_type"] == "cash")
     assert cash["refunded_minor"] == cash["returns_refunded_minor"] == 449
+
+
+def test_a_retried_return_is_replayed_not_made_twice(live: LiveApp) -> None:
+    c = live.client()
+    order = _sale(c, ("COFFEE-250G", 2))
+    body = {"order_id": order["order_id"],
+            "lines": [{"line_no": 1, "qty": 1, "reason": "changed_mind"}]}
+    first = post(c, "/v1/returns", body, key="return-once-1")
+    again = post(c, "/v1/returns", body, key="return-once-1")
+    assert first.status_code == again.status_code == 201
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["return_id"] == first.json()["return_id"]
+    [ro] = c.get("/v1/returns/orders", params={"order_id": order["order_id"]}).json()
+    assert ro["lines"][0]["returnable_qty_milli"] == 1000
+    assert_problem(post(c, "/v1/returns", {**body, "lines": [
+        {"line_no": 1, "qty": 1, "reason": "defective"}]}, key="return-once-1"), 422,
+        "idempotency-key-reused")
+
+
+def test_lookups_refuse_what_they_cannot_answer(live: LiveApp) -> None:
+    c = live.client()
+    assert_problem(c.get("/v1/returns/orders"), 422, "invalid-input")
+    assert_problem(c.get("/v1/returns/orders", params={"masked_pan": "****1234"}), 422,
+                   "invalid-input")
+    assert_problem(c.get("/v1/returns/orders", params={"masked_pan": "****1234",
+                                                       "approval_code": "X"}), 404, "not-found")
+    assert_problem(c.get("/v1/returns/no-such-return"), 404, "not-found")
