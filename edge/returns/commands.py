@@ -26,6 +26,7 @@ from core.money import div_round_half_up
 from edge.errors import ManagerRequired
 from edge.lanes import Principal
 from edge.orders import refunds
+from edge.payments import rows as payment_rows
 from edge.payments.machine import Payment
 from edge.returns import rules
 from edge.returns.customers import CustomerHasher
@@ -229,7 +230,11 @@ def plan_receipted(conn: apsw.Connection, p: ReturnsPolicy, req: rt.ReturnReques
             order_id=head.order_id, line_no=rl.line_no, sku=ln.sku, qty_milli=qty,
             paid_minor=paid, fee_minor=fee, amount_minor=paid - fee, reason=rl.reason,
             disposition=rl.disposition))
-    payments = refunds.refundable_payments(conn, head.order_id)
+    # Money onto the tenders needs them settled (no refund in progress, no card still stored
+    # offline); store credit touches none of them.
+    payments = (refunds.refundable_payments(conn, head.order_id)
+                if req.refund_to == "original_tenders"
+                else payment_rows.of_order(conn, head.order_id))
     plan = Plan(kind="receipted", order_id=head.order_id, receipt_number=head.receipt_number,
                 currency=head.currency, lines=out, refund_to=req.refund_to,
                 customer_hash=p.hasher.hash(req.customer) if req.customer else None,
