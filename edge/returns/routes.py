@@ -109,7 +109,10 @@ class ReturnsController(Controller):
     @get("/{return_id:str}/receipt", responses=READ_PROBLEMS,
          summary="Return receipt data, formatted for printing")
     async def receipt(self, return_id: ReturnId) -> rt.ReturnReceiptView:
-        return views.receipt(views.view(self.store.reader, return_id), self.policy)
+        conn = self.store.reader
+        ret = views.view(conn, return_id)
+        return views.receipt(ret, self.policy,
+                             views.product_names(conn, [ln.sku for ln in ret.lines]))
 
 
 class ExchangesController(Controller):

@@ -71,8 +71,17 @@ def _qty_text(qty_milli: int) -> str:
     return f"{qty_milli // 1000} x" if qty_milli % 1000 == 0 else f"{qty_milli / 1000:.3f} kg"
 
 
-def receipt(ret: rt.ReturnView, policy: Policy) -> rt.ReturnReceiptView:
+def product_names(conn: apsw.Connection, skus: list[str]) -> dict[str, str]:
+    marks = ",".join("?" * len(skus))
+    return {sku: name for sku, name in conn.execute(
+        f"SELECT v.sku, p.name FROM variants v JOIN products p ON p.product_id = v.product_id "
+        f"WHERE v.sku IN ({marks})", skus)} if skus else {}
+
+
+def receipt(ret: rt.ReturnView, policy: Policy,
+            names: dict[str, str] | None = None) -> rt.ReturnReceiptView:
     cur = ret.currency
+    names = names or {}
     money = []
     if ret.refund is not None:
         for a in ret.refund.allocations:
@@ -93,7 +102,7 @@ def receipt(ret: rt.ReturnView, policy: Policy) -> rt.ReturnReceiptView:
         return_id=ret.return_id, original_receipt_number=ret.receipt_number,
         business_date=ret.business_date, currency=cur,
         lines=[rt.ReturnReceiptLine(
-            text=ln.sku, qty_text=_qty_text(ln.qty_milli), reason=ln.reason,
+            text=names.get(ln.sku, ln.sku), qty_text=_qty_text(ln.qty_milli), reason=ln.reason,
             disposition=ln.disposition,
             fee_text=format_minor(-ln.fee_minor, cur) if ln.fee_minor else None,
             amount_text=format_minor(ln.amount_minor, cur)) for ln in ret.lines],

@@ -122,6 +122,7 @@ def test_restocking_fee_shown_in_the_quote_and_kept_from_the_refund(live_with) -
     assert [(m["text"], m["amount_text"]) for m in receipt["money"]] == [
         ("REFUND CASH", "9.38 EUR")]
     assert receipt["lines"][0]["reason"] == "changed_mind"
+    assert receipt["lines"][0]["text"] == "Arabica Ground Coffee 250 g"
     # A defect carries no fee.
     order = _sale(c, ("COFFEE-250G", 1))
     r = _ret(c, order, {"line_no": 1, "qty": 1, "reason": "defective"})
