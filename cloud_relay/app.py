@@ -23,6 +23,7 @@ from litestar.params import PathParameter
 
 import cloud_relay
 from cloud_relay import auth, downsync, hq, ingest
+from cloud_relay import returns as hq_returns
 from cloud_relay.errors import Refused
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.storage.base import Storage
@@ -259,6 +260,15 @@ async def follow_ups(request: Request) -> Response:
         hq.follow_ups, _storage(request), tenant, request.query_params.get("store")))
 
 
+@get("/v1/hq/returns")
+async def returns_list(request: Request) -> Response:
+    """Returns uploaded by the stores, with their fraud flags (docs/returns.md)."""
+    tenant = await _hq(request)
+    q = request.query_params
+    return _json_response(await sync_to_thread(
+        hq_returns.returns, _storage(request), tenant, q.get("flag"), q.get("store")))
+
+
 @get("/v1/hq/quarantine")
 async def quarantine(request: Request) -> Response:
     tenant = await _hq(request)
@@ -322,7 +332,7 @@ def create_app(storage: Storage, now_ms: Callable[[], int],
     return Litestar(
         route_handlers=[upload_batch, watermark, changes, ledger, sync_status, reconciliation,
                         price_variances, quarantine, publish_changes, publish_catalog, live,
-                        ready, metrics, follow_ups],
+                        ready, metrics, follow_ups, returns_list],
         exception_handlers={  # type: ignore[dict-item]
             DomainError: _domain_error, HTTPException: _http_error,
             **{exc: _database_unavailable for exc in _unavailable_errors()},

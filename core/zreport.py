@@ -30,6 +30,14 @@ Definitions (integer minor units, one currency per store):
   `order.refund_created`; refunds through a terminal (via "terminal"/"reconciliation") are
   card refunds. A local refund whose allocation was not passed is reported under "unknown"
   (never dropped: the sums still hold).
+- Returns (`return.completed` of the day): `returns_count` documents (receiptless ones also
+  in `receiptless_returns_count`, exchanges in `exchanges_count`), `returned_minor` Σ what
+  their lines gave back after fees, `restocking_fee_minor` Σ fees kept,
+  `store_credit_issued_minor` Σ store credit issued as vouchers (no tender moves for it). The
+  money a return put back onto tenders is an ordinary refund (its `order.refund_created` and
+  `payment.refunded` facts); per tender, `returns_refunded_minor` is the part of
+  `refunded_minor` whose refund belongs to a return (a `return.completed` of any day may be
+  passed to name it, as for the refund tenders).
 - `forward_declined_count` / `forward_declined_minor`: offline (stored) card payments the
   processor refused after forwarding, or that aged out, recorded this day: money the store
   believed it had (the sale counted it as card) but did not get. Not subtracted from the card
@@ -57,12 +65,13 @@ from schemas.events import (
     PaymentRefunded,
     SaleCompleted,
 )
+from schemas.returns import ReturnCompleted
 from schemas.zreport import TenderTotal, ZReport
 
 # The event types a Z report reads: a reader (the relay) need fetch only these, for the day.
 ZREPORT_TYPES: tuple[str, ...] = (
     SaleCompleted.TYPE, OrderRefundCreated.TYPE, PaymentRefunded.TYPE,
-    PaymentForwardDeclined.TYPE,
+    PaymentForwardDeclined.TYPE, ReturnCompleted.TYPE,
 )
 UNKNOWN_TENDER = "unknown"
 CARD_VIAS = frozenset({"terminal", "reconciliation"})
@@ -74,10 +83,11 @@ class DayEvent(NamedTuple):
 
 
 class _Tender:
-    __slots__ = ("amount", "change", "count", "refunded", "refunds")
+    __slots__ = ("amount", "change", "count", "refunded", "refunds", "returned")
 
     def __init__(self) -> None:
         self.count = self.amount = self.change = self.refunds = self.refunded = 0
+        self.returned = 0
 
 
 def z_report(store_id: str, business_date: str, events: Iterable[DayEvent]) -> ZReport:
@@ -88,7 +98,15 @@ def z_report(store_id: str, business_date: str, events: Iterable[DayEvent]) -> Z
     allocated: dict[tuple[str, str], str] = {}  # (refund_id, payment_id) -> tender type
     refunds: dict[tuple[str, str], PaymentRefunded] = {}
     declined: dict[str, int] = {}
+    returns: dict[str, ReturnCompleted] = {}
+    return_refunds: set[str] = set()  # refund ids that belong to a return (any day)
     for day, body in events:
+        if isinstance(body, ReturnCompleted):
+            if body.refund_id is not None:
+                return_refunds.add(body.refund_id)
+            if day == business_date:
+                returns[body.return_id] = body
+            continue
         if isinstance(body, OrderRefundCreated):  # context of any day: names refund tenders
             for a in body.allocations:
                 allocated[(body.refund_id, a.payment_id)] = a.tender_type
@@ -121,14 +139,22 @@ def z_report(store_id: str, business_date: str, events: Iterable[DayEvent]) -> Z
         acc = tenders.setdefault(kind, _Tender())
         acc.refunds += 1
         acc.refunded += refund.amount_minor
+        if key[0] in return_refunds:
+            acc.returned += refund.amount_minor
     return ZReport(
         store_id=store_id, business_date=business_date, currency=currency, sales_count=count,
         gross_minor=gross, discount_minor=discount, total_minor=total, tax_minor=tax,
         net_minor=total - tax,
         tenders=[TenderTotal(kind, t.count, t.amount, t.change, t.refunds, t.refunded,
-                             t.amount - t.change - t.refunded)
+                             t.amount - t.change - t.refunded, t.returned)
                  for kind, t in sorted(tenders.items())],
         change_due_minor=change, rounding_minor=rounding,
         refunds_count=len(refunds), refunds_minor=sum(r.amount_minor for r in refunds.values()),
         forward_declined_count=len(declined), forward_declined_minor=sum(declined.values()),
+        returns_count=len(returns),
+        receiptless_returns_count=sum(r.kind == "receiptless" for r in returns.values()),
+        exchanges_count=sum(r.exchange_order_id is not None for r in returns.values()),
+        returned_minor=sum(r.amount_minor for r in returns.values()),
+        restocking_fee_minor=sum(r.fee_minor for r in returns.values()),
+        store_credit_issued_minor=sum(r.store_credit_minor for r in returns.values()),
     )

@@ -36,6 +36,9 @@ from edge.payments.domain import DOMAIN as PAYMENTS
 from edge.printing.domain import DOMAIN as PRINTING
 from edge.printing.service import PrintService
 from edge.reports.domain import DOMAIN as REPORTS
+from edge.returns.commands import ReturnsPolicy
+from edge.returns.customers import CustomerHasher
+from edge.returns.domain import DOMAIN as RETURNS
 from edge.store import migrations
 from edge.store.kernel import Store
 from edge.store.layout import Layout
@@ -50,7 +53,7 @@ from sync.status import chain_check
 log = structlog.get_logger("novapos.daemon")
 
 DOMAINS: tuple[domain.Domain, ...] = (
-    CATALOG, PAYMENTS, CARTS, TENDER, ORDERS, PRINTING, DEVICES, REPORTS,
+    CATALOG, PAYMENTS, CARTS, TENDER, ORDERS, PRINTING, DEVICES, REPORTS, RETURNS,
 )
 # Down-sync kinds the daemon applies outside any domain: HQ revoking a lane's tokens.
 _STORE_APPLIERS: Mapping[str, ChangeApplier] = {"lane.token_revoked": lanes.apply_revocations}
@@ -94,6 +97,7 @@ class Daemon:
     devices: DeviceService
     appliers: Mapping[str, ChangeApplier]
     sync_engine: SyncEngine | None = field(default=None)
+    returns_policy: ReturnsPolicy | None = field(default=None)
 
     def start(self) -> None:
         """Open the store and start the print workers (before the event loop runs)."""
@@ -160,4 +164,13 @@ def compose(data_dir: Path, config: Config, clock: Clock | None = None) -> Daemo
     devices = DeviceService(store, config.devices, policy=policy, printing=printing,
                             terminals=terminals, statistics=statistics,
                             terminal_status_timeout_s=config.tender.terminal_status_timeout_s)
-    return Daemon(config, store, policy, printing, terminals, payments, devices, appliers())
+    return Daemon(config, store, policy, printing, terminals, payments, devices, appliers(),
+                  returns_policy=returns_policy_of(data_dir, config))
+
+
+def returns_policy_of(data_dir: Path, config: Config) -> ReturnsPolicy:
+    limit = config.returns.manager_above_minor
+    return ReturnsPolicy(
+        cfg=config.returns, store_id=config.store.store_id, currency=config.store.currency,
+        manager_above_minor=config.tender.refund_manager_above_minor if limit is None else limit,
+        hasher=CustomerHasher(data_dir))

@@ -14,15 +14,14 @@ import msgspec
 
 from schemas.catalog import PriceVersion, Product, TaxClass
 from schemas.devices import DeviceAddress
+from schemas.eventbase import EventBody
+from schemas.returns import RETURN_EVENTS
 from schemas.upcasting import EventCodec, Upcaster
 
 DiscountKind = Literal["amount", "percent"]
 TaxMode = Literal["inclusive", "exclusive"]
 
 
-class EventBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    TYPE: ClassVar[str]
-    SCHEMA_VERSION: ClassVar[int] = 1
 
 
 # --- catalog -----------------------------------------------------------------------------
@@ -456,6 +455,7 @@ EVENT_TYPES: dict[str, type[EventBody]] = {
         VoucherCredited,
         DeviceAttached,
         DeviceDetached,
+        *RETURN_EVENTS,
     )
 }
 

@@ -15,6 +15,8 @@ class TenderTotal(msgspec.Struct, frozen=True):
     refunds_count: int
     refunded_minor: int
     net_minor: int  # amount − change − refunded
+    # Of refunded_minor: what returns and exchanges paid back onto this tender type.
+    returns_refunded_minor: int = 0
 
 
 class ZReport(msgspec.Struct, frozen=True):
@@ -34,3 +36,12 @@ class ZReport(msgspec.Struct, frozen=True):
     refunds_minor: int
     forward_declined_count: int
     forward_declined_minor: int
+    # Returns and exchanges (`return.completed` of the day): documents, receiptless ones,
+    # exchanges among them, the value of the lines taken back (after fees), the restocking
+    # fees kept and the store credit issued (vouchers; not money out of any tender).
+    returns_count: int = 0
+    receiptless_returns_count: int = 0
+    exchanges_count: int = 0
+    returned_minor: int = 0
+    restocking_fee_minor: int = 0
+    store_credit_issued_minor: int = 0

@@ -215,6 +215,10 @@ CREATE TABLE seen_signatures (
 ) {WITHOUT_ROWID};
 CREATE INDEX seen_signatures_expiry ON seen_signatures(expires_at_ms);
 """),
+    Migration(5, "partial index for returns (Z report, HQ returns)", """
+CREATE INDEX events_returns_day ON events(tenant_id, business_date, store_id)
+    WHERE type = 'return.completed';
+"""),
 ]
 LATEST_VERSION = latest(MIGRATIONS)
 
@@ -234,6 +238,7 @@ TYPE_INDEXES: dict[str, str] = {
     "payment.refunded": "events_refunded_day",
     "payment.forward_declined": "events_forward_declined_day",
     "payment.stored": "events_stored_day",
+    "return.completed": "events_returns_day",
 }
 INDEXED_TYPES = frozenset(TYPE_INDEXES)
 

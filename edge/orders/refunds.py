@@ -89,21 +89,24 @@ def _sold_lines(conn: apsw.Connection, order_id: str) -> dict[int, SoldLine]:
     }
 
 
-def begin(tx: Tx, who: Principal, policy: Policy, order_id: str, req: api.RefundOrder,
-          request_key: str = "") -> CardRefunds:
-    """Record the refund and its split; settle cash/voucher/other at once; leave card parts
-    refund_pending (committed before the terminal is asked)."""
-    if not tx.conn.execute("SELECT 1 FROM orders WHERE order_id = ?", (order_id,)).fetchall():
-        raise NotFound(f"no order {order_id}")
-    if request_key:
-        found = tx.conn.execute("SELECT refund_id FROM refunds WHERE request_key = ?",
-                                (request_key,)).fetchall()
-        if found:
-            rid = found[0][0]
-            pending = [p for p in payment_rows.of_order(tx.conn, order_id)
-                       if p.state == "refund_pending" and p.pending_refund_id == rid]
-            return CardRefunds(rid, pending, resumed=True)
-    payments = payment_rows.of_order(tx.conn, order_id)
+def resume(tx: Tx, order_id: str, request_key: str) -> CardRefunds | None:
+    """The refund a retried request (same "<lane>:<Idempotency-Key>") already recorded: its
+    pending card parts are reconciled, never sent again. None if there is none."""
+    if not request_key:
+        return None
+    found = tx.conn.execute("SELECT refund_id FROM refunds WHERE request_key = ?",
+                            (request_key,)).fetchall()
+    if not found:
+        return None
+    rid = found[0][0]
+    pending = [p for p in payment_rows.of_order(tx.conn, order_id)
+               if p.state == "refund_pending" and p.pending_refund_id == rid]
+    return CardRefunds(rid, pending, resumed=True)
+
+
+def refundable_payments(conn: apsw.Connection, order_id: str) -> list[Payment]:
+    """The order's payments, if a refund may be split over them now; refuses otherwise."""
+    payments = payment_rows.of_order(conn, order_id)
     busy = [p.tender_id for p in payments if p.state in ("refund_pending", "voiding")]
     if busy:
         raise RefundRefused(f"tenders {busy} have a refund in progress; retry when it is done")
@@ -111,6 +114,24 @@ def begin(tx: Tx, who: Principal, policy: Policy, order_id: str, req: api.Refund
     if stored:
         raise RefundRefused(f"card tenders {stored} were taken offline and are not forwarded "
                             "yet; refund once they are (the card must be refunded, not cash)")
+    return payments
+
+
+def sold_lines(conn: apsw.Connection, order_id: str) -> dict[int, SoldLine]:
+    """The order's lines with what every refund so far (returns included) took back."""
+    return _sold_lines(conn, order_id)
+
+
+def begin(tx: Tx, who: Principal, policy: Policy, order_id: str, req: api.RefundOrder,
+          request_key: str = "") -> CardRefunds:
+    """Record the refund and its split; settle cash/voucher/other at once; leave card parts
+    refund_pending (committed before the terminal is asked)."""
+    if not tx.conn.execute("SELECT 1 FROM orders WHERE order_id = ?", (order_id,)).fetchall():
+        raise NotFound(f"no order {order_id}")
+    resumed = resume(tx, order_id, request_key)
+    if resumed is not None:
+        return resumed
+    payments = refundable_payments(tx.conn, order_id)
     kept = sum(p.refundable_minor for p in payments)
     sold = _sold_lines(tx.conn, order_id)
     if req.lines is None:
@@ -134,15 +155,28 @@ def begin(tx: Tx, who: Principal, policy: Policy, order_id: str, req: api.Refund
         raise ManagerRequired(
             f"a refund of {amount} exceeds the cashier limit of "
             f"{policy.refund_manager_above_minor}; a manager token must make it")
-    split = allocate(amount, payments)
+    return record(tx, who, order_id, payments, amount, lines, req.reason, request_key)
+
+
+def record(tx: Tx, who: Principal, order_id: str, payments: list[Payment], amount_minor: int,
+           lines: list[ev.RefundLine], reason: str, request_key: str, *,
+           to_tenders: bool = True) -> CardRefunds:
+    """Append the refund (`order.refund_created`) and pay it back onto the original tenders:
+    cash, voucher and "other" parts settled at once, card parts left `refund_pending`.
+
+    `to_tenders=False` records lines taken back with no money onto the tenders (the caller
+    pays another way, e.g. store credit): they still count against what is left of each line,
+    so no later refund or return can take them again."""
+    split = allocate(amount_minor, payments) if to_tenders else []
     refund_id = uuid7()
     tx.append(ev.OrderRefundCreated(
-        refund_id=refund_id, order_id=order_id, lane_id=who.lane_id, amount_minor=amount,
+        refund_id=refund_id, order_id=order_id, lane_id=who.lane_id,
+        amount_minor=amount_minor if to_tenders else 0,
         lines=tuple(lines),
         allocations=tuple(ev.RefundAllocation(payment_id=p.payment_id,
                                               tender_type=p.tender_type, amount_minor=part)
                           for p, part in split),
-        approved_by_role=who.role, reason=req.reason, request_key=request_key,
+        approved_by_role=who.role, reason=reason, request_key=request_key,
     ), stream=f"order:{order_id}", lane_id=who.lane_id)
     card_work = []
     for p, part in split:

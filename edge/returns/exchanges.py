@@ -1,0 +1,73 @@
+"""Exchanges: one document that returns lines of an order and sells an open cart, settling the
+difference in the same writer transaction.
+
+The new lines are an ordinary cart (price lock, discounts, tenders as in any sale). The returned
+lines' value V (pro rata of what was paid, less fees) becomes an exchange credit on that cart:
+a voucher issued for min(V, what non-cash tenders may still cover) and redeemed at once as a
+voucher tender, so the sale completes through the normal completion (`edge.orders.commands`).
+- T > V: the customer pays T - V with any tender added to the cart before (card, cash, ...);
+  without it the completion refuses (409 `tender-insufficient`) and nothing is recorded.
+- T < V: the rest, V - T, goes back to the original tenders (the refund path) or as store
+  credit, per the request and the policy.
+- T = V: the credit covers the sale exactly; no money moves.
+The returned lines are recorded as a refund of the original order (one count of what is left
+per line, as for any return), and `return.completed` names the new order (`exchange_order_id`).
+"""
+
+from __future__ import annotations
+
+from core.errors import InvalidInput
+from core.ids import uuid7
+from edge.carts.model import Policy, fetch_for
+from edge.lanes import Principal
+from edge.orders import commands as orders
+from edge.payments import settlement
+from edge.returns import commands
+from edge.returns.commands import ReturnsPolicy
+from edge.store.writer import Tx
+from edge.tender import commands as tender
+from edge.tender.commands import CardRefunds
+from schemas import api
+from schemas import events as ev
+from schemas import returns as rt
+
+
+def exchange(tx: Tx, who: Principal, p: ReturnsPolicy, policy: Policy, req: rt.ExchangeRequest,
+             request_key: str) -> tuple[CardRefunds, str | None]:
+    """Record the exchange; card parts of money going back are left refund_pending. Returns
+    the refund's terminal work and the new order's id (None for a resumed retry)."""
+    head = commands.find_order(tx.conn, req.order_id, req.receipt_number)
+    resumed = commands.refunds.resume(tx, head.order_id, request_key)
+    if resumed is not None:
+        return resumed, None
+    plan = commands.plan_receipted(tx.conn, p, rt.ReturnRequest(
+        lines=req.lines, order_id=head.order_id, refund_to=req.refund_to), tx.business_date)
+    commands.require(p, who, plan)
+    cart = fetch_for(tx, req.cart_id, who, must_be_open=True)
+    if not cart.lines:
+        raise InvalidInput(f"cart {req.cart_id} has nothing to sell: an exchange sells the "
+                           "new lines on it", field="cart_id")
+    if cart.currency != plan.currency:
+        raise InvalidInput("the cart and the returned order are in different currencies",
+                           field="cart_id")
+    value = plan.amount_minor
+    total = cart.totals(policy.tax_mode).total_minor
+    credit = min(value, settlement.max_noncash_minor(total, cart.payments))
+    return_id = uuid7()
+    if credit > 0:
+        code = "EX" + uuid7().replace("-", "")[-14:].upper()
+        tx.append(ev.VoucherIssued(code=code, currency=plan.currency, amount_minor=credit,
+                                   reason=f"exchange credit, return {return_id}"),
+                  stream=f"voucher:{code}", lane_id=who.lane_id)
+        tender.add_local(tx, who, req.cart_id, api.AddTender(
+            tender_type="voucher", amount_minor=credit, voucher_code=code), policy.tax_mode)
+    order_id = orders.complete(tx, who, policy, req.cart_id)
+    back = value - credit
+    work = commands.record_lines(
+        tx, who, plan, request_key, note=req.note or "exchange",
+        to_tenders_minor=back if plan.refund_to == "original_tenders" else 0)
+    store_credit = (commands.store_credit(tx, who, plan.currency, back, return_id)
+                    if plan.refund_to == "store_credit" else None)
+    commands.append_return(tx, who, plan, return_id, work.refund_id, store_credit, request_key,
+                           exchange_order_id=order_id, credit_minor=back)
+    return work, order_id

@@ -1,0 +1,147 @@
+"""Return routes: find what is left to return of an order (by receipt number, order id or the
+card used), quote a return before confirming it, make it (receipted: money back through the
+tender domain's refund path; receiptless: store credit), read it and its receipt."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Response, get, post
+from litestar.params import JSONBody, Parameter, PathParameter
+
+from core.business_day import business_date
+from core.errors import InvalidInput, NotFound
+from edge.api.deps import Injected, respond
+from edge.api.problems import READ_PROBLEMS, TENDER_PROBLEMS, WRITE_PROBLEMS
+from edge.carts.model import Policy
+from edge.lanes import Principal
+from edge.orders import views as order_views
+from edge.orders.views import ReceiptPrints
+from edge.returns import commands, exchanges, views
+from edge.returns.commands import ReturnsPolicy
+from edge.store.idempotency import Mutation, answer
+from edge.store.kernel import Store
+from edge.store.writer import Tx
+from edge.tender.service import Payments
+from schemas import returns as rt
+
+ReturnId = Annotated[str, PathParameter(min_length=1, max_length=64)]
+Text64 = Annotated[str | None, Parameter(min_length=1, max_length=64)]
+
+
+class ReturnsController(Controller):
+    path = "/v1/returns"
+    tags = ["returns"]
+    payments: Payments
+    policy: Policy
+    returns_policy: ReturnsPolicy
+    store: Store
+
+    def _today(self) -> str:
+        i = self.store.identity
+        return business_date(self.store.clock.now_ms(), i.tz, i.day_close_hour)
+
+    @get("/orders", responses=READ_PROBLEMS,
+         summary="What is left to return of an order: by receipt number, order id or card")
+    async def find(self, receipt_number: Text64 = None, order_id: Text64 = None,
+                   masked_pan: Text64 = None, approval_code: Text64 = None
+                   ) -> list[rt.ReturnableOrder]:
+        conn = self.store.reader
+        today = self._today()
+        if masked_pan is not None or approval_code is not None:
+            if masked_pan is None or approval_code is None or receipt_number or order_id:
+                raise InvalidInput("a card is found by masked_pan and approval_code together",
+                                   field="masked_pan")
+            ids = commands.orders_by_card(conn, masked_pan, approval_code)
+            if not ids:
+                raise NotFound("no order was paid by that card reference")
+            heads = [commands.find_order(conn, order_id=i) for i in ids]
+        else:
+            heads = [commands.find_order(conn, order_id, receipt_number)]
+        return [views.returnable(conn, self.returns_policy, h, today) for h in heads]
+
+    @post("/quote", responses=WRITE_PROBLEMS, status_code=200,
+          summary="Price a receipted return (fees, flags, approval) without making it")
+    async def quote(self, who: Injected[Principal], data: JSONBody[rt.ReturnRequest]
+                    ) -> rt.ReturnQuote:
+        plan = commands.plan_receipted(self.store.reader, self.returns_policy, data,
+                                       self._today())
+        return commands.quote(plan, self.returns_policy)
+
+    @post("/receiptless/quote", responses=WRITE_PROBLEMS, status_code=200,
+          summary="Price a receiptless return (store credit) without making it")
+    async def quote_receiptless(self, who: Injected[Principal],
+                                data: JSONBody[rt.ReceiptlessReturnRequest]) -> rt.ReturnQuote:
+        plan = commands.plan_receiptless(self.store.reader, self.returns_policy, data,
+                                         self.store.clock.now_ms())
+        return commands.quote(plan, self.returns_policy)
+
+    @post("", responses=TENDER_PROBLEMS, status_code=201,
+          summary="Make a receipted return: money back to the original tenders or store credit")
+    async def create(self, mutation: Injected[Mutation], data: JSONBody[rt.ReturnRequest]
+                     ) -> Response[rt.ReturnView]:
+        def answer_for(tx: Tx, refund_id: str):
+            return answer(201, views.view(tx.conn, commands.return_of_refund(tx.conn,
+                                                                             refund_id)))
+
+        return respond(await self.payments.refund(
+            mutation, data,
+            lambda tx: commands.begin_receipted(tx, mutation.who, self.returns_policy, data,
+                                                mutation.request_key),
+            answer_for))
+
+    @post("/receiptless", responses=WRITE_PROBLEMS, status_code=201,
+          summary="Make a receiptless return: store credit at the lowest recent price")
+    async def create_receiptless(self, mutation: Injected[Mutation],
+                                 data: JSONBody[rt.ReceiptlessReturnRequest]
+                                 ) -> Response[rt.ReturnView]:
+        def effect(tx: Tx):
+            rid = commands.receiptless(tx, mutation.who, self.returns_policy, data,
+                                       mutation.request_key)
+            return answer(201, views.view(tx.conn, rid))
+
+        return respond(await self.store.gate.run(mutation, data, effect))
+
+    @get("/{return_id:str}", responses=READ_PROBLEMS, summary="A return document")
+    async def get_return(self, return_id: ReturnId) -> rt.ReturnView:
+        return views.view(self.store.reader, return_id)
+
+    @get("/{return_id:str}/receipt", responses=READ_PROBLEMS,
+         summary="Return receipt data, formatted for printing")
+    async def receipt(self, return_id: ReturnId) -> rt.ReturnReceiptView:
+        conn = self.store.reader
+        ret = views.view(conn, return_id)
+        return views.receipt(ret, self.policy,
+                             views.product_names(conn, [ln.sku for ln in ret.lines]))
+
+
+class ExchangesController(Controller):
+    path = "/v1/exchanges"
+    tags = ["returns"]
+    payments: Payments
+    policy: Policy
+    receipts: ReceiptPrints
+    returns_policy: ReturnsPolicy
+    store: Store
+
+    @post("", responses=TENDER_PROBLEMS, status_code=201,
+          summary="Exchange: return lines of an order and sell an open cart, settling the "
+                  "difference")
+    async def create(self, mutation: Injected[Mutation], data: JSONBody[rt.ExchangeRequest]
+                     ) -> Response[rt.ExchangeView]:
+        def begin(tx: Tx):
+            work, order_id = exchanges.exchange(tx, mutation.who, self.returns_policy,
+                                                self.policy, data, mutation.request_key)
+            if order_id is not None:
+                self.receipts.enqueue_receipt(tx, order_id)  # never fails the exchange
+            return work
+
+        def answer_for(tx: Tx, refund_id: str):
+            returned = views.view(tx.conn, commands.return_of_refund(tx.conn, refund_id))
+            assert returned.exchange_order_id is not None
+            sold = order_views.by_id(tx.conn, returned.exchange_order_id, self.receipts)
+            return answer(201, rt.ExchangeView(
+                returned=returned, sold=sold,
+                difference_minor=sold.total_minor - returned.amount_minor))
+
+        return respond(await self.payments.refund(mutation, data, begin, answer_for))
