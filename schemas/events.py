@@ -12,17 +12,16 @@ from typing import ClassVar, Literal
 
 import msgspec
 
+from schemas.approvals import APPROVAL_EVENTS
 from schemas.catalog import PriceVersion, Product, TaxClass
 from schemas.devices import DeviceAddress
+from schemas.event_body import EventBody
 from schemas.upcasting import EventCodec, Upcaster
 
 DiscountKind = Literal["amount", "percent"]
 TaxMode = Literal["inclusive", "exclusive"]
 
 
-class EventBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    TYPE: ClassVar[str]
-    SCHEMA_VERSION: ClassVar[int] = 1
 
 
 # --- catalog -----------------------------------------------------------------------------
@@ -456,6 +455,7 @@ EVENT_TYPES: dict[str, type[EventBody]] = {
         VoucherCredited,
         DeviceAttached,
         DeviceDetached,
+        *APPROVAL_EVENTS,
     )
 }
 

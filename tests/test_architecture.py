@@ -26,7 +26,7 @@ ALLOWED = {
     "cloud_relay": {"core", "schemas"},
     "edge": {"core", "schemas", "drivers", "sync"},
 }
-DOMAINS = {"edge.catalog", "edge.payments", "edge.carts", "edge.tender", "edge.orders",
+DOMAINS = {"edge.catalog", "edge.payments", "edge.approvals", "edge.carts", "edge.tender", "edge.orders",
            "edge.printing", "edge.devices", "edge.reports"}
 # Packages of edge that serve every domain and so may import none of them.
 INFRASTRUCTURE = {"edge.store", "edge.api"}
