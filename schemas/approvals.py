@@ -218,3 +218,37 @@ class ApproverView(msgspec.Struct, frozen=True, omit_defaults=True):
 
 class ApproverList(msgspec.Struct, frozen=True):
     approvers: list[ApproverView]
+
+
+# --- HQ ----------------------------------------------------------------------------------
+
+
+class HqApproverCount(msgspec.Struct, frozen=True):
+    """One approver's decisions at one store (an override's approver is the manager lane)."""
+
+    store_id: str
+    approver_id: str
+    approved: int = 0
+    denied: int = 0
+    used: int = 0
+    overridden: int = 0
+    pin_refused: int = 0
+
+
+class HqStoreApprovals(msgspec.Struct, frozen=True):
+    store_id: str
+    requested: int = 0
+    approved: int = 0
+    denied: int = 0
+    used: int = 0
+    overridden: int = 0
+    pin_refused: int = 0
+
+
+class HqApprovals(msgspec.Struct, frozen=True):
+    """`GET /v1/hq/approvals`: the synced audit trail counted per store and per approver."""
+
+    tenant_id: str
+    relay_epoch: str
+    stores: list[HqStoreApprovals]
+    approvers: list[HqApproverCount]
