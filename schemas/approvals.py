@@ -207,7 +207,7 @@ class EnrollDevice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     public_key: Annotated[str, msgspec.Meta(min_length=40, max_length=64)]
 
 
-class ApproverView(msgspec.Struct, frozen=True, omit_defaults=True):
+class ApproverView(msgspec.Struct, frozen=True):
     approver_id: str
     name: str
     failures: int

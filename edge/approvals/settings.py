@@ -14,9 +14,11 @@ above_minor = 20000          # of more than 200.00
 rules = [{ action = "refund", above_minor = 10000 }]
 ```
 
-A rule with no condition always applies; with several, any one met applies. Actions without a
-rule need nobody, except the discount and refund actions, whose default rules come from the
-older keys `[discounts] manager_threshold_bp` and `[tender] refund_manager_above_minor`.
+A rule with no condition always applies; with several, any one met applies. The defaults
+(`edge.approvals.rules.legacy`): discounts above `[discounts] manager_threshold_bp`, refunds
+and returns above `[tender] refund_manager_above_minor`, and every receiptless return, return
+outside the window, price override, no-sale and cash paid out need a manager; a cart void
+needs nobody. A rule given here replaces the default for its action.
 Validated at load: an unknown action, a condition that does not apply to its action, or one
 action twice in a list is refused (the daemon does not start).
 """

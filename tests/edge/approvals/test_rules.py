@@ -109,7 +109,7 @@ rules = [{ action = "cart_void", above_lines = 10 }, { action = "refund", above_
 [approvals.stores.store-001]
 rules = [{ action = "refund", above_minor = 2000 }]
 [approvals.stores.store-002]
-rules = [{ action = "no_sale" }]
+rules = [{ action = "cash_paid_out", above_minor = 5000 }]
 """)
     p = ApprovalPolicy.of(cfg.approvals, "store-001", discount_above_bp=1500,
                           refund_above_minor=cfg.tender.refund_manager_above_minor)
@@ -117,11 +117,15 @@ rules = [{ action = "no_sale" }]
     assert p.rules.by_action["refund"] == Rule("refund", above_minor=2000)
     assert p.rules.by_action["cart_void"] == Rule("cart_void", above_lines=10)
     assert p.rules.by_action["line_discount"] == Rule("line_discount", above_bp=1500)
-    assert "no_sale" not in p.rules.by_action  # store-002's rule is not ours
+    assert p.rules.by_action["cash_paid_out"] == Rule("cash_paid_out")  # the default, not 002's
+    assert p.rules.by_action["receiptless_return"] == Rule("receiptless_return")
+    assert "cart_void" in p.rules.by_action and "price_override" in p.rules.by_action
     other = ApprovalPolicy.of(cfg.approvals, "store-002", discount_above_bp=1500,
                               refund_above_minor=5000)
     assert other.rules.by_action["refund"] == Rule("refund", above_minor=9000)
-    assert evaluate(other.rules, Facts("no_sale")) == Rule("no_sale")
+    assert evaluate(other.rules, Facts("cash_paid_out", amount_minor=5000)) is None
+    assert evaluate(other.rules, Facts("cash_paid_out", amount_minor=5001)) is not None
+    assert evaluate(other.rules, Facts("cart_void", lines=50)) == Rule("cart_void", above_lines=10)
 
 
 @pytest.mark.parametrize("toml", [
