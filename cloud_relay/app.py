@@ -22,7 +22,7 @@ from litestar.exceptions import HTTPException
 from litestar.params import PathParameter
 
 import cloud_relay
-from cloud_relay import auth, downsync, hq, ingest
+from cloud_relay import approvals, auth, downsync, hq, ingest
 from cloud_relay import returns as hq_returns
 from cloud_relay.errors import Refused
 from cloud_relay.metrics import RelayMetrics
@@ -269,6 +269,15 @@ async def returns_list(request: Request) -> Response:
         hq_returns.returns, _storage(request), tenant, q.get("flag"), q.get("store")))
 
 
+@get("/v1/hq/approvals")
+async def hq_approvals(request: Request) -> Response:
+    """Manager approvals per store and approver (docs/approvals.md)."""
+    tenant = await _hq(request)
+    return _json_response(await sync_to_thread(
+        approvals.summary, _storage(request), tenant, request.query_params.get("store"),
+        _date_param(request, "business_date")))
+
+
 @get("/v1/hq/quarantine")
 async def quarantine(request: Request) -> Response:
     tenant = await _hq(request)
@@ -332,7 +341,7 @@ def create_app(storage: Storage, now_ms: Callable[[], int],
     return Litestar(
         route_handlers=[upload_batch, watermark, changes, ledger, sync_status, reconciliation,
                         price_variances, quarantine, publish_changes, publish_catalog, live,
-                        ready, metrics, follow_ups, returns_list],
+                        ready, metrics, follow_ups, returns_list, hq_approvals],
         exception_handlers={  # type: ignore[dict-item]
             DomainError: _domain_error, HTTPException: _http_error,
             **{exc: _database_unavailable for exc in _unavailable_errors()},

@@ -98,6 +98,7 @@ def bind_controllers(daemon: Daemon) -> dict[type[Controller], type[Controller]]
         "devices": daemon.devices,
         "sync_report": sync_report,
         "returns_policy": daemon.returns_policy,
+        "approvals": daemon.approvals,
     }
     controllers = [health.HealthController, *(c for d in DOMAINS for c in d.routes)]
     return {c: deps.bind(c, services) for c in controllers}

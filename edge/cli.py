@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.console import Console
 
+from edge.approvals.cli import approvers_app
 from edge.devices.cli import devices_app
 from edge.paths import default_data_dir
 
@@ -30,6 +31,7 @@ catalog_app = typer.Typer(help="Catalog maintenance.", no_args_is_help=True)
 app.add_typer(lanes_app, name="lanes")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(devices_app, name="devices")
+app.add_typer(approvers_app, name="approvers")
 
 out = Console()
 err = Console(stderr=True)

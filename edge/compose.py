@@ -24,6 +24,9 @@ import structlog
 
 from core.clock import Clock
 from edge import domain, lanes
+from edge.approvals.domain import DOMAIN as APPROVALS
+from edge.approvals.rules import ApprovalPolicy
+from edge.approvals.service import ApprovalService
 from edge.carts.domain import DOMAIN as CARTS
 from edge.carts.model import Policy
 from edge.catalog.domain import DOMAIN as CATALOG
@@ -53,7 +56,7 @@ from sync.status import chain_check
 log = structlog.get_logger("novapos.daemon")
 
 DOMAINS: tuple[domain.Domain, ...] = (
-    CATALOG, PAYMENTS, CARTS, TENDER, ORDERS, PRINTING, DEVICES, REPORTS, RETURNS,
+    CATALOG, PAYMENTS, APPROVALS, CARTS, TENDER, ORDERS, PRINTING, DEVICES, REPORTS, RETURNS,
 )
 # Down-sync kinds the daemon applies outside any domain: HQ revoking a lane's tokens.
 _STORE_APPLIERS: Mapping[str, ChangeApplier] = {"lane.token_revoked": lanes.apply_revocations}
@@ -80,6 +83,12 @@ def policy_of(config: Config) -> Policy:
     )
 
 
+def approval_policy_of(config: Config) -> ApprovalPolicy:
+    return ApprovalPolicy.of(config.approvals, config.store.store_id,
+                             discount_above_bp=config.discounts.manager_threshold_bp,
+                             refund_above_minor=config.tender.refund_manager_above_minor)
+
+
 def store_of(data_dir: Path, config: Config, clock: Clock | None = None) -> Store:
     """The store kernel alone (CLI commands that need no device or terminal)."""
     return Store(data_dir, config.store, layout(), clock, writer=config.writer,
@@ -96,6 +105,7 @@ class Daemon:
     payments: Payments
     devices: DeviceService
     appliers: Mapping[str, ChangeApplier]
+    approvals: ApprovalService
     sync_engine: SyncEngine | None = field(default=None)
     returns_policy: ReturnsPolicy | None = field(default=None)
 
@@ -164,8 +174,9 @@ def compose(data_dir: Path, config: Config, clock: Clock | None = None) -> Daemo
     devices = DeviceService(store, config.devices, policy=policy, printing=printing,
                             terminals=terminals, statistics=statistics,
                             terminal_status_timeout_s=config.tender.terminal_status_timeout_s)
+    approvals = ApprovalService(store, approval_policy_of(config))
     return Daemon(config, store, policy, printing, terminals, payments, devices, appliers(),
-                  returns_policy=returns_policy_of(data_dir, config))
+                  approvals, returns_policy=returns_policy_of(data_dir, config))
 
 
 def returns_policy_of(data_dir: Path, config: Config) -> ReturnsPolicy:

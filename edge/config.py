@@ -17,6 +17,7 @@ import msgspec
 
 from core.errors import ConfigError, Refused
 from core.ratelimit import AuthFailureLimit
+from edge.approvals.settings import ApprovalsConfig
 from edge.carts.settings import DiscountConfig, PriceLockConfig
 from edge.devices.settings import DevicesConfig
 from edge.printing.settings import PrintingConfig
@@ -49,6 +50,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     sync: SyncConfig = SyncConfig()
     returns: ReturnsConfig = ReturnsConfig()
     auth_limit: AuthFailureLimit = AuthFailureLimit()
+    approvals: ApprovalsConfig = ApprovalsConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Set by `load`, not by the file: legacy keys it moved into [devices] (logged at start).
     moved_keys: tuple[str, ...] = ()

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from schemas.approvals import ApprovalNeeded
 from schemas.printing import ReceiptPrint
 
 Qty = Annotated[int, msgspec.Meta(ge=1, le=9_999, description="Whole units, for products sold each")]
@@ -368,3 +369,5 @@ class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
     amount_due_minor: int | None = None
     payment_id: str | None = None
     state: str | None = None
+    # 403 approval-required: what needs approving (docs/approvals.md).
+    approval: ApprovalNeeded | None = None

@@ -12,6 +12,7 @@ from typing import ClassVar, Literal
 
 import msgspec
 
+from schemas.approvals import APPROVAL_EVENTS
 from schemas.catalog import PriceVersion, Product, TaxClass
 from schemas.devices import DeviceAddress
 from schemas.eventbase import EventBody
@@ -456,6 +457,7 @@ EVENT_TYPES: dict[str, type[EventBody]] = {
         DeviceAttached,
         DeviceDetached,
         *RETURN_EVENTS,
+        *APPROVAL_EVENTS,
     )
 }
 

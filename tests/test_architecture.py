@@ -26,8 +26,8 @@ ALLOWED = {
     "cloud_relay": {"core", "schemas"},
     "edge": {"core", "schemas", "drivers", "sync"},
 }
-DOMAINS = {"edge.catalog", "edge.payments", "edge.carts", "edge.tender", "edge.orders",
-           "edge.printing", "edge.devices", "edge.reports", "edge.returns"}
+DOMAINS = {"edge.catalog", "edge.payments", "edge.approvals", "edge.carts", "edge.tender",
+           "edge.orders", "edge.printing", "edge.devices", "edge.reports", "edge.returns"}
 # Packages of edge that serve every domain and so may import none of them.
 INFRASTRUCTURE = {"edge.store", "edge.api"}
 

@@ -38,6 +38,7 @@ def problem_response(
         type=TYPE_BASE + slug, title=title, status=status, detail=detail, instance=instance,
         errors=errors, lines=extra.get("lines"), amount_due_minor=extra.get("amount_due_minor"),
         payment_id=extra.get("payment_id"), state=extra.get("state"),
+        approval=extra.get("approval"),
     )
     return Response(
         content=_encoder.encode(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE,
@@ -123,7 +124,10 @@ EXCEPTION_HANDLERS = {
 _DOC = {
     400: "Malformed JSON, invalid fields, or a missing Idempotency-Key",
     401: "Missing, unknown or revoked lane token",
-    403: "Token of another tenant/store, another lane's cart, or a manager is required",
+    403: "Token of another tenant/store, another lane's cart, or a manager is required; "
+         "approval-required: a manager must approve exactly this request (the problem's "
+         "`approval` names it; retry with X-Approval-Token); approval-token-invalid, -used, "
+         "-expired, -mismatch, approval-key-revoked, approval-denied: the token was refused",
     404: "No such cart, line, order or item",
     409: "Cart closed, price lock expired, tender insufficient, or Idempotency-Key in flight",
     413: "Request body too large",

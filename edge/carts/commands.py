@@ -4,7 +4,8 @@ model itself (projections do). Every refusal is a typed `DomainError` raised bef
 is appended, and the writer's savepoint discards the command whole anyway.
 
 The decisions are pure functions of the cart, the catalog facts and the request
-(`line_to_add`, `discount_share`, `reprice_lines`), so they are tested without a database.
+(`line_to_add`, `discount_to_apply`, `reprice_lines`), so they are tested without a database;
+whether a discount needs a manager is the approvals domain's rules (`edge.approvals.require`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from core.errors import InvalidInput
 from core.ids import uuid7
 from core.price_lock import PricePoint
 from core.pricing import Discount
+from edge.approvals.commands import require
+from edge.approvals.rules import ApprovalPolicy, Facts, legacy
 from edge.carts.model import MAX_LINES_PER_CART, Cart, Policy, fetch_for, folded, remember
 from edge.catalog import lookup
-from edge.errors import ManagerRequired, UnknownItem
+from edge.errors import UnknownItem
 from edge.lanes import Principal
 from edge.store.writer import Tx
 from schemas import api
@@ -63,9 +66,9 @@ def line_to_add(cart: Cart, item: lookup.Item, points: list[PricePoint], req: ap
 
 
 def discount_to_apply(cart: Cart, req: api.ApplyDiscount, policy: Policy,
-                      who: Principal) -> ev.CartDiscountApplied:
-    """A line or cart discount, refused above what it applies to, and above the cashier limit
-    for anyone but a manager."""
+                      who: Principal) -> tuple[ev.CartDiscountApplied, Facts, str]:
+    """A line or cart discount, refused above what it applies to; with the facts the
+    approval rules judge (amount off, share of what it applies to) and its subject."""
     if req.kind == "percent" and req.value > pricing.BASIS_POINTS:
         raise InvalidInput("a percent discount is at most 10000 basis points (100 %)", field="value")
     discount = Discount(req.kind, req.value)
@@ -80,14 +83,14 @@ def discount_to_apply(cart: Cart, req: api.ApplyDiscount, policy: Policy,
         )
     if req.kind == "amount" and req.value > base:
         raise InvalidInput(f"discount {req.value} exceeds the {base} it applies to", field="value")
-    share_bp = pricing.discount_share_bp(discount.amount_off(base), base)
-    if share_bp > policy.manager_threshold_bp and not who.is_manager:
-        raise ManagerRequired(
-            f"a discount of {share_bp / 100:.2f} % exceeds the cashier limit of "
-            f"{policy.manager_threshold_bp / 100:.2f} %; a manager token must apply it"
-        )
-    return ev.CartDiscountApplied(cart_id=cart.cart_id, line_id=req.line_id, kind=req.kind,
+    off = discount.amount_off(base)
+    share_bp = pricing.discount_share_bp(off, base)
+    body = ev.CartDiscountApplied(cart_id=cart.cart_id, line_id=req.line_id, kind=req.kind,
                                   value=req.value, approved_by_role=who.role, reason=req.reason)
+    if req.line_id is not None:
+        facts = Facts("line_discount", amount_minor=off, share_bp=share_bp)
+        return body, facts, f"cart:{cart.cart_id}/line:{req.line_id}"
+    return body, Facts("cart_discount", amount_minor=off, share_bp=share_bp), f"cart:{cart.cart_id}"
 
 
 def reprice_lines(cart: Cart, points: dict[str, list[PricePoint]], now_ms: int, ttl_ms: int,
@@ -149,9 +152,20 @@ def remove_line(tx: Tx, who: Principal, cart_id: str, line_id: int) -> Cart:
 
 
 def apply_discount(tx: Tx, who: Principal, policy: Policy, cart_id: str,
-                   req: api.ApplyDiscount) -> Cart:
+                   req: api.ApplyDiscount, approvals: ApprovalPolicy | None = None,
+                   token: str | None = None) -> Cart:
+    """A discount above the rules' limits needs a manager: a manager token, or an approval
+    token for exactly this discount (edge.approvals). Without the store's approval policy,
+    the cart policy's threshold is the rule."""
+    if approvals is None:
+        approvals = ApprovalPolicy(legacy(policy.manager_threshold_bp,
+                                          policy.refund_manager_above_minor))
     cart = fetch_for(tx, cart_id, who, must_be_open=True)
-    return _append(tx, cart, discount_to_apply(cart, req, policy, who), who)
+    body, facts, subject = discount_to_apply(cart, req, policy, who)
+    share = f"{(facts.share_bp or 0) / 100:.2f} %"
+    require(tx, who, approvals, facts, subject, token, reason=req.reason,
+            detail=f"a discount of {share} ({facts.amount_minor} off) exceeds the cashier limit")
+    return _append(tx, cart, body, who)
 
 
 def reprice(tx: Tx, who: Principal, policy: Policy, cart_id: str) -> Cart:

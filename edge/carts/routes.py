@@ -11,6 +11,8 @@ from litestar.params import JSONBody, PathParameter
 
 from edge.api.deps import Injected, respond
 from edge.api.problems import READ_PROBLEMS, WRITE_PROBLEMS
+from edge.approvals.header import ApprovalToken, with_token
+from edge.approvals.service import ApprovalService
 from edge.carts import commands
 from edge.carts.model import Cart, Policy, load_for
 from edge.carts.views import view
@@ -32,6 +34,7 @@ def cart_answer(policy: Policy, fn: Callable[[Tx], Cart], status: int = 200):
 class CartController(Controller):
     path = "/v1/carts"
     tags = ["carts"]
+    approvals: ApprovalService
     policy: Policy
     store: Store
 
@@ -126,19 +129,22 @@ class CartController(Controller):
         summary="Apply a line or cart discount",
     )
     async def discount(
-        self, mutation: Injected[Mutation], cart_id: CartId, data: JSONBody[api.ApplyDiscount]
+        self, mutation: Injected[Mutation], cart_id: CartId, data: JSONBody[api.ApplyDiscount],
+        approval_token: ApprovalToken = None,
     ) -> Response[api.CartView]:
+        m = with_token(mutation, approval_token)
         return respond(
-            await self.store.gate.run(
-                mutation,
+            await self.approvals.asking(self.store.gate.run(
+                m,
                 data,
                 cart_answer(
                     self.policy,
                     lambda tx: commands.apply_discount(
-                        tx, mutation.who, self.policy, cart_id, data
+                        tx, m.who, self.policy, cart_id, data, self.approvals.policy,
+                        m.approval_token,
                     ),
                 ),
-            )
+            ))
         )
 
     @post(

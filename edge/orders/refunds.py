@@ -4,7 +4,8 @@ The refund order (docs/tender.md): card tenders first (each back to the same car
 gateway reference, in the order they were taken), then vouchers (credited back), then "other",
 cash last. No tender ever gets back more than it kept (captured − change − earlier refunds).
 A line refund is worth the line's total pro rata to the quantity (half up); a whole refund is
-everything still kept. A refund above `[tender] refund_manager_above_minor` needs a manager.
+everything still kept. A refund above `[tender] refund_manager_above_minor` (or the `refund` rule of
+[approvals]) needs a manager: a manager token or an approval token (edge.approvals).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from core.errors import DomainError, InvalidInput, NotFound
 from core.ids import uuid7
 from core.money import div_round_half_up
 from edge.carts.model import Policy
-from edge.errors import ManagerRequired
+from edge.approvals.commands import require
+from edge.approvals.rules import ApprovalPolicy, Facts, legacy
 from edge.lanes import Principal
 from edge.payments import rows as payment_rows
 from edge.payments.machine import Payment
@@ -123,7 +125,8 @@ def sold_lines(conn: apsw.Connection, order_id: str) -> dict[int, SoldLine]:
 
 
 def begin(tx: Tx, who: Principal, policy: Policy, order_id: str, req: api.RefundOrder,
-          request_key: str = "") -> CardRefunds:
+          request_key: str = "", approvals: ApprovalPolicy | None = None,
+          token: str | None = None) -> CardRefunds:
     """Record the refund and its split; settle cash/voucher/other at once; leave card parts
     refund_pending (committed before the terminal is asked)."""
     if not tx.conn.execute("SELECT 1 FROM orders WHERE order_id = ?", (order_id,)).fetchall():
@@ -151,10 +154,11 @@ def begin(tx: Tx, who: Principal, policy: Policy, order_id: str, req: api.Refund
         amount = min(sum(ln.amount_minor for ln in lines), kept)
     if amount <= 0:
         raise RefundRefused(f"nothing left to refund on order {order_id}")
-    if amount > policy.refund_manager_above_minor and not who.is_manager:
-        raise ManagerRequired(
-            f"a refund of {amount} exceeds the cashier limit of "
-            f"{policy.refund_manager_above_minor}; a manager token must make it")
+    if approvals is None:
+        approvals = ApprovalPolicy(legacy(policy.manager_threshold_bp,
+                                          policy.refund_manager_above_minor))
+    require(tx, who, approvals, Facts("refund", amount_minor=amount), f"order:{order_id}", token,
+            detail=f"a refund of {amount} exceeds the cashier limit", reason=req.reason)
     return record(tx, who, order_id, payments, amount, lines, req.reason, request_key)
 
 

@@ -12,6 +12,8 @@ from litestar.params import JSONBody, Parameter, PathParameter
 from core.idempotency import Fresh
 from edge.api.deps import Injected, respond
 from edge.api.problems import READ_PROBLEMS, TENDER_PROBLEMS, WRITE_PROBLEMS
+from edge.approvals.header import ApprovalToken, with_token
+from edge.approvals.service import ApprovalService
 from edge.carts.model import Policy
 from edge.carts.routes import CartId
 from edge.orders import commands, refunds, views
@@ -59,6 +61,7 @@ class CompleteController(Controller):
 class OrderController(Controller):
     path = "/v1"
     tags = ["orders"]
+    approvals: ApprovalService
     payments: Payments
     policy: Policy
     receipts: ReceiptPrints
@@ -94,17 +97,20 @@ class OrderController(Controller):
         summary="Refund an order (whole or lines) to its original tenders",
     )
     async def refund(
-        self, mutation: Injected[Mutation], order_id: OrderId, data: JSONBody[api.RefundOrder]
+        self, mutation: Injected[Mutation], order_id: OrderId, data: JSONBody[api.RefundOrder],
+        approval_token: ApprovalToken = None,
     ) -> Response[api.RefundView]:
+        m = with_token(mutation, approval_token)
         return respond(
-            await self.payments.refund(
-                mutation,
+            await self.approvals.asking(self.payments.refund(
+                m,
                 data,
                 lambda tx: refunds.begin(
-                    tx, mutation.who, self.policy, order_id, data, mutation.request_key
+                    tx, m.who, self.policy, order_id, data, m.request_key,
+                    self.approvals.policy, m.approval_token,
                 ),
                 lambda tx, refund_id: answer(201, refunds.view(tx.conn, refund_id)),
-            )
+            ))
         )
 
     @get("/refunds/{refund_id:str}", responses=READ_PROBLEMS, summary="A refund and its split")

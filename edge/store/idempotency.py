@@ -81,6 +81,9 @@ class Mutation:
     key: str
     method: str
     path: str
+    # A manager's approval for this request (X-Approval-Token, edge.approvals): not part of
+    # what makes two requests the same, so the lane retries under the same key with it.
+    approval_token: str | None = None
 
     @property
     def scope(self) -> str:

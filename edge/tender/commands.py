@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from core.errors import DomainError, InvalidInput, NotFound
 from core.ids import uuid7
+from edge.approvals.commands import require
+from edge.approvals.rules import ApprovalPolicy, Facts
 from edge.carts.model import MAX_TENDERS_PER_CART, Cart, Policy, fetch, fetch_for
 from edge.lanes import Principal
 from edge.payments import machine, settlement
@@ -121,10 +123,25 @@ def add_tender(tx: Tx, who: Principal, cart_id: str, req: api.AddTender,
     return _reload(tx, cart_id)
 
 
-def void_cart(tx: Tx, who: Principal, cart_id: str, req: api.VoidCart) -> Cart:
+def approve_void(tx: Tx, who: Principal, cart: Cart, approvals: ApprovalPolicy,
+                 tax_mode: str, token: str | None, reason: str = "") -> None:
+    """A void of a cart over the `cart_void` rule's lines or amount needs a manager
+    (edge.approvals); call it before the void's first event."""
+    total = cart.totals(tax_mode).total_minor
+    require(tx, who, approvals, Facts("cart_void", amount_minor=total, lines=len(cart.lines)),
+            f"cart:{cart.cart_id}", token, reason=reason,
+            detail=f"a void of {len(cart.lines)} lines worth {total}")
+
+
+def void_cart(tx: Tx, who: Principal, cart_id: str, req: api.VoidCart,
+              approvals: ApprovalPolicy | None = None, tax_mode: str = "inclusive",
+              token: str | None = None) -> Cart:
     """Void an open cart: its cash/voucher/other tenders are voided (a voucher is credited
-    back); a held or charged card refuses it until removed."""
+    back); a held or charged card refuses it until removed. With `approvals`, the void is
+    judged by its rules first."""
     cart = fetch_for(tx, cart_id, who, must_be_open=True)
+    if approvals is not None:
+        approve_void(tx, who, cart, approvals, tax_mode, token, req.reason)
     void_local_tenders(tx, who, cart)
     tx.append(ev.CartVoided(cart_id=cart_id, reason=req.reason),
               stream=f"cart:{cart_id}", lane_id=who.lane_id)

@@ -12,6 +12,8 @@ from litestar.params import JSONBody, PathParameter
 from core.errors import NotFound
 from edge.api.deps import Injected, respond
 from edge.api.problems import READ_PROBLEMS, TENDER_PROBLEMS, WRITE_PROBLEMS
+from edge.approvals.header import ApprovalToken, with_token
+from edge.approvals.service import ApprovalService
 from edge.carts.model import Policy
 from edge.carts.routes import CartId
 from edge.errors import Forbidden
@@ -36,6 +38,7 @@ def _manager(who: Principal, what: str) -> None:
 class TenderController(Controller):
     path = "/v1"
     tags = ["tenders"]
+    approvals: ApprovalService
     payments: Payments
     policy: Policy
     store: Store
@@ -69,9 +72,12 @@ class TenderController(Controller):
         summary="Void an open cart (held cards are released on the terminal first)",
     )
     async def void(
-        self, mutation: Injected[Mutation], cart_id: CartId, data: JSONBody[api.VoidCart]
+        self, mutation: Injected[Mutation], cart_id: CartId, data: JSONBody[api.VoidCart],
+        approval_token: ApprovalToken = None,
     ) -> Response[api.CartView]:
-        return respond(await self.payments.void_cart(mutation, cart_id, data))
+        m = with_token(mutation, approval_token)
+        return respond(await self.approvals.asking(
+            self.payments.void_cart(m, cart_id, data, self.approvals.policy)))
 
     @get(
         "/payments/{payment_id:str}",

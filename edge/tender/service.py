@@ -24,6 +24,7 @@ import structlog
 
 from core.errors import DomainError
 from core.idempotency import Answer, Done, Fresh, Outcome, Pending, Refusal
+from edge.approvals.rules import ApprovalPolicy
 from edge.carts.model import Policy, fetch_for
 from edge.carts.views import view as cart_view
 from edge.errors import StoreUnavailable
@@ -416,16 +417,17 @@ class Payments:
 
     # --- voiding a cart with held cards ------------------------------------------------------
 
-    async def void_cart(self, m: Mutation, cart_id: str, req: api.VoidCart
-                        ) -> Outcome:
+    async def void_cart(self, m: Mutation, cart_id: str, req: api.VoidCart,
+                        approvals: ApprovalPolicy | None = None) -> Outcome:
         """Void a cart. Its held (pre-authorized, not captured) card tenders are reversed on
         the terminal first — `voiding` commits before each reversal, so the hold is released —
         and the cart is voided only once every hold is. A captured card still has to be
         removed first (409 `card-tender-active`, from the plain void)."""
         who = m.who
 
-        def void_now(tx: Tx) -> Answer:
-            commands.void_cart(tx, who, cart_id, req)
+        def void_now(tx: Tx, judged: bool = False) -> Answer:
+            commands.void_cart(tx, who, cart_id, req, None if judged else approvals,
+                               self._policy.tax_mode, m.approval_token)
             return self._cart_answer(tx, who, cart_id, 200)
 
         def begin(tx: Tx, _prepared: None) -> Done | Pending:
@@ -437,6 +439,10 @@ class Payments:
                 return Done(void_now(tx))
             if any(p.payment_id in self._in_progress for p in holds):
                 raise PaymentInProgress(f"cart {cart_id} is being reversed on the terminal")
+            if approvals is not None and not any(p.state == "voiding" for p in holds):
+                # Judged before the first hold is released (a resumed void was judged then).
+                commands.approve_void(tx, who, cart, approvals, self._policy.tax_mode,
+                                      m.approval_token, req.reason)
             work = [(commands.begin_card_void(tx, who, cart_id, p.tender_id),
                      p.state == "voiding") for p in holds]
             self._in_progress.update(p.payment_id for p, _ in work)
@@ -454,7 +460,7 @@ class Payments:
                 self._in_progress.difference_update(p.payment_id for p, _ in fin.intent)
 
             def voided(tx: Tx) -> Answer:
-                done = void_now(tx)
+                done = void_now(tx, judged=True)
                 fin.record(tx, done)
                 return done
 

@@ -1,0 +1,1 @@
+"""Manager approvals: rules, requests, PIN and device approvals, tokens, the audit trail."""
