@@ -19,6 +19,7 @@ from core.errors import ConfigError, Refused
 from core.ratelimit import AuthFailureLimit
 from edge.carts.settings import DiscountConfig, PriceLockConfig
 from edge.devices.settings import DevicesConfig
+from edge.inventory.settings import InventoryConfig
 from edge.printing.settings import PrintingConfig
 from edge.store.settings import IdempotencyConfig, StoreConfig, WriterConfig
 from edge.tender.settings import TenderConfig
@@ -46,6 +47,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     devices: DevicesConfig = DevicesConfig()
     printing: PrintingConfig = PrintingConfig()
     sync: SyncConfig = SyncConfig()
+    inventory: InventoryConfig = InventoryConfig()
     auth_limit: AuthFailureLimit = AuthFailureLimit()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Set by `load`, not by the file: legacy keys it moved into [devices] (logged at start).

@@ -14,15 +14,12 @@ import msgspec
 
 from schemas.catalog import PriceVersion, Product, TaxClass
 from schemas.devices import DeviceAddress
+from schemas.event_base import EventBody
+from schemas.inventory import INVENTORY_EVENTS
 from schemas.upcasting import EventCodec, Upcaster
 
 DiscountKind = Literal["amount", "percent"]
 TaxMode = Literal["inclusive", "exclusive"]
-
-
-class EventBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    TYPE: ClassVar[str]
-    SCHEMA_VERSION: ClassVar[int] = 1
 
 
 # --- catalog -----------------------------------------------------------------------------
@@ -456,6 +453,7 @@ EVENT_TYPES: dict[str, type[EventBody]] = {
         VoucherCredited,
         DeviceAttached,
         DeviceDetached,
+        *INVENTORY_EVENTS,
     )
 }
 

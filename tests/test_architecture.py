@@ -27,7 +27,7 @@ ALLOWED = {
     "edge": {"core", "schemas", "drivers", "sync"},
 }
 DOMAINS = {"edge.catalog", "edge.payments", "edge.carts", "edge.tender", "edge.orders",
-           "edge.printing", "edge.devices", "edge.reports"}
+           "edge.printing", "edge.devices", "edge.reports", "edge.inventory"}
 # Packages of edge that serve every domain and so may import none of them.
 INFRASTRUCTURE = {"edge.store", "edge.api"}
 
