@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, get, post
-from litestar.params import JSONBody, Parameter, PathParameter
+from litestar.params import JSONBody, Parameter, PathParameter, QueryParameter
 
 from edge.api.deps import Injected, respond
 from edge.api.problems import READ_PROBLEMS, WRITE_PROBLEMS
@@ -89,9 +89,10 @@ class StockController(Controller):
 
     @get("/deliveries", responses=READ_PROBLEMS, summary="Deliveries HQ announced")
     async def deliveries(
-        self, state: str | None = Parameter(default=None, pattern="^(expected|received)$"),
+        self, delivery_state: Annotated[str | None, QueryParameter(
+            name="state", pattern="^(expected|received)$")] = None,
     ) -> list[api.DeliveryView]:
-        return commands.deliveries(self.store.reader, state)
+        return commands.deliveries(self.store.reader, delivery_state)
 
     @get("/transfers/{transfer_id:str}", responses=READ_PROBLEMS, summary="A transfer")
     async def transfer(self, transfer_id: Id) -> api.TransferView:
