@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from edge.devices.cli import devices_app
-from edge.inventory.cli import stock_app
+from edge.stock_cli import stock_app
 from edge.paths import default_data_dir
 
 if TYPE_CHECKING:

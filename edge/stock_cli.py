@@ -1,4 +1,5 @@
-"""`novapos-edge stock ...`: show, receive, count, adjust, ship. A thin skin over
+"""`novapos-edge stock ...`: show, receive, count, adjust, ship. A shell of the composition
+root (it opens the composed store, so it lives beside `edge.cli`, not in the domain), thin over
 `edge.inventory.commands` on the store database (like `catalog import`); the heavy modules
 are imported when a command runs, so `--help` stays fast.
 
