@@ -98,6 +98,7 @@ def bind_controllers(daemon: Daemon) -> dict[type[Controller], type[Controller]]
         "devices": daemon.devices,
         "sync_report": sync_report,
         "inventory": daemon.config.inventory,
+        "pickup": daemon.config.pickup,
     }
     controllers = [health.HealthController, *(c for d in DOMAINS for c in d.routes)]
     return {c: deps.bind(c, services) for c in controllers}

@@ -32,6 +32,8 @@ from edge.devices.domain import DOMAIN as DEVICES
 from edge.devices.service import DeviceService
 from edge.devices.statistics import SqliteStatistics
 from edge.inventory.domain import DOMAIN as INVENTORY
+from edge.pickup.domain import DOMAIN as PICKUP
+from edge.pickup.service import PickupService
 from edge.orders.domain import DOMAIN as ORDERS
 from edge.payments.domain import DOMAIN as PAYMENTS
 from edge.printing.domain import DOMAIN as PRINTING
@@ -52,7 +54,7 @@ log = structlog.get_logger("novapos.daemon")
 
 DOMAINS: tuple[domain.Domain, ...] = (
     CATALOG, PAYMENTS, CARTS, TENDER, ORDERS, PRINTING, DEVICES, REPORTS,
-    INVENTORY,
+    INVENTORY, PICKUP,
 )
 # Down-sync kinds the daemon applies outside any domain: HQ revoking a lane's tokens.
 _STORE_APPLIERS: Mapping[str, ChangeApplier] = {"lane.token_revoked": lanes.apply_revocations}
@@ -95,6 +97,7 @@ class Daemon:
     payments: Payments
     devices: DeviceService
     appliers: Mapping[str, ChangeApplier]
+    pickup: PickupService | None = field(default=None)
     sync_engine: SyncEngine | None = field(default=None)
 
     def start(self) -> None:
@@ -122,9 +125,13 @@ class Daemon:
         engine = engine_for(self.store, self.config.sync, self.appliers)
         self.sync_engine = engine
         syncing = asyncio.create_task(engine.run(), name="sync-engine") if engine else None
+        pickup = (asyncio.create_task(self.pickup.run(), name="pickup-sweeper")
+                  if self.pickup else None)
         try:
             yield
         finally:
+            if pickup is not None:
+                await _cancel(pickup)
             if syncing is not None:
                 await _cancel(syncing)
             self.sync_engine = None
@@ -162,4 +169,6 @@ def compose(data_dir: Path, config: Config, clock: Clock | None = None) -> Daemo
     devices = DeviceService(store, config.devices, policy=policy, printing=printing,
                             terminals=terminals, statistics=statistics,
                             terminal_status_timeout_s=config.tender.terminal_status_timeout_s)
-    return Daemon(config, store, policy, printing, terminals, payments, devices, appliers())
+    pickup = PickupService(store, config.pickup, devices.hub.publish)
+    return Daemon(config, store, policy, printing, terminals, payments, devices, appliers(),
+                  pickup=pickup)

@@ -20,6 +20,7 @@ from core.ratelimit import AuthFailureLimit
 from edge.carts.settings import DiscountConfig, PriceLockConfig
 from edge.devices.settings import DevicesConfig
 from edge.inventory.settings import InventoryConfig
+from edge.pickup.settings import PickupConfig
 from edge.printing.settings import PrintingConfig
 from edge.store.settings import IdempotencyConfig, StoreConfig, WriterConfig
 from edge.tender.settings import TenderConfig
@@ -48,6 +49,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     printing: PrintingConfig = PrintingConfig()
     sync: SyncConfig = SyncConfig()
     inventory: InventoryConfig = InventoryConfig()
+    pickup: PickupConfig = PickupConfig()
     auth_limit: AuthFailureLimit = AuthFailureLimit()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Set by `load`, not by the file: legacy keys it moved into [devices] (logged at start).

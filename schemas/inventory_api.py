@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from schemas.inventory import AdjustReason, DeliverySource
-from schemas.pickup import CancelReason, PickupLine
+from schemas.pickup import CancelReason
 
 Sku = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -231,6 +231,30 @@ class PickupOrderList(msgspec.Struct, frozen=True):
     orders: list[PickupOrderView]
 
 
+class PickupLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    sku: Sku
+    qty_milli: PositiveQtyMilli
+    name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    unit_price_minor: Annotated[int, msgspec.Meta(ge=0, le=10**10)] = 0
+
+
+PickupCode = Annotated[str, msgspec.Meta(min_length=4, max_length=32)]
+PickupLines = Annotated[tuple[PickupLine, ...], msgspec.Meta(min_length=1, max_length=200)]
+
+
+class PickupOrderChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`pickup.order`: the down-sync payload of a pickup order for `store_id` (validated by
+    the store before it is recorded as `pickup.order_received`)."""
+
+    order_id: Id
+    store_id: Id
+    pickup_code: PickupCode
+    lines: PickupLines
+    prepaid: bool = True
+    customer_ref: Annotated[str, msgspec.Meta(max_length=128)] = ""
+    placed_at_ms: int = 0
+
+
 # --- HQ (relay) ------------------------------------------------------------------------------
 
 
@@ -240,9 +264,9 @@ class PlacePickupOrder(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     order_id: Id
     store_id: Id
-    lines: Annotated[tuple[PickupLine, ...], msgspec.Meta(min_length=1, max_length=200)]
+    lines: PickupLines
     prepaid: bool = True
-    pickup_code: Annotated[str, msgspec.Meta(min_length=4, max_length=32)] | None = None
+    pickup_code: PickupCode | None = None
     customer_ref: Annotated[str, msgspec.Meta(max_length=128)] = ""
 
 

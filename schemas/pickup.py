@@ -8,33 +8,36 @@ order short. `edge.pickup.machine` holds the transitions.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import msgspec
 
 from schemas.event_base import EventBody
 
-Sku = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-QtyMilli = Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
 CancelReason = Literal["no_show", "hq", "store"]
 
 
+# The event shapes carry no validation constraints: what was recorded must always read back.
+# The boundary contracts (`schemas.inventory_api.PickupOrderChange`, `PlacePickupOrder`)
+# validate before anything is recorded.
+
+
 class PickupLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    sku: Sku
-    qty_milli: QtyMilli
+    sku: str
+    qty_milli: int
     name: str = ""
-    unit_price_minor: Annotated[int, msgspec.Meta(ge=0)] = 0
+    unit_price_minor: int = 0
 
 
 class PickupOrder(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A pickup order as HQ publishes it to one store (the down-sync payload)."""
+    """A pickup order as HQ sent it to one store."""
 
-    order_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    store_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    pickup_code: Annotated[str, msgspec.Meta(min_length=4, max_length=32)]
-    lines: Annotated[tuple[PickupLine, ...], msgspec.Meta(min_length=1, max_length=200)]
+    order_id: str
+    store_id: str
+    pickup_code: str
+    lines: tuple[PickupLine, ...]
     prepaid: bool = True
-    customer_ref: Annotated[str, msgspec.Meta(max_length=128)] = ""
+    customer_ref: str = ""
     placed_at_ms: int = 0
 
 
