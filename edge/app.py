@@ -99,6 +99,8 @@ def bind_controllers(daemon: Daemon) -> dict[type[Controller], type[Controller]]
         "sync_report": sync_report,
         "returns_policy": daemon.returns_policy,
         "approvals": daemon.approvals,
+        "inventory": daemon.config.inventory,
+        "pickup": daemon.config.pickup,
     }
     controllers = [health.HealthController, *(c for d in DOMAINS for c in d.routes)]
     return {c: deps.bind(c, services) for c in controllers}

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from edge.approvals.cli import approvers_app
 from edge.devices.cli import devices_app
+from edge.stock_cli import stock_app
 from edge.paths import default_data_dir
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ app.add_typer(lanes_app, name="lanes")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(devices_app, name="devices")
 app.add_typer(approvers_app, name="approvers")
+app.add_typer(stock_app, name="stock")
 
 out = Console()
 err = Console(stderr=True)

@@ -34,6 +34,9 @@ from edge.config import Config
 from edge.devices.domain import DOMAIN as DEVICES
 from edge.devices.service import DeviceService
 from edge.devices.statistics import SqliteStatistics
+from edge.inventory.domain import DOMAIN as INVENTORY
+from edge.pickup.domain import DOMAIN as PICKUP
+from edge.pickup.service import PickupService
 from edge.orders.domain import DOMAIN as ORDERS
 from edge.payments.domain import DOMAIN as PAYMENTS
 from edge.printing.domain import DOMAIN as PRINTING
@@ -57,6 +60,7 @@ log = structlog.get_logger("novapos.daemon")
 
 DOMAINS: tuple[domain.Domain, ...] = (
     CATALOG, PAYMENTS, APPROVALS, CARTS, TENDER, ORDERS, PRINTING, DEVICES, REPORTS, RETURNS,
+    INVENTORY, PICKUP,
 )
 # Down-sync kinds the daemon applies outside any domain: HQ revoking a lane's tokens.
 _STORE_APPLIERS: Mapping[str, ChangeApplier] = {"lane.token_revoked": lanes.apply_revocations}
@@ -106,6 +110,7 @@ class Daemon:
     devices: DeviceService
     appliers: Mapping[str, ChangeApplier]
     approvals: ApprovalService
+    pickup: PickupService | None = field(default=None)
     sync_engine: SyncEngine | None = field(default=None)
     returns_policy: ReturnsPolicy | None = field(default=None)
 
@@ -134,9 +139,13 @@ class Daemon:
         engine = engine_for(self.store, self.config.sync, self.appliers)
         self.sync_engine = engine
         syncing = asyncio.create_task(engine.run(), name="sync-engine") if engine else None
+        pickup = (asyncio.create_task(self.pickup.run(), name="pickup-sweeper")
+                  if self.pickup else None)
         try:
             yield
         finally:
+            if pickup is not None:
+                await _cancel(pickup)
             if syncing is not None:
                 await _cancel(syncing)
             self.sync_engine = None
@@ -175,8 +184,9 @@ def compose(data_dir: Path, config: Config, clock: Clock | None = None) -> Daemo
                             terminals=terminals, statistics=statistics,
                             terminal_status_timeout_s=config.tender.terminal_status_timeout_s)
     approvals = ApprovalService(store, approval_policy_of(config))
+    pickup = PickupService(store, config.pickup, devices.hub.publish)
     return Daemon(config, store, policy, printing, terminals, payments, devices, appliers(),
-                  approvals, returns_policy=returns_policy_of(data_dir, config))
+                  approvals, returns_policy=returns_policy_of(data_dir, config), pickup=pickup)
 
 
 def returns_policy_of(data_dir: Path, config: Config) -> ReturnsPolicy:

@@ -20,6 +20,8 @@ from core.ratelimit import AuthFailureLimit
 from edge.approvals.settings import ApprovalsConfig
 from edge.carts.settings import DiscountConfig, PriceLockConfig
 from edge.devices.settings import DevicesConfig
+from edge.inventory.settings import InventoryConfig
+from edge.pickup.settings import PickupConfig
 from edge.printing.settings import PrintingConfig
 from edge.returns.settings import ReturnsConfig
 from edge.store.settings import IdempotencyConfig, StoreConfig, WriterConfig
@@ -49,6 +51,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     printing: PrintingConfig = PrintingConfig()
     sync: SyncConfig = SyncConfig()
     returns: ReturnsConfig = ReturnsConfig()
+    inventory: InventoryConfig = InventoryConfig()
+    pickup: PickupConfig = PickupConfig()
     auth_limit: AuthFailureLimit = AuthFailureLimit()
     approvals: ApprovalsConfig = ApprovalsConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"

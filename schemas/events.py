@@ -16,6 +16,7 @@ from schemas.approvals import APPROVAL_EVENTS
 from schemas.catalog import PriceVersion, Product, TaxClass
 from schemas.devices import DeviceAddress
 from schemas.eventbase import EventBody
+from schemas.inventory import INVENTORY_EVENTS
 from schemas.returns import RETURN_EVENTS
 from schemas.upcasting import EventCodec, Upcaster
 
@@ -458,6 +459,7 @@ EVENT_TYPES: dict[str, type[EventBody]] = {
         DeviceDetached,
         *RETURN_EVENTS,
         *APPROVAL_EVENTS,
+        *INVENTORY_EVENTS,
     )
 }
 

@@ -27,7 +27,8 @@ ALLOWED = {
     "edge": {"core", "schemas", "drivers", "sync"},
 }
 DOMAINS = {"edge.catalog", "edge.payments", "edge.approvals", "edge.carts", "edge.tender",
-           "edge.orders", "edge.printing", "edge.devices", "edge.reports", "edge.returns"}
+           "edge.orders", "edge.printing", "edge.devices", "edge.reports", "edge.returns",
+           "edge.inventory", "edge.pickup"}
 # Packages of edge that serve every domain and so may import none of them.
 INFRASTRUCTURE = {"edge.store", "edge.api"}
 

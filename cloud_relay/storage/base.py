@@ -21,9 +21,10 @@ from __future__ import annotations
 from cloud_relay.storage.credentials import Credentials
 from cloud_relay.storage.ingest import Ingest
 from cloud_relay.storage.ledger import Ledger
+from cloud_relay.storage.pickup import PickupOrders
 from cloud_relay.storage.publish import Publish
 from cloud_relay.storage.replay import Replays
 
 
-class Storage(Credentials, Ingest, Ledger, Publish, Replays):
+class Storage(Credentials, Ingest, Ledger, Publish, Replays, PickupOrders):
     """Everything the relay keeps, over one backend's transactions."""

@@ -275,15 +275,16 @@ class Relay:
 
 def start_relay(backend: str, data_dir: Path, *, database: str | None = None,
                 tls: tuple[Path, Path] | None = None, secret_key: str | None = None,
-                auth_limit: AuthFailureLimit = AuthFailureLimit()) -> Relay:
-    """A relay on a free loopback port, running in a thread of this process; its secret key
-    file (unless `secret_key` is given) is `data_dir`'s."""
+                auth_limit: AuthFailureLimit = AuthFailureLimit(), port: int = 0) -> Relay:
+    """A relay on a free loopback port (or `port`: a relay back on the address it had),
+    running in a thread of this process; its secret key file (unless `secret_key` is given)
+    is `data_dir`'s."""
     url = database or database_url(backend, data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     key_file = data_dir / KEY_FILENAME
     storage = open_storage(url, secret_key, key_file=key_file)
     clock = Clock()
-    cfg = server.config(storage, "127.0.0.1", 0, *(tls or (None, None)), clock=clock,
+    cfg = server.config(storage, "127.0.0.1", port, *(tls or (None, None)), clock=clock,
                         loop="asyncio", auth_limit=auth_limit)
     srv = uvicorn.Server(cfg)
     thread = threading.Thread(target=lambda: asyncio.run(srv.serve()), daemon=True)
