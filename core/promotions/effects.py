@@ -40,15 +40,24 @@ def _base(units: Units, i: int, original: bool) -> int:
     return units.price[i] if original else units.left[i]
 
 
+def _base_sum(units: Units, idx: list[int], original: bool) -> int:
+    values = units.price if original else units.left
+    return sum([values[i] for i in idx])
+
+
 def _pct(amount: int, bp: int) -> int:
     return div_round_half_up(amount * bp, BP)
 
 
 def _spread(units: Units, idx: list[int], total: int, off: Off) -> None:
     """`total` over `idx` pro rata to what is left on each (never more than that)."""
-    weights = [units.left[i] for i in idx]
+    left = units.left
+    weights = [left[i] for i in idx]
     total = min(total, sum(weights))
     if total <= 0:
+        return
+    if len(idx) == 1:
+        off[idx[0]] = off.get(idx[0], 0) + total
         return
     for i, part in zip(idx, allocate(total, weights)):
         if part:
@@ -58,14 +67,14 @@ def _spread(units: Units, idx: list[int], total: int, off: Off) -> None:
 def percent_off(units: Units, idx: list[int], e: sp.PercentOff, original: bool) -> Off:
     off: Off = {}
     if e.scope == "cart":
-        _spread(units, idx, _pct(sum(_base(units, i, original) for i in idx), e.percent_bp), off)
+        _spread(units, idx, _pct(_base_sum(units, idx, original), e.percent_bp), off)
         return off
     by_line: dict[int, list[int]] = {}
+    line = units.line
     for i in idx:
-        by_line.setdefault(units.line[i], []).append(i)
+        by_line.setdefault(line[i], []).append(i)
     for group in by_line.values():  # rounded once per line, like every other line amount
-        _spread(units, group, _pct(sum(_base(units, i, original) for i in group),
-                                   e.percent_bp), off)
+        _spread(units, group, _pct(_base_sum(units, group, original), e.percent_bp), off)
     return off
 
 
@@ -187,11 +196,12 @@ def spend_threshold(units: Units, idx: list[int], free_idx: list[int], e: sp.Spe
         if not pool:
             return off
         gift = min(pool, key=lambda i: (units.left[i], units.line[i], i))
-        spend = sum(_base(units, i, original) for i in idx if i != gift)
+        spend = _base_sum(units, idx, original) - (
+            _base(units, gift, original) if gift in idx else 0)
         if spend >= e.threshold_minor:
             off[gift] = units.left[gift]
             units.claimed[gift] = True
         return off
-    if sum(_base(units, i, original) for i in idx) >= e.threshold_minor:
+    if _base_sum(units, idx, original) >= e.threshold_minor:
         _spread(units, idx, e.amount_off_minor, off)
     return off

@@ -125,42 +125,46 @@ class _Candidate:
         return (-self.cr.rule.priority, self.cr.order)
 
 
-def _eligible(cr: CompiledRule, lines: Sequence[CartLine], starts: list[int],
-              counts: list[int], now: datetime, reward: bool) -> list[int]:
+def _eligible(cr: CompiledRule, lines: Sequence[CartLine], positions: Sequence[int],
+              starts: list[int], counts: list[int], moments: list[datetime], reward: bool
+              ) -> list[int]:
     out: list[int] = []
-    for ln, first, n in zip(lines, starts, counts):
-        if not cr.in_effect(ln.as_of_local or now):
+    for k in positions:
+        ln = lines[k]
+        if not cr.in_effect(moments[k]):
             continue
         hit = cr.get_matches(ln.sku, ln.categories) if reward else \
             cr.matches(ln.sku, ln.categories)
         if hit:
-            out.extend(range(first, first + n))
+            out.extend(range(starts[k], starts[k] + counts[k]))
     return out
 
 
-def _candidates(rules: Iterable[CompiledRule], lines: Sequence[CartLine], ctx: Context
-                ) -> list[_Candidate]:
+def _candidates(rules: Iterable[tuple[CompiledRule, Sequence[int]]], lines: Sequence[CartLine],
+                ctx: Context) -> list[_Candidate]:
+    """`rules`: each rule with the positions of the lines it may touch (the index's hits)."""
     starts, counts, at = [], [], 0
     for ln in lines:
         n = ln.qty_milli // 1000 if ln.sold_by == "each" and ln.qty_milli % 1000 == 0 else 1
         starts.append(at)
         counts.append(max(n, 0))
         at += max(n, 0)
+    moments = [ln.as_of_local or ctx.now_local for ln in lines]
     out = []
-    for cr in rules:
+    for cr, positions in rules:
         r = cr.rule
         if cr.coupon_code is not None and cr.coupon_code not in ctx.coupons:
             continue
         if r.segments and ctx.segment not in r.segments:
             continue
-        idx = _eligible(cr, lines, starts, counts, ctx.now_local, reward=False)
+        idx = _eligible(cr, lines, positions, starts, counts, moments, reward=False)
         if not idx:
             continue
         e = r.effect
         get_idx = None
         if isinstance(e, sp.BuyXGetY) and e.get is not None or \
                 isinstance(e, sp.SpendThreshold) and e.free_sku is not None:
-            get_idx = _eligible(cr, lines, starts, counts, ctx.now_local, reward=True)
+            get_idx = _eligible(cr, lines, positions, starts, counts, moments, reward=True)
             if not get_idx:
                 continue
         out.append(_Candidate(cr, idx, get_idx))
@@ -205,6 +209,13 @@ def _run(base: Units, chosen: Sequence[_Candidate]) -> tuple[int, list[tuple[_Ca
     return total, gave
 
 
+def _alone(base: Units, c: _Candidate) -> int:
+    # What one rule gives on the untouched cart: no rule ran before it, so only its claims
+    # need a private copy (effects never write `left`).
+    units = Units(base.line, base.price, base.left, base.countable, base.claimed[:])
+    return sum(_gives(units, c).values())
+
+
 def _score(total: int, gave: list[tuple[_Candidate, Off]]) -> tuple[int, int, tuple[str, ...]]:
     # max() of this: the largest saving, then fewer promotions, then the smaller rule ids.
     ids = tuple(sorted(c.cr.rule_id for c, _ in gave))
@@ -240,7 +251,7 @@ def _slots(cands: list[_Candidate]) -> tuple[list[list[_Candidate]], list[_Candi
 def _best(base: Units, cands: list[_Candidate], limit: int
           ) -> tuple[int, list[tuple[_Candidate, Off]]]:
     groups, exclusive = _slots(cands)
-    alone = {id(c): _run(base, [c])[0] for c in cands}
+    alone = {id(c): _alone(base, c) for c in cands}
     cands = [c for c in cands if alone[id(c)] > 0]
     groups = [[c for c in g if alone[id(c)] > 0] for g in groups]
     groups = [g for g in groups if g]
@@ -311,16 +322,20 @@ def evaluate(lines: Sequence[CartLine], active: ActiveRules | None, ctx: Context
     if active is None or not active.rules or not lines:
         return NOTHING
     ordered = _canonical(lines)
-    seen: dict[int, CompiledRule] = {}
-    for cr in active.cart_wide:
-        seen[cr.order] = cr
-    for ln in ordered:
-        for cr in active.by_sku.get(ln.sku, ()):
-            seen[cr.order] = cr
+    every = range(len(ordered))
+    hits: dict[int, tuple[CompiledRule, Sequence[int]]] = {
+        cr.order: (cr, every) for cr in active.cart_wide}
+    for k, ln in enumerate(ordered):
+        found = list(active.by_sku.get(ln.sku, ()))
         for cat in ln.categories:
-            for cr in active.by_category.get(cat, ()):
-                seen[cr.order] = cr
-    return _evaluate(ordered, active, [seen[k] for k in sorted(seen)], ctx)
+            found.extend(active.by_category.get(cat, ()))
+        for cr in found:
+            entry = hits.get(cr.order)
+            if entry is None:
+                hits[cr.order] = (cr, [k])
+            elif entry[1] is not every and entry[1][-1] != k:
+                entry[1].append(k)  # type: ignore[attr-defined]
+    return _evaluate(ordered, active, [hits[o] for o in sorted(hits)], ctx)
 
 
 def evaluate_naive(lines: Sequence[CartLine], active: ActiveRules | None, ctx: Context) -> Result:
@@ -329,10 +344,12 @@ def evaluate_naive(lines: Sequence[CartLine], active: ActiveRules | None, ctx: C
     if active is None or not active.rules or not lines:
         return NOTHING
     ordered = _canonical(lines)
-    return _evaluate(ordered, active, list(active.rules), ctx)
+    every = range(len(ordered))
+    return _evaluate(ordered, active, [(cr, every) for cr in active.rules], ctx)
 
 
-def _evaluate(ordered: list[CartLine], active: ActiveRules, rules: list[CompiledRule],
+def _evaluate(ordered: list[CartLine], active: ActiveRules,
+              rules: list[tuple[CompiledRule, Sequence[int]]],
               ctx: Context) -> Result:
     ctx = Context(ctx.store_id, ctx.now_local, ctx.segment,
                   frozenset(normalize_code(c) for c in ctx.coupons))
