@@ -14,15 +14,12 @@ import msgspec
 
 from schemas.catalog import PriceVersion, Product, TaxClass
 from schemas.devices import DeviceAddress
+from schemas.event_body import EventBody
+from schemas.promotion_events import PROMOTION_EVENTS, SoldPromotion
 from schemas.upcasting import EventCodec, Upcaster
 
 DiscountKind = Literal["amount", "percent"]
 TaxMode = Literal["inclusive", "exclusive"]
-
-
-class EventBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    TYPE: ClassVar[str]
-    SCHEMA_VERSION: ClassVar[int] = 1
 
 
 # --- catalog -----------------------------------------------------------------------------
@@ -127,7 +124,7 @@ class CartVoided(EventBody, frozen=True):
 # --- sales -------------------------------------------------------------------------------
 
 
-class SoldLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class SoldLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     line_no: int
     sku: str
     product_id: str
@@ -144,6 +141,10 @@ class SoldLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     discount_minor: int
     tax_minor: int
     total_minor: int
+    # Promotions (docs/promotions.md): what each promotion gave this line, part of
+    # `discount_minor`; absent when none applied (older bodies never have it).
+    promotions: tuple[SoldPromotion, ...] = ()
+    promotion_minor: int = 0
 
 
 class SoldTender(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -152,7 +153,7 @@ class SoldTender(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     amount_minor: int
 
 
-class SaleCompleted(EventBody, frozen=True):
+class SaleCompleted(EventBody, frozen=True, omit_defaults=True):
     TYPE: ClassVar[str] = "sale.completed"
     order_id: str
     cart_id: str
@@ -170,6 +171,10 @@ class SaleCompleted(EventBody, frozen=True):
     total_minor: int
     tendered_minor: int
     change_due_minor: int
+    # The promotion bundle the sale was evaluated under, and the coupons it redeemed; absent
+    # when no promotion applied.
+    promotion_bundle_version: int | None = None
+    coupons: tuple[str, ...] = ()
 
 
 # --- payments ----------------------------------------------------------------------------
@@ -456,6 +461,7 @@ EVENT_TYPES: dict[str, type[EventBody]] = {
         VoucherCredited,
         DeviceAttached,
         DeviceDetached,
+        *PROMOTION_EVENTS,
     )
 }
 

@@ -140,6 +140,8 @@ class Bundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     issued_at_ms: int
     rules: tuple[Rule, ...]
     max_promotions_per_cart: int = 10
+    # Merchandise categories rules may target: category -> its SKUs (the catalog has none).
+    categories: dict[str, tuple[str, ...]] = {}
 
 
 class SignedBundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

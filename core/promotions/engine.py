@@ -6,8 +6,8 @@ differently online and offline.
 How it decides (docs/promotions.md says it for a customer):
 1. Candidates: the rules indexed under the cart's SKUs and categories, plus cart-wide rules;
    kept when their coupon was entered, their segment matches, and they are in effect for at
-   least one line (a line is judged at its own `as_of_local`: the price lock holds a
-   promotion like it holds a price).
+   least one line: now, or when the line was scanned while its price lock holds
+   (`held_local`: the lock holds a promotion like it holds a price).
 2. A set of rules is applied in order of priority (higher first, then bundle order), each on
    what the earlier ones left (or on the original price, `base="original"`); a unit is claimed
    by at most one quantity rule.
@@ -27,7 +27,7 @@ both apply.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import product
 
@@ -49,7 +49,9 @@ class CartLine:
     qty_milli: int
     sold_by: str = "each"                  # "weight": one unit, never counted by qty rules
     categories: tuple[str, ...] = ()
-    as_of_local: datetime | None = None    # when this line's promotions are judged (None: now)
+    # While the line's price lock holds: when it was scanned. A promotion in effect then
+    # still applies to it (a promotion ending is a price change the lock holds).
+    held_local: datetime | None = None
 
     @property
     def gross_minor(self) -> int:
@@ -126,12 +128,14 @@ class _Candidate:
 
 
 def _eligible(cr: CompiledRule, lines: Sequence[CartLine], positions: Sequence[int],
-              starts: list[int], counts: list[int], moments: list[datetime], reward: bool
+              starts: list[int], counts: list[int], moments: list[datetime | None],
+              reward: bool
               ) -> list[int]:
     out: list[int] = []
+    now = moments[-1]
     for k in positions:
         ln = lines[k]
-        if not cr.in_effect(moments[k]):
+        if not cr.in_effect(now) and (moments[k] is None or not cr.in_effect(moments[k])):
             continue
         hit = cr.get_matches(ln.sku, ln.categories) if reward else \
             cr.matches(ln.sku, ln.categories)
@@ -149,7 +153,8 @@ def _candidates(rules: Iterable[tuple[CompiledRule, Sequence[int]]], lines: Sequ
         starts.append(at)
         counts.append(max(n, 0))
         at += max(n, 0)
-    moments = [ln.as_of_local or ctx.now_local for ln in lines]
+    moments: list[datetime | None] = [ln.held_local for ln in lines]
+    moments.append(ctx.now_local)
     out = []
     for cr, positions in rules:
         r = cr.rule
@@ -311,9 +316,13 @@ def _result(version: int, base: Units, lines: Sequence[CartLine], total: int,
     return Result(version, tuple(applied), total, per_line)
 
 
-def _canonical(lines: Sequence[CartLine]) -> list[CartLine]:
+def _canonical(lines: Sequence[CartLine], active: ActiveRules) -> list[CartLine]:
+    """By line id, each line with the bundle's categories of its SKU added."""
     ordered = sorted(lines, key=lambda ln: ln.line_id)
     assert len({ln.line_id for ln in ordered}) == len(ordered), "line ids must be unique"
+    if active.sku_categories:
+        ordered = [replace(ln, categories=tuple(sorted({*ln.categories, *extra})))
+                   if (extra := active.sku_categories.get(ln.sku)) else ln for ln in ordered]
     return ordered
 
 
@@ -321,7 +330,7 @@ def evaluate(lines: Sequence[CartLine], active: ActiveRules | None, ctx: Context
     """The promotions that apply to the cart, and what each gives to each line."""
     if active is None or not active.rules or not lines:
         return NOTHING
-    ordered = _canonical(lines)
+    ordered = _canonical(lines, active)
     every = range(len(ordered))
     hits: dict[int, tuple[CompiledRule, Sequence[int]]] = {
         cr.order: (cr, every) for cr in active.cart_wide}
@@ -343,7 +352,7 @@ def evaluate_naive(lines: Sequence[CartLine], active: ActiveRules | None, ctx: C
     benchmark's baseline, and a check on the index)."""
     if active is None or not active.rules or not lines:
         return NOTHING
-    ordered = _canonical(lines)
+    ordered = _canonical(lines, active)
     every = range(len(ordered))
     return _evaluate(ordered, active, [(cr, every) for cr in active.rules], ctx)
 

@@ -138,6 +138,7 @@ class ActiveRules:
     by_sku: dict[str, tuple[CompiledRule, ...]] = field(repr=False)
     by_category: dict[str, tuple[CompiledRule, ...]] = field(repr=False)
     cart_wide: tuple[CompiledRule, ...] = field(repr=False)
+    sku_categories: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -179,7 +180,12 @@ def compile_rules(bundle: sp.Bundle, store_id: str | None = None,
             by_sku.setdefault(sku, []).append(cr)
         for cat in cr.categories | cr.get_categories:
             by_cat.setdefault(cat, []).append(cr)
+    sku_categories: dict[str, list[str]] = {}
+    for cat, skus in sorted(bundle.categories.items()):
+        for sku in skus:
+            sku_categories.setdefault(sku, []).append(cat)
     return ActiveRules(
+        sku_categories={k: tuple(v) for k, v in sku_categories.items()},
         version=bundle.version, max_promotions_per_cart=bundle.max_promotions_per_cart,
         rules=tuple(kept), by_sku={k: tuple(v) for k, v in by_sku.items()},
         by_category={k: tuple(v) for k, v in by_cat.items()}, cart_wide=tuple(cart_wide),

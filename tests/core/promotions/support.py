@@ -16,15 +16,16 @@ def rule(rule_id: str, effect: sp.Effect, *, skus: tuple[str, ...] = (),
 
 
 def active(*rules: sp.Rule, store: str = "s1", region: str | None = None,
-           max_per_cart: int = 10) -> p.ActiveRules:
-    return p.compile_rules(sp.Bundle(7, 0, tuple(rules), max_per_cart), store, region)
+           max_per_cart: int = 10, categories: dict | None = None) -> p.ActiveRules:
+    return p.compile_rules(sp.Bundle(7, 0, tuple(rules), max_per_cart, categories or {}),
+                           store, region)
 
 
 def line(line_id: int, sku: str, price: int, qty: int = 1, *cats: str,
-         weight_milli: int | None = None, as_of: datetime | None = None) -> p.CartLine:
+         weight_milli: int | None = None, held: datetime | None = None) -> p.CartLine:
     if weight_milli is not None:
-        return p.CartLine(line_id, sku, price, weight_milli, "weight", cats, as_of)
-    return p.CartLine(line_id, sku, price, qty * 1000, "each", cats, as_of)
+        return p.CartLine(line_id, sku, price, weight_milli, "weight", cats, held)
+    return p.CartLine(line_id, sku, price, qty * 1000, "each", cats, held)
 
 
 def ctx(now: datetime = NOW, segment: str | None = None, coupons: tuple[str, ...] = (),

@@ -18,9 +18,10 @@ AMT = sp.AmountOff
 END = "2026-03-11T00:00"
 
 
-def case(name, rules, lines, expected, *, context=None, store="s1", region=None, max_per_cart=10):
-    return pytest.param(rules, lines, expected, context or ctx(), store, region, max_per_cart,
-                        id=name)
+def case(name, rules, lines, expected, *, context=None, store="s1", region=None, max_per_cart=10,
+         categories=None):
+    return pytest.param(rules, lines, expected, context or ctx(), store, region,
+                        (max_per_cart, categories or {}), id=name)
 
 
 CASES = [
@@ -134,7 +135,7 @@ CASES = [
     case("window-at-midnight", [rule("r", PCT(1000), skus=("A",), ends_local=END)],
          [line(1, "A", 1000)], {}, context=ctx(datetime(2026, 3, 11, 0, 0))),
     case("window-held-by-lock", [rule("r", PCT(1000), skus=("A",), ends_local=END)],
-         [line(1, "A", 1000, as_of=datetime(2026, 3, 10, 23, 58)), line(2, "A", 1000)],
+         [line(1, "A", 1000, held=datetime(2026, 3, 10, 23, 58)), line(2, "A", 1000)],
          {"r": {1: 100}}, context=ctx(datetime(2026, 3, 11, 0, 1))),
     case("window-not-started", [rule("r", PCT(1000), skus=("A",),
                                      starts_local="2026-03-11T00:00")],
@@ -142,6 +143,12 @@ CASES = [
     # --- scope -------------------------------------------------------------------------
     case("other-store", [rule("r", PCT(1000), skus=("A",), stores=("s2",))],
          [line(1, "A", 1000)], {}),
+    case("lock-does-not-delay-a-new-promotion",
+         [rule("r", PCT(1000), skus=("A",), starts_local="2026-03-10T12:00")],
+         [line(1, "A", 1000, held=datetime(2026, 3, 10, 11, 0))], {"r": {1: 100}}),
+    case("bundle-category", [rule("r", PCT(1000), cats=("fruit",))],
+         [line(1, "APPLE", 1000), line(2, "BREAD", 1000)], {"r": {1: 100}},
+         categories={"fruit": ("APPLE", "PEAR")}),
     case("region", [rule("r", PCT(1000), skus=("A",), regions=("north",))],
          [line(1, "A", 1000)], {"r": {1: 100}}, region="north"),
     # --- stacking ----------------------------------------------------------------------
@@ -176,7 +183,8 @@ CASES = [
 @pytest.mark.parametrize(("rules", "lines", "expected", "context", "store", "region", "cap"),
                          CASES)
 def test_table(rules, lines, expected, context, store, region, cap):
-    rules_active = active(*rules, store=store, region=region, max_per_cart=cap)
+    rules_active = active(*rules, store=store, region=region, max_per_cart=cap[0],
+                          categories=cap[1])
     result = p.evaluate(lines, rules_active, context)
     got = {a.rule_id: {al.line_id: al.discount_minor for al in a.lines} for a in result.applied}
     assert got == expected
