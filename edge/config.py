@@ -20,6 +20,7 @@ from core.ratelimit import AuthFailureLimit
 from edge.carts.settings import DiscountConfig, PriceLockConfig
 from edge.devices.settings import DevicesConfig
 from edge.printing.settings import PrintingConfig
+from edge.promotions.settings import PromotionsConfig
 from edge.store.settings import IdempotencyConfig, StoreConfig, WriterConfig
 from edge.tender.settings import TenderConfig
 from sync.settings import SyncConfig
@@ -46,6 +47,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     devices: DevicesConfig = DevicesConfig()
     printing: PrintingConfig = PrintingConfig()
     sync: SyncConfig = SyncConfig()
+    promotions: PromotionsConfig = PromotionsConfig()
     auth_limit: AuthFailureLimit = AuthFailureLimit()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Set by `load`, not by the file: legacy keys it moved into [devices] (logged at start).
