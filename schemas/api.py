@@ -230,6 +230,10 @@ class OrderLineView(msgspec.Struct, frozen=True):
     discount_minor: int
     tax_minor: int
     total_minor: int
+    # What promotions took off the line (part of discount_minor). `total_minor` is what was
+    # paid for the line after every allocation: what a return gives back (docs/promotions.md).
+    promotions: list[LinePromotionView] = []
+    promotion_minor: int = 0
 
 
 class OrderTenderView(msgspec.Struct, frozen=True):
@@ -303,6 +307,8 @@ class ReceiptView(msgspec.Struct, frozen=True):
     change_text: str
     barcode: str
     rounding_text: str | None = None
+    # "You saved" with promotions: their sum, when any applied.
+    promotion_saving_text: str | None = None
 
 
 class VoucherView(msgspec.Struct, frozen=True):

@@ -17,6 +17,7 @@ class SoldPromotion(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     rule_id: str
     discount_minor: int
+    name: str = ""
 
 
 class PromotionLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

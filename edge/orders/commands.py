@@ -46,8 +46,8 @@ def complete(tx: Tx, who: Principal, policy: Policy, cart_id: str) -> str:
     promo_of: dict[int, list[pe.SoldPromotion]] = {}
     for a in cart.promotions:
         for al in a.lines:
-            promo_of.setdefault(al.line_id, []).append(pe.SoldPromotion(a.rule_id,
-                                                                        al.discount_minor))
+            promo_of.setdefault(al.line_id, []).append(
+                pe.SoldPromotion(a.rule_id, al.discount_minor, a.name))
     settled = settlement.settle(totals.total_minor, cart.payments, policy.cash_increment_minor)
     paid = [p for p in cart.payments if p.state in PAID_STATES]
     receipt_no = _next_receipt_number(tx.conn, policy.store_id)

@@ -20,6 +20,14 @@ MIGRATIONS = [
         refused_version  INTEGER,
         refused_at_ms    INTEGER
     ) STRICT;
+    CREATE TABLE order_line_promotions (
+        order_id       TEXT NOT NULL,
+        line_no        INTEGER NOT NULL,
+        rule_id        TEXT NOT NULL,
+        name           TEXT NOT NULL,
+        discount_minor INTEGER NOT NULL,
+        PRIMARY KEY (order_id, line_no, rule_id)
+    ) STRICT;
     CREATE TABLE coupon_redemptions (
         code           TEXT NOT NULL,
         order_id       TEXT NOT NULL,

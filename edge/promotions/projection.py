@@ -15,6 +15,7 @@ TABLES = {
     "promotion_bundles": "version",
     "promotion_state": "id",
     "coupon_redemptions": "code, order_id",
+    "order_line_promotions": "order_id, line_no, rule_id",
 }
 
 
@@ -40,6 +41,11 @@ def _refused(conn, stored: Event, b: pe.PromotionBundleRefused) -> None:
 
 @PROJECTIONS.on(ev.SaleCompleted)
 def _redeemed(conn, stored: Event, s: ev.SaleCompleted) -> None:
+    for ln in s.lines:
+        for p in ln.promotions:
+            conn.execute("INSERT INTO order_line_promotions(order_id, line_no, rule_id, name, "
+                         "discount_minor) VALUES (?,?,?,?,?)",
+                         (s.order_id, ln.line_no, p.rule_id, p.name, p.discount_minor))
     for code in s.coupons:
         conn.execute("INSERT OR IGNORE INTO coupon_redemptions(code, order_id, redeemed_at_ms) "
                      "VALUES (?,?,?)", (code, s.order_id, s.completed_at_ms))

@@ -63,6 +63,14 @@ def test_a_promotion_shows_on_the_cart_and_travels_with_the_sale(live: LiveApp) 
     post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": 1000})
     r = post(c, f"/v1/carts/{cart}/complete", {})
     assert r.status_code in (200, 201), r.text
+    order = r.json()
+    assert order["lines"][0]["promotions"] == [{"rule_id": "milk-3for2", "name": "Milk 3 for 2",
+                                                "discount_minor": 119}]
+    assert order["lines"][0]["promotion_minor"] == 119
+    receipt = c.get(f"/v1/orders/{order['order_id']}/receipt").json()
+    texts = [(ln["text"], ln["amount_text"]) for ln in receipt["lines"]]
+    assert ("  Milk 3 for 2", "-1.19 EUR") in texts
+    assert receipt["promotion_saving_text"] == "1.19 EUR"
     sale = sales(live)[-1]
     assert sale.promotion_bundle_version == 1
     milk_line = sale.lines[0]
