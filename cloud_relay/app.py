@@ -22,7 +22,7 @@ from litestar.exceptions import HTTPException
 from litestar.params import PathParameter
 
 import cloud_relay
-from cloud_relay import auth, downsync, hq, ingest
+from cloud_relay import auth, downsync, hq, ingest, promotions_routes
 from cloud_relay.errors import Refused
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.storage.base import Storage
@@ -322,7 +322,7 @@ def create_app(storage: Storage, now_ms: Callable[[], int],
     return Litestar(
         route_handlers=[upload_batch, watermark, changes, ledger, sync_status, reconciliation,
                         price_variances, quarantine, publish_changes, publish_catalog, live,
-                        ready, metrics, follow_ups],
+                        ready, metrics, follow_ups, *promotions_routes.routes(_hq)],
         exception_handlers={  # type: ignore[dict-item]
             DomainError: _domain_error, HTTPException: _http_error,
             **{exc: _database_unavailable for exc in _unavailable_errors()},

@@ -182,3 +182,27 @@ class OveruseRow(msgspec.Struct, frozen=True):
 
 class OveruseReport(msgspec.Struct, frozen=True):
     coupons: list[OveruseRow]
+
+
+class SimulationRow(msgspec.Struct, frozen=True):
+    """One rule in one store over the simulated days: what the candidate bundle would have
+    given, against what the store's promotions actually gave under that rule id."""
+
+    rule_id: str
+    store_id: str
+    baskets_hit: int
+    discount_minor: int
+    baskets_given: int
+    given_minor: int
+
+
+class SimulationReport(msgspec.Struct, frozen=True):
+    tenant_id: str
+    bundle_version: int
+    date_from: str
+    date_to: str
+    store_id: str | None
+    baskets: int
+    discount_minor: int          # the candidate bundle, every rule
+    given_minor: int             # what promotions gave in those baskets
+    rows: list[SimulationRow]
