@@ -355,8 +355,7 @@ def export(
     err.print(f"exported {written} event(s); resume with --after {resume}", highlight=False)
 
 
-promotions_cli.register(app, lambda database, data_dir: _open(database, data_dir), _fail,
-                        _domain_error, now_ms)
+promotions_cli.register(app, _open, _fail, _domain_error, now_ms)
 
 
 def main() -> None:

@@ -41,6 +41,8 @@ Tenant = Annotated[str, typer.Option("--tenant", help="Tenant id.")]
 Database = Annotated[str | None, typer.Option("--database", help="Relay database URL.")]
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Relay state directory.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+SecretKeyFile = Annotated[Path | None, typer.Option(
+    "--secret-key-file", help="The relay's secret key file (default: in the data dir).")]
 
 
 def load_key(path: Path) -> Ed25519PrivateKey:
@@ -81,13 +83,14 @@ def register(app: typer.Typer, open_storage: Callable, fail: Callable[[str, int]
     def publish(file: Annotated[Path, typer.Argument(help="Bundle JSON (schemas.promotions.Bundle).")],
                 key: Annotated[Path, typer.Option("--key", help="HQ's private key (PEM).")],
                 tenant: Tenant, database: Database = None, data_dir: DataDir = None,
+                secret_key_file: SecretKeyFile = None,
                 json_out: JsonOut = False) -> None:
         """Sign the bundle with HQ's key and publish it to every store of the tenant."""
         try:
             signed = sign(read_bundle(file), load_key(key))
         except (OSError, ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise bad(f"cannot sign {file}: {exc}") from exc
-        storage = open_storage(database, data_dir)
+        storage = open_storage(database, data_dir, secret_key_file)
         try:
             result = promotions.publish(storage, tenant, msgspec.json.encode(signed), now_ms())
         except DomainError as exc:
@@ -108,6 +111,7 @@ def register(app: typer.Typer, open_storage: Callable, fail: Callable[[str, int]
                  store: Annotated[str | None, typer.Option("--store")] = None,
                  tz: Annotated[str, typer.Option("--tz", help="Stores' time zone.")] = "UTC",
                  database: Database = None, data_dir: DataDir = None,
+                secret_key_file: SecretKeyFile = None,
                  json_out: JsonOut = False) -> None:
         """Replay the synced baskets of those days under the bundle: per rule and store, the
         baskets it hits and what it would give, against what promotions gave."""
@@ -117,7 +121,7 @@ def register(app: typer.Typer, open_storage: Callable, fail: Callable[[str, int]
         except (OSError, ValueError, msgspec.DecodeError, msgspec.ValidationError,
                 ZoneInfoNotFoundError) as exc:
             raise bad(f"cannot read {file}: {exc}") from exc
-        storage = open_storage(database, data_dir)
+        storage = open_storage(database, data_dir, secret_key_file)
         try:
             report = promotions.simulate(storage, tenant, bundle, date_from, date_to, store, zone)
         finally:
@@ -133,9 +137,10 @@ def register(app: typer.Typer, open_storage: Callable, fail: Callable[[str, int]
 
     @sub.command("overuse")
     def overuse(tenant: Tenant, database: Database = None, data_dir: DataDir = None,
+                secret_key_file: SecretKeyFile = None,
                 json_out: JsonOut = False) -> None:
         """Coupon codes redeemed more often across stores than they may be."""
-        storage = open_storage(database, data_dir)
+        storage = open_storage(database, data_dir, secret_key_file)
         try:
             report = promotions.overuse(storage, tenant)
         finally:
