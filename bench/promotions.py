@@ -157,11 +157,13 @@ def main() -> int:
               f"cpu p50 {m['cpu_p50_ms']} ms  p99 {m['cpu_p99_ms']} ms  ({m['n']} evaluations)")
     print(f"same results: {same}; speed-up at p99: "
           f"{naive['p99_ms'] / max(indexed['p99_ms'], 1e-9):.1f}x; target p99 < 5 ms: "
-          f"{'met' if indexed['p99_ms'] < 5 else 'NOT met'}")
+          f"{'met' if indexed['p99_ms'] < 5 else 'NOT met'} (wall), "
+          f"{'met' if indexed['cpu_p99_ms'] < 5 else 'NOT met'} (CPU time)")
     print(json.dumps({"rules": len(rules), "lines": args.lines, "compile_ms": round(compile_ms, 1),
                       "indexed": indexed, "naive": naive, "same_results": same,
                       "applied_per_cart": [min(applied), max(applied)],
                       "target_p99_ms": 5, "target_met": indexed["p99_ms"] < 5,
+                      "cpu_target_met": indexed["cpu_p99_ms"] < 5,
                       "load1": round(os.getloadavg()[0], 2)}))
     return 0 if same else 1
 

@@ -188,6 +188,21 @@ def multi_buy(units: Units, idx: list[int], e: sp.MultiBuy, original: bool) -> O
     return off
 
 
+def cart_total(units: Units, idx: list[int], e: sp.Effect, original: bool) -> int | None:
+    """What a cart-wide amount rule gives on its own, without allocating it (None: not such a
+    rule). Equal to the sum of what its function allocates."""
+    if isinstance(e, sp.SpendThreshold) and e.free_sku is None:
+        if _base_sum(units, idx, original) < e.threshold_minor:
+            return 0
+        return max(0, min(e.amount_off_minor, _base_sum(units, idx, False)))
+    if isinstance(e, sp.AmountOff) and e.scope == "cart":
+        return max(0, min(e.amount_minor, _base_sum(units, idx, False)))
+    if isinstance(e, sp.PercentOff) and e.scope == "cart":
+        return max(0, min(_pct(_base_sum(units, idx, original), e.percent_bp),
+                          _base_sum(units, idx, False)))
+    return None
+
+
 def spend_threshold(units: Units, idx: list[int], free_idx: list[int], e: sp.SpendThreshold,
                     original: bool) -> Off:
     off: Off = {}

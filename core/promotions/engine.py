@@ -36,6 +36,7 @@ from core.promotions import effects
 from core.promotions.effects import Off, Units
 from core.promotions.rules import ActiveRules, CompiledRule, normalize_code
 from schemas import promotions as sp
+from schemas.promotions import Effect
 
 EXACT_LIMIT = 256
 QTY_KINDS = (sp.FixedPrice, sp.BuyXGetY, sp.MixMatch, sp.MultiBuy)
@@ -121,10 +122,8 @@ class _Candidate:
     cr: CompiledRule
     idx: list[int]              # eligible target units
     get_idx: list[int] | None   # eligible reward units (buy X get Y of another set, free item)
-
-    @property
-    def key(self) -> tuple[int, int]:
-        return (-self.cr.rule.priority, self.cr.order)
+    key: tuple[int, int]        # application order: priority (higher first), bundle order
+    claims: bool                # a quantity rule: it marks the units it uses
 
 
 def _eligible(cr: CompiledRule, lines: Sequence[CartLine], positions: Sequence[int],
@@ -172,30 +171,30 @@ def _candidates(rules: Iterable[tuple[CompiledRule, Sequence[int]]], lines: Sequ
             get_idx = _eligible(cr, lines, positions, starts, counts, moments, reward=True)
             if not get_idx:
                 continue
-        out.append(_Candidate(cr, idx, get_idx))
+        claims = isinstance(e, QTY_KINDS) or isinstance(e, sp.SpendThreshold) and \
+            e.free_sku is not None
+        out.append(_Candidate(cr, idx, get_idx, (-r.priority, cr.order), claims))
     out.sort(key=lambda c: c.key)
     return out
+
+
+_GIVES = {
+    sp.PercentOff: lambda u, c, e, o: effects.percent_off(u, c.idx, e, o),
+    sp.AmountOff: lambda u, c, e, o: effects.amount_off(u, c.idx, e),
+    sp.FixedPrice: lambda u, c, e, o: effects.fixed_price(u, c.idx, e),
+    sp.BuyXGetY: lambda u, c, e, o: effects.buy_x_get_y(u, c.idx, c.get_idx, e, o),
+    sp.MixMatch: lambda u, c, e, o: effects.mix_match(u, c.idx, e),
+    sp.MultiBuy: lambda u, c, e, o: effects.multi_buy(u, c.idx, e, o),
+    sp.SpendThreshold: lambda u, c, e, o: effects.spend_threshold(u, c.idx, c.get_idx or [],
+                                                                  e, o),
+}
+assert set(_GIVES) == set(Effect.__args__), "every effect kind has its function"  # type: ignore[attr-defined]
 
 
 def _gives(units: Units, c: _Candidate) -> Off:
     """One rule on `units` (claims are marked in place); the discount per unit."""
     e = c.cr.rule.effect
-    original = c.cr.rule.base == "original"
-    if isinstance(e, sp.PercentOff):
-        return effects.percent_off(units, c.idx, e, original)
-    if isinstance(e, sp.AmountOff):
-        return effects.amount_off(units, c.idx, e)
-    if isinstance(e, sp.FixedPrice):
-        return effects.fixed_price(units, c.idx, e)
-    if isinstance(e, sp.BuyXGetY):
-        return effects.buy_x_get_y(units, c.idx, c.get_idx, e, original)
-    if isinstance(e, sp.MixMatch):
-        return effects.mix_match(units, c.idx, e)
-    if isinstance(e, sp.MultiBuy):
-        return effects.multi_buy(units, c.idx, e, original)
-    if isinstance(e, sp.SpendThreshold):
-        return effects.spend_threshold(units, c.idx, c.get_idx or [], e, original)
-    raise AssertionError(f"unknown effect {type(e).__name__}")
+    return _GIVES[type(e)](units, c, e, c.cr.rule.base == "original")
 
 
 def _run(base: Units, chosen: Sequence[_Candidate]) -> tuple[int, list[tuple[_Candidate, Off]]]:
@@ -215,8 +214,11 @@ def _run(base: Units, chosen: Sequence[_Candidate]) -> tuple[int, list[tuple[_Ca
 
 
 def _alone(base: Units, c: _Candidate) -> int:
-    # What one rule gives on the untouched cart: no rule ran before it, so only its claims
-    # need a private copy (effects never write `left`).
+    # What one rule gives on the untouched cart: no rule ran before it, so only a quantity
+    # rule's claims need a private copy (effects never write `left`).
+    if not c.claims:
+        quick = effects.cart_total(base, c.idx, c.cr.rule.effect, c.cr.rule.base == "original")
+        return quick if quick is not None else sum(_gives(base, c).values())
     units = Units(base.line, base.price, base.left, base.countable, base.claimed[:])
     return sum(_gives(units, c).values())
 
@@ -284,7 +286,12 @@ def _best(base: Units, cands: list[_Candidate], limit: int
         improved = True
         while improved and len(chosen) > 1:  # drop a rule that costs others more than it gives
             improved = False
+            # Only a rule that claims units, or one before a spend threshold (it lowers the
+            # spend), can cost the others more than it gives; no other is worth trying.
+            thresholds = any(isinstance(c.cr.rule.effect, sp.SpendThreshold) for c in chosen)
             for k in range(len(chosen)):
+                if not (chosen[k].claims or thresholds):
+                    continue
                 t2, g2 = _run(base, chosen[:k] + chosen[k + 1:])
                 if t2 > total:
                     chosen, total, gave, improved = chosen[:k] + chosen[k + 1:], t2, g2, True
