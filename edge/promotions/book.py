@@ -1,6 +1,5 @@
 """The active bundle, compiled once: kept in the writer's memo (forgotten when a bundle is
-installed; wiped with the memo when another process changed the database) and, for readers,
-in a small cache keyed by the signed bytes.
+installed; wiped with the memo when another process changed the database).
 
 With no bundle installed `active` is one memo look-up: a cart change costs what it did before
 promotions existed.
@@ -19,8 +18,6 @@ from edge.store.writer import Tx
 from schemas import promotions as sp
 
 MEMO_KEY = ("promotions", "active")
-_READER_CACHE: dict[tuple[bytes, str, str], ActiveRules] = {}
-_READER_CACHE_MAX = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,20 +48,6 @@ def active(tx: Tx, region: str = "") -> ActiveRules | None:
         kept = Book(_compile(signed, tx.store_id, region) if signed is not None else None)
         tx.memo.put(MEMO_KEY, kept)
     return kept.rules
-
-
-def active_for_reader(conn: apsw.Connection, store_id: str, region: str = ""
-                      ) -> ActiveRules | None:
-    signed = _signed_active(conn)
-    if signed is None:
-        return None
-    key = (signed, store_id, region)
-    rules = _READER_CACHE.get(key)
-    if rules is None:
-        if len(_READER_CACHE) >= _READER_CACHE_MAX:
-            _READER_CACHE.clear()
-        rules = _READER_CACHE[key] = _compile(signed, store_id, region)
-    return rules
 
 
 def forget(tx: Tx) -> None:

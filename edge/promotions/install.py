@@ -2,7 +2,7 @@
 verifies against the pinned HQ key (`core.promotions.bundle.verify`) and is newer than the
 active one. A refused bundle changes nothing that runs: the previous bundle stays active, a
 `promotions.bundle_refused` event records the reason and a sync alarm
-("promotion_bundle_refused") names it.
+("promotion_bundle_refused") names it, open until a good bundle is installed.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from edge.store.writer import Tx
 from schemas import promotion_events as pe
 from schemas import promotions as sp
 from schemas.sync import Change
-from sync.cursor import raise_alarm
+from sync.cursor import NOT_CLEARED_BY_UPLOAD, clear_alarm, raise_alarm
 from sync.port import ChangeApplier
 
 KIND = "promotions.bundle"
 ALARM = "promotion_bundle_refused"
+assert ALARM in NOT_CLEARED_BY_UPLOAD  # it stays open until a good bundle is installed
 STREAM = "promotions"
 
 
@@ -48,6 +49,7 @@ def install(tx: Tx, signed: sp.SignedBundle, pinned_public_b64: str) -> str:
                                           rules=len(bundle.rules), signed=signed),
               stream=STREAM, lane_id=None)
     book.forget(tx)
+    clear_alarm(tx.conn, ALARM, tx.now_ms)
     return f"installed bundle {bundle.version} ({len(bundle.rules)} rules)"
 
 

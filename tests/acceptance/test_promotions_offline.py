@@ -133,6 +133,17 @@ def test_a_bundle_from_hq_runs_offline_for_a_day_and_hq_sees_the_overuse(
         _wait(lambda: all(s.client().get("/v1/promotions").json()["last_refused_reason"]
                           for s in stores), "the stores to refuse the tampered bundle")
         assert all(_active(s) == 1 for s in stores)
+        # The alarm stays open while the link is fine (a new sale's batch is accepted).
+        for live in stores:
+            seq = _sale(live.client(), 1) and live.service.reader.execute(
+                "SELECT max(seq) FROM events").fetchall()[0][0]
+            _wait(lambda: live.service.reader.execute(
+                "SELECT acked_seq FROM sync_state").fetchall()[0][0] >= seq,
+                "the sale to be accepted by the relay")
+            assert live.service.reader.execute(
+                "SELECT detail FROM sync_alarms WHERE reason = 'promotion_bundle_refused' "
+                "AND cleared_at_ms IS NULL").fetchall()[0][0].startswith(
+                    "the bundle's signature does not verify")
     finally:
         hq.close()
         for live in stores:

@@ -111,6 +111,11 @@ def test_a_tampered_bundle_is_refused_and_the_previous_one_stays(live: LiveApp) 
     assert view["promotion_saving_minor"] == 119
     # An older version than the active one is not installed.
     assert "not newer" in deliver(live, signed(THREE_FOR_TWO_MILK, version=1))
+    # A good bundle resolves the alarm.
+    assert deliver(live, good).startswith("installed bundle 2")
+    assert live.service.reader.execute(
+        "SELECT count(*) FROM sync_alarms WHERE reason = 'promotion_bundle_refused' "
+        "AND cleared_at_ms IS NULL").fetchall()[0][0] == 0
 
 
 def test_a_promotion_ends_at_store_local_midnight_and_locked_lines_keep_it(live: LiveApp) -> None:
