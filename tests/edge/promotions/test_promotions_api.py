@@ -156,3 +156,21 @@ def test_a_single_use_coupon_is_refused_once_redeemed_here(live: LiveApp) -> Non
                    "coupon-refused")
     assert_problem(post(c, f"/v1/carts/{again}/coupons", {"code": "NOPE"}), 422,
                    "coupon-refused")
+
+
+def test_the_cashier_limit_is_judged_on_what_promotions_left(live: LiveApp) -> None:
+    deliver(live, signed(sp.Rule("milk-half", "Milk half price", sp.PercentOff(5000),
+                                 sp.Target(skus=("MILK-1L",)))))
+    c = live.client()
+    cart = open_cart(c)
+    post(c, f"/v1/carts/{cart}/lines", {"sku": "MILK-1L"})  # 119, 60 off: 59 left
+    # 20 is 17 % of the price but 34 % of what is left: over the cashier's 20 %.
+    r = post(c, f"/v1/carts/{cart}/discounts", {"kind": "amount", "value": 20, "line_id": 1})
+    assert_problem(r, 403, "manager-approval-required")
+    # An amount above what the promotion left is refused outright.
+    r = post(live.client("manager-1"), f"/v1/carts/{cart}/discounts",
+             {"kind": "amount", "value": 60, "line_id": 1})
+    assert_problem(r, 422, "invalid-input")
+    view = post(c, f"/v1/carts/{cart}/discounts",
+                {"kind": "amount", "value": 10, "line_id": 1}).json()
+    assert view["lines"][0]["discount_minor"] == 60 + 10 and view["total_minor"] == 49
