@@ -32,7 +32,7 @@ def active_version(tx: Tx) -> int | None:
     return rows[0][0] if rows else None
 
 
-def install(tx: Tx, signed: sp.SignedBundle, pinned_public_b64: str) -> str:
+def install(tx: Tx, signed: sp.SignedBundle, pinned_public_b64: str, region: str = "") -> str:
     """One signed bundle: installed, ignored (not newer) or refused; the inbox's detail."""
     try:
         bundle = verify(signed, pinned_public_b64)
@@ -49,6 +49,7 @@ def install(tx: Tx, signed: sp.SignedBundle, pinned_public_b64: str) -> str:
                                           rules=len(bundle.rules), signed=signed),
               stream=STREAM, lane_id=None)
     book.forget(tx)
+    book.active(tx, region)  # compiled now, not by the first cart change that needs it
     clear_alarm(tx.conn, ALARM, tx.now_ms)
     return f"installed bundle {bundle.version} ({len(bundle.rules)} rules)"
 
@@ -66,6 +67,6 @@ def applier(config: PromotionsConfig) -> ChangeApplier:
                 raise_alarm(tx.conn, ALARM, reason, None, tx.now_ms)
                 out.append(f"refused: {reason}")
                 continue
-            out.append(install(tx, signed, config.hq_public_key))
+            out.append(install(tx, signed, config.hq_public_key, config.region))
         return out
     return apply_bundles  # type: ignore[return-value]
