@@ -22,7 +22,7 @@ from litestar.exceptions import HTTPException
 from litestar.params import PathParameter
 
 import cloud_relay
-from cloud_relay import approvals, auth, downsync, hq, ingest, inventory_routes
+from cloud_relay import approvals, auth, downsync, hq, ingest, inventory_routes, promotions_routes
 from cloud_relay import returns as hq_returns
 from cloud_relay.errors import Refused
 from cloud_relay.metrics import RelayMetrics
@@ -342,7 +342,8 @@ def create_app(storage: Storage, now_ms: Callable[[], int],
         route_handlers=[upload_batch, watermark, changes, ledger, sync_status, reconciliation,
                         price_variances, quarantine, publish_changes, publish_catalog, live,
                         ready, metrics, follow_ups, returns_list, hq_approvals,
-                        *inventory_routes.handlers(_hq, _storage, _now_ms, _json_response)],
+                        *inventory_routes.handlers(_hq, _storage, _now_ms, _json_response),
+                        *promotions_routes.routes(_hq)],
         exception_handlers={  # type: ignore[dict-item]
             DomainError: _domain_error, HTTPException: _http_error,
             **{exc: _database_unavailable for exc in _unavailable_errors()},

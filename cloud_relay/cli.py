@@ -25,6 +25,7 @@ from rich.table import Table
 
 from cloud_relay import admin, cursor, downsync, hq
 from cloud_relay import export as export_mod
+from cloud_relay import promotions_cli
 from cloud_relay.sealing import KEY_FILENAME, new_key
 from cloud_relay.server import FORWARDED_ALLOW_IPS, now_ms, run
 from cloud_relay.storage import Storage, open_storage
@@ -355,6 +356,9 @@ def export(
     finally:
         storage.close()
     err.print(f"exported {written} event(s); resume with --after {resume}", highlight=False)
+
+
+promotions_cli.register(app, _open, _fail, _domain_error, now_ms)
 
 
 def main() -> None:

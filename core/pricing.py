@@ -4,7 +4,9 @@ Invariants (property-tested in tests/edge/test_pricing.py):
 - every amount is an integer number of minor units, never negative;
 - Σ line totals == order total, Σ line tax == order tax, Σ line discounts == order discount;
 - a cart discount is allocated over lines pro rata and the parts add up to it exactly;
-- exclusive tax: total = subtotal − discount + tax; inclusive tax: total = subtotal − discount.
+- exclusive tax: total = subtotal − discount + tax; inclusive tax: total = subtotal − discount;
+- promotions come off first, then the manual line discount, then the cart discount (each on
+  what the previous left).
 Rounding is `money.div_round_half_up`, applied once per line per step.
 """
 
@@ -42,6 +44,9 @@ class LineInput:
     qty_milli: int
     tax_rate_ppm: int
     discount: Discount | None = None
+    # What promotions (core.promotions) took off this line: applied first; a manual line or
+    # cart discount applies to what is left.
+    promo_minor: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +82,17 @@ def line_tax_minor(net_minor: int, rate_ppm: int, tax_mode: str) -> int:
 def price(lines: list[LineInput], cart_discount: Discount | None, tax_mode: str) -> Totals:
     assert tax_mode in ("inclusive", "exclusive")
     gross = [line_gross_minor(ln.unit_price_minor, ln.qty_milli) for ln in lines]
-    line_off = [ln.discount.amount_off(g) if ln.discount else 0 for ln, g in zip(lines, gross)]
-    after_line = [g - d for g, d in zip(gross, line_off)]
+    promo = [min(ln.promo_minor, g) for ln, g in zip(lines, gross)]
+    after_promo = [g - p for g, p in zip(gross, promo)]
+    line_off = [ln.discount.amount_off(a) if ln.discount else 0
+                for ln, a in zip(lines, after_promo)]
+    after_line = [a - d for a, d in zip(after_promo, line_off)]
     cart_off_total = cart_discount.amount_off(sum(after_line)) if cart_discount else 0
     cart_off = allocate(cart_off_total, after_line)
 
     priced: list[PricedLine] = []
-    for ln, g, d_line, d_cart in zip(lines, gross, line_off, cart_off):
-        discount = d_line + d_cart
+    for ln, g, p, d_line, d_cart in zip(lines, gross, promo, line_off, cart_off):
+        discount = p + d_line + d_cart
         net = g - discount
         tax = line_tax_minor(net, ln.tax_rate_ppm, tax_mode)
         total = net + tax if tax_mode == "exclusive" else net

@@ -407,7 +407,8 @@ def sync_now(
 
     svc = _service(path)
     try:
-        st = drain_once(svc, _config(path).sync, compose.appliers(), timeout_s=timeout_s)
+        st = drain_once(svc, _config(path).sync, compose.appliers_for(_config(path)),
+                        timeout_s=timeout_s)
     except RuntimeError as exc:
         raise _fail(str(exc), EXIT_UNAVAILABLE) from exc
     out.print(f"synced: acked {st.acked_seq} of {st.head_seq}, "

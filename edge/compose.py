@@ -41,6 +41,8 @@ from edge.orders.domain import DOMAIN as ORDERS
 from edge.payments.domain import DOMAIN as PAYMENTS
 from edge.printing.domain import DOMAIN as PRINTING
 from edge.printing.service import PrintService
+from edge.promotions import install as promotion_install
+from edge.promotions.domain import DOMAIN as PROMOTIONS
 from edge.reports.domain import DOMAIN as REPORTS
 from edge.returns.commands import ReturnsPolicy
 from edge.returns.customers import CustomerHasher
@@ -59,8 +61,8 @@ from sync.status import chain_check
 log = structlog.get_logger("novapos.daemon")
 
 DOMAINS: tuple[domain.Domain, ...] = (
-    CATALOG, PAYMENTS, APPROVALS, CARTS, TENDER, ORDERS, PRINTING, DEVICES, REPORTS, RETURNS,
-    INVENTORY, PICKUP,
+    CATALOG, PROMOTIONS, PAYMENTS, APPROVALS, CARTS, TENDER, ORDERS, PRINTING, DEVICES, REPORTS,
+    RETURNS, INVENTORY, PICKUP,
 )
 # Down-sync kinds the daemon applies outside any domain: HQ revoking a lane's tokens.
 _STORE_APPLIERS: Mapping[str, ChangeApplier] = {"lane.token_revoked": lanes.apply_revocations}
@@ -76,6 +78,11 @@ def appliers(domains: tuple[domain.Domain, ...] = DOMAINS) -> dict[str, ChangeAp
     return {**domain.appliers(domains), **_STORE_APPLIERS}
 
 
+def appliers_for(config: Config) -> dict[str, ChangeApplier]:
+    """Every applier, with those that need configuration (the pinned HQ promotions key)."""
+    return {**appliers(), promotion_install.KIND: promotion_install.applier(config.promotions)}
+
+
 def policy_of(config: Config) -> Policy:
     s = config.store
     return Policy(
@@ -84,6 +91,7 @@ def policy_of(config: Config) -> Policy:
         manager_threshold_bp=config.discounts.manager_threshold_bp,
         cash_increment_minor=config.tender.cash_rounding_minor,
         refund_manager_above_minor=config.tender.refund_manager_above_minor,
+        promotion_region=config.promotions.region,
     )
 
 
@@ -185,8 +193,9 @@ def compose(data_dir: Path, config: Config, clock: Clock | None = None) -> Daemo
                             terminal_status_timeout_s=config.tender.terminal_status_timeout_s)
     approvals = ApprovalService(store, approval_policy_of(config))
     pickup = PickupService(store, config.pickup, devices.hub.publish)
-    return Daemon(config, store, policy, printing, terminals, payments, devices, appliers(),
-                  approvals, returns_policy=returns_policy_of(data_dir, config), pickup=pickup)
+    return Daemon(config, store, policy, printing, terminals, payments, devices,
+                  appliers_for(config), approvals,
+                  returns_policy=returns_policy_of(data_dir, config), pickup=pickup)
 
 
 def returns_policy_of(data_dir: Path, config: Config) -> ReturnsPolicy:

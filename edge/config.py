@@ -24,6 +24,7 @@ from edge.inventory.settings import InventoryConfig
 from edge.pickup.settings import PickupConfig
 from edge.printing.settings import PrintingConfig
 from edge.returns.settings import ReturnsConfig
+from edge.promotions.settings import PromotionsConfig
 from edge.store.settings import IdempotencyConfig, StoreConfig, WriterConfig
 from edge.tender.settings import TenderConfig
 from sync.settings import SyncConfig
@@ -53,6 +54,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     returns: ReturnsConfig = ReturnsConfig()
     inventory: InventoryConfig = InventoryConfig()
     pickup: PickupConfig = PickupConfig()
+    promotions: PromotionsConfig = PromotionsConfig()
     auth_limit: AuthFailureLimit = AuthFailureLimit()
     approvals: ApprovalsConfig = ApprovalsConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -53,6 +53,12 @@ class ApplyDiscount(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reason: Reason = ""
 
 
+class EnterCoupon(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A coupon code for a promotion of the active bundle (case and blanks do not matter)."""
+
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
 class AddTender(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Cash (may exceed what is due: change), card (charged on the store's terminal), voucher
     (gift card / store credit, by code) or other (manual, e.g. a cheque: needs a reference)."""
@@ -121,6 +127,23 @@ class PriceLockView(msgspec.Struct, frozen=True):
     current_price_version: int | None
 
 
+class LinePromotionView(msgspec.Struct, frozen=True):
+    rule_id: str
+    name: str
+    discount_minor: int
+
+
+class PromotionView(msgspec.Struct, frozen=True):
+    """A promotion the cart gets: what it saves and on which lines."""
+
+    rule_id: str
+    name: str
+    kind: str
+    discount_minor: int
+    line_ids: list[int]
+    coupon_code: str | None = None
+
+
 class CartLineView(msgspec.Struct, frozen=True):
     line_id: int
     sku: str
@@ -137,6 +160,9 @@ class CartLineView(msgspec.Struct, frozen=True):
     discount_minor: int
     tax_minor: int
     total_minor: int
+    # What each promotion took off this line (part of discount_minor), and their sum.
+    promotions: list[LinePromotionView] = []
+    promotion_minor: int = 0
 
 
 class TenderReference(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -183,6 +209,12 @@ class CartView(msgspec.Struct, frozen=True):
     order_id: str | None
     # Cash rounding of the cash due (see docs/tender.md): money kept = total + rounding.
     rounding_minor: int = 0
+    # Promotions (docs/promotions.md): each one applied, what they saved in all (part of
+    # discount_minor), the bundle they came from, and the coupon codes entered.
+    promotions: list[PromotionView] = []
+    promotion_saving_minor: int = 0
+    promotion_bundle_version: int | None = None
+    coupons: list[str] = []
 
 
 class OrderLineView(msgspec.Struct, frozen=True):
@@ -199,6 +231,10 @@ class OrderLineView(msgspec.Struct, frozen=True):
     discount_minor: int
     tax_minor: int
     total_minor: int
+    # What promotions took off the line (part of discount_minor). `total_minor` is what was
+    # paid for the line after every allocation: what a return gives back (docs/promotions.md).
+    promotions: list[LinePromotionView] = []
+    promotion_minor: int = 0
 
 
 class OrderTenderView(msgspec.Struct, frozen=True):
@@ -272,6 +308,8 @@ class ReceiptView(msgspec.Struct, frozen=True):
     change_text: str
     barcode: str
     rounding_text: str | None = None
+    # "You saved" with promotions: their sum, when any applied.
+    promotion_saving_text: str | None = None
 
 
 class VoucherView(msgspec.Struct, frozen=True):

@@ -17,6 +17,7 @@ from schemas.catalog import PriceVersion, Product, TaxClass
 from schemas.devices import DeviceAddress
 from schemas.eventbase import EventBody
 from schemas.inventory import INVENTORY_EVENTS
+from schemas.promotion_events import PROMOTION_EVENTS, SoldPromotion
 from schemas.returns import RETURN_EVENTS
 from schemas.upcasting import EventCodec, Upcaster
 
@@ -128,7 +129,7 @@ class CartVoided(EventBody, frozen=True):
 # --- sales -------------------------------------------------------------------------------
 
 
-class SoldLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class SoldLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     line_no: int
     sku: str
     product_id: str
@@ -145,6 +146,10 @@ class SoldLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     discount_minor: int
     tax_minor: int
     total_minor: int
+    # Promotions (docs/promotions.md): what each promotion gave this line, part of
+    # `discount_minor`; absent when none applied (older bodies never have it).
+    promotions: tuple[SoldPromotion, ...] = ()
+    promotion_minor: int = 0
 
 
 class SoldTender(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -153,7 +158,7 @@ class SoldTender(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     amount_minor: int
 
 
-class SaleCompleted(EventBody, frozen=True):
+class SaleCompleted(EventBody, frozen=True, omit_defaults=True):
     TYPE: ClassVar[str] = "sale.completed"
     order_id: str
     cart_id: str
@@ -171,6 +176,10 @@ class SaleCompleted(EventBody, frozen=True):
     total_minor: int
     tendered_minor: int
     change_due_minor: int
+    # The promotion bundle the sale was evaluated under, and the coupons it redeemed; absent
+    # when no promotion applied.
+    promotion_bundle_version: int | None = None
+    coupons: tuple[str, ...] = ()
 
 
 # --- payments ----------------------------------------------------------------------------
@@ -460,6 +469,7 @@ EVENT_TYPES: dict[str, type[EventBody]] = {
         *RETURN_EVENTS,
         *APPROVAL_EVENTS,
         *INVENTORY_EVENTS,
+        *PROMOTION_EVENTS,
     )
 }
 

@@ -205,14 +205,25 @@ def raise_alarm(conn: apsw.Connection, reason: str, detail: str, seq: int | None
 
 
 CHAIN_BROKEN = "chain_broken"
+# Alarms about what down-sync brought rather than about the link (a promotion bundle the store
+# refused): an accepted batch does not resolve them; the domain that raised one clears it.
+NOT_CLEARED_BY_UPLOAD = ("promotion_bundle_refused",)
 
 
 def clear_alarms(conn: apsw.Connection, now_ms: int, acked_seq: int) -> None:
     """An accepted batch (through `acked_seq`) proves the chain continues at the relay: open
-    alarms are resolved, but a break of the store's own log past `acked_seq`."""
+    alarms are resolved, but a break of the store's own log past `acked_seq` and the alarms
+    `NOT_CLEARED_BY_UPLOAD`."""
     conn.execute("UPDATE sync_alarms SET cleared_at_ms = ? WHERE cleared_at_ms IS NULL "
-                 "AND NOT (reason = ? AND coalesce(seq, 0) > ?)",
-                 (now_ms, CHAIN_BROKEN, acked_seq))
+                 "AND NOT (reason = ? AND coalesce(seq, 0) > ?) "
+                 f"AND reason NOT IN ({','.join('?' * len(NOT_CLEARED_BY_UPLOAD))})",
+                 (now_ms, CHAIN_BROKEN, acked_seq, *NOT_CLEARED_BY_UPLOAD))
+
+
+def clear_alarm(conn: apsw.Connection, reason: str, now_ms: int) -> None:
+    """Resolve the open alarm of one reason (its cause is gone)."""
+    conn.execute("UPDATE sync_alarms SET cleared_at_ms = ? WHERE cleared_at_ms IS NULL "
+                 "AND reason = ?", (now_ms, reason))
 
 
 def open_chain_break(conn: apsw.Connection) -> Alarm | None:

@@ -21,9 +21,12 @@ from edge.carts.model import MAX_LINES_PER_CART, Cart, Policy, fetch_for, folded
 from edge.catalog import lookup
 from edge.errors import UnknownItem
 from edge.lanes import Principal
+from edge.promotions import book, ledger
+from edge.promotions import evaluation as promotion_evaluation
 from edge.store.writer import Tx
 from schemas import api
 from schemas import events as ev
+from schemas import promotion_events as pe
 
 
 def _stream(cart_id: str) -> str:
@@ -73,13 +76,18 @@ def discount_to_apply(cart: Cart, req: api.ApplyDiscount, policy: Policy,
         raise InvalidInput("a percent discount is at most 10000 basis points (100 %)", field="value")
     discount = Discount(req.kind, req.value)
     totals = cart.totals(policy.tax_mode)
+    # Manual discounts come after promotions: their base, and the cashier limit, are taken
+    # of what the promotions left.
+    promo = cart.promo_by_line()
+    after_promo = [p.gross_minor - min(promo.get(p.line_id, 0), p.gross_minor)
+                   for p in totals.lines]
     if req.line_id is not None:
         line_id = cart.line(req.line_id).line_id  # NotFound for a line the cart does not have
-        base = next(p.gross_minor for p in totals.lines if p.line_id == line_id)
+        base = next(a for p, a in zip(totals.lines, after_promo) if p.line_id == line_id)
     else:
         base = sum(
-            p.gross_minor - (ln.discount.amount_off(p.gross_minor) if ln.discount else 0)
-            for ln, p in zip(cart.lines, totals.lines)
+            a - (ln.discount.amount_off(a) if ln.discount else 0)
+            for ln, a in zip(cart.lines, after_promo)
         )
     if req.kind == "amount" and req.value > base:
         raise InvalidInput(f"discount {req.value} exceeds the {base} it applies to", field="value")
@@ -132,23 +140,25 @@ def add_line(tx: Tx, who: Principal, policy: Policy, cart_id: str, req: api.AddL
         what = f"SKU {req.sku}" if req.sku else f"barcode {req.barcode}"
         raise UnknownItem(f"no product with {what}", field="sku" if req.sku else "barcode")
     return _append(tx, cart, line_to_add(cart, item, lookup.price_points(tx, item.sku), req,
-                                         policy, tx.now_ms), who)
+                                         policy, tx.now_ms), who, policy)
 
 
-def change_qty(tx: Tx, who: Principal, cart_id: str, line_id: int, req: api.ChangeQty) -> Cart:
+def change_qty(tx: Tx, who: Principal, cart_id: str, line_id: int, req: api.ChangeQty,
+               policy: Policy | None = None) -> Cart:
     cart = fetch_for(tx, cart_id, who, must_be_open=True)
     line = cart.line(line_id)
     qty_milli = qty_milli_for(line.sold_by, req.qty, req.qty_milli)
     if qty_milli == line.qty_milli:
         return cart
     return _append(tx, cart, ev.CartLineQtyChanged(cart_id=cart_id, line_id=line_id,
-                                                   qty_milli=qty_milli), who)
+                                                   qty_milli=qty_milli), who, policy)
 
 
-def remove_line(tx: Tx, who: Principal, cart_id: str, line_id: int) -> Cart:
+def remove_line(tx: Tx, who: Principal, cart_id: str, line_id: int,
+                policy: Policy | None = None) -> Cart:
     cart = fetch_for(tx, cart_id, who, must_be_open=True)
     cart.line(line_id)
-    return _append(tx, cart, ev.CartLineRemoved(cart_id=cart_id, line_id=line_id), who)
+    return _append(tx, cart, ev.CartLineRemoved(cart_id=cart_id, line_id=line_id), who, policy)
 
 
 def apply_discount(tx: Tx, who: Principal, policy: Policy, cart_id: str,
@@ -175,12 +185,60 @@ def reprice(tx: Tx, who: Principal, policy: Policy, cart_id: str) -> Cart:
     changed = reprice_lines(cart, points, tx.now_ms, policy.lock_ttl_ms, only_expired=True)
     if not changed:
         return cart
-    return _append(tx, cart, ev.CartRepriced(cart_id=cart_id, lines=tuple(changed)), who)
+    return _append(tx, cart, ev.CartRepriced(cart_id=cart_id, lines=tuple(changed)), who,
+                   policy)
 
 
-def _append(tx: Tx, cart: Cart, body: ev.EventBody, who: Principal) -> Cart:
-    """Append one of the cart's line events; the cart after it, remembered by the writer."""
+def enter_coupon(tx: Tx, who: Principal, policy: Policy, cart_id: str,
+                 req: api.EnterCoupon) -> Cart:
+    """A coupon code on the cart: known to the active bundle and not used up at this store
+    (the local ledger); the promotion it unlocks applies from this change on."""
+    cart = fetch_for(tx, cart_id, who, must_be_open=True)
+    cr = ledger.check(tx.conn, book.active(tx, policy.promotion_region), req.code)
+    assert cr.coupon_code is not None
+    if any(code == cr.coupon_code for code, _ in cart.coupons):
+        return cart
+    return _append(tx, cart, pe.CartCouponEntered(cart_id=cart_id, code=cr.coupon_code,
+                                                  rule_id=cr.rule_id), who, policy)
+
+
+def promotions_now(tx: Tx, cart: Cart, policy: Policy) -> pe.CartPromotionsApplied | None:
+    """The promotions event the cart needs now, or None when what it has is still right.
+    With no bundle active and none recorded: one memo look-up, nothing else."""
+    active = book.active(tx, policy.promotion_region)
+    if active is None and not cart.promotions:
+        return None
+    result = promotion_evaluation.evaluate(
+        active,
+        (promotion_evaluation.LineFacts(ln.line_id, ln.sku, ln.unit_price_minor, ln.qty_milli,
+                                        ln.sold_by, ln.lock_expires_at_ms) for ln in cart.lines),
+        (code for code, _ in cart.coupons), store_id=tx.store_id, tz=tx.identity.tz,
+        lock_ttl_ms=policy.lock_ttl_ms, now_ms=tx.now_ms)
+    applied = promotion_evaluation.recorded(result)
+    version = result.bundle_version if applied else cart.promotion_bundle_version
+    if applied == cart.promotions and version == cart.promotion_bundle_version:
+        return None
+    return pe.CartPromotionsApplied(cart_id=cart.cart_id, bundle_version=version,
+                                    promotions=applied)
+
+
+def refresh_promotions(tx: Tx, who: Principal, policy: Policy, cart: Cart) -> Cart:
+    body = promotions_now(tx, cart, policy)
+    if body is None:
+        return cart
     stored = tx.append(body, stream=_stream(cart.cart_id), lane_id=who.lane_id)
     after = folded(cart, body, stored.seq)
     remember(tx, after)
+    return after
+
+
+def _append(tx: Tx, cart: Cart, body: ev.EventBody, who: Principal,
+            policy: Policy | None = None) -> Cart:
+    """Append one of the cart's line events; the cart after it, remembered by the writer.
+    With `policy`, the cart's promotions are evaluated again after the change."""
+    stored = tx.append(body, stream=_stream(cart.cart_id), lane_id=who.lane_id)
+    after = folded(cart, body, stored.seq)
+    remember(tx, after)
+    if policy is not None:
+        after = refresh_promotions(tx, who, policy, after)
     return after

@@ -17,4 +17,18 @@ MIGRATIONS = [
                 SELECT 'payment:' || p.payment_id FROM payments p
                 WHERE p.cart_id = carts.cart_id))), 0);
     """),
+    Migration(2, "the promotions a cart gets and the coupons entered on it", """
+    CREATE TABLE cart_promotions (
+        cart_id        TEXT PRIMARY KEY,
+        bundle_version INTEGER,
+        promotions     BLOB NOT NULL    -- msgspec JSON of the last cart.promotions_applied's
+    ) STRICT;
+    CREATE TABLE cart_coupons (
+        cart_id     TEXT NOT NULL,
+        code        TEXT NOT NULL,
+        rule_id     TEXT NOT NULL,
+        entered_seq INTEGER NOT NULL,
+        PRIMARY KEY (cart_id, code)
+    ) STRICT;
+    """),
 ]

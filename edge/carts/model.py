@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import apsw
+import msgspec
 
 from core import pricing
 from core.errors import NotFound
@@ -21,6 +22,7 @@ from edge.payments import rows as payment_rows
 from edge.payments.machine import PAID_STATES, Payment
 from edge.store.writer import Tx
 from schemas import events as ev
+from schemas import promotion_events as pe
 
 MAX_LINES_PER_CART = 500
 MAX_TENDERS_PER_CART = 20
@@ -39,6 +41,7 @@ class Policy:
     manager_threshold_bp: int
     cash_increment_minor: int = 1
     refund_manager_above_minor: int = 5_000
+    promotion_region: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +63,10 @@ class Line:
     def locked_price(self) -> LockedPrice:
         return LockedPrice(self.unit_price_minor, self.price_version, self.lock_expires_at_ms)
 
-    def pricing_input(self) -> pricing.LineInput:
+    def pricing_input(self, promo_minor: int = 0) -> pricing.LineInput:
         return pricing.LineInput(
-            self.line_id, self.unit_price_minor, self.qty_milli, self.tax_rate_ppm, self.discount
+            self.line_id, self.unit_price_minor, self.qty_milli, self.tax_rate_ppm, self.discount,
+            promo_minor,
         )
 
 
@@ -84,6 +88,10 @@ class Cart:
     payments: list[Payment] = field(default_factory=list)
     # The seq of the last event that changed the cart (the `carts.version` it was read at).
     version: int = 0
+    # The promotions it gets (the last `cart.promotions_applied`) and the coupons entered.
+    promotions: tuple[pe.AppliedPromotion, ...] = ()
+    promotion_bundle_version: int | None = None
+    coupons: tuple[tuple[str, str], ...] = ()  # (code, rule_id), in the order entered
 
     def line(self, line_id: int) -> Line:
         for ln in self.lines:
@@ -91,8 +99,20 @@ class Cart:
                 return ln
         raise NotFound(f"cart {self.cart_id} has no line {line_id}")
 
+    def promo_by_line(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for a in self.promotions:
+            for al in a.lines:
+                out[al.line_id] = out.get(al.line_id, 0) + al.discount_minor
+        return out
+
     def totals(self, tax_mode: str) -> pricing.Totals:
-        return pricing.price([ln.pricing_input() for ln in self.lines], self.discount, tax_mode)
+        if not self.promotions:
+            return pricing.price([ln.pricing_input() for ln in self.lines], self.discount,
+                                 tax_mode)
+        promo = self.promo_by_line()
+        return pricing.price([ln.pricing_input(promo.get(ln.line_id, 0)) for ln in self.lines],
+                             self.discount, tax_mode)
 
     @property
     def tendered_minor(self) -> int:
@@ -103,6 +123,9 @@ class Cart:
             if p.tender_id == tender_id:
                 return p
         raise NotFound(f"cart {self.cart_id} has no tender {tender_id}")
+
+
+_PROMOTIONS = msgspec.json.Decoder(tuple[pe.AppliedPromotion, ...])
 
 
 def _discount(kind: str | None, value: int | None) -> Discount | None:
@@ -132,6 +155,14 @@ def load(conn: apsw.Connection, cart_id: str, *, with_items: bool = True) -> Car
     ):
         cart.lines.append(Line(*row[:11], _discount(row[11], row[12])))
     cart.payments = payment_rows.of_cart(conn, cart_id)
+    for bundle_version, applied in conn.execute(
+        "SELECT bundle_version, promotions FROM cart_promotions WHERE cart_id = ?", (cart_id,)
+    ):
+        cart.promotion_bundle_version = bundle_version
+        cart.promotions = _PROMOTIONS.decode(applied)
+    cart.coupons = tuple(conn.execute(
+        "SELECT code, rule_id FROM cart_coupons WHERE cart_id = ? ORDER BY entered_seq",
+        (cart_id,)).fetchall())
     # Cash tenders recorded before tenders became payments (cart.tender_added events).
     for tid, kind, amount in conn.execute(
         "SELECT tender_id, tender_type, amount_minor FROM cart_tenders WHERE cart_id = ? "
@@ -206,6 +237,11 @@ def folded(cart: Cart, body: ev.EventBody, seq: int) -> Cart:
     lines = cart.lines
     discount = cart.discount
     next_line_id = cart.next_line_id
+    if isinstance(body, pe.CartPromotionsApplied):
+        return replace(cart, promotions=body.promotions,
+                       promotion_bundle_version=body.bundle_version, version=seq)
+    if isinstance(body, pe.CartCouponEntered):
+        return replace(cart, coupons=(*cart.coupons, (body.code, body.rule_id)), version=seq)
     if isinstance(body, ev.CartLineAdded):
         lines = [*lines, Line(body.line_id, body.sku, body.product_id, body.name, body.sold_by,
                               body.qty_milli, body.unit_price_minor, body.price_version,

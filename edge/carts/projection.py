@@ -7,9 +7,12 @@ carts trusts a remembered cart only at the row's version."""
 
 from __future__ import annotations
 
+import msgspec
+
 from edge.payments.projection import PAYMENT_EVENTS
 from edge.store.projector import Registrations
 from schemas import events as ev
+from schemas import promotion_events as pe
 from schemas.envelope import Event
 
 PROJECTIONS = Registrations()
@@ -21,6 +24,8 @@ TABLES = {
     "carts": "cart_id",
     "cart_lines": "cart_id, line_id",
     "cart_tenders": "cart_id, tender_id",
+    "cart_promotions": "cart_id",
+    "cart_coupons": "cart_id, code",
 }
 
 
@@ -85,6 +90,23 @@ def _repriced(conn, stored: Event, b: ev.CartRepriced) -> None:
             "WHERE cart_id=? AND line_id=?",
             (ln.unit_price_minor, ln.price_version, ln.lock_expires_at_ms, b.cart_id, ln.line_id),
         )
+    _touch(conn, stored.seq, b.cart_id)
+
+
+@PROJECTIONS.on(pe.CartPromotionsApplied)
+def _promotions(conn, stored: Event, b: pe.CartPromotionsApplied) -> None:
+    conn.execute(
+        "INSERT INTO cart_promotions(cart_id, bundle_version, promotions) VALUES (?,?,?) "
+        "ON CONFLICT(cart_id) DO UPDATE SET bundle_version = excluded.bundle_version, "
+        "promotions = excluded.promotions",
+        (b.cart_id, b.bundle_version, msgspec.json.encode(b.promotions)))
+    _touch(conn, stored.seq, b.cart_id)
+
+
+@PROJECTIONS.on(pe.CartCouponEntered)
+def _coupon(conn, stored: Event, b: pe.CartCouponEntered) -> None:
+    conn.execute("INSERT INTO cart_coupons(cart_id, code, rule_id, entered_seq) VALUES (?,?,?,?)",
+                 (b.cart_id, b.code, b.rule_id, stored.seq))
     _touch(conn, stored.seq, b.cart_id)
 
 

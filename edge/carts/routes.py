@@ -98,7 +98,8 @@ class CartController(Controller):
                 data,
                 cart_answer(
                     self.policy,
-                    lambda tx: commands.change_qty(tx, mutation.who, cart_id, line_id, data),
+                    lambda tx: commands.change_qty(tx, mutation.who, cart_id, line_id, data,
+                                                  self.policy),
                 ),
             )
         )
@@ -117,7 +118,9 @@ class CartController(Controller):
                 mutation,
                 None,
                 cart_answer(
-                    self.policy, lambda tx: commands.remove_line(tx, mutation.who, cart_id, line_id)
+                    self.policy,
+                    lambda tx: commands.remove_line(tx, mutation.who, cart_id, line_id,
+                                                    self.policy),
                 ),
             )
         )
@@ -162,6 +165,27 @@ class CartController(Controller):
                 data,
                 cart_answer(
                     self.policy, lambda tx: commands.reprice(tx, mutation.who, self.policy, cart_id)
+                ),
+            )
+        )
+
+    @post(
+        "/{cart_id:str}/coupons",
+        responses=WRITE_PROBLEMS,
+        status_code=200,
+        summary="Enter a coupon code (422 coupon-refused: unknown, or used up at this store)",
+    )
+    async def enter_coupon(
+        self, mutation: Injected[Mutation], cart_id: CartId, data: JSONBody[api.EnterCoupon]
+    ) -> Response[api.CartView]:
+        return respond(
+            await self.store.gate.run(
+                mutation,
+                data,
+                cart_answer(
+                    self.policy,
+                    lambda tx: commands.enter_coupon(tx, mutation.who, self.policy, cart_id,
+                                                     data),
                 ),
             )
         )

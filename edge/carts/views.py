@@ -18,7 +18,13 @@ def view(conn: lookup.Source, cart: Cart, policy: Policy, now_ms: int) -> api.Ca
     totals = cart.totals(policy.tax_mode)
     points = lookup.price_points_for(conn, {ln.sku for ln in cart.lines})
     lines, to_reprice = [], []
+    per_line: dict[int, list[api.LinePromotionView]] = {}
+    for a in cart.promotions:
+        for al in a.lines:
+            per_line.setdefault(al.line_id, []).append(
+                api.LinePromotionView(a.rule_id, a.name, al.discount_minor))
     for ln, priced in zip(cart.lines, totals.lines):
+        promos = per_line.get(ln.line_id, [])
         lv = price_lock.view(ln.locked_price, points[ln.sku], now_ms)
         if lv.would_reprice and not lv.locked:
             to_reprice.append(ln.line_id)
@@ -36,7 +42,8 @@ def view(conn: lookup.Source, cart: Cart, policy: Policy, now_ms: int) -> api.Ca
                 discount=api.DiscountView(ln.discount.kind, ln.discount.value) if ln.discount else None,
                 tax_rate_ppm=ln.tax_rate_ppm, gross_minor=priced.gross_minor,
                 discount_minor=priced.discount_minor, tax_minor=priced.tax_minor,
-                total_minor=priced.total_minor,
+                total_minor=priced.total_minor, promotions=promos,
+                promotion_minor=min(sum(p.discount_minor for p in promos), priced.gross_minor),
             )
         )
     settled = settlement.preview(totals.total_minor, cart.payments, policy.cash_increment_minor)
@@ -51,6 +58,12 @@ def view(conn: lookup.Source, cart: Cart, policy: Policy, now_ms: int) -> api.Ca
         tendered_minor=settled.tendered_minor, amount_due_minor=settled.amount_due_minor,
         change_due_minor=settled.change_due_minor, lines_to_reprice=to_reprice,
         order_id=cart.order_id, rounding_minor=settled.rounding_minor,
+        promotions=[api.PromotionView(a.rule_id, a.name, a.kind, a.discount_minor,
+                                      [al.line_id for al in a.lines], a.coupon_code)
+                    for a in cart.promotions],
+        promotion_saving_minor=sum(lv.promotion_minor for lv in lines),
+        promotion_bundle_version=cart.promotion_bundle_version,
+        coupons=[code for code, _ in cart.coupons],
     )
 
 

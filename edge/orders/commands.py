@@ -9,7 +9,7 @@ import apsw
 
 from core import price_lock
 from core.ids import uuid7
-from edge.carts.commands import reprice_lines
+from edge.carts.commands import refresh_promotions, reprice_lines
 from edge.carts.model import Policy, fetch_for
 from edge.catalog import lookup
 from edge.errors import EmptyCart, PriceLockExpired
@@ -18,6 +18,7 @@ from edge.payments import settlement
 from edge.payments.machine import PAID_STATES
 from edge.store.writer import Tx
 from schemas import events as ev
+from schemas import promotion_events as pe
 
 
 def complete(tx: Tx, who: Principal, policy: Policy, cart_id: str) -> str:
@@ -37,8 +38,16 @@ def complete(tx: Tx, who: Principal, policy: Policy, cart_id: str) -> str:
         tx.append(ev.CartRepriced(cart_id=cart_id, lines=tuple(expired)),
                   stream=f"cart:{cart_id}", lane_id=who.lane_id)
         cart = fetch_for(tx, cart_id, who, must_be_open=True)
+    # The promotions as of now: one that ended since the last change comes off (but from
+    # lines whose price lock still holds), as a price change would.
+    cart = refresh_promotions(tx, who, policy, cart)
 
     totals = cart.totals(policy.tax_mode)
+    promo_of: dict[int, list[pe.SoldPromotion]] = {}
+    for a in cart.promotions:
+        for al in a.lines:
+            promo_of.setdefault(al.line_id, []).append(
+                pe.SoldPromotion(a.rule_id, al.discount_minor, a.name))
     settled = settlement.settle(totals.total_minor, cart.payments, policy.cash_increment_minor)
     paid = [p for p in cart.payments if p.state in PAID_STATES]
     receipt_no = _next_receipt_number(tx.conn, policy.store_id)
@@ -51,6 +60,8 @@ def complete(tx: Tx, who: Principal, policy: Policy, cart_id: str) -> str:
             sold_under_lock=price_lock.sold_under_lock(ln.locked_price, points[ln.sku], tx.now_ms),
             tax_class=ln.tax_class, tax_rate_ppm=ln.tax_rate_ppm, gross_minor=p.gross_minor,
             discount_minor=p.discount_minor, tax_minor=p.tax_minor, total_minor=p.total_minor,
+            promotions=tuple(promo_of.get(ln.line_id, ())),
+            promotion_minor=sum(sp.discount_minor for sp in promo_of.get(ln.line_id, ())),
         )
         for i, (ln, p) in enumerate(zip(cart.lines, totals.lines), start=1)
     )
@@ -70,6 +81,9 @@ def complete(tx: Tx, who: Principal, policy: Policy, cart_id: str) -> str:
             discount_minor=totals.discount_minor, tax_minor=totals.tax_minor,
             total_minor=totals.total_minor, tendered_minor=settled.tendered_minor,
             change_due_minor=settled.change_due_minor,
+            promotion_bundle_version=cart.promotion_bundle_version if cart.promotions else None,
+            coupons=tuple(code for code, rule_id in cart.coupons
+                          if any(a.rule_id == rule_id for a in cart.promotions)),
         ),
         stream=f"order:{order_id}", lane_id=cart.lane_id,
     )

@@ -16,6 +16,7 @@ from core.money import format_minor
 from edge.carts.model import Policy
 from edge.payments import rows as payment_rows
 from edge.payments.views import order_tender_view, receipt_line
+from edge.promotions import orders as promotion_lines
 from edge.store.writer import Tx
 from schemas import api
 from schemas.printing import ReceiptPrint
@@ -52,11 +53,14 @@ def _order(conn: apsw.Connection, where: str, arg: str,
     if not rows:
         return None
     r = rows[0]
+    promos = promotion_lines.of_order(conn, r[0])
     lines = [
         api.OrderLineView(line_no=row[0], sku=row[1], product_id=row[2], name=row[3],
                           qty_milli=row[4], unit_price_minor=row[5], price_version=row[6],
                           sold_under_lock=bool(row[7]), tax_rate_ppm=row[8], gross_minor=row[9],
-                          discount_minor=row[10], tax_minor=row[11], total_minor=row[12])
+                          discount_minor=row[10], tax_minor=row[11], total_minor=row[12],
+                          promotions=promos.get(row[0], []),
+                          promotion_minor=sum(p.discount_minor for p in promos.get(row[0], [])))
         for row in conn.execute(
             "SELECT line_no, sku, product_id, name, qty_milli, unit_price_minor, price_version, "
             "sold_under_lock, tax_rate_ppm, gross_minor, discount_minor, tax_minor, total_minor "
@@ -119,12 +123,19 @@ def receipt(order: api.OrderView, policy: Policy, tz) -> api.ReceiptView:
         local_time=order.completed_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z"),
         business_date=order.business_date, currency=cur,
         lines=[
-            api.ReceiptLine(
-                text=ln.name + (" *" if ln.sold_under_lock else ""),
-                qty_text=f"{_qty_text(ln.qty_milli)} {format_minor(ln.unit_price_minor, cur)}",
-                amount_text=format_minor(ln.total_minor, cur),
-            )
+            row
             for ln in order.lines
+            for row in (
+                api.ReceiptLine(
+                    text=ln.name + (" *" if ln.sold_under_lock else ""),
+                    qty_text=f"{_qty_text(ln.qty_milli)} {format_minor(ln.unit_price_minor, cur)}",
+                    amount_text=format_minor(ln.total_minor, cur),
+                ),
+                # Each promotion under the line it applied to (already in the line's amount).
+                *(api.ReceiptLine(text=f"  {p.name or p.rule_id}", qty_text="",
+                                  amount_text=format_minor(-p.discount_minor, cur))
+                  for p in ln.promotions),
+            )
         ],
         taxes=[
             api.ReceiptTaxRow(rate_text=f"{rate / 10_000:g} %", net_minor=net, tax_minor=tax)
@@ -138,4 +149,6 @@ def receipt(order: api.OrderView, policy: Policy, tz) -> api.ReceiptView:
         change_text=format_minor(order.change_due_minor, cur),
         barcode=order.receipt_number,
         rounding_text=format_minor(order.rounding_minor, cur) if order.rounding_minor else None,
+        promotion_saving_text=format_minor(saved, cur) if (
+            saved := sum(ln.promotion_minor for ln in order.lines)) else None,
     )

@@ -84,6 +84,8 @@ def receipt_document(r: ReceiptView, layout: ReceiptLayout, *, reprint: bool = F
     if r.discount_text:
         out += _money_rows("Discount", r.discount_text, w)
     out += _money_rows("TOTAL", r.total_text, w, bold=True, double_height=True)
+    if r.promotion_saving_text:
+        out += _money_rows("You saved", r.promotion_saving_text, w)
     out += _money_rows("of which tax" if r.taxes else "Tax", r.tax_text, w)
     if r.taxes:
         out.append(Text(_tax_row("Rate", "Net", "Tax", w)))

@@ -1,0 +1,222 @@
+"""What one rule gives on one cart state: a discount per unit. Pure; one function per kind.
+
+The cart is a list of units (an each-item line of qty 3 is three units; a weighed line is one
+unit that quantity rules do not count). `Units` holds each unit's original price and what is
+still left to pay after the rules applied so far, and which units a quantity rule (fixed price,
+buy X get Y, mix and match, multi-buy, a free item) has already claimed: a unit is claimed at
+most once, so "3 for 2" and "any 5 for 10" never share a unit. Percent and amount rules do not
+claim; they stack on what is left.
+
+Invariant (asserted by the caller): a unit's discount is never more than what is left to pay
+on it, so no unit goes below zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.money import allocate, div_round_half_up
+from schemas import promotions as sp
+
+BP = sp.BP
+
+
+@dataclass(slots=True)
+class Units:
+    line: list[int]          # line_id of each unit
+    price: list[int]         # original price of each unit
+    left: list[int]          # left to pay
+    countable: list[bool]    # an each-item unit (quantity rules count it)
+    claimed: list[bool]
+
+    def copy(self) -> Units:
+        return Units(self.line, self.price, self.left[:], self.countable, self.claimed[:])
+
+
+Off = dict[int, int]  # unit index -> discount
+
+
+def _base(units: Units, i: int, original: bool) -> int:
+    return units.price[i] if original else units.left[i]
+
+
+def _base_sum(units: Units, idx: list[int], original: bool) -> int:
+    values = units.price if original else units.left
+    return sum([values[i] for i in idx])
+
+
+def _pct(amount: int, bp: int) -> int:
+    return div_round_half_up(amount * bp, BP)
+
+
+def _spread(units: Units, idx: list[int], total: int, off: Off) -> None:
+    """`total` over `idx` pro rata to what is left on each (never more than that)."""
+    left = units.left
+    weights = [left[i] for i in idx]
+    total = min(total, sum(weights))
+    if total <= 0:
+        return
+    if len(idx) == 1:
+        off[idx[0]] = off.get(idx[0], 0) + total
+        return
+    for i, part in zip(idx, allocate(total, weights)):
+        if part:
+            off[i] = off.get(i, 0) + part
+
+
+def percent_off(units: Units, idx: list[int], e: sp.PercentOff, original: bool) -> Off:
+    off: Off = {}
+    if e.scope == "cart":
+        _spread(units, idx, _pct(_base_sum(units, idx, original), e.percent_bp), off)
+        return off
+    by_line: dict[int, list[int]] = {}
+    line = units.line
+    for i in idx:
+        by_line.setdefault(line[i], []).append(i)
+    for group in by_line.values():  # rounded once per line, like every other line amount
+        _spread(units, group, _pct(_base_sum(units, group, original), e.percent_bp), off)
+    return off
+
+
+def amount_off(units: Units, idx: list[int], e: sp.AmountOff) -> Off:
+    off: Off = {}
+    if e.scope == "cart":
+        _spread(units, idx, e.amount_minor, off)
+        return off
+    for i in idx:
+        d = min(e.amount_minor, units.left[i])
+        if d:
+            off[i] = d
+    return off
+
+
+def fixed_price(units: Units, idx: list[int], e: sp.FixedPrice) -> Off:
+    off: Off = {}
+    for i in idx:
+        if not units.claimed[i] and units.left[i] > e.price_minor:
+            off[i] = units.left[i] - e.price_minor
+            units.claimed[i] = True
+    return off
+
+
+def _free(units: Units, idx: list[int]) -> list[int]:
+    return [i for i in idx if units.countable[i] and not units.claimed[i] and units.left[i] > 0]
+
+
+def _dearest_first(units: Units, idx: list[int]) -> list[int]:
+    return sorted(idx, key=lambda i: (-units.price[i], units.line[i], i))
+
+
+def _reward(units: Units, rewarded: list[int], paid: list[int], bp: int, original: bool,
+            off: Off) -> None:
+    for i in rewarded:
+        d = min(_pct(_base(units, i, original), bp), units.left[i])
+        if d:
+            off[i] = d
+    for i in (*rewarded, *paid):
+        units.claimed[i] = True
+
+
+def buy_x_get_y(units: Units, idx: list[int], get_idx: list[int] | None, e: sp.BuyXGetY,
+                original: bool) -> Off:
+    off: Off = {}
+    limit = e.max_applications if e.max_applications is not None else 1 << 30
+    if get_idx is None:  # the same set: groups of X + Y, dearest first
+        pool = _dearest_first(units, _free(units, idx))
+        size = e.buy_qty + e.get_qty
+        groups = min(len(pool) // size, limit)
+        if groups == 0:
+            return off
+        used = pool[: groups * size]
+        if e.reward == "cheapest":
+            # Each group's last Y units: never dearer than the X paid for in that group.
+            rewarded = [u for g in range(groups) for u in
+                        used[g * size + e.buy_qty:(g + 1) * size]]
+        else:
+            rewarded = used[: groups * e.get_qty]
+        chosen = set(rewarded)
+        _reward(units, rewarded, [u for u in used if u not in chosen], e.percent_bp, original, off)
+        return off
+    buy_pool = _free(units, idx)
+    get_pool = _dearest_first(units, _free(units, get_idx))
+    if e.reward == "cheapest":
+        get_pool.reverse()
+    groups = min(len(buy_pool) // e.buy_qty, len(get_pool) // e.get_qty, limit)
+    while groups > 0:
+        rewarded = get_pool[: groups * e.get_qty]
+        chosen = set(rewarded)
+        # Pay with the cheapest qualifying units: the dearer ones stay free for other rules.
+        payers = [u for u in reversed(_dearest_first(units, buy_pool)) if u not in chosen]
+        if len(payers) >= groups * e.buy_qty:
+            _reward(units, rewarded, payers[: groups * e.buy_qty], e.percent_bp, original, off)
+            return off
+        groups -= 1
+    return off
+
+
+def mix_match(units: Units, idx: list[int], e: sp.MixMatch) -> Off:
+    off: Off = {}
+    pool = sorted(_free(units, idx), key=lambda i: (-units.left[i], units.line[i], i))
+    groups = min(len(pool) // e.qty, e.max_applications if e.max_applications is not None
+                 else 1 << 30)
+    for g in range(groups):
+        chunk = pool[g * e.qty:(g + 1) * e.qty]
+        saving = sum(units.left[i] for i in chunk) - e.price_minor
+        if saving <= 0:
+            break  # later chunks are cheaper still
+        _spread(units, chunk, saving, off)
+        for i in chunk:
+            units.claimed[i] = True
+    return off
+
+
+def multi_buy(units: Units, idx: list[int], e: sp.MultiBuy, original: bool) -> Off:
+    off: Off = {}
+    pool = _free(units, idx)
+    reached = [t for t in e.tiers if t.min_qty <= len(pool)]
+    if not reached:
+        return off
+    tier = max(reached, key=lambda t: t.min_qty)
+    for i in pool:
+        if tier.percent_bp is not None:
+            d = min(_pct(_base(units, i, original), tier.percent_bp), units.left[i])
+        else:
+            d = max(0, units.left[i] - (tier.unit_price_minor or 0))
+        if d:
+            off[i] = d
+        units.claimed[i] = True
+    return off
+
+
+def cart_total(units: Units, idx: list[int], e: sp.Effect, original: bool) -> int | None:
+    """What a cart-wide amount rule gives on its own, without allocating it (None: not such a
+    rule). Equal to the sum of what its function allocates."""
+    if isinstance(e, sp.SpendThreshold) and e.free_sku is None:
+        if _base_sum(units, idx, original) < e.threshold_minor:
+            return 0
+        return max(0, min(e.amount_off_minor, _base_sum(units, idx, False)))
+    if isinstance(e, sp.AmountOff) and e.scope == "cart":
+        return max(0, min(e.amount_minor, _base_sum(units, idx, False)))
+    if isinstance(e, sp.PercentOff) and e.scope == "cart":
+        return max(0, min(_pct(_base_sum(units, idx, original), e.percent_bp),
+                          _base_sum(units, idx, False)))
+    return None
+
+
+def spend_threshold(units: Units, idx: list[int], free_idx: list[int], e: sp.SpendThreshold,
+                    original: bool) -> Off:
+    off: Off = {}
+    if e.free_sku is not None:
+        pool = _free(units, free_idx)
+        if not pool:
+            return off
+        gift = min(pool, key=lambda i: (units.left[i], units.line[i], i))
+        spend = _base_sum(units, idx, original) - (
+            _base(units, gift, original) if gift in idx else 0)
+        if spend >= e.threshold_minor:
+            off[gift] = units.left[gift]
+            units.claimed[gift] = True
+        return off
+    if _base_sum(units, idx, original) >= e.threshold_minor:
+        _spread(units, idx, e.amount_off_minor, off)
+    return off

@@ -1,0 +1,158 @@
+"""Invariants of the evaluator over random carts and random bundles (hypothesis)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core import promotions as p
+from schemas import promotions as sp
+from tests.core.promotions.support import active, ctx
+
+SKUS = ("A", "B", "C", "D", "E")
+CATS = ("c1", "c2", "c3")
+
+targets = st.builds(
+    sp.Target,
+    skus=st.lists(st.sampled_from(SKUS), max_size=3, unique=True).map(tuple),
+    categories=st.lists(st.sampled_from(CATS), max_size=2, unique=True).map(tuple),
+)
+bp = st.integers(0, 10_000)
+money = st.integers(0, 3_000)
+effects = st.one_of(
+    st.builds(sp.PercentOff, bp, st.sampled_from(["item", "cart"])),
+    st.builds(sp.AmountOff, money, st.sampled_from(["item", "cart"])),
+    st.builds(sp.FixedPrice, money),
+    st.builds(sp.BuyXGetY, st.integers(1, 3), st.integers(1, 2), bp,
+              st.sampled_from(["cheapest", "dearest"]),
+              st.none() | targets.filter(lambda t: not t.is_cart),
+              st.none() | st.integers(1, 3)),
+    st.builds(sp.MixMatch, st.integers(2, 4), money, st.none() | st.integers(1, 2)),
+    st.builds(sp.MultiBuy, st.lists(
+        st.one_of(st.builds(sp.Tier, st.integers(1, 5), bp),
+                  st.builds(sp.Tier, st.integers(1, 5), st.none(), money)),
+        min_size=1, max_size=3).map(tuple)),
+    st.one_of(st.builds(sp.SpendThreshold, money, st.integers(1, 3_000)),
+              st.builds(sp.SpendThreshold, money, st.just(0), st.sampled_from(SKUS))),
+)
+
+
+@st.composite
+def bundles(draw, sizes=st.integers(1, 7)):
+    n = draw(sizes)
+    rules = []
+    for i in range(n):
+        rules.append(sp.Rule(
+            rule_id=f"r{i}", name=f"rule {i}", effect=draw(effects), target=draw(targets),
+            priority=draw(st.integers(0, 2)),
+            group=draw(st.none() | st.sampled_from(["g1", "g2"])),
+            exclusive=draw(st.booleans().map(lambda b: b and draw(st.integers(0, 3)) == 0)),
+            base=draw(st.sampled_from(["discounted", "original"])),
+        ))
+    return rules, draw(st.integers(1, 5))
+
+
+@st.composite
+def carts(draw):
+    n = draw(st.integers(1, 8))
+    out = []
+    for line_id in draw(st.lists(st.integers(1, 50), min_size=n, max_size=n, unique=True)):
+        sku = draw(st.sampled_from(SKUS))
+        cats = tuple(draw(st.lists(st.sampled_from(CATS), max_size=2, unique=True)))
+        price = draw(st.integers(0, 2_000))
+        if draw(st.integers(0, 5)) == 0:
+            out.append(p.CartLine(line_id, sku, price, draw(st.integers(1, 3_000)), "weight", cats))
+        else:
+            out.append(p.CartLine(line_id, sku, price, draw(st.integers(1, 5)) * 1000, "each",
+                                  cats))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(bundles(), carts(), st.randoms(use_true_random=False))
+def test_invariants(bundle, lines, rnd):
+    check_invariants(bundle, lines, rnd)
+
+
+@settings(max_examples=100, deadline=None)
+@given(bundles(st.integers(9, 14)), carts(), st.randoms(use_true_random=False))
+def test_invariants_when_too_many_sets_to_try_them_all(bundle, lines, rnd):
+    """Beyond EXACT_LIMIT allowed sets the choice is greedy; the guarantees are the same."""
+    check_invariants(bundle, lines, rnd)
+
+
+def check_invariants(bundle, lines, rnd):
+    rules, cap = bundle
+    rules_active = active(*rules, max_per_cart=cap)
+    result = p.evaluate(lines, rules_active, ctx())
+
+    # Allocations add up: per promotion, per line, and in total.
+    for a in result.applied:
+        assert a.discount_minor > 0
+        assert sum(al.discount_minor for al in a.lines) == a.discount_minor
+    per_line = Counter()
+    for a in result.applied:
+        for al in a.lines:
+            per_line[al.line_id] += al.discount_minor
+    assert dict(per_line) == result.line_discount
+    assert sum(a.discount_minor for a in result.applied) == result.discount_minor
+
+    # No line below zero, none above its price.
+    gross = {ln.line_id: ln.gross_minor for ln in lines}
+    assert all(0 < d <= gross[k] for k, d in result.line_discount.items())
+
+    # Stacking: one rule per group, an exclusive rule alone, no more than the cap.
+    by_id = {r.rule_id: r for r in rules}
+    groups = Counter(by_id[a.rule_id].group for a in result.applied
+                     if by_id[a.rule_id].group is not None)
+    assert all(n == 1 for n in groups.values())
+    if any(by_id[a.rule_id].exclusive for a in result.applied):
+        assert len(result.applied) == 1
+    assert len(result.applied) <= cap
+
+    # Stable: the same again, in any line order, with or without the index.
+    assert p.evaluate(lines, rules_active, ctx()) == result
+    shuffled = lines[:]
+    rnd.shuffle(shuffled)
+    assert p.evaluate(shuffled, rules_active, ctx()) == result
+    assert p.evaluate_naive(shuffled, rules_active, ctx()) == result
+
+
+@settings(max_examples=150, deadline=None)
+@given(bundles(), carts())
+def test_best_single_promotion_is_a_floor(bundle, lines):
+    """The chosen result saves at least as much as any one applicable rule alone."""
+    rules, cap = bundle
+    result = p.evaluate(lines, active(*rules, max_per_cart=cap), ctx())
+    for r in rules:
+        alone = p.evaluate(lines, active(r), ctx())
+        assert result.discount_minor >= alone.discount_minor
+
+
+cart_effects = st.one_of(
+    st.builds(sp.PercentOff, bp, st.just("cart")),
+    st.builds(sp.AmountOff, money, st.just("cart")),
+    st.builds(sp.SpendThreshold, money, st.integers(1, 3_000)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2_000), st.integers(0, 2_000)), min_size=1,
+                max_size=12), cart_effects, st.booleans())
+def test_the_quick_total_of_a_cart_rule_is_what_it_allocates(prices, effect, original):
+    """`effects.cart_total` (the evaluator's shortcut for a rule alone) equals the sum of the
+    allocation the rule's own function makes."""
+    from core.promotions import effects as fx
+    units = fx.Units(list(range(len(prices))), [p for p, _ in prices],
+                     [min(p, left) for p, left in prices], [True] * len(prices),
+                     [False] * len(prices))
+    idx = list(range(len(prices)))
+    if isinstance(effect, sp.PercentOff):
+        off = fx.percent_off(units, idx, effect, original)
+    elif isinstance(effect, sp.AmountOff):
+        off = fx.amount_off(units, idx, effect)
+    else:
+        off = fx.spend_threshold(units, idx, [], effect, original)
+    assert fx.cart_total(units, idx, effect, original) == sum(off.values())
