@@ -14,15 +14,14 @@ import msgspec
 
 from schemas.catalog import PriceVersion, Product, TaxClass
 from schemas.devices import DeviceAddress
+from schemas.eventbase import EventBody
+from schemas.loyalty import LOYALTY_EVENTS
 from schemas.upcasting import EventCodec, Upcaster
 
 DiscountKind = Literal["amount", "percent"]
 TaxMode = Literal["inclusive", "exclusive"]
 
 
-class EventBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    TYPE: ClassVar[str]
-    SCHEMA_VERSION: ClassVar[int] = 1
 
 
 # --- catalog -----------------------------------------------------------------------------
@@ -176,7 +175,7 @@ class SaleCompleted(EventBody, frozen=True):
 # One stream per payment (`payment:<id>`); every state change of a tender is one of these
 # events, and `edge.tender.machine.step` is the one function that says which are legal.
 
-TenderType = Literal["cash", "card", "voucher", "other"]
+TenderType = Literal["cash", "card", "voucher", "other", "points"]
 Via = Literal["local", "terminal", "reconciliation", "forward"]
 
 
@@ -456,6 +455,7 @@ EVENT_TYPES: dict[str, type[EventBody]] = {
         VoucherCredited,
         DeviceAttached,
         DeviceDetached,
+        *LOYALTY_EVENTS,
     )
 }
 
