@@ -108,3 +108,15 @@ def open_pii(data_key: bytes, customer_id: str, sealed: bytes) -> bytes:
                                         customer_id.encode())
     except InvalidTag:
         raise PiiUnreadable("the personal data does not open under this customer's key") from None
+
+
+def lookups(key: TenantKey, personal) -> tuple[str, ...]:
+    """The keyed hashes a customer is found by: of its card, phone and email (those it has)."""
+    return tuple(key.lookup_hash(kind, value) for kind, value in (
+        ("card", personal.card), ("phone", personal.phone), ("email", personal.email)) if value)
+
+
+def seal_customer(key: TenantKey, customer_id: str, clear: bytes) -> tuple[bytes, bytes]:
+    """A new data key for the customer: (its personal data sealed, the key wrapped)."""
+    dek = new_data_key()
+    return seal_pii(dek, customer_id, clear), key.wrap(customer_id, dek)

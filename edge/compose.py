@@ -31,6 +31,8 @@ from edge.config import Config
 from edge.devices.domain import DOMAIN as DEVICES
 from edge.devices.service import DeviceService
 from edge.devices.statistics import SqliteStatistics
+from edge.loyalty.domain import DOMAIN as LOYALTY
+from edge.loyalty.service import Loyalty
 from edge.orders.domain import DOMAIN as ORDERS
 from edge.payments.domain import DOMAIN as PAYMENTS
 from edge.printing.domain import DOMAIN as PRINTING
@@ -50,7 +52,7 @@ from sync.status import chain_check
 log = structlog.get_logger("novapos.daemon")
 
 DOMAINS: tuple[domain.Domain, ...] = (
-    CATALOG, PAYMENTS, CARTS, TENDER, ORDERS, PRINTING, DEVICES, REPORTS,
+    CATALOG, PAYMENTS, CARTS, LOYALTY, TENDER, ORDERS, PRINTING, DEVICES, REPORTS,
 )
 # Down-sync kinds the daemon applies outside any domain: HQ revoking a lane's tokens.
 _STORE_APPLIERS: Mapping[str, ChangeApplier] = {"lane.token_revoked": lanes.apply_revocations}
@@ -93,6 +95,7 @@ class Daemon:
     payments: Payments
     devices: DeviceService
     appliers: Mapping[str, ChangeApplier]
+    loyalty: Loyalty
     sync_engine: SyncEngine | None = field(default=None)
 
     def start(self) -> None:
@@ -156,8 +159,10 @@ def compose(data_dir: Path, config: Config, clock: Clock | None = None) -> Daemo
     terminals = Terminals.from_config(config.devices.terminals,
                                       config.devices.terminal_for_lane, config.tender,
                                       config.store.currency, statistics)
+    loyalty = Loyalty.from_data_dir(data_dir, config.loyalty)
     payments = Payments(store, policy, config.tender, terminals, store.metrics)
     devices = DeviceService(store, config.devices, policy=policy, printing=printing,
                             terminals=terminals, statistics=statistics,
                             terminal_status_timeout_s=config.tender.terminal_status_timeout_s)
-    return Daemon(config, store, policy, printing, terminals, payments, devices, appliers())
+    return Daemon(config, store, policy, printing, terminals, payments, devices, appliers(),
+                  loyalty)

@@ -112,6 +112,8 @@ ChangeKind = Literal[
     "catalog.price_set",
     "config.set",
     "lane.token_revoked",
+    "loyalty.customer",
+    "loyalty.erasure",
 ]
 
 
