@@ -160,7 +160,7 @@ def compose(data_dir: Path, config: Config, clock: Clock | None = None) -> Daemo
                                       config.devices.terminal_for_lane, config.tender,
                                       config.store.currency, statistics)
     loyalty = Loyalty.from_data_dir(data_dir, config.loyalty)
-    payments = Payments(store, policy, config.tender, terminals, store.metrics)
+    payments = Payments(store, policy, config.tender, terminals, store.metrics, loyalty)
     devices = DeviceService(store, config.devices, policy=policy, printing=printing,
                             terminals=terminals, statistics=statistics,
                             terminal_status_timeout_s=config.tender.terminal_status_timeout_s)

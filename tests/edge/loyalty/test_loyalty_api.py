@@ -140,3 +140,44 @@ def test_erasure_shreds_the_key_and_verify_still_passes(shop: LiveApp, tmp_path:
     down_sync_customer(shop.service, customer_change("c-ann", ANN, revision=9))
     assert_problem(post(c, "/v1/customers/lookup", {"card": "LOY-000123"}), 404,
                    "customer-unknown")
+
+
+def test_points_pay_within_the_offline_cap_and_a_refund_gives_them_back(
+        tmp_path: Path) -> None:
+    provision(tmp_path / "s")
+    shop = start_live_app(tmp_path / "s", env={"NOVAPOS_LOYALTY__OFFLINE_BURN_CAP_POINTS": "300"})
+    try:
+        down_sync_customer(shop.service, customer_change("c-ann", ANN, balance=1000))
+        c = shop.client()
+        cart = open_cart(c)
+        post(c, f"/v1/carts/{cart}/customer", {"customer_id": "c-ann"})
+        view = post(c, f"/v1/carts/{cart}/lines", {"sku": "COFFEE-250G", "qty": 2}).json()
+        assert c.get("/v1/customers/c-ann").json()["burnable_points"] == 300
+        r = post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "points", "amount_minor": 301})
+        assert_problem(r, 409, "not-enough-points")
+        r = post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "points", "amount_minor": 300})
+        assert r.status_code == 201, r.text
+        assert c.get("/v1/customers/c-ann").json()["burnable_points"] == 0  # the cap is used
+        rest = view["total_minor"] - 300
+        post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": rest})
+        order = post(c, f"/v1/carts/{cart}/complete", {}).json()
+        # The points-paid part earns nothing: (998 - 300) // 100 = 6 points.
+        v = c.get("/v1/customers/c-ann").json()
+        assert v["balance_points"] == 1000 - 300 + 6
+        r = post(shop.client("manager-1"), f"/v1/orders/{order['order_id']}/refunds",
+                 {"reason": "changed mind"})
+        assert r.status_code == 201, r.text
+        alloc = {a["tender_type"]: a["amount_minor"] for a in r.json()["allocations"]}
+        assert alloc == {"points": 300, "cash": rest}
+        # All 300 burned points come back, all 6 earned go: the balance is where it started.
+        assert c.get("/v1/customers/c-ann").json()["balance_points"] == 1000
+    finally:
+        shop.close()
+
+
+def test_a_points_tender_needs_a_customer_on_the_cart(shop: LiveApp) -> None:
+    c = shop.client()
+    cart = open_cart(c)
+    post(c, f"/v1/carts/{cart}/lines", {"sku": "COFFEE-250G"})
+    assert_problem(post(c, f"/v1/carts/{cart}/tenders",
+                        {"tender_type": "points", "amount_minor": 100}), 422, "invalid-input")
