@@ -181,3 +181,27 @@ def test_a_points_tender_needs_a_customer_on_the_cart(shop: LiveApp) -> None:
     post(c, f"/v1/carts/{cart}/lines", {"sku": "COFFEE-250G"})
     assert_problem(post(c, f"/v1/carts/{cart}/tenders",
                         {"tender_type": "points", "amount_minor": 100}), 422, "invalid-input")
+
+
+def test_hq_balance_replaces_the_counted_movements_and_the_lane_shows_the_correction(
+        shop: LiveApp) -> None:
+    """Two stores burned the same points offline; HQ counted this store's burn, recorded the
+    overdraft and sent the corrected balance down: the lane shows it, with nothing pending."""
+    c = shop.client()
+    cart = open_cart(c)
+    post(c, f"/v1/carts/{cart}/customer", {"customer_id": "c-ann"})
+    post(c, f"/v1/carts/{cart}/lines", {"sku": "COFFEE-250G", "qty": 2})
+    assert post(c, f"/v1/carts/{cart}/tenders",
+                {"tender_type": "points", "amount_minor": 998}).status_code == 201
+    post(c, f"/v1/carts/{cart}/complete", {})
+    v = c.get("/v1/customers/c-ann").json()
+    assert (v["balance_points"], v["pending_points"]) == (2, -998)
+    seq = shop.service.reader.execute(
+        "SELECT max(seq) FROM events WHERE type = 'loyalty.points_burned'").fetchall()[0][0]
+    store_id = shop.service.identity.store_id
+    # HQ: 1000 - 998 here - 998 at store-002 = -996, owed (a recorded compensation).
+    down_sync_customer(shop.service, customer_change(
+        "c-ann", ANN, balance=-996, revision=2, hq_seqs={store_id: seq, "store-002": 77}))
+    v = c.get("/v1/customers/c-ann").json()
+    assert (v["balance_points"], v["pending_points"], v["burnable_points"]) == (-996, 0, 0)
+    assert v["name"] == "Ann Example"
