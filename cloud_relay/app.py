@@ -18,11 +18,12 @@ import structlog
 from litestar import Litestar, Request, Response, get, post
 from litestar.concurrency import sync_to_thread
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.params import PathParameter
 
 import cloud_relay
-from cloud_relay import auth, downsync, hq, ingest
+from cloud_relay import auth, downsync, hq, ingest, loyalty, loyalty_routes
 from cloud_relay.errors import Refused
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.storage.base import Storage
@@ -195,6 +196,8 @@ async def changes(request: Request, store_id: StoreId) -> Response:
     who = await _store(request, store_id)
     after = _int_param(request, "after", 0, 0, 2**62)
     limit = _int_param(request, "limit", MAX_DOWN_CHANGES, 1, MAX_DOWN_CHANGES)
+    # Balances sent down count everything uploaded so far.
+    await sync_to_thread(loyalty.settle, _storage(request), who.tenant_id, _now_ms(request))
     change_set = await sync_to_thread(downsync.change_set, _storage(request), who.tenant_id,
                                       who.store_id, after, limit)
     if MSGPACK_CONTENT_TYPE in request.headers.get("accept", ""):
@@ -322,7 +325,8 @@ def create_app(storage: Storage, now_ms: Callable[[], int],
     return Litestar(
         route_handlers=[upload_batch, watermark, changes, ledger, sync_status, reconciliation,
                         price_variances, quarantine, publish_changes, publish_catalog, live,
-                        ready, metrics, follow_ups],
+                        ready, metrics, follow_ups, *loyalty_routes.ROUTES],
+        dependencies={"hq_tenant": Provide(_hq)},
         exception_handlers={  # type: ignore[dict-item]
             DomainError: _domain_error, HTTPException: _http_error,
             **{exc: _database_unavailable for exc in _unavailable_errors()},
