@@ -17,8 +17,8 @@ from edge.store.idempotency import Mutation, answer
 from edge.store.kernel import Store
 from schemas import loyalty as lo
 
-# 422: not exactly one of card, phone, email; 503: the store has no loyalty key.
-LOOKUP_PROBLEMS = documented(400, 401, 403, 404, 422, 429, 503)
+# 409: the store has no loyalty key; 422: not exactly one of card, phone, email.
+LOOKUP_PROBLEMS = documented(400, 401, 403, 404, 409, 422, 429)
 CustomerId = Annotated[str, PathParameter(min_length=1, max_length=64)]
 
 

@@ -4,8 +4,8 @@ domains call inside their own commands (earn on a sale, claw back on a refund, b
 tender, give points back).
 
 The tenant key file (`[loyalty] key_file`, base64 of 32 bytes, mode 0600) is written through
-`core.files` by `import_key`; without it the store still sells, and loyalty answers 503
-`loyalty-not-provisioned`.
+`core.files` by `import_key`; without it the store still sells, and loyalty answers 409
+`loyalty-not-provisioned` (the store's state, not a failure: nothing a retry would mend).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import apsw
 import msgspec
 
 from core import pii
-from core.errors import InvalidInput, Unavailable
+from core.errors import Conflict, InvalidInput
 from core.files import write_atomic
 from edge.lanes import Principal
 from edge.loyalty import commands
@@ -27,7 +27,7 @@ from edge.store.writer import Tx
 from schemas import loyalty as lo
 
 
-class NotProvisioned(Unavailable):
+class NotProvisioned(Conflict):
     slug, title = "loyalty-not-provisioned", "This store has no loyalty key"
 
 
