@@ -18,11 +18,22 @@ import structlog
 from litestar import Litestar, Request, Response, get, post
 from litestar.concurrency import sync_to_thread
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.params import PathParameter
 
 import cloud_relay
-from cloud_relay import approvals, auth, downsync, hq, ingest, inventory_routes, promotions_routes
+from cloud_relay import (
+    approvals,
+    auth,
+    downsync,
+    hq,
+    ingest,
+    inventory_routes,
+    loyalty,
+    loyalty_routes,
+    promotions_routes,
+)
 from cloud_relay import returns as hq_returns
 from cloud_relay.errors import Refused
 from cloud_relay.metrics import RelayMetrics
@@ -196,6 +207,8 @@ async def changes(request: Request, store_id: StoreId) -> Response:
     who = await _store(request, store_id)
     after = _int_param(request, "after", 0, 0, 2**62)
     limit = _int_param(request, "limit", MAX_DOWN_CHANGES, 1, MAX_DOWN_CHANGES)
+    # Balances sent down count everything uploaded so far.
+    await sync_to_thread(loyalty.settle, _storage(request), who.tenant_id, _now_ms(request))
     change_set = await sync_to_thread(downsync.change_set, _storage(request), who.tenant_id,
                                       who.store_id, after, limit)
     if MSGPACK_CONTENT_TYPE in request.headers.get("accept", ""):
@@ -343,7 +356,8 @@ def create_app(storage: Storage, now_ms: Callable[[], int],
                         price_variances, quarantine, publish_changes, publish_catalog, live,
                         ready, metrics, follow_ups, returns_list, hq_approvals,
                         *inventory_routes.handlers(_hq, _storage, _now_ms, _json_response),
-                        *promotions_routes.routes(_hq)],
+                        *promotions_routes.routes(_hq), *loyalty_routes.ROUTES],
+        dependencies={"hq_tenant": Provide(_hq)},
         exception_handlers={  # type: ignore[dict-item]
             DomainError: _domain_error, HTTPException: _http_error,
             **{exc: _database_unavailable for exc in _unavailable_errors()},

@@ -101,6 +101,7 @@ def bind_controllers(daemon: Daemon) -> dict[type[Controller], type[Controller]]
         "approvals": daemon.approvals,
         "inventory": daemon.config.inventory,
         "pickup": daemon.config.pickup,
+        "loyalty": daemon.loyalty,
     }
     controllers = [health.HealthController, *(c for d in DOMAINS for c in d.routes)]
     return {c: deps.bind(c, services) for c in controllers}

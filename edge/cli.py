@@ -217,6 +217,31 @@ def lanes_revoke(lane_id: str, data_dir: DataDir = None) -> None:
     out.print(f"revoked {count} token(s) of lane {lane_id}")
 
 
+loyalty_app = typer.Typer(help="Loyalty: the tenant's key for customer look-ups and data.",
+                          no_args_is_help=True)
+app.add_typer(loyalty_app, name="loyalty")
+
+
+@loyalty_app.command("import-key")
+def loyalty_import_key(data_dir: DataDir = None) -> None:
+    """Store the tenant's loyalty key (base64, read from stdin: HQ's GET /v1/hq/loyalty/key
+    `key_b64`) in the data directory, mode 0600. Restart the daemon to use it."""
+    import base64
+    import binascii
+
+    from core.errors import InvalidInput
+    from edge.loyalty.service import import_key
+
+    path = data_dir or default_data_dir()
+    config = _config(path)
+    try:
+        key = base64.b64decode(sys.stdin.read().strip(), validate=True)
+        written = import_key(path, config.loyalty, key)
+    except (binascii.Error, InvalidInput) as exc:
+        raise _fail(f"not a tenant loyalty key (32 bytes, base64): {exc}", EXIT_BAD_INPUT) from exc
+    out.print(f"loyalty key written to {written}")
+
+
 @catalog_app.command("import")
 def catalog_import(
     file: Annotated[Path, typer.Argument(help="Catalog JSON document or CSV file.")],

@@ -37,6 +37,8 @@ from edge.devices.statistics import SqliteStatistics
 from edge.inventory.domain import DOMAIN as INVENTORY
 from edge.pickup.domain import DOMAIN as PICKUP
 from edge.pickup.service import PickupService
+from edge.loyalty.domain import DOMAIN as LOYALTY
+from edge.loyalty.service import Loyalty
 from edge.orders.domain import DOMAIN as ORDERS
 from edge.payments.domain import DOMAIN as PAYMENTS
 from edge.printing.domain import DOMAIN as PRINTING
@@ -61,8 +63,8 @@ from sync.status import chain_check
 log = structlog.get_logger("novapos.daemon")
 
 DOMAINS: tuple[domain.Domain, ...] = (
-    CATALOG, PROMOTIONS, PAYMENTS, APPROVALS, CARTS, TENDER, ORDERS, PRINTING, DEVICES, REPORTS,
-    RETURNS, INVENTORY, PICKUP,
+    CATALOG, PROMOTIONS, PAYMENTS, APPROVALS, CARTS, LOYALTY, TENDER, ORDERS, PRINTING, DEVICES,
+    REPORTS, RETURNS, INVENTORY, PICKUP,
 )
 # Down-sync kinds the daemon applies outside any domain: HQ revoking a lane's tokens.
 _STORE_APPLIERS: Mapping[str, ChangeApplier] = {"lane.token_revoked": lanes.apply_revocations}
@@ -118,6 +120,7 @@ class Daemon:
     devices: DeviceService
     appliers: Mapping[str, ChangeApplier]
     approvals: ApprovalService
+    loyalty: Loyalty
     pickup: PickupService | None = field(default=None)
     sync_engine: SyncEngine | None = field(default=None)
     returns_policy: ReturnsPolicy | None = field(default=None)
@@ -187,14 +190,15 @@ def compose(data_dir: Path, config: Config, clock: Clock | None = None) -> Daemo
     terminals = Terminals.from_config(config.devices.terminals,
                                       config.devices.terminal_for_lane, config.tender,
                                       config.store.currency, statistics)
-    payments = Payments(store, policy, config.tender, terminals, store.metrics)
+    loyalty = Loyalty.from_data_dir(data_dir, config.loyalty)
+    payments = Payments(store, policy, config.tender, terminals, store.metrics, loyalty)
     devices = DeviceService(store, config.devices, policy=policy, printing=printing,
                             terminals=terminals, statistics=statistics,
                             terminal_status_timeout_s=config.tender.terminal_status_timeout_s)
     approvals = ApprovalService(store, approval_policy_of(config))
     pickup = PickupService(store, config.pickup, devices.hub.publish)
     return Daemon(config, store, policy, printing, terminals, payments, devices,
-                  appliers_for(config), approvals,
+                  appliers_for(config), approvals, loyalty,
                   returns_policy=returns_policy_of(data_dir, config), pickup=pickup)
 
 

@@ -22,6 +22,7 @@ from edge.carts.settings import DiscountConfig, PriceLockConfig
 from edge.devices.settings import DevicesConfig
 from edge.inventory.settings import InventoryConfig
 from edge.pickup.settings import PickupConfig
+from edge.loyalty.settings import LoyaltyConfig
 from edge.printing.settings import PrintingConfig
 from edge.returns.settings import ReturnsConfig
 from edge.promotions.settings import PromotionsConfig
@@ -57,6 +58,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     promotions: PromotionsConfig = PromotionsConfig()
     auth_limit: AuthFailureLimit = AuthFailureLimit()
     approvals: ApprovalsConfig = ApprovalsConfig()
+    loyalty: LoyaltyConfig = LoyaltyConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Set by `load`, not by the file: legacy keys it moved into [devices] (logged at start).
     moved_keys: tuple[str, ...] = ()

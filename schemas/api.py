@@ -61,9 +61,10 @@ class EnterCoupon(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class AddTender(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Cash (may exceed what is due: change), card (charged on the store's terminal), voucher
-    (gift card / store credit, by code) or other (manual, e.g. a cheque: needs a reference)."""
+    (gift card / store credit, by code), other (manual, e.g. a cheque: needs a reference) or
+    points (the cart's loyalty customer pays in points, at the configured value per point)."""
 
-    tender_type: Literal["cash", "card", "voucher", "other"]
+    tender_type: Literal["cash", "card", "voucher", "other", "points"]
     amount_minor: Annotated[int, msgspec.Meta(ge=1, le=10**10)]
     voucher_code: VoucherCode | None = None
     reference: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None

@@ -17,6 +17,7 @@ from schemas.catalog import PriceVersion, Product, TaxClass
 from schemas.devices import DeviceAddress
 from schemas.eventbase import EventBody
 from schemas.inventory import INVENTORY_EVENTS
+from schemas.loyalty import LOYALTY_EVENTS
 from schemas.promotion_events import PROMOTION_EVENTS, SoldPromotion
 from schemas.returns import RETURN_EVENTS
 from schemas.upcasting import EventCodec, Upcaster
@@ -186,7 +187,7 @@ class SaleCompleted(EventBody, frozen=True, omit_defaults=True):
 # One stream per payment (`payment:<id>`); every state change of a tender is one of these
 # events, and `edge.tender.machine.step` is the one function that says which are legal.
 
-TenderType = Literal["cash", "card", "voucher", "other"]
+TenderType = Literal["cash", "card", "voucher", "other", "points"]
 Via = Literal["local", "terminal", "reconciliation", "forward"]
 
 
@@ -470,6 +471,7 @@ EVENT_TYPES: dict[str, type[EventBody]] = {
         *APPROVAL_EVENTS,
         *INVENTORY_EVENTS,
         *PROMOTION_EVENTS,
+        *LOYALTY_EVENTS,
     )
 }
 

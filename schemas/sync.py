@@ -114,6 +114,8 @@ ChangeKind = Literal[
     "lane.token_revoked",
     "inventory.delivery", "inventory.transfer", "inventory.safety_stock", "pickup.order",
     "promotions.bundle",
+    "loyalty.customer",
+    "loyalty.erasure",
 ]
 
 

@@ -56,14 +56,7 @@ class Publish(Backend):
             if not plan.changes:
                 return None
             n = len(plan.changes)
-            row = tx.one("UPDATE tenants SET last_change_id = last_change_id + ? "
-                         "WHERE tenant_id = ? RETURNING last_change_id", (n, tenant_id))
-            assert row is not None
-            first = row[0] - n + 1
-            tx.many("INSERT INTO changes (tenant_id, change_id, kind, payload, store_id, "
-                    "created_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
-                    [(tenant_id, first + i, c.kind, c.payload, c.store_id, now_ms)
-                     for i, c in enumerate(plan.changes)])
+            first = self._append_changes(tx, tenant_id, plan.changes, now_ms)
             tx.many("INSERT INTO hq_tax_classes (tenant_id, code, rate_ppm) VALUES (?, ?, ?) "
                     "ON CONFLICT (tenant_id, code) DO UPDATE SET rate_ppm = excluded.rate_ppm",
                     [(tenant_id, *r) for r in plan.tax_classes])
@@ -78,6 +71,21 @@ class Publish(Backend):
                     "ON CONFLICT (tenant_id, sku, version) DO NOTHING",
                     [(tenant_id, *p) for p in plan.prices])
         return first, first + n - 1
+
+    def _append_changes(self, tx: Tx, tenant_id: str, changes: list[NewChange],
+                        now_ms: int) -> int:
+        """Append changes with consecutive ids inside `tx` (the tenant row exists); returns
+        the first id."""
+        n = len(changes)
+        row = tx.one("UPDATE tenants SET last_change_id = last_change_id + ? "
+                     "WHERE tenant_id = ? RETURNING last_change_id", (n, tenant_id))
+        assert row is not None
+        first = row[0] - n + 1
+        tx.many("INSERT INTO changes (tenant_id, change_id, kind, payload, store_id, "
+                "created_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                [(tenant_id, first + i, c.kind, c.payload, c.store_id, now_ms)
+                 for i, c in enumerate(changes)])
+        return first
 
     def _catalog_state(self, tx: Tx, tenant_id: str) -> CatalogState:
         tax = dict(tx.rows("SELECT code, rate_ppm FROM hq_tax_classes WHERE tenant_id = ?",

@@ -218,6 +218,58 @@ CREATE INDEX seen_signatures_expiry ON seen_signatures(expires_at_ms);
     Migration(5, "partial index for returns (Z report, HQ returns)", """
 CREATE INDEX events_returns_day ON events(tenant_id, business_date, store_id)
     WHERE type = 'return.completed';
+    Migration(6, "loyalty at HQ: tenant keys, customers, their data keys, the points ledger "
+              "(cloud_relay.storage.loyalty)", """
+CREATE TABLE hq_loyalty_keys (
+    tenant_id TEXT PRIMARY KEY,
+    sealed_key {BYTES} NOT NULL
+);
+CREATE TABLE hq_customers (
+    tenant_id TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    revision {BIGINT} NOT NULL,
+    lookup TEXT NOT NULL,
+    pii {BYTES},
+    consents TEXT NOT NULL,
+    burn_cap {BIGINT},
+    balance {BIGINT} NOT NULL,
+    applied TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    erased_at_ms {BIGINT},
+    CONSTRAINT hq_customers_pk PRIMARY KEY (tenant_id, customer_id)
+);
+CREATE TABLE hq_customer_keys (
+    tenant_id TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    wrapped_key {BYTES} NOT NULL,
+    CONSTRAINT hq_customer_keys_pk PRIMARY KEY (tenant_id, customer_id)
+);
+CREATE TABLE hq_customer_changes (
+    tenant_id TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    change_id {BIGINT} NOT NULL,
+    CONSTRAINT hq_customer_changes_pk PRIMARY KEY (tenant_id, customer_id, change_id)
+);
+CREATE TABLE hq_loyalty_entries (
+    tenant_id TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    n {BIGINT} NOT NULL,
+    store_id TEXT,
+    seq {BIGINT},
+    type TEXT NOT NULL,
+    points {BIGINT} NOT NULL,
+    balance_after {BIGINT} NOT NULL,
+    at_ms {BIGINT} NOT NULL,
+    detail TEXT NOT NULL,
+    CONSTRAINT hq_loyalty_entries_pk PRIMARY KEY (tenant_id, customer_id, n)
+);
+CREATE TABLE hq_loyalty_cursor (
+    tenant_id TEXT PRIMARY KEY,
+    ledger_seq {BIGINT} NOT NULL
+);
+CREATE INDEX events_loyalty ON events(tenant_id, ledger_seq) WHERE type IN
+    ('loyalty.points_earned', 'loyalty.points_burned', 'loyalty.points_returned',
+     'loyalty.points_clawed_back');
 """),
 ]
 LATEST_VERSION = latest(MIGRATIONS)

@@ -29,7 +29,7 @@ from edge.tender.commands import CardRefunds, transition
 from schemas import api
 from schemas import events as ev
 
-REFUND_ORDER: tuple[str, ...] = ("card", "voucher", "other", "cash")
+REFUND_ORDER: tuple[str, ...] = ("card", "voucher", "points", "other", "cash")
 
 
 class RefundRefused(DomainError):

@@ -16,6 +16,7 @@ from edge.approvals.header import ApprovalToken, with_token
 from edge.approvals.service import ApprovalService
 from edge.carts.model import Policy
 from edge.carts.routes import CartId
+from edge.loyalty.service import Loyalty
 from edge.orders import commands, refunds, views
 from edge.orders.views import ReceiptPrints
 from edge.store.idempotency import Mutation, answer
@@ -31,6 +32,7 @@ Id = Annotated[str, PathParameter(min_length=1, max_length=64)]
 class CompleteController(Controller):
     path = "/v1/carts"
     tags = ["carts"]
+    loyalty: Loyalty
     payments: Payments
     policy: Policy
     receipts: ReceiptPrints
@@ -47,6 +49,7 @@ class CompleteController(Controller):
     ) -> Response[api.OrderView]:
         def effect(tx: Tx):
             order_id = commands.complete(tx, mutation.who, self.policy, cart_id)
+            self.loyalty.on_sale(tx, order_id)  # the sale's one earn event, if a customer
             self.receipts.enqueue_receipt(tx, order_id)  # never fails the sale
             return answer(201, views.by_id(tx.conn, order_id, self.receipts))
 
@@ -62,6 +65,7 @@ class OrderController(Controller):
     path = "/v1"
     tags = ["orders"]
     approvals: ApprovalService
+    loyalty: Loyalty
     payments: Payments
     policy: Policy
     receipts: ReceiptPrints
@@ -105,13 +109,19 @@ class OrderController(Controller):
             await self.approvals.asking(self.payments.refund(
                 m,
                 data,
-                lambda tx: refunds.begin(
-                    tx, m.who, self.policy, order_id, data, m.request_key,
-                    self.approvals.policy, m.approval_token,
-                ),
+                lambda tx: self._begin_refund(tx, m, order_id, data),
                 lambda tx, refund_id: answer(201, refunds.view(tx.conn, refund_id)),
             ))
         )
+
+    def _begin_refund(self, tx: Tx, mutation: Mutation, order_id: str,
+                      data: api.RefundOrder) -> refunds.CardRefunds:
+        begun = refunds.begin(tx, mutation.who, self.policy, order_id, data,
+                              mutation.request_key, self.approvals.policy,
+                              mutation.approval_token)
+        if not begun.resumed:
+            self.loyalty.after_refund(tx, begun.refund_id)  # claw back, points given back
+        return begun
 
     @get("/refunds/{refund_id:str}", responses=READ_PROBLEMS, summary="A refund and its split")
     async def get_refund(self, refund_id: Id) -> api.RefundView:

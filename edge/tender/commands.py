@@ -17,6 +17,7 @@ from edge.approvals.commands import require
 from edge.approvals.rules import ApprovalPolicy, Facts
 from edge.carts.model import MAX_TENDERS_PER_CART, Cart, Policy, fetch, fetch_for
 from edge.lanes import Principal
+from edge.loyalty import commands as loyalty
 from edge.payments import machine, settlement
 from edge.payments import rows as payment_rows
 from edge.payments.machine import DEAD_STATES, PAID_STATES, Payment
@@ -25,6 +26,9 @@ from edge.tender import offline
 from schemas import api
 from schemas import events as ev
 from schemas.terminal import CardReference, TerminalResult
+
+# Burns a points tender's points (payment id, amount): `edge.loyalty`, bound by the service.
+Burn = Callable[[Tx, str, int], None]
 
 
 class VoucherInsufficient(DomainError):
@@ -96,8 +100,9 @@ def _created(tx: Tx, who: Principal, cart: Cart, req: api.AddTender, request_key
 
 
 def add_local(tx: Tx, who: Principal, cart_id: str, req: api.AddTender, tax_mode: str | None = None,
-              request_key: str = "") -> Payment:
-    """Cash, voucher or other: created and captured in one command (nothing external)."""
+              request_key: str = "", burn: Burn | None = None) -> Payment:
+    """Cash, voucher, other or points: created and captured in one command (nothing
+    external). Points are burned by `burn` (the loyalty domain's), in the same command."""
     if req.tender_type == "card":
         raise InvalidInput("card tenders are charged on the terminal (POST the tender through "
                            "the API)", field="tender_type")
@@ -105,7 +110,12 @@ def add_local(tx: Tx, who: Principal, cart_id: str, req: api.AddTender, tax_mode
     _check_new_tender(tx, cart, req, tax_mode)
     if req.tender_type == "voucher":
         _check_voucher(tx, req.voucher_code or "", cart.currency, req.amount_minor)
+    if req.tender_type == "points" and burn is None:
+        raise InvalidInput("points tenders are not taken at this store", field="tender_type")
     p = _created(tx, who, cart, req, request_key)
+    if req.tender_type == "points":
+        assert burn is not None
+        burn(tx, p.payment_id, req.amount_minor)
     if req.tender_type == "voucher":
         tx.append(ev.VoucherRedeemed(code=req.voucher_code or "", payment_id=p.payment_id,
                                      amount_minor=req.amount_minor),
@@ -115,11 +125,12 @@ def add_local(tx: Tx, who: Principal, cart_id: str, req: api.AddTender, tax_mode
 
 
 def add_tender(tx: Tx, who: Principal, cart_id: str, req: api.AddTender,
-               policy: Policy | None = None, request_key: str = "") -> Cart:
+               policy: Policy | None = None, request_key: str = "",
+               burn: Burn | None = None) -> Cart:
     """A cash, voucher or "other" tender, taken at the till in one step (a payment created
     and captured); the cart as it is after. Card tenders need the terminal (`service`)."""
     assert policy is not None or req.tender_type == "cash", "non-cash tenders check the total"
-    add_local(tx, who, cart_id, req, policy.tax_mode if policy else None, request_key)
+    add_local(tx, who, cart_id, req, policy.tax_mode if policy else None, request_key, burn)
     return _reload(tx, cart_id)
 
 
@@ -410,6 +421,8 @@ def _void_local(tx: Tx, who: Principal, p: Payment, reason: str) -> Payment:
         tx.append(ev.VoucherCredited(code=p.voucher_code, payment_id=p.payment_id,
                                      amount_minor=p.captured_minor, reason="void"),
                   stream=f"voucher:{p.voucher_code}", lane_id=who.lane_id)
+    if p.tender_type == "points" and p.state in PAID_STATES:
+        loyalty.give_back(tx, p.payment_id, p.captured_minor, "void", who.lane_id)
     return after
 
 

@@ -29,6 +29,7 @@ from edge.carts.model import Policy, fetch_for
 from edge.carts.views import view as cart_view
 from edge.errors import StoreUnavailable
 from edge.lanes import Principal
+from edge.loyalty.service import Loyalty
 from edge.metrics import Metrics
 from edge.payments import rows as payment_rows
 from edge.payments.machine import Payment
@@ -91,8 +92,9 @@ class Payments:
     """The card shell over the tender commands, for every terminal of the store."""
 
     def __init__(self, store: Store, policy: Policy, cfg: TenderConfig, terminals: Terminals,
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, loyalty: Loyalty | None = None) -> None:
         self._store = store
+        self._loyalty = loyalty  # points tenders burn through it; None: no points tenders
         self._writer = store.writer
         self._gate = store.gate
         self._policy = policy
@@ -221,7 +223,10 @@ class Payments:
 
     def _local_tender(self, tx: Tx, who: Principal, cart_id: str, req: api.AddTender,
                       request_key: str) -> Answer:
-        commands.add_tender(tx, who, cart_id, req, self._policy, request_key)
+        loyalty = self._loyalty
+        burn = None if loyalty is None else (
+            lambda tx, payment_id, amount: loyalty.burn(tx, who, cart_id, payment_id, amount))
+        commands.add_tender(tx, who, cart_id, req, self._policy, request_key, burn)
         return self._cart_answer(tx, who, cart_id, 201)
 
     async def _status(self, link: TerminalLink):

@@ -1,0 +1,69 @@
+"""HQ's loyalty: enroll and erase customers, settle the points the stores uploaded, and the
+full customer view (`GET /v1/hq/customers/{id}`), personal data opened with the tenant's key.
+
+Settling runs before a store's change set is served (so a store pulls balances that count
+everything uploaded so far), and on `POST /v1/hq/loyalty/settle`. docs/loyalty.md.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import msgspec
+
+from cloud_relay.storage.base import Storage
+from cloud_relay.storage.loyalty import HqCustomer
+from core import loyalty as rules
+from core import pii
+from schemas import loyalty as lo
+
+
+def tenant_key(storage: Storage, tenant_id: str, now_ms: int) -> pii.TenantKey:
+    return pii.TenantKey(storage.tenant_key(tenant_id, now_ms))
+
+
+def tenant_key_b64(storage: Storage, tenant_id: str, now_ms: int) -> dict[str, str]:
+    """For provisioning a store (`novapos-edge loyalty import-key`)."""
+    return {"tenant_id": tenant_id,
+            "key_b64": base64.b64encode(storage.tenant_key(tenant_id, now_ms)).decode()}
+
+
+def settle(storage: Storage, tenant_id: str, now_ms: int) -> int:
+    total = 0
+    while True:
+        n = storage.settle(tenant_id, now_ms)
+        total += n
+        if n == 0:
+            return total
+
+
+def enroll(storage: Storage, tenant_id: str, req: lo.EnrollCustomer,
+           now_ms: int) -> lo.HqCustomerView:
+    storage.enroll(tenant_id, req, tenant_key(storage, tenant_id, now_ms), now_ms)
+    return view(storage, tenant_id, req.customer_id, now_ms)
+
+
+def erase(storage: Storage, tenant_id: str, customer_id: str, now_ms: int) -> lo.HqCustomerView:
+    storage.erase(tenant_id, customer_id, now_ms)
+    return view(storage, tenant_id, customer_id, now_ms)
+
+
+def _personal(key: pii.TenantKey, c: HqCustomer) -> lo.PersonalData | None:
+    if c.pii is None or c.wrapped_key is None:
+        return None
+    dek = key.unwrap(c.customer_id, c.wrapped_key)
+    return msgspec.json.decode(pii.open_pii(dek, c.customer_id, c.pii), type=lo.PersonalData)
+
+
+def view(storage: Storage, tenant_id: str, customer_id: str, now_ms: int) -> lo.HqCustomerView:
+    settle(storage, tenant_id, now_ms)
+    c = storage.customer(tenant_id, customer_id)
+    earned = rules.earned_since(c.entries, now_ms - rules.MS_PER_YEAR, lo.PointsEarned.TYPE,
+                                lo.PointsClawedBack.TYPE)
+    return lo.HqCustomerView(
+        customer_id=c.customer_id, personal=_personal(tenant_key(storage, tenant_id, now_ms), c),
+        tier=c.tier, balance_points=c.balance, earned_12m_points=earned, consents=c.consents,
+        revision=c.revision, erased=c.erased_at_ms is not None,
+        movements=[lo.Movement(store_id=e.store_id, seq=e.seq, type=e.type, points=e.points,
+                               balance_after=e.balance_after, detail=e.detail)
+                   for e in c.entries])
