@@ -218,6 +218,7 @@ CREATE INDEX seen_signatures_expiry ON seen_signatures(expires_at_ms);
     Migration(5, "partial index for returns (Z report, HQ returns)", """
 CREATE INDEX events_returns_day ON events(tenant_id, business_date, store_id)
     WHERE type = 'return.completed';
+"""),
     Migration(6, "loyalty at HQ: tenant keys, customers, their data keys, the points ledger "
               "(cloud_relay.storage.loyalty)", """
 CREATE TABLE hq_loyalty_keys (
