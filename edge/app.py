@@ -97,6 +97,7 @@ def bind_controllers(daemon: Daemon) -> dict[type[Controller], type[Controller]]
         "receipts": daemon.printing,
         "devices": daemon.devices,
         "sync_report": sync_report,
+        "cash": daemon.config.cash,
     }
     controllers = [health.HealthController, *(c for d in DOMAINS for c in d.routes)]
     return {c: deps.bind(c, services) for c in controllers}

@@ -43,6 +43,7 @@ from edge.sync_link import engine_for
 from edge.tender.domain import DOMAIN as TENDER
 from edge.tender.service import Payments
 from edge.tender.terminals import Terminals
+from edge.tills.domain import DOMAIN as TILLS
 from sync.engine import SyncEngine
 from sync.port import ChangeApplier
 from sync.status import chain_check
@@ -51,6 +52,7 @@ log = structlog.get_logger("novapos.daemon")
 
 DOMAINS: tuple[domain.Domain, ...] = (
     CATALOG, PAYMENTS, CARTS, TENDER, ORDERS, PRINTING, DEVICES, REPORTS,
+    TILLS,
 )
 # Down-sync kinds the daemon applies outside any domain: HQ revoking a lane's tokens.
 _STORE_APPLIERS: Mapping[str, ChangeApplier] = {"lane.token_revoked": lanes.apply_revocations}

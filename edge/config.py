@@ -22,6 +22,7 @@ from edge.devices.settings import DevicesConfig
 from edge.printing.settings import PrintingConfig
 from edge.store.settings import IdempotencyConfig, StoreConfig, WriterConfig
 from edge.tender.settings import TenderConfig
+from edge.tills.settings import CashConfig
 from sync.settings import SyncConfig
 
 CONFIG_FILENAME = "config.toml"
@@ -47,6 +48,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     printing: PrintingConfig = PrintingConfig()
     sync: SyncConfig = SyncConfig()
     auth_limit: AuthFailureLimit = AuthFailureLimit()
+    cash: CashConfig = CashConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Set by `load`, not by the file: legacy keys it moved into [devices] (logged at start).
     moved_keys: tuple[str, ...] = ()

@@ -13,16 +13,13 @@ from typing import ClassVar, Literal
 import msgspec
 
 from schemas.catalog import PriceVersion, Product, TaxClass
+from schemas.cash import CASH_EVENTS
 from schemas.devices import DeviceAddress
+from schemas.event_base import EventBody
 from schemas.upcasting import EventCodec, Upcaster
 
 DiscountKind = Literal["amount", "percent"]
 TaxMode = Literal["inclusive", "exclusive"]
-
-
-class EventBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    TYPE: ClassVar[str]
-    SCHEMA_VERSION: ClassVar[int] = 1
 
 
 # --- catalog -----------------------------------------------------------------------------
@@ -456,6 +453,7 @@ EVENT_TYPES: dict[str, type[EventBody]] = {
         VoucherCredited,
         DeviceAttached,
         DeviceDetached,
+        *CASH_EVENTS,
     )
 }
 

@@ -277,6 +277,13 @@ class PrintService:
             raise NotFound(f"no printer {printer_id!r}")
         printer.kick_drawer()
 
+    def kick_for_lane(self, lane_id: str) -> None:
+        """Open the drawer of the lane's printer soon (a no-sale, after its commit); a lane
+        without a running printer has no drawer to open."""
+        worker = self._workers.get(self.printer_for_lane(lane_id) or "")
+        if worker is not None:
+            worker.request_kick()
+
     def wake(self, printer_id: str | None = None) -> None:
         for pid, worker in self._workers.items():
             if printer_id is None or pid == printer_id:
