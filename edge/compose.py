@@ -31,6 +31,9 @@ from edge.config import Config
 from edge.devices.domain import DOMAIN as DEVICES
 from edge.devices.service import DeviceService
 from edge.devices.statistics import SqliteStatistics
+from edge.fiscal.domain import DOMAIN as FISCAL
+from edge.fiscal.journal import Journal
+from edge.fiscal.signer import SignerUnavailable, SoftwareSigner
 from edge.orders.domain import DOMAIN as ORDERS
 from edge.payments.domain import DOMAIN as PAYMENTS
 from edge.printing.domain import DOMAIN as PRINTING
@@ -51,7 +54,7 @@ from sync.status import chain_check
 log = structlog.get_logger("novapos.daemon")
 
 DOMAINS: tuple[domain.Domain, ...] = (
-    CATALOG, PAYMENTS, CARTS, TENDER, ORDERS, PRINTING, DEVICES, REPORTS,
+    CATALOG, FISCAL, PAYMENTS, CARTS, TENDER, ORDERS, PRINTING, DEVICES, REPORTS,
     TILLS,
 )
 # Down-sync kinds the daemon applies outside any domain: HQ revoking a lane's tokens.
@@ -81,8 +84,25 @@ def policy_of(config: Config) -> Policy:
 
 def store_of(data_dir: Path, config: Config, clock: Clock | None = None) -> Store:
     """The store kernel alone (CLI commands that need no device or terminal)."""
-    return Store(data_dir, config.store, layout(), clock, writer=config.writer,
-                 idempotency=config.idempotency)
+    store = Store(data_dir, config.store, layout(), clock, writer=config.writer,
+                  idempotency=config.idempotency)
+    journal = journal_of(data_dir, config, store.identity.store_id)
+    if journal is not None:  # every writer of the store signs: the numbers stay gap-free
+        store.writer.sealer = journal.seal
+    return store
+
+
+def journal_of(data_dir: Path, config: Config, store_id: str) -> Journal | None:
+    """The fiscal journal with the store's signer; a signer that cannot start is an outage
+    (events are recorded unsigned, and say so), never a store that cannot sell."""
+    if not config.fiscal.enabled:
+        return None
+    try:
+        return Journal(store_id, SoftwareSigner.load_or_create(data_dir))
+    except SignerUnavailable as exc:
+        log.error("fiscal signer unavailable: events will be recorded unsigned",
+                  reason=exc.detail)
+        return Journal(store_id, None, exc.detail)
 
 
 @dataclass

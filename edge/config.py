@@ -19,6 +19,7 @@ from core.errors import ConfigError, Refused
 from core.ratelimit import AuthFailureLimit
 from edge.carts.settings import DiscountConfig, PriceLockConfig
 from edge.devices.settings import DevicesConfig
+from edge.fiscal.settings import FiscalConfig
 from edge.printing.settings import PrintingConfig
 from edge.store.settings import IdempotencyConfig, StoreConfig, WriterConfig
 from edge.tender.settings import TenderConfig
@@ -49,6 +50,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     sync: SyncConfig = SyncConfig()
     auth_limit: AuthFailureLimit = AuthFailureLimit()
     cash: CashConfig = CashConfig()
+    fiscal: FiscalConfig = FiscalConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Set by `load`, not by the file: legacy keys it moved into [devices] (logged at start).
     moved_keys: tuple[str, ...] = ()

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from schemas.fiscal import FiscalStamp
 from schemas.printing import ReceiptPrint
 
 Qty = Annotated[int, msgspec.Meta(ge=1, le=9_999, description="Whole units, for products sold each")]
@@ -271,6 +272,8 @@ class ReceiptView(msgspec.Struct, frozen=True):
     change_text: str
     barcode: str
     rounding_text: str | None = None
+    # The fiscal signature (or the signer outage) of the sale, when the store signs.
+    fiscal: FiscalStamp | None = None
 
 
 class VoucherView(msgspec.Struct, frozen=True):

@@ -16,6 +16,7 @@ from schemas.catalog import PriceVersion, Product, TaxClass
 from schemas.cash import CASH_EVENTS
 from schemas.devices import DeviceAddress
 from schemas.event_base import EventBody
+from schemas.fiscal import FISCAL_EVENTS
 from schemas.upcasting import EventCodec, Upcaster
 
 DiscountKind = Literal["amount", "percent"]
@@ -454,6 +455,7 @@ EVENT_TYPES: dict[str, type[EventBody]] = {
         DeviceAttached,
         DeviceDetached,
         *CASH_EVENTS,
+        *FISCAL_EVENTS,
     )
 }
 

@@ -14,6 +14,7 @@ from edge.api.deps import Injected, respond
 from edge.api.problems import READ_PROBLEMS, TENDER_PROBLEMS, WRITE_PROBLEMS
 from edge.carts.model import Policy
 from edge.carts.routes import CartId
+from edge.fiscal import journal
 from edge.orders import commands, refunds, views
 from edge.orders.views import ReceiptPrints
 from edge.store.idempotency import Mutation, answer
@@ -85,7 +86,8 @@ class OrderController(Controller):
     )
     async def receipt(self, order_id: OrderId) -> api.ReceiptView:
         order = views.by_id(self.store.reader, order_id)
-        return views.receipt(order, self.policy, self.store.identity.tz)
+        return views.receipt(order, self.policy, self.store.identity.tz,
+                             fiscal=journal.stamp_for_order(self.store.reader, order_id))
 
     @post(
         "/orders/{order_id:str}/refunds",

@@ -18,6 +18,7 @@ from edge.payments import rows as payment_rows
 from edge.payments.views import order_tender_view, receipt_line
 from edge.store.writer import Tx
 from schemas import api
+from schemas.fiscal import FiscalStamp
 from schemas.printing import ReceiptPrint
 
 
@@ -106,7 +107,8 @@ def _qty_text(qty_milli: int) -> str:
     return f"{qty_milli / 1000:.3f} kg"
 
 
-def receipt(order: api.OrderView, policy: Policy, tz) -> api.ReceiptView:
+def receipt(order: api.OrderView, policy: Policy, tz,
+            fiscal: FiscalStamp | None = None) -> api.ReceiptView:
     cur = order.currency
     taxes: dict[int, list[int]] = {}
     for ln in order.lines:
@@ -138,4 +140,5 @@ def receipt(order: api.OrderView, policy: Policy, tz) -> api.ReceiptView:
         change_text=format_minor(order.change_due_minor, cur),
         barcode=order.receipt_number,
         rounding_text=format_minor(order.rounding_minor, cur) if order.rounding_minor else None,
+        fiscal=fiscal,
     )
