@@ -138,6 +138,13 @@ class CloseTill(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     note: Annotated[str, msgspec.Meta(max_length=500)] = ""
 
 
+class EndOfDay(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The store's end of day: a blind count for every till still open (till id -> count)."""
+
+    counts: Annotated[dict[str, Count], msgspec.Meta(max_length=256)] = {}
+    note: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
 class MovementView(msgspec.Struct, frozen=True):
     movement_id: str
     kind: str

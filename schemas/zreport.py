@@ -17,6 +17,24 @@ class TenderTotal(msgspec.Struct, frozen=True):
     net_minor: int  # amount − change − refunded
 
 
+class TillClosing(msgspec.Struct, frozen=True):
+    """One till's closing (its Z report) within the store's day."""
+
+    till_id: str
+    lane_id: str
+    z_number: int
+    first_seq: int
+    last_seq: int
+    sales_count: int
+    sales_total_minor: int
+    cash_sales_minor: int
+    cash_refunds_minor: int
+    expected_minor: int
+    counted_minor: int
+    over_short_minor: int
+    approved_by: str | None
+
+
 class ZReport(msgspec.Struct, frozen=True):
     store_id: str
     business_date: str
@@ -34,3 +52,6 @@ class ZReport(msgspec.Struct, frozen=True):
     refunds_minor: int
     forward_declined_count: int
     forward_declined_minor: int
+    # The day's till closings: the store's day is their aggregate (docs/cash.md).
+    tills: list[TillClosing] = []
+    over_short_minor: int = 0  # Σ of the tills' over/short

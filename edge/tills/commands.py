@@ -141,6 +141,27 @@ def no_sale(tx: Tx, who: Principal, cfg: CashConfig, till_id: str, req: c.NoSale
     return s.lane_id
 
 
+class CountMissing(Conflict):
+    slug, title = "till-count-missing", "An open till has no count"
+
+
+def end_of_day(tx: Tx, who: Principal, cfg: CashConfig, req: c.EndOfDay) -> list[str]:
+    """Close every open till with its count, all or none (a missing count refuses the whole
+    end of day). The tills' Z reports then make up the store's day (`core.zreport`)."""
+    approver(who, "the store's end of day")
+    open_ids = [r[0] for r in tx.conn.execute(
+        "SELECT till_id FROM till_sessions WHERE state = 'open' ORDER BY till_id")]
+    missing = [t for t in open_ids if t not in req.counts]
+    if missing:
+        raise CountMissing(f"no count for the open till(s) {', '.join(missing)}")
+    unknown = sorted(set(req.counts) - set(open_ids))
+    if unknown:
+        raise TillNotOpen(f"till(s) {', '.join(unknown)} are not open")
+    for till_id in open_ids:
+        close_till(tx, who, cfg, till_id, c.CloseTill(req.counts[till_id], req.note))
+    return open_ids
+
+
 def close_till(tx: Tx, who: Principal, cfg: CashConfig, till_id: str, req: c.CloseTill) -> str:
     s = _working(tx, who, till_id)
     counted = session.count_total(req.counted, cfg.denominations_of(s.currency))

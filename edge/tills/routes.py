@@ -19,7 +19,9 @@ from edge.store.kernel import Store
 from edge.store.writer import Tx
 from edge.tills import commands, views
 from edge.tills.settings import CashConfig
+from edge.reports.zreport import z_report_for_day
 from schemas import cash as c
+from schemas.zreport import ZReport
 
 TillId = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 MovementId = Annotated[str, PathParameter(min_length=1, max_length=64)]
@@ -36,6 +38,16 @@ class TillController(Controller):
 
     def _view(self, tx: Tx, till_id: str, status: int = 200):
         return answer(status, views.till_view(tx.conn, till_id, self.cash.safe_drop_above_minor))
+
+    @post("/end-of-day", responses=WRITE_PROBLEMS, status_code=201,
+          summary="The store's end of day: close every open till (blind counts); answers the "
+                  "day's store Z report, the aggregate of the tills' (manager)")
+    async def end_of_day(self, mutation: Injected[Mutation],
+                         data: JSONBody[c.EndOfDay]) -> Response[ZReport]:
+        def effect(tx: Tx):
+            commands.end_of_day(tx, mutation.who, self.cash, data)
+            return answer(201, z_report_for_day(tx.conn, tx.store_id, tx.business_date))
+        return respond(await self.store.gate.run(mutation, data, effect))
 
     @post("/{till_id:str}/open", responses=WRITE_PROBLEMS, status_code=201,
           summary="Open a till at the calling lane with a float counted by denomination")

@@ -117,3 +117,28 @@ def test_bad_counts_are_refused_and_change_nothing(live: LiveApp) -> None:
     assert_problem(post(lane, "/v1/tills/nope/close", {"counted": FLOAT}), 409, "till-not-open")
     assert live.client("lane-1").get("/v1/tills/nope").status_code == 404
     assert head_seq(live) == before
+
+
+def test_end_of_day_closes_every_till_and_the_store_z_is_their_aggregate(live: LiveApp) -> None:
+    l1, l2, mgr = live.client("lane-1"), live.client("lane-2"), live.client("manager-1")
+    assert post(l1, "/v1/tills/till-1/open", {"float_count": FLOAT}).status_code == 201
+    assert post(l2, "/v1/tills/till-2/open", {"float_count": FLOAT}).status_code == 201
+    a = _sale(live, "lane-1", [{"tender_type": "cash", "amount_minor": 5000}])
+    b = _sale(live, "lane-2", [{"tender_type": "cash", "amount_minor": 5000}])
+    before = head_seq(live)
+    assert_problem(post(mgr, "/v1/tills/end-of-day", {"counts": {"till-1": FLOAT}}), 409,
+                   "till-count-missing")
+    assert_problem(post(l1, "/v1/tills/end-of-day", {"counts": {}}), 403, "approval-required")
+    assert head_seq(live) == before  # all or nothing
+    counts = {"till-1": [{"value_minor": 1, "pieces": 15000 + a["total_minor"]}],
+              "till-2": [{"value_minor": 1, "pieces": 15000 + b["total_minor"] - 100}]}
+    r = post(mgr, "/v1/tills/end-of-day", {"counts": counts})
+    assert r.status_code == 201, r.text
+    z = r.json()
+    assert [t["till_id"] for t in z["tills"]] == ["till-1", "till-2"]
+    assert [t["z_number"] for t in z["tills"]] == [1, 1]
+    assert sum(t["sales_total_minor"] for t in z["tills"]) == z["total_minor"]
+    assert sum(t["sales_count"] for t in z["tills"]) == z["sales_count"] == 2
+    assert z["over_short_minor"] == -100
+    # The manager's Z report of the day says the same.
+    assert mgr.get("/v1/reports/z").json() == z
