@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from edge.devices.cli import devices_app
+from edge.fiscal.cli import export_app, fiscal_app
 from edge.paths import default_data_dir
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ catalog_app = typer.Typer(help="Catalog maintenance.", no_args_is_help=True)
 app.add_typer(lanes_app, name="lanes")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(devices_app, name="devices")
+app.add_typer(fiscal_app, name="fiscal")
+app.add_typer(export_app, name="export")
 
 out = Console()
 err = Console(stderr=True)
