@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from edge.devices.cli import devices_app
-from edge.fiscal.cli import export_app, fiscal_app
+from edge.fiscal_cli import export_app, fiscal_app
 from edge.paths import default_data_dir
 
 if TYPE_CHECKING:
