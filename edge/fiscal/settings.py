@@ -16,3 +16,11 @@ class FiscalConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     signer: Literal["software"] = "software"
     # The register's id in exports (DSFinV-K KASSE_ID); default: the store id.
     cash_register_id: str = ""
+    # Master data of the DSFinV-K export (the company and the location).
+    company_name: str = ""
+    street: str = ""
+    postcode: str = ""
+    city: str = ""
+    country: str = "DEU"  # ISO 3166 alpha-3
+    tax_number: str = ""
+    vat_id: str = ""

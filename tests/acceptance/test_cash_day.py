@@ -170,3 +170,69 @@ def test_a_day_with_two_tills_survives_kill9(tmp_path) -> None:
                              key_id=r.key_id, event_bytes=chain.hashed_bytes(events[r.event_seq]))
         assert verify_signature(key.public_key_b64, msg, base64.b64decode(r.signature_b64))
     assert verify(db).ok
+
+
+def test_dsfinvk_totals_equal_the_till_z_reports(tmp_path) -> None:
+    """Two tills' closings exported as DSFinV-K: per closing, Σ UMS_BRUTTO of its receipts is
+    its Z report's sales total, its cash payments are expected − float, Z numbers and the
+    first/last transaction fence its transactions."""
+    import csv
+
+    from typer.testing import CliRunner
+
+    from edge.cli import app
+
+    d = DaemonProcess(tmp_path / "store").start()
+    try:
+        zs = []
+        for lane, till in (("lane-1", "till-1"), ("lane-2", "till-2"), ("lane-1", "till-1")):
+            c, mgr = d.client(lane), d.client("manager-1")
+            assert post(c, f"/v1/tills/{till}/open", {"float_count": FLOAT}).status_code == 201
+            sale(c, "cash")
+            sale(c, "card")
+            r = post(mgr, f"/v1/tills/{till}/movements",
+                     {"kind": "pay_out", "amount_minor": 300, "reason": "stamps"})
+            assert r.status_code == 201, r.text
+            x = mgr.get(f"/v1/tills/{till}/x").json()["totals"]
+            r = post(mgr, f"/v1/tills/{till}/close",
+                     {"counted": [{"value_minor": 1, "pieces": x["expected_minor"] - 200}]})
+            assert r.status_code == 201, r.text
+            zs.append(r.json())
+        day = d.client("manager-1").get("/v1/reports/z").json()["business_date"]
+    finally:
+        d.stop()
+    out = tmp_path / "export"
+    r = CliRunner().invoke(app, ["export", "dsfinvk", str(out), "--from", day, "--to", day,
+                                 "--data-dir", str(tmp_path / "store")])
+    assert r.exit_code == 0, r.output
+
+    def rows(name: str) -> list[dict]:
+        with open(out / name, newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh))
+
+    def minor(text: str) -> int:
+        whole, _, frac = text.partition(".")
+        sign = -1 if whole.startswith("-") else 1
+        return sign * (abs(int(whole)) * 100 + int((frac + "00")[:2]))
+
+    closings = rows("cashpointclosing.csv")
+    assert [(c["Z_KASSE_ID"], c["Z_NR"]) for c in closings] == \
+        [("store-001-till-1", "1"), ("store-001-till-2", "1"), ("store-001-till-1", "2")]
+    tx = rows("transactions.csv")
+    pays = rows("datapayment.csv")
+    for closing, z in zip(closings, zs):
+        key = (closing["Z_KASSE_ID"], closing["Z_NR"])
+        mine = [t for t in tx if (t["Z_KASSE_ID"], t["Z_NR"]) == key]
+        receipts = [t for t in mine if t["BON_TYP"] == "Beleg"]
+        assert len(receipts) == z["totals"]["sales_count"] == 2
+        assert sum(minor(t["UMS_BRUTTO"]) for t in receipts) == z["totals"]["sales_total_minor"]
+        assert closing["Z_START_ID"] == mine[0]["BON_ID"] and closing["Z_ENDE_ID"] == mine[-1]["BON_ID"]
+        cash = sum(minor(p["BASISWAEH_BETRAG"]) for p in pays
+                   if (p["Z_KASSE_ID"], p["Z_NR"]) == key and p["ZAHLART_TYP"] == "Bar")
+        assert cash == z["totals"]["expected_minor"] - z["totals"]["float_minor"]
+        assert minor(closing["Z_SE_BARZAHLUNGEN"]) == cash
+    tse = rows("transactions_tse.csv")
+    assert len(tse) == len(tx) and all(t["TSE_TA_SIG"] for t in tse)
+    for name in ("lines.csv", "lines_vat.csv", "transactions_vat.csv", "businesscases.csv",
+                 "payment.csv", "vat.csv", "tse.csv", "location.csv", "cashregister.csv"):
+        assert rows(name), name
