@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.console import Console
 
+from edge.checklists_cli import checklist_app
 from edge.devices.cli import devices_app
 from edge.fiscal_cli import export_app, fiscal_app
 from edge.paths import default_data_dir
@@ -33,6 +34,7 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(devices_app, name="devices")
 app.add_typer(fiscal_app, name="fiscal")
 app.add_typer(export_app, name="export")
+app.add_typer(checklist_app, name="checklist")
 
 out = Console()
 err = Console(stderr=True)

@@ -27,6 +27,8 @@ from edge import domain, lanes
 from edge.carts.domain import DOMAIN as CARTS
 from edge.carts.model import Policy
 from edge.catalog.domain import DOMAIN as CATALOG
+from edge.checklists.alarms import overdue_check
+from edge.checklists.domain import DOMAIN as CHECKLISTS
 from edge.config import Config
 from edge.devices.domain import DOMAIN as DEVICES
 from edge.devices.service import DeviceService
@@ -46,6 +48,7 @@ from edge.sync_link import engine_for
 from edge.tender.domain import DOMAIN as TENDER
 from edge.tender.service import Payments
 from edge.tender.terminals import Terminals
+from edge.tills.alarms import safe_drop_check
 from edge.tills.domain import DOMAIN as TILLS
 from sync.engine import SyncEngine
 from sync.port import ChangeApplier
@@ -55,7 +58,7 @@ log = structlog.get_logger("novapos.daemon")
 
 DOMAINS: tuple[domain.Domain, ...] = (
     CATALOG, FISCAL, PAYMENTS, CARTS, TENDER, ORDERS, PRINTING, DEVICES, REPORTS,
-    TILLS,
+    CHECKLISTS, TILLS,
 )
 # Down-sync kinds the daemon applies outside any domain: HQ revoking a lane's tokens.
 _STORE_APPLIERS: Mapping[str, ChangeApplier] = {"lane.token_revoked": lanes.apply_revocations}
@@ -166,6 +169,8 @@ def compose(data_dir: Path, config: Config, clock: Clock | None = None) -> Daemo
         log.warning("config key moved: read from its old place; move it to [devices]", key=key)
     store = store_of(data_dir, config, clock)
     store.add_advisory_check("event_chain", chain_check)  # a break found by the sync engine
+    store.add_advisory_check("safe_drop", safe_drop_check(config.cash.safe_drop_above_minor))
+    store.add_advisory_check("checklists", overdue_check(store.clock, store.identity))
     policy = policy_of(config)
     statistics = SqliteStatistics()  # device counters, persisted through the writer
     printing = PrintService(

@@ -14,6 +14,7 @@ import msgspec
 
 from schemas.catalog import PriceVersion, Product, TaxClass
 from schemas.cash import CASH_EVENTS
+from schemas.checklists import CHECKLIST_EVENTS
 from schemas.devices import DeviceAddress
 from schemas.event_base import EventBody
 from schemas.fiscal import FISCAL_EVENTS
@@ -456,6 +457,7 @@ EVENT_TYPES: dict[str, type[EventBody]] = {
         DeviceDetached,
         *CASH_EVENTS,
         *FISCAL_EVENTS,
+        *CHECKLIST_EVENTS,
     )
 }
 

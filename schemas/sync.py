@@ -112,6 +112,7 @@ ChangeKind = Literal[
     "catalog.price_set",
     "config.set",
     "lane.token_revoked",
+    "checklist.defined",
 ]
 
 

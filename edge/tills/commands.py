@@ -20,6 +20,7 @@ import apsw
 
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.ids import uuid7
+from edge.checklists.commands import open_closing_items
 from edge.lanes import Principal
 from edge.store.writer import Tx
 from edge.tills import report, session
@@ -148,7 +149,9 @@ class CountMissing(Conflict):
 def end_of_day(tx: Tx, who: Principal, cfg: CashConfig, req: c.EndOfDay) -> list[str]:
     """Close every open till with its count, all or none (a missing count refuses the whole
     end of day). The tills' Z reports then make up the store's day (`core.zreport`)."""
-    approver(who, "the store's end of day")
+    left = open_closing_items(tx.conn, tx.business_date)
+    if left:
+        approver(who, f"closing the store with open closing checklist items ({', '.join(left)})")
     open_ids = [r[0] for r in tx.conn.execute(
         "SELECT till_id FROM till_sessions WHERE state = 'open' ORDER BY till_id")]
     missing = [t for t in open_ids if t not in req.counts]
