@@ -156,6 +156,9 @@ def export(directory: Path, conn: apsw.Connection, config: Any, from_day: str,
     signers = [b for b in bodies.values() if isinstance(b, f.FiscalSignerRegistered)]
     refund_lanes = {b.refund_id: b for b in bodies.values()
                     if isinstance(b, ev.OrderRefundCreated)}
+    refund_seq = {b.refund_id: s for s, b in bodies.items()
+                  if isinstance(b, ev.OrderRefundCreated)}
+    sales = {b.order_id: b for b in bodies.values() if isinstance(b, ev.SaleCompleted)}
     out = _Writer()
     vat_keys: dict[int, int] = {}
     totals: list[dict[str, Any]] = []
@@ -183,17 +186,27 @@ def export(directory: Path, conn: apsw.Connection, config: Any, from_day: str,
         gross_total = 0
         for seq in range(b.first_seq, b.last_seq + 1):
             body, env = bodies.get(seq), by_seq.get(seq)
-            row = _transaction(body, env, b, refund_lanes)
+            row = _transaction(body, env, b, refund_lanes, sales)
             if row is None:
                 continue
             bon_typ, gross, lines, payments, _movement = row
             rec = journal.get(seq)
-            bon_id = rec.transaction_number if rec is not None else seq
+            bon_nr: int | str = rec.transaction_number if rec is not None else ""
+            bon_id: int | str = bon_nr
+            if isinstance(body, ev.PaymentRefunded):
+                # The money moved back is part of the refund's own fiscal transaction; one
+                # BON per tender it went back onto.
+                rec = journal.get(refund_seq.get(body.refund_id, -1))
+                refund = refund_lanes[body.refund_id]
+                n = next((i for i, a in enumerate(refund.allocations, 1)
+                          if a.payment_id == body.payment_id), 1)
+                bon_nr = rec.transaction_number if rec is not None else ""
+                bon_id = f"{bon_nr}-{n}"
             cl.bon_ids.append(bon_id)
             transactions += 1
             gross_total += gross
             start = rec.start_ms if rec is not None else env.recorded_at_ms
-            out.add("transactions.csv", cl, BON_ID=bon_id, BON_NR=bon_id, BON_TYP=bon_typ,
+            out.add("transactions.csv", cl, BON_ID=bon_id, BON_NR=bon_nr, BON_TYP=bon_typ,
                     TERMINAL_ID=env.lane_id or "", BON_STORNO="0", BON_START=iso(start),
                     BON_ENDE=iso(env.recorded_at_ms), BEDIENER_ID=env.lane_id or "",
                     UMS_BRUTTO=_amount(gross))
@@ -271,7 +284,34 @@ def export(directory: Path, conn: apsw.Connection, config: Any, from_day: str,
 Line = tuple[str, str, int, int, int, int, int | None, str]
 
 
-def _transaction(body, env: Event | None, closing: c.TillClosed, refunds: dict):
+def _refund_lines(paid: ev.PaymentRefunded, refund: ev.OrderRefundCreated,
+                  sales: dict[str, ev.SaleCompleted]) -> list[Line]:
+    """The refunded lines (negative), with the VAT of the lines they return: this payment's
+    share of each refund line, its tax in the proportion the sold line carried."""
+    sale = sales.get(refund.order_id)
+    sold = {ln.line_no: ln for ln in sale.lines} if sale is not None else {}
+    out: list[Line] = []
+    left = paid.amount_minor
+    for i, rl in enumerate(refund.lines):
+        share = left if i == len(refund.lines) - 1 else \
+            rl.amount_minor * paid.amount_minor // max(refund.amount_minor, 1)
+        left -= share
+        ln = sold.get(rl.line_no)
+        if ln is None:
+            out.append(("Erstattung", "", -rl.qty_milli, share, -share, 0, None, "Umsatz"))
+            continue
+        tax = (share * ln.tax_minor + ln.total_minor // 2) // ln.total_minor if ln.total_minor else 0
+        unit = share * 1000 // rl.qty_milli if rl.qty_milli else share
+        out.append((ln.name, ln.sku, -rl.qty_milli, unit, -share, -tax, ln.tax_rate_ppm,
+                    "Umsatz"))
+    if not refund.lines:  # a whole-order refund without line detail
+        out.append(("Erstattung", "", -1000, paid.amount_minor, -paid.amount_minor, 0, None,
+                    "Umsatz"))
+    return out
+
+
+def _transaction(body, env: Event | None, closing: c.TillClosed, refunds: dict,
+                 sales: dict[str, ev.SaleCompleted]):
     """(BON_TYP, gross, lines, payments, is a cash movement) of one event of a closing's
     range that belongs to its till, or None."""
     if env is None or body is None:
@@ -291,9 +331,8 @@ def _transaction(body, env: Event | None, closing: c.TillClosed, refunds: dict):
             return None
         kind = next((a.tender_type for a in refund.allocations
                      if a.payment_id == body.payment_id), "card")
-        lines = [("Erstattung", "", -1000, body.amount_minor, -body.amount_minor, 0, None,
-                  "Umsatz")]
-        return "Beleg", -body.amount_minor, lines, [(kind, -body.amount_minor)], False
+        return ("Beleg", -body.amount_minor, _refund_lines(body, refund, sales),
+                [(kind, -body.amount_minor)], False)
     if isinstance(body, ev.CartVoided) and env.lane_id == closing.lane_id:
         return "AVBelegabbruch", 0, [], [], False
     if isinstance(body, c.TillCashMoved) and body.session_id == closing.session_id:

@@ -188,8 +188,11 @@ def test_dsfinvk_totals_equal_the_till_z_reports(tmp_path) -> None:
         for lane, till in (("lane-1", "till-1"), ("lane-2", "till-2"), ("lane-1", "till-1")):
             c, mgr = d.client(lane), d.client("manager-1")
             assert post(c, f"/v1/tills/{till}/open", {"float_count": FLOAT}).status_code == 201
-            sale(c, "cash")
+            paid = sale(c, "cash")
             sale(c, "card")
+            if not zs:  # the first closing has a cash refund asked at its lane
+                r = post(c, f"/v1/orders/{paid['order_id']}/refunds", {})
+                assert r.status_code == 201, r.text
             r = post(mgr, f"/v1/tills/{till}/movements",
                      {"kind": "pay_out", "amount_minor": 300, "reason": "stamps"})
             assert r.status_code == 201, r.text
@@ -224,13 +227,27 @@ def test_dsfinvk_totals_equal_the_till_z_reports(tmp_path) -> None:
         key = (closing["Z_KASSE_ID"], closing["Z_NR"])
         mine = [t for t in tx if (t["Z_KASSE_ID"], t["Z_NR"]) == key]
         receipts = [t for t in mine if t["BON_TYP"] == "Beleg"]
-        assert len(receipts) == z["totals"]["sales_count"] == 2
-        assert sum(minor(t["UMS_BRUTTO"]) for t in receipts) == z["totals"]["sales_total_minor"]
+        refunded = z["totals"]["cash_refunds_minor"]
+        assert len(receipts) == z["totals"]["sales_count"] + (1 if refunded else 0)
+        assert sum(minor(t["UMS_BRUTTO"]) for t in receipts) == \
+            z["totals"]["sales_total_minor"] - refunded
         assert closing["Z_START_ID"] == mine[0]["BON_ID"] and closing["Z_ENDE_ID"] == mine[-1]["BON_ID"]
         cash = sum(minor(p["BASISWAEH_BETRAG"]) for p in pays
                    if (p["Z_KASSE_ID"], p["Z_NR"]) == key and p["ZAHLART_TYP"] == "Bar")
         assert cash == z["totals"]["expected_minor"] - z["totals"]["float_minor"]
         assert minor(closing["Z_SE_BARZAHLUNGEN"]) == cash
+    assert zs[0]["totals"]["cash_refunds_minor"] > 0
+    # The refund carries the VAT of the line it returns: its lines' VAT sums to minus the sale's.
+    lines_vat = rows("lines_vat.csv")
+    bon_vat = rows("transactions_vat.csv")
+    refund_ids = {t["BON_ID"] for t in tx if t["BON_TYP"] == "Beleg"
+                  and t["UMS_BRUTTO"].startswith("-")}
+    assert len(refund_ids) == 1 and next(iter(refund_ids)).endswith("-1")
+    negative = [v for v in lines_vat if v["BON_ID"] in refund_ids]
+    assert negative and all(v["UST_SCHLUESSEL"] in ("1", "2") for v in negative)
+    assert all(v["BON_UST"].startswith("-") and v["BON_UST"] != "-0.00000"
+               for v in bon_vat if v["BON_ID"] in refund_ids)
+    assert len({t["BON_ID"] for t in tx}) == len(tx)  # unique
     tse = rows("transactions_tse.csv")
     assert len(tse) == len(tx) and all(t["TSE_TA_SIG"] for t in tse)
     for name in ("lines.csv", "lines_vat.csv", "transactions_vat.csv", "businesscases.csv",
