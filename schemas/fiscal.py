@@ -97,3 +97,27 @@ def signed_bytes(*, store_id: str, transaction_number: int, signature_counter: i
     head = _header(["novapos-fiscal-1", store_id, transaction_number, signature_counter,
                     event_seq, event_type, start_ms, end_ms, key_id])
     return head + b"\n" + event_bytes
+
+
+class SignerView(msgspec.Struct, frozen=True):
+    """The key of the journal's last record (None: it was an outage, or nothing signed yet)
+    and every key the store ever registered (the log carries the same to HQ)."""
+
+    current_key_id: str | None
+    keys: list[dict[str, str]]
+    transactions: int  # the last transaction number
+    signatures: int  # the last signature counter
+    unsigned: int  # outage records
+
+
+class JournalEntry(msgspec.Struct, frozen=True):
+    transaction_number: int
+    event_seq: int
+    event_type: str
+    signed: bool
+    signature_counter: int | None
+    start_ms: int
+    end_ms: int
+    key_id: str | None
+    signature_b64: str | None
+    reason: str | None

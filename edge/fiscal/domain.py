@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from edge.domain import Domain
 from edge.fiscal import migrations, projection
+from edge.fiscal.routes import FiscalController
 
 DOMAIN = Domain(name="fiscal", projections=projection.PROJECTIONS, tables=projection.TABLES,
-                migrations=migrations.MIGRATIONS)
+                migrations=migrations.MIGRATIONS, routes=[FiscalController])

@@ -73,6 +73,13 @@ def test_every_fiscal_event_is_signed_gap_free_and_verifiable(live: LiveApp) -> 
     receipt = lane.get(f"/v1/orders/{sale['order_id']}/receipt").json()
     assert receipt["fiscal"]["signed"] and receipt["fiscal"]["signature_counter"] >= 1
     assert receipt["fiscal"]["algorithm"] == "Ed25519"
+    # The manager's view of the signer and the journal says the same.
+    view = mgr.get("/v1/fiscal/signer").json()
+    assert view["current_key_id"] == reg.key_id == view["keys"][0]["key_id"]
+    assert view["transactions"] == len(records) and view["signatures"] == len(signed)
+    page = mgr.get("/v1/fiscal/journal", params={"after": 1, "limit": 2}).json()
+    assert [e["transaction_number"] for e in page] == [2, 3] and page[0]["signed"]
+    assert lane.get("/v1/fiscal/journal").status_code == 403
     assert verify(live.service.db_path).ok
 
 
