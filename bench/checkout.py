@@ -1,7 +1,8 @@
 """Checkout benchmark: N lanes ringing full sales against a real daemon, plus a raw-apsw baseline.
 
     .venv/bin/python bench/checkout.py [--lanes 20] [--duration-s 20] [--think-ms 0]
-        [--client-procs 2] [--client httpx|raw] [--baseline-s S] [--tmp-dir D] [--keep]
+        [--client-procs 2] [--client httpx|raw] [--baseline-s S] [--sign-sales N]
+        [--tmp-dir D] [--keep]
 
 What it does, in one run (docs/benchmarks.md explains how to read the output):
 
@@ -30,6 +31,11 @@ What it does, in one run (docs/benchmarks.md explains how to read the output):
    the composed `Projector.apply`, so the very same INSERT/UPDATE statements), and the 6
    idempotency rows (same stored response bytes). Sequentially, from one thread. Reads the
    daemon does to decide (cart loads, catalog look-ups) are not durable work and are left out.
+
+8. The signing probe (`sign_ms_per_sale`): the template sale's `sale.completed` committed
+   through a real writer of a composed store in this process, alternating blocks with and
+   without the fiscal journal's sealer; the CPU difference per sale is what signing costs
+   the daemon (the daemon of step 1 signs every sale, as a store does by default).
 
 7. The physical limit of the disk for a sale: one `synchronous=FULL` transaction per sale
    writing 1 event and 3 line rows, nothing else, for as long as the baseline ran;
@@ -528,6 +534,47 @@ def _load_templates(db_path: Path, sale: dict) -> dict:
     return {"events": events, "idem": idem, "payment_ids": payment_ids}
 
 
+def run_sign_probe(work_dir: Path, templates: dict, sales: int) -> dict:
+    """Daemon CPU that signing adds to a sale, measured in this process on the daemon's own
+    code: the template sale's `sale.completed` (fresh ids) appended through a real writer of a
+    fully composed store, with the fiscal journal's sealer (the Ed25519 signature record in
+    the sale's commit) and without, in alternating blocks so drift hits both alike."""
+    from core.ids import uuid7
+    from edge import compose
+    from edge.config import Config
+    from edge.fiscal.journal import Journal
+    from edge.fiscal.signer import SoftwareSigner
+    from edge.store.kernel import Store
+    from schemas.events import SaleCompleted, decode_body
+
+    tmpl = next(e for e in templates["events"] if e.type == SaleCompleted.TYPE)
+    body = decode_body(tmpl.type, tmpl.schema_version, tmpl.body)
+    work_dir.mkdir(parents=True)
+    config = Config()
+    store = Store(work_dir, config.store, compose.layout(), writer=config.writer)
+    store.start()
+    seal = Journal(config.store.store_id, SoftwareSigner.load_or_create(work_dir)).seal
+    cpu = {True: 0.0, False: 0.0}
+    block = 50
+    try:
+        for i in range(max(sales // block, 1) * 2):
+            signing = i % 2 == 0
+            store.writer.sealer = seal if signing else None
+            t0 = time.process_time()
+            for _ in range(block):
+                order_id = uuid7()
+                sale = msgspec.structs.replace(body, order_id=order_id, cart_id=uuid7(),
+                                               receipt_number=order_id)
+                store.writer.run_sync(lambda tx, sale=sale: tx.append(
+                    sale, stream=f"order:{sale.order_id}", lane_id=sale.lane_id))
+            cpu[signing] += time.process_time() - t0
+    finally:
+        store.stop()
+    n = max(sales // block, 1) * block
+    return {"sales": n, "with_ms": cpu[True] / n * 1000, "without_ms": cpu[False] / n * 1000,
+            "sign_ms_per_sale": (cpu[True] - cpu[False]) / n * 1000}
+
+
 def _swap(data: bytes, swaps: tuple[tuple[bytes, bytes], ...]) -> bytes:
     """The template's ids replaced by this sale's (same lengths, so same byte sizes)."""
     for old, new in swaps:
@@ -676,6 +723,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tmp-dir", type=Path, default=None,
                     help="where the temp store is created (default: system temp dir); use the "
                          "disk the store would live on")
+    ap.add_argument("--sign-sales", type=int, default=2000,
+                    help="sales per side of the signing probe (default 2000)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (prints its path)")
     args = ap.parse_args(argv)
     if args.lanes < 1 or args.duration_s <= 0 or args.client_procs < 1 or args.think_ms < 0:
@@ -741,6 +790,9 @@ def main(argv: list[str] | None = None) -> int:
         base = run_baseline(work / "baseline", templates, sale, baseline_s)
         print(f"physical limit probe: {baseline_s:g} s ...", flush=True)
         physical = run_physical(work / "physical", baseline_s)
+        print(f"signing probe: {args.sign_sales} sales with and without the fiscal signer ...",
+              flush=True)
+        signing = run_sign_probe(work / "signing", templates, args.sign_sales)
     except Exception:  # noqa: BLE001
         traceback.print_exc()
         print(json.dumps({"error": "bench could not run; see above"}), flush=True)
@@ -800,9 +852,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"restart on the existing data dir: ready in {start['start_to_ready_s']:.2f} s, "
           f"resident {_ms(start['rss_mb']).strip()} MB after start, "
           f"{_ms(rss_loaded).strip()} MB at the end of the window")
+    print(f"fiscal signing: {signing['with_ms']:.3f} ms CPU per sale commit with the signer, "
+          f"{signing['without_ms']:.3f} ms without -> signing adds "
+          f"{signing['sign_ms_per_sale']:.3f} ms/sale ({signing['sales']} sales each)")
     srv_cpu = (srv_cpu1 - srv_cpu0) if srv_cpu0 is not None and srv_cpu1 is not None else None
     cpu_ms = srv_cpu / sales * 1000 if srv_cpu is not None and sales else None
-    checks = (("scan p99 < 5 ms (paced)", (stats["scan"]["p99"] or 1e9) < 5),
+    checks = (("signing < 1 ms CPU/sale", signing["sign_ms_per_sale"] < 1),
+              ("scan p99 < 5 ms (paced)", (stats["scan"]["p99"] or 1e9) < 5),
               ("complete p99 < 10 ms (paced)", (stats["complete"]["p99"] or 1e9) < 10),
               ("sales/s >= 0.5x baseline", (ratio or 0) >= 0.5),
               (">= 0.1x physical", (physical_ratio or 0) >= 0.1),
@@ -890,6 +946,9 @@ def main(argv: list[str] | None = None) -> int:
         "physical_ratio": _r(physical_ratio, 4),
         "start_to_ready_s": _r(start["start_to_ready_s"], 3), "rss_mb": _r(start["rss_mb"], 1),
         "rss_mb_after_load": _r(rss_loaded, 1),
+        "sign_ms_per_sale": _r(signing["sign_ms_per_sale"], 4),
+        "sale_commit_cpu_ms_signed": _r(signing["with_ms"], 4),
+        "sale_commit_cpu_ms_unsigned": _r(signing["without_ms"], 4),
     }
     print(json.dumps(summary), flush=True)
     return 1 if error_count else 0

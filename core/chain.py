@@ -54,6 +54,11 @@ def hash_of(ev: Event) -> bytes:
     return _digest(ev.prev_hash, _encode_header(_astuple(ev)[:_HEADER_FIELDS]), ev.body)
 
 
+def hashed_bytes(ev: Event) -> bytes:
+    """The exact bytes `hash_of` hashes for `ev` (what a fiscal signature covers)."""
+    return ev.prev_hash + _encode_header(_astuple(ev)[:_HEADER_FIELDS]) + b"\n" + ev.body
+
+
 def _digest(prev_hash: bytes, header: bytes, body: bytes) -> bytes:
     # The body (often a kilobyte) is fed to the hash, not copied into one more bytes object.
     h = _sha256(prev_hash + header + b"\n")

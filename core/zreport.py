@@ -49,6 +49,9 @@ Invariants (property-tested in `tests/cloud_relay/test_zreport.py`):
   payment state machine allows one of each): given twice, it counts once; split over several
   days, each counts on exactly its own day, so days add up.
 - The report does not depend on the order of its input.
+- Till closings (`till.closed` of the day, docs/cash.md): each till's Z report, sorted by
+  (till, Z number); `over_short_minor` is their sum. A store's end of day closes every till,
+  so the day's sales rung at tills are exactly the sum of their closings' sales.
 Bodies of any other type (carts, catalog, types this build does not know) are ignored, so a
 report never fails on an event it cannot interpret.
 """
@@ -58,6 +61,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from schemas.cash import TillClosed
 from schemas.events import (
     EventBody,
     OrderRefundCreated,
@@ -66,12 +70,12 @@ from schemas.events import (
     SaleCompleted,
 )
 from schemas.returns import ReturnCompleted
-from schemas.zreport import TenderTotal, ZReport
+from schemas.zreport import TenderTotal, TillClosing, ZReport
 
 # The event types a Z report reads: a reader (the relay) need fetch only these, for the day.
 ZREPORT_TYPES: tuple[str, ...] = (
     SaleCompleted.TYPE, OrderRefundCreated.TYPE, PaymentRefunded.TYPE,
-    PaymentForwardDeclined.TYPE, ReturnCompleted.TYPE,
+    PaymentForwardDeclined.TYPE, ReturnCompleted.TYPE, TillClosed.TYPE,
 )
 UNKNOWN_TENDER = "unknown"
 CARD_VIAS = frozenset({"terminal", "reconciliation"})
@@ -100,6 +104,7 @@ def z_report(store_id: str, business_date: str, events: Iterable[DayEvent]) -> Z
     declined: dict[str, int] = {}
     returns: dict[str, ReturnCompleted] = {}
     return_refunds: set[str] = set()  # refund ids that belong to a return (any day)
+    tills: dict[tuple[str, int], TillClosing] = {}
     for day, body in events:
         if isinstance(body, ReturnCompleted):
             if body.refund_id is not None:
@@ -134,6 +139,15 @@ def z_report(store_id: str, business_date: str, events: Iterable[DayEvent]) -> Z
             refunds[(body.refund_id, body.payment_id)] = body
         elif isinstance(body, PaymentForwardDeclined):
             declined[body.payment_id] = body.amount_minor
+        elif isinstance(body, TillClosed):
+            t = body.totals
+            tills[(body.till_id, body.z_number)] = TillClosing(
+                till_id=body.till_id, lane_id=body.lane_id, z_number=body.z_number,
+                first_seq=body.first_seq, last_seq=body.last_seq, sales_count=t.sales_count,
+                sales_total_minor=t.sales_total_minor, cash_sales_minor=t.cash_sales_minor,
+                cash_refunds_minor=t.cash_refunds_minor, expected_minor=body.expected_minor,
+                counted_minor=body.counted_minor, over_short_minor=body.over_short_minor,
+                approved_by=body.approved_by)
     for key, refund in refunds.items():
         kind = allocated.get(key) or ("card" if refund.via in CARD_VIAS else UNKNOWN_TENDER)
         acc = tenders.setdefault(kind, _Tender())
@@ -157,4 +171,6 @@ def z_report(store_id: str, business_date: str, events: Iterable[DayEvent]) -> Z
         returned_minor=sum(r.amount_minor for r in returns.values()),
         restocking_fee_minor=sum(r.fee_minor for r in returns.values()),
         store_credit_issued_minor=sum(r.store_credit_minor for r in returns.values()),
+        tills=[tills[k] for k in sorted(tills)],
+        over_short_minor=sum(t.over_short_minor for t in tills.values()),
     )

@@ -102,6 +102,7 @@ def bind_controllers(daemon: Daemon) -> dict[type[Controller], type[Controller]]
         "inventory": daemon.config.inventory,
         "pickup": daemon.config.pickup,
         "loyalty": daemon.loyalty,
+        "cash": daemon.config.cash,
     }
     controllers = [health.HealthController, *(c for d in DOMAINS for c in d.routes)]
     return {c: deps.bind(c, services) for c in controllers}

@@ -17,6 +17,9 @@ from rich.console import Console
 from edge.approvals.cli import approvers_app
 from edge.devices.cli import devices_app
 from edge.stock_cli import stock_app
+from edge.checklists_cli import checklist_app
+from edge.devices.cli import devices_app
+from edge.fiscal_cli import export_app, fiscal_app
 from edge.paths import default_data_dir
 
 if TYPE_CHECKING:
@@ -34,6 +37,9 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(devices_app, name="devices")
 app.add_typer(approvers_app, name="approvers")
 app.add_typer(stock_app, name="stock")
+app.add_typer(fiscal_app, name="fiscal")
+app.add_typer(export_app, name="export")
+app.add_typer(checklist_app, name="checklist")
 
 out = Console()
 err = Console(stderr=True)

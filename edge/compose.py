@@ -30,6 +30,8 @@ from edge.approvals.service import ApprovalService
 from edge.carts.domain import DOMAIN as CARTS
 from edge.carts.model import Policy
 from edge.catalog.domain import DOMAIN as CATALOG
+from edge.checklists.alarms import overdue_check
+from edge.checklists.domain import DOMAIN as CHECKLISTS
 from edge.config import Config
 from edge.devices.domain import DOMAIN as DEVICES
 from edge.devices.service import DeviceService
@@ -39,6 +41,9 @@ from edge.pickup.domain import DOMAIN as PICKUP
 from edge.pickup.service import PickupService
 from edge.loyalty.domain import DOMAIN as LOYALTY
 from edge.loyalty.service import Loyalty
+from edge.fiscal.domain import DOMAIN as FISCAL
+from edge.fiscal.journal import Journal
+from edge.fiscal.signer import SignerUnavailable, SoftwareSigner
 from edge.orders.domain import DOMAIN as ORDERS
 from edge.payments.domain import DOMAIN as PAYMENTS
 from edge.printing.domain import DOMAIN as PRINTING
@@ -56,6 +61,8 @@ from edge.sync_link import engine_for
 from edge.tender.domain import DOMAIN as TENDER
 from edge.tender.service import Payments
 from edge.tender.terminals import Terminals
+from edge.tills.alarms import safe_drop_check
+from edge.tills.domain import DOMAIN as TILLS
 from sync.engine import SyncEngine
 from sync.port import ChangeApplier
 from sync.status import chain_check
@@ -63,8 +70,8 @@ from sync.status import chain_check
 log = structlog.get_logger("novapos.daemon")
 
 DOMAINS: tuple[domain.Domain, ...] = (
-    CATALOG, PROMOTIONS, PAYMENTS, APPROVALS, CARTS, LOYALTY, TENDER, ORDERS, PRINTING, DEVICES,
-    REPORTS, RETURNS, INVENTORY, PICKUP,
+    CATALOG, FISCAL, PROMOTIONS, PAYMENTS, APPROVALS, CARTS, LOYALTY, TENDER, ORDERS, PRINTING,
+    DEVICES, REPORTS, RETURNS, INVENTORY, PICKUP, CHECKLISTS, TILLS,
 )
 # Down-sync kinds the daemon applies outside any domain: HQ revoking a lane's tokens.
 _STORE_APPLIERS: Mapping[str, ChangeApplier] = {"lane.token_revoked": lanes.apply_revocations}
@@ -105,8 +112,25 @@ def approval_policy_of(config: Config) -> ApprovalPolicy:
 
 def store_of(data_dir: Path, config: Config, clock: Clock | None = None) -> Store:
     """The store kernel alone (CLI commands that need no device or terminal)."""
-    return Store(data_dir, config.store, layout(), clock, writer=config.writer,
-                 idempotency=config.idempotency)
+    store = Store(data_dir, config.store, layout(), clock, writer=config.writer,
+                  idempotency=config.idempotency)
+    journal = journal_of(data_dir, config, store.identity.store_id)
+    if journal is not None:  # every writer of the store signs: the numbers stay gap-free
+        store.writer.sealer = journal.seal
+    return store
+
+
+def journal_of(data_dir: Path, config: Config, store_id: str) -> Journal | None:
+    """The fiscal journal with the store's signer; a signer that cannot start is an outage
+    (events are recorded unsigned, and say so), never a store that cannot sell."""
+    if not config.fiscal.enabled:
+        return None
+    try:
+        return Journal(store_id, SoftwareSigner.load_or_create(data_dir))
+    except SignerUnavailable as exc:
+        log.error("fiscal signer unavailable: events will be recorded unsigned",
+                  reason=exc.detail)
+        return Journal(store_id, None, exc.detail)
 
 
 @dataclass
@@ -178,6 +202,8 @@ def compose(data_dir: Path, config: Config, clock: Clock | None = None) -> Daemo
         log.warning("config key moved: read from its old place; move it to [devices]", key=key)
     store = store_of(data_dir, config, clock)
     store.add_advisory_check("event_chain", chain_check)  # a break found by the sync engine
+    store.add_advisory_check("safe_drop", safe_drop_check(config.cash.safe_drop_above_minor))
+    store.add_advisory_check("checklists", overdue_check(store.clock, store.identity))
     policy = policy_of(config)
     statistics = SqliteStatistics()  # device counters, persisted through the writer
     printing = PrintService(

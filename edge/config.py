@@ -23,11 +23,13 @@ from edge.devices.settings import DevicesConfig
 from edge.inventory.settings import InventoryConfig
 from edge.pickup.settings import PickupConfig
 from edge.loyalty.settings import LoyaltyConfig
+from edge.fiscal.settings import FiscalConfig
 from edge.printing.settings import PrintingConfig
 from edge.returns.settings import ReturnsConfig
 from edge.promotions.settings import PromotionsConfig
 from edge.store.settings import IdempotencyConfig, StoreConfig, WriterConfig
 from edge.tender.settings import TenderConfig
+from edge.tills.settings import CashConfig
 from sync.settings import SyncConfig
 
 CONFIG_FILENAME = "config.toml"
@@ -59,6 +61,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     auth_limit: AuthFailureLimit = AuthFailureLimit()
     approvals: ApprovalsConfig = ApprovalsConfig()
     loyalty: LoyaltyConfig = LoyaltyConfig()
+    cash: CashConfig = CashConfig()
+    fiscal: FiscalConfig = FiscalConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Set by `load`, not by the file: legacy keys it moved into [devices] (logged at start).
     moved_keys: tuple[str, ...] = ()

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from schemas.approvals import ApprovalNeeded
+from schemas.fiscal import FiscalStamp
 from schemas.printing import ReceiptPrint
 
 Qty = Annotated[int, msgspec.Meta(ge=1, le=9_999, description="Whole units, for products sold each")]
@@ -311,6 +312,8 @@ class ReceiptView(msgspec.Struct, frozen=True):
     rounding_text: str | None = None
     # "You saved" with promotions: their sum, when any applied.
     promotion_saving_text: str | None = None
+    # The fiscal signature (or the signer outage) of the sale, when the store signs.
+    fiscal: FiscalStamp | None = None
 
 
 class VoucherView(msgspec.Struct, frozen=True):

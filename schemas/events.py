@@ -14,8 +14,11 @@ import msgspec
 
 from schemas.approvals import APPROVAL_EVENTS
 from schemas.catalog import PriceVersion, Product, TaxClass
+from schemas.cash import CASH_EVENTS
+from schemas.checklists import CHECKLIST_EVENTS
 from schemas.devices import DeviceAddress
 from schemas.eventbase import EventBody
+from schemas.fiscal import FISCAL_EVENTS
 from schemas.inventory import INVENTORY_EVENTS
 from schemas.loyalty import LOYALTY_EVENTS
 from schemas.promotion_events import PROMOTION_EVENTS, SoldPromotion
@@ -472,6 +475,9 @@ EVENT_TYPES: dict[str, type[EventBody]] = {
         *INVENTORY_EVENTS,
         *PROMOTION_EVENTS,
         *LOYALTY_EVENTS,
+        *CASH_EVENTS,
+        *FISCAL_EVENTS,
+        *CHECKLIST_EVENTS,
     )
 }
 

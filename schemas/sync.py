@@ -116,6 +116,7 @@ ChangeKind = Literal[
     "promotions.bundle",
     "loyalty.customer",
     "loyalty.erasure",
+    "checklist.defined",
 ]
 
 

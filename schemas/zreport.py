@@ -19,6 +19,24 @@ class TenderTotal(msgspec.Struct, frozen=True):
     returns_refunded_minor: int = 0
 
 
+class TillClosing(msgspec.Struct, frozen=True):
+    """One till's closing (its Z report) within the store's day."""
+
+    till_id: str
+    lane_id: str
+    z_number: int
+    first_seq: int
+    last_seq: int
+    sales_count: int
+    sales_total_minor: int
+    cash_sales_minor: int
+    cash_refunds_minor: int
+    expected_minor: int
+    counted_minor: int
+    over_short_minor: int
+    approved_by: str | None
+
+
 class ZReport(msgspec.Struct, frozen=True):
     store_id: str
     business_date: str
@@ -45,3 +63,6 @@ class ZReport(msgspec.Struct, frozen=True):
     returned_minor: int = 0
     restocking_fee_minor: int = 0
     store_credit_issued_minor: int = 0
+    # The day's till closings: the store's day is their aggregate (docs/cash.md).
+    tills: list[TillClosing] = []
+    over_short_minor: int = 0  # Σ of the tills' over/short

@@ -17,6 +17,7 @@ from edge.approvals.service import ApprovalService
 from edge.carts.model import Policy
 from edge.carts.routes import CartId
 from edge.loyalty.service import Loyalty
+from edge.fiscal import journal
 from edge.orders import commands, refunds, views
 from edge.orders.views import ReceiptPrints
 from edge.store.idempotency import Mutation, answer
@@ -92,7 +93,8 @@ class OrderController(Controller):
     )
     async def receipt(self, order_id: OrderId) -> api.ReceiptView:
         order = views.by_id(self.store.reader, order_id)
-        return views.receipt(order, self.policy, self.store.identity.tz)
+        return views.receipt(order, self.policy, self.store.identity.tz,
+                             fiscal=journal.stamp_for_order(self.store.reader, order_id))
 
     @post(
         "/orders/{order_id:str}/refunds",

@@ -19,6 +19,7 @@ from edge.payments.views import order_tender_view, receipt_line
 from edge.promotions import orders as promotion_lines
 from edge.store.writer import Tx
 from schemas import api
+from schemas.fiscal import FiscalStamp
 from schemas.printing import ReceiptPrint
 
 
@@ -110,7 +111,8 @@ def _qty_text(qty_milli: int) -> str:
     return f"{qty_milli / 1000:.3f} kg"
 
 
-def receipt(order: api.OrderView, policy: Policy, tz) -> api.ReceiptView:
+def receipt(order: api.OrderView, policy: Policy, tz,
+            fiscal: FiscalStamp | None = None) -> api.ReceiptView:
     cur = order.currency
     taxes: dict[int, list[int]] = {}
     for ln in order.lines:
@@ -151,4 +153,5 @@ def receipt(order: api.OrderView, policy: Policy, tz) -> api.ReceiptView:
         rounding_text=format_minor(order.rounding_minor, cur) if order.rounding_minor else None,
         promotion_saving_text=format_minor(saved, cur) if (
             saved := sum(ln.promotion_minor for ln in order.lines)) else None,
+        fiscal=fiscal,
     )

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 from core.money import format_minor
 from drivers.escpos.document import printable
 from schemas.api import ReceiptView
+from schemas.fiscal import FiscalStamp
 from schemas.printing import Barcode, Cut, Document, Element, QrCode, Text
 
 
@@ -106,6 +108,9 @@ def receipt_document(r: ReceiptView, layout: ReceiptLayout, *, reprint: bool = F
     if not _is_zero(r.change_text):
         out += _money_rows("Change", r.change_text, w, bold=True)
 
+    if r.fiscal is not None:
+        out += fiscal_block(r.fiscal, w, r.store_id)
+
     if layout.footer:
         out.append(_rule(w))
         for line in layout.footer:
@@ -114,8 +119,42 @@ def receipt_document(r: ReceiptView, layout: ReceiptLayout, *, reprint: bool = F
         out.append(QrCode(r.receipt_number))
     elif layout.code == "code128":
         out.append(Barcode(r.receipt_number[:64]))
+    if r.fiscal is not None and r.fiscal.signed:  # after the receipt's own code: a lane
+        out.append(QrCode(fiscal_qr(r.fiscal, r.store_id)))  # scanning for returns finds it first
     out.append(Cut())
     return Document(out)
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def fiscal_block(stamp: FiscalStamp, width: int, register_id: str) -> list[Element]:
+    """The signature fields a fiscal receipt prints, or the outage notice."""
+    out: list[Element] = [_rule(width)]
+    rows = [("Transaction", str(stamp.transaction_number)), ("Start", _iso(stamp.start_ms)),
+            ("End", _iso(stamp.end_ms))]
+    if not stamp.signed:
+        out += [Text(row) for k, v in rows for row in two_columns(k, v, width)]
+        out += [Text(row, bold=True) for row in
+                wrap("Signing unit unavailable: this receipt is not signed", width)]
+        return out
+    rows += [("Signature counter", str(stamp.signature_counter)),
+             ("Algorithm", stamp.algorithm or ""), ("Signer serial", stamp.serial or ""),
+             ("Register", register_id)]
+    out += [Text(row) for k, v in rows for row in two_columns(k, v, width)]
+    out += [Text(row) for row in wrap(f"Signature {stamp.signature_b64}", width)]
+    return out
+
+
+def fiscal_qr(stamp: FiscalStamp, register_id: str) -> str:
+    """The fiscal QR payload, in the order of the German receipt QR code (DSFinV-K annex):
+    V0;register;process type;process data;transaction;signature counter;start;end;
+    algorithm;time format;signature;public key."""
+    return ";".join(["V0", register_id, "Kassenbeleg-V1", "", str(stamp.transaction_number),
+                     str(stamp.signature_counter), _iso(stamp.start_ms), _iso(stamp.end_ms),
+                     stamp.algorithm or "", "utcTime", stamp.signature_b64 or "",
+                     stamp.public_key_b64 or ""])
 
 
 def _minor(amount_minor: int, currency: str) -> str:

@@ -35,6 +35,7 @@ from drivers.transports import Transport
 from drivers.transports.serial import SerialTransport
 from drivers.transports.tcp import TcpTransport
 from edge.carts.model import Policy
+from edge.fiscal import journal
 from edge.orders import views as orders
 from edge.printing import queue
 from edge.printing.render import ReceiptLayout, receipt_document
@@ -44,6 +45,7 @@ from edge.store.writer import Tx, Writer
 from schemas import events as ev
 from schemas.devices import DeviceAddress, DeviceStatus
 from schemas.envelope import Event
+from schemas.fiscal import ReceiptReprinted
 from schemas.printing import Document, PrintJobView, PrintQueueView, ReceiptPrint
 
 log = structlog.get_logger("novapos.printing")
@@ -209,7 +211,8 @@ class PrintService:
     def receipt_for(self, conn: apsw.Connection, order_id: str, printer_id: str, *,
                     reprint: bool = False) -> Document:
         order = orders.by_id(conn, order_id)
-        view = orders.receipt(order, self._policy, self._tz)
+        view = orders.receipt(order, self._policy, self._tz,
+                              fiscal=journal.stamp_for_order(conn, order_id))
         return receipt_document(view, self.layout_for(printer_id), reprint=reprint)
 
     def _document_for(self, conn: apsw.Connection, job: PrintJobView) -> Document:
@@ -254,6 +257,9 @@ class PrintService:
         try:
             job = queue.enqueue(tx.conn, job_id=uuid7(), printer_id=target, kind="reprint",
                                 order_id=order_id, payload=None, now_ms=tx.now_ms)
+            # A reprint is fiscally relevant: it is an event, and the journal signs it.
+            tx.append(ReceiptReprinted(order_id=order_id, job_id=job.job_id, lane_id=lane_id),
+                      stream=f"order:{order_id}", lane_id=lane_id)
         except queue.QueueFull as exc:
             raise InvalidInput(str(exc)) from exc
         return ReceiptPrint(job.job_id, target, job.state)
@@ -276,6 +282,13 @@ class PrintService:
         if printer is None:
             raise NotFound(f"no printer {printer_id!r}")
         printer.kick_drawer()
+
+    def kick_for_lane(self, lane_id: str) -> None:
+        """Open the drawer of the lane's printer soon (a no-sale, after its commit); a lane
+        without a running printer has no drawer to open."""
+        worker = self._workers.get(self.printer_for_lane(lane_id) or "")
+        if worker is not None:
+            worker.request_kick()
 
     def wake(self, printer_id: str | None = None) -> None:
         for pid, worker in self._workers.items():

@@ -127,6 +127,8 @@ class Tx:
     memo: Memo
     appended: list[Event] = field(default_factory=list)
     business_date: str = ""
+    # Called after every append, inside the same savepoint (`Writer.sealer`).
+    sealer: Callable[[Tx, Event, EventBody], None] | None = None
 
     @property
     def store_id(self) -> str:
@@ -151,6 +153,8 @@ class Tx:
         self.projector.apply(self.conn, stored, body)
         self.head_seq, self.head_hash = seq, digest
         self.appended.append(stored)
+        if self.sealer is not None:
+            self.sealer(self, stored, body)
         return stored
 
     @contextlib.contextmanager
@@ -209,6 +213,11 @@ class Writer:
         self._data_version: int | None = None
         self._pending: list[_Command] = []
         self._wakeup: asyncio.Event | None = None
+        # What runs after each append in the same transaction and may append in turn (the
+        # fiscal journal signs an event in its own commit, so no signature is ever missing or
+        # numbered twice, whatever a crash interrupts). Set at composition; the store knows no
+        # domain.
+        self.sealer: Callable[[Tx, Event, EventBody], None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -288,7 +297,7 @@ class Writer:
                 self._data_version = version
             seq, digest = self._head
             tx = Tx(conn, self._identity, self._projector, self._clock.now_ms(), seq, digest,
-                    self.memo)
+                    self.memo, sealer=self.sealer)
             for cmd in batch:
                 saved = (tx.head_seq, tx.head_hash, len(tx.appended))
                 conn.execute("SAVEPOINT command")

@@ -89,7 +89,10 @@ def test_a_sale_prints_its_receipt_and_opens_the_drawer(
     text = rec.receipts()[0]
     assert "Corner Shop GmbH" in text and "NovaPOS Demo Store" in text
     assert "2.38 EUR" in text and "Change" in text and "2.62 EUR" in text
-    assert rec.qr_codes == [number] and rec.cuts == ["full"]
+    # The receipt's own code, then the fiscal QR carrying its signature fields.
+    assert rec.qr_codes[0] == number and rec.cuts == ["full"]
+    assert len(rec.qr_codes) == 2 and rec.qr_codes[1].startswith("V0;store-001;")
+    assert "Signature counter" in text
     assert rec.pulses[0]["pin"] == 2
     wait_job(app, order["order_id"], "printed")
     metrics = app.client().get("/metrics").text

@@ -1,0 +1,23 @@
+"""Where a cash action needs a manager's approval, and the one place that checks it.
+
+Until manager approvals land (their own domain), an approval is the request being made with a
+manager token; `approver` is the single function to replace by a check of an approval token.
+It answers the token id recorded as `approved_by` on the event.
+"""
+
+from __future__ import annotations
+
+from core.errors import DomainError
+from edge.lanes import Principal
+
+
+class ApprovalRequired(DomainError):
+    status, slug, title = 403, "approval-required", "A manager must approve this"
+
+
+def approver(who: Principal, action: str) -> str:
+    """The approving manager's token id, or ApprovalRequired naming the action."""
+    if not who.is_manager:
+        raise ApprovalRequired(f"{action} needs a manager's approval: repeat it with a manager "
+                               "token")
+    return who.token_id
