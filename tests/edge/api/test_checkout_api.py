@@ -103,7 +103,7 @@ def test_health_and_metrics(live: LiveApp) -> None:
     ready = httpx.get(f"{live.url}/health/ready")
     assert ready.status_code == 200 and ready.json() == {"status": "ok", "checks": {
         "migrations": "ok", "database_writable": "ok", "event_chain": "ok",
-        "safe_drop": "ok", "checklists": "ok"}}  # advisory: cash and checklist alarms
+        "safe_drop": "ok", "checklists": "ok", "pickup_sla": "ok"}}  # advisory alarms
     c = live.client()
     cart = open_cart(c)
     post(c, f"/v1/carts/{cart}/lines", {"sku": "BREAD-500G"})
