@@ -18,7 +18,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 import edge
 from core.ratelimit import FailureLimiter
-from edge.api import deps, fastlane, health
+from edge.api import bodies, deps, fastlane, health
 from edge.api.auth import PUBLIC_PATHS, AuthMiddleware, LaneTokens
 from edge.api.observability import Observability
 from edge.api.problems import EXCEPTION_HANDLERS
@@ -49,7 +49,8 @@ def create_app(daemon: Daemon, tokens: LaneTokens | None = None,
                 tokens=tokens,
                 admin_token=lambda: daemon.devices.admin_token,
                 exclude=PUBLIC_PATHS,
-            )
+            ),
+            DefineMiddleware(bodies.BodyGate, max_body_bytes=daemon.config.api.max_body_bytes),
         ],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=daemon.config.api.max_body_bytes,

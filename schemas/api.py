@@ -12,12 +12,14 @@ from typing import Annotated, Literal
 import msgspec
 
 from schemas.printing import ReceiptPrint
+from schemas.text import free_text
 
 Qty = Annotated[int, msgspec.Meta(ge=1, le=9_999, description="Whole units, for products sold each")]
 QtyMilli = Annotated[
     int, msgspec.Meta(ge=1, le=1_000_000, description="Milli-units (grams), for products sold by weight")
 ]
-Reason = Annotated[str, msgspec.Meta(max_length=200)]
+# Free text typed by people: no control characters, never a card number (schemas.text).
+Reason = free_text(max_length=200)
 LookupCode = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 VoucherCode = Annotated[str, msgspec.Meta(min_length=6, max_length=32, pattern=r"^[A-Za-z0-9-]+$")]
 
@@ -30,17 +32,32 @@ class OpenCart(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class AddLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Exactly one of `sku` or `barcode`; `qty` for each-items, `qty_milli` for weighed ones."""
+    """Exactly one of `sku` or `barcode` (else 400). `qty` for each-items, `qty_milli` for
+    weighed ones, at most one of them (else 400); neither means one unit of an each-item (a
+    weighed item needs `qty_milli`: 422 invalid-input)."""
 
     sku: LookupCode | None = None
     barcode: LookupCode | None = None
     qty: Qty | None = None
     qty_milli: QtyMilli | None = None
 
+    def __post_init__(self) -> None:
+        if (self.sku is None) == (self.barcode is None):
+            raise ValueError("give exactly one of sku or barcode")
+        if self.qty is not None and self.qty_milli is not None:
+            raise ValueError("give at most one of qty or qty_milli")
+
 
 class ChangeQty(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Exactly one of `qty` (each-items) or `qty_milli` (weighed items): the new quantity.
+    Nothing is defaulted: `{}` or `{"qty": null}` is 400 and changes nothing."""
+
     qty: Qty | None = None
     qty_milli: QtyMilli | None = None
+
+    def __post_init__(self) -> None:
+        if (self.qty is None) == (self.qty_milli is None):
+            raise ValueError("give exactly one of qty or qty_milli")
 
 
 class ApplyDiscount(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -59,7 +76,7 @@ class AddTender(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tender_type: Literal["cash", "card", "voucher", "other"]
     amount_minor: Annotated[int, msgspec.Meta(ge=1, le=10**10)]
     voucher_code: VoucherCode | None = None
-    reference: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    reference: free_text(min_length=1, max_length=64) | None = None
     # Card only. "now": a sale (authorization and capture in one terminal command).
     # "deferred": a pre-authorization holds the amount on the card; completing the cart books
     # what the sale needs from it (at most the hold), removing the tender releases the hold.
@@ -87,9 +104,15 @@ class IssueVoucher(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class RefundLineRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One order line to refund: exactly one of `qty` (each-items) or `qty_milli` (weighed)."""
+
     line_no: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
     qty: Qty | None = None
     qty_milli: QtyMilli | None = None
+
+    def __post_init__(self) -> None:
+        if (self.qty is None) == (self.qty_milli is None):
+            raise ValueError("give exactly one of qty or qty_milli")
 
 
 class RefundOrder(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

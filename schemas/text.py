@@ -1,0 +1,131 @@
+"""Free text typed by people (a cart note, a void reason, the reference of a manual tender):
+the one type every such request field uses, and the card-number detector behind it.
+
+Two rules hold for every free-text field, wherever a request comes in:
+
+- No control characters (C0, DEL, C1: NUL, tab, newline, escape, ...): they would reach
+  receipts, the printer, sync and HQ. Refused as 400 `invalid-request`, naming the field.
+- No card number: a run of 13-19 digits, optionally grouped by single spaces or dashes, that
+  passes the Luhn check, is refused as 422 `card-number-refused`, and nothing of the request
+  is stored (PCI DSS: no PAN at rest; the log is hash-chained and synced, so it could never
+  be removed afterwards).
+
+Use it as a field type:
+
+    class VoidCart(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+        reason: FreeText = ""                       # up to 200 characters
+        reference: free_text(min_length=1, max_length=64) | None = None
+
+Both rules are applied by the API's body gate (`edge.api.bodies`) to every field marked as
+free text (`is_free_text`), after strict decoding and before anything runs, on the fast lane
+and the framework path alike; the OpenAPI shows the control-character rule as a `pattern`
+and marks the field `x-free-text: true`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import msgspec
+
+# No C0 controls, DEL or C1 controls, as the OpenAPI states it (ECMA-262). Checked by
+# `has_control_char`, not by msgspec: Python's `$` also matches before a trailing newline, and
+# the refusal should say in plain words what is wrong.
+NO_CONTROL_CHARS = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+_CONTROL = re.compile(r"[\u0000-\u001f\u007f-\u009f]")
+FREE_TEXT_MARK = "free_text"
+
+# A run of digits, groups separated by one space or dash ("4111 1111-1111 1111").
+RUN = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
+_DIGITS = re.compile(r"[0-9]")
+
+
+def free_text(*, max_length: int = 200, min_length: int = 0,
+              description: str | None = None) -> Any:
+    """A free-text field type: printable text, at most `max_length` characters, never a card
+    number."""
+    return Annotated[str, msgspec.Meta(
+        min_length=min_length, max_length=max_length,
+        description=description or "Free text: no control characters, never a card number "
+        "(a Luhn-valid run of 13-19 digits is refused with 422 card-number-refused)",
+        extra={FREE_TEXT_MARK: True},
+        extra_json_schema={"x-free-text": True, "pattern": NO_CONTROL_CHARS},
+    )]
+
+
+FreeText = free_text()
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def has_card_number(text: str) -> bool:
+    """True if `text` holds a card number: a run of digit groups (separated by single spaces
+    or dashes) of which some consecutive groups hold 13-19 digits in all and pass the Luhn
+    check. So "4111 1111 1111 1111" is found inside "order 12 4111 1111 1111 1111", while a
+    25-digit reference without separators is not a card number."""
+    if len(_DIGITS.findall(text)) < 13:
+        return False
+    for run in RUN.finditer(text):
+        groups = re.split(r"[ -]", run.group())
+        for i in range(len(groups)):
+            digits = ""
+            for group in groups[i:]:
+                digits += group
+                if len(digits) > 19:
+                    break
+                if len(digits) >= 13 and luhn_valid(digits):
+                    return True
+    return False
+
+
+def has_control_char(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
+def is_free_text(annotation_meta: Any) -> bool:
+    extra = getattr(annotation_meta, "extra", None) or {}
+    return bool(extra.get(FREE_TEXT_MARK))
+
+
+def free_text_values(value: Any, type_info: Any = None, path: str = "") -> Iterator[tuple[str, str]]:
+    """(field path, text) of every free-text field set in a decoded request `value`."""
+    from msgspec import inspect
+
+    info = type_info if type_info is not None else inspect.type_info(type(value))
+    yield from _walk(value, info, path)
+
+
+def _walk(value: Any, info: Any, path: str) -> Iterator[tuple[str, str]]:
+    from msgspec import inspect
+
+    if value is None:
+        return
+    if isinstance(info, inspect.Metadata):
+        if isinstance(value, str) and is_free_text(info):
+            yield path, value
+            return
+        yield from _walk(value, info.type, path)
+    elif isinstance(info, inspect.UnionType):
+        for t in info.types:
+            yield from _walk(value, t, path)
+    elif isinstance(info, inspect.StructType) and type(value) is info.cls:
+        for f in info.fields:
+            yield from _walk(getattr(value, f.name), f.type,
+                             f"{path}.{f.encode_name}" if path else f.encode_name)
+    elif isinstance(info, (inspect.ListType, inspect.TupleType, inspect.VarTupleType)):
+        item = getattr(info, "item_type", None)
+        if item is not None and isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                yield from _walk(v, item, f"{path}[{i}]")
