@@ -13,7 +13,6 @@ from core import price_lock, pricing
 from core.errors import InvalidInput
 from core.ids import uuid7
 from core.price_lock import PricePoint
-from core.pricing import Discount
 from edge.carts.model import MAX_LINES_PER_CART, Cart, Policy, fetch_for, folded, remember
 from edge.catalog import lookup
 from edge.errors import ManagerRequired, UnknownItem
@@ -68,7 +67,6 @@ def discount_to_apply(cart: Cart, req: api.ApplyDiscount, policy: Policy,
     for anyone but a manager."""
     if req.kind == "percent" and req.value > pricing.BASIS_POINTS:
         raise InvalidInput("a percent discount is at most 10000 basis points (100 %)", field="value")
-    discount = Discount(req.kind, req.value)
     totals = cart.totals(policy.tax_mode)
     if req.line_id is not None:
         line_id = cart.line(req.line_id).line_id  # NotFound for a line the cart does not have
@@ -80,10 +78,11 @@ def discount_to_apply(cart: Cart, req: api.ApplyDiscount, policy: Policy,
         )
     if req.kind == "amount" and req.value > base:
         raise InvalidInput(f"discount {req.value} exceeds the {base} it applies to", field="value")
-    share_bp = pricing.discount_share_bp(discount.amount_off(base), base)
-    if share_bp > policy.manager_threshold_bp and not who.is_manager:
+    limit = policy.manager_threshold_bp
+    if not who.is_manager and not pricing.within_discount_limit(req.kind, req.value, base, limit):
         raise ManagerRequired(
-            f"a discount of {share_bp / 100:.2f} % exceeds the cashier limit of "
+            f"a discount of {pricing.keyed_share_text(req.kind, req.value, base)} exceeds the "
+            "cashier limit of "
             f"{policy.manager_threshold_bp / 100:.2f} %; a manager token must apply it"
         )
     return ev.CartDiscountApplied(cart_id=cart.cart_id, line_id=req.line_id, kind=req.kind,
