@@ -37,7 +37,7 @@ NO_CONTROL_CHARS = r"^[^\u0000-\u001f\u007f-\u009f]*$"
 _CONTROL = re.compile(r"[\u0000-\u001f\u007f-\u009f]")
 FREE_TEXT_MARK = "free_text"
 
-# A run of digits, groups separated by one space or dash ("4111 1111-1111 1111").
+# A run of digit groups, separated by one space or dash ("4111 1111-1111 1111").
 RUN = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
 _DIGITS = re.compile(r"[0-9]")
 
@@ -71,17 +71,26 @@ def luhn_valid(digits: str) -> bool:
 
 
 def has_card_number(text: str) -> bool:
-    """True if `text` holds a card number: a run of digit groups (separated by single spaces
-    or dashes) of which some consecutive groups hold 13-19 digits in all and pass the Luhn
-    check. So "4111 1111 1111 1111" is found inside "order 12 4111 1111 1111 1111", while a
-    25-digit reference without separators is not a card number."""
+    """True if `text` holds a card number as people type one: 13-19 digits that pass the Luhn
+    check, written either as one run of digits or in groups of 3-6 digits separated by single
+    spaces or dashes ("4111 1111 1111 1111", "3400-000000-00009"). Found inside other text
+    and after other numbers ("order 12 4111 1111 1111 1111"); not when glued to letters
+    ("a4111111111111111b": a hex or base64 string, an identifier), nor inside UUIDs (groups of
+    8-4-4-4-12), nor as part of a longer run of digits (a 25-digit reference)."""
     if len(_DIGITS.findall(text)) < 13:
         return False
     for run in RUN.finditer(text):
+        start, end = run.span()
+        if (start > 0 and text[start - 1].isalpha()) or (end < len(text) and text[end].isalpha()):
+            continue
         groups = re.split(r"[ -]", run.group())
         for i in range(len(groups)):
+            if 13 <= len(groups[i]) <= 19 and luhn_valid(groups[i]):
+                return True
             digits = ""
             for group in groups[i:]:
+                if not 3 <= len(group) <= 6:
+                    break
                 digits += group
                 if len(digits) > 19:
                     break

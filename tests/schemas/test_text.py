@@ -20,24 +20,31 @@ def luhn_complete(body: str) -> str:
 
 pans = st.integers(12, 18).flatmap(
     lambda n: st.text("0123456789", min_size=n, max_size=n)).map(luhn_complete)
-# Text around a card number that does not run into it (no digit, space or dash next to it).
-surround = st.text(st.characters(blacklist_categories=("Cs", "Nd"), blacklist_characters=" -"),
-                   max_size=20)
+# Text around a card number that does not run into it (no digit, letter, space or dash next to
+# it: a PAN glued to letters is an identifier, see has_card_number).
+_edge = st.characters(blacklist_categories=("Cs", "Nd", "L"), blacklist_characters=" -")
+surround = st.tuples(st.text(max_size=10), _edge).map("".join)
+surround_after = st.tuples(_edge, st.text(max_size=10)).map("".join)
+
+
+# How card numbers are printed and typed, by length: the group sizes.
+FORMATS = {13: [(4, 4, 5), (4, 3, 3, 3)], 14: [(4, 6, 4)], 15: [(4, 6, 5)], 16: [(4, 4, 4, 4)],
+           17: [(4, 4, 4, 5)], 18: [(4, 4, 4, 6)], 19: [(4, 4, 4, 4, 3)]}
 
 
 @st.composite
 def grouped(draw, pan: str) -> str:
-    """`pan` split into groups joined by single spaces or dashes, as people type it."""
+    """`pan` as people type it: in one run, or in its printed groups joined by spaces or dashes."""
+    sizes = draw(st.sampled_from([(len(pan),), *FORMATS[len(pan)]]))
     out, i = [], 0
-    while i < len(pan):
-        n = draw(st.integers(1, 6))
+    for n in sizes:
         out.append(pan[i:i + n])
         i += n
-    seps = draw(st.lists(st.sampled_from(["", " ", "-"]), min_size=len(out), max_size=len(out)))
+    seps = draw(st.lists(st.sampled_from([" ", "-"]), min_size=len(out), max_size=len(out)))
     return "".join(g + (s if k < len(out) - 1 else "") for k, (g, s) in enumerate(zip(out, seps)))
 
 
-@given(pans.flatmap(grouped), surround, surround)
+@given(pans.flatmap(grouped), surround, surround_after)
 def test_every_luhn_valid_pan_is_found_however_it_is_typed(pan: str, before: str, after: str) -> None:
     assert text.has_card_number(before + pan + after)
     # ... and a log line that carries it prints it no more.
@@ -48,6 +55,18 @@ def test_every_luhn_valid_pan_is_found_however_it_is_typed(pan: str, before: str
 @given(pans, st.text("0123456789", min_size=1, max_size=4))
 def test_a_pan_after_other_digit_groups_is_found(pan: str, prefix: str) -> None:
     assert text.has_card_number(f"order {prefix} {pan}")
+    assert text.has_card_number(f"order-{pan}")
+
+
+@given(st.uuids())
+def test_a_uuid_is_never_a_card_number(key) -> None:
+    assert not text.has_card_number(str(key))
+    assert not text.has_card_number(f"seed-{key}")
+
+
+@given(pans, st.text(st.characters(whitelist_categories=("L",)), min_size=1, max_size=3))
+def test_a_pan_glued_to_letters_is_an_identifier(pan: str, letters: str) -> None:
+    assert not text.has_card_number(f"{letters}{pan}{letters}")
 
 
 @given(st.text(max_size=40).filter(lambda s: sum(c in "0123456789" for c in s) < 13))
