@@ -103,16 +103,30 @@ class IssueVoucher(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reason: Reason = ""
 
 
-class RefundLineRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One order line to refund: exactly one of `qty` (each-items) or `qty_milli` (weighed)."""
+OrderLineNo = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
 
-    line_no: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+
+class RefundLineRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One order line to refund, by its `line_id` in the order view: exactly one of `qty`
+    (each-items) or `qty_milli` (weighed). `line_no` is the deprecated name of `line_id`
+    (accepted for one release; give one of them)."""
+
+    line_id: OrderLineNo | None = None
     qty: Qty | None = None
     qty_milli: QtyMilli | None = None
+    line_no: Annotated[OrderLineNo | None, msgspec.Meta(
+        extra_json_schema={"deprecated": True},
+        description="Deprecated: the old name of line_id")] = None
 
     def __post_init__(self) -> None:
+        if (self.line_id is None) == (self.line_no is None):
+            raise ValueError("give line_id (the order line's id)")
         if (self.qty is None) == (self.qty_milli is None):
             raise ValueError("give exactly one of qty or qty_milli")
+
+    @property
+    def order_line(self) -> int:
+        return self.line_id if self.line_id is not None else self.line_no  # type: ignore[return-value]
 
 
 class RefundOrder(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -208,7 +222,13 @@ class CartView(msgspec.Struct, frozen=True):
 
 
 class OrderLineView(msgspec.Struct, frozen=True):
-    line_no: int
+    """A sold line. `line_id` is its number in the order (1..n, as printed on the receipt; a
+    cart's removed lines leave no gap here), what a refund names."""
+
+    line_id: int
+    line_no: Annotated[int, msgspec.Meta(extra_json_schema={"deprecated": True},
+                                   description="Deprecated alias of line_id (same value); removed "
+                                   "in the next release")]
     sku: str
     product_id: str
     name: str
@@ -224,7 +244,10 @@ class OrderLineView(msgspec.Struct, frozen=True):
 
 
 class OrderTenderView(msgspec.Struct, frozen=True):
-    tender_no: int
+    tender_id: int
+    tender_no: Annotated[int, msgspec.Meta(extra_json_schema={"deprecated": True},
+                                   description="Deprecated alias of tender_id (same value); removed "
+                                   "in the next release")]
     tender_type: str
     amount_minor: int
     payment_id: str | None = None
@@ -265,6 +288,10 @@ class ReceiptLine(msgspec.Struct, frozen=True):
     card_brand: str | None = None
     masked_pan: str | None = None
     approval_code: str | None = None
+    # The amounts behind the texts, in minor units of the receipt's currency.
+    amount_minor: int = 0
+    qty_milli: int | None = None  # item lines
+    unit_price_minor: int | None = None  # item lines
 
 
 class ReceiptTaxRow(msgspec.Struct, frozen=True):
@@ -294,6 +321,13 @@ class ReceiptView(msgspec.Struct, frozen=True):
     change_text: str
     barcode: str
     rounding_text: str | None = None
+    # The amounts behind the texts, in minor units of `currency` (the texts are for printing).
+    subtotal_minor: int = 0
+    discount_minor: int = 0
+    tax_minor: int = 0
+    total_minor: int = 0
+    change_minor: int = 0
+    rounding_minor: int = 0
 
 
 class VoucherView(msgspec.Struct, frozen=True):

@@ -80,6 +80,24 @@ _LINKS[("post", "/v1/vouchers")] = {
     "GetVoucher": (("get", "/v1/vouchers/{code}"), {"code": "$response.body#/code"}),
 }
 
+def _one_of(*names: str) -> dict[str, Any]:
+    """Exactly one of `names` set (not null)."""
+    return {"oneOf": [{"properties": {n: {"not": {"type": "null"}}}, "required": [n]}
+                      for n in names]}
+
+
+def _not_both(a: str, b: str) -> dict[str, Any]:
+    return {"not": {"properties": {a: {"not": {"type": "null"}}, b: {"not": {"type": "null"}}},
+                    "required": [a, b]}}
+
+
+# The rules a request Struct checks in `__post_init__` (schemas.api), as JSON Schema says them.
+_REQUEST_RULES: dict[str, dict[str, Any]] = {
+    "AddLine": {**_one_of("sku", "barcode"), **_not_both("qty", "qty_milli")},
+    "ChangeQty": _one_of("qty", "qty_milli"),
+    "RefundLineRequest": {"allOf": [_one_of("line_id", "line_no"), _one_of("qty", "qty_milli")]},
+}
+
 _SUCCESS = ("200", "201", "202")
 IMPORTS = "/v1/catalog/imports"
 PUBLIC = ("/health/live", "/health/ready")
@@ -136,6 +154,9 @@ def conform(doc: dict[str, Any]) -> dict[str, Any]:
                 for status in _SUCCESS:
                     if status in op["responses"]:
                         op["responses"][status]["links"] = _links(paths, links)
+    for name, rule in _REQUEST_RULES.items():
+        if name in schemas:
+            schemas[name].update(rule)
     for name in ("OrderView", "ReceiptView", "ZReport"):
         prop = schemas.get(name, {}).get("properties", {}).get("business_date")
         if prop is not None:
