@@ -114,9 +114,9 @@ class RefundLineRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     line_id: OrderLineNo | None = None
     qty: Qty | None = None
     qty_milli: QtyMilli | None = None
-    line_no: Annotated[OrderLineNo | None, msgspec.Meta(
-        extra_json_schema={"deprecated": True},
-        description="Deprecated: the old name of line_id")] = None
+    line_no: Annotated[int, msgspec.Meta(
+        ge=1, le=10_000, extra_json_schema={"deprecated": True},
+        description="Deprecated: the old name of line_id")] | None = None
 
     def __post_init__(self) -> None:
         if (self.line_id is None) == (self.line_no is None):

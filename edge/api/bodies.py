@@ -96,8 +96,8 @@ def _words(types: str) -> str:
     return " or ".join(_WORDS.get(t.strip(), t.strip()) for t in types.split("|"))
 
 
-def field_error(exc: msgspec.ValidationError) -> tuple[str, str]:
-    """(field, plain message) of a msgspec validation error."""
+def field_error(exc: msgspec.ValidationError | str) -> tuple[str, str]:
+    """(field, plain message) of a msgspec validation error (or its message)."""
     message = str(exc)
     where = "body"
     m = re.search(r" - at `\$(.*)`$", message)

@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 from edge.api.problems import PROBLEM_MEDIA_TYPE, problem_doc
+from schemas import api
 from schemas.catalog import CatalogDocument
 
 _CART = "/v1/carts/{cart_id}"
@@ -47,8 +48,9 @@ def _cart_links(*, lines: bool = True) -> dict[str, tuple[tuple[str, str], dict[
         "Void": (("post", f"{_CART}/void"), cart),
         "Complete": (("post", f"{_CART}/complete"), cart),
     }
-    if not lines:
-        for name in ("ChangeQty", "RemoveLine", "RemoveTender"):
+    if not lines:  # a new cart: to its first line (or its end)
+        for name in ("ChangeQty", "RemoveLine", "RemoveTender", "Reprice", "AddTender",
+                     "Complete"):
             del links[name]
     return links
 
@@ -154,6 +156,7 @@ def conform(doc: dict[str, Any]) -> dict[str, Any]:
                 for status in _SUCCESS:
                     if status in op["responses"]:
                         op["responses"][status]["links"] = _links(paths, links)
+    _msgspec_extras(schemas)
     for name, rule in _REQUEST_RULES.items():
         if name in schemas:
             schemas[name].update(rule)
@@ -162,6 +165,28 @@ def conform(doc: dict[str, Any]) -> dict[str, Any]:
         if prop is not None:
             _date_format(prop)
     return doc
+
+
+_EXTRAS = ("x-free-text", "pattern", "deprecated")
+
+
+def _msgspec_extras(schemas: dict[str, Any]) -> None:
+    """What a contract's msgspec schema says and Litestar's generator leaves out: unknown
+    fields refused (`additionalProperties: false`), `Meta(extra_json_schema=...)` (free text,
+    its pattern, deprecated fields)."""
+    for name, component in schemas.items():
+        cls = getattr(api, name, None)
+        if not (isinstance(cls, type) and issubclass(cls, msgspec.Struct)):
+            continue
+        _, defs = msgspec.json.schema_components((cls,), ref_template="#/components/{name}")
+        if defs[name].get("additionalProperties") is False:  # forbid_unknown_fields: 400
+            component["additionalProperties"] = False
+        for prop, schema in defs[name].get("properties", {}).items():
+            extras = {k: v for branch in [schema, *schema.get("anyOf", [])]
+                      for k, v in branch.items() if k in _EXTRAS}
+            target = component.get("properties", {}).get(prop)
+            if target is not None and extras:
+                target.update(extras)
 
 
 def _date_format(schema: dict[str, Any]) -> None:

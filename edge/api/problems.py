@@ -15,6 +15,7 @@ from litestar.exceptions import (
 from litestar.openapi.datastructures import ResponseSpec
 
 from core.errors import DomainError, IdempotencyKeyMissing
+from edge.api.bodies import field_error
 from schemas.api import FieldError, Problem
 
 log = structlog.get_logger("novapos.http")
@@ -60,8 +61,9 @@ def _validation_errors(extra: Any) -> list[FieldError]:
     out = []
     for item in extra if isinstance(extra, list) else []:
         if isinstance(item, dict):
+            _, message = field_error(str(item.get("message", item)))
             out.append(FieldError(field=str(item.get("key") or item.get("source") or "body"),
-                                  message=str(item.get("message", item))))
+                                  message=message))
     return out
 
 

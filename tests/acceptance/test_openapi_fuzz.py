@@ -376,11 +376,11 @@ def _stateful(schema: Any, daemon: DaemonProcess, session: requests.Session, tal
             turn[path] += 1
             n = turn[path]
             aimed = False
-            if method == "POST" and path.endswith("/lines") and n % 2:
+            if method == "POST" and path.endswith("/lines") and n % 4:
                 sku = SKUS[n % len(SKUS)]
                 case.body = {"sku": sku, "qty_milli" if sku == "BANANA" else "qty": 1 + n % 3}
                 aimed = True
-            elif method == "POST" and path.endswith("/tenders") and n % 2:
+            elif method == "POST" and path.endswith("/tenders") and n % 4:
                 case.body = {"tender_type": "cash", "amount_minor": 1_000_000}
                 aimed = True
             elif method == "POST" and path.endswith("/refunds") and n % 2:
