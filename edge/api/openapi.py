@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 
 from edge.api.problems import PROBLEM_MEDIA_TYPE, problem_doc
-from schemas import api
+from schemas import api, catalog, devices, printing
 from schemas.catalog import CatalogDocument
 
 _CART = "/v1/carts/{cart_id}"
@@ -174,13 +174,16 @@ def _msgspec_extras(schemas: dict[str, Any]) -> None:
     """What a contract's msgspec schema says and Litestar's generator leaves out: unknown
     fields refused (`additionalProperties: false`), `Meta(extra_json_schema=...)` (free text,
     its pattern, deprecated fields)."""
+    modules = (api, printing, devices, catalog)
     for name, component in schemas.items():
-        cls = getattr(api, name, None)
+        cls = next((getattr(m, name) for m in modules if hasattr(m, name)), None)
         if not (isinstance(cls, type) and issubclass(cls, msgspec.Struct)):
             continue
         _, defs = msgspec.json.schema_components((cls,), ref_template="#/components/{name}")
         if defs[name].get("additionalProperties") is False:  # forbid_unknown_fields: 400
             component["additionalProperties"] = False
+        if "description" in defs[name]:  # the docstring: required fields, safe defaults
+            component.setdefault("description", defs[name]["description"])
         for prop, schema in defs[name].get("properties", {}).items():
             extras = {k: v for branch in [schema, *schema.get("anyOf", [])]
                       for k, v in branch.items() if k in _EXTRAS}

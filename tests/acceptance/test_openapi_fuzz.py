@@ -94,8 +94,31 @@ CHECKS = list(REGISTERED_CHECKS.get_all())
 # Statuses a well-formed request may get: 422 is a refusal by the store's data (documented).
 CONFIG = SchemathesisConfig.from_dict({"checks": {"positive_data_acceptance": {
     "expected-statuses": ["2xx", "401", "403", "404", "409", "422", "429", "5xx"]}}})
-STATEFUL_EXAMPLES = 40
-STATEFUL_STEPS = 12
+STATEFUL_EXAMPLES = 30
+STATEFUL_STEPS = 20
+
+
+def _integral_float(value: Any) -> bool:
+    """A float with no fraction (2.0) somewhere in a body. JSON Schema counts it as an integer;
+    the daemon decodes strictly and refuses it (400, issue 10): no request field is a float,
+    so a float in a positive case is always such a value, and its refusal is by design."""
+    if isinstance(value, float):
+        return value.is_integer()
+    if isinstance(value, dict):
+        return any(_integral_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_integral_float(v) for v in value)
+    return False
+
+
+def _excused(case: Any, *, aimed: bool, off_spec: bool) -> list[Any]:
+    """The checks that judge `case` as it was sent (see the module's docstring)."""
+    replaced_header = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
+    return [c for c in CHECKS
+            if not ((aimed or replaced_header) and c is negative_data_rejection)
+            and not ((aimed or off_spec or _integral_float(case.body))
+                     and c is positive_data_acceptance)
+            and not (off_spec and c is ignored_auth)]
 MAX_REPORTED = 15
 IMPORTS_PATH = "/v1/catalog/imports"
 
@@ -320,8 +343,6 @@ def _send(case: Any, daemon: DaemonProcess, session: requests.Session, pools: Po
         return
     aimed = _aim(case, pools, knobs)
     headers = _headers(daemon, knobs)
-    # The knobs replace generated headers: a negated header was not sent as generated.
-    replaced_header = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
     off_spec = knobs["auth"] not in daemon.tokens or knobs["key"] != "fresh"
     label = case.operation.label
     context = f"auth {knobs['auth']}, Idempotency-Key {knobs['key']}"
@@ -338,11 +359,9 @@ def _send(case: Any, daemon: DaemonProcess, session: requests.Session, pools: Po
     tally.by_operation_status[(label, response.status_code)] += 1
     try:
         # Once aimed at real data, a negative case may well be valid; a request sent with a bad
-        # token or key is refused whatever was generated: judge the rest only.
-        checks = [c for c in CHECKS
-                  if not ((aimed or replaced_header) and c is negative_data_rejection)
-                  and not ((aimed or off_spec) and c is positive_data_acceptance)
-                  and not (off_spec and c is ignored_auth)]
+        # token or key is refused whatever was generated; the knobs replace generated headers
+        # (a negated header was not sent as generated): judge the rest only.
+        checks = _excused(case, aimed=aimed, off_spec=off_spec)
         case.validate_response(response, checks=checks, headers=headers)
     except FailureGroup as group:
         server_error = any(isinstance(f, ServerError) for f in group.exceptions)
@@ -404,8 +423,7 @@ def _stateful(schema: Any, daemon: DaemonProcess, session: requests.Session, tal
             seen[(label, response.status_code)] += 1
             aimed = id(case) in aimed_cases
             aimed_cases.discard(id(case))
-            checks = [c for c in CHECKS if not (aimed and c in (negative_data_rejection,
-                                                                 positive_data_acceptance))]
+            checks = _excused(case, aimed=aimed, off_spec=False)
             try:
                 case.validate_response(response, checks=checks, headers=kwargs.get("headers"),
                                        transport_kwargs=kwargs)
