@@ -25,7 +25,7 @@ and marks the field `x-free-text: true`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import msgspec
@@ -108,33 +108,64 @@ def is_free_text(annotation_meta: Any) -> bool:
     return bool(extra.get(FREE_TEXT_MARK))
 
 
+Reader = Callable[[Any, str], Iterator[tuple[str, str]]]
+
+
+def free_text_reader(contract: Any) -> Reader | None:
+    """A function yielding (field path, text) for every free-text field set in a decoded value
+    of `contract`, planned once from its type (None: the contract has no free text)."""
+    from msgspec import inspect
+
+    return _plan(inspect.type_info(contract))
+
+
 def free_text_values(value: Any, type_info: Any = None, path: str = "") -> Iterator[tuple[str, str]]:
     """(field path, text) of every free-text field set in a decoded request `value`."""
     from msgspec import inspect
 
-    info = type_info if type_info is not None else inspect.type_info(type(value))
-    yield from _walk(value, info, path)
+    reader = _plan(type_info if type_info is not None else inspect.type_info(type(value)))
+    return reader(value, path) if reader is not None else iter(())
 
 
-def _walk(value: Any, info: Any, path: str) -> Iterator[tuple[str, str]]:
+def _plan(info: Any) -> Reader | None:
     from msgspec import inspect
 
-    if value is None:
-        return
     if isinstance(info, inspect.Metadata):
-        if isinstance(value, str) and is_free_text(info):
-            yield path, value
-            return
-        yield from _walk(value, info.type, path)
-    elif isinstance(info, inspect.UnionType):
-        for t in info.types:
-            yield from _walk(value, t, path)
-    elif isinstance(info, inspect.StructType) and type(value) is info.cls:
-        for f in info.fields:
-            yield from _walk(getattr(value, f.name), f.type,
-                             f"{path}.{f.encode_name}" if path else f.encode_name)
-    elif isinstance(info, (inspect.ListType, inspect.TupleType, inspect.VarTupleType)):
-        item = getattr(info, "item_type", None)
-        if item is not None and isinstance(value, (list, tuple)):
-            for i, v in enumerate(value):
-                yield from _walk(v, item, f"{path}[{i}]")
+        if is_free_text(info):
+            def text_field(value: Any, path: str) -> Iterator[tuple[str, str]]:
+                if isinstance(value, str):
+                    yield path, value
+            return text_field
+        return _plan(info.type)
+    if isinstance(info, inspect.UnionType):
+        readers = [r for r in (_plan(t) for t in info.types) if r is not None]
+        if not readers:
+            return None
+
+        def any_of(value: Any, path: str) -> Iterator[tuple[str, str]]:
+            if value is not None:
+                for r in readers:
+                    yield from r(value, path)
+        return any_of
+    if isinstance(info, inspect.StructType):
+        fields = [(f.name, f.encode_name, r) for f in info.fields
+                  if (r := _plan(f.type)) is not None]
+        if not fields:
+            return None
+        cls = info.cls
+
+        def struct(value: Any, path: str) -> Iterator[tuple[str, str]]:
+            if type(value) is cls:
+                for name, wire, r in fields:
+                    yield from r(getattr(value, name), f"{path}.{wire}" if path else wire)
+        return struct
+    if isinstance(info, (inspect.ListType, inspect.VarTupleType)):
+        item = _plan(info.item_type)
+        if item is None:
+            return None
+
+        def items(value: Any, path: str) -> Iterator[tuple[str, str]]:
+            for i, v in enumerate(value or ()):
+                yield from item(v, f"{path}[{i}]")
+        return items
+    return None
