@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.conftest import new_key
 from tests.support.live_app import LiveApp
 
 MUTATING = ("post", "put", "patch", "delete")
@@ -95,3 +96,41 @@ def test_request_rules_are_in_the_schema(spec: dict) -> None:
     assert refund_line["line_no"]["deprecated"] is True
     order_line = schemas["OrderLineView"]["properties"]
     assert "line_id" in order_line and order_line["line_no"]["deprecated"] is True
+
+
+def _follow(spec: dict, response: dict, method: str, path: str, status: str, name: str) -> str:
+    """The path a link of `method path` -> `status` leads to, its parameters read from
+    `response` as the link's runtime expressions say."""
+    link = spec["paths"][path][method]["responses"][status]["links"][name]
+    target = next(p for p, m, op in _operations(spec) if op["operationId"] == link["operationId"])
+    for param, expr in link["parameters"].items():
+        assert expr.startswith("$response.body#/")
+        value: object = response
+        for part in expr.split("#/", 1)[1].split("/"):
+            value = value[int(part)] if isinstance(value, list) else value[part]  # type: ignore[index]
+        target = target.replace("{" + param + "}", str(value))
+    return target
+
+
+def test_following_the_links_rings_a_sale_and_refunds_it(spec: dict, live: LiveApp) -> None:
+    c = live.client("manager-1")
+
+    def call(method: str, path: str, body: dict | None = None) -> dict:
+        r = c.request(method, path, json=body, headers={"Idempotency-Key": new_key()})
+        assert r.status_code < 300, r.text
+        return r.json()
+
+    cart = call("POST", "/v1/carts", {})
+    lines = _follow(spec, cart, "post", "/v1/carts", "201", "AddLine")
+    cart = call("POST", lines, {"sku": "MILK-1L", "qty": 2})
+    tenders = _follow(spec, cart, "post", "/v1/carts/{cart_id}/lines", "201", "AddTender")
+    cart = call("POST", tenders, {"tender_type": "cash", "amount_minor": 500})
+    complete = _follow(spec, cart, "post", "/v1/carts/{cart_id}/tenders", "201", "Complete")
+    order = call("POST", complete, {})
+    assert order["total_minor"] == 238
+    receipt = _follow(spec, order, "post", "/v1/carts/{cart_id}/complete", "201", "GetReceipt")
+    assert c.get(receipt).json()["total_minor"] == 238
+    refunds = _follow(spec, order, "post", "/v1/carts/{cart_id}/complete", "201", "Refund")
+    refund = call("POST", refunds, {"reason": "links"})
+    again = _follow(spec, refund, "post", "/v1/orders/{order_id}/refunds", "201", "GetRefund")
+    assert c.get(again).json()["amount_minor"] == 238
