@@ -38,6 +38,14 @@ class InvalidInput(DomainError):
     status, slug, title = 422, "invalid-input", "The request is not valid"
 
 
+class CardNumberRefused(DomainError):
+    """A card number typed into a text field or an Idempotency-Key: refused before anything is
+    stored (no card data at rest, `schemas.text`)."""
+
+    status, slug, title = 422, "card-number-refused", \
+        "A card number may not be typed into a text field or key"
+
+
 class Unauthorized(DomainError):
     status, slug, title = 401, "unauthorized", "Valid credentials are required"
 

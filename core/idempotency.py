@@ -36,16 +36,21 @@ from typing import Generic, Protocol, TypeVar
 import msgspec
 
 from core.errors import (
+    CardNumberRefused,
     DomainError,
     IdempotencyKeyInFlight,
     IdempotencyKeyMissing,
     IdempotencyKeyReused,
 )
+from schemas import text
 
 I = TypeVar("I")
 
 MAX_KEY_LENGTH = 255
-# Printable ASCII without spaces or quotes: UUIDs, ULIDs, base64url and `scope:counter` keys.
+# The key's format (documented in the OpenAPI and docs/operations.md): 1-255 characters of
+# printable ASCII without spaces or quotes, so UUIDs, ULIDs, base64url and `scope:counter`
+# keys fit; never a card number (a Luhn-valid run of 13-19 digits, 422 card-number-refused:
+# the key is stored with the response).
 KEY_PATTERN = r"^[A-Za-z0-9._:~+/=-]{1,255}$"
 _KEY_RE = re.compile(KEY_PATTERN)
 _encoder = msgspec.json.Encoder()
@@ -127,6 +132,9 @@ def check_key(raw: str | None) -> str:
         raise IdempotencyKeyMissing(
             f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} characters of A-Z a-z 0-9 . _ : ~ + / "
             "= -", field="Idempotency-Key")
+    if text.has_card_number(raw):
+        raise CardNumberRefused("the Idempotency-Key looks like a card number; use a UUID",
+                                field="Idempotency-Key")
     return raw
 
 

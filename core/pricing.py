@@ -108,6 +108,36 @@ def price(lines: list[LineInput], cart_discount: Discount | None, tax_mode: str)
     )
 
 
+def within_discount_limit(kind: str, value: int, base_minor: int, limit_bp: int) -> bool:
+    """The cashier's discount limit, applied to what the cashier keyed, never to a rounded
+    amount: a percent discount is within the limit when its basis points are at most
+    `limit_bp` (20.00 % keyed on any price is 20.00 %); an amount discount when it is at most
+    `limit_bp` of what it applies to, compared exactly (`value / base <= limit_bp / 10000`,
+    in integers). A discount on nothing (base 0) is within the limit only when it is 0."""
+    if kind == "percent":
+        return value <= limit_bp
+    if base_minor <= 0:
+        return value <= 0
+    return value * BASIS_POINTS <= limit_bp * base_minor
+
+
+def keyed_share_text(kind: str, value: int, base_minor: int) -> str:
+    """What the cashier keyed, as a percentage of its base, for a refusal's message (an amount's
+    share rounded up, so a share just over the limit never reads as equal to it)."""
+    return f"{keyed_share_bp(kind, value, base_minor) / 100:.2f} %"
+
+
+def keyed_share_bp(kind: str, value: int, base_minor: int) -> int:
+    """What the cashier keyed as basis points of its base: a percent as keyed, an amount's
+    share rounded up. `keyed_share_bp(...) <= limit_bp` is exactly `within_discount_limit`
+    (for an integer limit), so rules that compare a share with a limit judge what was keyed."""
+    if kind == "percent":
+        return value
+    if base_minor <= 0:
+        return BASIS_POINTS if value > 0 else 0
+    return -(-value * BASIS_POINTS // base_minor)
+
+
 def discount_share_bp(amount_off_minor: int, base_minor: int) -> int:
     """How big a discount is relative to what it applies to, in basis points (for approvals)."""
     if base_minor <= 0:

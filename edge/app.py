@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Controller, Litestar
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -18,7 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 import edge
 from core.ratelimit import FailureLimiter
-from edge.api import deps, fastlane, health
+from edge.api import bodies, deps, fastlane, health, openapi
 from edge.api.auth import PUBLIC_PATHS, AuthMiddleware, LaneTokens
 from edge.api.observability import Observability
 from edge.api.problems import EXCEPTION_HANDLERS
@@ -36,7 +37,7 @@ def create_app(daemon: Daemon, tokens: LaneTokens | None = None,
         async with daemon.lifespan():
             yield
 
-    return Litestar(
+    app = Litestar(
         lifespan=[lifespan],
         route_handlers=list(bound.values()),
         dependencies={
@@ -49,7 +50,8 @@ def create_app(daemon: Daemon, tokens: LaneTokens | None = None,
                 tokens=tokens,
                 admin_token=lambda: daemon.devices.admin_token,
                 exclude=PUBLIC_PATHS,
-            )
+            ),
+            DefineMiddleware(bodies.BodyGate, max_body_bytes=daemon.config.api.max_body_bytes),
         ],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=daemon.config.api.max_body_bytes,
@@ -75,6 +77,9 @@ def create_app(daemon: Daemon, tokens: LaneTokens | None = None,
         debug=False,
         logging_config=None,
     )
+    # The generated document, amended once to say exactly what the server does.
+    openapi.conform(app.plugins.get(OpenAPIPlugin).provide_openapi_schema())
+    return app
 
 
 def lane_tokens(daemon: Daemon) -> LaneTokens:

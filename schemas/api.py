@@ -14,12 +14,14 @@ import msgspec
 from schemas.approvals import ApprovalNeeded
 from schemas.fiscal import FiscalStamp
 from schemas.printing import ReceiptPrint
+from schemas.text import free_text
 
 Qty = Annotated[int, msgspec.Meta(ge=1, le=9_999, description="Whole units, for products sold each")]
 QtyMilli = Annotated[
     int, msgspec.Meta(ge=1, le=1_000_000, description="Milli-units (grams), for products sold by weight")
 ]
-Reason = Annotated[str, msgspec.Meta(max_length=200)]
+# Free text typed by people: no control characters, never a card number (schemas.text).
+Reason = free_text(max_length=200)
 LookupCode = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 VoucherCode = Annotated[str, msgspec.Meta(min_length=6, max_length=32, pattern=r"^[A-Za-z0-9-]+$")]
 
@@ -32,17 +34,32 @@ class OpenCart(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class AddLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Exactly one of `sku` or `barcode`; `qty` for each-items, `qty_milli` for weighed ones."""
+    """Exactly one of `sku` or `barcode` (else 400). `qty` for each-items, `qty_milli` for
+    weighed ones, at most one of them (else 400); neither means one unit of an each-item (a
+    weighed item needs `qty_milli`: 422 invalid-input)."""
 
     sku: LookupCode | None = None
     barcode: LookupCode | None = None
     qty: Qty | None = None
     qty_milli: QtyMilli | None = None
 
+    def __post_init__(self) -> None:
+        if (self.sku is None) == (self.barcode is None):
+            raise ValueError("give exactly one of sku or barcode")
+        if self.qty is not None and self.qty_milli is not None:
+            raise ValueError("give at most one of qty or qty_milli")
+
 
 class ChangeQty(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Exactly one of `qty` (each-items) or `qty_milli` (weighed items): the new quantity.
+    Nothing is defaulted: `{}` or `{"qty": null}` is 400 and changes nothing."""
+
     qty: Qty | None = None
     qty_milli: QtyMilli | None = None
+
+    def __post_init__(self) -> None:
+        if (self.qty is None) == (self.qty_milli is None):
+            raise ValueError("give exactly one of qty or qty_milli")
 
 
 class ApplyDiscount(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -68,7 +85,7 @@ class AddTender(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tender_type: Literal["cash", "card", "voucher", "other", "points"]
     amount_minor: Annotated[int, msgspec.Meta(ge=1, le=10**10)]
     voucher_code: VoucherCode | None = None
-    reference: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    reference: free_text(min_length=1, max_length=64) | None = None
     # Card only. "now": a sale (authorization and capture in one terminal command).
     # "deferred": a pre-authorization holds the amount on the card; completing the cart books
     # what the sale needs from it (at most the hold), removing the tender releases the hold.
@@ -95,10 +112,30 @@ class IssueVoucher(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reason: Reason = ""
 
 
+OrderLineNo = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+
+
 class RefundLineRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    line_no: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+    """One order line to refund, by its `line_id` in the order view: exactly one of `qty`
+    (each-items) or `qty_milli` (weighed). `line_no` is the deprecated name of `line_id`
+    (accepted for one release; give one of them)."""
+
+    line_id: OrderLineNo | None = None
     qty: Qty | None = None
     qty_milli: QtyMilli | None = None
+    line_no: Annotated[int, msgspec.Meta(
+        ge=1, le=10_000, extra_json_schema={"deprecated": True},
+        description="Deprecated: the old name of line_id")] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.line_id is None) == (self.line_no is None):
+            raise ValueError("give line_id (the order line's id)")
+        if (self.qty is None) == (self.qty_milli is None):
+            raise ValueError("give exactly one of qty or qty_milli")
+
+    @property
+    def order_line(self) -> int:
+        return self.line_id if self.line_id is not None else self.line_no  # type: ignore[return-value]
 
 
 class RefundOrder(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -220,7 +257,13 @@ class CartView(msgspec.Struct, frozen=True):
 
 
 class OrderLineView(msgspec.Struct, frozen=True):
-    line_no: int
+    """A sold line. `line_id` is its number in the order (1..n, as printed on the receipt; a
+    cart's removed lines leave no gap here), what a refund names."""
+
+    line_id: int
+    line_no: Annotated[int, msgspec.Meta(extra_json_schema={"deprecated": True},
+                                   description="Deprecated alias of line_id (same value); removed "
+                                   "in the next release")]
     sku: str
     product_id: str
     name: str
@@ -240,7 +283,10 @@ class OrderLineView(msgspec.Struct, frozen=True):
 
 
 class OrderTenderView(msgspec.Struct, frozen=True):
-    tender_no: int
+    tender_id: int
+    tender_no: Annotated[int, msgspec.Meta(extra_json_schema={"deprecated": True},
+                                   description="Deprecated alias of tender_id (same value); removed "
+                                   "in the next release")]
     tender_type: str
     amount_minor: int
     payment_id: str | None = None
@@ -281,6 +327,10 @@ class ReceiptLine(msgspec.Struct, frozen=True):
     card_brand: str | None = None
     masked_pan: str | None = None
     approval_code: str | None = None
+    # The amounts behind the texts, in minor units of the receipt's currency.
+    amount_minor: int = 0
+    qty_milli: int | None = None  # item lines
+    unit_price_minor: int | None = None  # item lines
 
 
 class ReceiptTaxRow(msgspec.Struct, frozen=True):
@@ -314,6 +364,13 @@ class ReceiptView(msgspec.Struct, frozen=True):
     promotion_saving_text: str | None = None
     # The fiscal signature (or the signer outage) of the sale, when the store signs.
     fiscal: FiscalStamp | None = None
+    # The amounts behind the texts, in minor units of `currency` (the texts are for printing).
+    subtotal_minor: int = 0
+    discount_minor: int = 0
+    tax_minor: int = 0
+    total_minor: int = 0
+    change_minor: int = 0
+    rounding_minor: int = 0
 
 
 class VoucherView(msgspec.Struct, frozen=True):

@@ -30,7 +30,8 @@ T = TypeVar("T")
 Injected = Annotated[T, Dependency(kind="named"), SkipValidationMarker()]
 
 IDEMPOTENCY_KEY_DOC = (
-    "Required on every mutating request: 1-255 characters of A-Z a-z 0-9 . _ : ~ + / = -. "
+    "Required on every mutating request: 1-255 characters of A-Z a-z 0-9 . _ : ~ + / = - "
+    "(a UUID is best), never a card number (422 card-number-refused). "
     "Same key + same request replays the stored response (header Idempotent-Replayed: true); "
     "same key + another request is 422; while the first is still running, 409 with "
     "Retry-After."

@@ -22,19 +22,19 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, get_type_hints
 
-import msgspec
 from litestar import Controller, Response
 from litestar.handlers import HTTPRouteHandler
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 from prometheus_client import Counter
 
 from core import idempotency as once
 from core.errors import DomainError
-from edge.api import problems
+from edge.api import bodies, problems
 from edge.api.auth import LaneTokens
 from edge.store.idempotency import Mutation
+from schemas import text
 
 # Path parameters the fast lane accepts; the framework judges any other value.
 _STR_PARAM = r"(?P<{}>[A-Za-z0-9._-]{{1,64}})"
@@ -50,7 +50,7 @@ class FastRoute:
     path: re.Pattern[str]
     template: str  # the route's path template, as metrics and logs name it
     call: Callable[..., Awaitable[Response]]
-    body: msgspec.json.Decoder | None
+    body: bodies.Contract | None
     ints: tuple[str, ...]  # path parameters converted to int
     bounds: dict[str, tuple[int | None, int | None]]  # each path parameter's declared bounds
 
@@ -67,11 +67,7 @@ def route(controller: type[Controller], handler: HTTPRouteHandler) -> FastRoute:
                        .format(m.group(1)), full)
     hints = get_type_hints(handler.fn, include_extras=True)
     bounds = {name: _bounds(hints[name]) for name, _t in _PARAM.findall(full)}
-    body = hints.get("data")
-    decoder = None
-    if body is not None:
-        contract = get_args(body)[0] if get_origin(body) is not None else body
-        decoder = msgspec.json.Decoder(contract, strict=True)
+    decoder = bodies.contract_of(handler.fn)
     fn = handler.fn
 
     async def call(**kwargs: Any) -> Response:
@@ -127,13 +123,13 @@ class FastLane:
         headers = dict(scope["headers"])
         principal = self._principal(headers.get(b"authorization", b""))
         key = headers.get(b"idempotency-key", b"").decode("latin-1")
-        ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if (principal is None or not _KEY.match(key)
-                or (r.body is not None and ctype != b"application/json")):
+        ctype = bodies.media_type(headers.get(b"content-type"))
+        if (principal is None or not _KEY.match(key) or text.has_card_number(key)
+                or (r.body is not None and ctype != bodies.JSON)):
             await self._app(scope, receive, send)
             return
-        body, messages = await _read(receive, self._max_body_bytes)
-        replay = _replaying(messages, receive)
+        body, messages = await bodies.read_body(receive, self._max_body_bytes)
+        replay = bodies.replaying(messages, receive)
         if body is None:  # too big: the framework answers 413
             await self._app(scope, replay, send)
             return
@@ -146,7 +142,7 @@ class FastLane:
         if r.body is not None:
             try:
                 kwargs["data"] = r.body.decode(body)
-            except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            except DomainError:  # the framework's body gate answers it, the same way
                 await self._app(scope, replay, send)
                 return
         scope["user"] = principal
@@ -169,34 +165,6 @@ class FastLane:
         if principal is None or not self._tokens.of_this_store(principal):
             return None
         return principal
-
-
-async def _read(receive: Receive, limit: int) -> tuple[bytes | None, list[Message]]:
-    """The whole body (None when over `limit`) and the messages read, to replay them."""
-    messages: list[Message] = []
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            return None, messages
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None, messages
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks), messages
-
-
-def _replaying(messages: list[Message], receive: Receive) -> Receive:
-    pending = list(messages)
-
-    async def replay() -> Message:
-        return pending.pop(0) if pending else await receive()
-
-    return replay
 
 
 async def _send(response: Response, send: Send) -> None:

@@ -9,7 +9,9 @@ from typing import Any
 
 import structlog
 
+from core import logs
 from edge.metrics import Metrics, request_labels
+from schemas import text
 
 log = structlog.get_logger("novapos.http")
 
@@ -47,7 +49,10 @@ class Observability:
                 *request_labels(method, scope.get("path_template"), status)).observe(elapsed)
             if method != "GET" or status >= 400:
                 who = scope.get("user")
-                fields = dict(method=method, route=route, path=scope["path"], status=status,
+                path = scope["path"]
+                if text.has_card_number(path):  # a card number typed into a URL
+                    path = logs.redact(path)
+                fields = dict(method=method, route=route, path=path, status=status,
                               duration_ms=round(elapsed * 1000, 3))
                 if who is not None:
                     fields.update(tenant=who.tenant_id, store=who.store_id, lane=who.lane_id)
@@ -60,6 +65,6 @@ class Observability:
 def _header(scope: dict, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == name:
-            text = value.decode("latin-1")
-            return text[:128] if text.isprintable() else None
+            decoded = value.decode("latin-1")[:128]
+            return decoded if decoded.isprintable() and not text.has_card_number(decoded) else None
     return None

@@ -15,6 +15,7 @@ from litestar.exceptions import (
 from litestar.openapi.datastructures import ResponseSpec
 
 from core.errors import DomainError, IdempotencyKeyMissing
+from edge.api.bodies import field_error
 from schemas.api import FieldError, Problem
 
 log = structlog.get_logger("novapos.http")
@@ -61,8 +62,9 @@ def _validation_errors(extra: Any) -> list[FieldError]:
     out = []
     for item in extra if isinstance(extra, list) else []:
         if isinstance(item, dict):
+            _, message = field_error(str(item.get("message", item)))
             out.append(FieldError(field=str(item.get("key") or item.get("source") or "body"),
-                                  message=str(item.get("message", item))))
+                                  message=message))
     return out
 
 
@@ -79,7 +81,7 @@ def validation_error(request: Request, exc: ValidationException) -> Response:
 
 
 _TITLES = {
-    400: ("bad-request", "Bad request"),
+    400: ("invalid-request", "The request is malformed or invalid"),
     401: ("unauthorized", "A valid lane token is required"),
     403: ("forbidden", "Forbidden"),
     404: ("not-found", "Not found"),
@@ -121,23 +123,47 @@ EXCEPTION_HANDLERS = {
 }
 
 
+# What each status means, with the problem types (`type` ends in the slug) it carries. One
+# vocabulary: 400 `invalid-request` is anything wrong with the request itself (syntax, types,
+# a missing, unknown or contradictory field, a control character in text), whatever path it
+# took; 422 is a well-formed request the store's data refuses.
 _DOC = {
-    400: "Malformed JSON, invalid fields, or a missing Idempotency-Key",
-    401: "Missing, unknown or revoked lane token",
-    403: "Token of another tenant/store, another lane's cart, or a manager is required; "
-         "approval-required: a manager must approve exactly this request (the problem's "
-         "`approval` names it; retry with X-Approval-Token); approval-token-invalid, -used, "
-         "-expired, -mismatch, approval-key-revoked, approval-denied: the token was refused",
-    404: "No such cart, line, order or item",
-    409: "Cart closed, price lock expired, tender insufficient, or Idempotency-Key in flight",
-    413: "Request body too large",
-    429: "Too many refused tokens from this address within the window ([auth_limit]): wait "
-         "Retry-After seconds",
-    422: "Unknown item, invalid quantities, or Idempotency-Key reused for another request",
-    402: "The card was declined (the payment is recorded as declined; take another tender)",
-    503: "The payment terminal is unreachable or its answer is not known yet (retry the same "
-         "request: it is reconciled, never charged twice)",
+    400: "`invalid-request`: malformed JSON (syntax, not UTF-8, nested deeper than 32 levels), "
+         "a field of the wrong type (strict: no strings or floats for integers), out of range, "
+         "missing, unknown or contradicting another, control characters in text; `errors` "
+         "names each field. `idempotency-key-missing`: no or a malformed Idempotency-Key",
+    401: "`unauthorized`: missing, unknown or revoked lane token",
+    402: "`card-declined`, `capture-refused`: the card was declined (the payment is recorded as "
+         "declined; take another tender)",
+    403: "`forbidden`: token of another tenant/store or lane; `manager-approval-required`: a "
+         "manager token must do this (a discount above the cashier limit, a refund above it, "
+         "while no approver is enrolled); `approval-required`: a manager must approve exactly "
+         "this request (the problem's `approval` names it; retry with X-Approval-Token); "
+         "`approval-token-invalid`, `-used`, `-expired`, `-mismatch`, `approval-key-revoked`, "
+         "`approval-denied`: the token was refused",
+    404: "`not-found`: no such cart, line, tender, order, refund, payment, voucher or item",
+    409: "The request conflicts with the current state: `cart-closed`, `price-lock-expired`, "
+         "`tender-insufficient`, `empty-cart`, `tender-pending`, `over-tendered`, "
+         "`voucher-insufficient`, `card-tender-active`, `no-payment-terminal`, "
+         "`payment-in-progress`, `refund-refused`, `idempotency-key-in-flight` (Retry-After)",
+    413: "`body-too-large`: request body too large",
+    415: "`unsupported-media-type`: the body is not `application/json` (the catalog import also "
+         "takes `text/csv`)",
+    422: "Well-formed but refused by the store's data: `unknown-item`, `unknown-voucher`, "
+         "`invalid-input` (e.g. qty for a weighed item, a discount above the line), "
+         "`catalog-rejected`; `card-number-refused`: a card number in a text field or the "
+         "Idempotency-Key (nothing is stored); `idempotency-key-reused`: the key was used for "
+         "another request",
+    429: "`too-many-failed-authentications`: too many refused tokens from this address within "
+         "the window ([auth_limit]): wait Retry-After seconds",
+    503: "`payment-terminal-unavailable`, `payment-outcome-unknown`: the payment terminal is "
+         "unreachable or its answer is not known yet (retry the same request: it is "
+         "reconciled, never charged twice)",
 }
+
+
+def problem_doc(status: int) -> str:
+    return _DOC[status]
 
 
 def documented(*statuses: int) -> dict[int, ResponseSpec]:
@@ -150,6 +176,6 @@ def documented(*statuses: int) -> dict[int, ResponseSpec]:
 
 
 READ_PROBLEMS = documented(400, 401, 403, 404, 429)
-WRITE_PROBLEMS = documented(400, 401, 403, 404, 409, 413, 422, 429)
+WRITE_PROBLEMS = documented(400, 401, 403, 404, 409, 413, 415, 422, 429)
 # Routes that may talk to the payment terminal (edge.tender).
-TENDER_PROBLEMS = documented(400, 401, 402, 403, 404, 409, 413, 422, 429, 503)
+TENDER_PROBLEMS = documented(400, 401, 402, 403, 404, 409, 413, 415, 422, 429, 503)

@@ -92,7 +92,8 @@ def discount_to_apply(cart: Cart, req: api.ApplyDiscount, policy: Policy,
     if req.kind == "amount" and req.value > base:
         raise InvalidInput(f"discount {req.value} exceeds the {base} it applies to", field="value")
     off = discount.amount_off(base)
-    share_bp = pricing.discount_share_bp(off, base)
+    # The limit applies to what the cashier keyed, never to the rounded amount off.
+    share_bp = pricing.keyed_share_bp(req.kind, req.value, base)
     body = ev.CartDiscountApplied(cart_id=cart.cart_id, line_id=req.line_id, kind=req.kind,
                                   value=req.value, approved_by_role=who.role, reason=req.reason)
     if req.line_id is not None:

@@ -147,7 +147,7 @@ def begin(tx: Tx, who: Principal, policy: Policy, order_id: str, req: api.Refund
         for rl in req.lines:
             if (rl.qty is None) == (rl.qty_milli is None):
                 raise InvalidInput("give qty or qty_milli for each refund line", field="lines")
-            wanted.append((rl.line_no, rl.qty_milli if rl.qty_milli is not None
+            wanted.append((rl.order_line, rl.qty_milli if rl.qty_milli is not None
                            else (rl.qty or 0) * 1000))
         lines = line_amounts(sold, wanted)
         # Rounding per line may add up to a cent more than is left: never refund beyond it.
@@ -206,7 +206,8 @@ def view(conn: apsw.Connection, refund_id: str) -> api.RefundView:
     if not rows:
         raise NotFound(f"no refund {refund_id}")
     rid, order_id, currency, amount = rows[0]
-    lines = [{"line_no": n, "qty_milli": q, "amount_minor": a} for n, q, a in conn.execute(
+    lines = [{"line_id": n, "line_no": n, "qty_milli": q, "amount_minor": a}
+             for n, q, a in conn.execute(
         "SELECT line_no, qty_milli, amount_minor FROM refund_lines WHERE refund_id = ? "
         "ORDER BY line_no", (rid,))]
     allocations, refunded = [], 0

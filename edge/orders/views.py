@@ -56,7 +56,8 @@ def _order(conn: apsw.Connection, where: str, arg: str,
     r = rows[0]
     promos = promotion_lines.of_order(conn, r[0])
     lines = [
-        api.OrderLineView(line_no=row[0], sku=row[1], product_id=row[2], name=row[3],
+        api.OrderLineView(line_id=row[0], line_no=row[0], sku=row[1], product_id=row[2],
+                          name=row[3],
                           qty_milli=row[4], unit_price_minor=row[5], price_version=row[6],
                           sold_under_lock=bool(row[7]), tax_rate_ppm=row[8], gross_minor=row[9],
                           discount_minor=row[10], tax_minor=row[11], total_minor=row[12],
@@ -68,14 +69,14 @@ def _order(conn: apsw.Connection, where: str, arg: str,
             "FROM order_lines WHERE order_id = ? ORDER BY line_no", (r[0],))
     ]
     tenders = [
-        api.OrderTenderView(*t)
+        api.OrderTenderView(t[0], *t)
         for t in conn.execute(
             "SELECT tender_no, tender_type, amount_minor FROM order_tenders WHERE order_id = ? "
             "ORDER BY tender_no", (r[0],))
     ]
     payments = [p for p in payment_rows.of_order(conn, r[0])]
     if len(payments) == len(tenders):  # orders paid before tenders were payments have none
-        tenders = [order_tender_view(t.tender_no, p) for t, p in zip(tenders, payments)]
+        tenders = [order_tender_view(t.tender_id, p) for t, p in zip(tenders, payments)]
     refunded = conn.execute("SELECT COALESCE(SUM(amount_minor), 0) FROM refund_allocations "
                             "WHERE refund_id IN (SELECT refund_id FROM refunds WHERE order_id = ?) "
                             "AND state = 'refunded'", (r[0],)).fetchall()[0][0]
@@ -132,10 +133,13 @@ def receipt(order: api.OrderView, policy: Policy, tz,
                     text=ln.name + (" *" if ln.sold_under_lock else ""),
                     qty_text=f"{_qty_text(ln.qty_milli)} {format_minor(ln.unit_price_minor, cur)}",
                     amount_text=format_minor(ln.total_minor, cur),
+                    amount_minor=ln.total_minor, qty_milli=ln.qty_milli,
+                    unit_price_minor=ln.unit_price_minor,
                 ),
                 # Each promotion under the line it applied to (already in the line's amount).
                 *(api.ReceiptLine(text=f"  {p.name or p.rule_id}", qty_text="",
-                                  amount_text=format_minor(-p.discount_minor, cur))
+                                  amount_text=format_minor(-p.discount_minor, cur),
+                                  amount_minor=-p.discount_minor)
                   for p in ln.promotions),
             )
         ],
@@ -154,4 +158,7 @@ def receipt(order: api.OrderView, policy: Policy, tz,
         promotion_saving_text=format_minor(saved, cur) if (
             saved := sum(ln.promotion_minor for ln in order.lines)) else None,
         fiscal=fiscal,
+        subtotal_minor=order.subtotal_minor, discount_minor=order.discount_minor,
+        tax_minor=order.tax_minor, total_minor=order.total_minor,
+        change_minor=order.change_due_minor, rounding_minor=order.rounding_minor,
     )

@@ -33,7 +33,8 @@ def tender_view(p: Payment) -> api.TenderView:
 
 def order_tender_view(tender_no: int, p: Payment) -> api.OrderTenderView:
     return api.OrderTenderView(
-        tender_no=tender_no, tender_type=p.tender_type, amount_minor=p.captured_minor,
+        tender_id=tender_no, tender_no=tender_no, tender_type=p.tender_type,
+        amount_minor=p.captured_minor,
         payment_id=p.payment_id, state=p.state, change_minor=p.change_minor,
         refunded_minor=p.refunded_minor, reference=reference(p))
 
@@ -56,6 +57,7 @@ def receipt_line(t: api.OrderTenderView, currency: str) -> api.ReceiptLine:
     card = ref is not None and ref.masked_pan is not None
     return api.ReceiptLine(text=t.tender_type.upper(), qty_text=detail,
                            amount_text=format_minor(t.amount_minor, currency),
+                           amount_minor=t.amount_minor,
                            card_brand=ref.card_brand if card and ref else None,
                            masked_pan=ref.masked_pan if card and ref else None,
                            approval_code=ref.approval_code if card and ref else None)

@@ -1,6 +1,9 @@
 """Schemathesis over the daemon's own OpenAPI, against the real daemon over real HTTP.
 
-The acceptance criterion: at least a few thousand generated requests, and not one answered 5xx.
+The acceptance criterion: at least a few thousand generated requests, not one answered 5xx,
+and not one failing any of schemathesis' checks (all of them: the spec says exactly what the
+server does); then a stateful phase that follows the spec's links (open a cart, add lines,
+tender, complete, the order, its receipt and refunds) and finds nothing either.
 
 How it works:
 - `novapos-edge serve --demo` runs as a subprocess (`tests.support.daemon`), demo catalog loaded.
@@ -16,12 +19,22 @@ How it works:
   orders, receipt numbers, SKUs, barcodes); otherwise the generated value is kept.
 - The import body is read raw by the handler, so the OpenAPI may not declare it; then the
   test declares it itself (a `CatalogDocument` as JSON, or CSV) so the importer is fuzzed too.
-- Asserted: `not_a_server_error` on every case; every request answered (a hang fails too);
-  the daemon still running, no error-level line in its log and no 5xx in its `/metrics`; at
+- Asserted: every registered schemathesis check on every case (status codes, content types,
+  response headers and bodies, negative data rejected, positive data accepted, auth not
+  ignored, ...), except where this test itself changed the request after generation (a case
+  aimed at real ids, a header the knobs replaced, a bad token or key: the check would judge
+  what was generated, not what was sent); every request answered (a hang fails too); the
+  daemon still running, no error-level line in its log and no 5xx in its `/metrics`; at
   least MIN_REQUESTS generated requests served (the delta of the daemon's
   `novapos_http_request_duration_seconds_count`, summed over routes: exact).
-- Only printed, not asserted (`pytest -rP` or `-s` shows them): schemathesis' conformance
-  checks (status codes, content types, response headers and bodies, negative data rejection).
+- Positive data may be refused with 422 by the store's data (an unknown SKU, a discount
+  above the line): the spec documents 422 for well-formed requests the data refuses.
+- The stateful phase (`_stateful`): schemathesis' state machine over the links, with a
+  manager token and a fresh Idempotency-Key per step, all checks; lines are aimed at the demo
+  catalog and tenders are cash covering any cart, so its walks ring sales (how many is
+  reported; at least one tender of a cart with lines is asserted, as a random walk's depth
+  varies; the deterministic walk cart -> line -> tender -> sale -> refund along the links is
+  tests/edge/api/test_openapi_spec.py).
 
 Reproduce a run: NOVAPOS_FUZZ_SEED=<seed printed on failure>. Scale it: NOVAPOS_FUZZ_SCALE=2.
 """
@@ -50,14 +63,15 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import CHECKS as REGISTERED_CHECKS
+from schemathesis.checks import load_all_checks
+from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup, ServerError
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
+    ignored_auth,
     negative_data_rejection,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
+    positive_data_acceptance,
 )
 
 from core.catalog import CSV_COLUMNS
@@ -79,10 +93,36 @@ EXAMPLES = {
 REQUEST_TIMEOUT_S = 5.0
 # A daemon that stops answering would otherwise cost REQUEST_TIMEOUT_S per remaining case.
 MAX_TRANSPORT_ERRORS = 10
-CHECKS = [
-    not_a_server_error, status_code_conformance, content_type_conformance,
-    response_headers_conformance, response_schema_conformance, negative_data_rejection,
-]
+load_all_checks()
+CHECKS = list(REGISTERED_CHECKS.get_all())
+# Statuses a well-formed request may get: 422 is a refusal by the store's data (documented).
+CONFIG = SchemathesisConfig.from_dict({"checks": {"positive_data_acceptance": {
+    "expected-statuses": ["2xx", "401", "403", "404", "409", "422", "429", "5xx"]}}})
+STATEFUL_EXAMPLES = 30
+STATEFUL_STEPS = 20
+
+
+def _integral_float(value: Any) -> bool:
+    """A float with no fraction (2.0) somewhere in a body. JSON Schema counts it as an integer;
+    the daemon decodes strictly and refuses it (400, issue 10): no request field is a float,
+    so a float in a positive case is always such a value, and its refusal is by design."""
+    if isinstance(value, float):
+        return value.is_integer()
+    if isinstance(value, dict):
+        return any(_integral_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_integral_float(v) for v in value)
+    return False
+
+
+def _excused(case: Any, *, aimed: bool, off_spec: bool) -> list[Any]:
+    """The checks that judge `case` as it was sent (see the module's docstring)."""
+    replaced_header = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
+    return [c for c in CHECKS
+            if not ((aimed or replaced_header) and c is negative_data_rejection)
+            and not ((aimed or off_spec or _integral_float(case.body))
+                     and c is positive_data_acceptance)
+            and not (off_spec and c is ignored_auth)]
 MAX_REPORTED = 15
 IMPORTS_PATH = "/v1/catalog/imports"
 
@@ -220,7 +260,7 @@ def _load_schema(url: str) -> Any:
             "application/json": {"schema": doc},
             "text/csv": {"schema": {"type": "string"}},
         }}
-    return schemathesis.openapi.from_dict(raw)
+    return schemathesis.openapi.from_dict(raw, config=CONFIG)
 
 
 def _metrics(url: str) -> tuple[int, dict[str, int]]:
@@ -307,6 +347,7 @@ def _send(case: Any, daemon: DaemonProcess, session: requests.Session, pools: Po
         return
     aimed = _aim(case, pools, knobs)
     headers = _headers(daemon, knobs)
+    off_spec = knobs["auth"] not in daemon.tokens or knobs["key"] != "fresh"
     label = case.operation.label
     context = f"auth {knobs['auth']}, Idempotency-Key {knobs['key']}"
     tally.sent += 1
@@ -321,8 +362,10 @@ def _send(case: Any, daemon: DaemonProcess, session: requests.Session, pools: Po
     tally.statuses[response.status_code] += 1
     tally.by_operation_status[(label, response.status_code)] += 1
     try:
-        # Once aimed at real data, a negative case may well be valid: judge the rest only.
-        checks = [c for c in CHECKS if not (aimed and c is negative_data_rejection)]
+        # Once aimed at real data, a negative case may well be valid; a request sent with a bad
+        # token or key is refused whatever was generated; the knobs replace generated headers
+        # (a negated header was not sent as generated): judge the rest only.
+        checks = _excused(case, aimed=aimed, off_spec=off_spec)
         case.validate_response(response, checks=checks, headers=headers)
     except FailureGroup as group:
         server_error = any(isinstance(f, ServerError) for f in group.exceptions)
@@ -338,6 +381,73 @@ def _send(case: Any, daemon: DaemonProcess, session: requests.Session, pools: Po
         if response.status_code >= 500:  # whatever the check's configuration says
             tally.server_errors.append(
                 f"{label} ({context}) -> {response.status_code}: {response.text[:2000]}")
+
+
+def _stateful(schema: Any, daemon: DaemonProcess, session: requests.Session, tally: Tally,
+              run_seed: int) -> Counter:
+    """Schemathesis' stateful phase over the spec's links; returns the statuses per operation.
+    Lines and tenders are aimed at the demo catalog half of the time (a random SKU is only
+    ever an unknown item), so the machine rings real sales, refunds and receipts."""
+    token = daemon.tokens["manager-1"]
+    seen: Counter = Counter()
+    turn = Counter()
+    aimed_cases: set[int] = set()  # ids of the cases changed after generation
+
+    class Sales(schema.as_state_machine()):  # type: ignore[misc]
+        def before_call(self, case: Any) -> None:
+            path, method = case.operation.path, case.method.upper()
+            turn[path] += 1
+            n = turn[path]
+            aimed = False
+            if method == "POST" and path.endswith("/lines") and n % 4:
+                sku = SKUS[n % len(SKUS)]
+                case.body = {"sku": sku, "qty_milli" if sku == "BANANA" else "qty": 1 + n % 3}
+                aimed = True
+            elif method == "POST" and path.endswith("/tenders"):
+                case.body = {"tender_type": "cash", "amount_minor": 1_000_000}
+                aimed = True
+            elif method == "POST" and path.endswith("/refunds") and n % 2:
+                case.body = {"reason": "stateful"}
+                aimed = True
+            if aimed:
+                aimed_cases.add(id(case))
+
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            headers = {"Authorization": f"Bearer {token}"}
+            if case.method.upper() != "GET":
+                headers["Idempotency-Key"] = f"stateful-{uuid.uuid4()}"
+            return {"base_url": daemon.url, "session": session, "headers": headers,
+                    "timeout": REQUEST_TIMEOUT_S}
+
+        def validate_response(self, response: Any, case: Any, additional_checks: Any = None,
+                              **kwargs: Any) -> None:
+            label = case.operation.label
+            tally.sent += 1
+            tally.statuses[response.status_code] += 1
+            seen[(label, response.status_code)] += 1
+            aimed = id(case) in aimed_cases
+            aimed_cases.discard(id(case))
+            checks = _excused(case, aimed=aimed, off_spec=False)
+            try:
+                case.validate_response(response, checks=checks, headers=kwargs.get("headers"),
+                                       transport_kwargs=kwargs)
+            except FailureGroup as group:
+                for failure in group.exceptions:
+                    bucket = (f"stateful {label}", failure.title, response.status_code)
+                    if isinstance(failure, ServerError) or response.status_code >= 500:
+                        tally.server_errors.append(f"stateful {label}: {group.message}\n"
+                                                   f"response body: {response.text[:2000]}")
+                        continue
+                    tally.other_failures[bucket] += 1
+                    tally.other_samples.setdefault(bucket, f"{failure.message}".strip()[:500])
+
+    Sales.run(settings=settings(
+        max_examples=max(1, int(STATEFUL_EXAMPLES * SCALE)), stateful_step_count=STATEFUL_STEPS,
+        deadline=None, database=None, phases=[Phase.generate], derandomize=False,
+        suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
+        report_multiple_bugs=False,
+    ))
+    return seen
 
 
 def _kind(op: Any) -> str:
@@ -374,7 +484,7 @@ def _report(tally: Tally, elapsed: float, served: int, run_seed: int) -> str:
     if tally.not_generated:
         lines.append(f"nothing to generate for: {tally.not_generated}")
     if tally.other_failures:
-        lines.append("conformance check failures (not asserted):")
+        lines.append("conformance check failures:")
         for (label, title, status), count in sorted(tally.other_failures.items()):
             sample = tally.other_samples[(label, title, status)].replace("\n", "; ")
             lines.append(f"  {count:4d}  {label} -> {status}: {title}: {sample}")
@@ -407,7 +517,7 @@ def daemon(tmp_path: Path):
         proc.stop()
 
 
-def test_schemathesis_finds_no_server_error(daemon: DaemonProcess) -> None:
+def test_schemathesis_finds_nothing(daemon: DaemonProcess) -> None:
     run_seed = int(os.environ.get("NOVAPOS_FUZZ_SEED") or random.randrange(2**32))
     tally = Tally()
     pools = Pools()
@@ -437,6 +547,8 @@ def test_schemathesis_finds_no_server_error(daemon: DaemonProcess) -> None:
                     _fuzz(op, mode, max(1, int(examples * SCALE)), run_seed, send)
                 except Unsatisfiable:  # e.g. negative mode with nothing declared to negate
                     tally.not_generated.append(f"{op.label} ({mode.value})")
+        stateless_elapsed = time.monotonic() - started
+        stateful = _stateful(schema, daemon, session, tally, run_seed)
     elapsed = time.monotonic() - started
     seeder.close()
     served_after, statuses = _metrics(daemon.url)
@@ -444,8 +556,21 @@ def test_schemathesis_finds_no_server_error(daemon: DaemonProcess) -> None:
     served = served_after - served_before - 1 - (tally.seeding - seeding_before)
 
     report = _report(tally, elapsed, served, run_seed)
+    sales = stateful[("POST /v1/carts/{cart_id}/complete", 201)]
+    refunds = stateful[("POST /v1/orders/{order_id}/refunds", 201)]
+    report += (f"\nstateless phase {stateless_elapsed:.1f}s; stateful phase "
+               f"{elapsed - stateless_elapsed:.1f}s: {sum(stateful.values())} requests, {sales} "
+               f"sales completed, {refunds} refunds; per operation: "
+               + ", ".join(f"{label} {status}={n}" for (label, status), n in sorted(stateful.items())))
     print(report)
     problems = []
+    if tally.other_failures:
+        problems.append(f"{sum(tally.other_failures.values())} responses failed schemathesis "
+                        "checks (see the report)")
+    # The links reach a sale (tests/edge/api/test_openapi_spec.py walks them to a refund); a
+    # random walk must at least get as far as tendering a cart that has lines.
+    if stateful[("POST /v1/carts/{cart_id}/tenders", 201)] < 1:
+        problems.append("the stateful phase tendered no cart: the links do not reach it")
     if tally.server_errors:
         problems.append(f"{len(tally.server_errors)} requests answered 5xx; the first ones:\n\n"
                         + "\n\n".join(tally.server_errors[:MAX_REPORTED]))

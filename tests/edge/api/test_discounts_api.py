@@ -60,3 +60,20 @@ def test_discount_larger_than_the_line_is_refused(live: LiveApp) -> None:
     assert_problem(r, 422, "invalid-input")
     r = post(c, f"/v1/carts/{cart}/discounts", {"line_id": 9, "kind": "percent", "value": 100})
     assert_problem(r, 404, "not-found")
+
+
+def test_a_cashier_may_key_exactly_the_limit(live: LiveApp) -> None:
+    # 20.00 % of 14.99 is 2.998, rounded to 3.00: 20.01 % of the price. The limit applies to
+    # what the cashier keyed (core.pricing.within_discount_limit), so this is within it.
+    cart, c = _cart(live)
+    r = post(c, f"/v1/carts/{cart}/discounts", {"line_id": 1, "kind": "percent", "value": 2000})
+    assert r.status_code == 200, r.text
+    assert r.json()["lines"][0]["discount_minor"] == 300
+    r = post(c, f"/v1/carts/{cart}/discounts", {"line_id": 1, "kind": "percent", "value": 2001})
+    body = assert_problem(r, 403, "manager-approval-required")
+    assert "20.01 % exceeds the cashier limit of 20.00 %" in body["detail"]
+    # An amount: 2.99 of 14.99 is 19.95 %, within; 3.00 is 20.01 %, over.
+    assert post(c, f"/v1/carts/{cart}/discounts",
+                {"line_id": 1, "kind": "amount", "value": 299}).status_code == 200
+    r = post(c, f"/v1/carts/{cart}/discounts", {"line_id": 1, "kind": "amount", "value": 300})
+    assert "20.02 % exceeds" in assert_problem(r, 403, "manager-approval-required")["detail"]
