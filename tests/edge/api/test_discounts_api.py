@@ -71,9 +71,10 @@ def test_a_cashier_may_key_exactly_the_limit(live: LiveApp) -> None:
     assert r.json()["lines"][0]["discount_minor"] == 300
     r = post(c, f"/v1/carts/{cart}/discounts", {"line_id": 1, "kind": "percent", "value": 2001})
     body = assert_problem(r, 403, "manager-approval-required")
-    assert "20.01 % exceeds the cashier limit of 20.00 %" in body["detail"]
+    assert "a discount of 20.01 % (300 off) exceeds the cashier limit" in body["detail"]
     # An amount: 2.99 of 14.99 is 19.95 %, within; 3.00 is 20.01 %, over.
     assert post(c, f"/v1/carts/{cart}/discounts",
                 {"line_id": 1, "kind": "amount", "value": 299}).status_code == 200
     r = post(c, f"/v1/carts/{cart}/discounts", {"line_id": 1, "kind": "amount", "value": 300})
-    assert "20.02 % exceeds" in assert_problem(r, 403, "manager-approval-required")["detail"]
+    assert "a discount of 20.02 % (300 off) exceeds" in assert_problem(
+        r, 403, "manager-approval-required")["detail"]
