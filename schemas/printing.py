@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 
 Align = Literal["left", "center", "right"]
-PrintJobKind = Literal["receipt", "reprint", "test"]
+PrintJobKind = Literal["receipt", "reprint", "test", "document"]
 PrintJobState = Literal["queued", "printing", "printed", "failed"]
 
 # A receipt line never needs more than a wide printer's columns; the cap keeps a bad caller from

@@ -217,7 +217,7 @@ class PrintService:
 
     def _document_for(self, conn: apsw.Connection, job: PrintJobView) -> Document:
         try:
-            if job.kind == "test":
+            if job.kind in ("test", "document"):
                 raw = queue.payload(conn, job.job_id)
                 return msgspec.json.decode(raw or b"", type=Document)
             assert job.order_id is not None
@@ -243,6 +243,24 @@ class PrintService:
                                     now_ms=tx.now_ms)
         except Exception:  # see the docstring: the sale must not fail
             log.exception("could not queue the receipt", order_id=order_id)
+            return None
+        return ReceiptPrint(job.job_id, printer_id, job.state)
+
+    def enqueue_document(self, tx: Tx, lane_id: str,
+                         render: Callable[[int], Document]) -> ReceiptPrint | None:
+        """Queue a document another domain renders (`render(columns)`, e.g. a return receipt)
+        on the lane's printer, in the caller's transaction. Never raises, like a receipt."""
+        try:
+            with tx.nested():
+                printer_id = self.printer_for_lane(lane_id)
+                if printer_id is None:
+                    return None
+                data = msgspec.json.encode(render(self.layout_for(printer_id).columns))
+                job = queue.enqueue(tx.conn, job_id=uuid7(), printer_id=printer_id,
+                                    kind="document", order_id=None, payload=data,
+                                    now_ms=tx.now_ms)
+        except Exception:  # the document's own transaction must not fail for paper
+            log.exception("could not queue the document", lane_id=lane_id)
             return None
         return ReceiptPrint(job.job_id, printer_id, job.state)
 

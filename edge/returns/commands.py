@@ -196,9 +196,13 @@ def order_lines(conn: apsw.Connection, order_id: str) -> dict[int, Line]:
 
 
 def plan_receipted(conn: apsw.Connection, p: ReturnsPolicy, req: rt.ReturnRequest,
-                   today: str) -> Plan:
+                   today: str, *, to_tenders: bool | None = None) -> Plan:
     """The return a receipted request asks for, priced and flagged; refuses what the policy
-    forbids outright (over-return, final sale, unknown reason or line)."""
+    forbids outright (over-return, final sale, unknown reason or line). `to_tenders` (default:
+    refund_to is original_tenders) says whether money goes onto the order's tenders, which
+    must then be settled, and is capped at what they kept."""
+    if to_tenders is None:
+        to_tenders = req.refund_to == "original_tenders"
     head = find_order(conn, req.order_id, req.receipt_number)
     if p.cfg.receipted_refund_to != "either" and req.refund_to != p.cfg.receipted_refund_to:
         raise ReturnRefused(f"this store's policy refunds returns to "
@@ -232,14 +236,13 @@ def plan_receipted(conn: apsw.Connection, p: ReturnsPolicy, req: rt.ReturnReques
             disposition=rl.disposition))
     # Money onto the tenders needs them settled (no refund in progress, no card still stored
     # offline); store credit touches none of them.
-    payments = (refunds.refundable_payments(conn, head.order_id)
-                if req.refund_to == "original_tenders"
+    payments = (refunds.refundable_payments(conn, head.order_id) if to_tenders
                 else payment_rows.of_order(conn, head.order_id))
     plan = Plan(kind="receipted", order_id=head.order_id, receipt_number=head.receipt_number,
                 currency=head.currency, lines=out, refund_to=req.refund_to,
                 customer_hash=p.hasher.hash(req.customer) if req.customer else None,
                 outside_window=outside, payments=payments)
-    if plan.refund_to == "original_tenders":
+    if to_tenders:
         _cap_to_kept(plan)
     plan.flags = _flags(p, plan, lock_mismatch)
     return plan

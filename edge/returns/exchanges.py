@@ -21,6 +21,7 @@ from core.ids import uuid7
 from edge.carts.model import Policy, fetch_for
 from edge.lanes import Principal
 from edge.orders import commands as orders
+from edge.orders import refunds
 from edge.payments import settlement
 from edge.returns import commands
 from edge.returns.commands import ReturnsPolicy
@@ -37,11 +38,13 @@ def exchange(tx: Tx, who: Principal, p: ReturnsPolicy, policy: Policy, req: rt.E
     """Record the exchange; card parts of money going back are left refund_pending. Returns
     the refund's terminal work and the new order's id (None for a resumed retry)."""
     head = commands.find_order(tx.conn, req.order_id, req.receipt_number)
-    resumed = commands.refunds.resume(tx, head.order_id, request_key)
+    resumed = refunds.resume(tx, head.order_id, request_key)
     if resumed is not None:
         return resumed, None
+    # The value is settled on the new sale first; only what is left may go onto the tenders.
     plan = commands.plan_receipted(tx.conn, p, rt.ReturnRequest(
-        lines=req.lines, order_id=head.order_id, refund_to=req.refund_to), tx.business_date)
+        lines=req.lines, order_id=head.order_id, refund_to=req.refund_to), tx.business_date,
+        to_tenders=False)
     commands.require(p, who, plan)
     cart = fetch_for(tx, req.cart_id, who, must_be_open=True)
     if not cart.lines:
@@ -63,6 +66,8 @@ def exchange(tx: Tx, who: Principal, p: ReturnsPolicy, policy: Policy, req: rt.E
             tender_type="voucher", amount_minor=credit, voucher_code=code), policy.tax_mode)
     order_id = orders.complete(tx, who, policy, req.cart_id)
     back = value - credit
+    if back > 0 and plan.refund_to == "original_tenders":
+        plan.payments = refunds.refundable_payments(tx.conn, head.order_id)
     work = commands.record_lines(
         tx, who, plan, request_key, note=req.note or "exchange",
         to_tenders_minor=back if plan.refund_to == "original_tenders" else 0)

@@ -17,7 +17,8 @@ from edge.carts.model import Policy
 from edge.lanes import Principal
 from edge.orders import views as order_views
 from edge.orders.views import ReceiptPrints
-from edge.returns import commands, exchanges, views
+from edge.printing.service import PrintService
+from edge.returns import commands, exchanges, printout, views
 from edge.returns.commands import ReturnsPolicy
 from edge.store.idempotency import Mutation, answer
 from edge.store.kernel import Store
@@ -29,11 +30,19 @@ ReturnId = Annotated[str, PathParameter(min_length=1, max_length=64)]
 Text64 = Annotated[str | None, Parameter(min_length=1, max_length=64)]
 
 
+def print_receipt(printing: PrintService, policy: Policy, tx: Tx, ret: rt.ReturnView) -> None:
+    """Queue the return receipt on the lane's printer (never fails the return)."""
+    names = views.product_names(tx.conn, [ln.sku for ln in ret.lines])
+    receipt = views.receipt(ret, policy, names)
+    printing.enqueue_document(tx, ret.lane_id, lambda cols: printout.document(receipt, cols))
+
+
 class ReturnsController(Controller):
     path = "/v1/returns"
     tags = ["returns"]
     payments: Payments
     policy: Policy
+    printing: PrintService
     returns_policy: ReturnsPolicy
     store: Store
 
@@ -81,8 +90,9 @@ class ReturnsController(Controller):
     async def create(self, mutation: Injected[Mutation], data: JSONBody[rt.ReturnRequest]
                      ) -> Response[rt.ReturnView]:
         def answer_for(tx: Tx, refund_id: str):
-            return answer(201, views.view(tx.conn, commands.return_of_refund(tx.conn,
-                                                                             refund_id)))
+            ret = views.view(tx.conn, commands.return_of_refund(tx.conn, refund_id))
+            print_receipt(self.printing, self.policy, tx, ret)
+            return answer(201, ret)
 
         return respond(await self.payments.refund(
             mutation, data,
@@ -98,7 +108,9 @@ class ReturnsController(Controller):
         def effect(tx: Tx):
             rid = commands.receiptless(tx, mutation.who, self.returns_policy, data,
                                        mutation.request_key)
-            return answer(201, views.view(tx.conn, rid))
+            ret = views.view(tx.conn, rid)
+            print_receipt(self.printing, self.policy, tx, ret)
+            return answer(201, ret)
 
         return respond(await self.store.gate.run(mutation, data, effect))
 
@@ -120,6 +132,7 @@ class ExchangesController(Controller):
     tags = ["returns"]
     payments: Payments
     policy: Policy
+    printing: PrintService
     receipts: ReceiptPrints
     returns_policy: ReturnsPolicy
     store: Store
@@ -139,6 +152,7 @@ class ExchangesController(Controller):
         def answer_for(tx: Tx, refund_id: str):
             returned = views.view(tx.conn, commands.return_of_refund(tx.conn, refund_id))
             assert returned.exchange_order_id is not None
+            print_receipt(self.printing, self.policy, tx, returned)
             sold = order_views.by_id(tx.conn, returned.exchange_order_id, self.receipts)
             return answer(201, rt.ExchangeView(
                 returned=returned, sold=sold,

@@ -1,0 +1,58 @@
+"""The return receipt prints on the lane's printer (the emulated ESC/POS printer over TCP):
+the original receipt number, the lines with reason and fee, and where the money went."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from drivers.emulators.escpos_printer import EscposPrinterEmulator
+from tests.edge.api.helpers import open_cart, post
+from tests.support.live_app import LiveApp, start_live_app
+
+
+@pytest.fixture
+def emu() -> Iterator[EscposPrinterEmulator]:
+    with EscposPrinterEmulator() as e:
+        yield e
+
+
+@pytest.fixture
+def live(tmp_path: Path, emu: EscposPrinterEmulator) -> Iterator[LiveApp]:
+    data = tmp_path / "store"
+    data.mkdir()
+    (data / "config.toml").write_text(
+        "[printing]\nstatus_poll_s = 0.1\nidle_status_poll_s = 0.5\nretry_initial_s = 0.2\n"
+        "retry_max_s = 1.0\n\n[[printing.printers]]\nid = \"front\"\nhost = \"127.0.0.1\"\n"
+        f"port = {emu.port}\nlanes = [\"lane-1\"]\nstatus_timeout_s = 1.0\n\n"
+        "[returns]\nrestocking_fees = [{ sku = \"COFFEE-250G\", amount_minor = 50 }]\n")
+    app = start_live_app(data)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+def test_a_return_prints_its_receipt(live: LiveApp, emu: EscposPrinterEmulator) -> None:
+    c = live.client()
+    cart = open_cart(c)
+    total = post(c, f"/v1/carts/{cart}/lines", {"sku": "COFFEE-250G"}).json()["total_minor"]
+    post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": total})
+    order = post(c, f"/v1/carts/{cart}/complete", {}).json()
+    number = order["receipt_number"]
+    emu.wait_for(lambda r: len(r.receipts()) == 1)
+    r = post(c, "/v1/returns", {"receipt_number": number, "lines": [
+        {"line_no": 1, "qty": 1, "reason": "changed_mind"}]})
+    assert r.status_code == 201, r.text
+    rec = emu.wait_for(lambda r: len(r.receipts()) == 2)
+    text = rec.receipts()[1]
+    assert "RETURN" in text and number in text
+    assert "Arabica Ground Coffee 250 g" in text and "changed_mind, back_to_stock" in text
+    assert "Restocking fee" in text and "-0.50 EUR" in text
+    assert "REFUND CASH" in text and "4.49 EUR" in text
+    assert rec.barcodes[-1]["data"] == r.json()["return_id"]
+    jobs = live.service.reader.execute(
+        "SELECT kind, state FROM print_jobs ORDER BY created_at_ms").fetchall()
+    assert [k for k, _ in jobs] == ["receipt", "document"]
