@@ -118,7 +118,12 @@ async def serve_async(
         proxy_headers=False,
     )
     server = _Server(config)
-    server.on_shutdown = daemon.devices.hub.close_all
+
+    def end_streams() -> None:
+        daemon.devices.hub.close_all()
+        daemon.approvals.close_streams()
+
+    server.on_shutdown = end_streams
     # `novapos-edge sync now` pokes the daemon with SIGUSR1: run a sync round at once. Installed
     # before daemon.json names our pid: SIGUSR1's default action would kill the daemon.
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _sync_now, daemon)

@@ -80,6 +80,9 @@ class ApprovalController(Controller):
                 except TimeoutError:
                     yield ServerSentEventMessage(comment="keep-alive")
                     continue
+                if stored is None:
+                    yield ServerSentEventMessage(event="end", data="shutdown")
+                    return
                 approval_id = msgspec.json.decode(stored.body).get("approval_id")
                 if approval_id is None:
                     data = stored.body.decode()

@@ -114,6 +114,12 @@ class ApprovalService:
                 with contextlib.suppress(RuntimeError):  # its loop closed: it is going away
                     loop.call_soon_threadsafe(_offer, queue, stored)
 
+    def close_streams(self) -> None:
+        """End every open stream (at shutdown: graceful shutdown would wait on them)."""
+        for loop, queue in list(self._subscribers):
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_offer, queue, None)
+
     @contextlib.asynccontextmanager
     async def subscription(self) -> AsyncIterator[asyncio.Queue]:
         if len(self._subscribers) >= MAX_SUBSCRIBERS:
@@ -131,8 +137,12 @@ class _TooMany(DomainError):
     retry_after_s = 5
 
 
-def _offer(queue: asyncio.Queue, stored: Event) -> None:
+def _offer(queue: asyncio.Queue, stored: Event | None) -> None:
     try:
         queue.put_nowait(stored)
     except asyncio.QueueFull:  # a stalled reader loses live events, never blocks the writer
+        if stored is None:  # the end must get through: make room for it
+            queue.get_nowait()
+            queue.put_nowait(None)
+            return
         log.warning("approval stream subscriber is behind; event dropped", seq=stored.seq)

@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import new_key
 from tests.edge.approvals.helpers import PIN, admin, enroll, enroll_device, signed
-from tests.edge.devices.helpers import SseReader
+from tests.edge.devices.helpers import SseReader, wait_for
 from tests.support.daemon import DaemonProcess
 
 pytestmark = pytest.mark.slow
@@ -152,7 +152,11 @@ def test_the_trail_survives_a_restart_and_verifies(daemon) -> None:
         before = manager.get("/v1/audit").json()["entries"]
     assert {"approval.requested", "approval.granted", "approval.used",
             "approval.pin_refused"} <= {e["type"] for e in before}
+    phone = SseReader(f"{daemon.url}/v1/approvals/stream",
+                      {"Authorization": f"Bearer {daemon.tokens['manager-1']}"}).start()
+    wait_for(lambda: phone.status == 200, "the stream to be open")
     daemon.stop()
+    assert phone.next("end") == "shutdown"  # the stream is ended, not cut by the timeout
     out = subprocess.run([sys.executable, "-m", "edge.cli", "verify", "--data-dir",
                           str(daemon.data_dir)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
