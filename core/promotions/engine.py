@@ -288,9 +288,11 @@ def _best(base: Units, cands: list[_Candidate], limit: int
             improved = False
             # Only a rule that claims units, or one before a spend threshold (it lowers the
             # spend), can cost the others more than it gives; no other is worth trying.
-            thresholds = any(isinstance(c.cr.rule.effect, sp.SpendThreshold) for c in chosen)
+            last_threshold = max((k for k, c in enumerate(chosen)
+                                  if isinstance(c.cr.rule.effect, sp.SpendThreshold)),
+                                 default=-1)
             for k in range(len(chosen)):
-                if not (chosen[k].claims or thresholds):
+                if not (chosen[k].claims or k < last_threshold):
                     continue
                 t2, g2 = _run(base, chosen[:k] + chosen[k + 1:])
                 if t2 > total:
