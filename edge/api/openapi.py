@@ -27,11 +27,13 @@ from schemas.catalog import CatalogDocument
 _CART = "/v1/carts/{cart_id}"
 _ORDER = "/v1/orders/{order_id}"
 # (method, path) of a response -> {link name: (method, path) of the target, parameters}.
-_LINKS: dict[tuple[str, str], dict[str, tuple[tuple[str, str], dict[str, str]]]] = {}
+Links = dict[str, tuple[tuple[str, str], dict[str, str]]]
+_LINKS: dict[tuple[str, str], Links] = {}
 
 
-def _cart_links(*, lines: bool = True) -> dict[str, tuple[tuple[str, str], dict[str, str]]]:
-    """Links from a cart view; to its lines and tenders only where the cart has them."""
+def _cart_links(*, lines: bool = True, only: tuple[str, ...] | None = None) -> Links:
+    """Links from a cart view; to its lines and tenders only where the cart has them (`only`:
+    the next steps that make sense after the operation, e.g. completing after a tender)."""
     body = "$response.body"
     cart = {"cart_id": f"{body}#/cart_id"}
     line = {**cart, "line_id": f"{body}#/lines/0/line_id"}
@@ -52,10 +54,12 @@ def _cart_links(*, lines: bool = True) -> dict[str, tuple[tuple[str, str], dict[
         for name in ("ChangeQty", "RemoveLine", "RemoveTender", "Reprice", "AddTender",
                      "Complete"):
             del links[name]
+    if only is not None:
+        links = {k: v for k, v in links.items() if k in only}
     return links
 
 
-def _order_links() -> dict[str, tuple[tuple[str, str], dict[str, str]]]:
+def _order_links() -> Links:
     order = {"order_id": "$response.body#/order_id"}
     return {
         "GetOrder": (("get", _ORDER), order),
@@ -66,11 +70,15 @@ def _order_links() -> dict[str, tuple[tuple[str, str], dict[str, str]]]:
 
 
 _LINKS[("post", "/v1/carts")] = _cart_links(lines=False)
-for _op in [("post", f"{_CART}/lines"),
-            ("patch", f"{_CART}/lines/{{line_id}}"), ("delete", f"{_CART}/lines/{{line_id}}"),
+# After a line: more lines, change them, discount, pay (a tender is not there yet).
+_LINKS[("post", f"{_CART}/lines")] = _cart_links(only=(
+    "GetCart", "AddLine", "ChangeQty", "RemoveLine", "ApplyDiscount", "AddTender", "Void"))
+# After a tender: complete the sale, or take the tender back, or pay more.
+_LINKS[("post", f"{_CART}/tenders")] = _cart_links(only=(
+    "GetCart", "Complete", "RemoveTender", "AddTender"))
+for _op in [("patch", f"{_CART}/lines/{{line_id}}"), ("delete", f"{_CART}/lines/{{line_id}}"),
             ("post", f"{_CART}/discounts"), ("post", f"{_CART}/reprice"),
-            ("post", f"{_CART}/tenders"), ("delete", f"{_CART}/tenders/{{tender_id}}"),
-            ("get", _CART)]:
+            ("delete", f"{_CART}/tenders/{{tender_id}}"), ("get", _CART)]:
     _LINKS[_op] = _cart_links()
 _LINKS[("post", f"{_CART}/complete")] = _order_links()
 _LINKS[("get", _ORDER)] = _order_links()
