@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from edge.approvals.cli import approvers_app
 from edge.devices.cli import devices_app
@@ -49,7 +50,8 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    # The message is text, not markup: "[[devices.printers]] front: ..." must print whole.
+    err.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(code)
 
 

@@ -169,7 +169,7 @@ class Advertiser:
                 await old.close()
             try:
                 await self._publish_avahi()
-            except (avahi.AvahiUnavailable, avahi.AvahiError) as exc:
+            except Exception as exc:  # noqa: BLE001 - keep trying; lanes keep their last address
                 log.warning("mDNS: avahi lost the advertisement; retrying", error=str(exc))
 
     async def _publish_zeroconf(self) -> None:

@@ -57,3 +57,13 @@ def test_no_bracketed_section_disappears_from_help(name, app, path, cmd):
 def test_sync_enroll_help_names_the_sync_section():
     result = runner.invoke(edge_app, ["sync", "enroll", "--help"], env={"COLUMNS": "200"})
     assert "written to [sync] in config.toml" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("module", ["edge.cli", "edge.devices.cli", "cloud_relay.cli"])
+def test_an_error_message_with_brackets_prints_whole(module: str, capsys) -> None:
+    import importlib
+
+    fail = importlib.import_module(module)._fail
+    fail("[[devices.printers]] front: printer profile TM-U220 has no code page PC858", 2)
+    printed = " ".join(capsys.readouterr().err.split())
+    assert "error: [[devices.printers]] front: printer profile TM-U220" in printed, printed

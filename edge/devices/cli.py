@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from edge.paths import default_data_dir, read_daemon_info
 
@@ -40,7 +41,7 @@ DeviceArg = Annotated[str, typer.Argument(help="Device id (see `novapos-edge dev
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")  # text, not markup
     return typer.Exit(code)
 
 

@@ -27,7 +27,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from core.clock import Clock
-from core.errors import InvalidInput, NotFound
+from core.errors import ConfigError, InvalidInput, NotFound
 from core.ids import uuid7
 from drivers.device import MemoryStatistics, StatisticsSink
 from drivers.escpos import EscposPrinter, PrinterSettings
@@ -73,10 +73,15 @@ def transport_for(pc: PrinterConfig) -> Transport:
 
 
 def build_printer(pc: PrinterConfig, statistics: StatisticsSink) -> EscposPrinter:
-    settings = PrinterSettings(
-        profile=pc.profile, code_page=pc.code_page, columns=pc.columns, drawer_pin=pc.drawer_pin,
-        drawer_open_when_high=pc.drawer_open_when_high, status_timeout_s=pc.status_timeout_s,
-    )
+    try:
+        settings = PrinterSettings(
+            profile=pc.profile, code_page=pc.code_page, columns=pc.columns,
+            drawer_pin=pc.drawer_pin, drawer_open_when_high=pc.drawer_open_when_high,
+            status_timeout_s=pc.status_timeout_s,
+        )
+    except ValueError as exc:  # a profile without the code page (checked here: escpos's
+        # printer database is too heavy to load with every config read)
+        raise ConfigError(f"[[devices.printers]] {pc.id}: {exc}") from exc
     return EscposPrinter(pc.id, address_of(pc), transport_for(pc), settings, statistics)
 
 

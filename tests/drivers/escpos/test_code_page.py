@@ -116,3 +116,17 @@ def test_a_profile_without_the_page_is_refused_with_its_name() -> None:
     with pytest.raises(ValueError, match="TM-U220 has no code page PC858"):
         PrinterSettings(profile="TM-U220", code_page="PC858")
     PrinterSettings(profile="TM-T88V", code_page="WPC1252")
+
+
+def test_a_printer_configured_with_a_page_its_profile_lacks_refuses_to_start() -> None:
+    from core.errors import ConfigError
+    from drivers.device import MemoryStatistics
+    from edge.printing.service import build_printer
+    from edge.printing.settings import PrinterConfig
+
+    pc = PrinterConfig(id="front", host="192.0.2.50", profile="TM-U220", code_page="PC858")
+    with pytest.raises(ConfigError, match=r"front: printer profile TM-U220 has no code page PC858"):
+        build_printer(pc, MemoryStatistics())
+    ok = build_printer(PrinterConfig(id="front", host="192.0.2.50", code_page="WPC1252"),
+                       MemoryStatistics())
+    assert ok.settings.code_page == "WPC1252"
