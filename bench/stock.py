@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import sys
@@ -194,6 +195,29 @@ def _writer_figures(a_dir: Path, b_dir: Path, skus: int, sales: int, rng: random
             "writer_sales_each": done["with_stock"]}
 
 
+def _query_figures(a_dir: Path, skus: int, lookups: int, rng: random.Random) -> dict:
+    """The look-up's own cost, without HTTP: `GET /v1/stock`'s function on a read connection,
+    and the catalog's item look-up on the same SKUs as the baseline."""
+    from edge.catalog import lookup
+    from edge.inventory.routes import stock_of
+    from edge.store.db import open_connection
+
+    conn = open_connection(a_dir / "store.db")
+    picks = [_sku(rng.randrange(skus)) for _ in range(lookups)]
+    stock_ns, item_ns = [], []
+    for sku in picks:
+        t0 = time.perf_counter_ns()
+        stock_of(conn, sku)
+        t1 = time.perf_counter_ns()
+        lookup.by_sku(conn, sku)
+        item_ns.append(time.perf_counter_ns() - t1)
+        stock_ns.append(t1 - t0)
+    conn.close()
+    stock_ns.sort()
+    item_ns.sort()
+    return {"stock_query_p99_ms": _pct(stock_ns, 99), "item_query_p99_ms": _pct(item_ns, 99)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--skus", type=int, default=50_000, help="SKUs in stock (default 50,000)")
@@ -216,14 +240,19 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(store_dir, work / "a")
         shutil.copytree(store_dir, work / "b")
         http = _http_figures(store_dir, args.skus, args.lookups, args.sales, rng)
+        query = _query_figures(work / "a", args.skus, args.lookups, rng)
         writer = _writer_figures(work / "a", work / "b", args.skus, args.writer_sales, rng)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    f = {**http, **writer, "skus": args.skus, "lookups": args.lookups, "http_sales": args.sales}
+    f = {**http, **query, **writer, "load_average_1m": os.getloadavg()[0], "skus": args.skus, "lookups": args.lookups, "http_sales": args.sales}
     print(f"GET /v1/stock?sku=          p50 {f['stock_lookup_p50_ms']:.2f} ms, "
           f"p99 {f['stock_lookup_p99_ms']:.2f} ms ({args.lookups} look-ups, {args.skus} SKUs)")
     print(f"GET /v1/catalog/items/{{sku}} p50 {f['item_lookup_p50_ms']:.2f} ms, "
           f"p99 {f['item_lookup_p99_ms']:.2f} ms (baseline, same SKUs, interleaved)")
+    print(f"in-process look-up p99: stock {f['stock_query_p99_ms']:.3f} ms, catalog item "
+          f"{f['item_query_p99_ms']:.3f} ms (the query alone, read connection)")
+    print(f"machine load average (1 min): {f['load_average_1m']:.1f} on {os.cpu_count()} CPUs: "
+          "HTTP latencies and CPU figures include waiting for a busy machine")
     if f["daemon_cpu_ms_per_sale_http"] is not None:
         print(f"daemon CPU per HTTP sale, stock kept: {f['daemon_cpu_ms_per_sale_http']:.2f} ms "
               f"({args.sales} sequential sales)")
