@@ -78,6 +78,7 @@ def policy_of(config: Config) -> Policy:
         manager_threshold_bp=config.discounts.manager_threshold_bp,
         cash_increment_minor=config.tender.cash_rounding_minor,
         refund_manager_above_minor=config.tender.refund_manager_above_minor,
+        refuse_negative_stock=config.inventory.on_negative == "refuse",
     )
 
 

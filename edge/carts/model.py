@@ -39,6 +39,7 @@ class Policy:
     manager_threshold_bp: int
     cash_increment_minor: int = 1
     refund_manager_above_minor: int = 5_000
+    refuse_negative_stock: bool = False  # [inventory] on_negative = "refuse"
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,7 +102,7 @@ def test_health_and_metrics(live: LiveApp) -> None:
     assert httpx.get(f"{live.url}/health/live").json()["status"] == "ok"
     ready = httpx.get(f"{live.url}/health/ready")
     assert ready.status_code == 200 and ready.json() == {"status": "ok", "checks": {
-        "migrations": "ok", "database_writable": "ok", "event_chain": "ok"}}
+        "migrations": "ok", "database_writable": "ok", "event_chain": "ok", "pickup_sla": "ok"}}
     c = live.client()
     cart = open_cart(c)
     post(c, f"/v1/carts/{cart}/lines", {"sku": "BREAD-500G"})
