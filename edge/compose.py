@@ -101,6 +101,7 @@ def policy_of(config: Config) -> Policy:
         cash_increment_minor=config.tender.cash_rounding_minor,
         refund_manager_above_minor=config.tender.refund_manager_above_minor,
         promotion_region=config.promotions.region,
+        refuse_negative_stock=config.inventory.on_negative == "refuse",
     )
 
 

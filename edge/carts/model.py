@@ -42,6 +42,7 @@ class Policy:
     cash_increment_minor: int = 1
     refund_manager_above_minor: int = 5_000
     promotion_region: str = ""
+    refuse_negative_stock: bool = False  # [inventory] on_negative = "refuse"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from edge.carts.commands import refresh_promotions, reprice_lines
 from edge.carts.model import Policy, fetch_for
 from edge.catalog import lookup
 from edge.errors import EmptyCart, PriceLockExpired
+from edge.inventory.guard import refuse_overselling
 from edge.lanes import Principal
 from edge.payments import settlement
 from edge.payments.machine import PAID_STATES
@@ -26,6 +27,8 @@ def complete(tx: Tx, who: Principal, policy: Policy, cart_id: str) -> str:
     cart = fetch_for(tx, cart_id, who, must_be_open=True)
     if not cart.lines:
         raise EmptyCart(f"cart {cart_id} has no lines to sell")
+    if policy.refuse_negative_stock:  # off by default: selling is never blocked by stock
+        refuse_overselling(tx, ((ln.sku, ln.qty_milli) for ln in cart.lines))
     points = lookup.price_points_for(tx, {ln.sku for ln in cart.lines})
     expired = reprice_lines(cart, points, tx.now_ms, policy.lock_ttl_ms, only_expired=True)
     if expired:

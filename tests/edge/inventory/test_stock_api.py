@@ -81,3 +81,19 @@ def test_a_retried_receipt_is_recorded_once(live: LiveApp) -> None:
     again = post(c, "/v1/stock/receipts", body, key="receipt-1")
     assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == first.json()
     assert c.get("/v1/stock", params={"sku": "BREAD-500G"}).json()["on_hand_milli"] == 3000
+
+
+def test_a_tenant_policy_can_refuse_selling_beyond_stock(live_with) -> None:
+    live = live_with({"NOVAPOS_INVENTORY__ON_NEGATIVE": "refuse"})
+    c = live.client()
+    assert post(c, "/v1/stock/receipts", {"lines": [{"sku": "MILK-1L", "counted_milli": 1000}]}
+                ).status_code == 201
+    cart = open_cart(c)
+    post(c, f"/v1/carts/{cart}/lines", {"sku": "MILK-1L", "qty": 2})
+    post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": 100_000})
+    before = head_seq(live)
+    assert_problem(post(c, f"/v1/carts/{cart}/complete", {}), 409, "insufficient-stock")
+    assert head_seq(live) == before
+    assert c.get("/v1/stock", params={"sku": "MILK-1L"}).json()["on_hand_milli"] == 1000
+    _sell(c, "MILK-1L", 1)  # within stock: sold
+    assert c.get("/v1/stock", params={"sku": "MILK-1L"}).json()["on_hand_milli"] == 0

@@ -1,0 +1,272 @@
+"""Stock benchmark: a store with N SKUs in stock (default 50,000), against a real daemon and
+in-process, with baselines measured in the same run.
+
+    .venv/bin/python bench/stock.py [--skus 50000] [--lookups 3000] [--sales 300]
+        [--writer-sales 2000] [--tmp-dir D]
+
+1. A store is made (`novapos-edge init`, as bench/checkout.py prepares it), a catalog of N
+   SKUs imported and every SKU received into stock (receipts of 1,000 lines), through the
+   store's own writer and commands.
+2. `novapos-edge serve` runs it as a real subprocess (`tests.support.daemon.DaemonProcess`).
+   A lane looks up random SKUs: `GET /v1/stock?sku=` (the figure: p99 < 5 ms), and, as the
+   baseline, `GET /v1/catalog/items/{sku}` for the same SKUs (the look-up a lane already does
+   on every scan). Then it rings `--sales` full sales over HTTP (open, 3 scans, cash,
+   complete) and the daemon's CPU per sale is read from /proc (bench/checkout.py's helpers),
+   with stock kept.
+3. The stock effect of a sale, in the same run: two copies of the prepared store, one opened
+   with every domain (the sale's projection upserts `stock_levels`), one composed without the
+   inventory and pickup domains (no stock at all). The same sales (the same writer commands
+   the daemon runs for open, 3 scans, tender, complete) alternate between the two in chunks,
+   and the process CPU per sale is compared: `stock_cpu_ms_per_sale` = with - without
+   (target < 0.5 ms).
+
+The last line of stdout is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.checkout import _pct, _prepare_store, _proc_cpu_s  # noqa: E402
+
+RECEIPT_LINES = 1_000
+CHUNK = 100
+
+
+def _sku(i: int) -> str:
+    return f"SKU-{i:06d}"
+
+
+def _stock_store(store_dir: Path, skus: int) -> None:
+    """Import N SKUs and receive every one into stock, through the writer and commands."""
+    import msgspec
+
+    from edge import compose
+    from edge import config as config_mod
+    from edge.catalog.service import import_document
+    from edge.inventory import commands
+    from schemas.catalog import CatalogDocument, PriceVersion, Product, TaxClass, Variant
+    from schemas.inventory_api import CountedQty, ReceiveStock
+
+    store = compose.store_of(store_dir, config_mod.load(store_dir))
+    store.start()
+    try:
+        since = datetime(2026, 1, 1, tzinfo=UTC)
+        doc = CatalogDocument(
+            tax_classes=(TaxClass("std", 190_000),),
+            products=tuple(Product(f"P{i}", f"Item {i}", "std", (Variant(_sku(i)),))
+                           for i in range(skus)),
+            prices=tuple(PriceVersion(_sku(i), 1, 100 + i % 900, since) for i in range(skus)))
+        doc = msgspec.convert(msgspec.to_builtins(doc), CatalogDocument)
+        store.writer.run_sync(lambda tx: import_document(tx, doc, lane_id=None))
+        for first in range(0, skus, RECEIPT_LINES):
+            req = ReceiveStock(lines=tuple(
+                CountedQty(_sku(i), 50_000) for i in range(first, min(skus, first + RECEIPT_LINES))))
+            store.writer.run_sync(lambda tx, r=req: commands.receive(tx, "bench", r))
+    finally:
+        store.stop()
+
+
+def _http_figures(store_dir: Path, skus: int, lookups: int, sales: int, rng: random.Random
+                  ) -> dict:
+    import httpx
+
+    from tests.support.daemon import DaemonProcess
+
+    daemon = DaemonProcess(store_dir).start()
+    try:
+        assert daemon.proc is not None
+        c = httpx.Client(base_url=daemon.url, timeout=30,
+                         headers={"Authorization": f"Bearer {daemon.tokens['lane-1']}"})
+        picks = [_sku(rng.randrange(skus)) for _ in range(lookups)]
+        for sku in picks[:50]:  # warm the connection and the caches
+            c.get("/v1/stock", params={"sku": sku}).raise_for_status()
+        stock_ns, item_ns = [], []
+        for sku in picks:  # interleaved: both see the same machine at the same moment
+            t0 = time.perf_counter_ns()
+            r = c.get("/v1/stock", params={"sku": sku})
+            t1 = time.perf_counter_ns()
+            q = c.get(f"/v1/catalog/items/{sku}")
+            t2 = time.perf_counter_ns()
+            assert r.status_code == 200 and q.status_code == 200, (r.text, q.text)
+            stock_ns.append(t1 - t0)
+            item_ns.append(t2 - t1)
+        n = 0
+
+        def post(path: str, body: dict) -> dict:
+            nonlocal n
+            n += 1
+            r = c.post(path, json=body, headers={"Idempotency-Key": f"bench-{n}"})
+            assert r.status_code in (200, 201), r.text
+            return r.json()
+
+        def sale() -> None:
+            cart = post("/v1/carts", {})["cart_id"]
+            for _ in range(3):
+                post(f"/v1/carts/{cart}/lines", {"sku": _sku(rng.randrange(skus))})
+            post(f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": 10_000})
+            post(f"/v1/carts/{cart}/complete", {})
+
+        for _ in range(20):
+            sale()
+        cpu0 = _proc_cpu_s(daemon.proc.pid)
+        for _ in range(sales):
+            sale()
+        cpu1 = _proc_cpu_s(daemon.proc.pid)
+        c.close()
+    finally:
+        daemon.stop()
+    stock_ns.sort()
+    item_ns.sort()
+    return {
+        "stock_lookup_p50_ms": _pct(stock_ns, 50),
+        "stock_lookup_p99_ms": _pct(stock_ns, 99),
+        "item_lookup_p50_ms": _pct(item_ns, 50),
+        "item_lookup_p99_ms": _pct(item_ns, 99),
+        "daemon_cpu_ms_per_sale_http": ((cpu1 - cpu0) / sales * 1000
+                                        if cpu0 is not None and cpu1 is not None else None),
+    }
+
+
+def _writer_figures(a_dir: Path, b_dir: Path, skus: int, sales: int, rng: random.Random
+                    ) -> dict:
+    from edge import compose
+    from edge import config as config_mod
+    from edge.carts import commands as carts
+    from edge.lanes import Principal
+    from edge.orders import commands as orders
+    from edge.store.kernel import Store
+    from edge.tender import commands as tender
+    from schemas import api
+
+    cfg = config_mod.load(a_dir)
+    policy = compose.policy_of(cfg)
+    without = tuple(d for d in compose.DOMAINS if d.name not in ("inventory", "pickup"))
+    stores = {
+        "with_stock": Store(a_dir, cfg.store, compose.layout(), writer=cfg.writer),
+        "without_stock": Store(b_dir, cfg.store, compose.layout(without), writer=cfg.writer),
+    }
+    who = Principal(cfg.store.tenant_id, cfg.store.store_id, "lane-1", "cashier", "bench")
+
+    def one_sale(s: Store, lines: list[str]) -> None:
+        def command(tx):
+            cart = carts.open_cart(tx, who, policy)
+            for sku in lines:
+                carts.add_line(tx, who, policy, cart.cart_id, api.AddLine(sku=sku))
+            tender.add_tender(tx, who, cart.cart_id, api.AddTender("cash", 10_000), policy)
+            return orders.complete(tx, who, policy, cart.cart_id)
+        s.writer.run_sync(command)
+
+    cpu = {k: 0.0 for k in stores}
+    done = {k: 0 for k in stores}
+    for s in stores.values():
+        s.start()
+    try:
+        for s in stores.values():
+            for _ in range(20):
+                one_sale(s, [_sku(rng.randrange(skus)) for _ in range(3)])
+        for _ in range(max(1, sales // CHUNK)):
+            chunk = [[_sku(rng.randrange(skus)) for _ in range(3)] for _ in range(CHUNK)]
+            for name, s in stores.items():  # the same sales on both, alternating
+                t0 = time.process_time()
+                for lines in chunk:
+                    one_sale(s, lines)
+                cpu[name] += time.process_time() - t0
+                done[name] += len(chunk)
+    finally:
+        for s in stores.values():
+            s.stop()
+    per = {k: cpu[k] / done[k] * 1000 for k in stores}
+    return {"writer_cpu_ms_per_sale_with_stock": per["with_stock"],
+            "writer_cpu_ms_per_sale_without_stock": per["without_stock"],
+            "stock_cpu_ms_per_sale": per["with_stock"] - per["without_stock"],
+            "writer_sales_each": done["with_stock"]}
+
+
+def _query_figures(a_dir: Path, skus: int, lookups: int, rng: random.Random) -> dict:
+    """The look-up's own cost, without HTTP: `GET /v1/stock`'s function on a read connection,
+    and the catalog's item look-up on the same SKUs as the baseline."""
+    from edge.catalog import lookup
+    from edge.inventory.routes import stock_of
+    from edge.store.db import open_connection
+
+    conn = open_connection(a_dir / "store.db")
+    picks = [_sku(rng.randrange(skus)) for _ in range(lookups)]
+    stock_ns, item_ns = [], []
+    for sku in picks:
+        t0 = time.perf_counter_ns()
+        stock_of(conn, sku)
+        t1 = time.perf_counter_ns()
+        lookup.by_sku(conn, sku)
+        item_ns.append(time.perf_counter_ns() - t1)
+        stock_ns.append(t1 - t0)
+    conn.close()
+    stock_ns.sort()
+    item_ns.sort()
+    return {"stock_query_p99_ms": _pct(stock_ns, 99), "item_query_p99_ms": _pct(item_ns, 99)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--skus", type=int, default=50_000, help="SKUs in stock (default 50,000)")
+    ap.add_argument("--lookups", type=int, default=3_000, help="stock look-ups (default 3,000)")
+    ap.add_argument("--sales", type=int, default=300, help="HTTP sales (default 300)")
+    ap.add_argument("--writer-sales", type=int, default=2_000,
+                    help="in-process sales per configuration (default 2,000)")
+    ap.add_argument("--tmp-dir", type=Path, default=None)
+    args = ap.parse_args(argv)
+    rng = random.Random(13)
+    work = Path(tempfile.mkdtemp(prefix="novapos-stock-bench-", dir=args.tmp_dir))
+    print(f"novapos stock bench: {args.skus} SKUs in stock, temp dir {work}", flush=True)
+    try:
+        store_dir = work / "store"
+        _prepare_store(store_dir, 2)
+        t0 = time.monotonic()
+        _stock_store(store_dir, args.skus)
+        print(f"catalog and stock of {args.skus} SKUs loaded in {time.monotonic() - t0:.1f} s",
+              flush=True)
+        shutil.copytree(store_dir, work / "a")
+        shutil.copytree(store_dir, work / "b")
+        http = _http_figures(store_dir, args.skus, args.lookups, args.sales, rng)
+        query = _query_figures(work / "a", args.skus, args.lookups, rng)
+        writer = _writer_figures(work / "a", work / "b", args.skus, args.writer_sales, rng)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    f = {**http, **query, **writer, "load_average_1m": os.getloadavg()[0], "skus": args.skus, "lookups": args.lookups, "http_sales": args.sales}
+    print(f"GET /v1/stock?sku=          p50 {f['stock_lookup_p50_ms']:.2f} ms, "
+          f"p99 {f['stock_lookup_p99_ms']:.2f} ms ({args.lookups} look-ups, {args.skus} SKUs)")
+    print(f"GET /v1/catalog/items/{{sku}} p50 {f['item_lookup_p50_ms']:.2f} ms, "
+          f"p99 {f['item_lookup_p99_ms']:.2f} ms (baseline, same SKUs, interleaved)")
+    print(f"in-process look-up p99: stock {f['stock_query_p99_ms']:.3f} ms, catalog item "
+          f"{f['item_query_p99_ms']:.3f} ms (the query alone, read connection)")
+    print(f"machine load average (1 min): {f['load_average_1m']:.1f} on {os.cpu_count()} CPUs: "
+          "HTTP latencies and CPU figures include waiting for a busy machine")
+    if f["daemon_cpu_ms_per_sale_http"] is not None:
+        print(f"daemon CPU per HTTP sale, stock kept: {f['daemon_cpu_ms_per_sale_http']:.2f} ms "
+              f"({args.sales} sequential sales)")
+    print(f"writer CPU per sale: {f['writer_cpu_ms_per_sale_with_stock']:.3f} ms with stock, "
+          f"{f['writer_cpu_ms_per_sale_without_stock']:.3f} ms without -> stock adds "
+          f"{f['stock_cpu_ms_per_sale']:.3f} ms ({f['writer_sales_each']} sales each)")
+    ok_lookup = f["stock_lookup_p99_ms"] < 5
+    ok_cpu = f["stock_cpu_ms_per_sale"] < 0.5
+    print(f"targets: stock lookup p99 < 5 ms: {'yes' if ok_lookup else 'NO'}, "
+          f"stock effect < 0.5 ms CPU/sale: {'yes' if ok_cpu else 'NO'}")
+    print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in f.items()}),
+          flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
