@@ -103,8 +103,9 @@ class Loyalty:
                                  total_minor=total, points_earned=p)
                      for o, r, t, total, p in conn.execute(
             "SELECT o.order_id, o.receipt_number, o.completed_at_ms, o.total_minor, "
-            "e.points - e.clawed_points FROM loyalty_earned e JOIN orders o "
-            "ON o.order_id = e.order_id WHERE e.customer_id = ? "
+            "COALESCE(e.points - e.clawed_points, 0) FROM loyalty_cart_customers cc "
+            "JOIN orders o ON o.cart_id = cc.cart_id "
+            "LEFT JOIN loyalty_earned e ON e.order_id = o.order_id WHERE cc.customer_id = ? "
             "ORDER BY o.completed_at_ms DESC, o.order_id DESC LIMIT ?",
             (customer_id, self.config.last_purchases))]
         return lo.CustomerView(
