@@ -127,6 +127,20 @@ class Loyalty:
     def after_refund(self, tx: Tx, refund_id: str) -> None:
         commands.after_refund(tx, refund_id)
 
+    def claw_back(self, tx: Tx, order_id: str, refund_id: str,
+                  lines: list[commands.ReturnedLine], lane_id: str | None) -> int:
+        """For a returns domain: take back the points of returned lines (once per id)."""
+        return commands.claw_back(tx, order_id, refund_id, lines, lane_id)
+
+    def give_back_refunded(self, tx: Tx, payment_id: str, amount_minor: int,
+                           lane_id: str | None, refund_id: str) -> None:
+        """For a returns domain: a points tender paid back becomes points again."""
+        commands.give_back(tx, payment_id, amount_minor, "refund", lane_id, refund_id)
+
+    def segment(self, conn: apsw.Connection, cart_id: str) -> lo.CustomerSegment | None:
+        """For promotions: the cart's customer, tier and marketing consent (no personal data)."""
+        return commands.segment(conn, cart_id)
+
     def burn(self, tx: Tx, who: Principal, cart_id: str, payment_id: str,
              amount_minor: int) -> None:
         commands.burn(tx, self.config, who, cart_id, payment_id, amount_minor)

@@ -225,3 +225,13 @@ def test_removing_a_points_tender_or_voiding_the_cart_gives_the_points_back(
     assert r.status_code == 200, r.text
     v = c.get("/v1/customers/c-ann").json()
     assert (v["balance_points"], v["burnable_points"], v["last_purchases"]) == (1000, 1000, [])
+
+
+def test_the_segment_promotions_see_has_no_personal_data(shop: LiveApp) -> None:
+    c = shop.client()
+    cart = open_cart(c)
+    loyalty = shop.daemon.loyalty
+    assert loyalty.segment(shop.service.reader, cart) is None
+    post(c, f"/v1/carts/{cart}/customer", {"customer_id": "c-ann"})
+    assert loyalty.segment(shop.service.reader, cart) == lo.CustomerSegment(
+        customer_id="c-ann", tier="silver", marketing=False)
