@@ -196,6 +196,14 @@ class CustomerView(msgspec.Struct, frozen=True):
     erased: bool = False
 
 
+class CustomerSegment(msgspec.Struct, frozen=True):
+    """What promotions may know of a cart's customer: no personal data."""
+
+    customer_id: str
+    tier: str
+    marketing: bool
+
+
 class CartCustomerView(msgspec.Struct, frozen=True):
     cart_id: str
     customer_id: str

@@ -178,6 +178,13 @@ class LoyaltyStore(Publish):
                tiers: dict[str, int] | None = None,
                on_entry: Callable[[str, rules.Entry], None] | None = None) -> int:
         """Fold the loyalty movements uploaded since the last settle; returns how many."""
+        with self._read() as tx:  # the common case, nothing new: no write transaction
+            row = tx.one("SELECT ledger_seq FROM hq_loyalty_cursor WHERE tenant_id = ?",
+                         (tenant_id,))
+            if not tx.rows(f"SELECT 1 FROM events WHERE tenant_id = ? AND ledger_seq > ? AND "
+                           f"type IN {MOVEMENT_TYPES_SQL} LIMIT 1",
+                           (tenant_id, row[0] if row else 0)):
+                return 0
         with self._write() as tx:
             ensure_tenant(tx, tenant_id, now_ms)
             tx.rows("SELECT tenant_id FROM tenants WHERE tenant_id = ?" + self.FOR_UPDATE,

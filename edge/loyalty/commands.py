@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import apsw
 import msgspec
@@ -134,41 +135,68 @@ def earn_on_sale(tx: Tx, config: LoyaltyConfig, order_id: str) -> lo.PointsEarne
     return body
 
 
+@dataclass(frozen=True, slots=True)
+class ReturnedLine:
+    """A sold line (part) taken back: what a claw-back needs, whoever records the return."""
+
+    line_no: int
+    sold_qty_milli: int
+    returned_before_milli: int  # by earlier refunds or returns of this line
+    qty_milli: int
+
+
+def claw_back(tx: Tx, order_id: str, refund_id: str, lines: list[ReturnedLine],
+              lane_id: str | None) -> int:
+    """Take back the points the returned lines earned, pro rata to the quantity (cumulative,
+    half up: a line returned in parts never gives back more than it earned); once per
+    `refund_id`. The hook for any domain that takes goods back (order refunds here; returns).
+    Returns the points clawed back."""
+    earned = tx.conn.execute("SELECT customer_id, lines FROM loyalty_earned WHERE order_id = ?",
+                             (order_id,)).fetchall()
+    if not earned or tx.conn.execute(
+            "SELECT 1 FROM loyalty_movements WHERE kind = 'clawback' AND refund_id = ?",
+            (refund_id,)).fetchall():  # nothing earned, or clawed already (a resumed refund)
+        return 0
+    customer_id, lines_json = earned[0]
+    line_points = {int(k): v for k, v in json.loads(lines_json).items()}
+    total = sum(rules.clawback(line_points[ln.line_no], ln.sold_qty_milli,
+                               ln.returned_before_milli, ln.qty_milli)
+                for ln in lines if ln.line_no in line_points)
+    if total > 0:
+        tx.append(lo.PointsClawedBack(customer_id=customer_id, order_id=order_id,
+                                      refund_id=refund_id, points=total),
+                  stream=_stream(customer_id), lane_id=lane_id)
+    return total
+
+
 def after_refund(tx: Tx, refund_id: str) -> None:
-    """A refund's loyalty side, in the refund's own command: the points its lines earned are
-    clawed back pro rata, and a points tender it paid back becomes points again."""
+    """An order refund's loyalty side, in the refund's own command: the points its lines
+    earned are clawed back, and a points tender it paid back becomes points again."""
     rows = tx.conn.execute("SELECT order_id, lane_id FROM refunds WHERE refund_id = ?",
                            (refund_id,)).fetchall()
     if not rows:
         return
     order_id, lane_id = rows[0]
-    earned = tx.conn.execute("SELECT customer_id, lines FROM loyalty_earned WHERE order_id = ?",
-                             (order_id,)).fetchall()
-    if earned and not tx.conn.execute(
-            "SELECT 1 FROM loyalty_movements WHERE kind = 'clawback' AND refund_id = ?",
-            (refund_id,)).fetchall():  # a resumed refund (retry after a crash) claws once
-        customer_id, lines_json = earned[0]
-        line_points = {int(k): v for k, v in json.loads(lines_json).items()}
-        total = 0
-        for line_no, qty_milli in tx.conn.execute(
-                "SELECT line_no, qty_milli FROM refund_lines WHERE refund_id = ?", (refund_id,)
-        ).fetchall():
-            if line_no not in line_points:
-                continue
-            sold, before = tx.conn.execute(
-                "SELECT l.qty_milli, COALESCE((SELECT SUM(r.qty_milli) FROM refund_lines r "
-                "WHERE r.order_id = l.order_id AND r.line_no = l.line_no AND r.refund_id != ?), 0) "
-                "FROM order_lines l WHERE l.order_id = ? AND l.line_no = ?",
-                (refund_id, order_id, line_no)).fetchall()[0]
-            total += rules.clawback(line_points[line_no], sold, before, qty_milli)
-        if total > 0:
-            tx.append(lo.PointsClawedBack(customer_id=customer_id, order_id=order_id,
-                                          refund_id=refund_id, points=total),
-                      stream=_stream(customer_id), lane_id=lane_id)
+    lines = [ReturnedLine(*r) for r in tx.conn.execute(
+        "SELECT r.line_no, l.qty_milli, COALESCE((SELECT SUM(o.qty_milli) FROM refund_lines o "
+        "WHERE o.order_id = r.order_id AND o.line_no = r.line_no AND o.refund_id != ?), 0), "
+        "r.qty_milli FROM refund_lines r JOIN order_lines l ON l.order_id = r.order_id AND "
+        "l.line_no = r.line_no WHERE r.refund_id = ?", (refund_id, refund_id))]
+    claw_back(tx, order_id, refund_id, lines, lane_id)
     for payment_id, amount in tx.conn.execute(
             "SELECT payment_id, amount_minor FROM refund_allocations WHERE refund_id = ? AND "
             "tender_type = 'points'", (refund_id,)).fetchall():
         give_back(tx, payment_id, amount, "refund", lane_id, refund_id)
+
+
+def segment(conn: apsw.Connection, cart_id: str) -> lo.CustomerSegment | None:
+    """Who the cart is for, as promotions may target it: the customer, its tier, whether it
+    accepts marketing. None for an anonymous cart or an erased customer."""
+    customer_id = cart_customer(conn, cart_id)
+    row = customer_row(conn, customer_id) if customer_id is not None else None
+    if row is None or row[8]:
+        return None
+    return lo.CustomerSegment(customer_id=row[0], tier=row[1], marketing=bool(row[6]))
 
 
 def give_back(tx: Tx, payment_id: str, amount_minor: int, reason: str, lane_id: str | None,

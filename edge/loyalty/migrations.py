@@ -53,6 +53,7 @@ MIGRATIONS = [
         cart_id TEXT PRIMARY KEY,
         customer_id TEXT NOT NULL
     );
+    CREATE INDEX loyalty_cart_customers_customer ON loyalty_cart_customers(customer_id);
     CREATE TABLE loyalty_burns (
         payment_id TEXT PRIMARY KEY,
         customer_id TEXT NOT NULL,

@@ -103,8 +103,9 @@ class Loyalty:
                                  total_minor=total, points_earned=p)
                      for o, r, t, total, p in conn.execute(
             "SELECT o.order_id, o.receipt_number, o.completed_at_ms, o.total_minor, "
-            "e.points - e.clawed_points FROM loyalty_earned e JOIN orders o "
-            "ON o.order_id = e.order_id WHERE e.customer_id = ? "
+            "COALESCE(e.points - e.clawed_points, 0) FROM loyalty_cart_customers cc "
+            "JOIN orders o ON o.cart_id = cc.cart_id "
+            "LEFT JOIN loyalty_earned e ON e.order_id = o.order_id WHERE cc.customer_id = ? "
             "ORDER BY o.completed_at_ms DESC, o.order_id DESC LIMIT ?",
             (customer_id, self.config.last_purchases))]
         return lo.CustomerView(
@@ -125,6 +126,20 @@ class Loyalty:
 
     def after_refund(self, tx: Tx, refund_id: str) -> None:
         commands.after_refund(tx, refund_id)
+
+    def claw_back(self, tx: Tx, order_id: str, refund_id: str,
+                  lines: list[commands.ReturnedLine], lane_id: str | None) -> int:
+        """For a returns domain: take back the points of returned lines (once per id)."""
+        return commands.claw_back(tx, order_id, refund_id, lines, lane_id)
+
+    def give_back_refunded(self, tx: Tx, payment_id: str, amount_minor: int,
+                           lane_id: str | None, refund_id: str) -> None:
+        """For a returns domain: a points tender paid back becomes points again."""
+        commands.give_back(tx, payment_id, amount_minor, "refund", lane_id, refund_id)
+
+    def segment(self, conn: apsw.Connection, cart_id: str) -> lo.CustomerSegment | None:
+        """For promotions: the cart's customer, tier and marketing consent (no personal data)."""
+        return commands.segment(conn, cart_id)
 
     def burn(self, tx: Tx, who: Principal, cart_id: str, payment_id: str,
              amount_minor: int) -> None:

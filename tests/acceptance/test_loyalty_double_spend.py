@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import apsw
 import msgspec
 import pytest
 
@@ -117,6 +118,8 @@ def test_two_stores_burn_the_same_points_offline_and_hq_compensates(
         assert {m["store_id"] for m in view["movements"] if m["store_id"]} == set(dirs)
 
         # Erasure at HQ reaches both stores.
+        hq_wrapped = relay.storage.customer("demo-tenant", "c-ann").wrapped_key
+        assert hq_wrapped
         r = hq.delete("/v1/hq/customers/c-ann")
         assert r.status_code == 200 and r.json()["erased"] and r.json()["personal"] is None
         for app in apps:
@@ -141,3 +144,10 @@ def test_two_stores_burn_the_same_points_offline_and_hq_compensates(
         assert tx.rows("SELECT 1 FROM hq_customer_keys WHERE customer_id = 'c-ann'") == []
         kinds = {r[0] for r in tx.rows("SELECT kind FROM changes WHERE tenant_id = 'demo-tenant'")}
     assert "loyalty.customer" not in kinds
+    if relay.storage.backend == "sqlite":  # the relay's files hold neither PII nor the key
+        db = Path(relay.storage.path)
+        conn = apsw.Connection(str(db))
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+        files = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+        assert hq_wrapped not in files and not any(c in files for c in CLEAR)

@@ -12,6 +12,7 @@ import pytest
 from edge.compose import layout
 from edge.store.rebuild import verify
 from schemas import loyalty as lo
+from tests.conftest import new_key
 from tests.edge.api.helpers import assert_problem, open_cart, post
 from tests.edge.loyalty.support import customer_change, down_sync_customer, down_sync_erasure, provision
 from tests.support.live_app import LiveApp, start_live_app
@@ -205,3 +206,32 @@ def test_hq_balance_replaces_the_counted_movements_and_the_lane_shows_the_correc
     v = c.get("/v1/customers/c-ann").json()
     assert (v["balance_points"], v["pending_points"], v["burnable_points"]) == (-996, 0, 0)
     assert v["name"] == "Ann Example"
+
+
+def test_removing_a_points_tender_or_voiding_the_cart_gives_the_points_back(
+        shop: LiveApp) -> None:
+    c = shop.client()
+    cart = open_cart(c)
+    post(c, f"/v1/carts/{cart}/customer", {"customer_id": "c-ann"})
+    post(c, f"/v1/carts/{cart}/lines", {"sku": "COFFEE-250G", "qty": 2})
+    post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "points", "amount_minor": 400})
+    assert c.get("/v1/customers/c-ann").json()["balance_points"] == 600
+    r = c.delete(f"/v1/carts/{cart}/tenders/1", headers={"Idempotency-Key": new_key()})
+    assert r.status_code == 200, r.text
+    assert c.get("/v1/customers/c-ann").json()["balance_points"] == 1000
+    post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "points", "amount_minor": 300})
+    assert c.get("/v1/customers/c-ann").json()["balance_points"] == 700
+    r = post(c, f"/v1/carts/{cart}/void", {"reason": "customer left"})
+    assert r.status_code == 200, r.text
+    v = c.get("/v1/customers/c-ann").json()
+    assert (v["balance_points"], v["burnable_points"], v["last_purchases"]) == (1000, 1000, [])
+
+
+def test_the_segment_promotions_see_has_no_personal_data(shop: LiveApp) -> None:
+    c = shop.client()
+    cart = open_cart(c)
+    loyalty = shop.daemon.loyalty
+    assert loyalty.segment(shop.service.reader, cart) is None
+    post(c, f"/v1/carts/{cart}/customer", {"customer_id": "c-ann"})
+    assert loyalty.segment(shop.service.reader, cart) == lo.CustomerSegment(
+        customer_id="c-ann", tier="silver", marketing=False)
