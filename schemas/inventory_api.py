@@ -57,7 +57,7 @@ class ReceiptLineView(msgspec.Struct, frozen=True):
     discrepancy_milli: int
 
 
-class ReceiptView(msgspec.Struct, frozen=True):
+class GoodsReceiptView(msgspec.Struct, frozen=True):
     receipt_id: str
     delivery_id: str | None
     source: DeliverySource

@@ -94,7 +94,7 @@ def receive(tx: Tx, lane_id: str | None, req: api.ReceiveStock) -> str:
     return receipt_id
 
 
-def receipt_view(conn, receipt_id: str) -> api.ReceiptView:
+def receipt_view(conn, receipt_id: str) -> api.GoodsReceiptView:
     head = conn.execute("SELECT delivery_id, source FROM stock_receipts WHERE receipt_id = ?",
                         (receipt_id,)).fetchall()
     if not head:
@@ -102,7 +102,7 @@ def receipt_view(conn, receipt_id: str) -> api.ReceiptView:
     lines = [api.ReceiptLineView(*r) for r in conn.execute(
         "SELECT sku, expected_milli, counted_milli, discrepancy_milli FROM stock_receipt_lines "
         "WHERE receipt_id = ? ORDER BY sku", (receipt_id,))]
-    return api.ReceiptView(receipt_id=receipt_id, delivery_id=head[0][0], source=head[0][1],
+    return api.GoodsReceiptView(receipt_id=receipt_id, delivery_id=head[0][0], source=head[0][1],
                            lines=lines, discrepancies=sum(1 for ln in lines
                                                           if ln.discrepancy_milli != 0))
 

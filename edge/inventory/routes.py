@@ -53,7 +53,7 @@ class StockController(Controller):
     @post("/receipts", status_code=201, responses=WRITE_PROBLEMS,
           summary="Record goods received, against an announced delivery or unannounced")
     async def receive(self, mutation: Injected[Mutation],
-                      data: JSONBody[api.ReceiveStock]) -> Response[api.ReceiptView]:
+                      data: JSONBody[api.ReceiveStock]) -> Response[api.GoodsReceiptView]:
         def effect(tx: Tx):
             receipt_id = commands.receive(tx, mutation.who.lane_id, data)
             return answer(201, commands.receipt_view(tx.conn, receipt_id))

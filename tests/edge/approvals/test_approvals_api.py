@@ -47,7 +47,7 @@ def test_discount_over_the_limit_is_approved_by_pin_and_the_retry_spends_the_tok
     cart, c = _cart(store)
     need = _asked(store, c, cart)
     assert need["action"] == "line_discount" and need["amount_minor"] == 750
-    assert need["share_bp"] == 5003 and need["rule"] == "line_discount:above_bp=2000"
+    assert need["share_bp"] == 5000 and need["rule"] == "line_discount:above_bp=2000"
     assert need["fingerprint"] == f"line_discount|cart:{cart}/line:1|750"
     [(_, requested)] = _events(store, "approval.requested")
     assert requested["approval_id"] == need["approval_id"] and requested["lane_id"] == "lane-1"
