@@ -24,6 +24,7 @@ from core.errors import Conflict, InvalidInput
 from schemas import inventory_api as api
 from schemas import pickup as pk
 from schemas.events import SaleCompleted, decode_body
+from schemas.returns import ReturnCompleted
 from schemas.inventory import (
     ReservationEnded,
     StockAdjusted,
@@ -33,8 +34,9 @@ from schemas.inventory import (
     StockTransferredOut,
 )
 
-STOCK_TYPES = tuple(t.TYPE for t in (SaleCompleted, StockReceived, StockAdjusted, StockCounted,
-                                     StockTransferredOut, StockReserved, ReservationEnded))
+STOCK_TYPES = tuple(t.TYPE for t in (SaleCompleted, ReturnCompleted, StockReceived,
+                                     StockAdjusted, StockCounted, StockTransferredOut,
+                                     StockReserved, ReservationEnded))
 PICKUP_TYPES = tuple(t.TYPE for t in pk.PICKUP_EVENTS)
 _encode = msgspec.json.encode
 # The state an order is in after its store's latest report of each kind.

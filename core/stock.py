@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from schemas.eventbase import EventBody
 from schemas.events import SaleCompleted
+from schemas.returns import ReturnCompleted
 from schemas.inventory import (
     ReservationEnded,
     StockAdjusted,
@@ -35,13 +36,16 @@ class Delta:
 
 
 def deltas(body: EventBody) -> Iterator[Delta]:
-    """The stock deltas of one event body (none for events that do not move stock).
-
-    `return.completed` (lines with disposition `back_to_stock`: +qty) joins here when the
-    returns domain lands."""
+    """The stock deltas of one event body (none for events that do not move stock). A return
+    puts back only its lines with disposition `back_to_stock` (damaged, to-vendor and destroyed
+    goods never become sellable again)."""
     if isinstance(body, SaleCompleted):
         for ln in body.lines:
             yield Delta(ln.sku, -ln.qty_milli)
+    elif isinstance(body, ReturnCompleted):
+        for rl in body.lines:
+            if rl.disposition == "back_to_stock":
+                yield Delta(rl.sku, rl.qty_milli)
     elif isinstance(body, StockReceived):
         for r in body.lines:
             yield Delta(r.sku, r.counted_milli)

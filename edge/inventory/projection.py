@@ -13,6 +13,7 @@ from edge.store.projector import Registrations
 from schemas import events as ev
 from schemas import inventory as inv
 from schemas.envelope import Event
+from schemas.returns import ReturnCompleted
 
 PROJECTIONS = Registrations()
 TABLES = {
@@ -46,7 +47,7 @@ def _levels(conn: apsw.Connection, stored: Event, body) -> None:
         conn.execute(_UPSERT, (stored.seq, _encode(moves).decode()))
 
 
-@PROJECTIONS.on(ev.SaleCompleted, inv.StockTransferredOut)
+@PROJECTIONS.on(ev.SaleCompleted, ReturnCompleted, inv.StockTransferredOut)
 def _levels_only(conn, stored: Event, body) -> None:
     _levels(conn, stored, body)
     if isinstance(body, inv.StockTransferredOut):

@@ -275,3 +275,22 @@ def test_lookups_refuse_what_they_cannot_answer(live: LiveApp) -> None:
     assert_problem(c.get("/v1/returns/orders", params={"masked_pan": "****1234",
                                                        "approval_code": "X"}), 404, "not-found")
     assert_problem(c.get("/v1/returns/no-such-return"), 404, "not-found")
+
+
+def test_a_return_puts_back_on_stock_only_what_goes_back_to_stock(live: LiveApp) -> None:
+    c = live.client()
+
+    def on_hand() -> int:
+        r = c.get("/v1/stock", params={"sku": "COFFEE-250G"})
+        assert r.status_code == 200, r.text
+        return r.json()["on_hand_milli"]
+
+    before = on_hand()
+    order = _sale(c, ("COFFEE-250G", 3))
+    assert on_hand() == before - 3000
+    assert _ret(c, order, {"line_no": 1, "qty": 1, "reason": "changed_mind"}).status_code == 201
+    assert on_hand() == before - 2000  # back to stock (the default disposition)
+    r = _ret(c, order, {"line_no": 1, "qty": 2, "reason": "defective", "disposition": "damaged"})
+    assert r.status_code == 201, r.text
+    assert on_hand() == before - 2000  # damaged goods are not sellable stock
+    assert verify(live.service.db_path).ok  # the stock read model rebuilds the same
