@@ -234,4 +234,4 @@ def returns_policy_of(data_dir: Path, config: Config) -> ReturnsPolicy:
     return ReturnsPolicy(
         cfg=config.returns, store_id=config.store.store_id, currency=config.store.currency,
         manager_above_minor=config.tender.refund_manager_above_minor if limit is None else limit,
-        hasher=CustomerHasher(data_dir))
+        hasher=CustomerHasher(data_dir), approvals=approval_policy_of(config))

@@ -23,6 +23,8 @@ import apsw
 from core.errors import InvalidInput, NotFound
 from core.ids import uuid7
 from core.money import div_round_half_up
+from edge.approvals import commands as approvals
+from edge.approvals.rules import ApprovalPolicy, Facts
 from edge.errors import ManagerRequired
 from edge.lanes import Principal
 from edge.orders import refunds
@@ -50,6 +52,8 @@ class ReturnsPolicy:
     # Above this a return needs a manager (the tender refund limit unless [returns] says).
     manager_above_minor: int
     hasher: CustomerHasher
+    # The store's approval rules (None: a manager token is the only approval).
+    approvals: ApprovalPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -106,9 +110,27 @@ def needs_manager(p: ReturnsPolicy, plan: Plan) -> ManagerNeeded | None:
     return None
 
 
-def require(p: ReturnsPolicy, who: Principal, plan: Plan) -> None:
+# The approvals domain's action for each of the returns policy's reasons.
+APPROVAL_ACTIONS = {"outside_window": "return_outside_window", "receiptless": "receiptless_return",
+                    "velocity": "receiptless_return", "amount_over": "return"}
+
+
+def require(tx: Tx, p: ReturnsPolicy, who: Principal, plan: Plan,
+            token: str | None = None) -> None:
+    """A return the policy says needs a manager goes through the approvals domain (a manager
+    token, or an approval token for exactly this return: `edge.approvals`). Where the store's
+    approval rules name no rule for the action, a manager token is still required."""
     needed = needs_manager(p, plan)
-    if needed is not None and not who.is_manager:
+    if needed is None:
+        return
+    if p.approvals is not None:
+        subject = (f"order:{plan.order_id}" if plan.order_id
+                   else f"receiptless:{plan.customer_hash or '-'}")
+        facts = Facts(APPROVAL_ACTIONS[needed.rule], amount_minor=needed.amount_minor)
+        if approvals.require(tx, who, p.approvals, facts, subject, token,
+                             detail=needed.detail, reason=needed.rule) is not None:
+            return
+    if not who.is_manager:
         raise ManagerRequired(f"{needed.detail} (rule {needed.rule}, amount "
                               f"{needed.amount_minor}); a manager token must make it")
 
@@ -374,7 +396,7 @@ def record_lines(tx: Tx, who: Principal, plan: Plan, request_key: str, *,
 
 
 def begin_receipted(tx: Tx, who: Principal, p: ReturnsPolicy, req: rt.ReturnRequest,
-                    request_key: str) -> CardRefunds:
+                    request_key: str, token: str | None = None) -> CardRefunds:
     """Record a receipted return; card parts are left refund_pending for the terminal (the
     tender service sends them after this commits)."""
     head = find_order(tx.conn, req.order_id, req.receipt_number)
@@ -382,7 +404,7 @@ def begin_receipted(tx: Tx, who: Principal, p: ReturnsPolicy, req: rt.ReturnRequ
     if resumed is not None:
         return resumed
     plan = plan_receipted(tx.conn, p, req, tx.business_date)
-    require(p, who, plan)
+    require(tx, p, who, plan, token)
     return_id = uuid7()
     work = record_lines(tx, who, plan, request_key, note=req.note)
     credit = (store_credit(tx, who, plan.currency, plan.amount_minor, return_id)
@@ -392,10 +414,10 @@ def begin_receipted(tx: Tx, who: Principal, p: ReturnsPolicy, req: rt.ReturnRequ
 
 
 def receiptless(tx: Tx, who: Principal, p: ReturnsPolicy, req: rt.ReceiptlessReturnRequest,
-                request_key: str) -> str:
+                request_key: str, token: str | None = None) -> str:
     """Record a receiptless return as store credit; returns its id."""
     plan = plan_receiptless(tx.conn, p, req, tx.now_ms)
-    require(p, who, plan)
+    require(tx, p, who, plan, token)
     if plan.amount_minor <= 0:
         raise ReturnRefused("the items are worth nothing after fees")
     return_id = uuid7()

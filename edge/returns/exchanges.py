@@ -34,7 +34,7 @@ from schemas import returns as rt
 
 
 def exchange(tx: Tx, who: Principal, p: ReturnsPolicy, policy: Policy, req: rt.ExchangeRequest,
-             request_key: str) -> tuple[CardRefunds, str | None]:
+             request_key: str, token: str | None = None) -> tuple[CardRefunds, str | None]:
     """Record the exchange; card parts of money going back are left refund_pending. Returns
     the refund's terminal work and the new order's id (None for a resumed retry)."""
     head = commands.find_order(tx.conn, req.order_id, req.receipt_number)
@@ -45,7 +45,7 @@ def exchange(tx: Tx, who: Principal, p: ReturnsPolicy, policy: Policy, req: rt.E
     plan = commands.plan_receipted(tx.conn, p, rt.ReturnRequest(
         lines=req.lines, order_id=head.order_id, refund_to=req.refund_to), tx.business_date,
         to_tenders=False)
-    commands.require(p, who, plan)
+    commands.require(tx, p, who, plan, token)
     cart = fetch_for(tx, req.cart_id, who, must_be_open=True)
     if not cart.lines:
         raise InvalidInput(f"cart {req.cart_id} has nothing to sell: an exchange sells the "

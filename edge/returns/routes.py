@@ -13,8 +13,11 @@ from core.business_day import business_date
 from core.errors import InvalidInput, NotFound
 from edge.api.deps import Injected, respond
 from edge.api.problems import READ_PROBLEMS, TENDER_PROBLEMS, WRITE_PROBLEMS
+from edge.approvals.header import ApprovalToken, with_token
+from edge.approvals.service import ApprovalService
 from edge.carts.model import Policy
 from edge.lanes import Principal
+from edge.loyalty.service import Loyalty
 from edge.orders import views as order_views
 from edge.orders.views import ReceiptPrints
 from edge.printing.service import PrintService
@@ -43,6 +46,8 @@ class ReturnsController(Controller):
     payments: Payments
     policy: Policy
     printing: PrintService
+    approvals: ApprovalService
+    loyalty: Loyalty
     returns_policy: ReturnsPolicy
     store: Store
 
@@ -87,32 +92,41 @@ class ReturnsController(Controller):
 
     @post("", responses=TENDER_PROBLEMS, status_code=201,
           summary="Make a receipted return: money back to the original tenders or store credit")
-    async def create(self, mutation: Injected[Mutation], data: JSONBody[rt.ReturnRequest]
-                     ) -> Response[rt.ReturnView]:
+    async def create(self, mutation: Injected[Mutation], data: JSONBody[rt.ReturnRequest],
+                     approval_token: ApprovalToken = None) -> Response[rt.ReturnView]:
+        m = with_token(mutation, approval_token)
+
+        def begin(tx: Tx):
+            work = commands.begin_receipted(tx, m.who, self.returns_policy, data,
+                                            m.request_key, m.approval_token)
+            if not work.resumed:
+                self.loyalty.after_refund(tx, work.refund_id)  # points of the lines back
+            return work
+
         def answer_for(tx: Tx, refund_id: str):
             ret = views.view(tx.conn, commands.return_of_refund(tx.conn, refund_id))
             print_receipt(self.printing, self.policy, tx, ret)
             return answer(201, ret)
 
-        return respond(await self.payments.refund(
-            mutation, data,
-            lambda tx: commands.begin_receipted(tx, mutation.who, self.returns_policy, data,
-                                                mutation.request_key),
-            answer_for))
+        return respond(await self.approvals.asking(
+            self.payments.refund(m, data, begin, answer_for)))
 
     @post("/receiptless", responses=WRITE_PROBLEMS, status_code=201,
           summary="Make a receiptless return: store credit at the lowest recent price")
     async def create_receiptless(self, mutation: Injected[Mutation],
-                                 data: JSONBody[rt.ReceiptlessReturnRequest]
+                                 data: JSONBody[rt.ReceiptlessReturnRequest],
+                                 approval_token: ApprovalToken = None,
                                  ) -> Response[rt.ReturnView]:
+        m = with_token(mutation, approval_token)
+
         def effect(tx: Tx):
-            rid = commands.receiptless(tx, mutation.who, self.returns_policy, data,
-                                       mutation.request_key)
+            rid = commands.receiptless(tx, m.who, self.returns_policy, data, m.request_key,
+                                       m.approval_token)
             ret = views.view(tx.conn, rid)
             print_receipt(self.printing, self.policy, tx, ret)
             return answer(201, ret)
 
-        return respond(await self.store.gate.run(mutation, data, effect))
+        return respond(await self.approvals.asking(self.store.gate.run(m, data, effect)))
 
     @get("/{return_id:str}", responses=READ_PROBLEMS, summary="A return document")
     async def get_return(self, return_id: ReturnId) -> rt.ReturnView:
@@ -134,18 +148,24 @@ class ExchangesController(Controller):
     policy: Policy
     printing: PrintService
     receipts: ReceiptPrints
+    approvals: ApprovalService
+    loyalty: Loyalty
     returns_policy: ReturnsPolicy
     store: Store
 
     @post("", responses=TENDER_PROBLEMS, status_code=201,
           summary="Exchange: return lines of an order and sell an open cart, settling the "
                   "difference")
-    async def create(self, mutation: Injected[Mutation], data: JSONBody[rt.ExchangeRequest]
-                     ) -> Response[rt.ExchangeView]:
+    async def create(self, mutation: Injected[Mutation], data: JSONBody[rt.ExchangeRequest],
+                     approval_token: ApprovalToken = None) -> Response[rt.ExchangeView]:
+        m = with_token(mutation, approval_token)
+
         def begin(tx: Tx):
-            work, order_id = exchanges.exchange(tx, mutation.who, self.returns_policy,
-                                                self.policy, data, mutation.request_key)
+            work, order_id = exchanges.exchange(tx, m.who, self.returns_policy,
+                                                self.policy, data, m.request_key,
+                                                m.approval_token)
             if order_id is not None:
+                self.loyalty.after_refund(tx, work.refund_id)  # points of the lines back
                 self.receipts.enqueue_receipt(tx, order_id)  # never fails the exchange
             return work
 
@@ -158,4 +178,5 @@ class ExchangesController(Controller):
                 returned=returned, sold=sold,
                 difference_minor=sold.total_minor - returned.amount_minor))
 
-        return respond(await self.payments.refund(mutation, data, begin, answer_for))
+        return respond(await self.approvals.asking(
+            self.payments.refund(m, data, begin, answer_for)))
