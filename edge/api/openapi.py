@@ -16,12 +16,13 @@ Applied to the document Litestar generates, once, when the app is built:
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 import msgspec
 
 from edge.api.problems import PROBLEM_MEDIA_TYPE, problem_doc
-from schemas import api, catalog, devices, printing
 from schemas.catalog import CatalogDocument
 
 _CART = "/v1/carts/{cart_id}"
@@ -182,7 +183,7 @@ def _msgspec_extras(schemas: dict[str, Any]) -> None:
     """What a contract's msgspec schema says and Litestar's generator leaves out: unknown
     fields refused (`additionalProperties: false`), `Meta(extra_json_schema=...)` (free text,
     its pattern, deprecated fields)."""
-    modules = (api, printing, devices, catalog)
+    modules = _contract_modules()
     for name, component in schemas.items():
         cls = next((getattr(m, name) for m in modules if hasattr(m, name)), None)
         if not (isinstance(cls, type) and issubclass(cls, msgspec.Struct)):
@@ -198,6 +199,14 @@ def _msgspec_extras(schemas: dict[str, Any]) -> None:
             target = component.get("properties", {}).get(prop)
             if target is not None and extras:
                 target.update(extras)
+
+
+def _contract_modules() -> list[Any]:
+    """Every module of `schemas` (each domain's contracts live in one of their own)."""
+    import schemas as package
+
+    return [importlib.import_module(f"schemas.{m.name}")
+            for m in pkgutil.iter_modules(package.__path__)]
 
 
 def _date_format(schema: dict[str, Any]) -> None:
