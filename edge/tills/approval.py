@@ -7,12 +7,13 @@ It answers the token id recorded as `approved_by` on the event.
 
 from __future__ import annotations
 
-from core.errors import DomainError
+from edge.errors import ManagerRequired
 from edge.lanes import Principal
 
 
-class ApprovalRequired(DomainError):
-    status, slug, title = 403, "approval-required", "A manager must approve this"
+class ApprovalRequired(ManagerRequired):
+    """403 `manager-approval-required`, as every action a manager token must make (the
+    approvals domain's `approval-required` names a pending approval request instead)."""
 
 
 def approver(who: Principal, action: str) -> str:

@@ -116,7 +116,7 @@ def test_a_day_with_two_tills_survives_kill9(tmp_path) -> None:
         short = x1["expected_minor"] - 1000
         counted = [{"value_minor": 1, "pieces": short}]
         r = post(l1, "/v1/tills/till-1/close", {"counted": counted})
-        assert r.status_code == 403 and r.json()["type"].endswith("/approval-required"), r.text
+        assert r.status_code == 403 and r.json()["type"].endswith("/manager-approval-required"), r.text
         r = post(mgr, "/v1/tills/till-1/close", {"counted": counted, "note": "short, approved"})
         assert r.status_code == 201, r.text
         z1 = r.json()

@@ -60,7 +60,7 @@ def test_ticks_overdue_alarm_and_closing_gate(live: LiveApp) -> None:
 
     # Closing the store with "safe" still open: a cashier is refused, a manager may.
     before = head_seq(live)
-    assert_problem(post(lane, "/v1/tills/end-of-day", {"counts": {}}), 403, "approval-required")
+    assert_problem(post(lane, "/v1/tills/end-of-day", {"counts": {}}), 403, "manager-approval-required")
     assert head_seq(live) == before
     assert post(mgr, "/v1/tills/end-of-day", {"counts": {}}).status_code == 201
     # Once ticked, a cashier may close the store (a new day needs its own ticks).

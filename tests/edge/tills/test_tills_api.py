@@ -62,7 +62,7 @@ def test_a_till_day_from_open_to_blind_close(live: LiveApp) -> None:
     before = head_seq(live)
     assert_problem(post(lane, "/v1/tills/till-1/movements",
                         {"kind": "pay_out", "amount_minor": 500, "reason": "milk"}),
-                   403, "approval-required")
+                   403, "manager-approval-required")
     assert head_seq(live) == before
     r = post(mgr, "/v1/tills/till-1/movements",
              {"kind": "pay_out", "amount_minor": 500, "reason": "milk for the staff room"})
@@ -72,7 +72,7 @@ def test_a_till_day_from_open_to_blind_close(live: LiveApp) -> None:
                    409, "insufficient-cash")
     # A no-sale needs a manager too.
     assert_problem(post(lane, "/v1/tills/till-1/no-sale", {"reason": "change"}), 403,
-                   "approval-required")
+                   "manager-approval-required")
     assert post(mgr, "/v1/tills/till-1/no-sale", {"reason": "change for a note"}).status_code == 201
 
     expected = 15000 + kept - 10000 - 500
@@ -97,7 +97,7 @@ def test_a_till_day_from_open_to_blind_close(live: LiveApp) -> None:
     assert post(lane, "/v1/tills/till-1/open", {"float_count": FLOAT}).status_code == 201
     short = [{"value_minor": 100, "pieces": 130}]
     assert_problem(post(lane, "/v1/tills/till-1/close", {"counted": short}), 403,
-                   "approval-required")
+                   "manager-approval-required")
     r = post(mgr, "/v1/tills/till-1/close", {"counted": short, "note": "counted twice"})
     assert r.status_code == 201, r.text
     assert r.json()["z_number"] == 2 and r.json()["over_short_minor"] == -2000
