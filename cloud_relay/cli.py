@@ -51,7 +51,7 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(quarantine_app, name="quarantine")
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
 
 Database = Annotated[str | None, typer.Option(
     "--database", help="sqlite:///path/relay.db or postgresql://… (default: SQLite in the data "

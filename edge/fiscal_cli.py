@@ -22,7 +22,7 @@ fiscal_app = typer.Typer(help="The signed fiscal journal: period archives and th
                          "check.", no_args_is_help=True)
 export_app = typer.Typer(help="Exports from the store's log (DSFinV-K).", no_args_is_help=True)
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Store state directory.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 stock_app = typer.Typer(help="Stock: show, receive, count, adjust, ship transfers.",
                         no_args_is_help=True)
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Store state directory.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]

@@ -272,6 +272,10 @@ CREATE INDEX events_loyalty ON events(tenant_id, ledger_seq) WHERE type IN
     ('loyalty.points_earned', 'loyalty.points_burned', 'loyalty.points_returned',
      'loyalty.points_clawed_back');
 """),
+    Migration(7, "partial index for till closings (the Z report's tills, HQ reconciliation)", """
+CREATE INDEX events_till_closed_day ON events(tenant_id, business_date, store_id)
+    WHERE type = 'till.closed';
+"""),
 ]
 LATEST_VERSION = latest(MIGRATIONS)
 
@@ -292,6 +296,7 @@ TYPE_INDEXES: dict[str, str] = {
     "payment.forward_declined": "events_forward_declined_day",
     "payment.stored": "events_stored_day",
     "return.completed": "events_returns_day",
+    "till.closed": "events_till_closed_day",
 }
 INDEXED_TYPES = frozenset(TYPE_INDEXES)
 

@@ -135,6 +135,13 @@ def conform(doc: dict[str, Any]) -> dict[str, Any]:
             "scans of the lane's scanners, device changes); it stays open",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         }
+    approvals = paths.get("/v1/approvals/stream", {}).get("get")
+    if approvals is not None:
+        approvals["responses"]["200"] = {
+            "description": "A Server-Sent Events stream for managers (one `data:` JSON object "
+            "per pending request or decision; never a token); it stays open",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
     imports = paths.get(IMPORTS, {}).get("post")
     if imports is not None:
         template = "#/components/schemas/{name}"

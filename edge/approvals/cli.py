@@ -23,7 +23,7 @@ EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 2, 3
 approvers_app = typer.Typer(help="Manager approvers: PINs and enrolled devices.",
                             no_args_is_help=True)
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Store state directory.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 

@@ -15,6 +15,7 @@ import structlog
 from prometheus_client import Gauge
 
 from edge import lanes
+from edge.errors import StoreUnavailable
 from edge.pickup import commands
 from edge.pickup.settings import PickupConfig
 from edge.store.kernel import Store
@@ -86,6 +87,8 @@ class PickupService:
                 await self.sweep_once()
             except asyncio.CancelledError:
                 raise
+            except StoreUnavailable:  # the store closed (shutting down): nothing left to sweep
+                return
             except Exception:  # a failed turn is retried on the next one; selling goes on
                 log.exception("pickup sweep failed")
             with contextlib.suppress(asyncio.TimeoutError):

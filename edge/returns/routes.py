@@ -12,7 +12,7 @@ from litestar.params import JSONBody, Parameter, PathParameter
 from core.business_day import business_date
 from core.errors import InvalidInput, NotFound
 from edge.api.deps import Injected, respond
-from edge.api.problems import READ_PROBLEMS, TENDER_PROBLEMS, WRITE_PROBLEMS
+from edge.api.problems import READ_PROBLEMS, TENDER_PROBLEMS, WRITE_PROBLEMS, documented
 from edge.approvals.header import ApprovalToken, with_token
 from edge.approvals.service import ApprovalService
 from edge.carts.model import Policy
@@ -55,7 +55,7 @@ class ReturnsController(Controller):
         i = self.store.identity
         return business_date(self.store.clock.now_ms(), i.tz, i.day_close_hour)
 
-    @get("/orders", responses=READ_PROBLEMS,
+    @get("/orders", responses=documented(400, 401, 403, 404, 422, 429),
          summary="What is left to return of an order: by receipt number, order id or card")
     async def find(self, receipt_number: Text64 = None, order_id: Text64 = None,
                    masked_pan: Text64 = None, approval_code: Text64 = None

@@ -10,7 +10,7 @@ from litestar.params import JSONBody, PathParameter
 
 from core.errors import Forbidden
 from edge.api.deps import Injected, respond
-from edge.api.problems import READ_PROBLEMS, WRITE_PROBLEMS
+from edge.api.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented
 from edge.carts.model import Policy
 from edge.lanes import Principal
 from edge.printing.service import PrintService
@@ -106,7 +106,7 @@ class TillController(Controller):
             return answer(201, views.z_report(tx.conn, till_id, z))
         return respond(await self.store.gate.run(mutation, data, effect))
 
-    @get("/{till_id:str}/x", responses=READ_PROBLEMS,
+    @get("/{till_id:str}/x", responses=documented(400, 401, 403, 404, 409, 429),
          summary="X report of the open session, from the log (manager)")
     async def x_report(self, who: Injected[Principal], till_id: TillId) -> c.TillReport:
         _manager(who, "the X report")

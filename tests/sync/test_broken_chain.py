@@ -133,7 +133,7 @@ def test_readiness_is_degraded_not_unavailable_while_the_chain_is_broken(tmp_pat
         assert ready.json() == {"status": "degraded", "checks": {
             "migrations": "ok", "database_writable": "ok",
             "event_chain": "broken at seq 7: event 7 of the store's log ...",
-            "pickup_sla": "ok"}}
+            "safe_drop": "ok", "checklists": "ok", "pickup_sla": "ok"}}
         # An ack of that seq (a repaired log) is the only thing that clears it.
         live.service.writer.run_sync(lambda tx: cursor.clear_alarms(tx.conn, tx.now_ms, 6))
         assert httpx.get(f"{live.url}/health/ready").json()["status"] == "degraded"
