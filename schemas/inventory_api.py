@@ -45,7 +45,7 @@ class ReceiveStock(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Goods received: against an announced delivery (its expected lines, counted), or
     unannounced (`delivery_id` omitted: expected = counted)."""
 
-    lines: Annotated[tuple[CountedQty, ...], msgspec.Meta(min_length=1, max_length=MAX_LINES)]
+    lines: Annotated[list[CountedQty], msgspec.Meta(min_length=1, max_length=MAX_LINES)]
     delivery_id: Id | None = None
     note: Note = ""
 
@@ -85,7 +85,7 @@ class CountStock(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A blind count of one section: quantities only, the counter never sees expected."""
 
     section: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    lines: Annotated[tuple[CountedQty, ...], msgspec.Meta(min_length=1, max_length=MAX_LINES)]
+    lines: Annotated[list[CountedQty], msgspec.Meta(min_length=1, max_length=MAX_LINES)]
 
 
 class CountLineView(msgspec.Struct, frozen=True):
@@ -133,7 +133,7 @@ class TransferView(msgspec.Struct, frozen=True):
 class ShipTransfer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Ship a requested transfer; `lines` when what leaves differs from the request."""
 
-    lines: Annotated[tuple[CountedQty, ...], msgspec.Meta(max_length=MAX_LINES)] = ()
+    lines: Annotated[list[CountedQty], msgspec.Meta(max_length=MAX_LINES)] = []
 
 
 # --- down-sync payloads (HQ -> store) --------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, Response, delete, get, post
-from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.params import JSONBody, Parameter, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from core.errors import Forbidden
@@ -29,10 +29,6 @@ Name = Annotated[str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Z
 StateQuery = Annotated[
     Literal["pending", "approved", "denied", "used", "expired"] | None,
     QueryParameter(name="state", required=False)]
-FromQuery = Annotated[int | None, QueryParameter(name="from", ge=0, required=False,
-                                                 description="epoch ms, inclusive")]
-ToQuery = Annotated[int | None, QueryParameter(name="to", ge=0, required=False,
-                                               description="epoch ms, exclusive")]
 ActorQuery = Annotated[str | None, QueryParameter(
     name="actor", min_length=1, max_length=64, required=False,
     description="an approver id or a lane id")]
@@ -117,7 +113,11 @@ class ApprovalController(Controller):
          summary="The approvals audit trail (managers): approvals, denials, overrides, PINs")
     async def audit(
         self, who: Injected[Principal],
-        from_ms: FromQuery = None, to_ms: ToQuery = None, actor: ActorQuery = None,
+        from_ms: int = Parameter(query="from", default=0, ge=0, le=2**53,
+                                 description="epoch ms, inclusive"),
+        to_ms: int = Parameter(query="to", default=2**53, ge=0, le=2**53,
+                               description="epoch ms, exclusive (default: no end)"),
+        actor: ActorQuery = None,
     ) -> ap.AuditList:
         _manager(who, "the audit trail")
         return views.audit(self.store.reader, from_ms, to_ms, actor)

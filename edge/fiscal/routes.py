@@ -39,7 +39,7 @@ class FiscalController(Controller):
          summary="The fiscal journal after a transaction number, in order (manager)")
     async def journal(
         self, who: Injected[Principal],
-        after: int = Parameter(default=0, ge=0, le=2**62),
+        after: int = Parameter(default=0, ge=0, le=2**53),
         limit: int = Parameter(default=100, ge=1, le=MAX_PAGE),
     ) -> list[f.JournalEntry]:
         _manager(who)

@@ -376,7 +376,9 @@ def _send(case: Any, daemon: DaemonProcess, session: requests.Session, pools: Po
                 continue
             bucket = (label, failure.title, response.status_code)
             tally.other_failures[bucket] += 1
-            tally.other_samples.setdefault(bucket, f"{failure.message}".strip()[:500])
+            tally.other_samples.setdefault(
+                bucket, f"{failure.message}".strip()[:500]
+                + f"; body {str(case.body)[:300]!r}; answer {response.text[:300]!r}")
     else:
         if response.status_code >= 500:  # whatever the check's configuration says
             tally.server_errors.append(
@@ -439,7 +441,9 @@ def _stateful(schema: Any, daemon: DaemonProcess, session: requests.Session, tal
                                                    f"response body: {response.text[:2000]}")
                         continue
                     tally.other_failures[bucket] += 1
-                    tally.other_samples.setdefault(bucket, f"{failure.message}".strip()[:500])
+                    tally.other_samples.setdefault(
+                bucket, f"{failure.message}".strip()[:500]
+                + f"; body {str(case.body)[:300]!r}; answer {response.text[:300]!r}")
 
     Sales.run(settings=settings(
         max_examples=max(1, int(STATEFUL_EXAMPLES * SCALE)), stateful_step_count=STATEFUL_STEPS,
