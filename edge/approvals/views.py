@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import apsw
 
+from core.errors import InvalidInput
 from edge.approvals import statement, tokens
 from edge.approvals.commands import secret
 from edge.approvals.errors import UnknownApproval
@@ -83,8 +84,9 @@ def listing(conn: apsw.Connection, state: str | None, identity: StoreIdentity, n
 
 def audit(conn: apsw.Connection, from_ms: int | None, to_ms: int | None, actor: str | None,
           limit: int = MAX_LIST) -> ap.AuditList:
-    """Every approval event in [from_ms, to_ms), oldest first, optionally by one actor (a
-    window that ends before it starts holds nothing)."""
+    """Every approval event in [from_ms, to_ms), oldest first, optionally by one actor."""
+    if from_ms is not None and to_ms is not None and to_ms < from_ms:
+        raise InvalidInput("to is before from", field="to")
     where, args = [], []
     if from_ms is not None:
         where.append("recorded_at_ms >= ?")
