@@ -12,10 +12,11 @@ from pathlib import Path
 
 import apsw
 
+from core import bodycodec
 from core.errors import Refused
 from core.migrations import Migration, SqliteTarget, latest
 from core.migrations import migrate as run_migrations
-from edge.store import migrations
+from edge.store import log_migrations, migrations
 
 DB_FILENAME = "store.db"
 BUSY_TIMEOUT_MS = 5_000
@@ -42,7 +43,8 @@ def open_connection(path: Path | str, *, readonly: bool = False) -> apsw.Connect
 
 Schema = Sequence[tuple[str, Sequence[Migration]]]
 # The store's baseline schema; `edge.compose` appends the components of later domains.
-BASELINE: Schema = ((migrations.COMPONENT, migrations.MIGRATIONS),)
+BASELINE: Schema = ((migrations.COMPONENT, migrations.MIGRATIONS),
+                    (log_migrations.COMPONENT, log_migrations.MIGRATIONS))
 
 
 def migrate(conn: apsw.Connection, schema: Schema) -> None:
@@ -86,4 +88,12 @@ def open_store(data_dir: Path, schema: Schema) -> apsw.Connection:
     data_dir.mkdir(parents=True, exist_ok=True)
     conn = open_connection(data_dir / DB_FILENAME)
     migrate(conn, schema)
+    register_dictionaries(conn)
     return conn
+
+
+def register_dictionaries(conn: apsw.Connection) -> None:
+    """Make the body dictionaries this database carries known to `core.bodycodec` (and refuse
+    a database whose dictionary of a version differs from this release's)."""
+    for version, dictionary in conn.execute("SELECT version, dictionary FROM body_dictionaries"):
+        bodycodec.register(version, dictionary)
