@@ -17,6 +17,7 @@ from rich.console import Console
 from edge.approvals.cli import approvers_app
 from edge.devices.cli import devices_app
 from edge.paths import default_data_dir
+from edge.store.cli import store_app
 
 if TYPE_CHECKING:
     from edge.config import Config
@@ -32,6 +33,7 @@ app.add_typer(lanes_app, name="lanes")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(devices_app, name="devices")
 app.add_typer(approvers_app, name="approvers")
+app.add_typer(store_app, name="store")
 
 out = Console()
 err = Console(stderr=True)

@@ -22,7 +22,7 @@ from edge.carts.settings import DiscountConfig, PriceLockConfig
 from edge.devices.settings import DevicesConfig
 from edge.printing.settings import PrintingConfig
 from edge.returns.settings import ReturnsConfig
-from edge.store.settings import IdempotencyConfig, StoreConfig, WriterConfig
+from edge.store.settings import IdempotencyConfig, RetentionConfig, StoreConfig, WriterConfig
 from edge.tender.settings import TenderConfig
 from sync.settings import SyncConfig
 
@@ -51,6 +51,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     returns: ReturnsConfig = ReturnsConfig()
     auth_limit: AuthFailureLimit = AuthFailureLimit()
     approvals: ApprovalsConfig = ApprovalsConfig()
+    retention: RetentionConfig = RetentionConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Set by `load`, not by the file: legacy keys it moved into [devices] (logged at start).
     moved_keys: tuple[str, ...] = ()

@@ -195,3 +195,34 @@ def test_any_sequence_of_runs_keeps_the_log_verifiable(tmp_path_factory, days, c
     svc.stop()
     report = verify(data / "store.db")
     assert report.ok, (report.chain, report.mismatched_tables)
+
+
+def test_the_store_compact_command(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from edge.cli import app as edge_cli
+
+    clock = ManualClock(START_MS - 500 * DAY_MS)  # sales from 2024: past the default 400 days
+    data = tmp_path / "store"
+    svc = _store(data, clock)
+    heads = _sell_days(svc, clock, SaleFactory(6), days=2, per_day=3)
+    _ack(svc, heads[-1])
+    svc.stop()
+    cli = CliRunner()
+    # The command reads the wall clock: every event is older than 30 days.
+    dry = cli.invoke(edge_cli, ["store", "compact", "--data-dir", str(data), "--dry-run",
+                                "--json", "--max-age-days", "30"])
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.stdout)["removable"] == heads[-1]
+    assert verify(data / "store.db").chain.events == heads[-1]
+    done = cli.invoke(edge_cli, ["store", "compact", "--data-dir", str(data), "--json",
+                                 "--vacuum"])
+    assert done.exit_code == 0, done.output
+    got = json.loads(done.stdout)
+    assert (got["removed"], got["checkpoint_seq"], got["max_age_days"]) == (heads[-1],) * 2 + (400,)
+    report = verify(data / "store.db")
+    assert report.ok and report.chain.events == 0
+    bad = cli.invoke(edge_cli, ["store", "compact", "--data-dir", str(data), "--max-age-days", "3"])
+    assert bad.exit_code == 2
