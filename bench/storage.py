@@ -23,6 +23,9 @@ What it does:
    `verify` (chain walk + rebuild of every read model + comparison, `edge.store.rebuild`)
    events/s, and the chain walk alone; `novapos-edge report z` (the busiest day) and
    `novapos-edge status` (daemon down) as subprocesses, wall time (each the best of 3).
+5. Retention (`--no-compact` skips it): the relay acknowledged everything, the events of the
+   older half of the days leave (`edge.store.retention.run`, timed); `verify` from the
+   checkpoint (must pass); VACUUM; the file size after.
 
 The last line of stdout is one JSON object; exit 0 when the targets hold (<= 500 bytes per
 event for the whole database, verify >= 20k events/s), 1 otherwise. The box is shared: the
@@ -179,6 +182,38 @@ def baseline(path: Path, events: list[Event]) -> dict:
             "upgrade_events_per_s": round(n / upgrade_s)}
 
 
+def compact(data: Path, cfg, clock: ManualClock, layout) -> dict:
+    """Retention on the built store: the relay acknowledged everything, the older half of the
+    days leave (`max_age_days` = half the days the build spanned); then verify from the
+    checkpoint, and VACUUM."""
+    from edge.store import retention
+    from sync import cursor
+
+    store = compose.store_of(data, cfg, clock)
+    store.start()
+    try:
+        seq, digest = eventlog.head(store.reader)
+        store.writer.run_sync(lambda tx: cursor.rewind(tx.conn, to_seq=seq, to_hash=digest,
+                                                       relay_epoch="bench", now_ms=tx.now_ms))
+        days = (clock.now_ms() - START_MS) // DAY_MS
+        t0 = time.perf_counter()
+        outcome = retention.run(store, layout, max_age_days=max(1, days // 2))
+        compact_s = time.perf_counter() - t0
+    finally:
+        store.stop()
+    t0 = time.perf_counter()
+    report = rebuild.verify(store.db_path, layout)
+    verify_s = time.perf_counter() - t0
+    assert report.ok, (report.chain, report.mismatched_tables)
+    before, after = retention.vacuum(store.db_path)
+    return {"compact_removed": outcome.removed if outcome else 0,
+            "compact_s": round(compact_s, 1),
+            "compact_snapshot_rows": outcome.snapshot_rows if outcome else 0,
+            "verify_after_compact_events": report.chain.events,
+            "verify_after_compact_s": round(verify_s, 1),
+            "db_bytes_after_compact_vacuum": after, "db_bytes_before_vacuum": before}
+
+
 def _best_wall(argv: list[str], runs: int = 3) -> tuple[float, int]:
     best, code = float("inf"), 0
     for _ in range(runs):
@@ -198,6 +233,8 @@ def main() -> int:
                     help="events of the baseline layout (default: all of them, up to 200,000)")
     ap.add_argument("--tmp-dir", type=Path, default=None)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--compact", action=argparse.BooleanOptionalAction, default=True,
+                    help="then run retention on the older half of the days, verify, VACUUM")
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="novapos-bench-storage-", dir=args.tmp_dir))
     try:
@@ -252,6 +289,7 @@ def main() -> int:
         st_s, st_code = _best_wall([py, "-m", "edge.cli", "status", "--data-dir", str(data),
                                     "--json"])
         assert z_code == 0
+        compacted = compact(data, cfg, clock, layout) if args.compact else None
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
@@ -271,6 +309,8 @@ def main() -> int:
         "status_s": round(st_s, 2), "status_exit": st_code,
         "load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
     }
+    if compacted:
+        out.update(compacted)
     out["ok"] = (out["db_bytes_per_event"] <= TARGET_BYTES_PER_EVENT
                  and out["verify_events_per_s"] >= TARGET_VERIFY_PER_S)
     for k, v in out.items():

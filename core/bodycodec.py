@@ -62,6 +62,8 @@ def _decompressor(version: int):
 
 def encode(canonical: bytes, version: int = CURRENT) -> bytes:
     """The bytes to store for `canonical` (itself when compressing would not shrink it)."""
+    if canonical[:1] == bytes((MARK,)):
+        raise ValueError("a canonical body is a JSON object: it cannot start with 0x00")
     c = _primed_compressor(version).copy()
     packed = c.compress(canonical) + c.flush()
     if len(packed) + 2 >= len(canonical):
