@@ -226,3 +226,23 @@ def test_the_store_compact_command(tmp_path: Path) -> None:
     assert report.ok and report.chain.events == 0
     bad = cli.invoke(edge_cli, ["store", "compact", "--data-dir", str(data), "--max-age-days", "3"])
     assert bad.exit_code == 2
+
+
+def test_upload_continues_from_the_checkpoint(tmp_path: Path) -> None:
+    from sync import outbox
+
+    clock = ManualClock(START_MS)
+    svc = _store(tmp_path / "store", clock)
+    sales = SaleFactory(7)
+    heads = _sell_days(svc, clock, sales, days=3, per_day=2)
+    _ack(svc, heads[-1])
+    clock.advance(DAY_MS)
+    out = retention.run(svc, compose.layout(), max_age_days=1)
+    assert out.checkpoint_seq == heads[-1]  # every event left: the log is empty
+    assert eventlog.head(svc.reader) == (out.checkpoint_seq, out.checkpoint_hash)
+    svc.writer.run_sync(sales.command(2))  # the writer goes on from the checkpoint
+    batch = outbox.next_batch(svc.reader, "demo-tenant", "store-001", heads[-1],
+                              max_events=10, max_bytes=10**6)
+    assert (batch.first_seq, batch.prev_hash) == (heads[-1] + 1, out.checkpoint_hash)
+    svc.stop()
+    assert verify(tmp_path / "store" / "store.db").ok
