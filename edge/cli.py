@@ -17,7 +17,7 @@ from rich.console import Console
 from edge.approvals.cli import approvers_app
 from edge.devices.cli import devices_app
 from edge.paths import default_data_dir
-from edge.store.cli import store_app
+from edge.store_cli import store_app
 
 if TYPE_CHECKING:
     from edge.config import Config

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,10 +13,12 @@ import apsw
 import msgspec
 
 from core.chain import ChainReport
+from core.chain import verify as chain_walk
 from edge.store import eventlog
 from edge.store.db import migrate, open_connection
 from edge.store.layout import Layout
 from edge.store.projector import Projector
+from schemas.envelope import Event
 from schemas.events import decode_body
 
 
@@ -97,10 +100,7 @@ def verify(db_path: Path, layout: Layout) -> VerifyReport:
     try:
         # One read transaction: the chain, the replay and the comparison see the same snapshot.
         live.execute("BEGIN")
-        chain = eventlog.verify_chain(live)
-        start, _ = eventlog.checkpoint(live)
-        # Past a break the bodies cannot be trusted to decode: replay what verified.
-        through = None if chain.ok else (chain.broken_at_seq or 1) - 1
+        start, digest = eventlog.checkpoint(live)
         with tempfile.TemporaryDirectory(prefix="novapos-verify-") as scratch_dir:
             scratch = open_connection(Path(scratch_dir) / "rebuild.db")
             scratch.execute("PRAGMA synchronous=OFF")  # a scratch file: nothing to keep
@@ -108,8 +108,23 @@ def verify(db_path: Path, layout: Layout) -> VerifyReport:
                 migrate(scratch, layout.schema)
                 if start:  # the log starts at a retention checkpoint: so do the read models
                     seed(scratch, live, dict(layout.projector.tables))
-                rebuilt = rebuild_into(live, scratch, layout.projector, after_seq=start,
-                                       through_seq=through)
+                rebuilt = 0
+                projector = layout.projector
+
+                def verified_then_replayed() -> Iterator[Event]:
+                    # One pass over the log (each body read and inflated once): the chain walk
+                    # asks for the next event only once it accepted this one, so only events
+                    # that verified are replayed (past a break bodies may not even decode).
+                    nonlocal rebuilt
+                    for stored in eventlog.read(live, start):
+                        yield stored
+                        projector.apply(scratch, stored, decode_body(
+                            stored.type, stored.schema_version, stored.body))
+                        rebuilt += 1
+
+                with scratch:
+                    chain = chain_walk(verified_then_replayed(), first_seq=start + 1,
+                                       prev_hash=digest)
                 diffs = compare(live, scratch, dict(layout.projector.tables))
             finally:
                 scratch.close()
