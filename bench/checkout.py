@@ -500,6 +500,7 @@ def _load_templates(db_path: Path, sale: dict) -> dict:
     projection rows are re-derived from the events by the project's own projection code)."""
     import apsw
 
+    from core import bodycodec
     from edge.store import eventlog
     from schemas.envelope import Event
 
@@ -512,7 +513,7 @@ def _load_templates(db_path: Path, sale: dict) -> dict:
             "SELECT MIN(seq), MAX(seq) FROM events WHERE stream IN (?, ?)",
             (f"cart:{sale['cart_id']}", f"order:{sale['order_id']}")).fetchall()[0]
         events = sale_events([
-            Event(*row) for row in conn.execute(
+            bodycodec.event_of(row) for row in conn.execute(
                 f"SELECT {eventlog.COLUMNS} FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq",
                 (first, last))
         ], sale["cart_id"], sale["order_id"])

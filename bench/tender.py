@@ -169,6 +169,7 @@ def _template_sale(url: str, token: str) -> dict:
 def _templates(db_path: Path, sale: dict) -> dict:
     import apsw
 
+    from core import bodycodec
     from edge.store import eventlog
     from schemas.envelope import Event
 
@@ -177,7 +178,7 @@ def _templates(db_path: Path, sale: dict) -> dict:
         first, last = conn.execute(
             "SELECT MIN(seq), MAX(seq) FROM events WHERE stream IN (?, ?)",
             (f"cart:{sale['cart_id']}", f"order:{sale['order_id']}")).fetchall()[0]
-        events = [Event(*row) for row in conn.execute(
+        events = [bodycodec.event_of(row) for row in conn.execute(
             f"SELECT {eventlog.COLUMNS} FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq",
             (first, last))]
         marks = ",".join("?" * len(sale["keys"]))

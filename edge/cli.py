@@ -22,6 +22,7 @@ from edge.checklists_cli import checklist_app
 from edge.devices.cli import devices_app
 from edge.fiscal_cli import export_app, fiscal_app
 from edge.paths import default_data_dir
+from edge.store_cli import store_app
 
 if TYPE_CHECKING:
     from edge.config import Config
@@ -41,6 +42,7 @@ app.add_typer(stock_app, name="stock")
 app.add_typer(fiscal_app, name="fiscal")
 app.add_typer(export_app, name="export")
 app.add_typer(checklist_app, name="checklist")
+app.add_typer(store_app, name="store")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
@@ -469,28 +471,39 @@ def report_z(
     import msgspec
     from rich.table import Table
 
-    from core.errors import DomainError
+    from core.clock import SystemClock
+    from core.errors import DomainError, Refused
     from edge.reports import zreport
-    from edge.store.db import DB_FILENAME, open_connection
+    from edge.store.db import (DB_FILENAME, identity_matches, open_connection,
+                                register_dictionaries)
+    from edge.store.writer import StoreIdentity
 
     path = data_dir or default_data_dir()
     if not (path / DB_FILENAME).exists():
         raise _fail(f"no store database in {path} (run `novapos-edge init`)", EXIT_UNAVAILABLE)
-    svc = _service(path)
+    # The log alone, read-only: no store (migrations, writer, every domain) is composed.
+    config = _config(path)
+    s = config.store
+    identity = StoreIdentity(s.tenant_id, s.store_id, s.tz, s.day_close_hour)
     try:
         day = (zreport.parse_business_date(business_date) if business_date is not None
-               else zreport.today(svc.identity, svc.clock.now_ms()))
+               else zreport.today(identity, SystemClock().now_ms()))
     except DomainError as exc:
         raise _fail(exc.detail, exc.exit_code) from exc
-    conn = open_connection(svc.db_path, readonly=True)
+    conn = open_connection(path / DB_FILENAME, readonly=True)
     try:
-        report = zreport.z_report_for_day(conn, svc.identity.store_id, day)
+        identity_matches(conn, {"tenant_id": s.tenant_id, "store_id": s.store_id,
+                                "currency": s.currency, "timezone": s.timezone})
+        register_dictionaries(conn)
+        report = zreport.z_report_for_day(conn, s.store_id, day)
+    except Refused as exc:
+        raise _fail(str(exc), exc.exit_code) from exc
     finally:
         conn.close()
     if json_out:
         out.print_json(msgspec.json.encode(report).decode())
         return
-    money = _money_formatter(report.currency or svc.settings.currency)
+    money = _money_formatter(report.currency or s.currency)
     out.print(f"Z report  store {report.store_id}  business day {report.business_date}")
     out.print(f"sales     {report.sales_count}   gross {money(report.gross_minor)}   "
               f"discounts {money(report.discount_minor)}   total {money(report.total_minor)}")

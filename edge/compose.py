@@ -54,7 +54,7 @@ from edge.reports.domain import DOMAIN as REPORTS
 from edge.returns.commands import ReturnsPolicy
 from edge.returns.customers import CustomerHasher
 from edge.returns.domain import DOMAIN as RETURNS
-from edge.store import migrations
+from edge.store import log_migrations, migrations
 from edge.store.kernel import Store
 from edge.store.layout import Layout
 from edge.sync_link import engine_for
@@ -79,6 +79,7 @@ _STORE_APPLIERS: Mapping[str, ChangeApplier] = {"lane.token_revoked": lanes.appl
 
 def layout(domains: tuple[domain.Domain, ...] = DOMAINS) -> Layout:
     schema = ((migrations.COMPONENT, migrations.MIGRATIONS),
+              (log_migrations.COMPONENT, log_migrations.MIGRATIONS),
               *((d.name, d.migrations) for d in domains if d.migrations))
     return Layout(domain.projector(domains), schema)
 

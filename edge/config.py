@@ -27,7 +27,7 @@ from edge.fiscal.settings import FiscalConfig
 from edge.printing.settings import PrintingConfig
 from edge.returns.settings import ReturnsConfig
 from edge.promotions.settings import PromotionsConfig
-from edge.store.settings import IdempotencyConfig, StoreConfig, WriterConfig
+from edge.store.settings import IdempotencyConfig, RetentionConfig, StoreConfig, WriterConfig
 from edge.tender.settings import TenderConfig
 from edge.tills.settings import CashConfig
 from sync.settings import SyncConfig
@@ -63,6 +63,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     loyalty: LoyaltyConfig = LoyaltyConfig()
     cash: CashConfig = CashConfig()
     fiscal: FiscalConfig = FiscalConfig()
+    retention: RetentionConfig = RetentionConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Set by `load`, not by the file: legacy keys it moved into [devices] (logged at start).
     moved_keys: tuple[str, ...] = ()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import apsw
 
+from core.bodycodec import event_of
 from core.chain import GENESIS_HASH, hash_of
 from schemas.envelope import COLUMNS, Event
 from schemas.sync import PROTOCOL_VERSION, Batch, batch_id, encode_batch
@@ -106,7 +107,7 @@ def next_batch(
         (after_seq, max_events),
     )
     for row in rows:
-        ev = Event(*row)
+        ev = event_of(row)
         broken = chain_break(ev, after_seq + len(events) + 1, expected)
         if broken is not None:
             if not events:
@@ -130,7 +131,7 @@ def rebuild(
     """Exactly the range `first_seq..last_seq` again (the frozen batch of an earlier send), or
     the `ChainBreak` inside it when the log no longer verifies there."""
     assert 1 <= first_seq <= last_seq
-    events = [Event(*row) for row in conn.execute(
+    events = [event_of(row) for row in conn.execute(
         f"SELECT {_COLUMNS} FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq",
         (first_seq, last_seq),
     )]
@@ -150,6 +151,9 @@ def hash_at(conn: apsw.Connection, seq: int) -> bytes | None:
     if seq == 0:
         return GENESIS_HASH
     rows = conn.execute("SELECT hash FROM events WHERE seq = ?", (seq,)).fetchall()
+    if not rows:  # at a retention checkpoint the event is gone, its hash recorded
+        rows = conn.execute("SELECT hash FROM event_checkpoints WHERE seq = ?",
+                            (seq,)).fetchall()
     return rows[0][0] if rows else None
 
 

@@ -12,6 +12,7 @@ from datetime import date
 
 import apsw
 
+from core import bodycodec
 from core.business_day import business_date as business_date_of
 from core.errors import InvalidInput
 from core.zreport import ZREPORT_TYPES, DayEvent, z_report
@@ -42,4 +43,4 @@ def z_report_for_day(conn: apsw.Connection, store_id: str, business_date: str) -
         f"SELECT business_date, type, schema_version, body FROM events WHERE business_date = ? "
         f"AND type IN ({marks}) ORDER BY seq", (business_date, *ZREPORT_TYPES))
     return z_report(store_id, business_date,
-                    (DayEvent(d, decode_body(t, v, b)) for d, t, v, b in rows))
+                    (DayEvent(d, decode_body(t, v, bodycodec.decode(b))) for d, t, v, b in rows))

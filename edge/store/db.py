@@ -12,10 +12,11 @@ from pathlib import Path
 
 import apsw
 
+from core import bodycodec
 from core.errors import Refused
 from core.migrations import Migration, SqliteTarget, latest
 from core.migrations import migrate as run_migrations
-from edge.store import migrations
+from edge.store import log_migrations, migrations
 
 DB_FILENAME = "store.db"
 BUSY_TIMEOUT_MS = 5_000
@@ -42,7 +43,8 @@ def open_connection(path: Path | str, *, readonly: bool = False) -> apsw.Connect
 
 Schema = Sequence[tuple[str, Sequence[Migration]]]
 # The store's baseline schema; `edge.compose` appends the components of later domains.
-BASELINE: Schema = ((migrations.COMPONENT, migrations.MIGRATIONS),)
+BASELINE: Schema = ((migrations.COMPONENT, migrations.MIGRATIONS),
+                    (log_migrations.COMPONENT, log_migrations.MIGRATIONS))
 
 
 def migrate(conn: apsw.Connection, schema: Schema) -> None:
@@ -65,12 +67,18 @@ def check_identity(conn: apsw.Connection, recorded_as: dict[str, str]) -> None:
     """The store's identity (tenant, store, currency, time zone) is written into its database
     the first time it opens and must match on every start after: a damaged or swapped config
     file must never make a store's database serve as another store."""
-    rows = conn.execute("SELECT value FROM meta WHERE key = ?", (IDENTITY_KEY,)).fetchall()
-    if not rows:
+    if not identity_matches(conn, recorded_as):
         with conn:
             conn.execute("INSERT INTO meta(key, value) VALUES (?, ?)",
                          (IDENTITY_KEY, json.dumps(recorded_as, sort_keys=True)))
-        return
+
+
+def identity_matches(conn: apsw.Connection, recorded_as: dict[str, str]) -> bool:
+    """Refused when the identity recorded in the database differs from `recorded_as`; False
+    when none is recorded yet (read-only: `check_identity` records it)."""
+    rows = conn.execute("SELECT value FROM meta WHERE key = ?", (IDENTITY_KEY,)).fetchall()
+    if not rows:
+        return False
     stored = json.loads(rows[0][0])
     differ = {k: (stored.get(k), v) for k, v in recorded_as.items() if stored.get(k) != v}
     if differ:
@@ -80,10 +88,22 @@ def check_identity(conn: apsw.Connection, recorded_as: dict[str, str]) -> None:
                       f"{stored.get('store_id')}; the configuration disagrees ({what}). Restore "
                       "config.toml (novapos-edge init writes one) instead of starting as another "
                       "store")
+    return True
 
 
 def open_store(data_dir: Path, schema: Schema) -> apsw.Connection:
     data_dir.mkdir(parents=True, exist_ok=True)
     conn = open_connection(data_dir / DB_FILENAME)
     migrate(conn, schema)
+    register_dictionaries(conn)
     return conn
+
+
+def register_dictionaries(conn: apsw.Connection) -> None:
+    """Make the body dictionaries this database carries known to `core.bodycodec` (and refuse
+    a database whose dictionary of a version differs from this release's). A database the
+    `store.log` migration has not reached yet holds JSON bodies only."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'body_dictionaries'").fetchall():
+        return
+    for version, dictionary in conn.execute("SELECT version, dictionary FROM body_dictionaries"):
+        bodycodec.register(version, dictionary)

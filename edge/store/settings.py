@@ -1,5 +1,6 @@
 """The store kernel's sections: [store] (who the store is: tenant, store, currency, time zone,
-business day, tax mode), [writer] (group commit) and [idempotency] (how long keys are kept)."""
+business day, tax mode), [writer] (group commit), [idempotency] (how long keys are kept) and [retention]
+(how long events stay in the hot log)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,12 @@ class StoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class IdempotencyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     retention_days: Annotated[int, msgspec.Meta(ge=7, le=365)] = 7
     prune_interval_s: Annotated[int, msgspec.Meta(ge=1)] = 3_600
+
+
+class RetentionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # Events the relay acknowledged and older than this leave the store's hot log
+    # (`novapos-edge store compact`); the read models (orders, returnable lines, vouchers) stay.
+    max_age_days: Annotated[int, msgspec.Meta(ge=30, le=36_500)] = 400
 
 
 class WriterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core import bodycodec
 from core.errors import DomainError, InvalidInput, NotFound
 from core.ids import uuid7
 from edge.approvals.commands import require
@@ -190,11 +191,12 @@ def is_preauth(conn, payment_id: str) -> bool:
     """Was this card payment asked as a pre-authorization? (Read from its authorizing event:
     the read model keeps no column for it.)"""
     rows = conn.execute(
-        "SELECT schema_version, body FROM events WHERE stream = ? AND type = ? LIMIT 1",
-        (_stream(payment_id), ev.PaymentAuthorizing.TYPE)).fetchall()
+        # The literal type: `events_authorizing` is a partial index of exactly these rows.
+        "SELECT schema_version, body FROM events WHERE stream = ? "
+        "AND type = 'payment.authorizing' LIMIT 1", (_stream(payment_id),)).fetchall()
     if not rows:
         return False
-    body = ev.decode_body(ev.PaymentAuthorizing.TYPE, rows[0][0], rows[0][1])
+    body = ev.decode_body(ev.PaymentAuthorizing.TYPE, rows[0][0], bodycodec.decode(rows[0][1]))
     return bool(getattr(body, "preauthorize", False))
 
 

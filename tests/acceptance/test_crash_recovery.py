@@ -30,6 +30,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core import bodycodec
 from edge.store.db import DB_FILENAME, open_connection
 from schemas.events import decode_body
 from tests.support.daemon import DaemonProcess
@@ -439,7 +440,7 @@ def test_kill9_under_load_loses_no_acknowledged_sale_and_never_sells_twice(tmp_p
     conn = open_connection(data_dir / DB_FILENAME, readonly=True)
     try:
         types = collections.Counter(t for (t,) in conn.execute("SELECT type FROM events"))
-        sales = [decode_body("sale.completed", v, body) for v, body in conn.execute(
+        sales = [decode_body("sale.completed", v, bodycodec.decode(body)) for v, body in conn.execute(
             "SELECT schema_version, body FROM events WHERE type = 'sale.completed' ORDER BY seq")]
         orders = {r[0]: r[1:] for r in conn.execute(
             "SELECT order_id, cart_id, receipt_number, lane_id, total_minor, tendered_minor FROM orders")}

@@ -35,6 +35,7 @@ import httpx
 import pytest
 
 from drivers.emulators.zvt_terminal import ZvtTerminalEmulator
+from core import bodycodec
 from edge.store.db import DB_FILENAME, open_connection
 from tests.support.daemon import DaemonProcess
 
@@ -226,7 +227,7 @@ def test_kill9_during_card_payments_charges_each_order_exactly_once(tmp_path: Pa
     conn = open_connection(db)
     try:
         via = collections.Counter(
-            json.loads(body).get("via") for (body,) in conn.execute(
+            json.loads(bodycodec.decode(body)).get("via") for (body,) in conn.execute(
                 "SELECT body FROM events WHERE type IN ('payment.captured', 'payment.voided')"))
     finally:
         conn.close()

@@ -127,3 +127,22 @@ def test_z_report_needs_a_manager_and_a_real_date(live: LiveApp) -> None:
     missing = runner.invoke(app, ["report", "z", "--data-dir",
                                   str(live.service.data_dir / "nowhere")])
     assert missing.exit_code == 3
+
+
+def test_report_z_refuses_a_config_of_another_store(tmp_path) -> None:
+    """The CLI reads the log read-only, without composing a store: it still checks that the
+    database is this config's store."""
+    from core.clock import ManualClock
+    from edge import config as config_mod
+    from tests.support.store import TestStore
+
+    data = tmp_path / "store"
+    TestStore(data, config_mod.load(data, {}), ManualClock(1_772_445_600_000)).stop()
+    ok = runner.invoke(app, ["report", "z", "--date", "2026-03-02", "--data-dir", str(data),
+                             "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["sales_count"] == 0
+    other = runner.invoke(app, ["report", "z", "--date", "2026-03-02", "--data-dir", str(data)],
+                          env={"NOVAPOS_STORE__STORE_ID": "store-002"})
+    assert other.exit_code == 4
+    assert "belongs to demo-tenant/store-001" in " ".join(other.output.split())

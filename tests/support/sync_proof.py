@@ -12,6 +12,7 @@ import msgspec
 from cloud_relay import hq
 from cloud_relay.storage import Storage
 from core import chain
+from core import bodycodec
 from core.zreport import DayEvent, z_report
 from edge.store.db import open_connection
 from schemas.envelope import COLUMNS, Event
@@ -21,7 +22,7 @@ from schemas.events import decode_body
 def edge_log(db_path: Path) -> list[Event]:
     conn = open_connection(db_path, readonly=True)
     try:
-        return [Event(*row) for row in
+        return [bodycodec.event_of(row) for row in  # canonical bodies, as the wire has them
                 conn.execute(f"SELECT {', '.join(COLUMNS)} FROM events ORDER BY seq")]
     finally:
         conn.close()

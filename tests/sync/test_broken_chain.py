@@ -16,6 +16,7 @@ import msgspec
 import pytest
 from typer.testing import CliRunner
 
+from core import bodycodec
 from edge.cli import app as edge_cli
 from edge.store.db import DB_FILENAME, open_connection
 from edge.sync_link import status as sync_status
@@ -27,26 +28,31 @@ from tests.support.sync_store import SaleFactory, running_store
 from tests.sync.helpers import STORE, TENANT, engine, run
 
 
-def flip_a_byte(db: Path, needle: bytes, at: int, marker: str) -> int:
-    """Flip one bit of the byte `at` bytes into `needle` in the database file (where the event
-    body holding it lives; the file may also hold stale copies in free pages) until the live
-    event row shows `marker`; returns that event's seq. The store must be stopped."""
+def flip_a_byte(db: Path, needle: bytes) -> int:
+    """Flip one bit of one byte of the stored body (deflated: `core.bodycodec`) of the event
+    whose body holds `needle`, in the database file (which may also hold stale copies in free
+    pages) until the live row changed; returns that event's seq. The store must be stopped."""
+    conn = apsw.Connection(str(db))
+    try:
+        seq, stored = next((seq, body) for seq, body in conn.execute(
+            "SELECT seq, body FROM events ORDER BY seq") if needle in bodycodec.decode(body))
+    finally:
+        conn.close()
     pristine = db.read_bytes()
-    offsets = [i for i in range(len(pristine)) if pristine.startswith(needle, i)]
+    offsets = [i for i in range(len(pristine)) if pristine.startswith(stored, i)]
     assert offsets, "the event body is in the main file after the store closed"
     for offset in offsets:
         raw = bytearray(pristine)
-        raw[offset + at] ^= 0x01
+        raw[offset + len(stored) // 2] ^= 0x01
         db.write_bytes(bytes(raw))
         conn = apsw.Connection(str(db))
         try:
-            found = conn.execute("SELECT seq FROM events WHERE instr(body, CAST(? AS BLOB)) > 0",
-                                 (marker,)).fetchall()
+            (now,) = conn.execute("SELECT body FROM events WHERE seq = ?", (seq,)).fetchall()[0]
         finally:
             conn.close()
-        if found:
-            return found[0][0]
-    pytest.fail("no copy of the needle was the live event row")
+        if now != stored:
+            return seq
+    pytest.fail("no copy of the stored body was the live event row")
 
 
 def test_the_events_before_a_flipped_byte_upload_and_the_rest_waits(relay, tmp_path) -> None:
@@ -57,9 +63,8 @@ def test_the_events_before_a_flipped_byte_upload_and_the_rest_waits(relay, tmp_p
         async with running_store(edge) as svc:
             await svc.writer.run(SaleFactory(9).command(120))
     run(sell())
-    # "S9-00000079" -> "R9-00000079": one bit of one byte of sale 79's body.
-    seq = flip_a_byte(edge / DB_FILENAME, b'"receipt_number":"S9-00000079"',
-                      len(b'"receipt_number":"'), "R9-00000079")
+    # One bit of one byte of sale 79's stored body.
+    seq = flip_a_byte(edge / DB_FILENAME, b'"receipt_number":"S9-00000079"')
     pristine_prefix = edge_log(edge / DB_FILENAME)[:seq - 1]
     hq = relay.hq_client(relay.hq_token(TENANT))
 
@@ -106,8 +111,7 @@ def test_a_frozen_batch_that_breaks_later_is_cut_before_the_break(relay, tmp_pat
                                        max_bytes=10**7)
             await svc.writer.run(lambda tx: cursor.freeze(tx.conn, frozen))
     run(freeze())
-    seq = flip_a_byte(edge / DB_FILENAME, b'"receipt_number":"S11-00000060"',
-                      len(b'"receipt_number":"'), "R11-00000060")
+    seq = flip_a_byte(edge / DB_FILENAME, b'"receipt_number":"S11-00000060"')
 
     async def main() -> None:
         async with running_store(edge) as svc:
@@ -148,8 +152,7 @@ def test_the_daemon_reports_a_broken_chain_and_keeps_selling(tmp_path: Path) -> 
     relay = start_relay("sqlite", tmp_path / "relay")
     data = tmp_path / "store"
     DaemonProcess(data).start().stop()  # the demo store: catalog events, lane tokens
-    seq = flip_a_byte(data / DB_FILENAME, b'"name":"Farmhouse Rye Bread', len(b'"name":"'),
-                      "Garmhouse")
+    seq = flip_a_byte(data / DB_FILENAME, b'"name":"Farmhouse Rye Bread')
     (data / "sync-credential.json").write_bytes(msgspec.json.encode(relay.enroll(TENANT, STORE)))
     daemon = DaemonProcess(data, extra_env={"NOVAPOS_SYNC__RELAY_URL": relay.url,
                                             "NOVAPOS_SYNC__POLL_INTERVAL_S": "0.2"}).start()

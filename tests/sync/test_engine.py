@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core import bodycodec
 from edge.sync_link import status as sync_status
 from schemas.sync import decode_batch
 from sync import cursor
@@ -26,7 +27,8 @@ async def _until(pred, timeout_s: float = 20.0) -> None:
 
 
 def _same_log(svc, relay: FakeRelay) -> None:
-    stored = rows(svc, "SELECT seq, event_id, body, hash FROM events ORDER BY seq")
+    stored = [(s, i, bodycodec.decode(b), h) for s, i, b, h in
+              rows(svc, "SELECT seq, event_id, body, hash FROM events ORDER BY seq")]
     assert [(e.seq, e.event_id, e.body, e.hash) for e in relay.events] == stored
 
 

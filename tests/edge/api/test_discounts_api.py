@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core import bodycodec
 from tests.edge.api.helpers import assert_problem, head_seq, open_cart, post
 from tests.support.live_app import LiveApp
 
@@ -48,7 +49,7 @@ def test_discount_above_threshold_needs_a_manager(live: LiveApp) -> None:
     assert r.status_code == 200 and r.json()["lines"][0]["discount_minor"] == 750  # 749.5 -> 750
     events = live.service.reader.execute(
         "SELECT body FROM events WHERE type='cart.discount_applied'").fetchall()
-    assert b'"approved_by_role":"manager"' in events[-1][0]
+    assert b'"approved_by_role":"manager"' in bodycodec.decode(events[-1][0])
 
 
 def test_discount_larger_than_the_line_is_refused(live: LiveApp) -> None:

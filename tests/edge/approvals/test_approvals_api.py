@@ -7,6 +7,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
+from core import bodycodec
 from tests.edge.api.helpers import assert_problem, head_seq, open_cart, post
 from tests.edge.approvals.helpers import PIN, admin, enroll, enroll_device, signed
 from tests.support.live_app import LiveApp
@@ -30,7 +31,7 @@ def _cart(live: LiveApp):
 
 
 def _events(live: LiveApp, kind: str) -> list[tuple[int, dict]]:
-    return [(seq, msgspec.json.decode(body)) for seq, body in live.service.reader.execute(
+    return [(seq, msgspec.json.decode(bodycodec.decode(body))) for seq, body in live.service.reader.execute(
         "SELECT seq, body FROM events WHERE type = ? ORDER BY seq", (kind,)).fetchall()]
 
 

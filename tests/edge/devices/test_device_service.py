@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from drivers.emulators.serial_scanner import SerialScannerEmulator
+from core import bodycodec
 from schemas import events as ev
 from schemas.devices import Scan
 from tests.conftest import new_key
@@ -32,7 +33,7 @@ def _log(app, event_type: str) -> list:
     rows = app.service.reader.execute(
         "SELECT type, schema_version, body FROM events WHERE type = ? ORDER BY seq", (event_type,)
     ).fetchall()
-    return [ev.decode_body(t, v, b) for t, v, b in rows]
+    return [ev.decode_body(t, v, bodycodec.decode(b)) for t, v, b in rows]
 
 
 def _cart_lines(app, cart_id: str) -> list[tuple]:
