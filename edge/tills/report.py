@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 import apsw
 
+from core import bodycodec
 from edge.tills.session import Movement, sale_movement
 from schemas import cash as c
 from schemas import events as ev
@@ -70,4 +71,4 @@ def read_range(conn: apsw.Connection, first_seq: int, last_seq: int) -> list[Eve
     rows = conn.execute(
         f"SELECT type, schema_version, body FROM events WHERE seq BETWEEN ? AND ? "
         f"AND type IN ({marks}) ORDER BY seq", (first_seq, last_seq, *REPORT_TYPES))
-    return [decode_body(t, v, b) for t, v, b in rows]
+    return [decode_body(t, v, bodycodec.decode(b)) for t, v, b in rows]

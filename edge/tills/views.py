@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import apsw
 
+from core import bodycodec
 from core.errors import NotFound
 from edge.tills import report, session
 from edge.tills.commands import TillNotOpen, open_session
@@ -60,7 +61,8 @@ def x_report(conn: apsw.Connection, till_id: str) -> c.TillReport:
 def _closing(conn: apsw.Connection, seq: int) -> c.TillClosed:
     rows = conn.execute("SELECT type, schema_version, body FROM events WHERE seq = ?",
                         (seq,)).fetchall()
-    body = decode_body(*rows[0])
+    typ, version, stored = rows[0]
+    body = decode_body(typ, version, bodycodec.decode(stored))
     assert isinstance(body, c.TillClosed)
     return body
 
