@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
+from edge.console import LateConsole
 from edge.paths import default_data_dir
 
 checklist_app = typer.Typer(help="Store open/close checklists: list today's, tick an item.",
                             no_args_is_help=True)
-out = Console()
-err = Console(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
+out = LateConsole()
+err = LateConsole(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Store state directory.")]
 
 

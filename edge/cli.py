@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from edge.console import LateConsole
 from edge.approvals.cli import approvers_app
 from edge.devices.cli import devices_app
 from edge.stock_cli import stock_app
@@ -44,8 +44,8 @@ app.add_typer(export_app, name="export")
 app.add_typer(checklist_app, name="checklist")
 app.add_typer(store_app, name="store")
 
-out = Console()
-err = Console(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
+out = LateConsole()
+err = LateConsole(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Store state directory.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]

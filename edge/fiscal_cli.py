@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
+from edge.console import LateConsole
 from edge.paths import default_data_dir
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
@@ -21,8 +21,8 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
 fiscal_app = typer.Typer(help="The signed fiscal journal: period archives and their offline "
                          "check.", no_args_is_help=True)
 export_app = typer.Typer(help="Exports from the store's log (DSFinV-K).", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
+out = LateConsole()
+err = LateConsole(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Store state directory.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]

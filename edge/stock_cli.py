@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.console import Console
 
+from edge.console import LateConsole
 from edge.paths import default_data_dir
 
 if TYPE_CHECKING:
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 stock_app = typer.Typer(help="Stock: show, receive, count, adjust, ship transfers.",
                         no_args_is_help=True)
-out = Console()
-err = Console(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
+out = LateConsole()
+err = LateConsole(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Store state directory.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
+
+from edge.console import LateConsole
 
 store_app = typer.Typer(help="The event log's storage: retention and checkpoints.",
                         no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
+out = LateConsole()
+err = LateConsole(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Store state directory.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.console import Console
 
+from edge.console import LateConsole
 from edge.paths import default_data_dir
 
 if TYPE_CHECKING:
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 2, 3
 approvers_app = typer.Typer(help="Manager approvers: PINs and enrolled devices.",
                             no_args_is_help=True)
-out = Console()
-err = Console(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
+out = LateConsole()
+err = LateConsole(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Store state directory.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from edge.console import LateConsole
 from edge.paths import default_data_dir, read_daemon_info
 
 if TYPE_CHECKING:
@@ -32,8 +32,8 @@ EXIT_OK, EXIT_DEGRADED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 devices_app = typer.Typer(help="Devices attached to the running daemon: list, status, watch, "
                           "health, bindings, test print, drawer kick.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
+out = LateConsole()
+err = LateConsole(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Store state directory.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]

@@ -12,6 +12,7 @@ import msgspec
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from core import bodycodec
 from core.clock import ManualClock
 from core.errors import DomainError
 from edge import config as config_mod
@@ -105,7 +106,8 @@ def test_only_a_granted_unspent_unexpired_matching_approval_lets_a_discount_thro
 
 
 def _check(s: TestStore) -> None:
-    log = [(seq, t, at, msgspec.json.decode(body)) for seq, t, at, body in s.reader.execute(
+    log = [(seq, t, at, msgspec.json.decode(bodycodec.decode(body)))
+           for seq, t, at, body in s.reader.execute(
         "SELECT seq, type, recorded_at_ms, body FROM events ORDER BY seq").fetchall()]
     granted = {b["approval_id"]: b for _, t, _, b in log if t == "approval.granted"}
     requested = {b["approval_id"]: b for _, t, _, b in log if t == "approval.requested"}

@@ -3,6 +3,7 @@ cart, tender and order commands, and the log folded by `core.stock` for comparis
 
 from __future__ import annotations
 
+from core import bodycodec
 from core import stock
 from edge.carts import commands as carts
 from edge.lanes import Principal
@@ -34,6 +35,6 @@ def levels_of(s: TestStore) -> dict[str, tuple[int, int]]:
 
 
 def folded(s: TestStore) -> dict[str, tuple[int, int]]:
-    bodies = (decode_body(t, v, b) for t, v, b in s.reader.execute(
+    bodies = (decode_body(t, v, bodycodec.decode(b)) for t, v, b in s.reader.execute(
         "SELECT type, schema_version, body FROM events ORDER BY seq"))
     return {sku: (lv.on_hand_milli, lv.reserved_milli) for sku, lv in stock.fold(bodies).items()}

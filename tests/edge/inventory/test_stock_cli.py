@@ -65,7 +65,7 @@ def test_bad_input_exits_2(data_dir: Path) -> None:
 def test_stock_help_does_not_load_the_store() -> None:
     code = ("import sys; from typer.testing import CliRunner; from edge.cli import app; "
             "r = CliRunner().invoke(app, ['stock', '--help']); assert r.exit_code == 0; "
-            "print(sorted(m for m in sys.modules if m.startswith(('apsw', 'edge.store', "
+            "print(sorted(m for m in sys.modules if m.startswith(('apsw', 'edge.store.', "
             "'edge.inventory.commands', 'httpx'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[3])

