@@ -16,7 +16,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from core.errors import Forbidden
 from edge.api.deps import Injected, respond
-from edge.api.problems import READ_PROBLEMS, WRITE_PROBLEMS
+from edge.api.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented
 from edge.approvals import commands, views
 from edge.approvals.service import ApprovalService
 from edge.lanes import Principal
@@ -109,7 +109,7 @@ class ApprovalController(Controller):
         _manager(mutation.who, "a remote decision")
         return respond(await self.approvals.decide(mutation, approval_id, data))
 
-    @get("/audit", responses=READ_PROBLEMS,
+    @get("/audit", responses=documented(400, 401, 403, 404, 422, 429),
          summary="The approvals audit trail (managers): approvals, denials, overrides, PINs")
     async def audit(
         self, who: Injected[Principal],
