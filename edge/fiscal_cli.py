@@ -115,16 +115,20 @@ def dsfinvk_cmd(
     directory: Annotated[Path, typer.Argument(help="Directory to write the export into.")],
     from_day: FromDay, to_day: ToDay, data_dir: DataDir = None, json_out: JsonOut = False,
 ) -> None:
-    """DSFinV-K export of business days FROM..TO (cash point closings, transactions, lines,
-    payments, VAT, master data), from the log alone; see docs/fiscal.md for the files."""
+    """DSFinV-K 2.4 export of business days FROM..TO into DIR (new or empty): every file of
+    the master data, cash point closing and single record modules, with index.xml and its
+    DTD, from the log alone; see docs/fiscal.md for the files."""
     import msgspec
 
+    from core.errors import InvalidInput
     from edge.fiscal import dsfinvk
 
     a, b = _days(from_day, to_day)
     path, cfg, conn = _open_store(data_dir)
     try:
         summary = dsfinvk.export(directory, conn, cfg, a, b)
+    except InvalidInput as exc:
+        raise _fail(exc.detail, EXIT_BAD_INPUT) from exc
     finally:
         conn.close()
     if json_out:

@@ -1,23 +1,30 @@
-"""The DSFinV-K export (Digitale Schnittstelle der Finanzverwaltung für Kassensysteme),
-generated from the store's log alone.
+"""The DSFinV-K export (Digitale Schnittstelle der Finanzverwaltung für Kassensysteme, version
+2.4), generated from the store's log alone. The file layout, the CSV dialect and `index.xml`
+are in `edge.fiscal.dsfinvk_spec`; this module maps the log onto it.
 
 Mapping (docs/fiscal.md has the full table and what is not covered):
 - a cash point (`Z_KASSE_ID`) is a till: `<register id>-<till id>`; its closings are the
   till's `till.closed` events, `Z_NR` the till's never-reset Z number, `Z_START_ID` /
-  `Z_ENDE_ID` the first and last transaction (BON_ID) of the closing's range of the log;
-- transactions are the fiscal events rung at the till's lane inside that range: sales
-  (`Beleg`), refunds (`Beleg`, negative), voided carts (`AVBelegabbruch`), and the till's cash
-  movements (`AVSonstige`: Geldtransit, Einzahlung, Auszahlung); BON_ID is the fiscal
-  transaction number, the signature data in transactions_tse.csv;
-- the closing files sum them: businesscases.csv (per GV_TYP and VAT key), payment.csv (per
-  payment type), cash_per_currency.csv (the cash the till counted).
-CSV: UTF-8, `,` between columns, `"` around text, `.` decimal point, CRLF; a header row.
+  `Z_ENDE_ID` the first and last BON_ID of the closing's range of the log;
+- a transaction (Bonkopf) is a fiscal event of the till inside that range: sales (`Beleg`),
+  refunds (`Beleg`, negative, one per tender the money went back onto, each referencing the
+  sale it refunds in references.csv), voided carts (`AVBelegabbruch`), cash movements
+  (`AVSonstige`: Geldtransit, Einzahlung, Auszahlung), drawer opens and receipt reprints
+  (`AVSonstige`, a reprint referencing its receipt); BON_NR is the fiscal transaction number,
+  its signature (or the signer's outage) in transactions_tse.csv;
+- a line with a discount has its price finding in itemamounts.csv (base price and discount,
+  each with its VAT);
+- the closing files sum the transactions: businesscases.csv (per GV_TYP and VAT key, and the
+  float as `Anfangsbestand`), payment.csv (per payment type), cash_per_currency.csv.
+Every value is a pure function of the log: the same log gives the same bytes.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import contextlib
+import os
+import secrets
+import shutil
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +37,8 @@ import msgspec
 
 import edge
 from core import files
+from core.errors import InvalidInput
+from edge.fiscal import dsfinvk_spec as spec
 from edge.store import eventlog
 from schemas import cash as c
 from schemas import events as ev
@@ -37,52 +46,20 @@ from schemas import fiscal as f
 from schemas.envelope import Event
 from schemas.events import decode_body
 
-TAXONOMY_VERSION = "2.3"
-COMMON = ["Z_KASSE_ID", "Z_ERSTELLUNG", "Z_NR"]
-FILES: dict[str, list[str]] = {
-    "cashpointclosing.csv": COMMON + [
-        "Z_BUCHUNGSTAG", "TAXONOMIE_VERSION", "Z_START_ID", "Z_ENDE_ID", "NAME", "STRASSE",
-        "PLZ", "ORT", "LAND", "STNR", "USTID", "Z_SE_ZAHLUNGEN", "Z_SE_BARZAHLUNGEN"],
-    "location.csv": COMMON + ["LOC_NAME", "LOC_STRASSE", "LOC_PLZ", "LOC_ORT", "LOC_LAND",
-                              "LOC_USTID"],
-    "cashregister.csv": COMMON + [
-        "KASSE_BRAND", "KASSE_MODELL", "KASSE_SERIENNR", "KASSE_SW_BRAND", "KASSE_SW_VERSION",
-        "KASSE_BASISWAEH_CODE", "KEINE_UST_ZUORDNUNG"],
-    "slaves.csv": COMMON + ["TERMINAL_ID", "TERMINAL_BRAND", "TERMINAL_MODELL",
-                            "TERMINAL_SERIENNR", "TERMINAL_SW_BRAND", "TERMINAL_SW_VERSION"],
-    "vat.csv": COMMON + ["UST_SCHLUESSEL", "UST_SATZ", "UST_BESCHR"],
-    "tse.csv": COMMON + [
-        "TSE_ID", "TSE_SERIAL", "TSE_SIG_ALGO", "TSE_ZEITFORMAT", "TSE_PD_ENCODING",
-        "TSE_PUBLIC_KEY", "TSE_ZERTIFIKAT_I", "TSE_ZERTIFIKAT_II"],
-    "transactions.csv": COMMON + [
-        "BON_ID", "BON_NR", "BON_TYP", "BON_NAME", "TERMINAL_ID", "BON_STORNO", "BON_START",
-        "BON_ENDE", "BEDIENER_ID", "BEDIENER_NAME", "UMS_BRUTTO", "KUNDE_NAME", "KUNDE_ID",
-        "KUNDE_TYP", "KUNDE_STRASSE", "KUNDE_PLZ", "KUNDE_ORT", "KUNDE_LAND", "KUNDE_USTID",
-        "BON_NOTIZ"],
-    "transactions_vat.csv": COMMON + ["BON_ID", "UST_SCHLUESSEL", "BON_BRUTTO", "BON_NETTO",
-                                      "BON_UST"],
-    "datapayment.csv": COMMON + ["BON_ID", "ZAHLART_TYP", "ZAHLART_NAME", "ZAHLWAEH_CODE",
-                                 "ZAHLWAEH_BETRAG", "BASISWAEH_BETRAG"],
-    "transactions_tse.csv": COMMON + [
-        "BON_ID", "TSE_ID", "TSE_TANR", "TSE_TA_START", "TSE_TA_ENDE", "TSE_TA_VORGANGSART",
-        "TSE_TA_SIGZ", "TSE_TA_SIG", "TSE_TA_FEHLER", "TSE_TA_VORGANGSDATEN"],
-    "lines.csv": COMMON + [
-        "BON_ID", "POS_ZEILE", "GUTSCHEIN_NR", "ARTIKELTEXT", "POS_TERMINAL_ID", "GV_TYP",
-        "GV_NAME", "INHAUS", "P_STORNO", "AGENTUR_ID", "ART_NR", "GTIN", "WARENGR_ID",
-        "WARENGR", "MENGE", "FAKTOR", "EINHEIT", "STK_BR"],
-    "lines_vat.csv": COMMON + ["BON_ID", "POS_ZEILE", "UST_SCHLUESSEL", "POS_BRUTTO",
-                               "POS_NETTO", "POS_UST"],
-    "businesscases.csv": COMMON + ["GV_TYP", "GV_NAME", "AGENTUR_ID", "UST_SCHLUESSEL",
-                                   "Z_UMS_BRUTTO", "Z_UMS_NETTO", "Z_UST"],
-    "payment.csv": COMMON + ["ZAHLART_TYP", "ZAHLART_NAME", "Z_ZAHLART_BETRAG"],
-    "cash_per_currency.csv": COMMON + ["ZAHLART_WAEH", "ZAHLART_BETRAG_WAEH"],
-}
-# DSFinV-K VAT keys (Anhang: USt-Schlüssel): 1 = 19 %, 2 = 7 %, 5 = 0 % not taxable;
-# any other rate gets a key of its own from 1000 up.
-STANDARD_VAT_KEYS = {190_000: 1, 70_000: 2, 107_000: 3, 55_000: 4, 0: 5}
-PAYMENT_TYPES = {"cash": "Bar", "card": "Unbar", "voucher": "GuthabenKarte", "other": "Unbar"}
+TAXONOMY_VERSION = "2.3"  # the DFKA taxonomy (TAXONOMIE_VERSION), not the DSFinV-K version
+# DSFinV-K USt-Schlüssel (Anhang): 1 general rate (19 %), 2 reduced rate (7 %), 4 average
+# rate § 24 (1) 1 UStG (5.5 %), 5 not taxable (cash movements, the float), 6 tax free (a 0 %
+# sale); any other rate gets an individual key from 1000 up, derived from the rate itself
+# (1000 + basis points) so that a key never depends on which days are exported.
+STANDARD_VAT_KEYS = {190_000: 1, 70_000: 2, 55_000: 4, 0: 6}
+NOT_TAXABLE = 5
+VAT_NAMES = {1: "Regelsteuersatz", 2: "Ermäßigter Steuersatz", 4: "Durchschnittssatz § 24 Abs. 1 Nr. 1 UStG",
+             5: "Nicht steuerbar", 6: "Umsatzsteuerfrei"}
+PAYMENT_TYPES = {"cash": "Bar", "card": "Unbar", "voucher": "Guthabenkarte", "other": "Unbar"}
 MOVEMENT_GV = {"drop": "Geldtransit", "pickup": "Geldtransit", "pay_in": "Einzahlung",
                "pay_out": "Auszahlung"}
+RECEIPT = "Kassenbeleg-V1"  # TSE processType of a receipt (and an aborted one)
+OTHER = "SonstigerVorgang"  # of anything else signed (a drawer open, a reprint)
 
 
 class ExportSummary(msgspec.Struct, frozen=True):
@@ -94,16 +71,57 @@ class ExportSummary(msgspec.Struct, frozen=True):
     totals: list[dict[str, Any]]
 
 
+def vat_key(rate_ppm: int | None) -> int:
+    if rate_ppm is None:
+        return NOT_TAXABLE
+    if rate_ppm in STANDARD_VAT_KEYS:
+        return STANDARD_VAT_KEYS[rate_ppm]
+    return 1000 + rate_ppm // 100 if rate_ppm % 100 == 0 else 100_000 + rate_ppm
+
+
 def _amount(minor: int, places: int = 2) -> str:
-    sign = "-" if minor < 0 else ""
-    whole, frac = divmod(abs(minor), 100)
-    return f"{sign}{whole}.{frac:02d}" + "0" * (places - 2)
+    return spec.number(minor, 2, places)
 
 
-def _qty(milli: int) -> str:
-    sign = "-" if milli < 0 else ""
-    whole, frac = divmod(abs(milli), 1000)
-    return f"{sign}{whole}.{frac:03d}"
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{ms % 1000:03d}Z"
+
+
+@dataclass
+class Line:
+    text: str
+    sku: str
+    qty_milli: int
+    total: int  # gross after discounts
+    tax: int
+    rate: int | None  # None: not taxable
+    gv_typ: str
+    base: int = 0  # gross before discounts (a discounted line only)
+    base_tax: int = 0
+
+    @property
+    def discounted(self) -> bool:
+        return self.base != self.total and self.base != 0
+
+
+@dataclass
+class Bon:
+    seq: int
+    bon_id: str
+    bon_nr: int | None
+    typ: str
+    name: str
+    terminal: str  # the till's lane (a Stamm_Terminals entry)
+    operator: str  # who: the lane or the manager whose token recorded it
+    start_ms: int
+    end_ms: int
+    gross: int
+    lines: list[Line]
+    payments: list[tuple[str, int]]
+    record: f.FiscalSigned | f.FiscalUnsigned | None
+    process_type: str = RECEIPT
+    refers_to: str | None = None  # the order whose receipt this one refers to
 
 
 @dataclass
@@ -113,175 +131,236 @@ class _Closing:
     z: int
     body: c.TillClosed
     business_date: str
-    bon_ids: list[int] = field(default_factory=list)
+    bons: list[Bon] = field(default_factory=list)
 
 
-class _Writer:
-    def __init__(self) -> None:
-        self.rows: dict[str, list[list[str]]] = {name: [] for name in FILES}
+class _Log:
+    """The log read once: bodies by seq, the fiscal record of each event, the refunds."""
 
-    def add(self, name: str, closing: _Closing, **values: Any) -> None:
-        cols = FILES[name]
-        row = {"Z_KASSE_ID": closing.kasse, "Z_ERSTELLUNG": closing.created,
-               "Z_NR": str(closing.z), **{k: "" if v is None else str(v)
-                                          for k, v in values.items()}}
-        unknown = set(row) - set(cols)
-        assert not unknown, (name, unknown)
-        self.rows[name].append([row.get(col, "") for col in cols])
+    def __init__(self, conn: apsw.Connection) -> None:
+        self.events = list(eventlog.read(conn))
+        self.by_seq: dict[int, Event] = {e.seq: e for e in self.events}
+        self.bodies = {e.seq: decode_body(e.type, e.schema_version, e.body) for e in self.events}
+        self.journal = {b.event_seq: b for b in self.bodies.values()
+                        if isinstance(b, (f.FiscalSigned, f.FiscalUnsigned))}
+        self.signers = [b for b in self.bodies.values() if isinstance(b, f.FiscalSignerRegistered)]
+        self.refunds = {b.refund_id: b for b in self.bodies.values()
+                        if isinstance(b, ev.OrderRefundCreated)}
+        self.refund_seq = {b.refund_id: s for s, b in self.bodies.items()
+                           if isinstance(b, ev.OrderRefundCreated)}
+        self.sales = {b.order_id: b for b in self.bodies.values() if isinstance(b, ev.SaleCompleted)}
+        self.sale_seq = {b.order_id: s for s, b in self.bodies.items()
+                         if isinstance(b, ev.SaleCompleted)}
 
-    def write(self, directory: Path) -> list[str]:
-        directory.mkdir(parents=True, exist_ok=True)
-        for name, rows in self.rows.items():
-            buf = io.StringIO()
-            w = csv.writer(buf, delimiter=",", quotechar='"', quoting=csv.QUOTE_MINIMAL,
-                           lineterminator="\r\n")
-            w.writerow(FILES[name])
-            w.writerows(rows)
-            files.write_atomic(directory / name, buf.getvalue().encode(), mode=0o644)
-        return sorted(self.rows)
+
+def build(conn: apsw.Connection, config: Any, from_day: str, to_day: str
+          ) -> tuple[dict[str, bytes], ExportSummary]:
+    """Every file of the export of the till closings of business days [from_day, to_day]
+    (name -> bytes, `index.xml` and its DTD included) and its summary."""
+    store, fiscal = config.store, config.fiscal
+    tz = ZoneInfo(store.timezone)
+    register = fiscal.cash_register_id or store.store_id
+    log = _Log(conn)
+    tse_ids = {s.key_id: i for i, s in enumerate(log.signers, 1)}
+
+    def iso(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, UTC).astimezone(tz).isoformat(timespec="seconds")
+
+    # Every closing of the log (a refund may reference a sale closed on an earlier day).
+    all_closings = [
+        _Closing(f"{register}-{b.till_id}", iso(b.closed_at_ms), b.z_number, b,
+                 log.by_seq[s].business_date)
+        for s, b in log.bodies.items() if isinstance(b, c.TillClosed)]
+    sale_closing: dict[int, _Closing] = {}
+    for cl in all_closings:
+        for s in range(cl.body.first_seq, cl.body.last_seq + 1):
+            body = log.bodies.get(s)
+            if isinstance(body, ev.SaleCompleted) and body.lane_id == cl.body.lane_id:
+                sale_closing[s] = cl
+    closings = [cl for cl in all_closings if from_day <= cl.business_date <= to_day]
+
+    rows: dict[str, list[list[str]]] = {t.url: [] for t in spec.TABLES}
+
+    def add(url: str, cl: _Closing, **values: Any) -> None:
+        table = spec.BY_URL[url]
+        row = {"Z_KASSE_ID": cl.kasse, "Z_ERSTELLUNG": cl.created, "Z_NR": str(cl.z),
+               **{k: "" if v is None else str(v) for k, v in values.items()}}
+        unknown = set(row) - set(table.names)
+        assert not unknown, (url, unknown)
+        rows[url].append([row.get(col, "") for col in table.names])
+
+    totals: list[dict[str, Any]] = []
+    transactions = 0
+    for cl in closings:
+        b = cl.body
+        for seq in range(b.first_seq, b.last_seq + 1):
+            bon = _bon(seq, log, b)
+            if bon is not None:
+                cl.bons.append(bon)
+        transactions += len(cl.bons)
+        gv: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0])
+        pay: dict[tuple[str, str], int] = defaultdict(int)
+        keys_used: dict[int, int | None] = {}
+        used_tse: set[int] = set()
+        for bon in cl.bons:
+            rec = bon.record
+            add("transactions.csv", cl, BON_ID=bon.bon_id, BON_NR=bon.bon_nr, BON_TYP=bon.typ,
+                BON_NAME=bon.name, TERMINAL_ID=bon.terminal, BON_STORNO="0",
+                BON_START=iso(bon.start_ms), BON_ENDE=iso(bon.end_ms),
+                BEDIENER_ID=bon.operator, BEDIENER_NAME=bon.operator,
+                UMS_BRUTTO=_amount(bon.gross))
+            bon_vat: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+            for pos, ln in enumerate(bon.lines, 1):
+                key = vat_key(ln.rate)
+                keys_used[key] = ln.rate
+                unit = _unit_price(ln.total, ln.qty_milli)
+                add("lines.csv", cl, BON_ID=bon.bon_id, POS_ZEILE=pos, ARTIKELTEXT=ln.text,
+                    POS_TERMINAL_ID=bon.terminal, GV_TYP=ln.gv_typ, INHAUS="0", P_STORNO="0",
+                    ART_NR=ln.sku, MENGE=spec.number(ln.qty_milli, 3, 3), FAKTOR="1,000",
+                    EINHEIT="Stück" if ln.qty_milli % 1000 == 0 else "kg",
+                    STK_BR=spec.number(unit, 5, 5))
+                add("lines_vat.csv", cl, BON_ID=bon.bon_id, POS_ZEILE=pos, UST_SCHLUESSEL=key,
+                    POS_BRUTTO=_amount(ln.total, 5), POS_NETTO=_amount(ln.total - ln.tax, 5),
+                    POS_UST=_amount(ln.tax, 5))
+                if ln.discounted:
+                    for typ, g, t in (("base_amount", ln.base, ln.base_tax),
+                                      ("discount", ln.total - ln.base, ln.tax - ln.base_tax)):
+                        add("itemamounts.csv", cl, BON_ID=bon.bon_id, POS_ZEILE=pos, TYP=typ,
+                            UST_SCHLUESSEL=key, PF_BRUTTO=_amount(g, 5),
+                            PF_NETTO=_amount(g - t, 5), PF_UST=_amount(t, 5))
+                for acc in (bon_vat[key], gv[(ln.gv_typ, key)]):
+                    acc[0] += ln.total
+                    acc[1] += ln.total - ln.tax
+                    acc[2] += ln.tax
+            for key, (g, n, t) in sorted(bon_vat.items()):
+                add("transactions_vat.csv", cl, BON_ID=bon.bon_id, UST_SCHLUESSEL=key,
+                    BON_BRUTTO=_amount(g, 5), BON_NETTO=_amount(n, 5), BON_UST=_amount(t, 5))
+            for kind, amount in bon.payments:
+                typ = PAYMENT_TYPES.get(kind, "Unbar")
+                pay[(typ, kind)] += amount
+                add("datapayment.csv", cl, BON_ID=bon.bon_id, ZAHLART_TYP=typ, ZAHLART_NAME=kind,
+                    BASISWAEH_BETRAG=_amount(amount))
+            if rec is not None:
+                signed = isinstance(rec, f.FiscalSigned)
+                tse_id = tse_ids.get(rec.key_id) if signed else None
+                if tse_id is not None:
+                    used_tse.add(tse_id)
+                add("transactions_tse.csv", cl, BON_ID=bon.bon_id, TSE_ID=tse_id,
+                    TSE_TANR=rec.transaction_number, TSE_TA_START=_utc(rec.start_ms),
+                    TSE_TA_ENDE=_utc(rec.end_ms), TSE_TA_VORGANGSART=bon.process_type,
+                    TSE_TA_SIGZ=rec.signature_counter if signed else None,
+                    TSE_TA_SIG=rec.signature_b64 if signed else None,
+                    TSE_TA_FEHLER=None if signed else f"TSE ausgefallen: {rec.reason}"[:200])
+            if bon.refers_to is not None:
+                _reference(add, cl, bon, log, sale_closing)
+        gv[("Anfangsbestand", NOT_TAXABLE)] = [b.totals.float_minor, b.totals.float_minor, 0]
+        keys_used.setdefault(NOT_TAXABLE, None)
+        for (gv_typ, key), (g, n, t) in sorted(gv.items()):
+            add("businesscases.csv", cl, GV_TYP=gv_typ, UST_SCHLUESSEL=key,
+                Z_UMS_BRUTTO=_amount(g, 5), Z_UMS_NETTO=_amount(n, 5), Z_UST=_amount(t, 5))
+        for (typ, name), amount in sorted(pay.items()):
+            add("payment.csv", cl, ZAHLART_TYP=typ, ZAHLART_NAME=name,
+                Z_ZAHLART_BETRAG=_amount(amount))
+        cash = sum(a for (typ, _), a in pay.items() if typ == "Bar")
+        add("cash_per_currency.csv", cl, ZAHLART_WAEH=store.currency,
+            ZAHLART_BETRAG_WAEH=_amount(cash))
+        add("cashpointclosing.csv", cl, Z_BUCHUNGSTAG=cl.business_date,
+            TAXONOMIE_VERSION=TAXONOMY_VERSION,
+            Z_START_ID=cl.bons[0].bon_id if cl.bons else "",
+            Z_ENDE_ID=cl.bons[-1].bon_id if cl.bons else "", NAME=fiscal.company_name or store.name,
+            STRASSE=fiscal.street, PLZ=fiscal.postcode, ORT=fiscal.city, LAND=fiscal.country,
+            STNR=fiscal.tax_number, USTID=fiscal.vat_id,
+            Z_SE_ZAHLUNGEN=_amount(sum(pay.values())), Z_SE_BARZAHLUNGEN=_amount(cash))
+        add("location.csv", cl, LOC_NAME=store.name, LOC_STRASSE=fiscal.street,
+            LOC_PLZ=fiscal.postcode, LOC_ORT=fiscal.city, LOC_LAND=fiscal.country,
+            LOC_USTID=fiscal.vat_id)
+        add("cashregister.csv", cl, KASSE_BRAND="NovaPOS", KASSE_MODELL="NovaPOS Edge",
+            KASSE_SERIENNR=cl.kasse, KASSE_SW_BRAND="NovaPOS Edge",
+            KASSE_SW_VERSION=edge.__version__, KASSE_BASISWAEH_CODE=store.currency,
+            KEINE_UST_ZUORDNUNG="0")
+        add("slaves.csv", cl, TERMINAL_ID=b.lane_id, TERMINAL_BRAND="NovaPOS",
+            TERMINAL_MODELL="lane", TERMINAL_SERIENNR=b.lane_id,
+            TERMINAL_SW_BRAND="NovaPOS Edge", TERMINAL_SW_VERSION=edge.__version__)
+        for tse_id in sorted(used_tse) or ([len(log.signers)] if log.signers else []):
+            s = log.signers[tse_id - 1]
+            add("tse.csv", cl, TSE_ID=tse_id, TSE_SERIAL=s.serial, TSE_SIG_ALGO=s.algorithm,
+                TSE_ZEITFORMAT=f.TIME_FORMAT, TSE_PD_ENCODING="UTF-8",
+                TSE_PUBLIC_KEY=s.public_key_b64)
+        for key, rate in sorted(keys_used.items()):
+            add("vat.csv", cl, UST_SCHLUESSEL=key,
+                UST_SATZ=spec.number((rate or 0) // 100, 2, 2),
+                UST_BESCHR=VAT_NAMES.get(key, f"Steuersatz {spec.number((rate or 0) // 100, 2, 2)} %"))
+        totals.append({"kasse": cl.kasse, "z_number": cl.z,
+                       "gross_minor": sum(x.gross for x in cl.bons if x.typ == "Beleg"),
+                       "cash_minor": cash, "transactions": len(cl.bons)})
+
+    out = {t.url: spec.csv_bytes(t, rows[t.url]) for t in spec.TABLES}
+    out[spec.INDEX_NAME] = spec.index_xml(fiscal.company_name or store.name,
+                                          fiscal.city or store.store_id,
+                                          f"DSFinV-K {register} {from_day}..{to_day}")
+    out[spec.DTD_NAME] = spec.DTD
+    return out, ExportSummary("", len(closings), transactions, sorted(out), totals)
+
+
+def _reference(add, cl: _Closing, bon: Bon, log: _Log, sale_closing: dict[int, _Closing]) -> None:
+    """references.csv: this transaction refers to the receipt of order `bon.refers_to`."""
+    seq = log.sale_seq.get(bon.refers_to or "")
+    if seq is None:
+        add("references.csv", cl, BON_ID=bon.bon_id, REF_TYP="ExterneSonstige",
+            REF_NAME="Auftrag", REF_BON_ID=bon.refers_to[:40] if bon.refers_to else "")
+        return
+    rec = log.journal.get(seq)
+    orig = sale_closing.get(seq)
+    add("references.csv", cl, BON_ID=bon.bon_id, REF_TYP="Transaktion",
+        REF_DATUM=orig.created if orig else None, REF_Z_KASSE_ID=orig.kasse if orig else None,
+        REF_Z_NR=orig.z if orig else None,
+        REF_BON_ID=rec.transaction_number if rec is not None else None)
 
 
 def export(directory: Path, conn: apsw.Connection, config: Any, from_day: str,
            to_day: str) -> ExportSummary:
-    """Write the export of the till closings of business days [from_day, to_day]."""
-    store = config.store
-    fiscal = config.fiscal
-    tz = ZoneInfo(store.timezone)
-    register = fiscal.cash_register_id or store.store_id
-    events = list(eventlog.read(conn))
-    bodies = {e.seq: decode_body(e.type, e.schema_version, e.body) for e in events}
-    by_seq = {e.seq: e for e in events}
-    journal = {b.event_seq: b for b in bodies.values()
-               if isinstance(b, (f.FiscalSigned, f.FiscalUnsigned))}
-    signers = [b for b in bodies.values() if isinstance(b, f.FiscalSignerRegistered)]
-    refund_lanes = {b.refund_id: b for b in bodies.values()
-                    if isinstance(b, ev.OrderRefundCreated)}
-    refund_seq = {b.refund_id: s for s, b in bodies.items()
-                  if isinstance(b, ev.OrderRefundCreated)}
-    sales = {b.order_id: b for b in bodies.values() if isinstance(b, ev.SaleCompleted)}
-    out = _Writer()
-    vat_keys: dict[int, int] = {}
-    totals: list[dict[str, Any]] = []
-    transactions = 0
-
-    def iso(ms: int) -> str:
-        return datetime.fromtimestamp(ms / 1000, UTC).astimezone(tz).isoformat(
-            timespec="seconds")
-
-    def vat_key(rate_ppm: int) -> int:
-        if rate_ppm not in vat_keys:
-            vat_keys[rate_ppm] = STANDARD_VAT_KEYS.get(
-                rate_ppm, 1000 + sum(1 for r in vat_keys if r not in STANDARD_VAT_KEYS))
-        return vat_keys[rate_ppm]
-
-    closings = [
-        _Closing(f"{register}-{b.till_id}", iso(b.closed_at_ms), b.z_number, b,
-                 by_seq[s].business_date)
-        for s, b in bodies.items() if isinstance(b, c.TillClosed)
-        and from_day <= by_seq[s].business_date <= to_day]
-    for cl in closings:
-        b = cl.body
-        gv: dict[tuple[str, int | str], list[int]] = defaultdict(lambda: [0, 0, 0])
-        pay: dict[tuple[str, str], int] = defaultdict(int)
-        gross_total = 0
-        for seq in range(b.first_seq, b.last_seq + 1):
-            body, env = bodies.get(seq), by_seq.get(seq)
-            row = _transaction(body, env, b, refund_lanes, sales)
-            if row is None:
-                continue
-            bon_typ, gross, lines, payments, _movement = row
-            rec = journal.get(seq)
-            bon_nr: int | str = rec.transaction_number if rec is not None else ""
-            bon_id: int | str = bon_nr
-            if isinstance(body, ev.PaymentRefunded):
-                # The money moved back is part of the refund's own fiscal transaction; one
-                # BON per tender it went back onto.
-                rec = journal.get(refund_seq.get(body.refund_id, -1))
-                refund = refund_lanes[body.refund_id]
-                n = next((i for i, a in enumerate(refund.allocations, 1)
-                          if a.payment_id == body.payment_id), 1)
-                bon_nr = rec.transaction_number if rec is not None else ""
-                bon_id = f"{bon_nr}-{n}"
-            cl.bon_ids.append(bon_id)
-            transactions += 1
-            gross_total += gross
-            start = rec.start_ms if rec is not None else env.recorded_at_ms
-            out.add("transactions.csv", cl, BON_ID=bon_id, BON_NR=bon_nr, BON_TYP=bon_typ,
-                    TERMINAL_ID=env.lane_id or "", BON_STORNO="0", BON_START=iso(start),
-                    BON_ENDE=iso(env.recorded_at_ms), BEDIENER_ID=env.lane_id or "",
-                    UMS_BRUTTO=_amount(gross))
-            bon_vat: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
-            for pos, (text, sku, qty, unit, g, tax, rate, gvtyp) in enumerate(lines, 1):
-                key = vat_key(rate) if rate is not None else 5
-                out.add("lines.csv", cl, BON_ID=bon_id, POS_ZEILE=pos, ARTIKELTEXT=text,
-                        GV_TYP=gvtyp, P_STORNO="0", ART_NR=sku, MENGE=_qty(qty),
-                        FAKTOR="1.000", EINHEIT="Stück" if qty % 1000 == 0 else "kg",
-                        STK_BR=_amount(unit))
-                out.add("lines_vat.csv", cl, BON_ID=bon_id, POS_ZEILE=pos, UST_SCHLUESSEL=key,
-                        POS_BRUTTO=_amount(g, 5), POS_NETTO=_amount(g - tax, 5),
-                        POS_UST=_amount(tax, 5))
-                for acc in (bon_vat[key], gv[(gvtyp, key)]):
-                    acc[0] += g
-                    acc[1] += g - tax
-                    acc[2] += tax
-            for key, (g, n, t) in sorted(bon_vat.items()):
-                out.add("transactions_vat.csv", cl, BON_ID=bon_id, UST_SCHLUESSEL=key,
-                        BON_BRUTTO=_amount(g, 5), BON_NETTO=_amount(n, 5), BON_UST=_amount(t, 5))
-            for kind, amount in payments:
-                typ = PAYMENT_TYPES.get(kind, "Unbar")
-                pay[(typ, kind)] += amount
-                out.add("datapayment.csv", cl, BON_ID=bon_id, ZAHLART_TYP=typ, ZAHLART_NAME=kind,
-                        BASISWAEH_BETRAG=_amount(amount))
-            if rec is not None:
-                signed = isinstance(rec, f.FiscalSigned)
-                out.add("transactions_tse.csv", cl, BON_ID=bon_id, TSE_ID=1,
-                        TSE_TANR=rec.transaction_number, TSE_TA_START=iso(rec.start_ms),
-                        TSE_TA_ENDE=iso(rec.end_ms), TSE_TA_VORGANGSART="Kassenbeleg-V1",
-                        TSE_TA_SIGZ=rec.signature_counter if signed else "",
-                        TSE_TA_SIG=rec.signature_b64 if signed else "",
-                        TSE_TA_FEHLER="" if signed else f"TSE ausgefallen: {rec.reason}")
-        gv[("Anfangsbestand", "")] = [b.totals.float_minor, b.totals.float_minor, 0]
-        for (gvtyp, key), (g, n, t) in sorted(gv.items(), key=lambda kv: str(kv[0])):
-            out.add("businesscases.csv", cl, GV_TYP=gvtyp, UST_SCHLUESSEL=key,
-                    Z_UMS_BRUTTO=_amount(g, 5), Z_UMS_NETTO=_amount(n, 5), Z_UST=_amount(t, 5))
-        for (typ, name), amount in sorted(pay.items()):
-            out.add("payment.csv", cl, ZAHLART_TYP=typ, ZAHLART_NAME=name,
-                    Z_ZAHLART_BETRAG=_amount(amount))
-        cash = sum(a for (typ, _), a in pay.items() if typ == "Bar")
-        out.add("cash_per_currency.csv", cl, ZAHLART_WAEH=store.currency,
-                ZAHLART_BETRAG_WAEH=_amount(b.counted_minor))
-        name = fiscal.company_name or store.name
-        out.add("cashpointclosing.csv", cl, Z_BUCHUNGSTAG=cl.business_date,
-                TAXONOMIE_VERSION=TAXONOMY_VERSION,
-                Z_START_ID=cl.bon_ids[0] if cl.bon_ids else "",
-                Z_ENDE_ID=cl.bon_ids[-1] if cl.bon_ids else "", NAME=name,
-                STRASSE=fiscal.street, PLZ=fiscal.postcode, ORT=fiscal.city,
-                LAND=fiscal.country, STNR=fiscal.tax_number, USTID=fiscal.vat_id,
-                Z_SE_ZAHLUNGEN=_amount(sum(pay.values())), Z_SE_BARZAHLUNGEN=_amount(cash))
-        out.add("location.csv", cl, LOC_NAME=store.name, LOC_STRASSE=fiscal.street,
-                LOC_PLZ=fiscal.postcode, LOC_ORT=fiscal.city, LOC_LAND=fiscal.country,
-                LOC_USTID=fiscal.vat_id)
-        out.add("cashregister.csv", cl, KASSE_BRAND="NovaPOS", KASSE_MODELL="NovaPOS Edge",
-                KASSE_SERIENNR=cl.kasse, KASSE_SW_BRAND="NovaPOS Edge",
-                KASSE_SW_VERSION=edge.__version__, KASSE_BASISWAEH_CODE=store.currency,
-                KEINE_UST_ZUORDNUNG="0")
-        out.add("slaves.csv", cl, TERMINAL_ID=b.lane_id, TERMINAL_BRAND="NovaPOS",
-                TERMINAL_MODELL="lane", TERMINAL_SERIENNR=b.lane_id,
-                TERMINAL_SW_BRAND="NovaPOS Edge", TERMINAL_SW_VERSION=edge.__version__)
-        for s in signers[-1:]:
-            out.add("tse.csv", cl, TSE_ID=1, TSE_SERIAL=s.serial, TSE_SIG_ALGO=s.algorithm,
-                    TSE_ZEITFORMAT="unixTime", TSE_PD_ENCODING="UTF-8",
-                    TSE_PUBLIC_KEY=s.public_key_b64)
-        for rate, key in sorted(vat_keys.items(), key=lambda kv: kv[1]):
-            out.add("vat.csv", cl, UST_SCHLUESSEL=key, UST_SATZ=f"{rate / 10_000:.2f}",
-                    UST_BESCHR=f"{rate / 10_000:g} %")
-        totals.append({"kasse": cl.kasse, "z_number": cl.z, "gross_minor": gross_total,
-                       "cash_minor": cash, "transactions": len(cl.bon_ids)})
-    names = out.write(directory)
-    return ExportSummary(str(directory), len(closings), transactions, names, totals)
+    """Write the export of the till closings of business days [from_day, to_day] into
+    `directory`, which must not exist or be empty (InvalidInput otherwise, nothing written).
+    The directory appears whole or not at all: every file is written durably into a
+    staging directory beside it, which is then renamed onto it."""
+    directory = Path(directory)
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise InvalidInput(f"{directory} exists and is not an empty directory; "
+                           "name a new one (an export is never overwritten)")
+    content, summary = build(conn, config, from_day, to_day)
+    write_directory(directory, content)
+    return msgspec.structs.replace(summary, directory=str(directory))
 
 
-Line = tuple[str, str, int, int, int, int, int | None, str]
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_directory(directory: Path, content: dict[str, bytes]) -> None:
+    """`directory` with exactly `content` (name -> bytes), atomically: staged beside it, each
+    file written with `core.files.write_atomic`, then one rename (which replaces an empty
+    directory); a failure at any point leaves no directory and no staging behind."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = directory.with_name(f".{directory.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
+    staging.mkdir(mode=0o755)
+    try:
+        for name in sorted(content):
+            files.write_atomic(staging / name, content[name], mode=0o644)
+        _fsync_dir(staging)
+        os.replace(staging, directory)
+        _fsync_dir(directory.parent)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(staging)
+        raise
+
+
+# --- the transactions of a closing ------------------------------------------------------
 
 
 def _refund_lines(paid: ev.PaymentRefunded, refund: ev.OrderRefundCreated,
@@ -298,47 +377,86 @@ def _refund_lines(paid: ev.PaymentRefunded, refund: ev.OrderRefundCreated,
         left -= share
         ln = sold.get(rl.line_no)
         if ln is None:
-            out.append(("Erstattung", "", -rl.qty_milli, share, -share, 0, None, "Umsatz"))
+            out.append(Line("Erstattung", "", -rl.qty_milli, -share, 0, None, "Umsatz"))
             continue
         tax = (share * ln.tax_minor + ln.total_minor // 2) // ln.total_minor if ln.total_minor else 0
-        unit = share * 1000 // rl.qty_milli if rl.qty_milli else share
-        out.append((ln.name, ln.sku, -rl.qty_milli, unit, -share, -tax, ln.tax_rate_ppm,
-                    "Umsatz"))
+        out.append(Line(ln.name, ln.sku, -rl.qty_milli, -share, -tax, ln.tax_rate_ppm, "Umsatz"))
     if not refund.lines:  # a whole-order refund without line detail
-        out.append(("Erstattung", "", -1000, paid.amount_minor, -paid.amount_minor, 0, None,
-                    "Umsatz"))
+        out.append(Line("Erstattung", "", -1000, -paid.amount_minor, 0, None, "Umsatz"))
     return out
 
 
-def _transaction(body, env: Event | None, closing: c.TillClosed, refunds: dict,
-                 sales: dict[str, ev.SaleCompleted]):
-    """(BON_TYP, gross, lines, payments, is a cash movement) of one event of a closing's
-    range that belongs to its till, or None."""
+def _sale_line(ln: ev.SoldLine) -> Line:
+    line = Line(ln.name, ln.sku, ln.qty_milli, ln.total_minor, ln.tax_minor, ln.tax_rate_ppm,
+                "Umsatz")
+    if ln.discount_minor and ln.total_minor != ln.gross_minor:
+        # The base price carries the tax the line would have had undiscounted; the discount
+        # carries the rest of the line's own tax, so the two sum to the line exactly.
+        line.base, line.base_tax = ln.gross_minor, _tax_at(ln.gross_minor, ln.tax_rate_ppm)
+    return line
+
+
+def _unit_price(total_minor: int, qty_milli: int) -> int:
+    """The price of one unit in 1e-5 of the currency (STK_BR), rounded half away from zero."""
+    if not qty_milli:
+        return 0
+    num, den = total_minor * 1_000_000, qty_milli
+    sign = -1 if (num < 0) != (den < 0) else 1
+    q, r = divmod(abs(num), abs(den))
+    return sign * (q + (1 if 2 * r >= abs(den) else 0))
+
+
+def _tax_at(gross: int, rate_ppm: int) -> int:
+    return (gross * rate_ppm * 2 + 1_000_000 + rate_ppm) // (2 * (1_000_000 + rate_ppm))
+
+
+def _bon(seq: int, log: _Log, closing: c.TillClosed) -> Bon | None:
+    """The transaction of one event of a closing's range that belongs to its till, or None."""
+    body, env = log.bodies.get(seq), log.by_seq.get(seq)
     if env is None or body is None:
         return None
+    rec = log.journal.get(seq)
+    nr = rec.transaction_number if rec is not None else None
+
+    def bon(typ: str, name: str, gross: int, lines: list[Line], payments: list[tuple[str, int]],
+            process: str = RECEIPT, refers_to: str | None = None) -> Bon:
+        start = rec.start_ms if rec is not None else env.recorded_at_ms
+        return Bon(seq, str(nr if nr is not None else f"e{seq}"), nr, typ, name,
+                   closing.lane_id, env.lane_id or closing.lane_id, start, env.recorded_at_ms,
+                   gross, lines, payments, rec, process, refers_to)
+
     if isinstance(body, ev.SaleCompleted) and body.lane_id == closing.lane_id:
-        lines: list[Line] = [
-            (ln.name, ln.sku, ln.qty_milli, ln.unit_price_minor, ln.total_minor, ln.tax_minor,
-             ln.tax_rate_ppm, "Umsatz") for ln in body.lines]
-        payments = []
-        for t in body.tenders:
-            amount = t.amount_minor - (body.change_due_minor if t.tender_type == "cash" else 0)
-            payments.append((t.tender_type, amount))
-        return "Beleg", body.total_minor, lines, payments, False
+        payments = [(t.tender_type, t.amount_minor - (body.change_due_minor
+                                                      if t.tender_type == "cash" else 0))
+                    for t in body.tenders]
+        return bon("Beleg", "", body.total_minor, [_sale_line(ln) for ln in body.lines], payments)
     if isinstance(body, ev.PaymentRefunded):
-        refund = refunds.get(body.refund_id)
+        refund = log.refunds.get(body.refund_id)
         if refund is None or refund.lane_id != closing.lane_id:
             return None
+        # The money moved back is part of the refund's own fiscal transaction; one receipt
+        # per tender it went back onto.
+        rec = log.journal.get(log.refund_seq.get(body.refund_id, -1))
+        nr = rec.transaction_number if rec is not None else None
         kind = next((a.tender_type for a in refund.allocations
                      if a.payment_id == body.payment_id), "card")
-        return ("Beleg", -body.amount_minor, _refund_lines(body, refund, sales),
-                [(kind, -body.amount_minor)], False)
+        n = next((i for i, a in enumerate(refund.allocations, 1)
+                  if a.payment_id == body.payment_id), 1)
+        out = bon("Beleg", "Erstattung", -body.amount_minor, _refund_lines(body, refund, log.sales),
+                  [(kind, -body.amount_minor)], refers_to=refund.order_id)
+        out.bon_id = f"{nr if nr is not None else f'e{seq}'}-{n}"
+        return out
     if isinstance(body, ev.CartVoided) and env.lane_id == closing.lane_id:
-        return "AVBelegabbruch", 0, [], [], False
+        return bon("AVBelegabbruch", "", 0, [], [])
     if isinstance(body, c.TillCashMoved) and body.session_id == closing.session_id:
         sign = 1 if body.kind == "pay_in" else -1
-        gvtyp = MOVEMENT_GV[body.kind]
-        lines = [(body.reason or gvtyp, "", 1000, sign * body.amount_minor,
-                  sign * body.amount_minor, 0, None, gvtyp)]
-        return "AVSonstige", sign * body.amount_minor, lines, [("cash", sign * body.amount_minor)], True
+        gv_typ = MOVEMENT_GV[body.kind]
+        amount = sign * body.amount_minor
+        return bon("AVSonstige", gv_typ, amount,
+                   [Line(body.reason or gv_typ, "", 1000, amount, 0, None, gv_typ)],
+                   [("cash", amount)])
+    if isinstance(body, c.TillNoSale) and body.session_id == closing.session_id:
+        return bon("AVSonstige", "Schubladenöffnung", 0, [], [], OTHER)
+    if isinstance(body, f.ReceiptReprinted) and body.lane_id == closing.lane_id:
+        return bon("AVSonstige", "Belegkopie", 0, [], [], OTHER, refers_to=body.order_id)
     return None
