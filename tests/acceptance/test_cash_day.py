@@ -211,10 +211,10 @@ def test_dsfinvk_totals_equal_the_till_z_reports(tmp_path) -> None:
 
     def rows(name: str) -> list[dict]:
         with open(out / name, newline="", encoding="utf-8") as fh:
-            return list(csv.DictReader(fh))
+            return list(csv.DictReader(fh, delimiter=";"))  # the DSFinV-K dialect
 
     def minor(text: str) -> int:
-        whole, _, frac = text.partition(".")
+        whole, _, frac = text.partition(",")
         sign = -1 if whole.startswith("-") else 1
         return sign * (abs(int(whole)) * 100 + int((frac + "00")[:2]))
 
@@ -245,7 +245,7 @@ def test_dsfinvk_totals_equal_the_till_z_reports(tmp_path) -> None:
     assert len(refund_ids) == 1 and next(iter(refund_ids)).endswith("-1")
     negative = [v for v in lines_vat if v["BON_ID"] in refund_ids]
     assert negative and all(v["UST_SCHLUESSEL"] in ("1", "2") for v in negative)
-    assert all(v["BON_UST"].startswith("-") and v["BON_UST"] != "-0.00000"
+    assert all(v["BON_UST"].startswith("-") and v["BON_UST"] != "-0,00000"
                for v in bon_vat if v["BON_ID"] in refund_ids)
     assert len({t["BON_ID"] for t in tx}) == len(tx)  # unique
     tse = rows("transactions_tse.csv")
