@@ -43,6 +43,7 @@ from edge.store import eventlog
 from schemas import cash as c
 from schemas import events as ev
 from schemas import fiscal as f
+from schemas import returns as rt
 from schemas.envelope import Event
 from schemas.events import decode_body
 
@@ -53,8 +54,10 @@ TAXONOMY_VERSION = "2.3"  # the DFKA taxonomy (TAXONOMIE_VERSION), not the DSFin
 # (1000 + basis points) so that a key never depends on which days are exported.
 STANDARD_VAT_KEYS = {190_000: 1, 70_000: 2, 55_000: 4, 0: 6}
 NOT_TAXABLE = 5
-VAT_NAMES = {1: "Regelsteuersatz", 2: "Ermäßigter Steuersatz", 4: "Durchschnittssatz § 24 Abs. 1 Nr. 1 UStG",
-             5: "Nicht steuerbar", 6: "Umsatzsteuerfrei"}
+UNKNOWN_RATE = -1  # a line whose rate the log cannot tell: key 7 (UmsatzsteuerNichtErmittelbar)
+VAT_NAMES = {1: "Regelsteuersatz", 2: "Ermäßigter Steuersatz",
+             4: "Durchschnittssatz § 24 Abs. 1 Nr. 1 UStG", 5: "Nicht steuerbar",
+             6: "Umsatzsteuerfrei", 7: "UmsatzsteuerNichtErmittelbar"}
 PAYMENT_TYPES = {"cash": "Bar", "card": "Unbar", "voucher": "Guthabenkarte", "other": "Unbar"}
 MOVEMENT_GV = {"drop": "Geldtransit", "pickup": "Geldtransit", "pay_in": "Einzahlung",
                "pay_out": "Auszahlung"}
@@ -74,6 +77,8 @@ class ExportSummary(msgspec.Struct, frozen=True):
 def vat_key(rate_ppm: int | None) -> int:
     if rate_ppm is None:
         return NOT_TAXABLE
+    if rate_ppm == UNKNOWN_RATE:
+        return 7
     if rate_ppm in STANDARD_VAT_KEYS:
         return STANDARD_VAT_KEYS[rate_ppm]
     return 1000 + rate_ppm // 100 if rate_ppm % 100 == 0 else 100_000 + rate_ppm
@@ -99,6 +104,7 @@ class Line:
     gv_typ: str
     base: int = 0  # gross before discounts (a discounted line only)
     base_tax: int = 0
+    voucher: str = ""  # GUTSCHEIN_NR
 
     @property
     def discounted(self) -> bool:
@@ -148,7 +154,8 @@ class _Log:
                         if isinstance(b, ev.OrderRefundCreated)}
         self.refund_seq = {b.refund_id: s for s, b in self.bodies.items()
                            if isinstance(b, ev.OrderRefundCreated)}
-        self.sales = {b.order_id: b for b in self.bodies.values() if isinstance(b, ev.SaleCompleted)}
+        self.sales = {b.order_id: b for b in self.bodies.values()
+                      if isinstance(b, ev.SaleCompleted)}
         self.sale_seq = {b.order_id: s for s, b in self.bodies.items()
                          if isinstance(b, ev.SaleCompleted)}
 
@@ -214,7 +221,8 @@ def build(conn: apsw.Connection, config: Any, from_day: str, to_day: str
                 key = vat_key(ln.rate)
                 keys_used[key] = ln.rate
                 unit = _unit_price(ln.total, ln.qty_milli)
-                add("lines.csv", cl, BON_ID=bon.bon_id, POS_ZEILE=pos, ARTIKELTEXT=ln.text,
+                add("lines.csv", cl, BON_ID=bon.bon_id, POS_ZEILE=pos, GUTSCHEIN_NR=ln.voucher,
+                    ARTIKELTEXT=ln.text,
                     POS_TERMINAL_ID=bon.terminal, GV_TYP=ln.gv_typ, INHAUS="0", P_STORNO="0",
                     ART_NR=ln.sku, MENGE=spec.number(ln.qty_milli, 3, 3), FAKTOR="1,000",
                     EINHEIT="Stück" if ln.qty_milli % 1000 == 0 else "kg",
@@ -287,9 +295,9 @@ def build(conn: apsw.Connection, config: Any, from_day: str, to_day: str
                 TSE_ZEITFORMAT=f.TIME_FORMAT, TSE_PD_ENCODING="UTF-8",
                 TSE_PUBLIC_KEY=s.public_key_b64)
         for key, rate in sorted(keys_used.items()):
-            add("vat.csv", cl, UST_SCHLUESSEL=key,
-                UST_SATZ=spec.number((rate or 0) // 100, 2, 2),
-                UST_BESCHR=VAT_NAMES.get(key, f"Steuersatz {spec.number((rate or 0) // 100, 2, 2)} %"))
+            percent = spec.number(max(rate or 0, 0) // 100, 2, 2)
+            add("vat.csv", cl, UST_SCHLUESSEL=key, UST_SATZ=percent,
+                UST_BESCHR=VAT_NAMES.get(key, f"Steuersatz {percent} %"))
         totals.append({"kasse": cl.kasse, "z_number": cl.z,
                        "gross_minor": sum(x.gross for x in cl.bons if x.typ == "Beleg"),
                        "cash_minor": cash, "transactions": len(cl.bons)})
@@ -327,7 +335,10 @@ def export(directory: Path, conn: apsw.Connection, config: Any, from_day: str,
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise InvalidInput(f"{directory} exists and is not an empty directory; "
                            "name a new one (an export is never overwritten)")
-    content, summary = build(conn, config, from_day, to_day)
+    try:
+        content, summary = build(conn, config, from_day, to_day)
+    except ValueError as exc:  # a value that does not fit its column (never cut)
+        raise InvalidInput(f"cannot export: {exc}") from exc
     write_directory(directory, content)
     return msgspec.structs.replace(summary, directory=str(directory))
 
@@ -384,6 +395,20 @@ def _refund_lines(paid: ev.PaymentRefunded, refund: ev.OrderRefundCreated,
     if not refund.lines:  # a whole-order refund without line detail
         out.append(Line("Erstattung", "", -1000, -paid.amount_minor, 0, None, "Umsatz"))
     return out
+
+
+def _returned_line(rl: rt.ReturnedLine, log: _Log) -> Line:
+    """A line taken back, negative, with the VAT of the line it returns (receipted) or of the
+    last sale of its SKU in the log (receiptless); key 7 when the log has no such sale."""
+    sale = log.sales.get(rl.order_id or "")
+    sold = next((ln for ln in sale.lines if ln.line_no == rl.line_no), None) if sale else None
+    if sold is None:
+        sold = next((ln for s in reversed(list(log.sales.values())) for ln in s.lines
+                     if ln.sku == rl.sku), None)
+    if sold is None:
+        return Line(rl.sku, rl.sku, -rl.qty_milli, -rl.amount_minor, 0, UNKNOWN_RATE, "Umsatz")
+    return Line(sold.name, rl.sku, -rl.qty_milli, -rl.amount_minor,
+                -_tax_at(rl.amount_minor, sold.tax_rate_ppm), sold.tax_rate_ppm, "Umsatz")
 
 
 def _sale_line(ln: ev.SoldLine) -> Line:
@@ -457,6 +482,17 @@ def _bon(seq: int, log: _Log, closing: c.TillClosed) -> Bon | None:
                    [("cash", amount)])
     if isinstance(body, c.TillNoSale) and body.session_id == closing.session_id:
         return bon("AVSonstige", "Schubladenöffnung", 0, [], [], OTHER)
+    if isinstance(body, rt.ReturnCompleted) and body.lane_id == closing.lane_id \
+            and body.refund_to == "store_credit" and body.exchange_order_id is None:
+        # Goods back for store credit: the goods' turnover reversed, a multi-purpose voucher
+        # sold for the credit (not taxable); no money moves. (Back onto the tenders, a
+        # return is its refund's receipts.)
+        lines = [_returned_line(rl, log) for rl in body.lines]
+        if body.store_credit_minor:
+            lines.append(Line("Gutschein", "", 1000, body.store_credit_minor, 0, None,
+                              "MehrzweckgutscheinKauf", voucher=body.store_credit_code or ""))
+        return bon("Beleg", "Rücknahme", sum(ln.total for ln in lines), lines, [],
+                   refers_to=body.order_id)
     if isinstance(body, f.ReceiptReprinted) and body.lane_id == closing.lane_id:
         return bon("AVSonstige", "Belegkopie", 0, [], [], OTHER, refers_to=body.order_id)
     return None

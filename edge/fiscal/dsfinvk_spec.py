@@ -152,7 +152,8 @@ TABLES: tuple[Table, ...] = (
         _a("EINHEIT", 50, "Maßeinheit, z. B. kg, Liter oder Stück"),
         _n("STK_BR", 5, "Preis pro Einheit inkl. USt"))),
     Table("itemamounts.csv", "Bonpos_Preisfindung", _EINZEL, _POS + (
-        _a("TYP", 20, "Basispreis, Rabatt oder Zuschlag"), _n("UST_SCHLUESSEL", 0, "ID des USt-Satzes"),
+        _a("TYP", 20, "Basispreis, Rabatt oder Zuschlag"),
+        _n("UST_SCHLUESSEL", 0, "ID des USt-Satzes"),
         _n("PF_BRUTTO", 5, "Bruttoumsatz"), _n("PF_NETTO", 5, "Nettoumsatz"),
         _n("PF_UST", 5, "Umsatzsteuer"))),
     Table("subitems.csv", "Bonpos_Zusatzinfo", _EINZEL, _POS + (

@@ -17,6 +17,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from drivers.emulators.escpos_printer import EscposPrinterEmulator
@@ -101,6 +103,17 @@ def store_day(tmp_path_factory) -> dict:
             r = post(mgr, "/v1/tills/till-1/movements",
                      {"kind": "pay_out", "amount_minor": 300, "reason": "stamps; \"urgent\""})
             assert r.status_code == 201, r.text
+            e = _sale(live, "lane-1")
+            r = post(live.client("lane-1"), "/v1/returns",
+                     {"receipt_number": e["receipt_number"], "refund_to": "store_credit",
+                      "lines": [{"line_no": 1, "qty": 1, "reason": "defective"}]})
+            assert r.status_code == 201, r.text
+            facts["credit"] = r.json()["store_credit"]
+            r = post(live.client("lane-1"), "/v1/returns/receiptless",
+                     {"customer": "+49 170 1234567",
+                      "items": [{"sku": "COFFEE-250G", "qty": 1, "reason": "defective"}]})
+            assert r.status_code == 201, r.text
+            facts["receiptless"] = r.json()["store_credit"]
             voided = open_cart(live.client("lane-1"))
             assert post(live.client("lane-1"), f"/v1/carts/{voided}/void",
                         {"reason": "left"}).status_code in (200, 201)
@@ -113,7 +126,7 @@ def store_day(tmp_path_factory) -> dict:
                         {}).status_code == 201  # a day later, till-2's sale of day 1
             facts["zs"].append(_close(live, "till-1"))
             facts["day2"] = mgr.get("/v1/reports/z").json()["business_date"]
-            facts["orders"] = {"a": a, "b": b, "c": c, "d": d}
+            facts["orders"] = {"a": a, "b": b, "c": c, "d": d, "e": e}
         finally:
             live.close()
     out = data / "export"
@@ -196,7 +209,8 @@ def _read(out: Path) -> dict[str, list[dict]]:
             for col, value in zip(t["columns"], row):
                 if col["numeric"] and value:
                     places = col["accuracy"]
-                    pattern = rf"-?\d+{re.escape(t['decimal'])}\d{{{places}}}" if places else r"-?\d+"
+                    dec = re.escape(t["decimal"])
+                    pattern = rf"-?\d+{dec}\d{{{places}}}" if places else r"-?\d+"
                     assert re.fullmatch(pattern, value), (t["url"], col["name"], value)
                 elif not col["numeric"]:
                     assert len(value) <= col["max"], (t["url"], col["name"], value)
@@ -257,7 +271,7 @@ def test_line_vat_and_payments_sum_to_each_receipt(store_day) -> None:
     for p in data["datapayment.csv"]:
         pays[p["BON_ID"]] += minor(p["BASISWAEH_BETRAG"])
     receipts = [t for t in data["transactions.csv"] if t["BON_TYP"] == "Beleg"]
-    assert len(receipts) >= 9
+    assert len(receipts) >= 12
     for t in data["transactions.csv"]:
         bon = t["BON_ID"]
         gross = minor(t["UMS_BRUTTO"])
@@ -298,10 +312,11 @@ def test_closings_agree_with_the_z_reports_and_the_transactions(store_day) -> No
         assert int(closing["Z_NR"]) == z["z_number"]
         key = _key(closing)
         mine = [t for t in data["transactions.csv"] if _key(t) == key]
-        sales = [t for t in mine if t["BON_TYP"] == "Beleg" and not t["BON_ID"].count("-")]
+        sales = [t for t in mine if t["BON_TYP"] == "Beleg" and not t["BON_NAME"]]
         assert len(sales) == z["totals"]["sales_count"]
         assert sum(minor(t["UMS_BRUTTO"]) for t in sales) == z["totals"]["sales_total_minor"]
-        assert (closing["Z_START_ID"], closing["Z_ENDE_ID"]) == (mine[0]["BON_ID"], mine[-1]["BON_ID"])
+        assert (closing["Z_START_ID"], closing["Z_ENDE_ID"]) == \
+            (mine[0]["BON_ID"], mine[-1]["BON_ID"])
         pays = [p for p in data["datapayment.csv"] if _key(p) == key]
         cash = sum(minor(p["BASISWAEH_BETRAG"]) for p in pays if p["ZAHLART_TYP"] == "Bar")
         assert cash == z["totals"]["expected_minor"] - z["totals"]["float_minor"]
@@ -348,7 +363,7 @@ def test_refunds_and_reprints_reference_their_original_receipt(store_day) -> Non
     tx = {t["BON_ID"]: t for t in data["transactions.csv"]}
     closing_at = {_key(c): c["Z_ERSTELLUNG"] for c in data["cashpointclosing.csv"]}
     refs = {r["BON_ID"]: r for r in data["references.csv"]}
-    refunds = [t for t in tx.values() if t["BON_TYP"] == "Beleg" and t["UMS_BRUTTO"].startswith("-")]
+    refunds = [t for t in tx.values() if t["BON_NAME"] == "Erstattung"]
     assert len(refunds) == 3
     targets = []
     for t in refunds:
@@ -374,6 +389,27 @@ def test_refunds_and_reprints_reference_their_original_receipt(store_day) -> Non
     drawer = next(t for t in tx.values() if t["BON_NAME"] == "Schubladenöffnung")
     assert tse[drawer["BON_ID"]]["TSE_TA_SIG"] and drawer["Z_KASSE_ID"].endswith("till-1")
     assert any(t["BON_TYP"] == "AVBelegabbruch" for t in tx.values())
+    # Returns for store credit: the goods reversed with their VAT, a voucher sold for the
+    # credit, no money; the receipted one references its receipt.
+    returns = [t for t in tx.values() if t["BON_NAME"] == "Rücknahme"]
+    assert len(returns) == 2
+    lines = defaultdict(list)
+    for ln in data["lines.csv"]:
+        lines[ln["BON_ID"]].append(ln)
+    vat = {(v["BON_ID"], v["POS_ZEILE"]): v for v in data["lines_vat.csv"]}
+    for t, credit in zip(returns, (store_day["credit"], store_day["receiptless"])):
+        assert minor(t["UMS_BRUTTO"]) == 0 and t["BON_TYP"] == "Beleg"
+        goods, voucher = lines[t["BON_ID"]]
+        assert (voucher["GV_TYP"], voucher["GUTSCHEIN_NR"]) == ("MehrzweckgutscheinKauf",
+                                                                credit["code"])
+        assert vat[(t["BON_ID"], voucher["POS_ZEILE"])]["UST_SCHLUESSEL"] == "5"
+        g = vat[(t["BON_ID"], goods["POS_ZEILE"])]
+        assert minor(g["POS_BRUTTO"]) == -credit["amount_minor"] and g["UST_SCHLUESSEL"] == "2"
+        assert minor(g["POS_UST"]) < 0
+        assert not [p for p in data["datapayment.csv"] if p["BON_ID"] == t["BON_ID"]]
+    e = tx[refs[returns[0]["BON_ID"]]["REF_BON_ID"]]
+    assert minor(e["UMS_BRUTTO"]) == store_day["orders"]["e"]["total_minor"]
+    assert returns[1]["BON_ID"] not in refs
     # Transaction numbers are the journal's: unique, and the references name real ones.
     assert len(tx) == len(data["transactions.csv"])
 
@@ -439,7 +475,49 @@ def test_a_signer_outage_is_exported_as_a_tse_failure(tmp_path) -> None:
     (receipt,) = [t for t in got["transactions.csv"] if t["BON_TYP"] == "Beleg"]
     assert minor(receipt["UMS_BRUTTO"]) == sale["total_minor"]
     (tse,) = [t for t in got["transactions_tse.csv"] if t["BON_ID"] == receipt["BON_ID"]]
-    assert tse["TSE_TA_FEHLER"].startswith("TSE ausgefallen") and "cannot be read" in tse["TSE_TA_FEHLER"]
+    assert tse["TSE_TA_FEHLER"].startswith("TSE ausgefallen")
+    assert "cannot be read" in tse["TSE_TA_FEHLER"]
     assert tse["TSE_TA_SIG"] == "" and tse["TSE_TA_SIGZ"] == "" and tse["TSE_ID"] == ""
     assert tse["TSE_TANR"] == receipt["BON_NR"]
     assert got["tse.csv"] == []  # no signing unit was ever registered
+
+
+def test_a_value_too_long_for_its_column_stops_the_export_and_writes_nothing(store_day,
+                                                                               tmp_path) -> None:
+    import shutil
+
+    data = tmp_path / "store"
+    shutil.copytree(store_day["data"], data, ignore=shutil.ignore_patterns("export"))
+    with open(data / "config.toml", "a", encoding="utf-8") as fh:
+        fh.write('\n[fiscal]\ncash_register_id = "' + "R" * 48 + '"\n')  # + "-till-1" > 50
+    out = tmp_path / "export"
+    r = runner.invoke(app, ["export", "dsfinvk", str(out), "--from", store_day["day1"],
+                            "--to", store_day["day2"], "--data-dir", str(data)])
+    assert r.exit_code == 2, r.output
+    assert "Z_KASSE_ID longer than 50" in r.output
+    assert not out.exists() and not list(tmp_path.glob(".export*"))
+
+
+@given(minor_units=st.integers(-10**12, 10**12), places=st.integers(2, 5))
+def test_amounts_are_exact_with_their_places_and_the_decimal_comma(minor_units: int,
+                                                                    places: int) -> None:
+    from decimal import Decimal
+
+    from edge.fiscal import dsfinvk_spec as spec
+
+    text = spec.number(minor_units, 2, places)
+    assert re.fullmatch(rf"-?\d+,\d{{{places}}}", text)
+    assert Decimal(text.replace(",", ".")) == Decimal(minor_units) / 100
+
+
+@given(texts=st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=30),
+                      min_size=2, max_size=5))
+def test_any_text_survives_the_dialect(texts: list[str]) -> None:
+    from edge.fiscal import dsfinvk_spec as spec
+
+    table = spec.Table("x.csv", "X", "test", tuple(
+        spec.Column(f"C{i}", False, 1000, "") for i in range(len(texts))))
+    raw = spec.csv_bytes(table, [texts]).decode("utf-8")
+    rows = list(csv.reader(io.StringIO(raw, newline=""), delimiter=";", quotechar='"',
+                           strict=True))
+    assert rows == [table.names, texts]
