@@ -249,6 +249,21 @@ def test_index_xml_describes_every_file_exactly(store_day) -> None:
     for t in tables:
         assert (t["delimiter"], t["decimal"], t["quote"]) == (";", ",", '"')
         assert [c["name"] for c in t["columns"]][:3] == ["Z_KASSE_ID", "Z_ERSTELLUNG", "Z_NR"]
+    # The DTD shipped is the standard's grammar, and the check above is strict: a Table whose
+    # children are out of the standard's order does not validate.
+    dtd = (out / "gdpdu-01-09-2004.dtd").read_text(encoding="utf-8")
+    for decl in ("<!ELEMENT Table (URL, Name?, Description?, Validity?, (ANSI | Macintosh | OEM"
+                 " | UTF16 | UTF7 | UTF8)?, (DecimalSymbol, DigitGroupingSymbol)?, SkipNumBytes?,"
+                 " Range?, Epoch?, (VariableLength | FixedLength))>",
+                 "<!ELEMENT VariableColumn (Name, Description?, (Numeric | (AlphaNumeric,"
+                 " MaxLength?) | Date), Map*)>",
+                 "<!ELEMENT DataSupplier (Name, Location, Comment)>"):
+        assert decl in dtd, decl
+    raw = (out / "index.xml").read_bytes().decode("utf-8")
+    swapped = raw.replace("<UTF8/>\r\n", "", 1).replace("</Range>", "</Range><UTF8/>", 1)
+    assert swapped.count("<UTF8/>") == raw.count("<UTF8/>")
+    with pytest.raises(AssertionError):
+        _validate(ET.fromstring(swapped), _dtd_models(dtd))
     data = _read(out)  # every header, width, number format and length checked
     for name in ("transactions.csv", "lines.csv", "lines_vat.csv", "itemamounts.csv",
                  "references.csv", "transactions_tse.csv", "businesscases.csv"):
