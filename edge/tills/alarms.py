@@ -70,10 +70,11 @@ class SafeDropAlarm:
 
     def check(self, announce: bool = True) -> None:
         """Compare the open drawers with the threshold and publish what changed (loop thread)."""
-        now = {sid: (till, lane, expected) for sid, till, lane, expected in self.store.reader.execute(
+        rows = self.store.reader.execute(
             "SELECT session_id, till_id, lane_id, expected_minor FROM till_sessions "
             "WHERE state = 'open'")
-            if session.safe_drop_recommended(expected, self.threshold_minor)}
+        now = {sid: (till, lane, expected) for sid, till, lane, expected in rows
+               if session.safe_drop_recommended(expected, self.threshold_minor)}
         for sid, (till, lane, _) in self._above.items():
             if sid not in now and announce:
                 self._publish(CLEARED, self._payload(sid, till, lane), lane)
