@@ -61,7 +61,7 @@ from edge.sync_link import engine_for
 from edge.tender.domain import DOMAIN as TENDER
 from edge.tender.service import Payments
 from edge.tender.terminals import Terminals
-from edge.tills.alarms import safe_drop_check
+from edge.tills.alarms import SafeDropAlarm, safe_drop_check
 from edge.tills.domain import DOMAIN as TILLS
 from sync.engine import SyncEngine
 from sync.port import ChangeApplier
@@ -150,6 +150,7 @@ class Daemon:
     pickup: PickupService | None = field(default=None)
     sync_engine: SyncEngine | None = field(default=None)
     returns_policy: ReturnsPolicy | None = field(default=None)
+    safe_drop: SafeDropAlarm | None = field(default=None)
 
     def start(self) -> None:
         """Open the store and start the print workers (before the event loop runs)."""
@@ -171,6 +172,8 @@ class Daemon:
         payments = asyncio.create_task(self.payments.run(lambda: False), name="payments")
         # After the writer: device events and counters go through it.
         await self.devices.start()
+        if self.safe_drop is not None:  # warns on the lanes' streams, the devices hub's
+            self.safe_drop.attach_loop(asyncio.get_running_loop())
         # Uploads the log and applies down-sync in the background; a store without a relay
         # URL or credential runs without it.
         engine = engine_for(self.store, self.config.sync, self.appliers)
@@ -186,6 +189,8 @@ class Daemon:
             if syncing is not None:
                 await _cancel(syncing)
             self.sync_engine = None
+            if self.safe_drop is not None:
+                self.safe_drop.attach_loop(None)
             await self.devices.stop()
             await _cancel(payments)
             await self.payments.close()
@@ -225,9 +230,11 @@ def compose(data_dir: Path, config: Config, clock: Clock | None = None) -> Daemo
                             terminal_status_timeout_s=config.tender.terminal_status_timeout_s)
     approvals = ApprovalService(store, approval_policy_of(config))
     pickup = PickupService(store, config.pickup, devices.hub.publish)
+    safe_drop = SafeDropAlarm(store, config.cash.safe_drop_above_minor, devices.hub.publish)
     return Daemon(config, store, policy, printing, terminals, payments, devices,
                   appliers_for(config), approvals, loyalty,
-                  returns_policy=returns_policy_of(data_dir, config), pickup=pickup)
+                  returns_policy=returns_policy_of(data_dir, config), pickup=pickup,
+                  safe_drop=safe_drop)
 
 
 def returns_policy_of(data_dir: Path, config: Config) -> ReturnsPolicy:

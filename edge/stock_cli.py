@@ -51,6 +51,19 @@ def _milli(text: str) -> int:
     return int(value)
 
 
+def _operator(tx, config, manager: bool):
+    """The CLI acting for the store's operator, and the approval rules it answers to: with
+    `--manager` the store's rules, so the approval is audited (`approval.overridden` naming
+    lane `cli`); without, none (a variance above the threshold is refused: no one at a shell
+    can be asked for an approval token)."""
+    from edge import compose
+    from edge.lanes import Principal
+
+    who = Principal(tx.identity.tenant_id, tx.identity.store_id, CLI_LANE,
+                    "manager" if manager else "cashier", CLI_LANE)
+    return who, compose.approval_policy_of(config) if manager else None
+
+
 def _pairs(lines: list[str]) -> list[tuple[str, int]]:
     out_ = []
     for item in lines:
@@ -178,9 +191,11 @@ def count(
     from schemas.inventory_api import CountedQty, CountStock
 
     req = CountStock(section=section, lines=tuple(CountedQty(s, q) for s, q in _pairs(lines)))
-    role = "manager" if manager else "cashier"
-    view = _run(data_dir, lambda tx, c: commands.count(tx, CLI_LANE, role, c.inventory, req),
-                commands.count_view, json_out)
+    def run(tx, c):
+        who, approvals = _operator(tx, c, manager)
+        return commands.count(tx, who, c.inventory, req, approvals)
+
+    view = _run(data_dir, run, commands.count_view, json_out)
     if not json_out:
         for ln in view.lines:
             out.print(f"{ln.sku}: counted {_units(ln.counted_milli)}, variance "
@@ -210,9 +225,11 @@ def adjust(
                                "note": note}, AdjustStock)
     except msgspec.ValidationError as exc:
         raise _fail(str(exc), 2) from None
-    role = "manager" if manager else "cashier"
-    view = _run(data_dir, lambda tx, c: commands.adjust(tx, CLI_LANE, role, c.inventory, req),
-                lambda conn, _id: stock_of(conn, sku), json_out)
+    def run(tx, c):
+        who, approvals = _operator(tx, c, manager)
+        return commands.adjust(tx, who, c.inventory, req, approvals)
+
+    view = _run(data_dir, run, lambda conn, _id: stock_of(conn, sku), json_out)
     if not json_out:
         out.print(f"{sku}: on hand {_units(view.on_hand_milli)}, available "
                   f"{_units(view.available_milli)}")

@@ -19,6 +19,7 @@ from schemas.eventbase import EventBody
 Action = Literal[
     "line_discount", "cart_discount", "price_override", "refund", "return",
     "receiptless_return", "return_outside_window", "cart_void", "no_sale", "cash_paid_out",
+    "till_close_difference", "stock_count_variance", "stock_adjustment",
 ]
 ACTIONS: tuple[str, ...] = Action.__args__  # type: ignore[attr-defined]
 Via = Literal["pin", "device"]

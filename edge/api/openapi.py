@@ -132,7 +132,8 @@ def conform(doc: dict[str, Any]) -> dict[str, Any]:
     if events is not None:
         events["responses"]["200"] = {
             "description": "A Server-Sent Events stream (one `data:` JSON object per event: "
-            "scans of the lane's scanners, device changes); it stays open",
+            "scans of the lane's scanners, device changes, pickup SLA alarms, the lane's till "
+            "`till.safe_drop_recommended` / `till.safe_drop_cleared`); it stays open",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         }
     approvals = paths.get("/v1/approvals/stream", {}).get("get")

@@ -97,14 +97,18 @@ def _rule(c: RuleConfig) -> Rule:
 def legacy(discount_above_bp: int, refund_above_minor: int) -> RuleSet:
     """The default rules: what the older config keys meant (discounts above a share, refunds
     and returns above an amount need a manager), and a manager for every receiptless
-    return, return outside the window, price override, no-sale drawer opening and cash paid
-    out. A cart void needs nobody unless a rule says so."""
+    return, return outside the window, price override, no-sale drawer opening, cash paid
+    out, till closed over/short, stock count variance and stock adjustment (whenever the
+    owning domain's own threshold says the action needs a manager: `[cash]`, `[inventory]`).
+    A cart void needs nobody unless a rule says so."""
     return RuleSet.of((Rule("line_discount", above_bp=discount_above_bp),
                        Rule("cart_discount", above_bp=discount_above_bp),
                        Rule("refund", above_minor=refund_above_minor),
                        Rule("return", above_minor=refund_above_minor),
                        Rule("receiptless_return"), Rule("return_outside_window"),
-                       Rule("price_override"), Rule("no_sale"), Rule("cash_paid_out")))
+                       Rule("price_override"), Rule("no_sale"), Rule("cash_paid_out"),
+                       Rule("till_close_difference"), Rule("stock_count_variance"),
+                       Rule("stock_adjustment")))
 
 
 def effective(config: ApprovalsConfig, store_id: str, *, discount_above_bp: int,

@@ -43,6 +43,11 @@ CONDITIONS: dict[str, frozenset[str]] = {
     "cart_void": frozenset({"above_lines", "above_minor"}),
     "no_sale": frozenset(),
     "cash_paid_out": frozenset({"above_minor"}),
+    # A till closed over or short: the amount is the difference, either way.
+    "till_close_difference": frozenset({"above_minor"}),
+    # Stock variances are judged in units by [inventory] manager_above_milli; no condition here.
+    "stock_count_variance": frozenset(),
+    "stock_adjustment": frozenset(),
 }
 MAX_RULES = 64
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from core import stock
 from core.ids import uuid7
+from edge.approvals.rules import ApprovalPolicy
 from edge.catalog import lookup
 from edge.inventory import levels
-from edge.inventory.approvals import approve_variance
+from edge.inventory.approvals import adjustment_subject, approve_variance, count_subject
 from edge.inventory.errors import (
     AlreadyDone,
     InsufficientStock,
@@ -23,7 +24,7 @@ from edge.inventory.errors import (
     UnknownSku,
 )
 from edge.inventory.settings import InventoryConfig
-from edge.lanes import Role
+from edge.lanes import Principal
 from edge.store.writer import Tx
 from schemas import inventory as inv
 from schemas import inventory_api as api
@@ -156,24 +157,35 @@ def ship(tx: Tx, lane_id: str | None, transfer_id: str, req: api.ShipTransfer) -
 # --- adjustments and counts ------------------------------------------------------------------
 
 
-def adjust(tx: Tx, lane_id: str | None, role: Role, settings: InventoryConfig,
-           req: api.AdjustStock) -> str:
+def adjust(tx: Tx, who: Principal, settings: InventoryConfig, req: api.AdjustStock,
+           approvals: ApprovalPolicy | None = None, token: str | None = None) -> str:
     if req.delta_milli == 0:
         raise InvalidStock("an adjustment moves stock: delta_milli must not be 0",
                            field="delta_milli")
     _known(tx, [req.sku])
-    approved = approve_variance(role, [req.delta_milli], settings.manager_above_milli,
-                                f"the adjustment of {req.sku}")
+    approved = approve_variance(
+        tx, who, approvals, [req.delta_milli], settings.manager_above_milli,
+        f"the adjustment of {req.sku}", action="stock_adjustment",
+        subject=adjustment_subject(req.sku, req.delta_milli, req.reason), token=token)
     adjustment_id = uuid7()
     tx.append(inv.StockAdjusted(adjustment_id=adjustment_id, sku=req.sku,
                                 delta_milli=req.delta_milli, reason=req.reason,
                                 approved_by_role=approved, note=req.note),
-              stream=f"stock:{req.sku}", lane_id=lane_id)
+              stream=f"stock:{req.sku}", lane_id=who.lane_id)
     return adjustment_id
 
 
-def count(tx: Tx, lane_id: str | None, role: Role, settings: InventoryConfig,
-          req: api.CountStock) -> str:
+def adjustment_view(conn, adjustment_id: str, stock_view: api.StockView) -> api.AdjustmentView:
+    rows = conn.execute("SELECT sku, delta_milli, reason, approved_by_role FROM "
+                        "stock_adjustments WHERE adjustment_id = ?", (adjustment_id,)).fetchall()
+    assert rows, f"adjustment {adjustment_id} not recorded"
+    sku, delta, reason, role = rows[0]
+    return api.AdjustmentView(adjustment_id=adjustment_id, sku=sku, delta_milli=delta,
+                              reason=reason, approved_by_role=role, stock=stock_view)
+
+
+def count(tx: Tx, who: Principal, settings: InventoryConfig, req: api.CountStock,
+          approvals: ApprovalPolicy | None = None, token: str | None = None) -> str:
     """A blind count: expected is read here, at the moment the count is recorded, so sales
     between the counter's walk and this call are not counted twice only if the section was
     counted quickly; the variance is what the books say against what was found."""
@@ -181,12 +193,14 @@ def count(tx: Tx, lane_id: str | None, role: Role, settings: InventoryConfig,
     _known(tx, counted)
     current = levels.levels(tx.conn, counted)
     lines = count_lines({s: v.on_hand_milli for s, v in current.items()}, counted)
-    approved = approve_variance(role, [ln.variance_milli for ln in lines],
-                                settings.manager_above_milli, f"the count of {req.section}")
+    approved = approve_variance(
+        tx, who, approvals, [ln.variance_milli for ln in lines], settings.manager_above_milli,
+        f"the count of {req.section}", action="stock_count_variance",
+        subject=count_subject(req.section, counted), token=token)
     count_id = uuid7()
     tx.append(inv.StockCounted(count_id=count_id, section=req.section, lines=lines,
                                approved_by_role=approved),
-              stream=f"stock:count:{count_id}", lane_id=lane_id)
+              stream=f"stock:count:{count_id}", lane_id=who.lane_id)
     return count_id
 
 

@@ -10,6 +10,8 @@ from litestar.params import JSONBody, Parameter, PathParameter, QueryParameter
 
 from edge.api.deps import Injected, respond
 from edge.api.problems import READ_PROBLEMS, WRITE_PROBLEMS
+from edge.approvals.header import ApprovalToken, with_token
+from edge.approvals.service import ApprovalService
 from edge.catalog import lookup
 from edge.inventory import commands, levels
 from edge.inventory.errors import UnknownSku
@@ -36,6 +38,7 @@ class StockController(Controller):
     tags = ["stock"]
     store: Store
     inventory: InventoryConfig
+    approvals: ApprovalService
 
     @get("", responses=READ_PROBLEMS, summary="On-hand, reserved and available of one SKU")
     async def show(self, sku: str = Parameter(min_length=1, max_length=64)) -> api.StockView:
@@ -61,31 +64,33 @@ class StockController(Controller):
         return respond(await self.store.gate.run(mutation, data, effect))
 
     @post("/adjustments", status_code=201, responses=WRITE_PROBLEMS,
-          summary="Adjust on-hand with a reason (a manager above [inventory] "
+          summary="Adjust on-hand with a reason (a manager's approval above [inventory] "
           "manager_above_milli)")
-    async def adjust(self, mutation: Injected[Mutation],
-                     data: JSONBody[api.AdjustStock]) -> Response[api.AdjustmentView]:
-        def effect(tx: Tx):
-            who = mutation.who
-            adjustment_id = commands.adjust(tx, who.lane_id, who.role, self.inventory, data)
-            return answer(201, api.AdjustmentView(
-                adjustment_id=adjustment_id, sku=data.sku, delta_milli=data.delta_milli,
-                reason=data.reason, approved_by_role=who.role,
-                stock=stock_of(tx.conn, data.sku)))
+    async def adjust(self, mutation: Injected[Mutation], data: JSONBody[api.AdjustStock],
+                     approval_token: ApprovalToken = None) -> Response[api.AdjustmentView]:
+        m = with_token(mutation, approval_token)
 
-        return respond(await self.store.gate.run(mutation, data, effect))
+        def effect(tx: Tx):
+            adjustment_id = commands.adjust(tx, m.who, self.inventory, data,
+                                            self.approvals.policy, m.approval_token)
+            return answer(201, commands.adjustment_view(tx.conn, adjustment_id,
+                                                        stock_of(tx.conn, data.sku)))
+
+        return respond(await self.approvals.asking(self.store.gate.run(m, data, effect)))
 
     @post("/counts", status_code=201, responses=WRITE_PROBLEMS,
-          summary="Record a blind cycle count of a section (a manager when a variance is "
-          "above [inventory] manager_above_milli)")
-    async def count(self, mutation: Injected[Mutation],
-                    data: JSONBody[api.CountStock]) -> Response[api.CountView]:
+          summary="Record a blind cycle count of a section (a manager's approval when a "
+          "variance is above [inventory] manager_above_milli)")
+    async def count(self, mutation: Injected[Mutation], data: JSONBody[api.CountStock],
+                    approval_token: ApprovalToken = None) -> Response[api.CountView]:
+        m = with_token(mutation, approval_token)
+
         def effect(tx: Tx):
-            who = mutation.who
-            count_id = commands.count(tx, who.lane_id, who.role, self.inventory, data)
+            count_id = commands.count(tx, m.who, self.inventory, data, self.approvals.policy,
+                                      m.approval_token)
             return answer(201, commands.count_view(tx.conn, count_id))
 
-        return respond(await self.store.gate.run(mutation, data, effect))
+        return respond(await self.approvals.asking(self.store.gate.run(m, data, effect)))
 
     @get("/deliveries", responses=READ_PROBLEMS, summary="Deliveries HQ announced")
     async def deliveries(

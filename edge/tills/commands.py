@@ -20,11 +20,12 @@ import apsw
 
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.ids import uuid7
+from edge.approvals.rules import ApprovalPolicy, Facts
 from edge.checklists.commands import open_closing_items
 from edge.lanes import Principal
 from edge.store.writer import Tx
 from edge.tills import report, session
-from edge.tills.approval import approver
+from edge.tills.approval import approved, approver
 from edge.tills.settings import CashConfig
 from schemas import cash as c
 
@@ -58,6 +59,11 @@ class OpenSession:
 
 def _stream(till_id: str) -> str:
     return f"till:{till_id}"
+
+
+def _subject(s: OpenSession) -> str:
+    """What an approval of a cash action is bound to: the till and its session."""
+    return f"till:{s.till_id}/session:{s.session_id}"
 
 
 def open_session(conn: apsw.Connection, till_id: str) -> OpenSession | None:
@@ -95,15 +101,18 @@ def open_till(tx: Tx, who: Principal, cfg: CashConfig, currency: str, till_id: s
     return session_id
 
 
-def move_cash(tx: Tx, who: Principal, cfg: CashConfig, till_id: str, req: c.MoveCash) -> str:
+def move_cash(tx: Tx, who: Principal, cfg: CashConfig, till_id: str, req: c.MoveCash,
+              approvals: ApprovalPolicy | None = None, token: str | None = None) -> str:
     s = _working(tx, who, till_id)
-    if req.kind == "pay_out" and req.amount_minor > cfg.pay_out_manager_above_minor:
-        approver(who, f"a pay-out of {req.amount_minor}")
     if req.kind in ("pay_out", "pay_in") and not req.reason.strip():
         raise InvalidInput("a pay-in or pay-out needs a reason", field="reason")
     if session.SIGN[req.kind] < 0 and req.amount_minor > s.expected_minor:
         raise InsufficientCash(f"the drawer of till {till_id} is not expected to hold "
                                f"{req.amount_minor}")
+    # Asked last, right before the event: nothing is approved that is refused anyway.
+    if req.kind == "pay_out" and req.amount_minor > cfg.pay_out_manager_above_minor:
+        approved(tx, who, approvals, Facts("cash_paid_out", amount_minor=req.amount_minor),
+                 _subject(s), token, f"a pay-out of {req.amount_minor} from till {till_id}")
     movement_id = uuid7()
     tx.append(c.TillCashMoved(session_id=s.session_id, till_id=till_id, movement_id=movement_id,
                               kind=req.kind, amount_minor=req.amount_minor, reason=req.reason,
@@ -132,12 +141,14 @@ def confirm(tx: Tx, who: Principal, till_id: str, movement_id: str) -> None:
               stream=_stream(till_id), lane_id=who.lane_id)
 
 
-def no_sale(tx: Tx, who: Principal, cfg: CashConfig, till_id: str, req: c.NoSale) -> str:
+def no_sale(tx: Tx, who: Principal, cfg: CashConfig, till_id: str, req: c.NoSale,
+            approvals: ApprovalPolicy | None = None, token: str | None = None) -> str:
     s = _working(tx, who, till_id)
-    approved = approver(who, "opening the drawer without a sale") \
+    by = approved(tx, who, approvals, Facts("no_sale"), _subject(s), token,
+                  f"opening the drawer of till {till_id} without a sale") \
         if cfg.no_sale_needs_manager else None
     tx.append(c.TillNoSale(session_id=s.session_id, till_id=till_id, reason=req.reason,
-                           by=who.token_id, approved_by=approved),
+                           by=who.token_id, approved_by=by),
               stream=_stream(till_id), lane_id=who.lane_id)
     return s.lane_id
 
@@ -146,9 +157,12 @@ class CountMissing(Conflict):
     slug, title = "till-count-missing", "An open till has no count"
 
 
-def end_of_day(tx: Tx, who: Principal, cfg: CashConfig, req: c.EndOfDay) -> list[str]:
+def end_of_day(tx: Tx, who: Principal, cfg: CashConfig, req: c.EndOfDay,
+               approvals: ApprovalPolicy | None = None, token: str | None = None) -> list[str]:
     """Close every open till with its count, all or none (a missing count refuses the whole
-    end of day). The tills' Z reports then make up the store's day (`core.zreport`)."""
+    end of day). The tills' Z reports then make up the store's day (`core.zreport`). A till
+    over or short beyond the threshold needs its approval like a single close; one token
+    approves one till's close (a manager's token approves them all)."""
     left = open_closing_items(tx.conn, tx.business_date)
     if left:
         approver(who, f"closing the store with open closing checklist items ({', '.join(left)})")
@@ -161,11 +175,13 @@ def end_of_day(tx: Tx, who: Principal, cfg: CashConfig, req: c.EndOfDay) -> list
     if unknown:
         raise TillNotOpen(f"till(s) {', '.join(unknown)} are not open")
     for till_id in open_ids:
-        close_till(tx, who, cfg, till_id, c.CloseTill(req.counts[till_id], req.note))
+        close_till(tx, who, cfg, till_id, c.CloseTill(req.counts[till_id], req.note),
+                   approvals, token)
     return open_ids
 
 
-def close_till(tx: Tx, who: Principal, cfg: CashConfig, till_id: str, req: c.CloseTill) -> str:
+def close_till(tx: Tx, who: Principal, cfg: CashConfig, till_id: str, req: c.CloseTill,
+               approvals: ApprovalPolicy | None = None, token: str | None = None) -> str:
     s = _working(tx, who, till_id)
     counted = session.count_total(req.counted, cfg.denominations_of(s.currency))
     waiting = tx.conn.execute(
@@ -179,17 +195,19 @@ def close_till(tx: Tx, who: Principal, cfg: CashConfig, till_id: str, req: c.Clo
         report.read_range(tx.conn, s.opened_seq, last_seq), s.session_id, s.lane_id))
     assert totals.expected_minor == s.expected_minor, (totals, s)  # projection == log fold
     diff = session.over_short(counted, totals.expected_minor)
-    approved = None
+    by = None
     if session.needs_approval(diff, cfg.close_difference_manager_above_minor):
-        approved = approver(who, f"closing till {till_id} {'over' if diff > 0 else 'short'} "
-                                 f"by {abs(diff)}")
+        way = "over" if diff > 0 else "short"
+        by = approved(tx, who, approvals, Facts("till_close_difference", amount_minor=abs(diff)),
+                      f"{_subject(s)}/{way}", token, f"closing till {till_id} {way} by {abs(diff)}")
+        last_seq = tx.head_seq  # the approval's event moves no cash: the range ends right here
     z = (tx.conn.execute("SELECT last_z FROM till_z_numbers WHERE till_id = ?", (till_id,))
          .fetchall() or [(0,)])[0][0] + 1
     tx.append(c.TillClosed(session_id=s.session_id, till_id=till_id, lane_id=s.lane_id,
                            z_number=z, first_seq=s.opened_seq, last_seq=last_seq,
                            counted=tuple(req.counted), counted_minor=counted,
                            expected_minor=totals.expected_minor, over_short_minor=diff,
-                           totals=totals, closed_by=who.token_id, approved_by=approved,
+                           totals=totals, closed_by=who.token_id, approved_by=by,
                            closed_at_ms=tx.now_ms, note=req.note),
               stream=_stream(till_id), lane_id=who.lane_id)
     return s.session_id

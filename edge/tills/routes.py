@@ -11,6 +11,8 @@ from litestar.params import JSONBody, PathParameter
 from core.errors import Forbidden
 from edge.api.deps import Injected, respond
 from edge.api.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented
+from edge.approvals.header import ApprovalToken, with_token
+from edge.approvals.service import ApprovalService
 from edge.carts.model import Policy
 from edge.lanes import Principal
 from edge.printing.service import PrintService
@@ -35,6 +37,7 @@ class TillController(Controller):
     policy: Policy
     cash: CashConfig
     printing: PrintService
+    approvals: ApprovalService
 
     def _view(self, tx: Tx, till_id: str, status: int = 200):
         return answer(status, views.till_view(tx.conn, till_id, self.cash.safe_drop_above_minor))
@@ -42,12 +45,15 @@ class TillController(Controller):
     @post("/end-of-day", responses=WRITE_PROBLEMS, status_code=201,
           summary="The store's end of day: close every open till (blind counts); answers the "
                   "day's store Z report, the aggregate of the tills' (manager)")
-    async def end_of_day(self, mutation: Injected[Mutation],
-                         data: JSONBody[c.EndOfDay]) -> Response[ZReport]:
+    async def end_of_day(self, mutation: Injected[Mutation], data: JSONBody[c.EndOfDay],
+                         approval_token: ApprovalToken = None) -> Response[ZReport]:
+        m = with_token(mutation, approval_token)
+
         def effect(tx: Tx):
-            commands.end_of_day(tx, mutation.who, self.cash, data)
+            commands.end_of_day(tx, m.who, self.cash, data, self.approvals.policy,
+                                m.approval_token)
             return answer(201, z_report_for_day(tx.conn, tx.store_id, tx.business_date))
-        return respond(await self.store.gate.run(mutation, data, effect))
+        return respond(await self.approvals.asking(self.store.gate.run(m, data, effect)))
 
     @post("/{till_id:str}/open", responses=WRITE_PROBLEMS, status_code=201,
           summary="Open a till at the calling lane with a float counted by denomination")
@@ -66,11 +72,15 @@ class TillController(Controller):
     @post("/{till_id:str}/movements", responses=WRITE_PROBLEMS, status_code=201,
           summary="A drop to the safe, a pickup, a pay-in or a pay-out (with a reason)")
     async def move(self, mutation: Injected[Mutation], till_id: TillId,
-                   data: JSONBody[c.MoveCash]) -> Response[c.TillView]:
+                   data: JSONBody[c.MoveCash],
+                   approval_token: ApprovalToken = None) -> Response[c.TillView]:
+        m = with_token(mutation, approval_token)
+
         def effect(tx: Tx):
-            commands.move_cash(tx, mutation.who, self.cash, till_id, data)
+            commands.move_cash(tx, m.who, self.cash, till_id, data, self.approvals.policy,
+                               m.approval_token)
             return self._view(tx, till_id, 201)
-        return respond(await self.store.gate.run(mutation, data, effect))
+        return respond(await self.approvals.asking(self.store.gate.run(m, data, effect)))
 
     @post("/{till_id:str}/movements/{movement_id:str}/confirm", responses=WRITE_PROBLEMS,
           status_code=200, summary="A second person confirms a drop or a pickup")
@@ -84,13 +94,16 @@ class TillController(Controller):
     @post("/{till_id:str}/no-sale", responses=WRITE_PROBLEMS, status_code=201,
           summary="Open the drawer without a sale (recorded; a manager by default)")
     async def no_sale(self, mutation: Injected[Mutation], till_id: TillId,
-                      data: JSONBody[c.NoSale]) -> Response[c.TillView]:
+                      data: JSONBody[c.NoSale],
+                      approval_token: ApprovalToken = None) -> Response[c.TillView]:
+        m = with_token(mutation, approval_token)
         lanes: list[str] = []
 
         def effect(tx: Tx):
-            lanes.append(commands.no_sale(tx, mutation.who, self.cash, till_id, data))
+            lanes.append(commands.no_sale(tx, m.who, self.cash, till_id, data,
+                                          self.approvals.policy, m.approval_token))
             return self._view(tx, till_id, 201)
-        outcome = await self.store.gate.run(mutation, data, effect)
+        outcome = await self.approvals.asking(self.store.gate.run(m, data, effect))
         for lane in lanes:  # a fresh no-sale (not a replay) opens the drawer, after the commit
             self.printing.kick_for_lane(lane)
         return respond(outcome)
@@ -98,13 +111,17 @@ class TillController(Controller):
     @post("/{till_id:str}/close", responses=WRITE_PROBLEMS, status_code=201,
           summary="Close the till with a blind count by denomination; answers its Z report")
     async def close(self, mutation: Injected[Mutation], till_id: TillId,
-                    data: JSONBody[c.CloseTill]) -> Response[c.TillReport]:
+                    data: JSONBody[c.CloseTill],
+                    approval_token: ApprovalToken = None) -> Response[c.TillReport]:
+        m = with_token(mutation, approval_token)
+
         def effect(tx: Tx):
-            commands.close_till(tx, mutation.who, self.cash, till_id, data)
+            commands.close_till(tx, m.who, self.cash, till_id, data, self.approvals.policy,
+                                m.approval_token)
             z = tx.conn.execute("SELECT last_z FROM till_z_numbers WHERE till_id = ?",
                                 (till_id,)).fetchall()[0][0]
             return answer(201, views.z_report(tx.conn, till_id, z))
-        return respond(await self.store.gate.run(mutation, data, effect))
+        return respond(await self.approvals.asking(self.store.gate.run(m, data, effect)))
 
     @get("/{till_id:str}/x", responses=documented(400, 401, 403, 404, 409, 429),
          summary="X report of the open session, from the log (manager)")

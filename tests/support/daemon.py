@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from core.files import write_atomic
 from tests.support.process import ChildProcess
 
 READY_TIMEOUT_S = 30.0
@@ -31,16 +32,25 @@ class DaemonProcess(ChildProcess):
     url: str = ""
     tokens: dict[str, str] = field(default_factory=dict)
     log_path: Path | None = None
+    # A file holding the offset (ms) the daemon adds to the system clock: set it to run the
+    # daemon under `tests.support.clocked_serve`, move time with `advance_clock`.
+    clock_file: Path | None = None
 
     def start(self) -> "DaemonProcess":
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / "daemon.log"
         env = {**os.environ, **self.extra_env, "PYTHONUNBUFFERED": "1"}
+        entry = "edge.cli"
+        if self.clock_file is not None:
+            entry = "tests.support.clocked_serve"
+            root = str(Path(__file__).resolve().parents[2])
+            env["NOVAPOS_TEST_CLOCK_FILE"] = str(self.clock_file)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         log = open(self.log_path, "ab")
         # Reuse the port across restarts so lanes (and tests) keep one URL.
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edge.cli", "serve", "--data-dir", str(self.data_dir),
+            [sys.executable, "-m", entry, "serve", "--data-dir", str(self.data_dir),
              "--host", "127.0.0.1", "--port", str(self.port), "--demo"],
             stdout=subprocess.PIPE, stderr=log, env=env,
         )
@@ -87,6 +97,20 @@ class DaemonProcess(ChildProcess):
                 self.tokens[m.group(1)] = m.group(2)
             elif line.startswith("try:"):
                 return self
+
+    def clock_offset_ms(self) -> int:
+        assert self.clock_file is not None, "a daemon started without clock_file"
+        return int(self.clock_file.read_text() or "0") if self.clock_file.exists() else 0
+
+    def now_ms(self) -> int:
+        """The daemon's clock (the system clock plus the offset, if any)."""
+        offset = self.clock_offset_ms() if self.clock_file is not None else 0
+        return time.time_ns() // 1_000_000 + offset
+
+    def advance_clock(self, delta_ms: int) -> None:
+        """Move the daemon's clock forward (atomically: it reads the file at every tick)."""
+        assert delta_ms >= 0, "time never runs backwards"
+        write_atomic(self.clock_file, str(self.clock_offset_ms() + delta_ms).encode())
 
     def client(self, lane: str = "lane-1", **kwargs) -> httpx.Client:
         return httpx.Client(

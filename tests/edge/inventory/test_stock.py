@@ -83,13 +83,12 @@ def test_unknown_skus_are_refused_and_nothing_is_recorded(store) -> None:
 
 def test_an_adjustment_has_a_reason_and_a_big_one_needs_a_manager(store) -> None:
     req = api.AdjustStock("BREAD-500G", -2000, "damage", "dropped")
-    store.writer.run_sync(lambda tx: commands.adjust(tx, "lane-1", "cashier", CFG.inventory, req))
+    store.writer.run_sync(lambda tx: commands.adjust(tx, CASHIER, CFG.inventory, req))
     assert levels.level(store.reader, "BREAD-500G").on_hand_milli == -2000
     big = api.AdjustStock("BREAD-500G", -20_000, "theft")
     with pytest.raises(ManagerRequired):
-        store.writer.run_sync(lambda tx: commands.adjust(tx, "lane-1", "cashier", CFG.inventory,
-                                                         big))
-    store.writer.run_sync(lambda tx: commands.adjust(tx, "m", "manager", CFG.inventory, big))
+        store.writer.run_sync(lambda tx: commands.adjust(tx, CASHIER, CFG.inventory, big))
+    store.writer.run_sync(lambda tx: commands.adjust(tx, MANAGER, CFG.inventory, big))
     assert levels.level(store.reader, "BREAD-500G").on_hand_milli == -22_000
     reasons = [r[0] for r in store.reader.execute(
         "SELECT reason FROM stock_adjustments ORDER BY seq")]
@@ -101,19 +100,16 @@ def test_a_blind_count_sets_on_hand_to_what_was_found(store) -> None:
     sell(store, [("MILK-1L", 1)])
     req = api.CountStock("dairy", (api.CountedQty("MILK-1L", 7000),
                                    api.CountedQty("BREAD-500G", 4000)))
-    cid = store.writer.run_sync(lambda tx: commands.count(tx, "lane-1", "cashier",
-                                                          CFG.inventory, req))
+    cid = store.writer.run_sync(lambda tx: commands.count(tx, CASHIER, CFG.inventory, req))
     view = commands.count_view(store.reader, cid)
     assert [(ln.sku, ln.expected_milli, ln.variance_milli) for ln in view.lines] == [
         ("BREAD-500G", 4000, 0), ("MILK-1L", 9000, -2000)]
     assert levels.level(store.reader, "MILK-1L").on_hand_milli == 7000
     far_off = api.CountStock("dairy", (api.CountedQty("MILK-1L", 0),))
     with pytest.raises(ManagerRequired):
-        store.writer.run_sync(lambda tx: commands.count(tx, "lane-1", "cashier",
-                                                        CFG.inventory, far_off))
+        store.writer.run_sync(lambda tx: commands.count(tx, CASHIER, CFG.inventory, far_off))
     assert levels.level(store.reader, "MILK-1L").on_hand_milli == 7000
-    store.writer.run_sync(lambda tx: commands.count(tx, MANAGER.lane_id, "manager",
-                                                    CFG.inventory, far_off))
+    store.writer.run_sync(lambda tx: commands.count(tx, MANAGER, CFG.inventory, far_off))
     assert levels.level(store.reader, "MILK-1L").on_hand_milli == 0
     assert verify(store.db_path).ok
 

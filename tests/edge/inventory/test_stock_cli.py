@@ -8,16 +8,29 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 from typer.testing import CliRunner
 
+from core import bodycodec
 from edge.cli import app
+from edge.store.db import DB_FILENAME, open_connection, register_dictionaries
 
 runner = CliRunner()
 
 
 def cli(*args: str):
     return runner.invoke(app, list(args))
+
+
+def _events(data_dir: Path, kind: str) -> list[tuple[int, dict]]:
+    conn = open_connection(data_dir / DB_FILENAME, readonly=True)
+    try:
+        register_dictionaries(conn)
+        return [(seq, msgspec.json.decode(bodycodec.decode(body))) for seq, body in conn.execute(
+            "SELECT seq, body FROM events WHERE type = ? ORDER BY seq", (kind,))]
+    finally:
+        conn.close()
 
 
 @pytest.fixture
@@ -46,6 +59,11 @@ def test_receive_show_count_adjust_low(data_dir: Path) -> None:
         == 10_000
     r = cli("stock", "count", "CAP-RED=3", "--section", "hats", "--manager", *d)
     assert r.exit_code == 0 and "variance -7" in r.output
+    # The operator's --manager approval is in the audit trail, naming the count.
+    trail = _events(data_dir, "approval.overridden")
+    counted = _events(data_dir, "stock.counted")
+    assert [(b["action"], b["approver_id"], b["action_seq"]) for _, b in trail] == [
+        ("stock_count_variance", "cli", counted[0][0])]
     r = cli("stock", "adjust", "CAP-BLU", "--reason", "damage", *d, "--", "-1.5")
     assert r.exit_code == 0 and "on hand 0.5" in r.output, r.output
     low = json.loads(cli("stock", "show", "--low", "--json", *d).output)["items"]

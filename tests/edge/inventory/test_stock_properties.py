@@ -21,7 +21,7 @@ from edge import demo
 from edge.inventory import commands, levels
 from schemas import inventory as inv
 from schemas import inventory_api as api
-from tests.edge.inventory.helpers import SKUS, folded, levels_of, sell
+from tests.edge.inventory.helpers import MANAGER, SKUS, folded, levels_of, sell
 from tests.support.store import TestStore, verify
 
 CFG = config_mod.load(None, {})
@@ -62,11 +62,11 @@ def test_stock_is_the_sum_of_its_events_and_reservations_fit_and_end(program) ->
                     elif kind == "adjust" and step[2] != 0:
                         req = api.AdjustStock(step[1], step[2], "correction")
                         s.writer.run_sync(lambda tx, r=req: commands.adjust(
-                            tx, "l", "manager", CFG.inventory, r))
+                            tx, MANAGER, CFG.inventory, r))
                     elif kind == "count":
                         req = api.CountStock("s", tuple(api.CountedQty(k, q) for k, q in step[1]))
                         s.writer.run_sync(lambda tx, r=req: commands.count(
-                            tx, "l", "manager", CFG.inventory, r))
+                            tx, MANAGER, CFG.inventory, r))
                     elif kind == "reserve":
                         lines = tuple(inv.StockLine(k, q) for k, q in step[1])
                         rid = s.writer.run_sync(lambda tx, ln=lines, e=step[2]: commands.reserve(
