@@ -62,10 +62,14 @@ def numbers(conn: apsw.Connection) -> Numbers:
 
 
 def _start_ms(conn: apsw.Connection, stored: Event, body: EventBody) -> int:
-    """When the transaction began: a sale's cart opening; any other event is instantaneous."""
+    """When the transaction began: a sale's cart opening; any other event is instantaneous.
+
+    Read from the cart's row (`carts.opened_at_ms`, the clock reading its `cart.opened` was
+    recorded at), a primary-key look-up: the log keeps no index by stream, and a search of it
+    would scan the whole log on every sale."""
     if isinstance(body, ev.SaleCompleted):
-        rows = conn.execute("SELECT recorded_at_ms FROM events WHERE stream = ? ORDER BY seq "
-                            "LIMIT 1", (f"cart:{body.cart_id}",)).fetchall()
+        rows = conn.execute("SELECT opened_at_ms FROM carts WHERE cart_id = ?",
+                            (body.cart_id,)).fetchall()
         if rows:
             return rows[0][0]
     return stored.recorded_at_ms
