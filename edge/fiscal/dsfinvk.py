@@ -523,19 +523,19 @@ def _bon(seq: int, log: _Log, closing: c.TillClosed) -> Bon | None:
         out.customer, out.rounding = log.customers.get(body.cart_id), rounding
         return out
     if isinstance(body, c.TillOpened) and body.session_id == closing.session_id:
-        # The float counted into the drawer: the cash the closing starts from.
+        # The float counted into the drawer: the stock the closing starts from, not a payment
+        # (Anfangsbestand + the closing's cash payments = the cash the Z report expects).
         return bon("AVSonstige", "Anfangsbestand", body.float_minor,
                    [Line("Anfangsbestand", "", 1000, body.float_minor, 0, None,
-                         "Anfangsbestand")], [("cash", body.float_minor)])
+                         "Anfangsbestand")], [])
     if isinstance(body, c.TillClosed) and body.session_id == closing.session_id:
-        # The blind close: counted − expected is the cash difference (DifferenzSollIst), so
-        # the closing's cash payments sum to what was counted.
+        # The blind close: counted − expected is the cash difference (DifferenzSollIst), a
+        # correction of the stock, not a payment: expected + difference = counted.
         diff = body.over_short_minor
         if not diff:
             return bon("AVSonstige", "Kassenabschluss", 0, [], [], OTHER)
         return bon("AVSonstige", "Kassenabschluss", diff,
-                   [Line("Kassendifferenz", "", 1000, diff, 0, None, "DifferenzSollIst")],
-                   [("cash", diff)])
+                   [Line("Kassendifferenz", "", 1000, diff, 0, None, "DifferenzSollIst")], [])
     if isinstance(body, ev.PaymentVoided):
         created = log.payments.get(body.payment_id)
         if created is None or created.lane_id != closing.lane_id:
