@@ -6,16 +6,22 @@ Mapping (docs/fiscal.md has the full table and what is not covered):
 - a cash point (`Z_KASSE_ID`) is a till: `<register id>-<till id>`; its closings are the
   till's `till.closed` events, `Z_NR` the till's never-reset Z number, `Z_START_ID` /
   `Z_ENDE_ID` the first and last BON_ID of the closing's range of the log;
-- a transaction (Bonkopf) is a fiscal event of the till inside that range: sales (`Beleg`),
-  refunds (`Beleg`, negative, one per tender the money went back onto, each referencing the
-  sale it refunds in references.csv), voided carts (`AVBelegabbruch`), cash movements
-  (`AVSonstige`: Geldtransit, Einzahlung, Auszahlung), drawer opens and receipt reprints
-  (`AVSonstige`, a reprint referencing its receipt); BON_NR is the fiscal transaction number,
-  its signature (or the signer's outage) in transactions_tse.csv;
+- a transaction (Bonkopf) is a fiscal event of the till inside that range, from its opening
+  (`AVSonstige` Anfangsbestand: the float) to its close (`AVSonstige` Kassenabschluss: the
+  count difference as DifferenzSollIst): sales (`Beleg`, cash rounding a line of its own, the
+  loyalty customer's opaque id in KUNDE_ID), refunds (`Beleg`, negative, one per tender the
+  money went back onto, each referencing the sale it refunds in references.csv), returns for
+  store credit and the returning half of exchanges (`Beleg`), voided carts (`AVBelegabbruch`),
+  tenders taken back (`AVSonstige` Zahlungsstorno), cash movements (`AVSonstige`: Geldtransit,
+  Einzahlung, Auszahlung), drawer opens and receipt reprints (`AVSonstige`, a reprint
+  referencing its receipt); BON_NR is the fiscal transaction number, its signature (or the
+  signer's outage) in transactions_tse.csv;
+- the float and the count difference are stock, not payments: float + the closing's cash
+  payments = the cash the till's Z report expects, + the difference = the cash counted;
 - a line with a discount has its price finding in itemamounts.csv (base price and discount,
   each with its VAT);
-- the closing files sum the transactions: businesscases.csv (per GV_TYP and VAT key, and the
-  float as `Anfangsbestand`), payment.csv (per payment type), cash_per_currency.csv.
+- the closing files sum the transactions: businesscases.csv (per GV_TYP and VAT key),
+  payment.csv (per payment type), cash_per_currency.csv (the one currency of the store).
 Every value is a pure function of the log: the same log gives the same bytes.
 """
 
@@ -174,8 +180,8 @@ class _Log:
         # The customer a cart carried when it was sold (the last one attached).
         self.customers = {b.cart_id: b.customer_id for b in self.bodies.values()
                           if isinstance(b, lo.CustomerAttached)}
-        self.payments = {b.payment_id: b for b in self.bodies.values()
-                         if isinstance(b, ev.PaymentCreated)}
+        self.payments: dict[str, ev.PaymentCreated] = {
+            b.payment_id: b for b in self.bodies.values() if isinstance(b, ev.PaymentCreated)}
         self.vouchers_issued = {b.reason: b for b in self.bodies.values()
                                 if isinstance(b, ev.VoucherIssued)}
         self.refunded: dict[str, list[ev.PaymentRefunded]] = defaultdict(list)
@@ -186,6 +192,11 @@ class _Log:
         self.exchange_refunds = {b.refund_id for b in self.bodies.values()
                                  if isinstance(b, rt.ReturnCompleted)
                                  and b.exchange_order_id is not None and b.refund_id}
+
+    def customer_of(self, order_id: str | None) -> str | None:
+        """The loyalty customer (its opaque id) of the sale of `order_id`, if it had one."""
+        sale = self.sales.get(order_id or "")
+        return self.customers.get(sale.cart_id) if sale is not None else None
 
 
 def build(conn: apsw.Connection, config: Any, from_day: str, to_day: str
@@ -463,6 +474,7 @@ def _exchange(body: rt.ReturnCompleted, log: _Log, bon: Any) -> Bon:
         payments.append((kind, -paid.amount_minor))
     out: Bon = bon("Beleg", "Umtausch", sum(ln.total for ln in lines), lines, payments,
                    refers_to=body.order_id)
+    out.customer = log.customer_of(body.order_id)
     return out
 
 
@@ -566,6 +578,7 @@ def _bon(seq: int, log: _Log, closing: c.TillClosed) -> Bon | None:
         out = bon("Beleg", "Erstattung", -body.amount_minor, _refund_lines(body, refund, log.sales),
                   [(kind, -body.amount_minor)], refers_to=refund.order_id)
         out.bon_id = f"{nr if nr is not None else f'e{seq}'}-{n}"
+        out.customer = log.customer_of(refund.order_id)
         return out
     if isinstance(body, ev.CartVoided) and env.lane_id == closing.lane_id:
         return bon("AVBelegabbruch", "", 0, [], [])
@@ -587,8 +600,10 @@ def _bon(seq: int, log: _Log, closing: c.TillClosed) -> Bon | None:
         if body.store_credit_minor:
             lines.append(Line("Gutschein", "", 1000, body.store_credit_minor, 0, None,
                               "MehrzweckgutscheinKauf", voucher=body.store_credit_code or ""))
-        return bon("Beleg", "Rücknahme", sum(ln.total for ln in lines), lines, [],
-                   refers_to=body.order_id)
+        out = bon("Beleg", "Rücknahme", sum(ln.total for ln in lines), lines, [],
+                  refers_to=body.order_id)
+        out.customer = log.customer_of(body.order_id)
+        return out
     if isinstance(body, f.ReceiptReprinted) and body.lane_id == closing.lane_id:
         return bon("AVSonstige", "Belegkopie", 0, [], [], OTHER, refers_to=body.order_id)
     return None
