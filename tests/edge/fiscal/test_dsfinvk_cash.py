@@ -2,17 +2,20 @@
 independent reader of `test_dsfinvk` (the dialect `index.xml` declares): the float counted in
 (`Anfangsbestand`) and the count difference (`DifferenzSollIst`) are transactions of their own
 (stock, not payments), so float + the closing's cash payments = the cash the Z report expected,
-and + the difference = the cash counted; cash rounding is a line of its own that the payments match; a
-loyalty customer's id (never a personal field) is on the receipt; a tender taken back is a
-signed transaction referencing the receipt its cart became; the returning half of an exchange
-is a receipt of its own (goods back, the exchange credit sold as a voucher the new sale
-redeems, any rest paid back); the store's one currency is the only one in the export."""
+and + the difference = the cash counted, for any session (hypothesis); cash rounding is a line
+of its own that the payments match; a loyalty customer's id (never a personal field) is on her
+receipts; a tender taken back is a signed transaction referencing the receipt its cart became;
+the returning half of an exchange is a receipt of its own (goods back, the exchange credit sold
+as a voucher the new sale redeems, any rest paid back); the store's one currency is the only
+one in the export."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from edge.cli import app
@@ -56,9 +59,10 @@ def _cash_sale(c, *lines: tuple[str, int], customer: str | None = None) -> dict:
 
 @pytest.fixture(scope="module")
 def till_day(tmp_path_factory) -> dict:
-    """One till, one day: a float, a loyalty customer's sale (returned for store credit), sales whose cash was rounded up
-    and down, a cash tender taken back before the cart was paid by cheque, two exchanges (the
-    customer pays the rest in cash; the rest goes back to the original cash), a blind close
+    """One till, one day: a float, a loyalty customer's sale (returned for store credit),
+    sales whose cash was rounded up and down, a cash tender taken back before the cart was paid
+    by cheque, two exchanges of her second sale (the customer pays the rest in cash; the rest
+    goes back to the original cash), a blind close
     0.30 short."""
     data = tmp_path_factory.mktemp("store")
     provision(data)
@@ -296,3 +300,121 @@ def test_the_returning_half_of_an_exchange_is_a_receipt_of_its_own(till_day) -> 
         assert minor(sold["UMS_BRUTTO"]) == ex["sold"]["total_minor"]
         vouchers = [p for p in pays[sold["BON_ID"]] if p["ZAHLART_TYP"] == "Guthabenkarte"]
         assert [minor(p["BASISWAEH_BETRAG"]) for p in vouchers] == [credit_minor]
+
+
+# --- for any session: the export's cash is the Z report's ------------------------------------
+
+SKUS = ("MILK-1L", "BREAD-500G", "COFFEE-250G")
+OPS = st.one_of(
+    st.tuples(st.just("sale"), st.sampled_from(SKUS), st.integers(1, 3),
+              st.sampled_from(("cash", "other"))),
+    st.tuples(st.sampled_from(("pay_in", "pay_out", "drop")), st.integers(1, 3000)),
+    st.tuples(st.sampled_from(("void_tender", "refund", "no_sale"))),
+)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    data = tmp_path_factory.mktemp("shop")
+    (data / "config.toml").write_text(CONFIG)
+    live = start_live_app(data)
+    try:
+        yield live
+    finally:
+        live.close()
+
+
+def _run(live, ops: list[tuple], float_pieces: int, difference: int) -> dict:
+    """One session of till-1 with `ops`, closed `difference` off the expected cash."""
+    c, mgr = live.client("lane-1"), live.client("manager-1")
+    r = post(c, "/v1/tills/till-1/open",
+             {"float_count": [{"value_minor": 500, "pieces": float_pieces}]})
+    assert r.status_code == 201, r.text
+    cash_orders: list[str] = []
+    for op in ops:
+        if op[0] == "sale":
+            _, sku, qty, tender = op
+            cart = _cart(c, (sku, qty))
+            total = post(c, f"/v1/carts/{cart}/lines", {"sku": sku, "qty": 1}).json()[
+                "total_minor"]
+            body = {"tender_type": "cash", "amount_minor": 5000} if tender == "cash" else \
+                {"tender_type": "other", "amount_minor": total, "reference": "CHQ"}
+            assert post(c, f"/v1/carts/{cart}/tenders", body).status_code == 201
+            sold = _complete(c, cart)
+            if tender == "cash":
+                cash_orders.append(sold["order_id"])
+        elif op[0] in ("pay_in", "pay_out"):
+            r = post(mgr, "/v1/tills/till-1/movements",
+                     {"kind": op[0], "amount_minor": op[1], "reason": "float"})
+            assert r.status_code == 201, r.text
+        elif op[0] == "drop":  # to the safe, confirmed by a second person
+            r = post(c, "/v1/tills/till-1/movements", {"kind": "drop", "amount_minor": op[1]})
+            assert r.status_code == 201, r.text
+            for m in r.json()["movements"]:
+                if m["confirmed_by"] is None:
+                    r = post(mgr, f"/v1/tills/till-1/movements/{m['movement_id']}/confirm", {})
+                    assert r.status_code == 200, r.text
+        elif op[0] == "void_tender":
+            cart = _cart(c, ("MILK-1L", 1))
+            assert post(c, f"/v1/carts/{cart}/tenders",
+                        {"tender_type": "cash", "amount_minor": 200}).status_code == 201
+            r = c.delete(f"/v1/carts/{cart}/tenders/1", headers={"Idempotency-Key": new_key()})
+            assert r.status_code == 200, r.text
+            assert post(c, f"/v1/carts/{cart}/void", {"reason": "left"}).status_code in (200, 201)
+        elif op[0] == "refund" and cash_orders:
+            r = post(c, f"/v1/orders/{cash_orders.pop()}/refunds", {})
+            assert r.status_code == 201, r.text
+        elif op[0] == "no_sale":
+            assert post(mgr, "/v1/tills/till-1/no-sale", {"reason": "change"}).status_code == 201
+    x = mgr.get("/v1/tills/till-1/x").json()["totals"]
+    counted = max(x["expected_minor"] + difference, 0)
+    r = post(mgr, "/v1/tills/till-1/close", {"counted": [{"value_minor": 1, "pieces": counted}]})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(OPS, max_size=6), float_pieces=st.integers(0, 40),
+       difference=st.integers(-400, 400))
+def test_for_any_session_the_exported_cash_is_the_z_report_s(shop, tmp_path_factory, ops,
+                                                              float_pieces, difference) -> None:
+    from edge import config as config_mod
+    from edge.fiscal import dsfinvk
+    from edge.store.db import DB_FILENAME, open_connection
+
+    z = _run(shop, ops, float_pieces, difference)
+    totals = z["totals"]
+    data_dir = shop.service.data_dir
+    day = shop.client("manager-1").get("/v1/reports/z").json()["business_date"]
+    conn = open_connection(data_dir / DB_FILENAME, readonly=True)
+    try:
+        content, _ = dsfinvk.build(conn, config_mod.load(data_dir), day, day)
+    finally:
+        conn.close()
+    out = tmp_path_factory.mktemp("export") / "x"
+    dsfinvk.write_directory(out, content)
+    data = _read(out)
+    key = next(_key(cp) for cp in data["cashpointclosing.csv"]
+               if cp["Z_KASSE_ID"].endswith("till-1") and int(cp["Z_NR"]) == z["z_number"])
+    tx = [t for t in data["transactions.csv"] if _key(t) == key]
+    pays = _by_bon([p for p in data["datapayment.csv"] if _key(p) == key])
+    lines = [ln for ln in data["lines.csv"] if _key(ln) == key]
+    opening, closing = tx[0], tx[-1]
+    assert (opening["BON_NAME"], closing["BON_NAME"]) == ("Anfangsbestand", "Kassenabschluss")
+    cash = sum(minor(p["BASISWAEH_BETRAG"]) for rows in pays.values() for p in rows
+               if p["ZAHLART_TYP"] == "Bar")
+    assert minor(opening["UMS_BRUTTO"]) == totals["float_minor"]
+    assert minor(closing["UMS_BRUTTO"]) == z["over_short_minor"]
+    assert totals["float_minor"] + cash == totals["expected_minor"]
+    assert totals["float_minor"] + cash + z["over_short_minor"] == z["counted_minor"]
+    vat = {(v["BON_ID"], v["POS_ZEILE"]): v for v in data["lines_vat.csv"] if _key(v) == key}
+    rounding = sum(minor(vat[(ln["BON_ID"], ln["POS_ZEILE"])]["POS_BRUTTO"]) for ln in lines
+                   if ln["GV_NAME"] == "Rundung")
+    assert rounding == totals["rounding_minor"]
+    for t in tx[1:-1]:
+        assert sum(minor(p["BASISWAEH_BETRAG"]) for p in pays[t["BON_ID"]]) == \
+            minor(t["UMS_BRUTTO"]), t
+    gv = {g["GV_TYP"]: minor(g["Z_UMS_BRUTTO"]) for g in data["businesscases.csv"]
+          if _key(g) == key and g["UST_SCHLUESSEL"] == "5"}
+    assert gv["Anfangsbestand"] == totals["float_minor"]
+    assert gv.get("DifferenzSollIst", 0) == z["over_short_minor"]
