@@ -526,7 +526,7 @@ def _bon(seq: int, log: _Log, closing: c.TillClosed) -> Bon | None:
                     for i, t in enumerate(body.tenders)]
         lines = [_sale_line(ln) for ln in body.lines]
         # Cash rounding: the drawer kept more (or less) than the total; a line of its own.
-        rounding = sum(a for _, a in payments) - body.total_minor
+        rounding = sum(a for _, a in payments) - body.total_minor if last_cash >= 0 else 0
         if rounding:
             lines.append(Line(ROUNDING_NAME, "", 1000, rounding, 0, None,
                               ROUNDING_UP if rounding > 0 else ROUNDING_DOWN,
