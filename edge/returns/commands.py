@@ -208,12 +208,15 @@ def find_order(conn: apsw.Connection, order_id: str | None = None,
     return OrderHead(*rows[0])
 
 
+# By the partial index payments_card_pan (migration 2), not a scan of every payment.
+BY_CARD = ("SELECT DISTINCT order_id FROM payments WHERE tender_type = 'card' "
+           "AND card_masked_pan = ? AND card_approval_code = ? AND order_id IS NOT NULL "
+           "ORDER BY order_id")
+
+
 def orders_by_card(conn: apsw.Connection, masked_pan: str, approval_code: str) -> list[str]:
     """Orders paid by the card the terminal printed as `masked_pan` with `approval_code`."""
-    return [r[0] for r in conn.execute(
-        "SELECT DISTINCT order_id FROM payments WHERE tender_type = 'card' "
-        "AND card_masked_pan = ? AND card_approval_code = ? AND order_id IS NOT NULL "
-        "ORDER BY order_id", (masked_pan, approval_code))]
+    return [r[0] for r in conn.execute(BY_CARD, (masked_pan, approval_code))]
 
 
 @dataclass(frozen=True, slots=True)

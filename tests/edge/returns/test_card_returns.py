@@ -103,6 +103,7 @@ def test_money_back_to_another_card_is_refused_card_not_original(card_store, ter
     assert head_seq(live) == seq and _ops(terminal) == journal
     [left] = c.get("/v1/returns/orders", params={"order_id": order["order_id"]}).json()
     assert left["lines"][0]["returnable_qty_milli"] == 1000
+    assert left["refundable_minor"] == order["total_minor"]
 
     # The card that paid (as its slip shows it) takes the money back, by its reference.
     r = post(c, "/v1/returns", {**req, "card": {"masked_pan": "****" + ref["masked_pan"][-4:],
@@ -112,6 +113,8 @@ def test_money_back_to_another_card_is_refused_card_not_original(card_store, ter
     assert [(a["tender_type"], a["amount_minor"], a["state"])
             for a in r.json()["refund"]["allocations"]] == [("card", 499, "refunded")]
     assert _ops(terminal)[-1] == ("refund", "done", 499)
+    [left] = c.get("/v1/returns/orders", params={"order_id": order["order_id"]}).json()
+    assert left["refundable_minor"] == order["total_minor"] - 499
 
     # An order paid in cash has no card to send money back to.
     cash = _sale(c, "BREAD-500G", kind="cash")

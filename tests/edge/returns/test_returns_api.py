@@ -294,3 +294,14 @@ def test_a_return_puts_back_on_stock_only_what_goes_back_to_stock(live: LiveApp)
     assert r.status_code == 201, r.text
     assert on_hand() == before - 2000  # damaged goods are not sellable stock
     assert verify(live.service.db_path).ok  # the stock read model rebuilds the same
+
+
+def test_finding_orders_by_card_reads_an_index_not_every_payment(live: LiveApp) -> None:
+    """The lookup by card runs on every receiptless-looking return at the counter: over a
+    year's payments a scan of the table is seconds (bench/returns.py)."""
+    from edge.returns import commands
+
+    plan = live.service.reader.execute("EXPLAIN QUERY PLAN " + commands.BY_CARD,
+                                       ("****1234", "A1")).fetchall()
+    assert any("payments_card_pan" in row[-1] for row in plan), plan
+    assert commands.orders_by_card(live.service.reader, "****1234", "A1") == []
