@@ -26,6 +26,7 @@ from edge.payments import rows as payment_rows
 from edge.payments import settlement
 from edge.returns import commands
 from edge.returns.commands import ReturnsPolicy
+from edge.returns.rules import ReturnRefused
 from edge.store.writer import Tx
 from edge.tender import commands as tender
 from edge.tender.commands import CardRefunds, HoldNotNeeded
@@ -62,8 +63,12 @@ def _prepare(tx: Tx, who: Principal, p: ReturnsPolicy, policy: Policy, req: rt.E
     """Plan the exchange and judge it (approval included) before anything is appended:
     the plan, the cart, the credit the new sale takes and what goes back."""
     head = commands.find_order(tx.conn, req.order_id, req.receipt_number)
+    # Where the rest goes matters only when there is a rest: under a policy with one choice
+    # an even exchange, or one the customer pays up, is judged by that choice.
+    only = p.cfg.receipted_refund_to
     plan = commands.plan_receipted(tx.conn, p, rt.ReturnRequest(
-        lines=req.lines, order_id=head.order_id, refund_to=req.refund_to), tx.business_date,
+        lines=req.lines, order_id=head.order_id,
+        refund_to=req.refund_to if only == "either" else only), tx.business_date,
         to_tenders=False)
     cart = fetch_for(tx, req.cart_id, who, must_be_open=True)
     if not cart.lines:
@@ -75,6 +80,9 @@ def _prepare(tx: Tx, who: Principal, p: ReturnsPolicy, policy: Policy, req: rt.E
     value = plan.amount_minor
     credit = _credit(value, cart.totals(policy.tax_mode).total_minor, cart.payments)
     back = value - credit
+    if back > 0 and req.refund_to != plan.refund_to:
+        raise ReturnRefused(f"this store's policy refunds returns to {only} only; the "
+                            f"exchange gives {back} back", field="refund_to")
     if back > 0 and plan.refund_to == "original_tenders":
         # The original order's tenders, settled, take the rest (the new sale leaves them be).
         plan.payments = refunds.refundable_payments(tx.conn, head.order_id)

@@ -305,3 +305,44 @@ def test_finding_orders_by_card_reads_an_index_not_every_payment(live: LiveApp) 
                                        ("****1234", "A1")).fetchall()
     assert any("payments_card_pan" in row[-1] for row in plan), plan
     assert commands.orders_by_card(live.service.reader, "****1234", "A1") == []
+
+
+def test_store_credit_as_the_policys_only_choice(live_with) -> None:
+    live = live_with({"NOVAPOS_RETURNS__RECEIPTED_REFUND_TO": '"store_credit"'})
+    c = live.client()
+    order = _sale(c, ("COFFEE-250G", 1), ("BREAD-500G", 2))
+    seq = head_seq(live)
+    body = assert_problem(_ret(c, order, {"line_no": 1, "qty": 1, "reason": "changed_mind"},
+                               refund_to="original_tenders"), 409, "return-refused")
+    assert "store_credit only" in body["detail"]
+    assert head_seq(live) == seq
+    r = _ret(c, order, {"line_no": 1, "qty": 1, "reason": "changed_mind"},
+             refund_to="store_credit")
+    assert r.status_code == 201, r.text
+    assert r.json()["store_credit"]["amount_minor"] == 499
+    assert r.json()["refund"]["allocations"] == []
+    # An even exchange moves no money, so it needs no refund destination at all.
+    cart = open_cart(c)
+    post(c, f"/v1/carts/{cart}/lines", {"sku": "BREAD-500G"})
+    r = post(c, "/v1/exchanges", {"cart_id": cart, "order_id": order["order_id"],
+                                  "lines": [{"line_no": 2, "qty": 1, "reason": "wrong_size"}]})
+    assert r.status_code == 201, r.text
+    assert r.json()["difference_minor"] == 0 and r.json()["returned"]["store_credit"] is None
+    # An uneven one in the customer's favour gives the rest as store credit, never cash.
+    cart = open_cart(c)
+    post(c, f"/v1/carts/{cart}/lines", {"sku": "MILK-1L"})
+    r = post(c, "/v1/exchanges", {"cart_id": cart, "order_id": order["order_id"],
+                                  "refund_to": "store_credit",
+                                  "lines": [{"line_no": 2, "qty": 1, "reason": "wrong_size"}]})
+    assert r.status_code == 201, r.text
+    assert r.json()["returned"]["store_credit"]["amount_minor"] == 249 - 119
+    assert r.json()["returned"]["refund"]["allocations"] == []
+    # ... and refuses money back onto the tenders when the policy says store credit only.
+    order = _sale(c, ("COFFEE-250G", 1))
+    cart = open_cart(c)
+    post(c, f"/v1/carts/{cart}/lines", {"sku": "MILK-1L"})
+    seq = head_seq(live)
+    assert_problem(post(c, "/v1/exchanges", {
+        "cart_id": cart, "order_id": order["order_id"],
+        "lines": [{"line_no": 1, "qty": 1, "reason": "wrong_size"}]}), 409, "return-refused")
+    assert head_seq(live) == seq
