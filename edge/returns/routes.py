@@ -166,6 +166,7 @@ class ExchangesController(Controller):
                                                 m.approval_token)
             if order_id is not None:
                 self.loyalty.after_refund(tx, work.refund_id)  # points of the lines back
+                self.loyalty.on_sale(tx, order_id)  # the new sale earns, as any sale
                 self.receipts.enqueue_receipt(tx, order_id)  # never fails the exchange
             return work
 
