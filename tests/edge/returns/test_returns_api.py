@@ -346,3 +346,29 @@ def test_store_credit_as_the_policys_only_choice(live_with) -> None:
         "cart_id": cart, "order_id": order["order_id"],
         "lines": [{"line_no": 1, "qty": 1, "reason": "wrong_size"}]}), 409, "return-refused")
     assert head_seq(live) == seq
+
+
+def test_a_return_pays_back_what_was_paid_after_discounts_pro_rata(live: LiveApp) -> None:
+    c = live.client("manager-1")  # a discount this size is a manager's
+    cart = open_cart(c)
+    post(c, f"/v1/carts/{cart}/lines", {"sku": "COFFEE-250G", "qty": 3})
+    view = post(c, f"/v1/carts/{cart}/lines", {"sku": "BREAD-500G", "qty": 1}).json()
+    r = post(c, f"/v1/carts/{cart}/discounts", {"kind": "percent", "value": 1000,
+                                                "reason": "damaged box"})  # 10 % off the cart
+    assert r.status_code == 200, r.text
+    view = r.json()
+    post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash",
+                                          "amount_minor": view["total_minor"]})
+    order = post(c, f"/v1/carts/{cart}/complete", {}).json()
+    coffee = order["lines"][0]
+    assert coffee["discount_minor"] > 0 and coffee["total_minor"] < 1497
+    [ro] = c.get("/v1/returns/orders", params={"order_id": order["order_id"]}).json()
+    assert ro["lines"][0]["returnable_minor"] == coffee["total_minor"]
+    # One at a time, each a third of what was paid (cumulative rounding): all three add up
+    # to exactly the discounted total, never the price before the discount.
+    paid = []
+    for _ in range(3):
+        r = _ret(c, order, {"line_no": 1, "qty": 1, "reason": "changed_mind"})
+        assert r.status_code == 201, r.text
+        paid.append(r.json()["amount_minor"])
+    assert sum(paid) == coffee["total_minor"] and max(paid) - min(paid) <= 1
