@@ -372,3 +372,23 @@ def test_a_return_pays_back_what_was_paid_after_discounts_pro_rata(live: LiveApp
         assert r.status_code == 201, r.text
         paid.append(r.json()["amount_minor"])
     assert sum(paid) == coffee["total_minor"] and max(paid) - min(paid) <= 1
+
+
+def test_the_window_counts_store_local_business_days(live_with) -> None:
+    """Europe/Berlin, day close 04:00: a sale at 11:00 on 2 March is business day 2 March;
+    at 03:30 on 4 March it is still business day 3 March (1 day old), at 04:30 it is 4 March
+    (2 days), whatever the UTC date says."""
+    live = live_with({"NOVAPOS_RETURNS__WINDOW_DAYS": "1"})
+    c = live.client()
+    order = _sale(c, ("COFFEE-250G", 2))
+    assert order["business_date"] == "2026-03-02"
+    line = {"line_no": 1, "qty": 1, "reason": "changed_mind"}
+    live.clock.advance(int(40.5 * 3_600_000))  # 4 March, 03:30 Berlin (02:30 UTC)
+    [ro] = c.get("/v1/returns/orders", params={"order_id": order["order_id"]}).json()
+    assert (ro["age_days"], ro["within_window"]) == (1, True)
+    assert _ret(c, order, line).status_code == 201
+    live.clock.advance(3_600_000)  # 04:30 Berlin: the next business day
+    [ro] = c.get("/v1/returns/orders", params={"order_id": order["order_id"]}).json()
+    assert (ro["age_days"], ro["within_window"]) == (2, False)
+    body = assert_problem(_ret(c, order, line), 403, "manager-approval-required")
+    assert "outside the 1-day return window" in body["detail"]
