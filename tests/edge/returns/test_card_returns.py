@@ -162,8 +162,9 @@ def test_an_exchange_books_a_hold_on_the_new_cart_for_only_the_difference(card_s
     view = _tender(c, cart, "card", total, capture="deferred")  # the whole total held
     hold = next(t for t in view["tenders"] if t["tender_type"] == "card")
     assert hold["state"] == "authorized"
-    r = post(c, "/v1/exchanges", {"cart_id": cart, "order_id": order["order_id"],
-                                  "lines": [{"line_no": 1, "qty": 1, "reason": "changed_mind"}]})
+    req = {"cart_id": cart, "order_id": order["order_id"],
+           "lines": [{"line_no": 1, "qty": 1, "reason": "changed_mind"}]}
+    r = post(c, "/v1/exchanges", req, key="exchange-over-a-hold")
     assert r.status_code == 201, r.text
     ex = r.json()
     assert ex["difference_minor"] == total - 249
@@ -175,6 +176,11 @@ def test_an_exchange_books_a_hold_on_the_new_cart_for_only_the_difference(card_s
     assert _ops(terminal)[-2:] == [("preauth", "captured", total),
                                    ("book_total", "booked", total - 249)]
     assert terminal.charged_minor(hold["payment_id"]) == total - 249
+    # A retry is the stored answer: nothing booked again, nothing returned twice.
+    again = post(c, "/v1/exchanges", req, key="exchange-over-a-hold")
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["returned"]["return_id"] == ex["returned"]["return_id"]
+    assert len(terminal.journal()) == 2  # the preauth and its one book total
     [left] = c.get("/v1/returns/orders", params={"order_id": order["order_id"]}).json()
     assert left["lines"][0]["returnable_qty_milli"] == 0
 
@@ -196,3 +202,22 @@ def test_an_exchange_whose_credit_covers_the_sale_refuses_the_hold(card_store,
     assert_problem(post(c, "/v1/exchanges", {**req, "lines": [
         {"line_no": 1, "qty": 2, "reason": "changed_mind"}]}), 409, "return-exceeds-returnable")
     assert head_seq(live) == seq and _ops(terminal) == journal
+
+
+def test_an_exchange_gives_back_only_to_the_card_that_paid(card_store, terminal) -> None:
+    live = card_store()
+    c = live.client()
+    order = _sale(c, "COFFEE-250G")  # 4.99 by card
+    ref = _card_of(order)
+    cart, total = _cart(c, "BREAD-500G")  # 2.49: 2.50 goes back
+    req = {"cart_id": cart, "order_id": order["order_id"], "card": {"masked_pan": OTHER_PAN},
+           "lines": [{"line_no": 1, "qty": 1, "reason": "wrong_size"}]}
+    seq = head_seq(live)
+    assert_problem(post(c, "/v1/exchanges", req), 409, "card-not-original")
+    assert head_seq(live) == seq and [e.operation for e in terminal.journal()] == ["sale"]
+    r = post(c, "/v1/exchanges", {**req, "card": {"masked_pan": ref["masked_pan"]}})
+    assert r.status_code == 201, r.text
+    assert [(a["tender_type"], a["amount_minor"], a["state"])
+            for a in r.json()["returned"]["refund"]["allocations"]] == [
+        ("card", 499 - total, "refunded")]
+    assert _ops(terminal)[-1] == ("refund", "done", 499 - total)
