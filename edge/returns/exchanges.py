@@ -59,9 +59,10 @@ def _credit(value: int, total: int, payments) -> int:
 
 
 def _prepare(tx: Tx, who: Principal, p: ReturnsPolicy, policy: Policy, req: rt.ExchangeRequest,
-             token: str | None) -> tuple[commands.Plan, object, int, int]:
-    """Plan the exchange and judge it (approval included) before anything is appended:
-    the plan, the cart, the credit the new sale takes and what goes back."""
+             token: str | None, judged: bool = False) -> tuple[commands.Plan, object, int, int]:
+    """Plan the exchange and judge it (approval included, unless `judged` already) before
+    anything else is appended: the plan, the cart, the credit the new sale takes and what
+    goes back."""
     head = commands.find_order(tx.conn, req.order_id, req.receipt_number)
     # Where the rest goes matters only when there is a rest: under a policy with one choice
     # an even exchange, or one the customer pays up, is judged by that choice.
@@ -92,27 +93,30 @@ def _prepare(tx: Tx, who: Principal, p: ReturnsPolicy, policy: Policy, req: rt.E
     elif req.card is not None:
         raise InvalidInput("a card is named only when money goes back to the original tenders",
                            field="card")
-    commands.require(tx, p, who, plan, token)
+    if not judged:
+        commands.require(tx, p, who, plan, token)
     return plan, cart, credit, back
 
 
 def covered(tx: Tx, who: Principal, p: ReturnsPolicy, policy: Policy, req: rt.ExchangeRequest,
             token: str | None = None) -> int:
-    """What the exchange credit will pay of the cart, judged (and refused) before a hold on
-    it is booked: the holds book only the rest."""
+    """What the exchange credit will pay of the cart, judged (approval included, recorded
+    once, here) before a hold on it is booked: the holds book only the rest."""
     return _prepare(tx, who, p, policy, req, token)[2]
 
 
 def exchange(tx: Tx, who: Principal, p: ReturnsPolicy, policy: Policy, req: rt.ExchangeRequest,
-             request_key: str, token: str | None = None) -> tuple[CardRefunds, str | None]:
+             request_key: str, token: str | None = None, *,
+             judged: bool = False) -> tuple[CardRefunds, str | None]:
     """Record the exchange; card parts of money going back are left refund_pending. Returns
-    the refund's terminal work and the new order's id (None for a resumed retry)."""
+    the refund's terminal work and the new order's id (None for a resumed retry). `judged`:
+    its approval was decided (and recorded) before a hold was booked (`covered`)."""
     head = commands.find_order(tx.conn, req.order_id, req.receipt_number)
     resumed = refunds.resume(tx, head.order_id, request_key)
     if resumed is not None:
         return resumed, None
     # The value is settled on the new sale first; only what is left may go onto the tenders.
-    plan, _cart, credit, back = _prepare(tx, who, p, policy, req, token)
+    plan, _cart, credit, back = _prepare(tx, who, p, policy, req, token, judged)
     return_id = uuid7()
     if credit > 0:
         code = "EX" + uuid7().replace("-", "")[-14:].upper()

@@ -160,10 +160,10 @@ class ExchangesController(Controller):
                      approval_token: ApprovalToken = None) -> Response[rt.ExchangeView]:
         m = with_token(mutation, approval_token)
 
-        def begin(tx: Tx):
+        def begin(tx: Tx, judged: bool = False):
             work, order_id = exchanges.exchange(tx, m.who, self.returns_policy,
                                                 self.policy, data, m.request_key,
-                                                m.approval_token)
+                                                m.approval_token, judged=judged)
             if order_id is not None:
                 self.loyalty.after_refund(tx, work.refund_id)  # points of the lines back
                 self.loyalty.on_sale(tx, order_id)  # the new sale earns, as any sale
@@ -192,7 +192,7 @@ class ExchangesController(Controller):
                                      m.approval_token)
 
         def effect(tx: Tx):
-            work = begin(tx)
+            work = begin(tx, judged=True)  # judged by `judged`, before any hold was booked
             if work.card_work:
                 raise exchanges.HoldNotNeeded(
                     "the exchange credit covers the sale: remove the held card (that "

@@ -352,8 +352,9 @@ class Payments:
         commits as captured (or back to authorized), and the sale completes only once every
         hold is captured — `effect` (the plain completion) runs in the same commit as the
         stored response. Without holds this is the plain completion. `covered(tx)` (an
-        exchange) judges the completion before any hold is booked and says what a tender
-        `effect` adds will pay: the holds book only the rest."""
+        exchange) judges the completion once, before any hold is booked (not again when
+        resuming captures), and says what a tender `effect` adds will pay: the holds book
+        only the rest; `effect` then must not judge it again."""
         who = m.who
 
         def begin(tx: Tx, _prepared: None) -> Done | Pending:
@@ -362,11 +363,11 @@ class Payments:
             busy = [p for p in cart.payments if p.state == "capturing"]
             if any(p.payment_id in self._in_progress for p in busy):
                 raise PaymentInProgress(f"cart {cart_id} is being captured on the terminal")
-            holds = any(p.tender_type == "card" and p.state == "authorized"
-                        for p in cart.payments)
-            fresh = commands.begin_captures(
-                tx, cart, self._policy.tax_mode, self._policy.cash_increment_minor,
-                covered(tx) if covered is not None and holds else 0)
+            # Judged once, here: not again when resuming captures a crash left (it was
+            # judged in the begin that committed them).
+            credit = covered(tx) if covered is not None and not busy else 0
+            fresh = commands.begin_captures(tx, cart, self._policy.tax_mode,
+                                             self._policy.cash_increment_minor, credit)
             work = [(p, True) for p in fresh] + [(p, False) for p in busy]
             if not work:
                 return Done(effect(tx))

@@ -221,3 +221,36 @@ def test_an_exchange_gives_back_only_to_the_card_that_paid(card_store, terminal)
             for a in r.json()["returned"]["refund"]["allocations"]] == [
         ("card", 499 - total, "refunded")]
     assert _ops(terminal)[-1] == ("refund", "done", 499 - total)
+
+
+def test_an_exchange_over_a_hold_is_approved_once_before_the_hold_is_booked(
+        card_store, terminal) -> None:
+    from tests.edge.approvals.helpers import PIN, admin, enroll
+
+    live = card_store()
+    with admin(live.url, live.service.data_dir) as a:
+        enroll(a, "anna")
+    c = live.client()
+    sale = open_cart(c)
+    view = post(c, f"/v1/carts/{sale}/lines", {"sku": "TSHIRT-BLK-M", "qty": 5}).json()
+    _tender(c, sale, "cash", view["total_minor"])
+    order = post(c, f"/v1/carts/{sale}/complete", {}).json()  # over the 50.00 cashier limit
+    cart = open_cart(c)
+    total = post(c, f"/v1/carts/{cart}/lines", {"sku": "TSHIRT-BLK-M", "qty": 6}).json()[
+        "total_minor"]
+    _tender(c, cart, "card", total, capture="deferred")
+    req = {"cart_id": cart, "order_id": order["order_id"],
+           "lines": [{"line_no": 1, "qty": 5, "reason": "wrong_size"}]}
+    r = post(c, "/v1/exchanges", req, key="exchange-approved")
+    need = assert_problem(r, 403, "approval-required")["approval"]
+    assert [e.operation for e in terminal.journal()] == ["preauth"]  # nothing booked yet
+    r = post(c, f"/v1/approvals/{need['approval_id']}/pin", {"approver_id": "anna", "pin": PIN})
+    assert r.status_code == 200, r.text
+    token = r.json()["token"]
+    r = post(c, "/v1/exchanges", req, key="exchange-approved",
+             headers={"X-Approval-Token": token})
+    assert r.status_code == 201, r.text
+    assert _ops(terminal)[-1] == ("book_total", "booked", total - order["total_minor"])
+    used = live.service.reader.execute(
+        "SELECT COUNT(*) FROM events WHERE type = 'approval.used'").fetchall()[0][0]
+    assert used == 1
