@@ -42,8 +42,13 @@ def test_a_return_prints_its_receipt(live: LiveApp, emu: EscposPrinterEmulator) 
     post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": total})
     order = post(c, f"/v1/carts/{cart}/complete", {}).json()
     number = order["receipt_number"]
-    emu.wait_for(lambda r: len(r.receipts()) == 1)
-    r = post(c, "/v1/returns", {"receipt_number": number, "lines": [
+    first = emu.wait_for(lambda r: len(r.receipts()) == 1)
+    # The lane scans the printed receipt's code: it is the receipt number the lookup takes.
+    scanned = first.qr_codes[0]
+    assert scanned == number
+    [found] = c.get("/v1/returns/orders", params={"receipt_number": scanned}).json()
+    assert found["order_id"] == order["order_id"]
+    r = post(c, "/v1/returns", {"receipt_number": scanned, "lines": [
         {"line_no": 1, "qty": 1, "reason": "changed_mind"}]})
     assert r.status_code == 201, r.text
     rec = emu.wait_for(lambda r: len(r.receipts()) == 2)
