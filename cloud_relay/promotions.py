@@ -27,6 +27,7 @@ from core.promotions.bundle import BundleRefused
 from core.promotions.rules import validate_bundle
 from schemas import promotions as sp
 from schemas.events import SaleCompleted, decode_body
+from schemas.loyalty import PointsEarned
 from schemas.relay import PublishResult
 
 KIND = "promotions.bundle"
@@ -93,9 +94,29 @@ def basket(sale: SaleCompleted) -> list[promo.CartLine]:
             for ln in sale.lines]
 
 
+def sale_tiers(storage: Storage, tenant_id: str, store_id: str | None) -> dict[str, str]:
+    """order id -> the loyalty tier its customer had at the sale (what its earn recorded)."""
+    out: dict[str, str] = {}
+    for entry in storage.events_of_type(tenant_id, PointsEarned.TYPE, store_id, None):
+        if entry.quarantine is not None:
+            continue
+        ev = entry.event
+        body = decode_body(ev.type, ev.schema_version, ev.body)
+        assert isinstance(body, PointsEarned)
+        if body.tier:
+            out[body.order_id] = body.tier
+    return out
+
+
 def simulate(storage: Storage, tenant_id: str, bundle: sp.Bundle, date_from: str, date_to: str,
-             store_id: str | None = None, tz: ZoneInfo = ZoneInfo("UTC")) -> sp.SimulationReport:
+             store_id: str | None = None, tz: ZoneInfo = ZoneInfo("UTC"),
+             segment: str | None = None) -> sp.SimulationReport:
+    """Each basket is evaluated for the segment of its customer: the tier its sale earned
+    points at (none for an anonymous sale, or a sale that earned nothing), or, given
+    `segment`, every basket as that segment (what a campaign for the tier would have given)."""
     compiled: dict[str, promo.ActiveRules] = {}
+    tiers = sale_tiers(storage, tenant_id, store_id) if segment is None and any(
+        r.segments for r in bundle.rules) else {}
     hit: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     baskets = total = given = 0
     for store, sale in _sales(storage, tenant_id, store_id, date_from, date_to):
@@ -105,7 +126,9 @@ def simulate(storage: Storage, tenant_id: str, bundle: sp.Bundle, date_from: str
         baskets += 1
         moment = datetime.fromtimestamp(sale.completed_at_ms / 1000, tz=UTC).astimezone(tz)
         result = promo.evaluate(basket(sale), rules, promo.Context(
-            store, moment.replace(tzinfo=None), None, frozenset(sale.coupons)))
+            store, moment.replace(tzinfo=None),
+            segment if segment is not None else tiers.get(sale.order_id),
+            frozenset(sale.coupons)))
         total += result.discount_minor
         for a in result.applied:
             row = hit[(a.rule_id, store)]

@@ -5,7 +5,8 @@ adds the commands to the relay CLI with its own storage opener and error exits.
     novapos-relay promotions keygen --out KEY            a new Ed25519 key (PEM, mode 0600);
                                                          prints the public key stores pin
     novapos-relay promotions publish FILE --key KEY --tenant T
-    novapos-relay promotions simulate FILE --from D --to D [--store S] [--tz Z] --tenant T
+    novapos-relay promotions simulate FILE --from D --to D [--store S] [--tz Z]
+                                      [--segment TIER] --tenant T
     novapos-relay promotions overuse --tenant T
 """
 
@@ -110,6 +111,9 @@ def register(app: typer.Typer, open_storage: Callable, fail: Callable[[str, int]
                  tenant: Tenant,
                  store: Annotated[str | None, typer.Option("--store")] = None,
                  tz: Annotated[str, typer.Option("--tz", help="Stores' time zone.")] = "UTC",
+                 segment: Annotated[str | None, typer.Option(
+                     "--segment", help="Every basket as this customer segment (loyalty tier); "
+                     "default: the tier each sale's customer had.")] = None,
                  database: Database = None, data_dir: DataDir = None,
                 secret_key_file: SecretKeyFile = None,
                  json_out: JsonOut = False) -> None:
@@ -123,7 +127,8 @@ def register(app: typer.Typer, open_storage: Callable, fail: Callable[[str, int]
             raise bad(f"cannot read {file}: {exc}") from exc
         storage = open_storage(database, data_dir, secret_key_file)
         try:
-            report = promotions.simulate(storage, tenant, bundle, date_from, date_to, store, zone)
+            report = promotions.simulate(storage, tenant, bundle, date_from, date_to, store, zone,
+                                         segment or None)
         finally:
             storage.close()
         if json_out:

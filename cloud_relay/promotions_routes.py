@@ -2,7 +2,8 @@
 
     POST /v1/hq/promotions            a signed bundle (schemas.promotions.SignedBundle) -> 201
                                       PublishResult; 400 when malformed or unsigned
-    POST /v1/hq/promotions/simulate   ?from=YYYY-MM-DD&to=YYYY-MM-DD[&store=S][&tz=Zone], body a
+    POST /v1/hq/promotions/simulate   ?from=YYYY-MM-DD&to=YYYY-MM-DD[&store=S][&tz=Zone]
+                                      [&segment=TIER], body a
                                       bundle (schemas.promotions.Bundle) -> SimulationReport
     GET  /v1/hq/promotions/overuse    coupon codes used beyond max_uses across stores
 """
@@ -67,7 +68,8 @@ def routes(hq: HqAuth) -> list[Any]:
             raise BadRequest(f"not a valid promotion bundle: {exc}") from None
         return _json(await sync_to_thread(
             promotions.simulate, request.app.state.storage, tenant, bundle, date_from, date_to,
-            request.query_params.get("store") or None, tz))
+            request.query_params.get("store") or None, tz,
+            request.query_params.get("segment") or None))
 
     @get("/v1/hq/promotions/overuse")
     async def promotion_overuse(request: Request) -> Response:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import structlog
@@ -206,7 +206,10 @@ def compose(data_dir: Path, config: Config, clock: Clock | None = None) -> Daemo
     store.add_advisory_check("event_chain", chain_check)  # a break found by the sync engine
     store.add_advisory_check("safe_drop", safe_drop_check(config.cash.safe_drop_above_minor))
     store.add_advisory_check("checklists", overdue_check(store.clock, store.identity))
-    policy = policy_of(config)
+    loyalty = Loyalty.from_data_dir(data_dir, config.loyalty)
+    # Carts come before loyalty: the cart policy is handed who a cart is for (the tier of
+    # its customer) for segment-only promotions.
+    policy = replace(policy_of(config), segment_of=loyalty.tier_of)
     statistics = SqliteStatistics()  # device counters, persisted through the writer
     printing = PrintService(
         config.printing, printers=list(config.devices.printers),
@@ -218,7 +221,6 @@ def compose(data_dir: Path, config: Config, clock: Clock | None = None) -> Daemo
     terminals = Terminals.from_config(config.devices.terminals,
                                       config.devices.terminal_for_lane, config.tender,
                                       config.store.currency, statistics)
-    loyalty = Loyalty.from_data_dir(data_dir, config.loyalty)
     payments = Payments(store, policy, config.tender, terminals, store.metrics, loyalty)
     devices = DeviceService(store, config.devices, policy=policy, printing=printing,
                             terminals=terminals, statistics=statistics,
