@@ -23,15 +23,61 @@ from cloud_relay.storage.base import Storage
 from cloud_relay.storage.publish import NewChange, PublishPlan
 from core import promotions as promo
 from core.errors import BadRequest
-from core.promotions.bundle import BundleRefused
+from core.promotions.bundle import BundleRefused, key_id_of
 from core.promotions.rules import validate_bundle
 from schemas import promotions as sp
 from schemas.events import SaleCompleted, decode_body
 from schemas.loyalty import PointsEarned
-from schemas.relay import PublishResult
+from core.signing import StoreCredential
+from schemas.relay import PublishResult, StoreEnrollment
 
 KIND = "promotions.bundle"
+KEY_KIND = "promotions.key"
 _CHANGE_PAGE = 1_000
+
+
+def decode_key(raw: bytes) -> sp.HqPublicKey:
+    """HQ's public key as HQ registers it; its `key_id` is derived here, never taken."""
+    try:
+        offered = msgspec.json.decode(raw, type=sp.HqPublicKey)
+        public = base64.b64decode(offered.public_key_b64, validate=True)
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+        raise BadRequest(f"not an HQ public key: {exc}") from None
+    if len(public) != 32:
+        raise BadRequest(f"an HQ public key is 32 bytes (Ed25519), not {len(public)}")
+    b64 = base64.b64encode(public).decode()
+    return sp.HqPublicKey(public_key_b64=b64, key_id=key_id_of(b64))
+
+
+def register_key(storage: Storage, tenant_id: str, raw: bytes, now_ms: int) -> sp.HqPublicKey:
+    """Record the key HQ signs bundles with: every store enrolled from now on gets it in its
+    enrollment document, and it goes down as `promotions.key` (a store pins the first key it
+    is given and refuses, with an alarm, any other). The same key again publishes nothing."""
+    key = decode_key(raw)
+    if current_key(storage, tenant_id) != key.public_key_b64:
+        storage.publish(tenant_id, lambda _state: PublishPlan(changes=[NewChange(
+            KEY_KIND, msgspec.json.encode(key))]), now_ms)
+    return key
+
+
+def current_key(storage: Storage, tenant_id: str) -> str:
+    """The public key HQ registered last ("" when none): what enrollment hands a store."""
+    found, after = "", 0
+    while True:
+        page = storage.changes(tenant_id, "", after, _CHANGE_PAGE)
+        for ch in page:
+            if ch.kind == KEY_KIND:
+                found = msgspec.json.decode(ch.payload, type=sp.HqPublicKey).public_key_b64
+        if len(page) < _CHANGE_PAGE:
+            return found
+        after = page[-1].change_id
+
+
+def enrollment(storage: Storage, cred: StoreCredential) -> StoreEnrollment:
+    """The document a store enrolls with: its credential and the HQ key it will pin."""
+    return StoreEnrollment(tenant_id=cred.tenant_id, store_id=cred.store_id,
+                           key_id=cred.key_id, secret_b64=cred.secret_b64,
+                           promotions_public_key=current_key(storage, cred.tenant_id))
 
 
 def decode_signed(raw: bytes) -> tuple[sp.SignedBundle, sp.Bundle]:

@@ -113,7 +113,7 @@ ChangeKind = Literal[
     "config.set",
     "lane.token_revoked",
     "inventory.delivery", "inventory.transfer", "inventory.safety_stock", "pickup.order",
-    "promotions.bundle",
+    "promotions.bundle", "promotions.key",
     "loyalty.customer",
     "loyalty.erasure",
     "checklist.defined",
