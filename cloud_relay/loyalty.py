@@ -28,13 +28,36 @@ def tenant_key_b64(storage: Storage, tenant_id: str, now_ms: int) -> dict[str, s
             "key_b64": base64.b64encode(storage.tenant_key(tenant_id, now_ms)).decode()}
 
 
-def settle(storage: Storage, tenant_id: str, now_ms: int) -> int:
+# How often every customer's tier is recomputed (earnings leaving the rolling 12 months):
+# at the first settle of a tenant after this much time since the last recompute.
+TIER_RECOMPUTE_MS = 24 * 3600 * 1000
+
+
+def _fold(storage: Storage, tenant_id: str, now_ms: int) -> int:
     total = 0
     while True:
         n = storage.settle(tenant_id, now_ms)
         total += n
         if n == 0:
             return total
+
+
+def settle(storage: Storage, tenant_id: str, now_ms: int) -> int:
+    """Fold what the stores uploaded (the tiers of the customers it touched follow), then,
+    once a day, recompute every customer's tier (those with no movement too)."""
+    total = _fold(storage, tenant_id, now_ms)
+    at = storage.tiers_recomputed_at(tenant_id)
+    if at is None or now_ms - at >= TIER_RECOMPUTE_MS or now_ms < at:
+        storage.recompute_tiers(tenant_id, now_ms)
+    return total
+
+
+def recompute_tiers(storage: Storage, tenant_id: str, now_ms: int) -> lo.TierRecompute:
+    """Settle, then every customer's tier as of now; the changed ones go down."""
+    _fold(storage, tenant_id, now_ms)
+    changed = storage.recompute_tiers(tenant_id, now_ms)
+    return lo.TierRecompute(changed=[lo.TierChange(customer_id=c, tier_before=old, tier=new)
+                                     for c, old, new in changed])
 
 
 def enroll(storage: Storage, tenant_id: str, req: lo.EnrollCustomer,

@@ -220,6 +220,18 @@ class CartCustomerView(msgspec.Struct, frozen=True):
 # --- HQ API ----------------------------------------------------------------------------------
 
 
+class TierChange(msgspec.Struct, frozen=True):
+    customer_id: str
+    tier_before: str
+    tier: str
+
+
+class TierRecompute(msgspec.Struct, frozen=True):
+    """`POST /v1/hq/loyalty/tiers`: the customers whose tier changed (published down)."""
+
+    changed: list[TierChange]
+
+
 class EnrollCustomer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     customer_id: CustomerId
     personal: PersonalData
