@@ -457,7 +457,7 @@ def sync_now(
 
     svc = _service(path)
     try:
-        st = drain_once(svc, _config(path).sync, compose.appliers_for(_config(path)),
+        st = drain_once(svc, _config(path).sync, compose.appliers_for(_config(path), path),
                         timeout_s=timeout_s)
     except RuntimeError as exc:
         raise _fail(str(exc), EXIT_UNAVAILABLE) from exc

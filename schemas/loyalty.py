@@ -220,6 +220,15 @@ class CartCustomerView(msgspec.Struct, frozen=True):
 # --- HQ API ----------------------------------------------------------------------------------
 
 
+class TenantKeyChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Down-sync kind "loyalty.tenant_key", for one store: the tenant key sealed for it
+    (`core.pii.wrap_for_store`, under its credential `credential_key_id`). Never the key."""
+
+    store_id: str
+    credential_key_id: str
+    wrapped: bytes
+
+
 class TierChange(msgspec.Struct, frozen=True):
     customer_id: str
     tier_before: str

@@ -115,7 +115,7 @@ ChangeKind = Literal[
     "inventory.delivery", "inventory.transfer", "inventory.safety_stock", "pickup.order",
     "promotions.bundle", "promotions.key",
     "loyalty.customer",
-    "loyalty.erasure",
+    "loyalty.erasure", "loyalty.tenant_key",
     "checklist.defined",
 ]
 

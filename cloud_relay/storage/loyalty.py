@@ -66,6 +66,11 @@ class HqCustomer:
 class LoyaltyStore(Publish):
     # --- the tenant key ------------------------------------------------------------------
 
+    def has_tenant_key(self, tenant_id: str) -> bool:
+        with self._read() as tx:
+            return tx.one("SELECT 1 FROM hq_loyalty_keys WHERE tenant_id = ?",
+                          (tenant_id,)) is not None
+
     def tenant_key(self, tenant_id: str, now_ms: int) -> bytes:
         """The tenant's loyalty key, made at first use."""
         with self._read() as tx:

@@ -61,6 +61,10 @@ class Loyalty:
     def from_data_dir(cls, data_dir: Path, config: LoyaltyConfig) -> Loyalty:
         return cls(config, load_key(data_dir, config))
 
+    def provision(self, key: bytes) -> None:
+        """The tenant key arrived (down-sync, `edge.loyalty.delivery`): used from now on."""
+        self._key = pii.TenantKey(key)
+
     @property
     def key(self) -> pii.TenantKey:
         if self._key is None:
