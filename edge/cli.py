@@ -343,7 +343,8 @@ def sync_enroll(
                                                      "config.toml if not set there.")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Install the store's relay credential (kept mode 0600 in the data dir)."""
+    """Install the store's relay credential (kept mode 0600 in the data dir) and pin the HQ
+    promotions key the enrollment document carries (another key than a pinned one: refused)."""
 
     import msgspec
 
