@@ -106,6 +106,7 @@ def bind_controllers(daemon: Daemon) -> dict[type[Controller], type[Controller]]
         "approvals": daemon.approvals,
         "inventory": daemon.config.inventory,
         "pickup": daemon.config.pickup,
+        "promotions": daemon.config.promotions,
         "loyalty": daemon.loyalty,
         "cash": daemon.config.cash,
     }
