@@ -4,10 +4,8 @@ Public API: `EscposPrinter` (the `Device`), `PrinterSettings`, `status.decode`/`
 `document.render`.
 """
 
-from drivers.escpos.capabilities import preload
-
-preload()  # before anything imports escpos
-
-from drivers.escpos.printer import EscposPrinter, PrinterSettings  # noqa: E402
+# python-escpos itself is imported at first use (drivers.escpos.document), always after
+# capabilities.preload().
+from drivers.escpos.printer import EscposPrinter, PrinterSettings
 
 __all__ = ["EscposPrinter", "PrinterSettings"]
