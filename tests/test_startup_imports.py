@@ -7,8 +7,8 @@ What is heavy, and where it is first used instead:
 
 - python-escpos' printer module and what it brings (PIL, python-barcode, qrcode): the first
   receipt or drawer pulse (`drivers.escpos.document`). Its printer database
-  (`escpos.capabilities`) is read at start when a printer is configured: its code page is
-  checked then.
+  (`escpos.capabilities`, about 1 MB) is loaded with `drivers.escpos`: a configured printer's
+  code page is checked against it at start.
 - httpx: the first relay request of the sync engine, or the CLI's first admin request.
 - python-zeroconf and dbus-fast: mDNS advertising, which starts after the daemon is ready.
 - the ZVT terminal emulator (`drivers.emulators`): `serve --demo` only.

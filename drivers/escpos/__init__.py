@@ -4,8 +4,12 @@ Public API: `EscposPrinter` (the `Device`), `PrinterSettings`, `status.decode`/`
 `document.render`.
 """
 
-# python-escpos itself is imported at first use (drivers.escpos.document), always after
-# capabilities.preload().
-from drivers.escpos.printer import EscposPrinter, PrinterSettings
+from drivers.escpos.capabilities import preload
+
+preload()  # before anything imports escpos (its printer database only: about 1 MB)
+
+# python-escpos' printer module (PIL, python-barcode, qrcode, pyusb, pyserial) is imported at
+# the first document or pulse (drivers.escpos.document.Dummy).
+from drivers.escpos.printer import EscposPrinter, PrinterSettings  # noqa: E402
 
 __all__ = ["EscposPrinter", "PrinterSettings"]
