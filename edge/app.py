@@ -60,7 +60,7 @@ def create_app(daemon: Daemon, tokens: LaneTokens | None = None,
             "an Idempotency-Key header and a lane bearer token.",
             path="/schema",
             # Generated and amended (openapi.conform) at the first request for it, not at
-            # start: building it is most of the app's start-up time and a few MB kept forever.
+            # start: building it was most of the app's start-up time (and MB held from start).
             render_plugins=openapi.render_plugins(),
             components=Components(
                 security_schemes={

@@ -21,12 +21,13 @@ from edge.store import log_migrations, migrations
 DB_FILENAME = "store.db"
 BUSY_TIMEOUT_MS = 5_000
 # Per connection (the daemon holds one for the writer, one for the event loop's reads, one per
-# print worker and, when it syncs, one for the sync engine). SQLite grows a connection's page cache up to this as pages are touched, and keeps
-# it: at 64 MiB each, a busy day took the daemon from ~100 to over 200 MB resident. 8 MiB holds
-# twice the WAL between automatic checkpoints (1,000 pages of 4 KiB), so every page a reader
-# must take from the WAL stays cached; pages already checkpointed are read through the memory
-# map, which costs no copy into the cache and no read() (those pages are the kernel's file
-# cache: shared, and dropped first under memory pressure).
+# print worker and, when it syncs, one for the sync engine). SQLite grows a connection's page
+# cache up to this as pages are touched, and keeps it: at 64 MiB each the caches alone could
+# reach ~190 MB in a busy daemon (they grew ~30 kB per sale). 8 MiB holds twice the WAL
+# between automatic checkpoints (1,000 pages of 4 KiB), so every page a reader must take from
+# the WAL stays cached; pages already checkpointed are read through the memory map, which
+# copies nothing into the cache and needs no read() (those pages are the kernel's file cache:
+# shared, and dropped first under memory pressure).
 CACHE_KIB = 8 * 1024
 MMAP_BYTES = 256 * 1024 * 1024
 
