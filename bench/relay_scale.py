@@ -1,7 +1,7 @@
 """Many stores of one tenant at the relay: 200 stores draining at once into 2 relay processes
 that share one PostgreSQL database.
 
-    .venv/bin/python bench/relay_scale.py                          # 200 stores x 500 events
+    .venv/bin/python bench/relay_scale.py          # 200 stores x 500 events, batches of 250
     .venv/bin/python bench/relay_scale.py --stores 50 --events-per-store 200 --batch 50
 
 1. A fresh schema in db `test` on 127.0.0.1:5432 (trust auth); `--stores` stores of one tenant
@@ -217,8 +217,8 @@ def check_ledger(url: str, total: int, work: list) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--stores", type=int, default=200)
-    ap.add_argument("--events-per-store", type=int, default=1000)
-    ap.add_argument("--batch", type=int, default=500, help="events per batch")
+    ap.add_argument("--events-per-store", type=int, default=500)
+    ap.add_argument("--batch", type=int, default=250, help="events per batch")
     ap.add_argument("--relays", type=int, default=2)
     ap.add_argument("--tmp-dir", type=Path, default=None)
     args = ap.parse_args()

@@ -251,7 +251,9 @@ def test_many_threads_ingesting_at_once_keep_the_ledger_gapless(relay: Relay,
     for t in threads:
         t.start()
     seen: list[int] = []
+    deadline = time.monotonic() + 120
     while any(t.is_alive() for t in threads) or len(seen) < 30 * stores:
+        assert time.monotonic() < deadline, (len(seen), errors[:3])
         page = relay.storage.ledger("t1", seen[-1] if seen else 0, 97)
         got = [r.ledger_seq for r in page]
         start = (seen[-1] if seen else 0) + 1
