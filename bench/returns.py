@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import sys
 import tempfile
@@ -55,8 +56,15 @@ from schemas import returns as rt  # noqa: E402
 
 TARGET_P99_MS = 10.0
 BATCH = 20_000
+CARD_EVERY = 5  # every 5th bulk order is paid by card
 START_MS = 1_772_445_600_000
 CASHIER = Principal("demo-tenant", "store-001", "lane-1", "cashier", "t")
+
+
+def card_of(i: int) -> tuple[str, str]:
+    """The masked PAN and approval code of the card that paid bulk order i (i % CARD_EVERY
+    == 0): 10,000 different cards, each approval code its own."""
+    return f"4999********{i % 10_000:04d}", f"A{i:09d}"
 
 
 def _percentile(sorted_ns: list[int], p: float) -> float:
@@ -89,6 +97,8 @@ def _fill(conn, template_id: str, n: int, store_id: str) -> None:
     i_oid, i_cart, i_rcpt = (o_cols.index(c) for c in ("order_id", "cart_id", "receipt_number"))
     i_pid, i_pcart, i_poid = (pay_cols.index(c) for c in ("payment_id", "cart_id", "order_id"))
     i_req = pay_cols.index("request_key")
+    i_type, i_pan, i_code = (pay_cols.index(c) for c in ("tender_type", "card_masked_pan",
+                                                          "card_approval_code"))
     marks = lambda k: ",".join("?" * k)  # noqa: E731
     done = 0
     while done < n:
@@ -103,6 +113,8 @@ def _fill(conn, template_id: str, n: int, store_id: str) -> None:
             for p in pays:
                 prow = list(p)
                 prow[i_pid], prow[i_pcart], prow[i_poid], prow[i_req] = pid, cid, oid, pid
+                if i % CARD_EVERY == 0:  # paid by card: what a lookup by card finds
+                    prow[i_type], prow[i_pan], prow[i_code] = "card", *card_of(i)
                 p_rows.append(prow)
             if i % 10 == 0:  # a returned line, recorded as returns record them
                 rid = str(uuid.uuid4())
@@ -166,8 +178,12 @@ def main() -> int:
 
             lookup_ns: list[int] = []
             cpu_ns: list[int] = []
+            # Lookups the scheduler took the CPU from (involuntary context switches of this
+            # thread while it ran): the wall-clock tail of a shared machine, not the lookup's.
+            quiet_ns: list[int] = []
             found = 0
             for r in receipts:
+                s0 = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
                 c0 = time.thread_time_ns()
                 t0 = time.perf_counter_ns()
                 try:
@@ -178,14 +194,28 @@ def main() -> int:
                 except Exception as exc:  # noqa: BLE001 - NotFound is part of the load
                     if type(exc).__name__ != "NotFound":
                         raise
-                lookup_ns.append(time.perf_counter_ns() - t0)
+                wall = time.perf_counter_ns() - t0
+                lookup_ns.append(wall)
                 cpu_ns.append(time.thread_time_ns() - c0)
+                if resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw == s0:
+                    quiet_ns.append(wall)
             base_ns: list[int] = []
             for r in receipts:
                 t0 = time.perf_counter_ns()
                 conn.execute("SELECT order_id, receipt_number, business_date, currency FROM "
                              "orders WHERE receipt_number = ?", (r,)).fetchall()
                 base_ns.append(time.perf_counter_ns() - t0)
+            # Finding orders by the card that paid (masked PAN + approval code), what
+            # `GET /v1/returns/orders?masked_pan=&approval_code=` runs before the returnable
+            # lines: an indexed look-up, not a scan of every payment.
+            card_ns: list[int] = []
+            cards = [card_of(CARD_EVERY * rng.randrange(max(args.orders // CARD_EVERY, 1)))
+                     for _ in range(min(args.lookups, 500))]
+            for pan, code in cards:
+                t0 = time.perf_counter_ns()
+                ids = returns.orders_by_card(conn, pan, code)
+                card_ns.append(time.perf_counter_ns() - t0)
+                assert len(ids) <= 1
         finally:
             store.stop()
         db_mb = store.db_path.stat().st_size / 1e6
@@ -195,16 +225,29 @@ def main() -> int:
     lookup_ns.sort()
     base_ns.sort()
     cpu_ns.sort()
+    quiet_ns.sort()
+    card_ns.sort()
+    wall_p99, cpu_p99 = _percentile(lookup_ns, 99), _percentile(cpu_ns, 99)
     out = {
         "bench": "returns", "orders": args.orders, "lookups": args.lookups, "found": found,
         "db_mb": round(db_mb, 1), "fill_s": round(fill_s, 1),
-        "lookup_p50_ms": round(_percentile(lookup_ns, 50), 3),
-        "lookup_p99_ms": round(_percentile(lookup_ns, 99), 3),
-        "lookup_p95_ms": round(_percentile(lookup_ns, 95), 3),
-        "lookup_max_ms": round(lookup_ns[-1] / 1e6, 3),
+        # The figures the target is judged on: find by receipt + returnable lines.
+        "wall_p99_ms": round(wall_p99, 3),
         # CPU time of the lookup thread alone: what the lookup costs when the machine's other
         # work (the box is shared) does not preempt it.
-        "lookup_cpu_p99_ms": round(_percentile(cpu_ns, 99), 3),
+        "cpu_p99_ms": round(cpu_p99, 3),
+        "lookup_p50_ms": round(_percentile(lookup_ns, 50), 3),
+        "lookup_p95_ms": round(_percentile(lookup_ns, 95), 3),
+        "lookup_p99_ms": round(wall_p99, 3),
+        "lookup_max_ms": round(lookup_ns[-1] / 1e6, 3),
+        "lookup_cpu_p50_ms": round(_percentile(cpu_ns, 50), 3),
+        "lookup_cpu_p99_ms": round(cpu_p99, 3),
+        # Lookups during which the scheduler preempted the thread, and the wall p99 of the
+        # others: how much of the wall tail is the machine rather than the lookup.
+        "preempted": len(lookup_ns) - len(quiet_ns),
+        "wall_p99_not_preempted_ms": round(_percentile(quiet_ns, 99), 3) if quiet_ns else None,
+        "card_lookup_p50_ms": round(_percentile(card_ns, 50), 3),
+        "card_lookup_p99_ms": round(_percentile(card_ns, 99), 3),
         "load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
         "baseline_p50_ms": round(_percentile(base_ns, 50), 3),
         "baseline_p99_ms": round(_percentile(base_ns, 99), 3),
@@ -213,9 +256,11 @@ def main() -> int:
     out["p99_over_baseline"] = round(out["lookup_p99_ms"] / max(out["baseline_p99_ms"], 1e-6), 1)
     print(f"find by receipt + returnable lines over {args.orders:,} orders: "
           f"p50 {out['lookup_p50_ms']} ms, p99 {out['lookup_p99_ms']} ms "
-          f"(target < {TARGET_P99_MS} ms), CPU p99 {out['lookup_cpu_p99_ms']} ms; bare indexed "
-          f"lookup p99 {out['baseline_p99_ms']} ms; load average {out['load_avg_1m']} on "
-          f"{out['cpus']} CPUs")
+          f"(target < {TARGET_P99_MS} ms), CPU p99 {out['cpu_p99_ms']} ms; "
+          f"{out['preempted']} of {args.lookups} lookups preempted, wall p99 of the others "
+          f"{out['wall_p99_not_preempted_ms']} ms; by card p99 {out['card_lookup_p99_ms']} ms; "
+          f"bare indexed lookup p99 {out['baseline_p99_ms']} ms; load average "
+          f"{out['load_avg_1m']} on {out['cpus']} CPUs")
     print(json.dumps(out))
     return 0 if out["lookup_p99_ms"] < TARGET_P99_MS else 1
 

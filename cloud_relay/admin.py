@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from cloud_relay import auth
+from cloud_relay import auth, loyalty
 from cloud_relay.storage.base import Storage
 from schemas.relay import HqToken
 from core.errors import BadRequest
@@ -25,6 +25,8 @@ def check_id(kind: str, value: str) -> str:
 def enroll_store(storage: Storage, tenant_id: str, store_id: str, now_ms: int) -> StoreCredential:
     cred = new_credential(check_id("tenant", tenant_id), check_id("store", store_id))
     storage.enroll_store(cred.tenant_id, cred.store_id, cred.key_id, cred.secret, now_ms)
+    # The tenant's loyalty key, if it has one, goes down sealed for this credential.
+    loyalty.deliver_key(storage, cred.tenant_id, now_ms, cred.store_id)
     return cred
 
 

@@ -174,9 +174,9 @@ async def upload_batch(request: Request, store_id: StoreId) -> Response:
     try:
         who = await _store(request, store_id, raw)
         acked = ingest.parse_acked_through(request.headers.get(HEADER_ACKED_THROUGH))
-        ack = await sync_to_thread(ingest.ingest, _storage(request), who, raw,
-                                   request.headers.get("idempotency-key"), acked,
-                                   _now_ms(request))
+        ack = await ingest.ingest_async(_storage(request), who, raw,
+                                        request.headers.get("idempotency-key"), acked,
+                                        _now_ms(request))
     except Refused as exc:
         metrics.batches_total.labels(exc.refusal.reason).inc()
         raise

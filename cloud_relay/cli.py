@@ -26,7 +26,7 @@ from rich.table import Table
 
 from cloud_relay import admin, cursor, downsync, hq
 from cloud_relay import export as export_mod
-from cloud_relay import promotions_cli
+from cloud_relay import promotions, promotions_cli
 from cloud_relay.sealing import KEY_FILENAME, new_key
 from cloud_relay.server import FORWARDED_ALLOW_IPS, now_ms, run
 from cloud_relay.storage import Storage, open_storage
@@ -160,11 +160,12 @@ def stores_enroll(
     storage = _open(database, data_dir, key_file)
     try:
         cred = admin.enroll_store(storage, tenant, store, now_ms())
+        # With HQ's promotions key, if HQ registered one: the store pins it at enrollment.
+        doc = msgspec.json.encode(promotions.enrollment(storage, cred)) + b"\n"
     except DomainError as exc:
         raise _domain_error(exc) from exc
     finally:
         storage.close()
-    doc = msgspec.json.encode(cred) + b"\n"
     if out_file is None:
         sys.stdout.write(doc.decode())
         return

@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 
 import msgspec
 
@@ -25,6 +27,12 @@ from schemas.sync import MAX_BATCH_BYTES, BatchAck, decode_batch
 
 # Compressed bytes on the wire; the uncompressed limit is enforced while inflating.
 MAX_BATCH_WIRE_BYTES = MAX_BATCH_BYTES
+# Uploads run in threads of their own: one of a tenant's uploads stores the group while the
+# others wait for its commit (`storage.ingest`), so a group holds at most this many batches
+# per process, and waiting uploads never take the threads other routes need (the event
+# loop's default pool has cores + 4).
+INGEST_THREADS = 64
+_executor = ThreadPoolExecutor(max_workers=INGEST_THREADS, thread_name_prefix="relay-ingest")
 
 
 def fingerprint(raw: bytes) -> bytes:
@@ -64,6 +72,13 @@ def ingest(storage: Storage, who: StorePrincipal, raw: bytes, key: str | None,
         raise refuse("malformed", f"not a decodable batch: {exc}") from None
     check_batch(batch, tenant_id=who.tenant_id, store_id=who.store_id, key=key)
     return storage.ingest(batch, fingerprint(raw), now_ms, acked_through)
+
+
+async def ingest_async(storage: Storage, who: StorePrincipal, raw: bytes, key: str | None,
+                       acked_through: int | None, now_ms: int) -> BatchAck:
+    """`ingest` in one of the upload threads."""
+    return await asyncio.get_running_loop().run_in_executor(
+        _executor, ingest, storage, who, raw, key, acked_through, now_ms)
 
 
 _ack_encoder = msgspec.json.Encoder()

@@ -57,6 +57,13 @@ async def settle(request: Request, hq_tenant: HqTenant) -> Response:
     return _ok({"applied": n})
 
 
+@post("/v1/hq/loyalty/tiers", status_code=200)
+async def recompute_tiers(request: Request, hq_tenant: HqTenant) -> Response:
+    state = request.app.state
+    return _ok(await sync_to_thread(loyalty.recompute_tiers, state.storage, hq_tenant,
+                                    state.now_ms()))
+
+
 @get("/v1/hq/loyalty/key")
 async def tenant_key(request: Request, hq_tenant: HqTenant) -> Response:
     state = request.app.state
@@ -64,4 +71,12 @@ async def tenant_key(request: Request, hq_tenant: HqTenant) -> Response:
                                     state.now_ms()))
 
 
-ROUTES = [enroll_customer, get_customer, erase_customer, settle, tenant_key]
+@post("/v1/hq/loyalty/key/deliver", status_code=200)
+async def deliver_key(request: Request, hq_tenant: HqTenant) -> Response:
+    state = request.app.state
+    return _ok(await sync_to_thread(loyalty.deliver_key, state.storage, hq_tenant,
+                                    state.now_ms()))
+
+
+ROUTES = [enroll_customer, get_customer, erase_customer, settle, recompute_tiers, tenant_key,
+          deliver_key]

@@ -23,14 +23,61 @@ from cloud_relay.storage.base import Storage
 from cloud_relay.storage.publish import NewChange, PublishPlan
 from core import promotions as promo
 from core.errors import BadRequest
-from core.promotions.bundle import BundleRefused
+from core.promotions.bundle import BundleRefused, key_id_of
 from core.promotions.rules import validate_bundle
 from schemas import promotions as sp
 from schemas.events import SaleCompleted, decode_body
-from schemas.relay import PublishResult
+from schemas.loyalty import PointsEarned
+from core.signing import StoreCredential
+from schemas.relay import PublishResult, StoreEnrollment
 
 KIND = "promotions.bundle"
+KEY_KIND = "promotions.key"
 _CHANGE_PAGE = 1_000
+
+
+def decode_key(raw: bytes) -> sp.HqPublicKey:
+    """HQ's public key as HQ registers it; its `key_id` is derived here, never taken."""
+    try:
+        offered = msgspec.json.decode(raw, type=sp.HqPublicKey)
+        public = base64.b64decode(offered.public_key_b64, validate=True)
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+        raise BadRequest(f"not an HQ public key: {exc}") from None
+    if len(public) != 32:
+        raise BadRequest(f"an HQ public key is 32 bytes (Ed25519), not {len(public)}")
+    b64 = base64.b64encode(public).decode()
+    return sp.HqPublicKey(public_key_b64=b64, key_id=key_id_of(b64))
+
+
+def register_key(storage: Storage, tenant_id: str, raw: bytes, now_ms: int) -> sp.HqPublicKey:
+    """Record the key HQ signs bundles with: every store enrolled from now on gets it in its
+    enrollment document, and it goes down as `promotions.key` (a store pins the first key it
+    is given and refuses, with an alarm, any other). The same key again publishes nothing."""
+    key = decode_key(raw)
+    if current_key(storage, tenant_id) != key.public_key_b64:
+        storage.publish(tenant_id, lambda _state: PublishPlan(changes=[NewChange(
+            KEY_KIND, msgspec.json.encode(key))]), now_ms)
+    return key
+
+
+def current_key(storage: Storage, tenant_id: str) -> str:
+    """The public key HQ registered last ("" when none): what enrollment hands a store."""
+    found, after = "", 0
+    while True:
+        page = storage.changes(tenant_id, "", after, _CHANGE_PAGE)
+        for ch in page:
+            if ch.kind == KEY_KIND:
+                found = msgspec.json.decode(ch.payload, type=sp.HqPublicKey).public_key_b64
+        if len(page) < _CHANGE_PAGE:
+            return found
+        after = page[-1].change_id
+
+
+def enrollment(storage: Storage, cred: StoreCredential) -> StoreEnrollment:
+    """The document a store enrolls with: its credential and the HQ key it will pin."""
+    return StoreEnrollment(tenant_id=cred.tenant_id, store_id=cred.store_id,
+                           key_id=cred.key_id, secret_b64=cred.secret_b64,
+                           promotions_public_key=current_key(storage, cred.tenant_id))
 
 
 def decode_signed(raw: bytes) -> tuple[sp.SignedBundle, sp.Bundle]:
@@ -93,9 +140,29 @@ def basket(sale: SaleCompleted) -> list[promo.CartLine]:
             for ln in sale.lines]
 
 
+def sale_tiers(storage: Storage, tenant_id: str, store_id: str | None) -> dict[str, str]:
+    """order id -> the loyalty tier its customer had at the sale (what its earn recorded)."""
+    out: dict[str, str] = {}
+    for entry in storage.events_of_type(tenant_id, PointsEarned.TYPE, store_id, None):
+        if entry.quarantine is not None:
+            continue
+        ev = entry.event
+        body = decode_body(ev.type, ev.schema_version, ev.body)
+        assert isinstance(body, PointsEarned)
+        if body.tier:
+            out[body.order_id] = body.tier
+    return out
+
+
 def simulate(storage: Storage, tenant_id: str, bundle: sp.Bundle, date_from: str, date_to: str,
-             store_id: str | None = None, tz: ZoneInfo = ZoneInfo("UTC")) -> sp.SimulationReport:
+             store_id: str | None = None, tz: ZoneInfo = ZoneInfo("UTC"),
+             segment: str | None = None) -> sp.SimulationReport:
+    """Each basket is evaluated for the segment of its customer: the tier its sale earned
+    points at (none for an anonymous sale, or a sale that earned nothing), or, given
+    `segment`, every basket as that segment (what a campaign for the tier would have given)."""
     compiled: dict[str, promo.ActiveRules] = {}
+    tiers = sale_tiers(storage, tenant_id, store_id) if segment is None and any(
+        r.segments for r in bundle.rules) else {}
     hit: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     baskets = total = given = 0
     for store, sale in _sales(storage, tenant_id, store_id, date_from, date_to):
@@ -105,7 +172,9 @@ def simulate(storage: Storage, tenant_id: str, bundle: sp.Bundle, date_from: str
         baskets += 1
         moment = datetime.fromtimestamp(sale.completed_at_ms / 1000, tz=UTC).astimezone(tz)
         result = promo.evaluate(basket(sale), rules, promo.Context(
-            store, moment.replace(tzinfo=None), None, frozenset(sale.coupons)))
+            store, moment.replace(tzinfo=None),
+            segment if segment is not None else tiers.get(sale.order_id),
+            frozenset(sale.coupons)))
         total += result.discount_minor
         for a in result.applied:
             row = hit[(a.rule_id, store)]

@@ -4,8 +4,11 @@ adds the commands to the relay CLI with its own storage opener and error exits.
 
     novapos-relay promotions keygen --out KEY            a new Ed25519 key (PEM, mode 0600);
                                                          prints the public key stores pin
+    novapos-relay promotions register-key --key KEY --tenant T
+                                                         stores enrolled from now on pin it
     novapos-relay promotions publish FILE --key KEY --tenant T
-    novapos-relay promotions simulate FILE --from D --to D [--store S] [--tz Z] --tenant T
+    novapos-relay promotions simulate FILE --from D --to D [--store S] [--tz Z]
+                                      [--segment TIER] --tenant T
     novapos-relay promotions overuse --tenant T
 """
 
@@ -70,14 +73,36 @@ def register(app: typer.Typer, open_storage: Callable, fail: Callable[[str, int]
     @sub.command("keygen")
     def keygen(out_file: Annotated[Path, typer.Option("--out", help="Private key file.")]
                ) -> None:
-        """A new HQ signing key. Stores pin the public key it prints
-        (setting promotions.hq_public_key)."""
+        """A new HQ signing key. Register it (`register-key`) so that stores pin it at
+        enrollment, or set the hq_public_key it prints in a store's \\[promotions]."""
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
         if not create_atomic(out_file, pem):
             raise bad(f"{out_file} exists; not overwritten")
         public = public_key_b64(key)
         out.print(f"key {key_id_of(public)} in {out_file}\nhq_public_key = \"{public}\"")
+
+    @sub.command("register-key")
+    def register_key(key: Annotated[Path, typer.Option("--key", help="HQ's private key (PEM); "
+                                                       "only its public half is recorded.")],
+                     tenant: Tenant, database: Database = None, data_dir: DataDir = None,
+                     secret_key_file: SecretKeyFile = None) -> None:
+        """Register HQ's public key: stores enrolled from now on pin it at enrollment, stores
+        enrolled before pin it from down-sync; a store refuses any other key afterwards."""
+        try:
+            public = public_key_b64(load_key(key))
+        except (OSError, ValueError) as exc:
+            raise bad(f"cannot read {key}: {exc}") from exc
+        storage = open_storage(database, data_dir, secret_key_file)
+        try:
+            got = promotions.register_key(
+                storage, tenant, msgspec.json.encode(sp.HqPublicKey(public_key_b64=public)),
+                now_ms())
+        except DomainError as exc:
+            raise domain_error(exc) from exc
+        finally:
+            storage.close()
+        out.print(f"HQ promotions key {got.key_id} registered for tenant {tenant}")
 
     @sub.command("publish")
     def publish(file: Annotated[Path, typer.Argument(help="Bundle JSON (schemas.promotions.Bundle).")],
@@ -110,6 +135,9 @@ def register(app: typer.Typer, open_storage: Callable, fail: Callable[[str, int]
                  tenant: Tenant,
                  store: Annotated[str | None, typer.Option("--store")] = None,
                  tz: Annotated[str, typer.Option("--tz", help="Stores' time zone.")] = "UTC",
+                 segment: Annotated[str | None, typer.Option(
+                     "--segment", help="Every basket as this customer segment (loyalty tier); "
+                     "default: the tier each sale's customer had.")] = None,
                  database: Database = None, data_dir: DataDir = None,
                 secret_key_file: SecretKeyFile = None,
                  json_out: JsonOut = False) -> None:
@@ -123,7 +151,8 @@ def register(app: typer.Typer, open_storage: Callable, fail: Callable[[str, int]
             raise bad(f"cannot read {file}: {exc}") from exc
         storage = open_storage(database, data_dir, secret_key_file)
         try:
-            report = promotions.simulate(storage, tenant, bundle, date_from, date_to, store, zone)
+            report = promotions.simulate(storage, tenant, bundle, date_from, date_to, store, zone,
+                                         segment or None)
         finally:
             storage.close()
         if json_out:

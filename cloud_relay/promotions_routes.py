@@ -2,9 +2,12 @@
 
     POST /v1/hq/promotions            a signed bundle (schemas.promotions.SignedBundle) -> 201
                                       PublishResult; 400 when malformed or unsigned
-    POST /v1/hq/promotions/simulate   ?from=YYYY-MM-DD&to=YYYY-MM-DD[&store=S][&tz=Zone], body a
+    POST /v1/hq/promotions/simulate   ?from=YYYY-MM-DD&to=YYYY-MM-DD[&store=S][&tz=Zone]
+                                      [&segment=TIER], body a
                                       bundle (schemas.promotions.Bundle) -> SimulationReport
     GET  /v1/hq/promotions/overuse    coupon codes used beyond max_uses across stores
+    PUT  /v1/hq/promotions/key        body {public_key_b64}: the key bundles are signed with,
+                                      handed to stores at enrollment and by down-sync
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
-from litestar import Request, Response, get, post
+from litestar import Request, Response, get, post, put
 from litestar.concurrency import sync_to_thread
 
 from cloud_relay import promotions
@@ -67,11 +70,20 @@ def routes(hq: HqAuth) -> list[Any]:
             raise BadRequest(f"not a valid promotion bundle: {exc}") from None
         return _json(await sync_to_thread(
             promotions.simulate, request.app.state.storage, tenant, bundle, date_from, date_to,
-            request.query_params.get("store") or None, tz))
+            request.query_params.get("store") or None, tz,
+            request.query_params.get("segment") or None))
 
     @get("/v1/hq/promotions/overuse")
     async def promotion_overuse(request: Request) -> Response:
         tenant = await hq(request)
         return _json(await sync_to_thread(promotions.overuse, request.app.state.storage, tenant))
 
-    return [publish_promotions, simulate_promotions, promotion_overuse]
+    @put("/v1/hq/promotions/key", status_code=200)
+    async def register_promotions_key(request: Request) -> Response:
+        tenant = await hq(request)
+        raw = await request.body()
+        state = request.app.state
+        return _json(await sync_to_thread(promotions.register_key, state.storage, tenant, raw,
+                                          state.now_ms()))
+
+    return [publish_promotions, simulate_promotions, promotion_overuse, register_promotions_key]

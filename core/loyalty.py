@@ -141,10 +141,22 @@ def apply(account: Account, store_id: str, seq: int, kind: str, points: int, at_
 
 
 def earned_since(entries: list[Entry], since_ms: int, earned_type: str,
-                 clawed_type: str) -> int:
-    """Points earned (less claw-backs) from `since_ms` on: the tier basis."""
+                 clawed_type: str, until_ms: int | None = None) -> int:
+    """Points earned (less claw-backs) from `since_ms` on (and before `until_ms`, if given):
+    the tier basis."""
     total = 0
     for e in entries:
-        if e.at_ms >= since_ms and e.type in (earned_type, clawed_type):
+        if e.at_ms >= since_ms and (until_ms is None or e.at_ms < until_ms) and \
+                e.type in (earned_type, clawed_type):
             total += e.points
     return max(total, 0)
+
+
+def tier_at(entries: list[Entry], now_ms: int, thresholds: Mapping[str, int],
+            earned_type: str, clawed_type: str) -> str:
+    """The tier a customer has at `now_ms`: a function of the ledger and the moment alone,
+    over the rolling 12 months `[now - 1 year, now]`. Time passing with no new movement can
+    only lower it (earnings leave the window); so a recompute at `now_ms` must look at every
+    customer, not only those with new movements."""
+    return tier_for(earned_since(entries, now_ms - MS_PER_YEAR, earned_type, clawed_type,
+                                 now_ms + 1), thresholds)

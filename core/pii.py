@@ -120,3 +120,39 @@ def seal_customer(key: TenantKey, customer_id: str, clear: bytes) -> tuple[bytes
     """A new data key for the customer: (its personal data sealed, the key wrapped)."""
     dek = new_data_key()
     return seal_pii(dek, customer_id, clear), key.wrap(customer_id, dek)
+
+
+# --- the tenant key on its way to a store -------------------------------------------------
+# HQ sends each store the tenant key by down-sync, sealed for that store alone: AES-256-GCM
+# under a key derived (HKDF-SHA256) from the store's relay credential secret, which only the
+# relay and the store hold, bound (associated data) to the tenant, the store and the
+# credential's key id. The change payload, the wire and every log see only ciphertext; a
+# revoked credential's copy opens for nobody.
+
+_STORE_WRAP = b"novapos loyalty tenant key for a store v1"
+
+
+def _for_store(secret: bytes, tenant_id: str, store_id: str, key_id: str
+               ) -> tuple[AESGCM, bytes]:
+    bound = f"{tenant_id}|{store_id}|{key_id}".encode()
+    return AESGCM(_derive(secret, _STORE_WRAP + b"|" + bound)), bound
+
+
+def wrap_for_store(tenant_key: bytes, secret: bytes, tenant_id: str, store_id: str,
+                   key_id: str) -> bytes:
+    aead, bound = _for_store(secret, tenant_id, store_id, key_id)
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + aead.encrypt(nonce, tenant_key, bound)
+
+
+def unwrap_for_store(wrapped: bytes, secret: bytes, tenant_id: str, store_id: str,
+                     key_id: str) -> bytes:
+    aead, bound = _for_store(secret, tenant_id, store_id, key_id)
+    try:
+        key = aead.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], bound)
+    except InvalidTag:
+        raise PiiUnreadable("the tenant key does not open under this store's credential") \
+            from None
+    if len(key) != KEY_BYTES:
+        raise PiiUnreadable(f"the tenant key is {len(key)} bytes, not {KEY_BYTES}")
+    return key

@@ -343,7 +343,8 @@ def sync_enroll(
                                                      "config.toml if not set there.")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Install the store's relay credential (kept mode 0600 in the data dir)."""
+    """Install the store's relay credential (kept mode 0600 in the data dir) and pin the HQ
+    promotions key the enrollment document carries (another key than a pinned one: refused)."""
 
     import msgspec
 
@@ -351,14 +352,19 @@ def sync_enroll(
     from core.signing import StoreCredential
     from edge import config as config_mod
     from edge.paths import read_daemon_info
+    from edge.promotions import keys as promotion_keys
+    from schemas.relay import StoreEnrollment
     from sync.engine import resolve
 
     path = data_dir or default_data_dir()
     svc = _service(path)
     try:
-        cred = msgspec.json.decode(credential.read_bytes(), type=StoreCredential)
+        doc = msgspec.json.decode(credential.read_bytes(), type=StoreEnrollment)
+        cred = StoreCredential(doc.tenant_id, doc.store_id, doc.key_id, doc.secret_b64)
         if len(cred.secret) < 16:
             raise ValueError("secret shorter than 16 bytes")
+        hq_key = promotion_keys.checked(doc.promotions_public_key) \
+            if doc.promotions_public_key else None
     except (OSError, msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
         raise _fail(f"{credential} is not a store credential: {exc}", EXIT_BAD_INPUT) from exc
     ident = svc.identity
@@ -369,6 +375,16 @@ def sync_enroll(
         raise _fail(f"relay URL must start with http:// or https://, not {relay_url!r}",
                     EXIT_BAD_INPUT)
     config = _config(path)
+    pinned = ""
+    if hq_key is not None:  # HQ's promotions key: pinned now; another one is refused
+        svc.writer.open()
+        try:
+            pinning = svc.writer.run_sync(lambda tx: promotion_keys.pin(tx, hq_key, "enrollment"))
+        finally:
+            svc.writer.close()
+        if pinning.outcome == "refused":
+            raise _fail(f"{pinning.detail}; nothing installed", EXIT_BAD_INPUT)
+        pinned = f"; {pinning.detail}"
     target = resolve(path, config.sync.credential_file)
     write_atomic(target, msgspec.json.encode(cred), mode=0o600)
     cfg_path = path / config_mod.CONFIG_FILENAME
@@ -377,7 +393,7 @@ def sync_enroll(
         line = f"\n[sync]\nrelay_url = {msgspec.json.encode(relay_url).decode()}\n"
         write_atomic(cfg_path, old + line.encode(), mode=0o644)
     out.print(f"store {cred.store_id} enrolled with key {cred.key_id}; credential in {target}"
-              + (" (restart the daemon to start syncing)" if read_daemon_info(path) else ""))
+              + pinned + (" (restart the daemon to start syncing)" if read_daemon_info(path) else ""))
 
 
 @sync_app.command("status")
@@ -442,7 +458,7 @@ def sync_now(
 
     svc = _service(path)
     try:
-        st = drain_once(svc, _config(path).sync, compose.appliers_for(_config(path)),
+        st = drain_once(svc, _config(path).sync, compose.appliers_for(_config(path), path),
                         timeout_s=timeout_s)
     except RuntimeError as exc:
         raise _fail(str(exc), EXIT_UNAVAILABLE) from exc

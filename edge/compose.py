@@ -17,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import msgspec
 import structlog
 
 from core.clock import Clock
+from core.signing import StoreCredential
 from edge import domain, lanes
 from edge.approvals.domain import DOMAIN as APPROVALS
 from edge.approvals.rules import ApprovalPolicy
@@ -40,6 +42,7 @@ from edge.inventory.domain import DOMAIN as INVENTORY
 from edge.pickup.domain import DOMAIN as PICKUP
 from edge.pickup.service import PickupService
 from edge.loyalty.domain import DOMAIN as LOYALTY
+from edge.loyalty import delivery as loyalty_delivery
 from edge.loyalty.service import Loyalty
 from edge.fiscal.domain import DOMAIN as FISCAL
 from edge.fiscal.journal import Journal
@@ -63,7 +66,7 @@ from edge.tender.service import Payments
 from edge.tender.terminals import Terminals
 from edge.tills.alarms import SafeDropAlarm, safe_drop_check
 from edge.tills.domain import DOMAIN as TILLS
-from sync.engine import SyncEngine
+from sync.engine import SyncEngine, load_credential, resolve
 from sync.port import ChangeApplier
 from sync.status import chain_check
 
@@ -88,9 +91,21 @@ def appliers(domains: tuple[domain.Domain, ...] = DOMAINS) -> dict[str, ChangeAp
     return {**domain.appliers(domains), **_STORE_APPLIERS}
 
 
-def appliers_for(config: Config) -> dict[str, ChangeApplier]:
-    """Every applier, with those that need configuration (the pinned HQ promotions key)."""
-    return {**appliers(), promotion_install.KIND: promotion_install.applier(config.promotions)}
+def appliers_for(config: Config, data_dir: Path,
+                 loyalty: Loyalty | None = None) -> dict[str, ChangeApplier]:
+    """Every applier, with those that need configuration (the HQ promotions key) or the data
+    directory (the tenant's loyalty key, opened with the store's credential; `loyalty`, the
+    running service, takes it at once)."""
+    def credential() -> StoreCredential | None:
+        try:
+            return load_credential(resolve(data_dir, config.sync.credential_file))
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+            return None
+
+    return {**appliers(), promotion_install.KIND: promotion_install.applier(config.promotions),
+            loyalty_delivery.KIND: loyalty_delivery.applier(
+                data_dir, config.loyalty, credential,
+                loyalty.provision if loyalty is not None else lambda key: None)}
 
 
 def policy_of(config: Config) -> Policy:
@@ -211,7 +226,10 @@ def compose(data_dir: Path, config: Config, clock: Clock | None = None) -> Daemo
     store.add_advisory_check("event_chain", chain_check)  # a break found by the sync engine
     store.add_advisory_check("safe_drop", safe_drop_check(config.cash.safe_drop_above_minor))
     store.add_advisory_check("checklists", overdue_check(store.clock, store.identity))
-    policy = policy_of(config)
+    loyalty = Loyalty.from_data_dir(data_dir, config.loyalty)
+    # Carts come before loyalty: the cart policy is handed who a cart is for (the tier of
+    # its customer) for segment-only promotions.
+    policy = replace(policy_of(config), segment_of=loyalty.tier_of)
     statistics = SqliteStatistics()  # device counters, persisted through the writer
     printing = PrintService(
         config.printing, printers=list(config.devices.printers),
@@ -223,7 +241,6 @@ def compose(data_dir: Path, config: Config, clock: Clock | None = None) -> Daemo
     terminals = Terminals.from_config(config.devices.terminals,
                                       config.devices.terminal_for_lane, config.tender,
                                       config.store.currency, statistics)
-    loyalty = Loyalty.from_data_dir(data_dir, config.loyalty)
     payments = Payments(store, policy, config.tender, terminals, store.metrics, loyalty)
     devices = DeviceService(store, config.devices, policy=policy, printing=printing,
                             terminals=terminals, statistics=statistics,
@@ -232,7 +249,7 @@ def compose(data_dir: Path, config: Config, clock: Clock | None = None) -> Daemo
     pickup = PickupService(store, config.pickup, devices.hub.publish)
     safe_drop = SafeDropAlarm(store, config.cash.safe_drop_above_minor, devices.hub.publish)
     return Daemon(config, store, policy, printing, terminals, payments, devices,
-                  appliers_for(config), approvals, loyalty,
+                  appliers_for(config, data_dir, loyalty), approvals, loyalty,
                   returns_policy=returns_policy_of(data_dir, config), pickup=pickup,
                   safe_drop=safe_drop)
 

@@ -13,18 +13,21 @@ import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from core.catalog import parse_json
 from core.files import write_atomic
-from drivers.emulators.zvt_terminal import ZvtTerminalEmulator
 from edge import lanes
 from edge.catalog.service import import_document
 from edge.config import LEGACY_TERMINAL_ID, Config
 from edge.printing.settings import PrinterConfig
 from edge.store.kernel import Store
 from edge.tender.settings import TerminalConfig
+
+if TYPE_CHECKING:  # `serve` without --demo imports this module but runs no emulator
+    from drivers.emulators.zvt_terminal import ZvtTerminalEmulator
 
 TOKENS_FILENAME = "demo-tokens.json"
 DEMO_LANES: tuple[tuple[str, lanes.Role], ...] = (
@@ -150,6 +153,8 @@ def start_devices(config: Config, data_dir: Path) -> tuple[DemoDevices, Config]:
         devices = msgspec.structs.replace(devices, printers=[printer],
                                           default_printer=printer.id)
     if not devices.terminals:
+        from drivers.emulators.zvt_terminal import ZvtTerminalEmulator
+
         demo.terminal = ZvtTerminalEmulator("127.0.0.1", 0,
                                             journal_path=data_dir / JOURNAL_FILENAME)
         demo.terminal.start()

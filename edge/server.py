@@ -9,18 +9,22 @@ import contextlib
 import os
 import signal
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import msgspec
 import structlog
 import uvicorn
 
 from core.files import write_atomic
-from edge import mdns, sdnotify
+from edge import sdnotify
 from edge.app import create_asgi
 from edge.compose import Daemon
 from edge.paths import DAEMON_FILENAME
 from edge.store.kernel import Store
 from schemas.daemon import DaemonInfo
+
+if TYPE_CHECKING:
+    from edge import mdns
 
 log = structlog.get_logger("novapos.daemon")
 
@@ -82,6 +86,10 @@ def _advertiser(daemon: Daemon, host: str, port: int) -> mdns.Advertiser | None:
     cfg = daemon.config.devices
     if not cfg.mdns:
         return None
+    # Imported here, once the daemon is ready: python-zeroconf and dbus-fast (for avahi) are
+    # about 50 ms and 4 MB that a daemon with advertising off never needs.
+    from edge import mdns
+
     ident = service.identity
     return mdns.Advertiser(
         mdns.plan(ident.store_id, ident.tenant_id, host, port, list(cfg.mdns_interfaces))

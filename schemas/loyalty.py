@@ -77,6 +77,14 @@ class CustomerAttached(EventBody, frozen=True):
     customer_id: str
 
 
+class CustomerDetached(EventBody, frozen=True):
+    """The cart is anonymous again: it earns nothing, its segment promotions stop applying."""
+
+    TYPE: ClassVar[str] = "loyalty.customer_detached"
+    cart_id: str
+    customer_id: str
+
+
 class PointsEarned(EventBody, frozen=True):
     """One per sale (the order id is its key): what the sale's eligible lines earned."""
 
@@ -124,7 +132,7 @@ class PointsClawedBack(EventBody, frozen=True):
 
 LOYALTY_EVENTS: tuple[type[EventBody], ...] = (
     CustomerCached, CustomerErased, CustomerAttached, PointsEarned, PointsBurned,
-    PointsReturned, PointsClawedBack,
+    PointsReturned, PointsClawedBack, CustomerDetached,
 )
 
 # Signed effect of each store movement on a balance.
@@ -206,10 +214,31 @@ class CustomerSegment(msgspec.Struct, frozen=True):
 
 class CartCustomerView(msgspec.Struct, frozen=True):
     cart_id: str
-    customer_id: str
+    customer_id: str | None  # None: removed, the cart is anonymous
 
 
 # --- HQ API ----------------------------------------------------------------------------------
+
+
+class TenantKeyChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Down-sync kind "loyalty.tenant_key", for one store: the tenant key sealed for it
+    (`core.pii.wrap_for_store`, under its credential `credential_key_id`). Never the key."""
+
+    store_id: str
+    credential_key_id: str
+    wrapped: bytes
+
+
+class TierChange(msgspec.Struct, frozen=True):
+    customer_id: str
+    tier_before: str
+    tier: str
+
+
+class TierRecompute(msgspec.Struct, frozen=True):
+    """`POST /v1/hq/loyalty/tiers`: the customers whose tier changed (published down)."""
+
+    changed: list[TierChange]
 
 
 class EnrollCustomer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -66,5 +66,25 @@ class PromotionBundleRefused(EventBody, frozen=True):
     version: int | None = None
 
 
+class PromotionKeyPinned(EventBody, frozen=True):
+    """The HQ public key bundles must verify against, pinned once: delivered at enrollment
+    (`novapos-edge sync enroll`) or, for a store enrolled before HQ had one, by its first
+    down-sync (`promotions.key`)."""
+
+    TYPE: ClassVar[str] = "promotions.key_pinned"
+    key_id: str
+    public_key_b64: str
+    source: str  # "enrollment" | "down-sync"
+
+
+class PromotionKeyRefused(EventBody, frozen=True):
+    """Another HQ key offered after one was pinned: not taken (the pinned key stays)."""
+
+    TYPE: ClassVar[str] = "promotions.key_refused"
+    key_id: str
+    pinned_key_id: str
+    source: str
+
+
 PROMOTION_EVENTS = (CartCouponEntered, CartPromotionsApplied, PromotionBundleInstalled,
-                    PromotionBundleRefused)
+                    PromotionBundleRefused, PromotionKeyPinned, PromotionKeyRefused)

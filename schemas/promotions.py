@@ -12,7 +12,7 @@ Money is integer minor units, percentages basis points (10000 = 100 %), times st
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -170,6 +170,19 @@ class BundleStatus(msgspec.Struct, frozen=True):
     key_id: str | None
     last_refused_reason: str | None = None
     last_refused_at_ms: int | None = None
+    # The HQ key bundles are verified against: `config` ([promotions] hq_public_key, which
+    # overrides), `pinned` (at enrollment or first down-sync), or None when there is none.
+    verify_key_id: str | None = None
+    verify_key_source: str | None = None
+
+
+class HqPublicKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """HQ's promotion-signing public key (base64 of the 32 raw Ed25519 bytes), as HQ registers
+    it with the relay (`PUT /v1/hq/promotions/key`) and as it travels to stores (down-sync
+    kind `promotions.key`, and the enrollment document). `key_id` is derived, never trusted."""
+
+    public_key_b64: Annotated[str, msgspec.Meta(min_length=40, max_length=64)]
+    key_id: str = ""
 
 
 class OveruseRow(msgspec.Struct, frozen=True):

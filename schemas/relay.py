@@ -163,6 +163,20 @@ class PublishResult(msgspec.Struct, frozen=True):
     last_change_id: int | None
 
 
+class StoreEnrollment(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
+                      omit_defaults=True):
+    """What `novapos-relay stores enroll` hands a store: its credential
+    (`core.signing.StoreCredential`'s fields) and, when HQ registered one, the public key
+    its promotion bundles are signed with; `novapos-edge sync enroll` installs the first and
+    pins the second. Without a key it is byte for byte the credential alone."""
+
+    tenant_id: str
+    store_id: str
+    key_id: str
+    secret_b64: str
+    promotions_public_key: str = ""
+
+
 class HqToken(msgspec.Struct, frozen=True):
     tenant_id: str
     token_id: str

@@ -26,6 +26,13 @@ Flag = Literal["velocity_exceeded", "high_value", "receiptless_over_threshold",
 ReasonCode = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")]
 Customer = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
 Sku = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+# A card as its terminal slip prints it: never a whole PAN (at least one masked digit), the
+# last four digits shown ("4999********1234", "****1234").
+MaskedPan = Annotated[str, msgspec.Meta(
+    min_length=5, max_length=19, pattern=r"^[0-9]{0,8}\*+[0-9]{4}$",
+    description="The card as its slip prints it: masked digits as *, the last four shown")]
+ApprovalCode = Annotated[str, msgspec.Meta(min_length=1, max_length=16,
+                                           pattern=r"^[A-Za-z0-9]+$")]
 
 
 # --- events ------------------------------------------------------------------------------
@@ -91,6 +98,15 @@ class ReturnLineRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     qty_milli: QtyMilli | None = None
 
 
+class RefundCard(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The card the customer asks the money back onto (as its slip prints it). Money goes to
+    a card only by the terminal reference of a card that paid the order: another card is
+    `card_not_original` (refused, or a manager's, per `[returns] other_card`)."""
+
+    masked_pan: MaskedPan
+    approval_code: ApprovalCode | None = None
+
+
 class ReturnRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A receipted return: the order by id or by its receipt number (typed or scanned)."""
 
@@ -100,6 +116,8 @@ class ReturnRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     refund_to: RefundTo = "original_tenders"
     customer: Customer | None = None
     note: Reason = ""
+    # The card the customer asks the money back onto; None: each card tender by its reference.
+    card: RefundCard | None = None
 
 
 class ReceiptlessItem(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -130,6 +148,8 @@ class ExchangeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     receipt_number: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
     refund_to: RefundTo = "original_tenders"
     note: Reason = ""
+    # The card the customer asks what goes back onto (as for a return).
+    card: RefundCard | None = None
 
 
 # --- views -------------------------------------------------------------------------------

@@ -113,9 +113,9 @@ ChangeKind = Literal[
     "config.set",
     "lane.token_revoked",
     "inventory.delivery", "inventory.transfer", "inventory.safety_stock", "pickup.order",
-    "promotions.bundle",
+    "promotions.bundle", "promotions.key",
     "loyalty.customer",
-    "loyalty.erasure",
+    "loyalty.erasure", "loyalty.tenant_key",
     "checklist.defined",
 ]
 

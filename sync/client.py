@@ -19,10 +19,9 @@ from __future__ import annotations
 import functools
 import ssl
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
 import msgspec
 
 from core import signing
@@ -37,6 +36,9 @@ from schemas.sync import (
     SyncRefusal,
 )
 from sync.outbox import FrozenBatch
+
+if TYPE_CHECKING:  # httpx (about 4 MB with its CLI's click and rich) is imported by a client
+    import httpx
 
 _REFUSAL_REASONS = frozenset(
     ("gap", "chain_mismatch", "relay_behind", "store_mismatch", "malformed", "bad_fingerprint")
@@ -141,6 +143,8 @@ class RelayClient:
         base = relay_url.rstrip("/")
         self._prefix = urlsplit(base).path  # signed paths are what the relay's router sees
         verify = ssl_context(ca_file or None)
+        import httpx  # a store that syncs needs it; one that does not never loads it
+
         self._http = httpx.AsyncClient(
             base_url=base, timeout=timeout_s, verify=verify, transport=transport,
             headers={"User-Agent": "novapos-edge-sync/2"},
@@ -160,6 +164,8 @@ class RelayClient:
                                         headers={**sent, **signed})
 
     async def send_batch(self, frozen: FrozenBatch, acked_through: int) -> Outcome:
+        import httpx
+
         try:
             resp = await self._request(
                 "POST", f"{self._store_path}/batches", frozen.body,
@@ -193,6 +199,8 @@ class RelayClient:
                                ChangeSet, accept=MSGPACK_CONTENT_TYPE)
 
     async def _get(self, path: str, typ: type, accept: str = "application/json") -> Any:
+        import httpx
+
         try:
             resp = await self._request("GET", path, headers={"Accept": accept})
         except httpx.HTTPError as exc:

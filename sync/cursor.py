@@ -207,7 +207,7 @@ def raise_alarm(conn: apsw.Connection, reason: str, detail: str, seq: int | None
 CHAIN_BROKEN = "chain_broken"
 # Alarms about what down-sync brought rather than about the link (a promotion bundle the store
 # refused): an accepted batch does not resolve them; the domain that raised one clears it.
-NOT_CLEARED_BY_UPLOAD = ("promotion_bundle_refused",)
+NOT_CLEARED_BY_UPLOAD = ("promotion_bundle_refused", "promotion_key_changed")
 
 
 def clear_alarms(conn: apsw.Connection, now_ms: int, acked_seq: int) -> None:

@@ -29,10 +29,9 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apsw
-import httpx
 import msgspec
 import structlog
 
@@ -44,6 +43,9 @@ from sync.client import Acked, Failed, Refused, RelayClient, RelayRequestError, 
 from sync.metrics import SyncMetrics
 from sync.port import StorePort
 from sync.settings import SyncConfig
+
+if TYPE_CHECKING:
+    import httpx
 
 log = structlog.get_logger("novapos.sync")
 

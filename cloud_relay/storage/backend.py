@@ -6,9 +6,10 @@ Invariants a backend keeps:
 - `_write()` is one transaction: committed on a clean exit, rolled back on any exception, so
   a refusal raised half-way leaves nothing behind.
 - `_read()` is one snapshot: every statement of a read sees the same committed state.
-- `_write_holding(scope, key)` holds the key before any other request of any relay process
-  over the same database could find it free, and releases it only after the transaction
-  ended (`core.errors.IdempotencyKeyInFlight` otherwise).
+- An idempotency key in flight: `_hold_local(scope, key)` holds it in this process before the
+  upload queues (`IdempotencyKeyInFlight` if held), and `_claim_keys(tx, keys)` claims keys
+  inside the transaction storing them, visible to every relay process over the same database
+  and released only when that transaction ends (a key another process holds is not claimed).
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ class Tx(abc.ABC):
     @abc.abstractmethod
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
+    def each(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[tuple | None]:
+        """`sql` once per argument row, in order; the first result row of each (None when it
+        returned none). A backend may send them all in one round trip."""
+        return [self.one(sql, args) for args in rows]
+
     @abc.abstractmethod
     def script(self, sql: str) -> None:
         """Several statements without parameters (a migration's DDL)."""
@@ -44,6 +50,9 @@ class Backend(abc.ABC):
     # Appended to a SELECT that reads a row the transaction then updates: PostgreSQL's
     # writers run concurrently and must lock it; SQLite's writers are serialized already.
     FOR_UPDATE = ""
+    # Driver errors meaning "the database cannot be reached or is locked right now": a group
+    # of batches failing with one of these fails as a whole (each would fail the same way).
+    UNAVAILABLE: tuple[type[BaseException], ...] = ()
     backend = "abstract"
     epoch: str
     sealer: Sealer  # seals store secrets at rest; given by `open_storage` (`adopt_sealer`)
@@ -61,9 +70,14 @@ class Backend(abc.ABC):
         """Insert event rows in `schema.EVENT_COLUMNS` order, as fast as the backend can."""
 
     @abc.abstractmethod
-    def _write_holding(self, scope: str, key: str) -> contextlib.AbstractContextManager[Tx]:
-        """A write transaction during which the idempotency key (scope, key) is held in
-        flight; raises `IdempotencyKeyInFlight` if another request holds it."""
+    def _hold_local(self, scope: str, key: str) -> contextlib.AbstractContextManager[None]:
+        """Hold the idempotency key (scope, key) in flight in this process until the block
+        exits; raises `IdempotencyKeyInFlight` if a request of this process holds it."""
+
+    def _claim_keys(self, tx: Tx, keys: Sequence[tuple[str, str]]) -> list[bool]:
+        """Claim keys for the rest of `tx` against other processes; False: another holds it.
+        By default the process-local hold is the whole truth (one writer at a time)."""
+        return [True] * len(keys)
 
     @abc.abstractmethod
     def hold_key(self, scope: str, key: str) -> contextlib.AbstractContextManager[None]:

@@ -66,6 +66,11 @@ class HqCustomer:
 class LoyaltyStore(Publish):
     # --- the tenant key ------------------------------------------------------------------
 
+    def has_tenant_key(self, tenant_id: str) -> bool:
+        with self._read() as tx:
+            return tx.one("SELECT 1 FROM hq_loyalty_keys WHERE tenant_id = ?",
+                          (tenant_id,)) is not None
+
     def tenant_key(self, tenant_id: str, now_ms: int) -> bytes:
         """The tenant's loyalty key, made at first use."""
         with self._read() as tx:
@@ -230,10 +235,8 @@ class LoyaltyStore(Publish):
                           e.balance_after, e.at_ms, e.detail)
                          for i, e in enumerate(acct.entries, start=1)])
                 earned = tx.one(
-                    "SELECT COALESCE(SUM(points), 0) FROM hq_loyalty_entries WHERE tenant_id = ? "
-                    "AND customer_id = ? AND at_ms >= ? AND type IN (?, ?)",
-                    (tenant_id, cid, now_ms - rules.MS_PER_YEAR, lo.PointsEarned.TYPE,
-                     lo.PointsClawedBack.TYPE))
+                    f"SELECT COALESCE(SUM(points), 0) FROM hq_loyalty_entries WHERE {_WINDOW} "
+                    "AND customer_id = ?", (*_window_args(tenant_id, now_ms), cid))
                 tier = rules.tier_for(max(earned[0] if earned else 0, 0),
                                       tiers if tiers is not None else DEFAULT_TIERS)
                 tx.rows("UPDATE hq_customers SET balance = ?, applied = ?, tier = ?, "
@@ -249,6 +252,56 @@ class LoyaltyStore(Publish):
                     "ON CONFLICT (tenant_id) DO UPDATE SET ledger_seq = excluded.ledger_seq",
                     (tenant_id, last))
         return applied
+
+
+    def recompute_tiers(self, tenant_id: str, now_ms: int,
+                        tiers: dict[str, int] | None = None) -> list[tuple[str, str, str]]:
+        """Every customer's tier as of `now_ms` (`core.loyalty.tier_at`), not only those
+        with new movements: earnings that left the rolling 12 months lower a tier with no
+        movement at all. Each customer whose tier changes gets a new revision, published down
+        (`loyalty.customer`), in one transaction under the tenant's row lock (so no settle
+        runs between the read and the write). Returns (customer, old tier, new tier)."""
+        thresholds = tiers if tiers is not None else DEFAULT_TIERS
+        changed: list[tuple[str, str, str]] = []
+        with self._write() as tx:
+            ensure_tenant(tx, tenant_id, now_ms)
+            tx.rows("SELECT tenant_id FROM tenants WHERE tenant_id = ?" + self.FOR_UPDATE,
+                    (tenant_id,))
+            earned = dict(tx.rows(
+                f"SELECT customer_id, COALESCE(SUM(points), 0) FROM hq_loyalty_entries WHERE "
+                f"{_WINDOW} GROUP BY customer_id", _window_args(tenant_id, now_ms)))
+            for cid, tier in tx.rows("SELECT customer_id, tier FROM hq_customers WHERE "
+                                     "tenant_id = ? AND erased_at_ms IS NULL ORDER BY "
+                                     "customer_id", (tenant_id,)):
+                new = rules.tier_for(max(earned.get(cid, 0), 0), thresholds)
+                if new != tier:
+                    changed.append((cid, tier, new))
+            for cid, _old, new in changed:
+                tx.rows("UPDATE hq_customers SET tier = ?, revision = revision + 1 WHERE "
+                        "tenant_id = ? AND customer_id = ?", (new, tenant_id, cid))
+                self._publish_customer(tx, tenant_id, cid, now_ms)
+            tx.rows("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                    "SET value = excluded.value", (_tiers_key(tenant_id), str(now_ms)))
+        return changed
+
+    def tiers_recomputed_at(self, tenant_id: str) -> int | None:
+        """When `recompute_tiers` last ran for the tenant (None: never)."""
+        with self._read() as tx:
+            row = tx.one("SELECT value FROM meta WHERE key = ?", (_tiers_key(tenant_id),))
+        return int(row[0]) if row is not None else None
+
+
+# The tier basis: points earned, less claw-backs, over the rolling 12 months up to now.
+_WINDOW = "tenant_id = ? AND at_ms >= ? AND at_ms <= ? AND type IN (?, ?)"
+
+
+def _window_args(tenant_id: str, now_ms: int) -> tuple:
+    return (tenant_id, now_ms - rules.MS_PER_YEAR, now_ms, lo.PointsEarned.TYPE,
+            lo.PointsClawedBack.TYPE)
+
+
+def _tiers_key(tenant_id: str) -> str:
+    return f"loyalty_tiers_at:{tenant_id}"
 
 
 # Points earned over a rolling 12 months -> tier.

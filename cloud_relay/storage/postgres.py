@@ -1,6 +1,7 @@
 """PostgreSQL backend (psycopg 3 + psycopg_pool): many relay processes on one database.
 
-- Ingest writes a batch's events with one binary COPY inside the batch's transaction.
+- Ingest writes a group of batches' events with one binary COPY inside the group's
+  transaction (`storage.ingest`); several statements of a group go in one pipeline (`each`).
 - An idempotency key is "in flight" while a transaction holds `pg_try_advisory_xact_lock` on
   it: visible to every relay process, released by commit, rollback or a dead connection.
 - Ledger order is gap-safe across processes: `ledger_seq` comes from the tenant's counter row,
@@ -20,13 +21,14 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from cloud_relay.storage import schema
 from cloud_relay.storage.backend import Tx
 from cloud_relay.storage.base import Storage
 from cloud_relay.storage.schema import EVENT_COLUMNS
 from core.errors import IdempotencyKeyInFlight
+from core.idempotency import InFlight
 from core.migrations import POSTGRES, Migration, render
 
 POOL_MAX = 16
@@ -62,6 +64,17 @@ class _PgTx(Tx):
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             self.cur.executemany(_pg(sql), rows)
+
+    def each(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[tuple | None]:
+        # One pipeline: every statement is sent before the first result is read.
+        if not rows:
+            return []
+        self.cur.executemany(_pg(sql), rows, returning=True)
+        out = []
+        while True:
+            out.append(self.cur.fetchone())
+            if not self.cur.nextset():
+                return out
 
     def script(self, sql: str) -> None:
         self.cur.execute(sql)  # no parameters: psycopg sends several statements as one query
@@ -121,9 +134,11 @@ class _MetaVersion:
 class PostgresStorage(Storage):
     backend = "postgresql"
     FOR_UPDATE = " FOR UPDATE"
+    UNAVAILABLE = (psycopg.OperationalError, PoolTimeout)
 
     def __init__(self, url: str, pool_max: int = POOL_MAX) -> None:
         self.url = url
+        self._in_flight = InFlight()  # this process's uploads (the advisory lock: all's)
         with psycopg.connect(url, connect_timeout=10, application_name=APPLICATION_NAME) as conn:
             with conn.transaction():
                 # Every pending migration and the epoch in one transaction, under a lock that
@@ -157,15 +172,15 @@ class PostgresStorage(Storage):
             for row in rows:
                 copy.write_row(row)
 
-    @contextlib.contextmanager
-    def _write_holding(self, scope: str, key: str) -> Iterator[Tx]:
-        # A transaction-level lock: one round trip, released by commit, rollback or a dead
-        # connection, and seen by every relay process on the database.
-        with self._write() as tx:
-            got = tx.one("SELECT pg_try_advisory_xact_lock(?)", (_key_lock_id(scope, key),))
-            if not got or not got[0]:
-                raise _in_flight(key)
-            yield tx
+    def _hold_local(self, scope: str, key: str) -> contextlib.AbstractContextManager[None]:
+        return self._in_flight.hold(scope, key)
+
+    def _claim_keys(self, tx: Tx, keys: Sequence[tuple[str, str]]) -> list[bool]:
+        # Transaction-level locks (one round trip for all): released by commit, rollback or a
+        # dead connection, and seen by every relay process on the database.
+        got = tx.each("SELECT pg_try_advisory_xact_lock(?)",
+                      [(_key_lock_id(scope, key),) for scope, key in keys])
+        return [bool(row and row[0]) for row in got]
 
     @contextlib.contextmanager
     def hold_key(self, scope: str, key: str) -> Iterator[None]:

@@ -76,6 +76,7 @@ class _UserVersion:
 
 class SqliteStorage(Storage):
     backend = "sqlite"
+    UNAVAILABLE = (apsw.BusyError, apsw.CantOpenError, apsw.IOError)
 
     def __init__(self, path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,12 +125,10 @@ class SqliteStorage(Storage):
     def _insert_events(self, tx: Tx, rows: list[tuple]) -> None:
         tx.many(_INSERT_EVENTS, rows)
 
-    @contextlib.contextmanager
-    def _write_holding(self, scope: str, key: str) -> Iterator[Tx]:
-        # Held before BEGIN IMMEDIATE: a second request queued on SQLite's write lock would
-        # otherwise find the key only after the first committed, never in flight.
-        with self._in_flight.hold(scope, key), self._write() as tx:
-            yield tx
+    def _hold_local(self, scope: str, key: str) -> contextlib.AbstractContextManager[None]:
+        # Held before the upload queues for BEGIN IMMEDIATE: a second request queued on
+        # SQLite's write lock would otherwise find the key only after the first committed.
+        return self._in_flight.hold(scope, key)
 
     def hold_key(self, scope: str, key: str) -> contextlib.AbstractContextManager[None]:
         return self._in_flight.hold(scope, key)

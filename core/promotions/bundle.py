@@ -56,8 +56,8 @@ def _b64(text: str, what: str) -> bytes:
 
 def verify(signed: sp.SignedBundle, pinned_public_b64: str) -> sp.Bundle:
     if not pinned_public_b64:
-        raise BundleRefused("no HQ public key is pinned ([promotions] hq_public_key): "
-                            "no bundle can be trusted")
+        raise BundleRefused("no HQ public key is pinned (enroll the store, or set "
+                            "[promotions] hq_public_key): no bundle can be trusted")
     if not signed.signature_b64:
         raise BundleRefused("the bundle is unsigned")
     if signed.key_id != key_id_of(pinned_public_b64):

@@ -189,8 +189,8 @@ def multi_buy(units: Units, idx: list[int], e: sp.MultiBuy, original: bool) -> O
 
 
 def cart_total(units: Units, idx: list[int], e: sp.Effect, original: bool) -> int | None:
-    """What a cart-wide amount rule gives on its own, without allocating it (None: not such a
-    rule). Equal to the sum of what its function allocates."""
+    """What a rule that claims no units gives on its own, without allocating it (None: not
+    such a rule). Equal to the sum of what its function allocates."""
     if isinstance(e, sp.SpendThreshold) and e.free_sku is None:
         if _base_sum(units, idx, original) < e.threshold_minor:
             return 0
@@ -200,6 +200,22 @@ def cart_total(units: Units, idx: list[int], e: sp.Effect, original: bool) -> in
     if isinstance(e, sp.PercentOff) and e.scope == "cart":
         return max(0, min(_pct(_base_sum(units, idx, original), e.percent_bp),
                           _base_sum(units, idx, False)))
+    if isinstance(e, sp.AmountOff):  # off every unit, never more than is left on it
+        amount, left = e.amount_minor, units.left
+        return sum([min(amount, left[i]) for i in idx])
+    if isinstance(e, sp.PercentOff):  # rounded once per line, as `percent_off` spreads it
+        base = units.price if original else units.left
+        left, line = units.left, units.line
+        per_line: dict[int, list[int]] = {}
+        for i in idx:
+            acc = per_line.get(line[i])
+            if acc is None:
+                per_line[line[i]] = [base[i], left[i]]
+            else:
+                acc[0] += base[i]
+                acc[1] += left[i]
+        bp = e.percent_bp
+        return sum([max(0, min(_pct(b, bp), lft)) for b, lft in per_line.values()])
     return None
 
 

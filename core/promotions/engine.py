@@ -117,13 +117,14 @@ def _units(lines: Sequence[CartLine]) -> Units:
     return u
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every hit rule of every evaluation
 class _Candidate:
     cr: CompiledRule
     idx: list[int]              # eligible target units
     get_idx: list[int] | None   # eligible reward units (buy X get Y of another set, free item)
     key: tuple[int, int]        # application order: priority (higher first), bundle order
     claims: bool                # a quantity rule: it marks the units it uses
+    alone: int = 0              # what it gives on the untouched cart (set by `_best`)
 
 
 def _eligible(cr: CompiledRule, lines: Sequence[CartLine], positions: Sequence[int],
@@ -131,15 +132,22 @@ def _eligible(cr: CompiledRule, lines: Sequence[CartLine], positions: Sequence[i
               reward: bool
               ) -> list[int]:
     out: list[int] = []
-    now = moments[-1]
+    in_effect = cr.in_effect
+    now_ok = in_effect(moments[-1])  # the common case: no line's scan time is asked
+    every = not reward and not cr.skus and not cr.categories
+    if now_ok and every and len(positions) == len(lines):
+        return list(range(starts[-1] + counts[-1])) if lines else out
+    match = cr.get_matches if reward else cr.matches
     for k in positions:
-        ln = lines[k]
-        if not cr.in_effect(now) and (moments[k] is None or not cr.in_effect(moments[k])):
+        if not now_ok and (moments[k] is None or not in_effect(moments[k])):
             continue
-        hit = cr.get_matches(ln.sku, ln.categories) if reward else \
-            cr.matches(ln.sku, ln.categories)
-        if hit:
-            out.extend(range(starts[k], starts[k] + counts[k]))
+        ln = lines[k]
+        if every or match(ln.sku, ln.categories):
+            n = counts[k]
+            if n == 1:
+                out.append(starts[k])
+            elif n:
+                out.extend(range(starts[k], starts[k] + n))
     return out
 
 
@@ -258,11 +266,12 @@ def _slots(cands: list[_Candidate]) -> tuple[list[list[_Candidate]], list[_Candi
 def _best(base: Units, cands: list[_Candidate], limit: int
           ) -> tuple[int, list[tuple[_Candidate, Off]]]:
     groups, exclusive = _slots(cands)
-    alone = {id(c): _alone(base, c) for c in cands}
-    cands = [c for c in cands if alone[id(c)] > 0]
-    groups = [[c for c in g if alone[id(c)] > 0] for g in groups]
+    for c in cands:
+        c.alone = _alone(base, c)
+    cands = [c for c in cands if c.alone > 0]
+    groups = [[c for c in g if c.alone > 0] for g in groups]
     groups = [g for g in groups if g]
-    exclusive = [c for c in exclusive if alone[id(c)] > 0]
+    exclusive = [c for c in exclusive if c.alone > 0]
     options: list[tuple[int, list[tuple[_Candidate, Off]]]] = [_run(base, [c]) for c in exclusive]
     size = 1
     for g in groups:
@@ -278,9 +287,10 @@ def _best(base: Units, cands: list[_Candidate], limit: int
             if gave and len(gave) <= limit:
                 options.append((total, gave))
     else:
-        keep = [max(g, key=lambda c: (alone[id(c)], -c.cr.rule.priority, -c.cr.order))
+        keep = [g[0] if len(g) == 1 else  # most rules are a group of their own
+                max(g, key=lambda c: (c.alone, -c.cr.rule.priority, -c.cr.order))
                 for g in groups]
-        keep.sort(key=lambda c: (-alone[id(c)], c.key))
+        keep.sort(key=lambda c: (-c.alone, c.key))
         chosen = sorted(keep[:limit], key=lambda c: c.key)
         total, gave = _run(base, chosen)
         improved = True

@@ -139,6 +139,8 @@ class ActiveRules:
     by_category: dict[str, tuple[CompiledRule, ...]] = field(repr=False)
     cart_wide: tuple[CompiledRule, ...] = field(repr=False)
     sku_categories: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    # Some rule is for customer segments only: the caller must say who the cart is for.
+    segmented: bool = False
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -189,4 +191,5 @@ def compile_rules(bundle: sp.Bundle, store_id: str | None = None,
         version=bundle.version, max_promotions_per_cart=bundle.max_promotions_per_cart,
         rules=tuple(kept), by_sku={k: tuple(v) for k, v in by_sku.items()},
         by_category={k: tuple(v) for k, v in by_cat.items()}, cart_wide=tuple(cart_wide),
+        segmented=any(cr.rule.segments for cr in kept),
     )

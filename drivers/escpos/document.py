@@ -20,9 +20,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
-from escpos.capabilities import get_profile
-from escpos.printer import Dummy
-
 from schemas.printing import Align, Barcode, Cut, Document, Feed, QrCode, Text
 
 DEFAULT_PROFILE = "TM-T88V"
@@ -38,6 +35,16 @@ _INIT = _ESC + b"@"
 _ALIGN = {"left": 0, "center": 1, "right": 2}
 
 
+def Dummy(profile: str):  # noqa: N802 - stands for python-escpos's class
+    """python-escpos's in-memory printer (its command builder). Imported at the first document
+    or pulse: python-escpos's printer module brings PIL, python-barcode, qrcode, pyusb and
+    pyserial (about 15 MB and a fifth of a second), which a daemon that has printed nothing
+    yet does not need. (The package's import loaded python-escpos' printer database first.)"""
+    from escpos.printer import Dummy as EscposDummy
+
+    return EscposDummy(profile=profile)
+
+
 @dataclass(frozen=True, slots=True)
 class Rendered:
     data: bytes
@@ -51,6 +58,8 @@ def code_page_number(profile: str, code_page: str) -> int:
     does not list that page (choose the other one, or another profile)."""
     if code_page not in CODE_PAGES:
         raise ValueError(f"code page must be one of {sorted(CODE_PAGES)}, not {code_page!r}")
+    from escpos.capabilities import get_profile  # loaded with the package (preload)
+
     pages = get_profile(profile).get_code_pages()  # {name: number as text}
     name = CODE_PAGES[code_page][0]
     if name not in pages:

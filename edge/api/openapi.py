@@ -2,7 +2,9 @@
 what the server does (the lanes' contract; `tests/acceptance/test_openapi_fuzz.py` holds the
 server to it with every schemathesis check, stateless and stateful).
 
-Applied to the document Litestar generates, once, when the app is built:
+Applied to the document Litestar generates, once, when it is first asked for (`/schema`,
+`/schema/openapi.json`; `render_plugins()`): generating it at start cost more than the rest of
+the app's construction, and a daemon is started far more often than its schema is read.
 
 - Public routes (`/health/*`) need no token: `security: []`.
 - `/health/ready` answers 503 with the same `Health` body when the store cannot sell.
@@ -113,6 +115,32 @@ _SUCCESS = ("200", "201", "202")
 IMPORTS = "/v1/catalog/imports"
 PUBLIC = ("/health/live", "/health/ready")
 EVENTS = "/v1/lanes/{lane_id}/events"
+
+
+def render_plugins() -> list[Any]:
+    """The app's OpenAPI pages (Swagger UI at `/schema`, the JSON at `/schema/openapi.json`),
+    each amending the generated document by `conform` before its first rendering. Litestar
+    generates the document on the first request for it and hands the same dict on every later
+    one; it is amended once (handlers of these pages run on the event loop, one at a time)."""
+    from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+
+    amended: list[int] = []  # id() of the document amended (one per app)
+
+    def once(doc: dict[str, Any]) -> dict[str, Any]:
+        if id(doc) not in amended:
+            conform(doc)
+            amended.append(id(doc))
+        return doc
+
+    class Swagger(SwaggerRenderPlugin):
+        def render(self, request: Any, openapi_schema: dict[str, Any]) -> bytes:
+            return super().render(request, once(openapi_schema))
+
+    class Json(JsonRenderPlugin):
+        def render(self, request: Any, openapi_schema: dict[str, Any]) -> bytes:
+            return super().render(request, once(openapi_schema))
+
+    return [Swagger(), Json()]
 
 
 def conform(doc: dict[str, Any]) -> dict[str, Any]:

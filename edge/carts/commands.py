@@ -214,7 +214,9 @@ def promotions_now(tx: Tx, cart: Cart, policy: Policy) -> pe.CartPromotionsAppli
         (promotion_evaluation.LineFacts(ln.line_id, ln.sku, ln.unit_price_minor, ln.qty_milli,
                                         ln.sold_by, ln.lock_expires_at_ms) for ln in cart.lines),
         (code for code, _ in cart.coupons), store_id=tx.store_id, tz=tx.identity.tz,
-        lock_ttl_ms=policy.lock_ttl_ms, now_ms=tx.now_ms)
+        lock_ttl_ms=policy.lock_ttl_ms, now_ms=tx.now_ms,
+        segment=promotion_evaluation.segment_for(active, policy.segment_of, tx.conn,
+                                                 cart.cart_id))
     applied = promotion_evaluation.recorded(result)
     version = result.bundle_version if applied else cart.promotion_bundle_version
     if applied == cart.promotions and version == cart.promotion_bundle_version:

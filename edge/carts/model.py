@@ -20,6 +20,7 @@ from edge.errors import CartClosed, Forbidden
 from edge.lanes import Principal
 from edge.payments import rows as payment_rows
 from edge.payments.machine import PAID_STATES, Payment
+from edge.promotions.evaluation import SegmentOf, no_segment
 from edge.store.writer import Tx
 from schemas import events as ev
 from schemas import promotion_events as pe
@@ -43,6 +44,8 @@ class Policy:
     refund_manager_above_minor: int = 5_000
     promotion_region: str = ""
     refuse_negative_stock: bool = False  # [inventory] on_negative = "refuse"
+    # Who a cart is for, for segment-only promotions (the loyalty tier, bound by edge.compose).
+    segment_of: SegmentOf = no_segment
 
 
 @dataclass(frozen=True, slots=True)

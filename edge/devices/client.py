@@ -12,12 +12,13 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from edge.devices import admin
 from edge.paths import read_daemon_info
+
+if TYPE_CHECKING:
+    import httpx
 
 TIMEOUT_S = 10.0
 
@@ -38,7 +39,9 @@ class AdminError(Exception):
 class AdminClient:
     def __init__(self, url: str, token: str, timeout_s: float = TIMEOUT_S) -> None:
         self.url = url
-        self._http = httpx.Client(base_url=url, timeout=timeout_s,
+        import httpx  # not before a daemon is found: `status` with none running skips it
+
+        self._http: httpx.Client = httpx.Client(base_url=url, timeout=timeout_s,
                                   headers={"Authorization": f"Bearer {token}"})
 
     @classmethod
@@ -61,6 +64,8 @@ class AdminClient:
 
     def request(self, method: str, path: str, body: Any = None, *,
                 idempotent: bool = False) -> Any:
+        import httpx
+
         headers = {"Idempotency-Key": f"cli-{uuid.uuid4()}"} if idempotent else {}
         try:
             r = self._http.request(method, path, json=body, headers=headers)
@@ -82,6 +87,8 @@ class AdminClient:
 
     def events(self, path: str = "/v1/admin/stream") -> Iterator[tuple[str, Any]]:
         """(event type, decoded data) from an SSE stream, until it ends."""
+        import httpx
+
         try:
             with self._http.stream("GET", path, timeout=httpx.Timeout(TIMEOUT_S, read=None)) as r:
                 if r.status_code != 200:

@@ -6,16 +6,22 @@ Mapping (docs/fiscal.md has the full table and what is not covered):
 - a cash point (`Z_KASSE_ID`) is a till: `<register id>-<till id>`; its closings are the
   till's `till.closed` events, `Z_NR` the till's never-reset Z number, `Z_START_ID` /
   `Z_ENDE_ID` the first and last BON_ID of the closing's range of the log;
-- a transaction (Bonkopf) is a fiscal event of the till inside that range: sales (`Beleg`),
-  refunds (`Beleg`, negative, one per tender the money went back onto, each referencing the
-  sale it refunds in references.csv), voided carts (`AVBelegabbruch`), cash movements
-  (`AVSonstige`: Geldtransit, Einzahlung, Auszahlung), drawer opens and receipt reprints
-  (`AVSonstige`, a reprint referencing its receipt); BON_NR is the fiscal transaction number,
-  its signature (or the signer's outage) in transactions_tse.csv;
+- a transaction (Bonkopf) is a fiscal event of the till inside that range, from its opening
+  (`AVSonstige` Anfangsbestand: the float) to its close (`AVSonstige` Kassenabschluss: the
+  count difference as DifferenzSollIst): sales (`Beleg`, cash rounding a line of its own, the
+  loyalty customer's opaque id in KUNDE_ID), refunds (`Beleg`, negative, one per tender the
+  money went back onto, each referencing the sale it refunds in references.csv), returns for
+  store credit and the returning half of exchanges (`Beleg`), voided carts (`AVBelegabbruch`),
+  tenders taken back (`AVSonstige` Zahlungsstorno), cash movements (`AVSonstige`: Geldtransit,
+  Einzahlung, Auszahlung), drawer opens and receipt reprints (`AVSonstige`, a reprint
+  referencing its receipt); BON_NR is the fiscal transaction number, its signature (or the
+  signer's outage) in transactions_tse.csv;
+- the float and the count difference are stock, not payments: float + the closing's cash
+  payments = the cash the till's Z report expects, + the difference = the cash counted;
 - a line with a discount has its price finding in itemamounts.csv (base price and discount,
   each with its VAT);
-- the closing files sum the transactions: businesscases.csv (per GV_TYP and VAT key, and the
-  float as `Anfangsbestand`), payment.csv (per payment type), cash_per_currency.csv.
+- the closing files sum the transactions: businesscases.csv (per GV_TYP and VAT key),
+  payment.csv (per payment type), cash_per_currency.csv (the one currency of the store).
 Every value is a pure function of the log: the same log gives the same bytes.
 """
 
@@ -43,6 +49,7 @@ from edge.store import eventlog
 from schemas import cash as c
 from schemas import events as ev
 from schemas import fiscal as f
+from schemas import loyalty as lo
 from schemas import returns as rt
 from schemas.envelope import Event
 from schemas.events import decode_body
@@ -61,6 +68,11 @@ VAT_NAMES = {1: "Regelsteuersatz", 2: "Ermäßigter Steuersatz",
 PAYMENT_TYPES = {"cash": "Bar", "card": "Unbar", "voucher": "Guthabenkarte", "other": "Unbar"}
 MOVEMENT_GV = {"drop": "Geldtransit", "pickup": "Geldtransit", "pay_in": "Einzahlung",
                "pay_out": "Auszahlung"}
+# Cash rounding of a sale: DSFinV-K 2.4 names no business case of its own for it, so it is a
+# line of the receipt, a surcharge (rounded up) or a discount (rounded down) on the total, not
+# taxable (key 5): the VAT of the goods stays as charged.
+ROUNDING_UP, ROUNDING_DOWN, ROUNDING_NAME = "Aufschlag", "Rabatt", "Rundung"
+CUSTOMER_TYPE = "Kundenkarte"  # KUNDE_TYP of a loyalty customer (KUNDE_ID: its opaque id)
 RECEIPT = "Kassenbeleg-V1"  # TSE processType of a receipt (and an aborted one)
 OTHER = "SonstigerVorgang"  # of anything else signed (a drawer open, a reprint)
 
@@ -105,6 +117,7 @@ class Line:
     base: int = 0  # gross before discounts (a discounted line only)
     base_tax: int = 0
     voucher: str = ""  # GUTSCHEIN_NR
+    gv_name: str = ""
 
     @property
     def discounted(self) -> bool:
@@ -128,6 +141,9 @@ class Bon:
     record: f.FiscalSigned | f.FiscalUnsigned | None
     process_type: str = RECEIPT
     refers_to: str | None = None  # the order whose receipt this one refers to
+    customer: str | None = None  # KUNDE_ID: the loyalty customer's opaque id, never PII
+    note: str | None = None  # BON_NOTIZ
+    rounding: int = 0  # the cash rounding line's amount (in gross)
 
 
 @dataclass
@@ -137,6 +153,7 @@ class _Closing:
     z: int
     body: c.TillClosed
     business_date: str
+    seq: int
     bons: list[Bon] = field(default_factory=list)
 
 
@@ -158,6 +175,28 @@ class _Log:
                       if isinstance(b, ev.SaleCompleted)}
         self.sale_seq = {b.order_id: s for s, b in self.bodies.items()
                          if isinstance(b, ev.SaleCompleted)}
+        self.sale_of_cart = {b.cart_id: b.order_id for b in self.bodies.values()
+                             if isinstance(b, ev.SaleCompleted)}
+        # The customer a cart carried when it was sold (the last one attached).
+        self.customers = {b.cart_id: b.customer_id for b in self.bodies.values()
+                          if isinstance(b, lo.CustomerAttached)}
+        self.payments: dict[str, ev.PaymentCreated] = {
+            b.payment_id: b for b in self.bodies.values() if isinstance(b, ev.PaymentCreated)}
+        self.vouchers_issued = {b.reason: b for b in self.bodies.values()
+                                if isinstance(b, ev.VoucherIssued)}
+        self.refunded: dict[str, list[ev.PaymentRefunded]] = defaultdict(list)
+        for b in self.bodies.values():
+            if isinstance(b, ev.PaymentRefunded):
+                self.refunded[b.refund_id].append(b)
+        # The refunds that carry the returning half of an exchange: exported with it.
+        self.exchange_refunds = {b.refund_id for b in self.bodies.values()
+                                 if isinstance(b, rt.ReturnCompleted)
+                                 and b.exchange_order_id is not None and b.refund_id}
+
+    def customer_of(self, order_id: str | None) -> str | None:
+        """The loyalty customer (its opaque id) of the sale of `order_id`, if it had one."""
+        sale = self.sales.get(order_id or "")
+        return self.customers.get(sale.cart_id) if sale is not None else None
 
 
 def build(conn: apsw.Connection, config: Any, from_day: str, to_day: str
@@ -176,7 +215,7 @@ def build(conn: apsw.Connection, config: Any, from_day: str, to_day: str
     # Every closing of the log (a refund may reference a sale closed on an earlier day).
     all_closings = [
         _Closing(f"{register}-{b.till_id}", iso(b.closed_at_ms), b.z_number, b,
-                 log.by_seq[s].business_date)
+                 log.by_seq[s].business_date, s)
         for s, b in log.bodies.items() if isinstance(b, c.TillClosed)]
     sale_closing: dict[int, _Closing] = {}
     for cl in all_closings:
@@ -200,7 +239,8 @@ def build(conn: apsw.Connection, config: Any, from_day: str, to_day: str
     transactions = 0
     for cl in closings:
         b = cl.body
-        for seq in range(b.first_seq, b.last_seq + 1):
+        # The events of the closing's range, then the closing itself (its cash difference).
+        for seq in (*range(b.first_seq, b.last_seq + 1), cl.seq):
             bon = _bon(seq, log, b)
             if bon is not None:
                 cl.bons.append(bon)
@@ -215,7 +255,8 @@ def build(conn: apsw.Connection, config: Any, from_day: str, to_day: str
                 BON_NAME=bon.name, TERMINAL_ID=bon.terminal, BON_STORNO="0",
                 BON_START=iso(bon.start_ms), BON_ENDE=iso(bon.end_ms),
                 BEDIENER_ID=bon.operator, BEDIENER_NAME=bon.operator,
-                UMS_BRUTTO=_amount(bon.gross))
+                UMS_BRUTTO=_amount(bon.gross), KUNDE_ID=bon.customer,
+                KUNDE_TYP=CUSTOMER_TYPE if bon.customer else None, BON_NOTIZ=bon.note)
             bon_vat: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
             for pos, ln in enumerate(bon.lines, 1):
                 key = vat_key(ln.rate)
@@ -223,7 +264,8 @@ def build(conn: apsw.Connection, config: Any, from_day: str, to_day: str
                 unit = _unit_price(ln.total, ln.qty_milli)
                 add("lines.csv", cl, BON_ID=bon.bon_id, POS_ZEILE=pos, GUTSCHEIN_NR=ln.voucher,
                     ARTIKELTEXT=ln.text,
-                    POS_TERMINAL_ID=bon.terminal, GV_TYP=ln.gv_typ, INHAUS="0", P_STORNO="0",
+                    POS_TERMINAL_ID=bon.terminal, GV_TYP=ln.gv_typ, GV_NAME=ln.gv_name or None,
+                    INHAUS="0", P_STORNO="0",
                     ART_NR=ln.sku, MENGE=spec.number(ln.qty_milli, 3, 3), FAKTOR="1,000",
                     EINHEIT="Stück" if ln.qty_milli % 1000 == 0 else "kg",
                     STK_BR=spec.number(unit, 5, 5))
@@ -261,7 +303,7 @@ def build(conn: apsw.Connection, config: Any, from_day: str, to_day: str
                     TSE_TA_FEHLER=None if signed else f"TSE ausgefallen: {rec.reason}"[:200])
             if bon.refers_to is not None:
                 _reference(add, cl, bon, log, sale_closing)
-        gv[("Anfangsbestand", NOT_TAXABLE)] = [b.totals.float_minor, b.totals.float_minor, 0]
+        # The float is in gv as the Anfangsbestand line of the opening's transaction.
         keys_used.setdefault(NOT_TAXABLE, None)
         for (gv_typ, key), (g, n, t) in sorted(gv.items()):
             add("businesscases.csv", cl, GV_TYP=gv_typ, UST_SCHLUESSEL=key,
@@ -299,7 +341,8 @@ def build(conn: apsw.Connection, config: Any, from_day: str, to_day: str
             add("vat.csv", cl, UST_SCHLUESSEL=key, UST_SATZ=percent,
                 UST_BESCHR=VAT_NAMES.get(key, f"Steuersatz {percent} %"))
         totals.append({"kasse": cl.kasse, "z_number": cl.z,
-                       "gross_minor": sum(x.gross for x in cl.bons if x.typ == "Beleg"),
+                       "gross_minor": sum(x.gross - x.rounding for x in cl.bons
+                                          if x.typ == "Beleg"),
                        "cash_minor": cash, "transactions": len(cl.bons)})
 
     out = {t.url: spec.csv_bytes(t, rows[t.url]) for t in spec.TABLES}
@@ -411,6 +454,30 @@ def _returned_line(rl: rt.ReturnedLine, log: _Log) -> Line:
                 -_tax_at(rl.amount_minor, sold.tax_rate_ppm), sold.tax_rate_ppm, "Umsatz")
 
 
+def _exchange(body: rt.ReturnCompleted, log: _Log, bon: Any) -> Bon:
+    """The returning half of an exchange: the goods back (negative, with their VAT), the
+    exchange credit the new sale redeemed sold as a multi-purpose voucher, the rest as store
+    credit (a voucher too) or paid back onto the original tenders (this receipt's payments)."""
+    lines = [_returned_line(rl, log) for rl in body.lines]
+    issued = log.vouchers_issued.get(f"exchange credit, return {body.return_id}")
+    if issued is not None and issued.amount_minor:
+        lines.append(Line("Umtauschgutschrift", "", 1000, issued.amount_minor, 0, None,
+                          "MehrzweckgutscheinKauf", voucher=issued.code))
+    if body.refund_to == "store_credit" and body.store_credit_minor:
+        lines.append(Line("Gutschein", "", 1000, body.store_credit_minor, 0, None,
+                          "MehrzweckgutscheinKauf", voucher=body.store_credit_code or ""))
+    payments: list[tuple[str, int]] = []
+    refund = log.refunds.get(body.refund_id or "")
+    for paid in log.refunded.get(body.refund_id or "", []) if refund is not None else []:
+        kind = next((a.tender_type for a in refund.allocations
+                     if a.payment_id == paid.payment_id), "card")
+        payments.append((kind, -paid.amount_minor))
+    out: Bon = bon("Beleg", "Umtausch", sum(ln.total for ln in lines), lines, payments,
+                   refers_to=body.order_id)
+    out.customer = log.customer_of(body.order_id)
+    return out
+
+
 def _sale_line(ln: ev.SoldLine) -> Line:
     line = Line(ln.name, ln.sku, ln.qty_milli, ln.total_minor, ln.tax_minor, ln.tax_rate_ppm,
                 "Umsatz")
@@ -451,13 +518,54 @@ def _bon(seq: int, log: _Log, closing: c.TillClosed) -> Bon | None:
                    gross, lines, payments, rec, process, refers_to)
 
     if isinstance(body, ev.SaleCompleted) and body.lane_id == closing.lane_id:
+        # Cash net of the change (given once, off the last cash tender).
+        last_cash = max((i for i, t in enumerate(body.tenders) if t.tender_type == "cash"),
+                        default=-1)
         payments = [(t.tender_type, t.amount_minor - (body.change_due_minor
-                                                      if t.tender_type == "cash" else 0))
-                    for t in body.tenders]
-        return bon("Beleg", "", body.total_minor, [_sale_line(ln) for ln in body.lines], payments)
+                                                      if i == last_cash else 0))
+                    for i, t in enumerate(body.tenders)]
+        lines = [_sale_line(ln) for ln in body.lines]
+        # Cash rounding: the drawer kept more (or less) than the total; a line of its own.
+        rounding = sum(a for _, a in payments) - body.total_minor if last_cash >= 0 else 0
+        if rounding:
+            lines.append(Line(ROUNDING_NAME, "", 1000, rounding, 0, None,
+                              ROUNDING_UP if rounding > 0 else ROUNDING_DOWN,
+                              gv_name=ROUNDING_NAME))
+        out = bon("Beleg", "", body.total_minor + rounding, lines, payments)
+        out.customer, out.rounding = log.customers.get(body.cart_id), rounding
+        return out
+    if isinstance(body, c.TillOpened) and body.session_id == closing.session_id:
+        # The float counted into the drawer: the stock the closing starts from, not a payment
+        # (Anfangsbestand + the closing's cash payments = the cash the Z report expects).
+        return bon("AVSonstige", "Anfangsbestand", body.float_minor,
+                   [Line("Anfangsbestand", "", 1000, body.float_minor, 0, None,
+                         "Anfangsbestand")], [])
+    if isinstance(body, c.TillClosed) and body.session_id == closing.session_id:
+        # The blind close: counted − expected is the cash difference (DifferenzSollIst), a
+        # correction of the stock, not a payment: expected + difference = counted.
+        diff = body.over_short_minor
+        if not diff:
+            return bon("AVSonstige", "Kassenabschluss", 0, [], [], OTHER)
+        return bon("AVSonstige", "Kassenabschluss", diff,
+                   [Line("Kassendifferenz", "", 1000, diff, 0, None, "DifferenzSollIst")], [])
+    if isinstance(body, ev.PaymentVoided):
+        created = log.payments.get(body.payment_id)
+        if created is None or created.lane_id != closing.lane_id:
+            return None
+        # A tender taken back before the sale completed: no money stays, nothing is sold;
+        # the receipt the cart became (if it did) is referenced.
+        out = bon("AVSonstige", "Zahlungsstorno", 0, [], [], OTHER,
+                  refers_to=log.sale_of_cart.get(created.cart_id))
+        out.note = (f"{created.tender_type} {spec.number(created.amount_minor, 2, 2)} "
+                    f"{created.currency} storniert")
+        return out
+    if isinstance(body, rt.ReturnCompleted) and body.lane_id == closing.lane_id \
+            and body.exchange_order_id is not None:
+        return _exchange(body, log, bon)
     if isinstance(body, ev.PaymentRefunded):
         refund = log.refunds.get(body.refund_id)
-        if refund is None or refund.lane_id != closing.lane_id:
+        if refund is None or refund.lane_id != closing.lane_id \
+                or body.refund_id in log.exchange_refunds:
             return None
         # The money moved back is part of the refund's own fiscal transaction; one receipt
         # per tender it went back onto.
@@ -470,6 +578,7 @@ def _bon(seq: int, log: _Log, closing: c.TillClosed) -> Bon | None:
         out = bon("Beleg", "Erstattung", -body.amount_minor, _refund_lines(body, refund, log.sales),
                   [(kind, -body.amount_minor)], refers_to=refund.order_id)
         out.bon_id = f"{nr if nr is not None else f'e{seq}'}-{n}"
+        out.customer = log.customer_of(refund.order_id)
         return out
     if isinstance(body, ev.CartVoided) and env.lane_id == closing.lane_id:
         return bon("AVBelegabbruch", "", 0, [], [])
@@ -491,8 +600,10 @@ def _bon(seq: int, log: _Log, closing: c.TillClosed) -> Bon | None:
         if body.store_credit_minor:
             lines.append(Line("Gutschein", "", 1000, body.store_credit_minor, 0, None,
                               "MehrzweckgutscheinKauf", voucher=body.store_credit_code or ""))
-        return bon("Beleg", "Rücknahme", sum(ln.total for ln in lines), lines, [],
-                   refers_to=body.order_id)
+        out = bon("Beleg", "Rücknahme", sum(ln.total for ln in lines), lines, [],
+                  refers_to=body.order_id)
+        out.customer = log.customer_of(body.order_id)
+        return out
     if isinstance(body, f.ReceiptReprinted) and body.lane_id == closing.lane_id:
         return bon("AVSonstige", "Belegkopie", 0, [], [], OTHER, refers_to=body.order_id)
     return None

@@ -20,7 +20,9 @@ import msgspec
 
 from core import loyalty as rules
 from core.errors import Conflict, InvalidInput, NotFound
-from edge.carts.model import fetch_for
+from edge.carts.commands import refresh_promotions
+from edge.carts.model import Policy, fetch_for
+from edge.payments.machine import PAID_STATES
 from edge.lanes import Principal
 from edge.loyalty.settings import LoyaltyConfig
 from edge.store.writer import Tx
@@ -88,15 +90,51 @@ def cart_customer(conn: apsw.Connection, cart_id: str) -> str | None:
 # --- commands ------------------------------------------------------------------------------
 
 
-def attach(tx: Tx, who: Principal, cart_id: str, customer_id: str) -> None:
-    fetch_for(tx, cart_id, who, must_be_open=True)  # NotFound / not this lane's / closed
+class PointsOnCart(Conflict):
+    slug, title = "points-tender-on-cart", "The cart has a points tender of its customer"
+
+
+def _points_tendered(cart) -> bool:
+    return any(p.tender_type == "points" and p.state in PAID_STATES for p in cart.payments)
+
+
+def attach(tx: Tx, who: Principal, cart_id: str, customer_id: str,
+           policy: Policy | None = None) -> None:
+    """The customer on the cart; with the cart `policy`, its promotions are evaluated again
+    (a rule for the customer's tier applies from now on, one for the previous customer's
+    tier no longer does)."""
+    cart = fetch_for(tx, cart_id, who, must_be_open=True)  # NotFound / not this lane's / closed
     row = customer_row(tx.conn, customer_id)
     if row is None or row[8]:
         raise CustomerUnknown(f"no customer {customer_id} at this store", field="customer_id")
-    if cart_customer(tx.conn, cart_id) == customer_id:
+    current = cart_customer(tx.conn, cart_id)
+    if current == customer_id:
         return
+    if current is not None and _points_tendered(cart):
+        raise PointsOnCart(f"customer {current} paid in points on this cart: void the points "
+                           "tender before changing the customer")
     tx.append(lo.CustomerAttached(cart_id=cart_id, customer_id=customer_id),
               stream=f"cart:{cart_id}", lane_id=who.lane_id)
+    if policy is not None:
+        refresh_promotions(tx, who, policy, cart)
+
+
+def detach(tx: Tx, who: Principal, cart_id: str, policy: Policy | None = None) -> str | None:
+    """The cart anonymous again (the customer it had, None if it had none): it earns nothing,
+    and promotions for the customer's segment stop applying. Refused while the customer's
+    points pay for part of it."""
+    cart = fetch_for(tx, cart_id, who, must_be_open=True)
+    current = cart_customer(tx.conn, cart_id)
+    if current is None:
+        return None
+    if _points_tendered(cart):
+        raise PointsOnCart(f"customer {current} paid in points on this cart: void the points "
+                           "tender before removing the customer")
+    tx.append(lo.CustomerDetached(cart_id=cart_id, customer_id=current),
+              stream=f"cart:{cart_id}", lane_id=who.lane_id)
+    if policy is not None:
+        refresh_promotions(tx, who, policy, cart)
+    return current
 
 
 def earn_on_sale(tx: Tx, config: LoyaltyConfig, order_id: str) -> lo.PointsEarned | None:
@@ -197,6 +235,13 @@ def segment(conn: apsw.Connection, cart_id: str) -> lo.CustomerSegment | None:
     if row is None or row[8]:
         return None
     return lo.CustomerSegment(customer_id=row[0], tier=row[1], marketing=bool(row[6]))
+
+
+def tier_of(conn: apsw.Connection, cart_id: str) -> str | None:
+    """The segment promotions see (`edge.promotions.evaluation.SegmentOf`): the tier of the
+    cart's customer; None for an anonymous cart, an erased customer or one without a tier."""
+    s = segment(conn, cart_id)
+    return s.tier or None if s is not None else None
 
 
 def give_back(tx: Tx, payment_id: str, amount_minor: int, reason: str, lane_id: str | None,

@@ -57,6 +57,11 @@ def _attached(conn, stored: Event, b: lo.CustomerAttached) -> None:
                  "VALUES (?, ?)", (b.cart_id, b.customer_id))
 
 
+@PROJECTIONS.on(lo.CustomerDetached)
+def _detached(conn, stored: Event, b: lo.CustomerDetached) -> None:
+    conn.execute("DELETE FROM loyalty_cart_customers WHERE cart_id = ?", (b.cart_id,))
+
+
 def _move(conn, stored: Event, customer_id: str, kind: str, points: int,
           order_id: str | None = None, payment_id: str | None = None,
           refund_id: str | None = None) -> None:

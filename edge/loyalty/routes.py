@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Response, delete, get, post
 from litestar.params import JSONBody, PathParameter
 
 from edge.api.deps import Injected, respond
 from edge.api.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented
+from edge.carts.model import Policy
 from edge.carts.routes import CartId
 from edge.loyalty.service import Loyalty
 from edge.store.idempotency import Mutation, answer
@@ -26,6 +27,7 @@ class LoyaltyController(Controller):
     path = "/v1"
     tags = ["loyalty"]
     loyalty: Loyalty
+    policy: Policy
     store: Store
 
     @post("/customers/lookup", responses=LOOKUP_PROBLEMS, status_code=200,
@@ -40,11 +42,22 @@ class LoyaltyController(Controller):
         return self.loyalty.view(self.store.reader, customer_id)
 
     @post("/carts/{cart_id:str}/customer", responses=WRITE_PROBLEMS, status_code=200,
-          summary="Attach a customer to the cart: the sale earns points, a points tender burns")
+          summary="Attach a customer to the cart: the sale earns points, a points tender "
+                  "burns, promotions for the customer's tier apply")
     async def attach(self, mutation: Injected[Mutation], cart_id: CartId,
                      data: JSONBody[lo.AttachCustomer]) -> Response[lo.CartCustomerView]:
         def effect(tx):
-            self.loyalty.attach(tx, mutation.who, cart_id, data.customer_id)
+            self.loyalty.attach(tx, mutation.who, cart_id, data.customer_id, self.policy)
             return answer(200, lo.CartCustomerView(cart_id=cart_id,
                                                    customer_id=data.customer_id))
         return respond(await self.store.gate.run(mutation, data, effect))
+
+    @delete("/carts/{cart_id:str}/customer", responses=WRITE_PROBLEMS, status_code=200,
+            summary="Remove the customer from the cart: it earns nothing, promotions for the "
+                    "customer's tier stop applying (409 while the customer's points pay)")
+    async def detach(self, mutation: Injected[Mutation],
+                     cart_id: CartId) -> Response[lo.CartCustomerView]:
+        def effect(tx):
+            self.loyalty.detach(tx, mutation.who, cart_id, self.policy)
+            return answer(200, lo.CartCustomerView(cart_id=cart_id, customer_id=None))
+        return respond(await self.store.gate.run(mutation, None, effect))

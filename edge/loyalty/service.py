@@ -20,6 +20,7 @@ import msgspec
 from core import pii
 from core.errors import Conflict, InvalidInput
 from core.files import write_atomic
+from edge.carts.model import Policy
 from edge.lanes import Principal
 from edge.loyalty import commands
 from edge.loyalty.settings import LoyaltyConfig
@@ -59,6 +60,10 @@ class Loyalty:
     @classmethod
     def from_data_dir(cls, data_dir: Path, config: LoyaltyConfig) -> Loyalty:
         return cls(config, load_key(data_dir, config))
+
+    def provision(self, key: bytes) -> None:
+        """The tenant key arrived (down-sync, `edge.loyalty.delivery`): used from now on."""
+        self._key = pii.TenantKey(key)
 
     @property
     def key(self) -> pii.TenantKey:
@@ -118,8 +123,13 @@ class Loyalty:
 
     # --- hooks other domains call in their own commands -----------------------------------
 
-    def attach(self, tx: Tx, who: Principal, cart_id: str, customer_id: str) -> None:
-        commands.attach(tx, who, cart_id, customer_id)
+    def attach(self, tx: Tx, who: Principal, cart_id: str, customer_id: str,
+               policy: Policy | None = None) -> None:
+        commands.attach(tx, who, cart_id, customer_id, policy)
+
+    def detach(self, tx: Tx, who: Principal, cart_id: str,
+               policy: Policy | None = None) -> str | None:
+        return commands.detach(tx, who, cart_id, policy)
 
     def on_sale(self, tx: Tx, order_id: str) -> None:
         commands.earn_on_sale(tx, self.config, order_id)
@@ -140,6 +150,10 @@ class Loyalty:
     def segment(self, conn: apsw.Connection, cart_id: str) -> lo.CustomerSegment | None:
         """For promotions: the cart's customer, tier and marketing consent (no personal data)."""
         return commands.segment(conn, cart_id)
+
+    def tier_of(self, conn: apsw.Connection, cart_id: str) -> str | None:
+        """The cart policy's `segment_of` (edge.compose binds it): the customer's tier."""
+        return commands.tier_of(conn, cart_id)
 
     def burn(self, tx: Tx, who: Principal, cart_id: str, payment_id: str,
              amount_minor: int) -> None:

@@ -1,6 +1,7 @@
 """A bundle from HQ (down-sync kind "promotions.bundle") becomes the active one only if it
 verifies against the pinned HQ key (`core.promotions.bundle.verify`) and is newer than the
-active one. A refused bundle changes nothing that runs: the previous bundle stays active, a
+active one (the key: `[promotions] hq_public_key` if set, else the key pinned at enrollment,
+`edge.promotions.keys`). A refused bundle changes nothing that runs: the previous bundle stays active, a
 `promotions.bundle_refused` event records the reason and a sync alarm
 ("promotion_bundle_refused") names it, open until a good bundle is installed.
 """
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 import msgspec
 
 from core.promotions.bundle import BundleRefused, verify
-from edge.promotions import book
+from edge.promotions import book, keys
 from edge.promotions.settings import PromotionsConfig
 from edge.store.writer import Tx
 from schemas import promotion_events as pe
@@ -51,6 +52,7 @@ def install(tx: Tx, signed: sp.SignedBundle, pinned_public_b64: str, region: str
     book.forget(tx)
     book.active(tx, region)  # compiled now, not by the first cart change that needs it
     clear_alarm(tx.conn, ALARM, tx.now_ms)
+    clear_alarm(tx.conn, keys.ALARM, tx.now_ms)  # bundles verify again: the key is settled
     return f"installed bundle {bundle.version} ({len(bundle.rules)} rules)"
 
 
@@ -67,6 +69,7 @@ def applier(config: PromotionsConfig) -> ChangeApplier:
                 raise_alarm(tx.conn, ALARM, reason, None, tx.now_ms)
                 out.append(f"refused: {reason}")
                 continue
-            out.append(install(tx, signed, config.hq_public_key, config.region))
+            out.append(install(tx, signed, keys.effective(tx.conn, config).public_key_b64,
+                               config.region))
         return out
     return apply_bundles  # type: ignore[return-value]

@@ -35,4 +35,13 @@ MIGRATIONS = [
         PRIMARY KEY (code, order_id)
     ) STRICT;
     """),
+    Migration(2, "the pinned HQ key", """
+    CREATE TABLE promotion_key (
+        id             INTEGER PRIMARY KEY CHECK (id = 1),
+        key_id         TEXT NOT NULL,
+        public_key_b64 TEXT NOT NULL,
+        source         TEXT NOT NULL,
+        pinned_seq     INTEGER NOT NULL
+    ) STRICT;
+    """),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import msgspec
 
-from edge.store.projector import Registrations
+from edge.store.projector import Registrations, audit_only
 from schemas import events as ev
 from schemas import promotion_events as pe
 from schemas.envelope import Event
@@ -16,7 +16,19 @@ TABLES = {
     "promotion_state": "id",
     "coupon_redemptions": "code, order_id",
     "order_line_promotions": "order_id, line_no, rule_id",
+    "promotion_key": "id",
 }
+
+
+# A refused key is in the log and the sync alarm; nothing reads it from a table.
+PROJECTIONS.on(pe.PromotionKeyRefused)(audit_only)
+
+
+@PROJECTIONS.on(pe.PromotionKeyPinned)
+def _pinned(conn, stored: Event, b: pe.PromotionKeyPinned) -> None:
+    conn.execute("INSERT OR IGNORE INTO promotion_key(id, key_id, public_key_b64, source, "
+                 "pinned_seq) VALUES (1, ?, ?, ?, ?)",
+                 (b.key_id, b.public_key_b64, b.source, stored.seq))
 
 
 @PROJECTIONS.on(pe.PromotionBundleInstalled)

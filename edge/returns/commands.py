@@ -60,7 +60,8 @@ class ReturnsPolicy:
 class ManagerNeeded:
     """Why a return needs a manager: the rule and the amount it is judged on."""
 
-    rule: str  # "outside_window" | "receiptless" | "velocity" | "amount_over"
+    # "outside_window" | "receiptless" | "velocity" | "card_not_original" | "amount_over"
+    rule: str
     amount_minor: int
     detail: str
 
@@ -78,6 +79,7 @@ class Plan:
     # Facts `needs_manager` judges on.
     outside_window: bool = False
     velocity_exceeded: bool = False
+    card_not_original: bool = False
     payments: list[Payment] = field(default_factory=list)
 
     @property
@@ -103,6 +105,9 @@ def needs_manager(p: ReturnsPolicy, plan: Plan) -> ManagerNeeded | None:
             "velocity", amount,
             f"the customer would exceed {p.cfg.velocity_max_returns} receiptless returns or "
             f"{p.cfg.velocity_max_minor} in {p.cfg.velocity_days} days")
+    if plan.card_not_original:
+        return ManagerNeeded("card_not_original", amount,
+                             "money back asked onto a card that did not pay the order")
     if amount > p.manager_above_minor:
         return ManagerNeeded("amount_over", amount,
                              f"a return of {amount} exceeds the cashier limit of "
@@ -112,7 +117,8 @@ def needs_manager(p: ReturnsPolicy, plan: Plan) -> ManagerNeeded | None:
 
 # The approvals domain's action for each of the returns policy's reasons.
 APPROVAL_ACTIONS = {"outside_window": "return_outside_window", "receiptless": "receiptless_return",
-                    "velocity": "receiptless_return", "amount_over": "return"}
+                    "velocity": "receiptless_return", "card_not_original": "return",
+                    "amount_over": "return"}
 
 
 def require(tx: Tx, p: ReturnsPolicy, who: Principal, plan: Plan,
@@ -147,7 +153,29 @@ def _flags(p: ReturnsPolicy, plan: Plan, lock_mismatch: bool) -> list[str]:
         out.append("price_lock_mismatch")
     if plan.outside_window:
         out.append("outside_window")
+    if plan.card_not_original:
+        out.append("card_not_original")
     return out
+
+
+def check_card(p: ReturnsPolicy, plan: Plan, card: rt.RefundCard | None,
+               amount_minor: int) -> None:
+    """Money back asked onto the card the customer presents (`card`): it must be a card tender
+    the refund rules put this money onto (by its terminal reference); another card is
+    `card_not_original` — refused, or a manager's per `[returns] other_card` (then flagged,
+    and the money still goes by the reference of the card that paid). Without `card`, each
+    card tender gets its part by its reference, as for any refund."""
+    if card is None:
+        return
+    if amount_minor <= 0 or plan.refund_to != "original_tenders":
+        raise InvalidInput("a card is named only when money goes back to the original tenders",
+                           field="card")
+    split = refunds.allocate(amount_minor, plan.payments)
+    cards = [(pm.tender_id, pm.card.masked_pan if pm.card else None,
+              pm.card.approval_code if pm.card else None, pm.card is not None)
+             for pm, _ in split if pm.tender_type == "card"]
+    plan.card_not_original = not rules.card_refund(card.masked_pan, card.approval_code, cards,
+                                                   p.cfg.other_card)
 
 
 def _qty(qty: int | None, qty_milli: int | None) -> int:
@@ -180,12 +208,15 @@ def find_order(conn: apsw.Connection, order_id: str | None = None,
     return OrderHead(*rows[0])
 
 
+# By the partial index payments_card_pan (migration 2), not a scan of every payment.
+BY_CARD = ("SELECT DISTINCT order_id FROM payments WHERE tender_type = 'card' "
+           "AND card_masked_pan = ? AND card_approval_code = ? AND order_id IS NOT NULL "
+           "ORDER BY order_id")
+
+
 def orders_by_card(conn: apsw.Connection, masked_pan: str, approval_code: str) -> list[str]:
     """Orders paid by the card the terminal printed as `masked_pan` with `approval_code`."""
-    return [r[0] for r in conn.execute(
-        "SELECT DISTINCT order_id FROM payments WHERE tender_type = 'card' "
-        "AND card_masked_pan = ? AND card_approval_code = ? AND order_id IS NOT NULL "
-        "ORDER BY order_id", (masked_pan, approval_code))]
+    return [r[0] for r in conn.execute(BY_CARD, (masked_pan, approval_code))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +297,10 @@ def plan_receipted(conn: apsw.Connection, p: ReturnsPolicy, req: rt.ReturnReques
                 outside_window=outside, payments=payments)
     if to_tenders:
         _cap_to_kept(plan)
+        check_card(p, plan, req.card, plan.amount_minor)
+    elif req.card is not None and req.refund_to != "original_tenders":
+        raise InvalidInput("a card is named only when money goes back to the original tenders",
+                           field="card")
     plan.flags = _flags(p, plan, lock_mismatch)
     return plan
 

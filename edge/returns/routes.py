@@ -160,12 +160,13 @@ class ExchangesController(Controller):
                      approval_token: ApprovalToken = None) -> Response[rt.ExchangeView]:
         m = with_token(mutation, approval_token)
 
-        def begin(tx: Tx):
+        def begin(tx: Tx, judged: bool = False):
             work, order_id = exchanges.exchange(tx, m.who, self.returns_policy,
                                                 self.policy, data, m.request_key,
-                                                m.approval_token)
+                                                m.approval_token, judged=judged)
             if order_id is not None:
                 self.loyalty.after_refund(tx, work.refund_id)  # points of the lines back
+                self.loyalty.on_sale(tx, order_id)  # the new sale earns, as any sale
                 self.receipts.enqueue_receipt(tx, order_id)  # never fails the exchange
             return work
 
@@ -178,5 +179,25 @@ class ExchangesController(Controller):
                 returned=returned, sold=sold,
                 difference_minor=sold.total_minor - returned.amount_minor))
 
+        if not exchanges.has_holds(self.store.reader, data.cart_id):
+            return respond(await self.approvals.asking(
+                self.payments.refund(m, data, begin, answer_for)))
+
+        # A pre-authorized card on the new cart: judged first, then the hold books what the
+        # credit leaves (the normal completion over held cards), then the exchange commits
+        # with the stored response. The hold is needed only when the customer pays, so
+        # nothing goes back onto a card here.
+        def judged(tx: Tx) -> int:
+            return exchanges.covered(tx, m.who, self.returns_policy, self.policy, data,
+                                     m.approval_token)
+
+        def effect(tx: Tx):
+            work = begin(tx, judged=True)  # judged by `judged`, before any hold was booked
+            if work.card_work:
+                raise exchanges.HoldNotNeeded(
+                    "the exchange credit covers the sale: remove the held card (that "
+                    "releases its hold), then exchange")
+            return answer_for(tx, work.refund_id)
+
         return respond(await self.approvals.asking(
-            self.payments.refund(m, data, begin, answer_for)))
+            self.payments.complete(m, data.cart_id, data, effect, judged)))

@@ -31,6 +31,61 @@ class FinalSale(Conflict):
     slug, title = "final-sale", "A final-sale item cannot be returned"
 
 
+class CardNotOriginal(Conflict):
+    slug, title = "card-not-original", "Money back goes only to the card that paid"
+
+
+def _shown(pan: str) -> tuple[str, str]:
+    """The digits a masked PAN shows at its start and at its end."""
+    lead = pan[:len(pan) - len(pan.lstrip("0123456789"))]
+    trail = pan[len(pan.rstrip("0123456789")):]
+    return lead, trail
+
+
+def same_card(presented_pan: str, presented_code: str | None, stored_pan: str | None,
+              stored_code: str | None) -> bool:
+    """Whether a card as the customer shows it (masked PAN, optional approval code) is the
+    stored one: the last four digits are shown by both and equal (and any more both show at
+    the end), the leading digits both show agree, and the approval codes agree when given."""
+    if not stored_pan or presented_pan.isdigit() or stored_pan.isdigit():
+        return False
+    (lead_a, trail_a), (lead_b, trail_b) = _shown(presented_pan), _shown(stored_pan)
+    n = min(len(trail_a), len(trail_b))
+    m = min(len(lead_a), len(lead_b))
+    if n < 4 or trail_a[-n:] != trail_b[-n:] or lead_a[:m] != lead_b[:m]:
+        return False
+    return presented_code is None or (stored_code or "").upper() == presented_code.upper()
+
+
+def card_refund(presented_pan: str, presented_code: str | None,
+                cards: list[tuple[int, str | None, str | None, bool]], other_card: str) -> bool:
+    """Judge money back asked onto a presented card, given the card tenders the refund rules
+    put money onto: (tender_id, masked PAN, approval code, has a terminal reference). True
+    if it is a card that paid (goes by its reference); False if it is another card and the
+    policy lets a manager make it (`card_not_original`). Refuses (CardNotOriginal) a card
+    that did not pay under `other_card = "refuse"`, and always when no card tender takes the
+    money or one has no terminal reference (a card refund goes only by reference)."""
+    if not cards:
+        raise CardNotOriginal(
+            "no card paid what goes back here (it goes to the order's other tenders): money "
+            "back goes onto a card only by the reference of a card that paid "
+            "(card_not_original)")
+    blind = [tid for tid, _, _, has_ref in cards if not has_ref]
+    if blind:
+        raise CardNotOriginal(
+            f"card tenders {blind} have no terminal reference: a card refund goes only by "
+            "reference to the original card; give store credit instead (card_not_original)")
+    if any(same_card(presented_pan, presented_code, pan, code) for _, pan, code, _ in cards):
+        return True
+    shown = [pan for _, pan, _, _ in cards if pan]
+    if other_card != "manager":
+        raise CardNotOriginal(
+            f"card {presented_pan} did not pay this order: money back goes only to the card "
+            f"that paid ({', '.join(shown) or 'by its reference'}), by its terminal reference "
+            "(card_not_original)")
+    return False
+
+
 def returnable(sold_milli: int, taken_milli: int) -> int:
     """What is left of a line to take back: sold minus everything refunded or returned."""
     assert sold_milli >= 0 and taken_milli >= 0

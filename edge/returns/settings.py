@@ -74,6 +74,10 @@ class ReturnsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     receiptless_flag_above_minor: Minor = 5_000
     # A return worth more than this needs a manager (default: the tender refund limit).
     manager_above_minor: Minor | None = None
+    # Money back asked onto a card that did not pay the order (card_not_original): "refuse"
+    # (409 card-not-original), or "manager": a manager makes it (flagged); the money still
+    # goes by the terminal reference of the card that paid (a reissued card of one account).
+    other_card: Literal["refuse", "manager"] = "refuse"
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.fee_free_reasons) - set(self.reasons))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -54,7 +55,12 @@ class StoreIdentity:
 
 
 _FORGOTTEN = object()
-MEMO_MAX_ENTRIES = 20_000
+# Entries the memo keeps between batches, least recently used evicted first. A store's live
+# set is its open carts (a few per lane), the catalog, the fiscal numbers and the promotions
+# book: far below this. Each entry is small (a cart is a few kB), so the bound keeps the memo
+# to a few MB however many sales a day brings; an evicted value is read again from the
+# database when next needed (it was only ever a copy).
+MEMO_MAX_ENTRIES = 1_000
 
 
 class Memo:
@@ -76,11 +82,15 @@ class Memo:
         self._command: dict[Any, Any] = {}
 
     def get(self, key: Any) -> Any:
-        for layer in (self._command, self._batch, self._committed):
+        for layer in (self._command, self._batch):
             if key in layer:
                 value = layer[key]
                 return None if value is _FORGOTTEN else value
-        return None
+        committed = self._committed
+        value = committed.pop(key, None)
+        if value is not None:
+            committed[key] = value  # most recently used last: the bound evicts from the front
+        return value
 
     def put(self, key: Any, value: Any) -> None:
         self._command[key] = value
@@ -97,13 +107,16 @@ class Memo:
 
     def batch_done(self, committed: bool) -> None:
         if committed:
+            kept = self._committed
             for key, value in self._batch.items():
-                if value is _FORGOTTEN:
-                    self._committed.pop(key, None)
-                else:
-                    self._committed[key] = value
-            if len(self._committed) > MEMO_MAX_ENTRIES:  # a bound, not a policy: start afresh
-                self._committed.clear()
+                kept.pop(key, None)
+                if value is not _FORGOTTEN:
+                    kept[key] = value
+            # The bound: least recently used entries go first. What a domain leaves behind
+            # (a cart remembered open, then completed by a command that does not forget it)
+            # ages out here instead of staying until the memo is full.
+            for key in list(itertools.islice(kept, max(0, len(kept) - MEMO_MAX_ENTRIES))):
+                del kept[key]
         else:
             self._committed.clear()  # what the failed batch read may not be true any more
         self._batch = {}

@@ -237,15 +237,16 @@ class HoldNotNeeded(DomainError):
     status, slug, title = 409, "hold-not-needed", "A card hold is not needed for this sale"
 
 
-def begin_captures(tx: Tx, cart: Cart, tax_mode: str, cash_increment_minor: int = 1
-                   ) -> list[Payment]:
+def begin_captures(tx: Tx, cart: Cart, tax_mode: str, cash_increment_minor: int = 1,
+                   covered_minor: int = 0) -> list[Payment]:
     """Intent to book the total of each held (authorized) card tender, committed before the
     book-total goes to the terminal. Each hold books what the sale still needs after the
     paid tenders, in tender order, never more than it holds; cash counts rounded down to the
     cash increment, so the cash left to pay is a whole increment and rounding can never leave
     the sale short after the money is booked. Everything that would refuse the completion
     anyway (another tender pending, holds and tenders short of the total) refuses here, before
-    anything is booked."""
+    anything is booked. `covered_minor` is what a tender the completion itself adds will pay
+    (an exchange's credit): the holds book only what it leaves."""
     holds = [p for p in cart.payments if p.tender_type == "card" and p.state == "authorized"]
     if not holds:
         return []
@@ -258,7 +259,8 @@ def begin_captures(tx: Tx, cart: Cart, tax_mode: str, cash_increment_minor: int 
     paid = [p for p in cart.payments if p.state in PAID_STATES]
     cash = sum(p.captured_minor for p in paid if p.tender_type == "cash")
     cash -= cash % max(cash_increment_minor, 1)
-    need = total - cash - sum(p.captured_minor for p in paid if p.tender_type != "cash")
+    need = (total - cash - covered_minor
+            - sum(p.captured_minor for p in paid if p.tender_type != "cash"))
     plan: list[tuple[Payment, int]] = []
     for p in sorted(holds, key=lambda p: p.tender_id):
         amount = min(p.amount_minor, need)

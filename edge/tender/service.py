@@ -345,12 +345,16 @@ class Payments:
     # --- completing a sale over held cards ---------------------------------------------------
 
     async def complete(self, m: Mutation, cart_id: str, payload: Any,
-                       effect: Callable[[Tx], Answer]) -> Outcome:
+                       effect: Callable[[Tx], Answer],
+                       covered: Callable[[Tx], int] | None = None) -> Outcome:
         """Complete a cart. Held (pre-authorized) card tenders are booked first: `capturing`
         (with the amount) commits before the book total goes to the terminal, the answer
         commits as captured (or back to authorized), and the sale completes only once every
         hold is captured — `effect` (the plain completion) runs in the same commit as the
-        stored response. Without holds this is the plain completion."""
+        stored response. Without holds this is the plain completion. `covered(tx)` (an
+        exchange) judges the completion once, before any hold is booked (not again when
+        resuming captures), and says what a tender `effect` adds will pay: the holds book
+        only the rest; `effect` then must not judge it again."""
         who = m.who
 
         def begin(tx: Tx, _prepared: None) -> Done | Pending:
@@ -359,8 +363,11 @@ class Payments:
             busy = [p for p in cart.payments if p.state == "capturing"]
             if any(p.payment_id in self._in_progress for p in busy):
                 raise PaymentInProgress(f"cart {cart_id} is being captured on the terminal")
+            # Judged once, here: not again when resuming captures a crash left (it was
+            # judged in the begin that committed them).
+            credit = covered(tx) if covered is not None and not busy else 0
             fresh = commands.begin_captures(tx, cart, self._policy.tax_mode,
-                                             self._policy.cash_increment_minor)
+                                             self._policy.cash_increment_minor, credit)
             work = [(p, True) for p in fresh] + [(p, False) for p in busy]
             if not work:
                 return Done(effect(tx))

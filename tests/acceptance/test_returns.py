@@ -5,7 +5,9 @@ HTTP, the demo ZVT terminal emulator over real TCP, no relay, so the store is of
   and the cash;
 - the same line returned from two lanes at once: exactly one wins;
 - receiptless returns within the velocity limit are made, the fourth is refused offline;
-- an uneven exchange where the customer pays the difference by card.
+- an uneven exchange where the customer pays the difference by card;
+- money back asked onto another card than the one that paid: refused (`card_not_original`);
+- an exchange whose new cart holds a pre-authorized card: the hold books only the difference.
 """
 
 from __future__ import annotations
@@ -129,6 +131,31 @@ def test_returns_and_exchanges_through_a_live_daemon(tmp_path: Path) -> None:
             assert sorted((t["tender_type"], t["amount_minor"]) for t in ex["sold"]["tenders"]) \
                 == [("card", 250), ("voucher", 249)]
             assert ex["returned"]["exchange_order_id"] == ex["sold"]["order_id"]
+
+            # --- money back onto a card that did not pay: refused ---------------------------
+            cart, total = _cart(c, ("COFFEE-250G", 1))
+            _tender(c, cart, "card", total)
+            order = _complete(c, cart)
+            r = _post(c, "/v1/returns", {"order_id": order["order_id"],
+                                         "card": {"masked_pan": "5100********9876"},
+                                         "lines": [{"line_no": 1, "qty": 1,
+                                                    "reason": "changed_mind"}]})
+            assert r.status_code == 409, r.text
+            assert r.json()["type"].endswith("/card-not-original")
+
+            # --- exchange with a pre-authorized card on the new cart ------------------------
+            cart, total = _cart(c, ("COFFEE-250G", 2))
+            r = _post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "card",
+                                                       "amount_minor": total,
+                                                       "capture": "deferred"})
+            assert r.status_code == 201, r.text
+            r = _post(c, "/v1/exchanges", {"cart_id": cart, "order_id": order["order_id"],
+                                           "lines": [{"line_no": 1, "qty": 1,
+                                                      "reason": "changed_mind"}]})
+            assert r.status_code == 201, r.text
+            ex = r.json()
+            assert sorted((t["tender_type"], t["amount_minor"]) for t in ex["sold"]["tenders"]) \
+                == [("card", total - 499), ("voucher", 499)]
     finally:
         daemon.stop()
     # The log rebuilds to the same read models (`novapos-edge verify`).

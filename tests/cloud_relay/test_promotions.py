@@ -143,3 +143,43 @@ def test_keygen_then_publish_from_the_cli(relay: Relay, tmp_path: Path) -> None:
     assert verify(signed, public_key_b64(key)) == BUNDLE  # type: ignore[arg-type]
     again = CliRunner().invoke(cli_app, ["promotions", "keygen", "--out", str(key_file)])
     assert again.exit_code == 2  # an existing key is never overwritten
+
+
+GOLD_MILK = sp.Rule("gold-milk", "Gold: 10 % off milk", sp.PercentOff(1000),
+                    sp.Target(skus=("MILK",)), segments=("gold",))
+
+
+def test_simulation_evaluates_each_basket_for_its_customers_tier_or_a_given_segment(
+        relay: Relay, tmp_path: Path) -> None:
+    from schemas import loyalty as lo
+
+    client = relay.store_client(relay.enroll("t1", "s1"))
+    chain = Chain("t1", "s1")
+    gold_sale, anonymous = _sale("o1", (), 2, 0), _sale("o2", (), 2, 0)
+    chain.append(gold_sale, stream="order:o1")
+    chain.append(lo.PointsEarned(customer_id="c-1", order_id="o1", points=2, eligible_minor=238,
+                                 tier="gold", lines={1: 2}), stream="customer:c-1")
+    chain.append(anonymous, stream="order:o2")
+    client.ack(chain.batch(1, chain.seq))
+    hq = relay.hq_client(relay.hq_token("t1"))
+    bundle = msgspec.json.encode(sp.Bundle(1, 0, (GOLD_MILK,)))
+    day = {"from": "2026-03-02", "to": "2026-03-02"}
+
+    def gold(params: dict) -> tuple[int, int]:
+        report = hq.post("/v1/hq/promotions/simulate", params=params, content=bundle).json()
+        assert report["baskets"] == 2
+        rows = [r for r in report["rows"] if r["rule_id"] == "gold-milk"]
+        return (rows[0]["baskets_hit"], rows[0]["discount_minor"]) if rows else (0, 0)
+
+    assert gold(day) == (1, 24)  # only the gold customer's basket: 10 % of 2 x 1.19
+    assert gold({**day, "segment": "gold"}) == (2, 48)  # every basket as a gold customer
+    assert gold({**day, "segment": "silver"}) == (0, 0)
+
+    bundle_file = tmp_path / "bundle.json"
+    bundle_file.write_bytes(bundle)
+    result = CliRunner().invoke(cli_app, ["promotions", "simulate", str(bundle_file), "--from",
+                                          "2026-03-02", "--to", "2026-03-02", "--tenant", "t1",
+                                          "--segment", "gold", "--json", *relay.cli_args])
+    assert result.exit_code == 0, result.output
+    report = msgspec.json.decode(result.stdout.strip().splitlines()[-1])
+    assert report["discount_minor"] == 48

@@ -103,3 +103,32 @@ def test_sealed_personal_data_opens_only_with_its_key_and_customer() -> None:
         except pii.PiiUnreadable:
             continue
         raise AssertionError("opened with the wrong key or customer")
+
+
+DAY = 24 * 3600 * 1000
+TIERS = {"": 0, "silver": 1_000, "gold": 5_000}
+EARN, CLAW = "loyalty.points_earned", "loyalty.points_clawed_back"
+
+
+@settings(max_examples=200)
+@given(moves=st.lists(st.tuples(st.integers(0, 800), st.sampled_from([EARN, CLAW]),
+                                st.integers(0, 3_000)), max_size=12),
+       now=st.integers(0, 800), later=st.integers(0, 800))
+def test_a_tier_is_the_rolling_window_at_that_moment_and_time_alone_only_lowers_it(
+        moves, now, later) -> None:
+    entries = [L.Entry("s1", i, typ, pts if typ == EARN else -pts, 0, day * DAY)
+               for i, (day, typ, pts) in enumerate(moves, start=1)]
+    at = now * DAY
+    window = [e for e in entries if at - L.MS_PER_YEAR <= e.at_ms <= at]
+    assert L.tier_at(entries, at, TIERS, EARN, CLAW) == L.tier_for(
+        max(sum(e.points for e in window), 0), TIERS)
+    # Later, with only the movements known at `now`: never a higher tier when nothing was
+    # clawed back (earnings can only leave the window), so a recompute must downgrade.
+    known = [e for e in entries if e.at_ms <= at]
+    if all(e.type == EARN for e in known):
+        rank = {t: TIERS[t] for t in TIERS}
+        before = L.tier_at(known, at, TIERS, EARN, CLAW)
+        after = L.tier_at(known, at + later * DAY, TIERS, EARN, CLAW)
+        assert rank[after] <= rank[before]
+        if later * DAY > L.MS_PER_YEAR:
+            assert after == ""

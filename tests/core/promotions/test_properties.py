@@ -132,20 +132,22 @@ def test_best_single_promotion_is_a_floor(bundle, lines):
 
 
 cart_effects = st.one_of(
-    st.builds(sp.PercentOff, bp, st.just("cart")),
-    st.builds(sp.AmountOff, money, st.just("cart")),
+    st.builds(sp.PercentOff, bp, st.sampled_from(["cart", "item"])),
+    st.builds(sp.AmountOff, money, st.sampled_from(["cart", "item"])),
     st.builds(sp.SpendThreshold, money, st.integers(1, 3_000)),
 )
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 2_000), st.integers(0, 2_000)), min_size=1,
-                max_size=12), cart_effects, st.booleans())
-def test_the_quick_total_of_a_cart_rule_is_what_it_allocates(prices, effect, original):
-    """`effects.cart_total` (the evaluator's shortcut for a rule alone) equals the sum of the
-    allocation the rule's own function makes."""
+                max_size=12), cart_effects, st.booleans(), st.integers(1, 4))
+def test_the_quick_total_of_a_cart_rule_is_what_it_allocates(prices, effect, original,
+                                                             per_line):
+    """`effects.cart_total` (the evaluator's shortcut for a rule alone that claims no units)
+    equals the sum of the allocation the rule's own function makes; units of one line share
+    its rounding."""
     from core.promotions import effects as fx
-    units = fx.Units(list(range(len(prices))), [p for p, _ in prices],
+    units = fx.Units([k // per_line for k in range(len(prices))], [p for p, _ in prices],
                      [min(p, left) for p, left in prices], [True] * len(prices),
                      [False] * len(prices))
     idx = list(range(len(prices)))

@@ -334,7 +334,17 @@ def test_closings_agree_with_the_z_reports_and_the_transactions(store_day) -> No
             (mine[0]["BON_ID"], mine[-1]["BON_ID"])
         pays = [p for p in data["datapayment.csv"] if _key(p) == key]
         cash = sum(minor(p["BASISWAEH_BETRAG"]) for p in pays if p["ZAHLART_TYP"] == "Bar")
+        # The cash payments are what moved in and out; with the float counted in first
+        # (Anfangsbestand) they are the cash expected, with the count difference last
+        # (DifferenzSollIst) the cash counted.
         assert cash == z["totals"]["expected_minor"] - z["totals"]["float_minor"]
+        opening, closing_bon = mine[0], mine[-1]
+        assert (opening["BON_NAME"], closing_bon["BON_NAME"]) == ("Anfangsbestand",
+                                                                  "Kassenabschluss")
+        assert minor(opening["UMS_BRUTTO"]) == z["totals"]["float_minor"]
+        assert minor(closing_bon["UMS_BRUTTO"]) == z["over_short_minor"]
+        assert minor(opening["UMS_BRUTTO"]) + cash + minor(closing_bon["UMS_BRUTTO"]) == \
+            z["counted_minor"]
         assert minor(closing["Z_SE_BARZAHLUNGEN"]) == cash
         assert minor(closing["Z_SE_ZAHLUNGEN"]) == sum(minor(p["BASISWAEH_BETRAG"]) for p in pays)
         assert [minor(w["ZAHLART_BETRAG_WAEH"]) for w in data["cash_per_currency.csv"]

@@ -42,8 +42,13 @@ def test_a_return_prints_its_receipt(live: LiveApp, emu: EscposPrinterEmulator) 
     post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": total})
     order = post(c, f"/v1/carts/{cart}/complete", {}).json()
     number = order["receipt_number"]
-    emu.wait_for(lambda r: len(r.receipts()) == 1)
-    r = post(c, "/v1/returns", {"receipt_number": number, "lines": [
+    first = emu.wait_for(lambda r: len(r.receipts()) == 1)
+    # The lane scans the printed receipt's code: it is the receipt number the lookup takes.
+    scanned = first.qr_codes[0]
+    assert scanned == number
+    [found] = c.get("/v1/returns/orders", params={"receipt_number": scanned}).json()
+    assert found["order_id"] == order["order_id"]
+    r = post(c, "/v1/returns", {"receipt_number": scanned, "lines": [
         {"line_no": 1, "qty": 1, "reason": "changed_mind"}]})
     assert r.status_code == 201, r.text
     rec = emu.wait_for(lambda r: len(r.receipts()) == 2)
@@ -56,3 +61,32 @@ def test_a_return_prints_its_receipt(live: LiveApp, emu: EscposPrinterEmulator) 
     jobs = live.service.reader.execute(
         "SELECT kind, state FROM print_jobs ORDER BY created_at_ms").fetchall()
     assert [k for k, _ in jobs] == ["receipt", "document"]
+
+
+def test_an_exchange_prints_the_new_sale_and_its_return_receipt(live: LiveApp,
+                                                                emu: EscposPrinterEmulator
+                                                                ) -> None:
+    c = live.client()
+    cart = open_cart(c)
+    total = post(c, f"/v1/carts/{cart}/lines", {"sku": "BREAD-500G"}).json()["total_minor"]
+    post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": total})
+    order = post(c, f"/v1/carts/{cart}/complete", {}).json()
+    emu.wait_for(lambda r: len(r.receipts()) == 1)
+    cart = open_cart(c)
+    post(c, f"/v1/carts/{cart}/lines", {"sku": "COFFEE-250G"})
+    post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash", "amount_minor": 250})
+    r = post(c, "/v1/exchanges", {"cart_id": cart, "order_id": order["order_id"],
+                                  "lines": [{"line_no": 1, "qty": 1, "reason": "wrong_size"}]})
+    assert r.status_code == 201, r.text
+    rec = emu.wait_for(lambda r: len(r.receipts()) == 3)
+    texts = rec.receipts()[1:]
+    ret = next(t for t in texts if "RETURN" in t)
+    assert order["receipt_number"] in ret and "wrong_size, back_to_stock" in ret
+    assert r.json()["sold"]["receipt_number"] in next(t for t in texts if t is not ret)
+    # A receiptless return prints too: store credit and its code.
+    r = post(c, "/v1/returns/receiptless", {"customer": "zoe@example.com", "items": [
+        {"sku": "MILK-1L", "qty": 1, "reason": "changed_mind"}]})
+    assert r.status_code == 201, r.text
+    rec = emu.wait_for(lambda r: len(r.receipts()) == 4)
+    assert "STORE CREDIT" in rec.receipts()[3]
+    assert r.json()["store_credit"]["code"] in rec.receipts()[3]

@@ -294,3 +294,101 @@ def test_a_return_puts_back_on_stock_only_what_goes_back_to_stock(live: LiveApp)
     assert r.status_code == 201, r.text
     assert on_hand() == before - 2000  # damaged goods are not sellable stock
     assert verify(live.service.db_path).ok  # the stock read model rebuilds the same
+
+
+def test_finding_orders_by_card_reads_an_index_not_every_payment(live: LiveApp) -> None:
+    """The lookup by card runs on every receiptless-looking return at the counter: over a
+    year's payments a scan of the table is seconds (bench/returns.py)."""
+    from edge.returns import commands
+
+    plan = live.service.reader.execute("EXPLAIN QUERY PLAN " + commands.BY_CARD,
+                                       ("****1234", "A1")).fetchall()
+    assert any("payments_card_pan" in row[-1] for row in plan), plan
+    assert commands.orders_by_card(live.service.reader, "****1234", "A1") == []
+
+
+def test_store_credit_as_the_policys_only_choice(live_with) -> None:
+    live = live_with({"NOVAPOS_RETURNS__RECEIPTED_REFUND_TO": '"store_credit"'})
+    c = live.client()
+    order = _sale(c, ("COFFEE-250G", 1), ("BREAD-500G", 2))
+    seq = head_seq(live)
+    body = assert_problem(_ret(c, order, {"line_no": 1, "qty": 1, "reason": "changed_mind"},
+                               refund_to="original_tenders"), 409, "return-refused")
+    assert "store_credit only" in body["detail"]
+    assert head_seq(live) == seq
+    r = _ret(c, order, {"line_no": 1, "qty": 1, "reason": "changed_mind"},
+             refund_to="store_credit")
+    assert r.status_code == 201, r.text
+    assert r.json()["store_credit"]["amount_minor"] == 499
+    assert r.json()["refund"]["allocations"] == []
+    # An even exchange moves no money, so it needs no refund destination at all.
+    cart = open_cart(c)
+    post(c, f"/v1/carts/{cart}/lines", {"sku": "BREAD-500G"})
+    r = post(c, "/v1/exchanges", {"cart_id": cart, "order_id": order["order_id"],
+                                  "lines": [{"line_no": 2, "qty": 1, "reason": "wrong_size"}]})
+    assert r.status_code == 201, r.text
+    assert r.json()["difference_minor"] == 0 and r.json()["returned"]["store_credit"] is None
+    # An uneven one in the customer's favour gives the rest as store credit, never cash.
+    cart = open_cart(c)
+    post(c, f"/v1/carts/{cart}/lines", {"sku": "MILK-1L"})
+    r = post(c, "/v1/exchanges", {"cart_id": cart, "order_id": order["order_id"],
+                                  "refund_to": "store_credit",
+                                  "lines": [{"line_no": 2, "qty": 1, "reason": "wrong_size"}]})
+    assert r.status_code == 201, r.text
+    assert r.json()["returned"]["store_credit"]["amount_minor"] == 249 - 119
+    assert r.json()["returned"]["refund"]["allocations"] == []
+    # ... and refuses money back onto the tenders when the policy says store credit only.
+    order = _sale(c, ("COFFEE-250G", 1))
+    cart = open_cart(c)
+    post(c, f"/v1/carts/{cart}/lines", {"sku": "MILK-1L"})
+    seq = head_seq(live)
+    assert_problem(post(c, "/v1/exchanges", {
+        "cart_id": cart, "order_id": order["order_id"],
+        "lines": [{"line_no": 1, "qty": 1, "reason": "wrong_size"}]}), 409, "return-refused")
+    assert head_seq(live) == seq
+
+
+def test_a_return_pays_back_what_was_paid_after_discounts_pro_rata(live: LiveApp) -> None:
+    c = live.client("manager-1")  # a discount this size is a manager's
+    cart = open_cart(c)
+    post(c, f"/v1/carts/{cart}/lines", {"sku": "COFFEE-250G", "qty": 3})
+    view = post(c, f"/v1/carts/{cart}/lines", {"sku": "BREAD-500G", "qty": 1}).json()
+    r = post(c, f"/v1/carts/{cart}/discounts", {"kind": "percent", "value": 1000,
+                                                "reason": "damaged box"})  # 10 % off the cart
+    assert r.status_code == 200, r.text
+    view = r.json()
+    post(c, f"/v1/carts/{cart}/tenders", {"tender_type": "cash",
+                                          "amount_minor": view["total_minor"]})
+    order = post(c, f"/v1/carts/{cart}/complete", {}).json()
+    coffee = order["lines"][0]
+    assert coffee["discount_minor"] > 0 and coffee["total_minor"] < 1497
+    [ro] = c.get("/v1/returns/orders", params={"order_id": order["order_id"]}).json()
+    assert ro["lines"][0]["returnable_minor"] == coffee["total_minor"]
+    # One at a time, each a third of what was paid (cumulative rounding): all three add up
+    # to exactly the discounted total, never the price before the discount.
+    paid = []
+    for _ in range(3):
+        r = _ret(c, order, {"line_no": 1, "qty": 1, "reason": "changed_mind"})
+        assert r.status_code == 201, r.text
+        paid.append(r.json()["amount_minor"])
+    assert sum(paid) == coffee["total_minor"] and max(paid) - min(paid) <= 1
+
+
+def test_the_window_counts_store_local_business_days(live_with) -> None:
+    """Europe/Berlin, day close 04:00: a sale at 11:00 on 2 March is business day 2 March;
+    at 03:30 on 4 March it is still business day 3 March (1 day old), at 04:30 it is 4 March
+    (2 days), whatever the UTC date says."""
+    live = live_with({"NOVAPOS_RETURNS__WINDOW_DAYS": "1"})
+    c = live.client()
+    order = _sale(c, ("COFFEE-250G", 2))
+    assert order["business_date"] == "2026-03-02"
+    line = {"line_no": 1, "qty": 1, "reason": "changed_mind"}
+    live.clock.advance(int(40.5 * 3_600_000))  # 4 March, 03:30 Berlin (02:30 UTC)
+    [ro] = c.get("/v1/returns/orders", params={"order_id": order["order_id"]}).json()
+    assert (ro["age_days"], ro["within_window"]) == (1, True)
+    assert _ret(c, order, line).status_code == 201
+    live.clock.advance(3_600_000)  # 04:30 Berlin: the next business day
+    [ro] = c.get("/v1/returns/orders", params={"order_id": order["order_id"]}).json()
+    assert (ro["age_days"], ro["within_window"]) == (2, False)
+    body = assert_problem(_ret(c, order, line), 403, "manager-approval-required")
+    assert "outside the 1-day return window" in body["detail"]

@@ -1,10 +1,11 @@
-"""Sales, refunds and returns from several lanes on a real store database (hypothesis
+"""Sales, refunds, returns and exchanges from several lanes on a real store database (hypothesis
 stateful, through the real commands and the one writer).
 
 After every step: no line of any order has more taken back (refunds and returns together)
 than it sold, so nothing is ever returnable below zero; no tender got back more than it kept,
 and per tender type the money out never exceeds the money kept; the store credit issued by
-returns equals what those returns say they gave. At the end the projections rebuilt from the
+returns equals what those returns say they gave (for an exchange: what its new sale did not
+take). At the end the projections rebuilt from the
 log equal the live ones."""
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from edge.orders import commands as orders
 from edge.orders import refunds
 from edge.payments import rows as payment_rows
 from edge.returns import commands as returns
+from edge.returns import exchanges
 from edge.returns.settings import RestockingFee, ReturnsConfig
 from edge.tender import commands as tender
 from schemas import api
@@ -123,6 +125,30 @@ class Returns(RuleBasedStateMachine):
         event("return made" if done is not None else "return refused")
 
     @precondition(lambda self: self.orders)
+    @rule(data=st.data(), lane=st.integers(0, 2), line_no=st.integers(1, 3),
+          qty=st.integers(1, 3), sku=st.sampled_from(SKUS), cash=st.integers(0, 2000),
+          to=st.sampled_from(["original_tenders", "store_credit"]))
+    def exchange(self, data, lane, line_no, qty, sku, cash, to) -> None:
+        order_id = data.draw(st.sampled_from(self.orders))
+        who = LANES[lane]
+
+        def swap(tx):
+            cart = carts.open_cart(tx, who, self.svc.policy)
+            carts.add_line(tx, who, self.svc.policy, cart.cart_id, api.AddLine(sku=sku, qty=1))
+            if cash:
+                tender.add_tender(tx, who, cart.cart_id, api.AddTender(
+                    tender_type="cash", amount_minor=cash), self.svc.policy)
+            return exchanges.exchange(tx, who, self.rp, self.svc.policy, rt.ExchangeRequest(
+                cart_id=cart.cart_id, order_id=order_id, refund_to=to, lines=[
+                    rt.ReturnLineRequest(line_no=line_no, qty=qty, reason="wrong_size")]),
+                f"k:{next(_KEYS)}")
+
+        done = self.run(swap)
+        event("exchange made" if done is not None else "exchange refused")
+        if done is not None:
+            self.orders.append(done[1])  # the new sale can be returned in turn
+
+    @precondition(lambda self: self.orders)
     @rule(data=st.data(), line_no=st.integers(1, 3), qty=st.integers(1, 4))
     def plain_refund(self, data, line_no, qty) -> None:
         order_id = data.draw(st.sampled_from(self.orders))
@@ -158,10 +184,27 @@ class Returns(RuleBasedStateMachine):
 
     @invariant()
     def store_credit_equals_what_returns_gave(self) -> None:
-        for code, amount, issued in self.svc.reader.execute(
-                "SELECT r.store_credit_code, r.amount_minor, v.issued_minor FROM returns r "
+        for amount, issued, exchange_order in self.svc.reader.execute(
+                "SELECT r.amount_minor, v.issued_minor, r.exchange_order_id FROM returns r "
                 "JOIN vouchers v ON v.code = r.store_credit_code"):
-            assert amount == issued
+            assert amount == issued if exchange_order is None else 0 < issued <= amount
+
+    @invariant()
+    def an_exchange_settles_its_value_once(self) -> None:
+        """The returned value = the credit the new sale took + what went back (tenders or
+        store credit): never paid out twice."""
+        conn = self.svc.reader
+        for amount, refund_id, credit_code, sold in conn.execute(
+                "SELECT amount_minor, refund_id, store_credit_code, exchange_order_id "
+                "FROM returns WHERE exchange_order_id IS NOT NULL").fetchall():
+            took = conn.execute(  # the exchange credit: the EX voucher the new sale redeemed
+                "SELECT COALESCE(SUM(captured_minor), 0) FROM payments WHERE order_id = ? "
+                "AND tender_type = 'voucher' AND voucher_code LIKE 'EX%'", (sold,)).fetchall()[0][0]
+            back = conn.execute("SELECT amount_minor FROM refunds WHERE refund_id = ?",
+                                (refund_id,)).fetchall()[0][0]
+            credit = conn.execute("SELECT COALESCE(SUM(issued_minor), 0) FROM vouchers "
+                                  "WHERE code = ?", (credit_code,)).fetchall()[0][0]
+            assert took + back + credit == amount, (took, back, credit, amount)
 
 
 Returns.TestCase.settings = settings(max_examples=12, stateful_step_count=25, deadline=None,

@@ -84,3 +84,34 @@ def test_config_is_validated_at_load() -> None:
         RestockingFee(category="a", sku="b", percent_bp=1)
     with pytest.raises(ValueError):
         RestockingFee(category="a")
+
+
+STORED = "4999********1234"
+
+
+@pytest.mark.parametrize(("pan", "code", "same"), [
+    ("****1234", None, True), (STORED, None, True), ("4999****1234", "A1B2C3", True),
+    ("499*****1234", "a1b2c3", True), ("****1234", "ZZZ", False), ("****4321", None, False),
+    ("5100********1234", None, False), ("4998****1234", None, False), ("12*4", None, False),
+    ("4999000000001234", None, False)])
+def test_a_presented_card_is_the_stored_one_only_where_every_shown_digit_agrees(
+        pan: str, code: str | None, same: bool) -> None:
+    assert rules.same_card(pan, code, STORED, "A1B2C3") is same
+
+
+@given(digits=st.text("0123456789", min_size=4, max_size=4),
+       other=st.text("0123456789", min_size=4, max_size=4))
+def test_last_four_decide_between_two_cards(digits: str, other: str) -> None:
+    assert rules.same_card("****" + digits, None, "4999****" + other, None) is (digits == other)
+
+
+def test_card_refund_refuses_another_card_or_no_reference_and_lets_a_manager_decide() -> None:
+    paid = [(1, STORED, "A1B2C3", True)]
+    assert rules.card_refund("****1234", None, paid, "refuse") is True
+    with pytest.raises(rules.CardNotOriginal, match=r"did not pay.*4999\*{8}1234"):
+        rules.card_refund("****9876", None, paid, "refuse")
+    assert rules.card_refund("****9876", None, paid, "manager") is False  # flagged, a manager's
+    with pytest.raises(rules.CardNotOriginal, match="no card paid"):
+        rules.card_refund("****1234", None, [], "manager")
+    with pytest.raises(rules.CardNotOriginal, match="no terminal reference"):
+        rules.card_refund("****1234", None, [(2, None, None, False)], "manager")
