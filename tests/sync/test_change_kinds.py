@@ -301,3 +301,31 @@ def test_any_interleaving_applies_exactly_the_known_changes_in_order(tmp_path: P
         check()
     finally:
         svc.stop()
+
+
+def test_the_daemon_status_names_the_held_kind(tmp_path: Path) -> None:
+    """`novapos-edge status` (the daemon's /v1/admin/status) lists the held kind as a problem."""
+    from edge.store.db import open_connection
+    from tests.edge.devices.helpers import admin_client, device_config, start_with_devices
+
+    app = start_with_devices(tmp_path / "store", device_config())
+    try:
+        admin = admin_client(app)
+        assert not any("held" in p for p in admin.get("/v1/admin/status").json()["problems"])
+        conn = open_connection(app.service.db_path)
+        try:
+            with conn:  # what the engine's down-sync command leaves behind
+                conn.execute("INSERT INTO sync_held_changes VALUES (41, ?, x'7b7d', 0, 0)",
+                             (FUTURE,))
+                cursor.raise_alarm(conn, cursor.CHANGE_KIND_UNKNOWN,
+                                   downsync.held_summary(downsync.held_kinds(conn)), None, 0)
+        finally:
+            conn.close()
+        status = admin.get("/v1/admin/status").json()
+        assert status["degraded"] is True
+        assert any("1 down-sync change(s) held" in p and FUTURE in p
+                   for p in status["problems"]), status["problems"]
+        assert status["sync"]["held_change_kinds"] == [FUTURE]
+        admin.close()
+    finally:
+        app.close()
