@@ -329,3 +329,29 @@ def test_the_daemon_status_names_the_held_kind(tmp_path: Path) -> None:
         admin.close()
     finally:
         app.close()
+
+
+def test_sync_status_cli_names_the_held_kind_and_exits_1(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from edge.cli import app as cli_app
+
+    runner = CliRunner()
+    store = tmp_path / "store"
+    assert runner.invoke(cli_app, ["init", "--data-dir", str(store)]).exit_code == 0
+    svc = make_service(store)
+    svc.start()
+    out = svc.writer.run_sync(lambda tx: downsync.apply_change_set(
+        tx, [IncomingChange(3, "loyalty.tier_rule", b"{}", 0)], compose.appliers()))
+    assert out.held == [(3, "loyalty.tier_rule")]
+    svc.writer.run_sync(lambda tx: cursor.raise_alarm(
+        tx.conn, cursor.CHANGE_KIND_UNKNOWN, downsync.held_summary(downsync.held_kinds(tx.conn)),
+        None, tx.now_ms))
+    svc.stop()
+    r = runner.invoke(cli_app, ["sync", "status", "--data-dir", str(store)])
+    assert r.exit_code == 1, r.output
+    assert "1 held" in r.output and "loyalty.tier_rule" in r.output
+    assert "change_kind_unknown" in r.output
+    r = runner.invoke(cli_app, ["sync", "status", "--json", "--data-dir", str(store)])
+    st = msgspec.json.decode(r.output)
+    assert (st["changes_held"], st["held_change_kinds"]) == (1, ["loyalty.tier_rule"])
