@@ -99,7 +99,10 @@ def bind_controllers(daemon: Daemon) -> dict[type[Controller], type[Controller]]
         "printing": daemon.printing,
         "receipts": daemon.printing,
         "devices": daemon.devices,
-        "sync_report": sync_report,
+        # A static method: a plain function set on the controller class would be bound to the
+        # controller instance and called with it as the connection (the report then failed
+        # and `novapos-edge status` never showed sync).
+        "sync_report": staticmethod(sync_report),
         "returns_policy": daemon.returns_policy,
         "approvals": daemon.approvals,
         "inventory": daemon.config.inventory,

@@ -422,7 +422,10 @@ def sync_status_cmd(data_dir: DataDir = None, json_out: JsonOut = False) -> None
         if st.last_error:
             out.print(f"error    {st.last_error}")
         out.print(f"down     applied change {st.applied_change_id}, "
-                  f"{st.changes_rejected} rejected")
+                  f"{st.changes_rejected} rejected"
+                  + (f", [red]{st.changes_held} held[/red] (kinds this release does not know: "
+                     f"{', '.join(st.held_change_kinds)}; upgrade the store)"
+                     if st.changes_held else ""))
         if st.chain_broken_at_seq is not None:
             out.print(f"[red]chain    the store's log is broken at seq {st.chain_broken_at_seq}"
                       "[/red]: events before it are uploaded, none from it on")

@@ -66,6 +66,7 @@ from edge.tender.service import Payments
 from edge.tender.terminals import Terminals
 from edge.tills.alarms import SafeDropAlarm, safe_drop_check
 from edge.tills.domain import DOMAIN as TILLS
+from sync import migrations as sync_migrations
 from sync.engine import SyncEngine, load_credential, resolve
 from sync.port import ChangeApplier
 from sync.status import chain_check
@@ -83,6 +84,7 @@ _STORE_APPLIERS: Mapping[str, ChangeApplier] = {"lane.token_revoked": lanes.appl
 def layout(domains: tuple[domain.Domain, ...] = DOMAINS) -> Layout:
     schema = ((migrations.COMPONENT, migrations.MIGRATIONS),
               (log_migrations.COMPONENT, log_migrations.MIGRATIONS),
+              (sync_migrations.COMPONENT, sync_migrations.MIGRATIONS),
               *((d.name, d.migrations) for d in domains if d.migrations))
     return Layout(domain.projector(domains), schema)
 

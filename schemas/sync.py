@@ -27,12 +27,19 @@ Relay conventions (see docs/relay.md):
   (`Change.payload` is then base64), or as msgpack when the request says
   `Accept: application/x-msgpack`. Payloads: `schemas.catalog.TaxClass` / `Product` /
   `PriceVersion`, `ConfigSet`, `LaneTokenRevoked`, each msgspec JSON.
+
+Change kinds, forward-compatibly: what this release's relay sends is exactly `ChangeSet` with
+`Change.kind` one of `ChangeKind` (the relay's contract, unchanged). A store reads the page as
+an `IncomingChangeSet`, whose kind is any well-formed name (`ChangeKindName`), because a newer
+relay sends kinds an older store does not know yet; such a change is held, not applied, and
+never wedges the page (docs/sync.md "Change kinds this release does not know"). Every other
+field is as strict as ever: a page that does not decode is unreadable, whatever its kinds.
 """
 
 from __future__ import annotations
 
 import zlib
-from typing import Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 
@@ -120,11 +127,35 @@ ChangeKind = Literal[
 ]
 
 
+CHANGE_KINDS: frozenset[str] = frozenset(get_args(ChangeKind))
+
+# A change kind as a store accepts it from any relay release: a dotted lower-case name
+# (`domain.what`). Anything else is not a kind but a malformed page (refused as a whole, as
+# before); the bound keeps a kind safe to show in alarms, logs, metrics labels and the console.
+ChangeKindName = Annotated[str, msgspec.Meta(
+    pattern=r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$", max_length=64)]
+
+
 class Change(msgspec.Struct, frozen=True):
     change_id: int  # monotonic per tenant: the down-sync cursor
     kind: ChangeKind
     payload: bytes  # msgspec JSON of the matching contract (schemas.catalog / events)
     created_at_ms: int
+
+
+class IncomingChange(msgspec.Struct, frozen=True):
+    """A `Change` as a store reads it: the same fields, the kind any `ChangeKindName` (a newer
+    relay's kind this release does not know is held, its payload kept opaque, not refused)."""
+
+    change_id: int
+    kind: ChangeKindName
+    payload: bytes
+    created_at_ms: int
+
+    def as_change(self) -> Change:
+        """For an applier of this release (which registered the kind, so it is a known one)."""
+        kind: Any = self.kind  # a kind some applier registered: one of this release's
+        return Change(self.change_id, kind, self.payload, self.created_at_ms)
 
 
 class ConfigSet(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -147,6 +178,16 @@ class ChangeSet(msgspec.Struct, frozen=True):
     tenant_id: str
     store_id: str
     changes: list[Change]
+    next_after: int
+    more: bool
+
+
+class IncomingChangeSet(msgspec.Struct, frozen=True):
+    """A `ChangeSet` page as a store decodes it (see `IncomingChange`)."""
+
+    tenant_id: str
+    store_id: str
+    changes: list[IncomingChange]
     next_after: int
     more: bool
 

@@ -41,3 +41,7 @@ class SyncStatus(msgspec.Struct, frozen=True):
     # The seq at which the store's own log fails its hash chain (alarm `chain_broken`): the
     # events before it are uploaded, none from it on. None: no break found.
     chain_broken_at_seq: int | None = None
+    # Down-sync changes held because this release does not know their kind (alarm
+    # `change_kind_unknown`): applied once the store runs a release that does.
+    changes_held: int = 0
+    held_change_kinds: list[str] = []

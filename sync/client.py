@@ -31,7 +31,7 @@ from schemas.sync import (
     HEADER_ACKED_THROUGH,
     MSGPACK_CONTENT_TYPE,
     BatchAck,
-    ChangeSet,
+    IncomingChangeSet,
     StoreWatermark,
     SyncRefusal,
 )
@@ -194,9 +194,11 @@ class RelayClient:
                 f"&applied_change_id={applied_change_id}")
         return await self._get(path, StoreWatermark)
 
-    async def changes(self, after: int, limit: int) -> ChangeSet:
+    async def changes(self, after: int, limit: int) -> IncomingChangeSet:
+        """A change page, read tolerantly: a kind this release does not know decodes (to be
+        held), every other field is checked as strictly as ever."""
         return await self._get(f"{self._store_path}/changes?after={after}&limit={limit}",
-                               ChangeSet, accept=MSGPACK_CONTENT_TYPE)
+                               IncomingChangeSet, accept=MSGPACK_CONTENT_TYPE)
 
     async def _get(self, path: str, typ: type, accept: str = "application/json") -> Any:
         import httpx

@@ -205,9 +205,14 @@ def raise_alarm(conn: apsw.Connection, reason: str, detail: str, seq: int | None
 
 
 CHAIN_BROKEN = "chain_broken"
+# Down-sync changes of a kind this release does not know are held (`sync_held_changes`): open
+# while any is held, whatever the upload does; cleared when a release that knows them applied
+# them all.
+CHANGE_KIND_UNKNOWN = "change_kind_unknown"
 # Alarms about what down-sync brought rather than about the link (a promotion bundle the store
 # refused): an accepted batch does not resolve them; the domain that raised one clears it.
-NOT_CLEARED_BY_UPLOAD = ("promotion_bundle_refused", "promotion_key_changed")
+NOT_CLEARED_BY_UPLOAD = ("promotion_bundle_refused", "promotion_key_changed",
+                         CHANGE_KIND_UNKNOWN)
 
 
 def clear_alarms(conn: apsw.Connection, now_ms: int, acked_seq: int) -> None:
@@ -218,6 +223,17 @@ def clear_alarms(conn: apsw.Connection, now_ms: int, acked_seq: int) -> None:
                  "AND NOT (reason = ? AND coalesce(seq, 0) > ?) "
                  f"AND reason NOT IN ({','.join('?' * len(NOT_CLEARED_BY_UPLOAD))})",
                  (now_ms, CHAIN_BROKEN, acked_seq, *NOT_CLEARED_BY_UPLOAD))
+
+
+def keep_alarm(conn: apsw.Connection, reason: str, detail: str | None, now_ms: int) -> bool:
+    """Make the open alarm of `reason` match a standing condition without counting a repeat:
+    `detail` None clears it; else the open one takes the detail, or one is raised (True)."""
+    if detail is None:
+        clear_alarm(conn, reason, now_ms)
+        return False
+    n = conn.execute("UPDATE sync_alarms SET detail = ? WHERE reason = ? AND cleared_at_ms "
+                     "IS NULL RETURNING alarm_id", (detail, reason)).fetchall()
+    return False if n else raise_alarm(conn, reason, detail, None, now_ms)
 
 
 def clear_alarm(conn: apsw.Connection, reason: str, now_ms: int) -> None:

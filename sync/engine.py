@@ -101,6 +101,7 @@ class SyncEngine:
         self._down_due_at = 0.0
         self._open_alarms: set[str] = set()
         self._broken_at: int | None = None  # seq of the store's own chain break, once found
+        self._held_checked = False  # the held-changes alarm matched to the table since start
         self.last_success_monotonic: float | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -343,8 +344,8 @@ class SyncEngine:
             log.warning("relay quarantined events", batch_id=frozen.batch_id,
                         seqs=[q.seq for q in ack.quarantined])
         # As `cursor.clear_alarms`: a break of the store's log after this batch stays open.
-        cleared = {r for r in self._open_alarms
-                   if r != cursor.CHAIN_BROKEN or (self._broken_at or 0) <= frozen.last_seq}
+        cleared = {r for r in self._open_alarms if r not in cursor.NOT_CLEARED_BY_UPLOAD
+                   and (r != cursor.CHAIN_BROKEN or (self._broken_at or 0) <= frozen.last_seq)}
         if cleared:
             for reason in cleared:
                 m.alarm.labels(reason).set(0)
@@ -368,6 +369,7 @@ class SyncEngine:
         log.warning("sync cursor rewound at the relay's request", resend_from=to_seq + 1)
 
     async def _downsync(self) -> None:
+        await self._held()
         while True:
             state = await self.read(cursor.load)
             change_set = await self.client.changes(state.down_after, MAX_DOWN_CHANGES)
@@ -375,20 +377,65 @@ class SyncEngine:
                 return
             result = await self.store.write(lambda tx, cs=change_set: downsync.apply_change_set(
                 tx, cs.changes, self.appliers, next_after=cs.next_after))
-            for _cid, kind in result.applied:
-                self.metrics.changes_applied.labels(kind, "applied").inc()
-            for cid, kind, why in result.rejected:
-                self.metrics.changes_applied.labels(kind, "rejected").inc()
-                await self._alarm("change_rejected", f"change {cid} ({kind}): {why}", None)
-            if result.applied or result.rejected:
+            await self._tally(result)
+            if result.held:
+                # Counted once per change set that brought new ones, never per round.
+                held = await self.read(downsync.held_kinds)
+                await self._alarm(cursor.CHANGE_KIND_UNKNOWN, downsync.held_summary(held), None)
+            if result.applied or result.rejected or result.held:
                 log.info("down-sync applied", applied=len(result.applied),
-                         rejected=len(result.rejected), events=result.events,
-                         down_after=result.down_after)
+                         rejected=len(result.rejected), held=len(result.held),
+                         events=result.events, down_after=result.down_after)
                 head = await self.read(outbox.head_seq)
                 # Report the applied change id upstream (HQ shows the store's catalog state).
                 await self.client.watermark(head, result.down_after)
             if not change_set.more:
                 return
+
+    async def _tally(self, result: downsync.AppliedSet) -> None:
+        for _cid, kind in result.applied:
+            self.metrics.changes_applied.labels(kind, "applied").inc()
+        for cid, kind, why in result.rejected:
+            self.metrics.changes_applied.labels(kind, "rejected").inc()
+            await self._alarm("change_rejected", f"change {cid} ({kind}): {why}", None)
+        for cid, kind in result.held:
+            self.metrics.changes_applied.labels(kind, "held").inc()
+            log.warning("down-sync change of an unknown kind held", change_id=cid, kind=kind)
+
+    async def _held(self) -> None:
+        """Held changes (kinds this release did not know): applied, in change id order, before
+        any newer change once an applier knows their kind (the store was upgraded); and the
+        alarm `change_kind_unknown` kept to what is still held, also after a restart (its count
+        is not bumped by that)."""
+        held = await self.read(downsync.held_kinds)
+        changed = False
+        if any(kind in self.appliers for kind in held):
+            result = await self.store.write(
+                lambda tx: downsync.apply_change_set(tx, [], self.appliers))
+            await self._tally(result)
+            log.info("held down-sync changes applied by this release",
+                     kinds=sorted({k for _c, k in result.released}),
+                     applied=len(result.applied), rejected=len(result.rejected))
+            held = await self.read(downsync.held_kinds)
+            changed = True
+        if self._held_checked and not changed:
+            return
+        self._held_checked = True
+        reason = cursor.CHANGE_KIND_UNKNOWN
+        if not held and not changed and not await self.read(lambda c: cursor.alarms(
+                c, open_only=True, reason=reason, limit=1)):
+            return  # nothing held, no alarm: the common start, no write
+        detail = downsync.held_summary(held) if held else None
+        new = await self.store.write(
+            lambda tx: cursor.keep_alarm(tx.conn, reason, detail, tx.now_ms))
+        if held:
+            self._open_alarms.add(reason)
+            self.metrics.alarm.labels(reason).set(1)
+            if new:
+                log.error("sync alarm", reason=reason, detail=detail, seq=None)
+        elif reason in self._open_alarms or changed:
+            self._open_alarms.discard(reason)
+            self.metrics.alarm.labels(reason).set(0)
 
     # --- alarms and gauges ---------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import apsw
 
 from schemas.sync_status import SyncAlarmView, SyncStatus
-from sync import cursor, outbox
+from sync import cursor, downsync, outbox
 from sync.engine import SyncEngine, resolve
 from sync.settings import SyncConfig
 
@@ -27,6 +27,7 @@ def sync_status(conn: apsw.Connection, data_dir: Path, s: SyncConfig, store_id: 
     rejected = conn.execute(
         "SELECT count(*) FROM sync_inbox WHERE status = 'rejected'").fetchall()[0][0]
     quarantined = conn.execute("SELECT count(*) FROM sync_quarantined").fetchall()[0][0]
+    held = downsync.held_kinds(conn)
     now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     next_in = None
     if engine is not None and engine.next_attempt_at is not None:
@@ -48,6 +49,7 @@ def sync_status(conn: apsw.Connection, data_dir: Path, s: SyncConfig, store_id: 
         alarms=[SyncAlarmView(a.reason, a.detail, a.seq, a.raised_at_ms, a.last_seen_at_ms,
                               a.count, a.cleared_at_ms is None) for a in alarms],
         chain_broken_at_seq=broken.seq if broken is not None else None,
+        changes_held=sum(n for n, _first in held.values()), held_change_kinds=list(held),
     )
 
 

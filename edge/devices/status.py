@@ -71,6 +71,10 @@ async def build(store: Store, devices: DeviceService, sync_report: SyncReport) -
     problems += [describe_down(s) for s in down]
     if sync is not None and sync.open_alarms:
         problems.append(f"sync: {sync.open_alarms} open alarm(s), see `novapos-edge sync status`")
+    if sync is not None and sync.changes_held:
+        problems.append(f"sync: {sync.changes_held} down-sync change(s) held, of kind(s) this "
+                        f"release does not know: {', '.join(sync.held_change_kinds)} "
+                        "(upgrade the store; later changes still apply)")
     warnings = [f"{name} discovery: {err}" for name, err in sorted(devices.poller.errors.items())]
     ident = store.identity
     return StoreStatus(
