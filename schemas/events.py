@@ -196,7 +196,9 @@ Via = Literal["local", "terminal", "reconciliation", "forward"]
 
 class CardRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """What a terminal told us about a card transaction. Never a PAN: masked PAN and token only.
-    (terminal_id, trace_no, receipt_no) is the gateway reference used to reverse and refund."""
+    (terminal_id, trace_no, receipt_no) is the gateway reference used to reverse and refund.
+    `expiry` ("YYMM", ZVT BMP 0E) joined in schema version 2 of the events that carry a card:
+    a card recorded before it, or by a terminal that sends none, has None."""
 
     terminal_id: str
     trace_no: int
@@ -205,6 +207,7 @@ class CardRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     masked_pan: str | None = None
     card_brand: str | None = None
     card_token: str | None = None
+    expiry: str | None = None
 
 
 class PaymentCreated(EventBody, frozen=True):
@@ -237,6 +240,7 @@ class PaymentAuthorized(EventBody, frozen=True):
     """A pre-authorization holds `amount_minor`; capture books the final amount."""
 
     TYPE: ClassVar[str] = "payment.authorized"
+    SCHEMA_VERSION: ClassVar[int] = 2  # v2: card.expiry
     payment_id: str
     amount_minor: int
     card: CardRef
@@ -251,6 +255,7 @@ class PaymentCapturing(EventBody, frozen=True):
 
 class PaymentCaptured(EventBody, frozen=True):
     TYPE: ClassVar[str] = "payment.captured"
+    SCHEMA_VERSION: ClassVar[int] = 2  # v2: card.expiry
     payment_id: str
     amount_minor: int
     via: Via
@@ -295,6 +300,7 @@ class PaymentVoiding(EventBody, frozen=True):
 
 class PaymentVoided(EventBody, frozen=True):
     TYPE: ClassVar[str] = "payment.voided"
+    SCHEMA_VERSION: ClassVar[int] = 2  # v2: card.expiry
     payment_id: str
     via: Via
     reason: str = ""
@@ -314,6 +320,7 @@ class PaymentStored(EventBody, frozen=True):
     """Approved by the terminal's store-and-forward while the processor link was down."""
 
     TYPE: ClassVar[str] = "payment.stored"
+    SCHEMA_VERSION: ClassVar[int] = 2  # v2: card.expiry
     payment_id: str
     amount_minor: int
     card: CardRef
@@ -345,6 +352,7 @@ class PaymentRefundRequested(EventBody, frozen=True):
 
 class PaymentRefunded(EventBody, frozen=True):
     TYPE: ClassVar[str] = "payment.refunded"
+    SCHEMA_VERSION: ClassVar[int] = 2  # v2: card.expiry
     payment_id: str
     refund_id: str
     amount_minor: int
@@ -485,7 +493,19 @@ EVENT_TYPES: dict[str, type[EventBody]] = {
 # the same fact at version n + 1. When a body type's shape changes, its SCHEMA_VERSION goes up,
 # the old shape is described by the upcaster (never by editing the class), and the golden file
 # of every version ever written (tests/golden/) proves old events still read.
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def _card_expiry_unknown(body: dict) -> dict:
+    """v1 -> v2 of an event carrying a card: the expiry was not recorded before v2."""
+    card = body.get("card")
+    return {**body, "card": None if card is None else {**card, "expiry": None}}
+
+
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    (cls.TYPE, 1): _card_expiry_unknown
+    for cls in (PaymentAuthorized, PaymentCaptured, PaymentVoided, PaymentStored,
+                PaymentRefunded)
+}
 
 CODEC = EventCodec(EVENT_TYPES, UPCASTERS)
 

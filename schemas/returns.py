@@ -33,6 +33,11 @@ MaskedPan = Annotated[str, msgspec.Meta(
     description="The card as its slip prints it: masked digits as *, the last four shown")]
 ApprovalCode = Annotated[str, msgspec.Meta(min_length=1, max_length=16,
                                            pattern=r"^[A-Za-z0-9]+$")]
+# A card's expiry in a lookup: "MM/YY" as the card prints it, or "YYMM" as the terminal reports
+# it (ZVT BMP 0E) and the payments keep it.
+CARD_EXPIRY_PATTERN = r"^((0[1-9]|1[0-2])/[0-9]{2}|[0-9]{2}(0[1-9]|1[0-2]))$"
+CARD_EXPIRY_DESCRIPTION = ('The card\'s expiry: "MM/YY" as the card prints it, or "YYMM" '
+                           "as the terminal reports it")
 
 
 # --- events ------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ class CardReference(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     masked_pan: str | None = None
     card_brand: str | None = None
     card_token: str | None = None
+    # The card's expiry as the terminal reports it (ZVT BMP 0E): "YYMM"; None when it sends none.
+    expiry: str | None = None
 
 
 class TerminalResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -13,7 +13,8 @@ non-zero result code is "declined"; status information with result 00 is "approv
 and a broken link is "failed": the money state is then unknown, the link is closed (so no late
 answer can be mistaken for the next transaction's), and the caller reconciles through
 `last_transaction()` (06 20 repeat receipt). Card data never leaves the terminal: only the
-masked PAN, brand, approval code, terminal id and trace/receipt numbers are kept.
+masked PAN (masked here if a terminal sent it whole), the expiry (BMP 0E), brand, approval
+code, terminal id and trace/receipt numbers are kept.
 """
 
 from __future__ import annotations
@@ -314,6 +315,7 @@ class ZvtTerminal(PaymentTerminal):
             approval_code=st.approval_code,
             masked_pan=m.display_pan(st.masked_pan) if st.masked_pan else None,
             card_brand=st.brand,
+            expiry=st.expiry,
         )
 
     def _connect(self) -> None:

@@ -255,7 +255,20 @@ def tlv_dict(fields: Bitmaps) -> dict[int, bytes]:
 
 
 def display_pan(masked: str) -> str:
+    """The PAN as the ECR may keep it: masked digits as `*`. A terminal that sent the whole
+    number (no masked digit) gets it masked here, to the first six and the last four digits
+    (only the last four of a number shorter than 13), so no whole PAN goes further."""
+    if "E" not in masked:
+        keep = 6 if len(masked) >= 13 else 0
+        masked = masked[:keep] + "E" * (len(masked) - keep - 4) + masked[-4:]
     return masked.replace("E", "*")
+
+
+def expiry_of(value: Value | None) -> str | None:
+    """BMP 0E (YYMM) when it is a real month; a terminal's 0000 or a month 13 is no expiry."""
+    if isinstance(value, str) and len(value) == 4 and 1 <= int(value[2:]) <= 12:
+        return value
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +285,7 @@ class StatusInfo:
     card_type: int | None = None
     card_name: str | None = None
     approval_code: str | None = None
+    expiry: str | None = None  # BMP 0E, YYMM
     payment_type: int | None = None
     ecr_ref: str | None = None
     operation: int | None = None
@@ -333,6 +347,7 @@ def parse_status_fields(fields: Bitmaps) -> StatusInfo:
         card_type=_int_or_none(bmp.get(0x8A)),
         card_name=_str_or_none(bmp.get(0x8B)),
         approval_code=approval_code,
+        expiry=expiry_of(bmp.get(0x0E)),
         payment_type=_int_or_none(bmp.get(0x19)),
         ecr_ref=ecr_ref,
         operation=tlv[TAG_OPERATION][0] if tlv.get(TAG_OPERATION) else None,

@@ -4,6 +4,7 @@ the tender and orders routes)."""
 from __future__ import annotations
 
 from edge.domain import Domain
-from edge.payments import projection
+from edge.payments import migrations, projection
 
-DOMAIN = Domain(name="payments", projections=projection.PROJECTIONS, tables=projection.TABLES)
+DOMAIN = Domain(name="payments", projections=projection.PROJECTIONS, tables=projection.TABLES,
+                migrations=migrations.MIGRATIONS)

@@ -15,7 +15,7 @@ COLUMNS = (
     "state, prior_state, captured_minor, change_minor, refunded_minor, pending_refund_minor, "
     "pending_refund_id, voucher_code, reference, card_terminal_id, card_trace_no, "
     "card_receipt_no, card_approval_code, card_masked_pan, card_brand, card_token, terminal_id, "
-    "stored_at_ms, order_id, created_at_ms"
+    "stored_at_ms, order_id, created_at_ms, card_expiry"
 )
 _N = len(COLUMNS.split(","))
 
@@ -30,6 +30,7 @@ def to_row(p: Payment) -> tuple:
         c.terminal_id if c else None, c.trace_no if c else None, c.receipt_no if c else None,
         c.approval_code if c else None, c.masked_pan if c else None, c.card_brand if c else None,
         c.card_token if c else None, p.terminal_id, p.stored_at_ms, p.order_id, p.created_at_ms,
+        c.expiry if c else None,
     )
 
 
@@ -38,7 +39,7 @@ def from_row(r: tuple) -> Payment:
     if r[17] is not None:
         card = ev.CardRef(terminal_id=r[17], trace_no=r[18], receipt_no=r[19],
                           approval_code=r[20], masked_pan=r[21], card_brand=r[22],
-                          card_token=r[23])
+                          card_token=r[23], expiry=r[28])
     return Payment(
         payment_id=r[0], cart_id=r[1], tender_id=r[2], lane_id=r[3], tender_type=r[4],
         currency=r[5], amount_minor=r[6], request_key=r[7], state=r[8], prior_state=r[9],

@@ -208,15 +208,28 @@ def find_order(conn: apsw.Connection, order_id: str | None = None,
     return OrderHead(*rows[0])
 
 
-# By the partial index payments_card_pan (migration 2), not a scan of every payment.
+# By the partial index payments_card_pan (migration 2), not a scan of every payment; the
+# expiry, when given, filters the few rows the index finds.
 BY_CARD = ("SELECT DISTINCT order_id FROM payments WHERE tender_type = 'card' "
-           "AND card_masked_pan = ? AND card_approval_code = ? AND order_id IS NOT NULL "
-           "ORDER BY order_id")
+           "AND card_masked_pan = ?1 AND card_approval_code = ?2 AND order_id IS NOT NULL "
+           "AND (?3 IS NULL OR card_expiry = ?3) ORDER BY order_id")
 
 
-def orders_by_card(conn: apsw.Connection, masked_pan: str, approval_code: str) -> list[str]:
-    """Orders paid by the card the terminal printed as `masked_pan` with `approval_code`."""
-    return [r[0] for r in conn.execute(BY_CARD, (masked_pan, approval_code))]
+def orders_by_card(conn: apsw.Connection, masked_pan: str, approval_code: str,
+                   expiry: str | None = None) -> list[str]:
+    """Orders paid by the card the terminal printed as `masked_pan` with `approval_code`; with
+    `expiry` ("YYMM"), only those whose terminal reported that expiry (a payment recorded
+    without one, before the terminal reported it, is found without `expiry` only)."""
+    return [r[0] for r in conn.execute(BY_CARD, (masked_pan, approval_code, expiry))]
+
+
+def expiry_yymm(text: str) -> str:
+    """The lookup's `expiry` as the payments keep it: "MM/YY" (as the card prints it) or
+    "YYMM" (as the terminal reports it) -> "YYMM". The route's pattern checked the form."""
+    if "/" in text:
+        month, year = text.split("/")
+        return year + month
+    return text
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,8 @@ from schemas import returns as rt
 
 ReturnId = Annotated[str, PathParameter(min_length=1, max_length=64)]
 Text64 = Annotated[str | None, Parameter(min_length=1, max_length=64)]
+Expiry = Annotated[str | None, Parameter(pattern=rt.CARD_EXPIRY_PATTERN,
+                                         description=rt.CARD_EXPIRY_DESCRIPTION)]
 
 
 def print_receipt(printing: PrintService, policy: Policy, tx: Tx, ret: rt.ReturnView) -> None:
@@ -58,17 +60,20 @@ class ReturnsController(Controller):
     @get("/orders", responses=documented(400, 401, 403, 404, 422, 429),
          summary="What is left to return of an order: by receipt number, order id or card")
     async def find(self, receipt_number: Text64 = None, order_id: Text64 = None,
-                   masked_pan: Text64 = None, approval_code: Text64 = None
-                   ) -> list[rt.ReturnableOrder]:
+                   masked_pan: Text64 = None, approval_code: Text64 = None,
+                   expiry: Expiry = None) -> list[rt.ReturnableOrder]:
         conn = self.store.reader
         today = self._today()
-        if masked_pan is not None or approval_code is not None:
+        if masked_pan is not None or approval_code is not None or expiry is not None:
             if masked_pan is None or approval_code is None or receipt_number or order_id:
-                raise InvalidInput("a card is found by masked_pan and approval_code together",
-                                   field="masked_pan")
-            ids = commands.orders_by_card(conn, masked_pan, approval_code)
+                raise InvalidInput("a card is found by masked_pan and approval_code together "
+                                   "(and its expiry, optionally)", field="masked_pan")
+            yymm = commands.expiry_yymm(expiry) if expiry is not None else None
+            ids = commands.orders_by_card(conn, masked_pan, approval_code, yymm)
             if not ids:
-                raise NotFound("no order was paid by that card reference")
+                raise NotFound("no order was paid by that card reference" + (
+                    " with that expiry (a payment recorded before expiries were kept is found "
+                    "without one)" if yymm else ""))
             heads = [commands.find_order(conn, order_id=i) for i in ids]
         else:
             heads = [commands.find_order(conn, order_id, receipt_number)]

@@ -59,7 +59,7 @@ def card_ref(ref: CardReference) -> ev.CardRef:
     return ev.CardRef(
         terminal_id=ref.terminal_id, trace_no=ref.trace_no, receipt_no=ref.receipt_no,
         approval_code=ref.approval_code, masked_pan=ref.masked_pan, card_brand=ref.card_brand,
-        card_token=ref.card_token)
+        card_token=ref.card_token, expiry=ref.expiry)
 
 
 # --- taking a tender ---------------------------------------------------------------------

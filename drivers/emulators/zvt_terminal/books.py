@@ -41,10 +41,11 @@ class Script:
     masked_pan: str = "4999EEEEEEEE1234"  # the card presented (E = masked digit)
     card_name: str = "VISA"
     card_type: int = 10
+    expiry: str = "2812"  # the card's expiry date, YYMM (sent as BMP 0E)
 
     def card(self) -> dict[str, object]:
         return {"masked_pan": self.masked_pan, "card_name": self.card_name,
-                "card_type": self.card_type}
+                "card_type": self.card_type, "expiry": self.expiry}
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -75,6 +76,7 @@ class JournalEntry:
     masked_pan: str = "4999EEEEEEEE1234"
     card_type: int = 10
     card_name: str = "VISA"
+    expiry: str = "2812"
     approval_code: str | None = None
 
     @property
@@ -285,7 +287,7 @@ class TerminalState:
 
 def _card_of(entry: JournalEntry) -> dict[str, object]:
     return {"masked_pan": entry.masked_pan, "card_name": entry.card_name,
-            "card_type": entry.card_type}
+            "card_type": entry.card_type, "expiry": entry.expiry}
 
 
 def status_fields(entry: JournalEntry, terminal_id: str, result_code: int) -> Bitmaps:
@@ -298,7 +300,8 @@ def status_fields(entry: JournalEntry, terminal_id: str, result_code: int) -> Bi
         (0x0B, entry.trace_no), (0x0C, time.strftime("%H%M%S", now)),
         (0x0D, time.strftime("%m%d", now)), (0x87, entry.receipt_no), (0x29, terminal_id),
         (0x19, m.PAYMENT_TYPE_OFFLINE if entry.stored_offline else m.PAYMENT_TYPE_ONLINE),
-        (0x22, entry.masked_pan), (0x8A, entry.card_type), (0x8B, entry.card_name),
+        (0x22, entry.masked_pan), (0x0E, entry.expiry), (0x8A, entry.card_type),
+        (0x8B, entry.card_name),
     ]
     if entry.approval_code and result_code == 0:
         fields.append((0x3B, m.approval_bytes(entry.approval_code)))

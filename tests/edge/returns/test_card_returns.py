@@ -254,3 +254,41 @@ def test_an_exchange_over_a_hold_is_approved_once_before_the_hold_is_booked(
     used = live.service.reader.execute(
         "SELECT COUNT(*) FROM events WHERE type = 'approval.used'").fetchall()[0][0]
     assert used == 1
+
+
+def test_a_return_is_found_by_masked_pan_expiry_and_approval_code(card_store, terminal) -> None:
+    """The card used, as its slip and the card itself show it: the masked PAN and approval
+    code the terminal printed, and the card's expiry (reported by the terminal as BMP 0E and
+    kept with the payment). A wrong expiry finds nothing; a lookup without one still works."""
+    live = card_store()
+    c = live.client()
+    terminal.script("approve", masked_pan="5413EEEEEEEE0004", card_name="Mastercard",
+                    expiry="2703")
+    order = _sale(c, "COFFEE-250G")
+    _sale(c, "BREAD-500G")  # another card sale: the emulator's default card, expiry 12/28
+    ref = _card_of(order)
+    assert ref["masked_pan"] == "5413********0004"
+    card = {"masked_pan": ref["masked_pan"], "approval_code": ref["approval_code"]}
+
+    def find(**params: str) -> httpx.Response:
+        return c.get("/v1/returns/orders", params={**card, **params})
+
+    for expiry in ("03/27", "2703"):  # as the card prints it, or as the terminal reports it
+        r = find(expiry=expiry)
+        assert r.status_code == 200, r.text
+        assert [o["order_id"] for o in r.json()] == [order["order_id"]]
+        assert r.json()[0]["lines"][0]["returnable_qty_milli"] == 1000
+    body = assert_problem(find(expiry="12/28"), 404, "not-found")
+    assert "expiry" in body["detail"]
+    r = find()
+    assert r.status_code == 200 and [o["order_id"] for o in r.json()] == [order["order_id"]]
+    for bad in ("13/27", "2713", "3/27", "0327x"):
+        assert_problem(find(expiry=bad), 400, "invalid-request")
+    # An expiry alone is no card (as a masked PAN without its approval code is not).
+    assert_problem(c.get("/v1/returns/orders", params={"expiry": "03/27"}), 422,
+                   "invalid-input")
+    # Kept with the payment as the terminal sent it, and never beside a whole PAN.
+    rows = live.service.reader.execute(
+        "SELECT card_masked_pan, card_expiry FROM payments WHERE order_id = ?",
+        (order["order_id"],)).fetchall()
+    assert rows == [("5413********0004", "2703")]
