@@ -6,7 +6,8 @@ renamed over the target, then the directory is fsynced. After a crash or a power
 point the target holds either its old content or the whole new content, never an empty or a
 half-written file; and once `write_atomic` returns, the new content survives a power cut.
 `open_atomic` is the same for content written piece by piece; `create_atomic` the same for a
-file that must never be replaced once made (it links instead of renaming).
+file that must never be replaced once made (it links instead of renaming);
+`write_directory_atomic` the same for a directory of files (an export), renamed into place whole.
 (`rename` alone is atomic but not durable: without the fsyncs a power cut can leave a
 zero-length file where the data never reached the disk.)
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -86,3 +88,25 @@ def remove_durably(path: Path) -> None:
     except FileNotFoundError:
         return
     _fsync_dir(Path(path).parent)
+
+
+def write_directory_atomic(directory: Path, content: dict[str, bytes], *,
+                           mode: int = 0o644) -> None:
+    """`directory` with exactly `content` (file name -> bytes), atomically and durably: every
+    file is written into a staging directory beside it, which is fsynced and then renamed onto
+    `directory` (a rename replaces only an empty directory). A failure at any point leaves no
+    directory and no staging behind."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = directory.with_name(f".{directory.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
+    staging.mkdir(mode=0o755)
+    try:
+        for name in sorted(content):
+            write_atomic(staging / name, content[name], mode=mode)
+        _fsync_dir(staging)
+        os.replace(staging, directory)
+        _fsync_dir(directory.parent)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(staging)
+        raise

@@ -27,10 +27,6 @@ Every value is a pure function of the log: the same log gives the same bytes.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
-import shutil
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -386,32 +382,10 @@ def export(directory: Path, conn: apsw.Connection, config: Any, from_day: str,
     return msgspec.structs.replace(summary, directory=str(directory))
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_directory(directory: Path, content: dict[str, bytes]) -> None:
-    """`directory` with exactly `content` (name -> bytes), atomically: staged beside it, each
-    file written with `core.files.write_atomic`, then one rename (which replaces an empty
-    directory); a failure at any point leaves no directory and no staging behind."""
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = directory.with_name(f".{directory.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
-    staging.mkdir(mode=0o755)
-    try:
-        for name in sorted(content):
-            files.write_atomic(staging / name, content[name], mode=0o644)
-        _fsync_dir(staging)
-        os.replace(staging, directory)
-        _fsync_dir(directory.parent)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(staging)
-        raise
+    """`directory` with exactly `content` (name -> bytes), whole or not at all
+    (`core.files.write_directory_atomic`)."""
+    files.write_directory_atomic(directory, content, mode=0o644)
 
 
 # --- the transactions of a closing ------------------------------------------------------
