@@ -7,7 +7,6 @@ export can read its personal data any more, and `verify` passes at both stores."
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tests.edge.api.helpers import assert_problem, open_cart, post
 from tests.support.live_app import LiveApp, start_live_app
 from tests.support.relay import BACKENDS, Relay, skip_without_pg, start_relay
 from tests.support.store import verify
+from tests.support.process import wait_until
 
 WAIT_S = 60.0
 SYNC = {"NOVAPOS_SYNC__POLL_INTERVAL_S": "0.05", "NOVAPOS_SYNC__BACKOFF_BASE_S": "0.05",
@@ -30,10 +30,7 @@ CLEAR = (b"Ann Example", b"ann@example.org", b"5550123", b"LOY-000123")
 
 
 def _wait(pred, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not pred():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    wait_until(pred, what, WAIT_S, poll_s=0.05)
 
 
 @pytest.fixture(params=BACKENDS)

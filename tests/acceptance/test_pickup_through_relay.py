@@ -10,7 +10,6 @@ view equals the store's, as of the store's synced seq."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tests.edge.api.helpers import open_cart, post
 from tests.support.live_app import LiveApp, start_live_app
 from tests.support.relay import BACKENDS, Relay, skip_without_pg, start_relay
 from tests.support.store import verify
+from tests.support.process import wait_until
 
 DAY_MS = 86_400_000
 WAIT_S = 60.0
@@ -31,10 +31,7 @@ ENV = {"NOVAPOS_SYNC__POLL_INTERVAL_S": "0.05", "NOVAPOS_SYNC__DOWNSYNC_INTERVAL
 
 
 def _wait(pred, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not pred():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
+    wait_until(pred, what, WAIT_S, poll_s=0.02)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -9,7 +9,6 @@ through the relay is refused by the stores and the old one stays active."""
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from tests.edge.api.helpers import open_cart, post
 from tests.edge.promotions.support import HQ_KEY, PINNED
 from tests.support.live_app import LiveApp, start_live_app
 from tests.support.relay import RelayProcess, database_url
+from tests.support.process import wait_until
 
 MIN = 60_000
 WAIT_S = 60.0
@@ -37,10 +37,7 @@ BUNDLE = sp.Bundle(1, 0, (MILK, COUPON))
 
 
 def _wait(pred, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not pred():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    wait_until(pred, what, WAIT_S, poll_s=0.05)
 
 
 @pytest.fixture

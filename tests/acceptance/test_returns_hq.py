@@ -7,7 +7,6 @@ returns with their flags, HQ's velocity re-check across stores among them."""
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from tests.edge.api.helpers import open_cart, post
 from tests.support.live_app import LiveApp, start_live_app
 from tests.support.relay import Relay, start_relay
 from tests.support.store import verify
+from tests.support.process import wait_until
 
 WAIT_S = 60.0
 ENV = {"NOVAPOS_SYNC__POLL_INTERVAL_S": "0.05", "NOVAPOS_SYNC__BACKOFF_BASE_S": "0.05",
@@ -29,10 +29,7 @@ ENV = {"NOVAPOS_SYNC__POLL_INTERVAL_S": "0.05", "NOVAPOS_SYNC__BACKOFF_BASE_S": 
 
 
 def _wait(pred, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not pred():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
+    wait_until(pred, what, WAIT_S, poll_s=0.02)
 
 
 @pytest.fixture

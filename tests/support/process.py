@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -33,3 +35,13 @@ class ChildProcess:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.kill9()
+
+
+def wait_until(pred: Callable[[], object], what: str, timeout_s: float = 30.0,
+               poll_s: float = 0.02) -> None:
+    """Poll `pred` until it is true; fail naming `what` after `timeout_s` (a sync round, a
+    background job: something the test cannot wait on directly)."""
+    deadline = time.monotonic() + timeout_s
+    while not pred():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(poll_s)

@@ -16,16 +16,14 @@ from edge.sync_link import status as sync_status
 from tests.edge.api.helpers import open_cart, post
 from tests.support.live_app import start_live_app
 from tests.support.relay import start_relay
+from tests.support.process import wait_until
 
 ENV = {"NOVAPOS_SYNC__POLL_INTERVAL_S": "0.05", "NOVAPOS_SYNC__DOWNSYNC_INTERVAL_S": "0.05",
        "NOVAPOS_SYNC__BACKOFF_BASE_S": "0.05", "NOVAPOS_SYNC__BACKOFF_CAP_S": "0.2"}
 
 
 def _wait(pred, what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not pred():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
+    wait_until(pred, what, timeout_s, poll_s=0.02)
 
 
 def test_new_price_from_hq_does_not_move_a_locked_line(tmp_path: Path) -> None:

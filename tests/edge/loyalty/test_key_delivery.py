@@ -9,7 +9,6 @@ is skipped; a different key than the one a store holds is rejected; the manual p
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from schemas.sync import Change, ChangeSet
 from tests.edge.api.helpers import post
 from tests.support.live_app import LiveApp, start_live_app
 from tests.support.relay import Relay, start_relay
+from tests.support.process import wait_until
 
 TENANT = "demo-tenant"
 ENV = {"NOVAPOS_SYNC__POLL_INTERVAL_S": "0.05", "NOVAPOS_SYNC__BACKOFF_BASE_S": "0.05",
@@ -43,10 +43,7 @@ def relay(tmp_path: Path) -> Iterator[Relay]:
 
 
 def _wait(pred, what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not pred():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    wait_until(pred, what, timeout_s, poll_s=0.05)
 
 
 def _store(relay: Relay, tmp_path: Path, store_id: str) -> tuple[LiveApp, Path]:

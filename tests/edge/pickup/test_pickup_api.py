@@ -4,19 +4,16 @@ code; SLA breaches on /metrics and the readiness checks."""
 
 from __future__ import annotations
 
-import time
 
 from edge.pickup import commands
 from schemas.pickup import PickupLine, PickupOrder
 from tests.edge.api.helpers import assert_problem, head_seq, post
 from tests.support.live_app import LiveApp
+from tests.support.process import wait_until
 
 
 def _wait(pred, what: str, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not pred():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
+    wait_until(pred, what, timeout_s, poll_s=0.02)
 
 
 def _place(live: LiveApp, order_id: str, sku: str, units: int) -> None:

@@ -8,7 +8,6 @@ store daemon, the real CLIs."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from sync import cursor
 from tests.edge.promotions.support import HQ_KEY, THREE_FOR_TWO_MILK
 from tests.support.live_app import LiveApp, start_live_app
 from tests.support.relay import Relay, start_relay
+from tests.support.process import wait_until
 
 runner = CliRunner()
 OTHER_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
@@ -46,10 +46,7 @@ def relay(tmp_path: Path) -> Iterator[Relay]:
 
 
 def _wait(pred, what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not pred():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    wait_until(pred, what, timeout_s, poll_s=0.05)
 
 
 def _register(relay: Relay, key: Ed25519PrivateKey) -> dict:
