@@ -25,7 +25,7 @@ from tests.support.process import wait_until
 
 WAIT_S = 60.0
 SYNC = {"NOVAPOS_SYNC__POLL_INTERVAL_S": "0.05", "NOVAPOS_SYNC__BACKOFF_BASE_S": "0.05",
-        "NOVAPOS_SYNC__BACKOFF_CAP_S": "0.2"}
+        "NOVAPOS_SYNC__BACKOFF_CAP_S": "0.2", "NOVAPOS_SYNC__DOWNSYNC_INTERVAL_S": "0.1"}
 CLEAR = (b"Ann Example", b"ann@example.org", b"5550123", b"LOY-000123")
 
 
