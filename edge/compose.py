@@ -41,6 +41,7 @@ from edge.devices.statistics import SqliteStatistics
 from edge.inventory.domain import DOMAIN as INVENTORY
 from edge.pickup.domain import DOMAIN as PICKUP
 from edge.pickup.service import PickupService
+from edge.store.retention import RetentionTimer
 from edge.loyalty.domain import DOMAIN as LOYALTY
 from edge.loyalty import delivery as loyalty_delivery
 from edge.loyalty.service import Loyalty
@@ -198,9 +199,13 @@ class Daemon:
         syncing = asyncio.create_task(engine.run(), name="sync-engine") if engine else None
         pickup = (asyncio.create_task(self.pickup.run(), name="pickup-sweeper")
                   if self.pickup else None)
+        # Once a store-local day: acknowledged events older than the age leave the hot log.
+        retention = asyncio.create_task(
+            RetentionTimer(self.store, layout(), self.config.retention).run(), name="retention")
         try:
             yield
         finally:
+            await _cancel(retention)
             if pickup is not None:
                 await _cancel(pickup)
             if syncing is not None:

@@ -86,6 +86,15 @@ class Metrics:
         )
         self.sales_total = Counter("novapos_sales_completed_total", "Sales completed", registry=r)
         self.event_log_head = Gauge("novapos_event_log_head_seq", "Highest event seq", registry=r)
+        self.retention_runs_total = Counter(
+            "novapos_retention_runs_total",
+            "The daemon's daily retention runs, by outcome (removed, nothing, failed)",
+            ["outcome"], registry=r,
+        )
+        self.retention_removed_total = Counter(
+            "novapos_retention_removed_events_total",
+            "Events the daemon's retention runs removed from the hot log", registry=r,
+        )
 
         # --- payments (edge.tender) ----------------------------------------------------------
         self.payment_seconds = Histogram(

@@ -17,25 +17,38 @@ this is the only way an event leaves the log.
 Never removed: anything after the relay's acknowledged cursor (`sync_state.acked_seq`), any
 event younger than the age, and everything from the first young event on (the log stays one
 contiguous range).
+
+When: `novapos-edge store compact` by hand, and the daemon itself once a store-local day
+(`RetentionTimer`, `[retention] daily_at`), at most `max_events_per_run` events a run. The
+daemon's run replays in a worker thread on its own connections and commits through the writer
+like any command, so lanes keep selling meanwhile (they wait only for the one commit).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import tempfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import apsw
 import msgspec
+import structlog
 
+from core.clock import from_ms
+from core.errors import DomainError
 from edge.store import eventlog
 from edge.store.db import migrate, open_connection
 from edge.store.layout import Layout
 from edge.store.rebuild import rebuild_into, seed
+from edge.store.settings import RetentionConfig
 from edge.store.writer import Tx
+
+log = structlog.get_logger("edge.store.retention")
 
 DAY_MS = 86_400_000
 CHUNK_ROWS = 5_000
@@ -61,9 +74,11 @@ class Outcome:
     snapshot_rows: int
 
 
-def plan(conn: apsw.Connection, now_ms: int, max_age_days: int) -> Plan:
+def plan(conn: apsw.Connection, now_ms: int, max_age_days: int,
+         max_events: int | None = None) -> Plan:
     """The cut a run would make now: the last event before the first one that is either past
-    the relay's acknowledged cursor or younger than `max_age_days`."""
+    the relay's acknowledged cursor or younger than `max_age_days`; at most `max_events`
+    after the latest checkpoint."""
     cutoff_ms = now_ms - max_age_days * DAY_MS
     start, _ = eventlog.checkpoint(conn)
     acked = conn.execute("SELECT acked_seq FROM sync_state WHERE id = 1").fetchall()
@@ -74,6 +89,8 @@ def plan(conn: apsw.Connection, now_ms: int, max_age_days: int) -> Plan:
     cut = (young - 1) if young is not None else acked_seq
     head = eventlog.head(conn)[0]
     cut = min(cut, head)
+    if max_events is not None:
+        cut = min(cut, start + max_events)
     if cut <= start:
         return Plan(start, None, acked_seq, cutoff_ms, 0)
     return Plan(start, cut, acked_seq, cutoff_ms, cut - start)
@@ -160,10 +177,11 @@ def cut_command(start_seq: int, cut_seq: int, chunks: list[tuple],
 
 
 def run(store, layout: Layout, max_age_days: int,
-        after_snapshot: Callable[[], None] | None = None) -> Outcome | None:
+        after_snapshot: Callable[[], None] | None = None,
+        max_events: int | None = None) -> Outcome | None:
     """One retention run on a `Store` (its writer); None when nothing is old and acked enough.
     `after_snapshot` is a test hook (between the scratch replay and the commit)."""
-    p = plan(store.reader, store.clock.now_ms(), max_age_days)
+    p = plan(store.reader, store.clock.now_ms(), max_age_days, max_events)
     if p.cut_seq is None:
         return None
     start, chunks = build_snapshot(store.db_path, layout, p.cut_seq)
@@ -184,3 +202,77 @@ def vacuum(db_path: Path) -> tuple[int, int]:
     finally:
         conn.close()
     return before, db_path.stat().st_size
+
+
+# --- the daemon's daily run ------------------------------------------------------------
+
+
+def _plan_fresh(db_path: Path, now_ms: int, max_age_days: int, max_events: int) -> Plan:
+    conn = open_connection(db_path, readonly=True)
+    try:
+        return plan(conn, now_ms, max_age_days, max_events)
+    finally:
+        conn.close()
+
+
+class RetentionTimer:
+    """Runs retention once a store-local day, at `[retention] daily_at` or later within the
+    window; the planning and the scratch replay in a worker thread, the cut through the
+    writer. A failed run is logged and counted, and tried again the next day."""
+
+    def __init__(self, store, layout: Layout, config: RetentionConfig,
+                 check_s: float = 60.0) -> None:
+        self._store = store
+        self._layout = layout
+        self._config = config
+        self._check_s = check_s
+        self._done_day: date | None = None
+
+    def due(self, now_ms: int) -> date | None:
+        """The store-local day a run is due for now, or None."""
+        if not self._config.daily_at:
+            return None
+        local = from_ms(now_ms).astimezone(self._store.identity.tz)
+        hour, minute = (int(x) for x in self._config.daily_at.split(":"))
+        opens = datetime(local.year, local.month, local.day, hour, minute,
+                         tzinfo=local.tzinfo)
+        within = opens <= local < opens + timedelta(minutes=self._config.window_minutes)
+        if not within or self._done_day == local.date():
+            return None
+        return local.date()
+
+    async def tick(self) -> Outcome | None:
+        """Run now if a run is due (once per day, whatever the outcome)."""
+        now_ms = self._store.clock.now_ms()
+        day = self.due(now_ms)
+        if day is None:
+            return None
+        self._done_day = day
+        metrics = self._store.metrics
+        cfg = self._config
+        try:
+            p = await asyncio.to_thread(_plan_fresh, self._store.db_path, now_ms,
+                                        cfg.max_age_days, cfg.max_events_per_run)
+            if p.cut_seq is None:
+                metrics.retention_runs_total.labels("nothing").inc()
+                log.info("retention: nothing to remove", acked_seq=p.acked_seq,
+                         checkpoint_seq=p.checkpoint_seq, max_age_days=cfg.max_age_days)
+                return None
+            start, chunks = await asyncio.to_thread(build_snapshot, self._store.db_path,
+                                                    self._layout, p.cut_seq)
+            outcome = await self._store.writer.run(
+                cut_command(start, p.cut_seq, chunks, p.cutoff_ms))
+        except (RetentionRaced, apsw.Error, OSError, DomainError) as exc:
+            metrics.retention_runs_total.labels("failed").inc()
+            log.error("retention run failed; tried again tomorrow", error=str(exc))
+            return None
+        metrics.retention_runs_total.labels("removed").inc()
+        metrics.retention_removed_total.inc(outcome.removed)
+        log.info("retention: events left the hot log", removed=outcome.removed,
+                 checkpoint_seq=outcome.checkpoint_seq, max_age_days=cfg.max_age_days)
+        return outcome
+
+    async def run(self) -> None:
+        while True:
+            await self.tick()
+            await asyncio.sleep(self._check_s)

@@ -45,6 +45,14 @@ class RetentionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Events the relay acknowledged and older than this leave the store's hot log
     # (`novapos-edge store compact`); the read models (orders, returnable lines, vouchers) stay.
     max_age_days: Annotated[int, msgspec.Meta(ge=30, le=36_500)] = 400
+    # The daemon runs retention itself once a store-local day, at `daily_at` (HH:MM, store
+    # time zone) or later within `window_minutes` (a daemon down the whole window skips that
+    # day); "" turns it off (then run `novapos-edge store compact` from a timer).
+    daily_at: Annotated[str, msgspec.Meta(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$")] = "03:30"
+    window_minutes: Annotated[int, msgspec.Meta(ge=5, le=1_440)] = 120
+    # At most this many events leave in one run (the writer holds its transaction for the
+    # delete): a store far behind catches up over several days.
+    max_events_per_run: Annotated[int, msgspec.Meta(ge=1_000, le=10_000_000)] = 250_000
 
 
 class WriterConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -246,3 +246,107 @@ def test_upload_continues_from_the_checkpoint(tmp_path: Path) -> None:
     assert (batch.first_seq, batch.prev_hash) == (heads[-1] + 1, out.checkpoint_hash)
     svc.stop()
     assert verify(tmp_path / "store" / "store.db").ok
+
+
+def _local_ms(text: str) -> int:
+    """Epoch ms of a Europe/Berlin wall-clock time (the default store's zone)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return int(datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("Europe/Berlin"))
+               .timestamp() * 1000)
+
+
+def test_the_daemon_runs_retention_once_a_store_local_day_in_its_window(tmp_path: Path) -> None:
+    import asyncio
+
+    from edge.store.settings import RetentionConfig
+
+    clock = ManualClock(START_MS)
+    data = tmp_path / "store"
+    svc = _store(data, clock)
+    heads = _sell_days(svc, clock, SaleFactory(5), days=4, per_day=20)  # one event a sale
+    _ack(svc, heads[-1])
+    # Constructed directly (not decoded from the TOML), so a run may be capped below the
+    # configurable minimum and the test stays small.
+    cfg = RetentionConfig(max_age_days=30, daily_at="03:30", window_minutes=60,
+                          max_events_per_run=25)
+    timer = retention.RetentionTimer(svc, compose.layout(), cfg)
+    removed = svc.metrics.retention_removed_total
+
+    async def scenario() -> list:
+        serving = asyncio.create_task(svc.writer.serve())
+        await asyncio.sleep(0)
+        try:
+            seen = []
+            for moment in ("2026-04-20T03:29", "2026-04-20T03:30", "2026-04-20T03:31",
+                           "2026-04-20T04:30", "2026-04-21T04:29", "2026-04-22T03:45"):
+                clock._now_ms = _local_ms(moment)  # noqa: SLF001 - the test moves time both ways
+                out = await timer.tick()
+                seen.append((moment, out.checkpoint_seq if out else None,
+                             removed._value.get()))  # noqa: SLF001
+            return seen
+        finally:
+            serving.cancel()
+            with __import__("contextlib").suppress(asyncio.CancelledError):
+                await serving
+
+    seen = asyncio.run(scenario())
+    assert seen == [
+        ("2026-04-20T03:29", None, 0),    # before the window
+        ("2026-04-20T03:30", 25, 25),     # in it: one run, capped at 25 events
+        ("2026-04-20T03:31", None, 25),   # once a day, however often it looks
+        ("2026-04-20T04:30", None, 25),   # the window has closed
+        ("2026-04-21T04:29", 50, 50),     # the next day, late in the window
+        ("2026-04-22T03:45", 75, 75),
+    ]
+    assert eventlog.checkpoint(svc.reader)[0] == 75
+    assert _count(svc.reader, "SELECT min(seq) FROM events") == 76
+    svc.stop()
+    report = verify(data / "store.db")
+    assert report.ok, (report.chain, report.mismatched_tables)
+
+
+def test_the_daemon_never_removes_what_is_young_or_unacknowledged(tmp_path: Path) -> None:
+    import asyncio
+
+    from edge.store.settings import RetentionConfig
+
+    clock = ManualClock(START_MS)
+    svc = _store(tmp_path / "store", clock)
+    heads = _sell_days(svc, clock, SaleFactory(6), days=3, per_day=2)
+    _ack(svc, heads[0])  # only the first day is at HQ
+    off = retention.RetentionTimer(svc, compose.layout(), RetentionConfig(daily_at=""))
+    timer = retention.RetentionTimer(svc, compose.layout(), RetentionConfig(max_age_days=30))
+
+    async def scenario() -> tuple:
+        serving = asyncio.create_task(svc.writer.serve())
+        await asyncio.sleep(0)
+        try:
+            clock._now_ms = _local_ms("2026-03-10T03:40")  # noqa: SLF001 - 8 days on: all young
+            young = await timer.tick()
+            clock._now_ms = _local_ms("2026-05-10T03:40")  # noqa: SLF001
+            never = await off.tick()
+            old = await timer.tick()
+            return young, never, old
+        finally:
+            serving.cancel()
+            with __import__("contextlib").suppress(asyncio.CancelledError):
+                await serving
+
+    young, never, old = asyncio.run(scenario())
+    assert young is None and never is None
+    assert old is not None and old.checkpoint_seq == heads[0]  # no further than the ack
+    assert svc.metrics.retention_runs_total.labels("nothing")._value.get() == 1  # noqa: SLF001
+    svc.stop()
+    assert verify(tmp_path / "store" / "store.db").ok
+
+
+def test_a_bad_daily_at_is_refused_in_the_config(tmp_path: Path) -> None:
+    from core.errors import ConfigError
+
+    data = tmp_path / "store"
+    data.mkdir()
+    (data / config_mod.CONFIG_FILENAME).write_text('[retention]\ndaily_at = "25:00"\n')
+    with pytest.raises(ConfigError, match="daily_at"):
+        config_mod.load(data)
