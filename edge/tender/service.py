@@ -674,4 +674,4 @@ def _terminal_ref(card: ev.CardRef) -> CardReference:
     return CardReference(
         terminal_id=card.terminal_id, trace_no=card.trace_no, receipt_no=card.receipt_no,
         approval_code=card.approval_code, masked_pan=card.masked_pan, card_brand=card.card_brand,
-        card_token=card.card_token)
+        card_token=card.card_token, expiry=card.expiry)
