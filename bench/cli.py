@@ -8,10 +8,12 @@ interpreter (`python -c pass`) measured in the same run.
 What it does:
 1. `novapos-edge init` on a fresh temp dir (no daemon is started: `status` reports it down,
    exit code 3, after reading the store's database).
-2. Runs each command `--runs` times as a subprocess of this interpreter, with `PYTHONPATH` set
-   to the tree measured (this checkout, and with `--compare` the other one too, the two
-   alternating command by command so both see the same neighbours), stdout discarded,
-   `COLUMNS=80`. Wall time is measured around the process (spawn to exit); CPU time is the
+2. Runs each command once (not counted), then `--runs` times, as a subprocess of this
+   interpreter, with `PYTHONPATH` set to the tree measured (this checkout, and with `--compare`
+   the other one too, the two alternating run by run so both see the same neighbours), stdout
+   discarded, `COLUMNS=80`. Bytecode is cached in the temp dir (`PYTHONPYCACHEPREFIX`, even
+   under `PYTHONDONTWRITEBYTECODE`), as an installed CLI has it; `--cold` keeps the caller's
+   setting instead. Wall time is measured around the process (spawn to exit); CPU time is the
    child's user + system time (`os.wait4`), which other load on a shared box inflates far less.
 3. Prints best and median wall and least CPU per command and tree; the last line of stdout is
    one JSON object. Targets (the best wall of this checkout): `--help` < 0.3 s, `status`
@@ -48,9 +50,13 @@ def _cases(data_dir: Path) -> dict[str, tuple[list[str], int]]:
     }
 
 
-def _env(tree: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("NOVAPOS_DATA_DIR", "STATE_DIRECTORY", "PYTHONPATH")}
+def _env(tree: Path, pycache: Path | None) -> dict[str, str]:
+    drop = ("NOVAPOS_DATA_DIR", "STATE_DIRECTORY", "PYTHONPATH")
+    if pycache is not None:
+        drop += ("PYTHONDONTWRITEBYTECODE",)
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    if pycache is not None:  # one cache per tree: the trees' modules share names
+        env["PYTHONPYCACHEPREFIX"] = str(pycache / tree.name)
     return {**env, "PYTHONPATH": str(tree), "COLUMNS": "80"}
 
 
@@ -80,6 +86,9 @@ def main() -> int:
     ap.add_argument("--compare", type=Path, default=None,
                     help="another checkout (e.g. a worktree of main) measured alternately")
     ap.add_argument("--tmp-dir", type=Path, default=None)
+    ap.add_argument("--cold", action="store_true",
+                    help="keep this environment's bytecode setting (with PYTHONDONTWRITEBYTECODE "
+                    "every run compiles the project's modules from source)")
     args = ap.parse_args()
     trees = {"this": ROOT}
     if args.compare is not None:
@@ -91,17 +100,20 @@ def main() -> int:
     results: dict[str, dict[str, dict[str, float]]] = {t: {} for t in trees}
     try:
         data = base / "store"
+        pycache = None if args.cold else base / "pycache"
         init = subprocess.run([py, "-m", "edge.cli", "init", "--data-dir", str(data)],
-                              env=_env(ROOT), cwd=ROOT, capture_output=True, text=True)
+                              env=_env(ROOT, pycache), cwd=ROOT, capture_output=True, text=True)
         if init.returncode != 0:
             print(f"init failed: {init.stderr[-2000:]}", file=sys.stderr)
             return 2
         cases = _cases(data)
         for name, (rest, expected) in cases.items():
             samples: dict[str, list[tuple[float, float]]] = {t: [] for t in trees}
+            for tree, path in trees.items():  # warm-up, not counted: writes the bytecode cache
+                _run_once([py, *rest], _env(path, pycache), path)
             for _ in range(args.runs):
                 for tree, path in trees.items():
-                    wall, cpu, code = _run_once([py, *rest], _env(path), path)
+                    wall, cpu, code = _run_once([py, *rest], _env(path, pycache), path)
                     if code != expected:
                         failures.append(f"{tree} {name}: exit {code}, expected {expected}")
                     samples[tree].append((wall, cpu))
@@ -122,11 +134,12 @@ def main() -> int:
     print("targets (best wall of this checkout): "
           + ", ".join(f"{k} < {v} s: {'met' if met[k] else 'MISSED'}" for k, v in TARGETS_S.items()))
     print(f"load average {load_start[0]:.2f} at start, {load_end[0]:.2f} at end; "
-          f"{os.cpu_count()} CPUs; {args.runs} runs each")
+          f"{os.cpu_count()} CPUs; {args.runs} runs each; bytecode "
+          + ("as the environment has it" if args.cold else "cached"))
     for f in failures:
         print(f"FAILED {f}", file=sys.stderr)
     print(json.dumps({
-        "bench": "cli", "runs": args.runs, "trees": {t: str(p) for t, p in trees.items()},
+        "bench": "cli", "runs": args.runs, "bytecode_cached": not args.cold, "trees": {t: str(p) for t, p in trees.items()},
         "results": results, "targets_s": TARGETS_S, "targets_met": met,
         "load_avg_start": round(load_start[0], 2), "load_avg_end": round(load_end[0], 2),
         "failures": failures,
