@@ -18,7 +18,8 @@ What is heavy, and where it is first used instead:
 - the CLI alone also leaves out the web stack (Litestar, uvicorn), SQLite, structlog, the
   metrics client and the store kernel; and its help (`--help`, a sub-app's `--help`) leaves
   out Rich, which Typer's Rich help layout loaded with Markdown and syntax highlighting
-  (`core.cli_group`: the help is plain text; Rich is loaded when a command prints).
+  (`core.cli_group`: the help is plain text; Rich is loaded when a command prints), and
+  msgspec (`edge.paths` loads it to read `daemon.json`).
 - `status` with the daemon down reads the store's database and prints with Rich, but loads
   neither the web stack, nor the HTTP client, nor the composed store.
 """
@@ -44,7 +45,7 @@ NOT_FOR_THE_CLI = NEVER_AT_START + (
     "litestar", "uvicorn", "apsw", "structlog", "prometheus_client", "cryptography",
     "escpos", "edge.store.kernel", "edge.compose", "edge.app", "sync.engine", "yaml",
 )
-NOT_FOR_HELP = NOT_FOR_THE_CLI + ("rich", "typer.rich_utils", "markdown_it", "pygments")
+NOT_FOR_HELP = NOT_FOR_THE_CLI + ("rich", "typer.rich_utils", "markdown_it", "pygments", "msgspec")
 NOT_FOR_STATUS = NEVER_AT_START + (
     "litestar", "uvicorn", "structlog", "prometheus_client", "cryptography", "escpos",
     "edge.store.kernel", "edge.compose", "edge.app", "sync.engine", "markdown_it", "pygments",
