@@ -4,6 +4,7 @@ interpreter (`python -c pass`) measured in the same run.
 
     .venv/bin/python bench/cli.py [--runs 7]
     .venv/bin/python bench/cli.py --compare /path/to/other/checkout   # before/after, alternately
+    .venv/bin/python bench/cli.py --compare ../main-copy --instructions   # + valgrind counts
 
 What it does:
 1. `novapos-edge init` on a fresh temp dir (no daemon is started: `status` reports it down,
@@ -15,7 +16,9 @@ What it does:
    under `PYTHONDONTWRITEBYTECODE`), as an installed CLI has it; `--cold` keeps the caller's
    setting instead. Wall time is measured around the process (spawn to exit); CPU time is the
    child's user + system time (`os.wait4`), which other load on a shared box inflates far less.
-3. Prints best and median wall and least CPU per command and tree; the last line of stdout is
+3. With `--instructions`, counts each command's instructions once per tree under valgrind
+   (cachegrind, no cache simulation): the one figure here that other load does not move.
+4. Prints best and median wall and least CPU per command and tree; the last line of stdout is
    one JSON object. Targets (the best wall of this checkout): `--help` < 0.3 s, `status`
    < 0.5 s. Exit 0 when both hold, 1 otherwise, 2 when a command fails (a wrong exit code).
 
@@ -73,6 +76,20 @@ def _run_once(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, f
     return wall, usage.ru_utime + usage.ru_stime, proc.returncode
 
 
+def _instructions(argv: list[str], env: dict[str, str], cwd: Path) -> int | None:
+    """Instructions one run executes (valgrind's cachegrind, no cache simulation): a count the
+    neighbours on a shared box do not change. None without valgrind."""
+    if shutil.which("valgrind") is None:
+        return None
+    out = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no",
+                          "--cachegrind-out-file=/dev/null", *argv], env=env, cwd=cwd,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in out.stderr.splitlines():
+        if "I   refs:" in line or "I refs:" in line:
+            return int(line.rsplit(":", 1)[1].replace(",", "").strip())
+    return None
+
+
 def _summary(samples: list[tuple[float, float]]) -> dict[str, float]:
     walls = [w for w, _ in samples]
     cpus = [c for _, c in samples]
@@ -89,6 +106,9 @@ def main() -> int:
     ap.add_argument("--cold", action="store_true",
                     help="keep this environment's bytecode setting (with PYTHONDONTWRITEBYTECODE "
                     "every run compiles the project's modules from source)")
+    ap.add_argument("--instructions", action="store_true",
+                    help="also count each command's instructions once under valgrind (slow: "
+                    "~30x; independent of the box's load)")
     args = ap.parse_args()
     trees = {"this": ROOT}
     if args.compare is not None:
@@ -117,8 +137,12 @@ def main() -> int:
                     if code != expected:
                         failures.append(f"{tree} {name}: exit {code}, expected {expected}")
                     samples[tree].append((wall, cpu))
-            for tree in trees:
+            for tree, path in trees.items():
                 results[tree][name] = _summary(samples[tree])
+                if args.instructions:
+                    count = _instructions([py, *rest], _env(path, pycache), path)
+                    results[tree][name]["instructions_m"] = (
+                        None if count is None else round(count / 1e6, 1))
     finally:
         shutil.rmtree(base, ignore_errors=True)
     load_end = os.getloadavg()
@@ -129,6 +153,8 @@ def main() -> int:
         for tree in trees:
             r = results[tree][name]
             row += f"{r['best_wall_s']:>16.3f} /{r['median_wall_s']:>6.3f} s, {r['least_cpu_s']:.3f} s"
+            if r.get("instructions_m") is not None:
+                row += f", {r['instructions_m']:.0f} M instr"
         print(row)
     met = {k: results["this"][k]["best_wall_s"] < limit for k, limit in TARGETS_S.items()}
     print("targets (best wall of this checkout): "
