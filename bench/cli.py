@@ -93,7 +93,8 @@ def _instructions(argv: list[str], env: dict[str, str], cwd: Path) -> int | None
 def _summary(samples: list[tuple[float, float]]) -> dict[str, float]:
     walls = [w for w, _ in samples]
     cpus = [c for _, c in samples]
-    return {"best_wall_s": round(min(walls), 3), "median_wall_s": round(statistics.median(walls), 3),
+    return {"best_wall_s": round(min(walls), 3),
+            "median_wall_s": round(statistics.median(walls), 3),
             "least_cpu_s": round(min(cpus), 3), "median_cpu_s": round(statistics.median(cpus), 3)}
 
 
@@ -147,25 +148,25 @@ def main() -> int:
         shutil.rmtree(base, ignore_errors=True)
     load_end = os.getloadavg()
 
-    print(f"{'command':<18}" + "".join(f"{t + ' best/median wall, least CPU':>40}" for t in trees))
+    print(f"{'command':<17}{'tree':<9}{'best wall':>10}{'median':>9}{'least CPU':>11}"
+          + ("  instructions" if args.instructions else ""))
     for name in cases:
-        row = f"{name:<18}"
         for tree in trees:
             r = results[tree][name]
-            row += f"{r['best_wall_s']:>16.3f} /{r['median_wall_s']:>6.3f} s, {r['least_cpu_s']:.3f} s"
-            if r.get("instructions_m") is not None:
-                row += f", {r['instructions_m']:.0f} M instr"
-        print(row)
+            instr = r.get("instructions_m")
+            print(f"{name:<17}{tree:<9}{r['best_wall_s']:>8.3f} s{r['median_wall_s']:>7.3f} s"
+                  f"{r['least_cpu_s']:>9.3f} s" + ("" if instr is None else f"  {instr:,.0f} M"))
     met = {k: results["this"][k]["best_wall_s"] < limit for k, limit in TARGETS_S.items()}
-    print("targets (best wall of this checkout): "
-          + ", ".join(f"{k} < {v} s: {'met' if met[k] else 'MISSED'}" for k, v in TARGETS_S.items()))
+    print("targets (best wall of this checkout): " + ", ".join(
+        f"{k} < {v} s: {'met' if met[k] else 'MISSED'}" for k, v in TARGETS_S.items()))
     print(f"load average {load_start[0]:.2f} at start, {load_end[0]:.2f} at end; "
           f"{os.cpu_count()} CPUs; {args.runs} runs each; bytecode "
           + ("as the environment has it" if args.cold else "cached"))
     for f in failures:
         print(f"FAILED {f}", file=sys.stderr)
     print(json.dumps({
-        "bench": "cli", "runs": args.runs, "bytecode_cached": not args.cold, "trees": {t: str(p) for t, p in trees.items()},
+        "bench": "cli", "runs": args.runs, "bytecode_cached": not args.cold,
+        "trees": {t: str(p) for t, p in trees.items()},
         "results": results, "targets_s": TARGETS_S, "targets_met": met,
         "load_avg_start": round(load_start[0], 2), "load_avg_end": round(load_end[0], 2),
         "failures": failures,

@@ -1,8 +1,8 @@
 """The command lines' Typer app: plain help, and sub-apps made into commands when first used.
 
 Why: turning a Typer function into a Click command reads its signature and evaluates every
-annotation (about 3 ms a command); with every sub-app converted up front, each run of the CLI
-paid for all of them (~0.1 s for `novapos-edge`'s 36) before doing anything. Here a sub-app
+annotation (about 1.5 ms a command); with every sub-app converted up front, each run of the CLI
+paid for all of them (~0.06 s for `novapos-edge`'s 36) before doing anything. Here a sub-app
 added with `App.add_typer` is converted when a command line names it, so `status` converts the
 top-level commands alone and `--help` lists the sub-apps from their help text.
 
