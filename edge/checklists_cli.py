@@ -9,11 +9,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from core.cli_group import App
 from edge.console import LateConsole
 from edge.paths import default_data_dir
 
-checklist_app = typer.Typer(help="Store open/close checklists: list today's, tick an item.",
-                            no_args_is_help=True)
+checklist_app = App(help="Store open/close checklists: list today's, tick an item.",
+                    no_args_is_help=True)
 out = LateConsole()
 err = LateConsole(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Store state directory.")]

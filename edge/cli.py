@@ -12,16 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.markup import escape
 
-from edge.console import LateConsole
+from core.cli_group import App
 from edge.approvals.cli import approvers_app
-from edge.devices.cli import devices_app
-from edge.stock_cli import stock_app
 from edge.checklists_cli import checklist_app
+from edge.console import LateConsole
 from edge.devices.cli import devices_app
 from edge.fiscal_cli import export_app, fiscal_app
 from edge.paths import default_data_dir
+from edge.stock_cli import stock_app
 from edge.store_cli import store_app
 
 if TYPE_CHECKING:
@@ -30,10 +29,12 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_DEGRADED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
-app = typer.Typer(help="NovaPOS Edge store daemon and tools.", no_args_is_help=True,
-                  add_completion=False)
-lanes_app = typer.Typer(help="Enroll, list and revoke lane tokens.", no_args_is_help=True)
-catalog_app = typer.Typer(help="Catalog maintenance.", no_args_is_help=True)
+# `App`: each sub-app becomes a command when a command line names it, and help is plain text
+# (Rich's help layout costs more than the rest of `--help`): see core.cli_group.
+app = App(help="NovaPOS Edge store daemon and tools.", no_args_is_help=True,
+          add_completion=False)
+lanes_app = App(help="Enroll, list and revoke lane tokens.", no_args_is_help=True)
+catalog_app = App(help="Catalog maintenance.", no_args_is_help=True)
 app.add_typer(lanes_app, name="lanes")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(devices_app, name="devices")
@@ -52,6 +53,8 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 
 
 def _fail(message: str, code: int) -> typer.Exit:
+    from rich.markup import escape
+
     # The message is text, not markup: "[[devices.printers]] front: ..." must print whole.
     err.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(code)
@@ -227,8 +230,8 @@ def lanes_revoke(lane_id: str, data_dir: DataDir = None) -> None:
     out.print(f"revoked {count} token(s) of lane {lane_id}")
 
 
-loyalty_app = typer.Typer(help="Loyalty: the tenant's key for customer look-ups and data.",
-                          no_args_is_help=True)
+loyalty_app = App(help="Loyalty: the tenant's key for customer look-ups and data.",
+                  no_args_is_help=True)
 app.add_typer(loyalty_app, name="loyalty")
 
 
@@ -330,7 +333,7 @@ def status(data_dir: DataDir = None, json_out: JsonOut = False) -> None:
 
 # --- sync ------------------------------------------------------------------------------
 
-sync_app = typer.Typer(help="Upload to and down-sync from the cloud relay.", no_args_is_help=True)
+sync_app = App(help="Upload to and down-sync from the cloud relay.", no_args_is_help=True)
 app.add_typer(sync_app, name="sync")
 
 
@@ -338,8 +341,7 @@ app.add_typer(sync_app, name="sync")
 def sync_enroll(
     credential: Annotated[Path, typer.Option("--credential", help="Credential JSON issued by "
                                              "`novapos-relay stores enroll`.")],
-    # `\\[`: help text is Rich markup, where a bare `[sync]` is a (unknown) style tag and vanishes.
-    relay_url: Annotated[str | None, typer.Option(help="Relay URL, written to \\[sync] in "
+    relay_url: Annotated[str | None, typer.Option(help="Relay URL, written to [sync] in "
                                                      "config.toml if not set there.")] = None,
     data_dir: DataDir = None,
 ) -> None:
@@ -472,8 +474,7 @@ def sync_now(
 
 # --- reports ---------------------------------------------------------------------------
 
-report_app = typer.Typer(help="Store reports, read from the store's own log.",
-                         no_args_is_help=True)
+report_app = App(help="Store reports, read from the store's own log.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 
 

@@ -13,14 +13,15 @@ from typing import Annotated, Optional
 
 import typer
 
+from core.cli_group import App
 from edge.console import LateConsole
 from edge.paths import default_data_dir
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
-fiscal_app = typer.Typer(help="The signed fiscal journal: period archives and their offline "
-                         "check.", no_args_is_help=True)
-export_app = typer.Typer(help="Exports from the store's log (DSFinV-K).", no_args_is_help=True)
+fiscal_app = App(help="The signed fiscal journal: period archives and their offline "
+                 "check.", no_args_is_help=True)
+export_app = App(help="Exports from the store's log (DSFinV-K).", no_args_is_help=True)
 out = LateConsole()
 err = LateConsole(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
 

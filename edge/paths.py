@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import msgspec
-
-from schemas.daemon import DaemonInfo
+if TYPE_CHECKING:
+    from schemas.daemon import DaemonInfo
 
 DAEMON_FILENAME = "daemon.json"
 
@@ -24,6 +24,11 @@ def default_data_dir() -> Path:
 
 
 def read_daemon_info(data_dir: Path) -> DaemonInfo | None:
+    # Imported here: every CLI module needs default_data_dir, and `--help` no msgspec.
+    import msgspec
+
+    from schemas.daemon import DaemonInfo
+
     path = data_dir / DAEMON_FILENAME
     try:
         return msgspec.json.decode(path.read_bytes(), type=DaemonInfo)

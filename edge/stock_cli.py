@@ -15,14 +15,15 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from core.cli_group import App
 from edge.console import LateConsole
 from edge.paths import default_data_dir
 
 if TYPE_CHECKING:
     from edge.store.kernel import Store
 
-stock_app = typer.Typer(help="Stock: show, receive, count, adjust, ship transfers.",
-                        no_args_is_help=True)
+stock_app = App(help="Stock: show, receive, count, adjust, ship transfers.",
+                no_args_is_help=True)
 out = LateConsole()
 err = LateConsole(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
 

@@ -13,10 +13,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from core.cli_group import App
 from edge.console import LateConsole
 
-store_app = typer.Typer(help="The event log's storage: retention and checkpoints.",
-                        no_args_is_help=True)
+store_app = App(help="The event log's storage: retention and checkpoints.",
+                no_args_is_help=True)
 out = LateConsole()
 err = LateConsole(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
 
@@ -28,7 +29,7 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 def compact(
     data_dir: DataDir = None,
     max_age_days: Annotated[Optional[int], typer.Option(
-        "--max-age-days", min=30, help="Override \\[retention] max_age_days (default 400).")] = None,
+        "--max-age-days", min=30, help="Override [retention] max_age_days (default 400).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would leave.")] = False,
     vacuum: Annotated[bool, typer.Option(
         "--vacuum", help="Then VACUUM: give the freed pages back to the disk (needs free "

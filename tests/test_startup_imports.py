@@ -16,15 +16,23 @@ What is heavy, and where it is first used instead:
   damaged key is an outage reported at start, and loyalty's PII module imports it.)
 - the relay and HQ (`cloud_relay`), test and fuzzing tools (schemathesis, hypothesis, pytest).
 - the CLI alone also leaves out the web stack (Litestar, uvicorn), SQLite, structlog, the
-  metrics client and the store kernel.
+  metrics client and the store kernel; and its help (`--help`, a sub-app's `--help`) leaves
+  out Rich, which Typer's Rich help layout loaded with Markdown and syntax highlighting
+  (`core.cli_group`: the help is plain text; Rich is loaded when a command prints), and
+  msgspec (`edge.paths` loads it to read `daemon.json`).
+- `status` with the daemon down reads the store's database and prints with Rich, but loads
+  neither the web stack, nor the HTTP client, nor the composed store.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,6 +45,12 @@ NOT_FOR_THE_CLI = NEVER_AT_START + (
     "litestar", "uvicorn", "apsw", "structlog", "prometheus_client", "cryptography",
     "escpos", "edge.store.kernel", "edge.compose", "edge.app", "sync.engine", "yaml",
 )
+NOT_FOR_HELP = NOT_FOR_THE_CLI + ("rich", "typer.rich_utils", "markdown_it", "pygments", "msgspec")
+NOT_FOR_STATUS = NEVER_AT_START + (
+    "litestar", "uvicorn", "structlog", "prometheus_client", "cryptography", "escpos",
+    "edge.store.kernel", "edge.compose", "edge.app", "sync.engine", "markdown_it", "pygments",
+    "typer.rich_utils",
+)
 
 _CLI = """
 import json, sys
@@ -45,6 +59,19 @@ from edge.cli import app
 result = CliRunner().invoke(app, ["--help"])
 assert result.exit_code == 0, result.output
 print(json.dumps(sorted(sys.modules)))
+"""
+
+# The installed entry point (`novapos-edge`, edge.cli:main) with the given arguments.
+_ENTRY = """
+import json, sys
+from edge import cli
+sys.argv = ["novapos-edge", *json.loads(sys.argv[1])]
+try:
+    cli.main()
+except SystemExit as exc:
+    code = exc.code
+sys.stdout.flush()
+print(json.dumps({"exit": code, "modules": sorted(sys.modules)}))
 """
 
 # `serve` as the daemon runs it (edge.cli's command body without the demo), stopped by the
@@ -84,9 +111,38 @@ def _loaded(modules: set[str], heavy: tuple[str, ...]) -> list[str]:
                   any(m == h or m.startswith(h + ".") for h in heavy))
 
 
+def _entry(*args: str) -> tuple[int, str, set[str]]:
+    """(exit code, what it printed, modules loaded) of `novapos-edge ARGS` in a fresh
+    interpreter."""
+    out = subprocess.run([sys.executable, "-c", _ENTRY, json.dumps(args)], capture_output=True,
+                         text=True, timeout=120, cwd=ROOT, env={**os.environ, "COLUMNS": "100"})
+    *printed, last = out.stdout.strip().splitlines()
+    result = json.loads(last)
+    return result["exit"], "\n".join(printed) + out.stderr, set(result["modules"])
+
+
 def test_importing_the_cli_and_its_help_load_nothing_heavy() -> None:
     modules = _modules(_CLI)
-    assert _loaded(modules, NOT_FOR_THE_CLI) == []
+    assert _loaded(modules, NOT_FOR_HELP) == []
+
+
+@pytest.mark.parametrize("args", [["--help"], ["stock", "--help"], ["devices", "--help"],
+                                  ["sync", "enroll", "--help"], []])
+def test_help_from_the_entry_point_loads_nothing_heavy(args: list[str]) -> None:
+    code, printed, modules = _entry(*args)
+    assert code == (2 if not args else 0)  # no command: the help, and exit code 2
+    assert "Usage: novapos-edge" in printed and "--help" in printed
+    assert _loaded(modules, NOT_FOR_HELP) == []
+
+
+def test_status_with_the_daemon_down_loads_neither_web_stack_nor_store(tmp_path: Path) -> None:
+    data_dir = tmp_path / "store"
+    init = subprocess.run([sys.executable, "-m", "edge.cli", "init", "--data-dir", str(data_dir)],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert init.returncode == 0, init.stderr
+    code, printed, modules = _entry("status", "--data-dir", str(data_dir))
+    assert code == 3 and "NOT RUNNING" in printed and "0 events" in printed, printed
+    assert _loaded(modules, NOT_FOR_STATUS) == []
 
 
 def test_a_daemon_is_ready_without_the_heavy_modules(tmp_path: Path) -> None:

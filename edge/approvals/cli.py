@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from core.cli_group import App
 from edge.console import LateConsole
 from edge.paths import default_data_dir
 
@@ -20,8 +21,8 @@ if TYPE_CHECKING:
     import apsw
 
 EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 2, 3
-approvers_app = typer.Typer(help="Manager approvers: PINs and enrolled devices.",
-                            no_args_is_help=True)
+approvers_app = App(help="Manager approvers: PINs and enrolled devices.",
+                    no_args_is_help=True)
 out = LateConsole()
 err = LateConsole(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Store state directory.")]

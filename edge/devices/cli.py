@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.markup import escape
 
+from core.cli_group import App
 from edge.console import LateConsole
 from edge.paths import default_data_dir, read_daemon_info
 
@@ -25,13 +25,13 @@ if TYPE_CHECKING:
 
     from edge.devices.client import AdminClient
 
-# The CLI answers `--help` and `status` in a blink: the HTTP client, the store and msgspec are
-# imported by the commands that use them, not by this module.
+# The CLI answers `--help` and `status` in a blink: the HTTP client, the store, msgspec and Rich
+# are imported by the commands that use them, not by this module.
 
 EXIT_OK, EXIT_DEGRADED, EXIT_BAD_INPUT, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
-devices_app = typer.Typer(help="Devices attached to the running daemon: list, status, watch, "
-                          "health, bindings, test print, drawer kick.", no_args_is_help=True)
+devices_app = App(help="Devices attached to the running daemon: list, status, watch, "
+                  "health, bindings, test print, drawer kick.", no_args_is_help=True)
 out = LateConsole()
 err = LateConsole(stderr=True, soft_wrap=True)  # a message is one line, never cut by a width
 
@@ -41,6 +41,8 @@ DeviceArg = Annotated[str, typer.Argument(help="Device id (see `novapos-edge dev
 
 
 def _fail(message: str, code: int) -> typer.Exit:
+    from rich.markup import escape
+
     err.print(f"[red]error:[/red] {escape(message)}")  # text, not markup
     return typer.Exit(code)
 
