@@ -32,14 +32,10 @@ from datetime import datetime
 from itertools import product
 
 from core.pricing import line_gross_minor
-from core.promotions import effects
 from core.promotions.effects import Off, Units
-from core.promotions.rules import ActiveRules, CompiledRule, normalize_code
-from schemas import promotions as sp
-from schemas.promotions import Effect
+from core.promotions.rules import REWARD, TARGET, ActiveRules, CompiledRule, normalize_code
 
 EXACT_LIMIT = 256
-QTY_KINDS = (sp.FixedPrice, sp.BuyXGetY, sp.MixMatch, sp.MultiBuy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,20 +97,29 @@ NOTHING = Result(None, (), 0, {})
 # --- the cart as units ------------------------------------------------------------------------
 
 
-def _units(lines: Sequence[CartLine]) -> Units:
+def _units(lines: Sequence[CartLine]) -> tuple[Units, list[list[int]]]:
+    """The cart's units, and each line's unit indexes (by position)."""
     u = Units([], [], [], [], [])
+    spans: list[list[int]] = []
+    at = 0
     for ln in lines:
         if ln.sold_by == "each" and ln.qty_milli % 1000 == 0:
-            n, price, countable = ln.qty_milli // 1000, ln.unit_price_minor, True
+            n, price, countable = max(ln.qty_milli // 1000, 0), ln.unit_price_minor, True
         else:
             n, price, countable = 1, ln.gross_minor, False
-        for _ in range(max(n, 0)):
-            u.line.append(ln.line_id)
-            u.price.append(price)
-            u.left.append(price)
-            u.countable.append(countable)
-            u.claimed.append(False)
-    return u
+        spans.append(list(range(at, at + n)))
+        at += n
+        u.line.extend([ln.line_id] * n)
+        u.price.extend([price] * n)
+        u.countable.extend([countable] * n)
+    u.left = u.price[:]
+    u.claimed = [False] * at
+    return u, spans
+
+
+# A rule the index hit: the rule, the positions of the lines it targets, the positions of the
+# lines that hold its reward units (None: the rule has none, or it is to look at every line).
+Hit = tuple[CompiledRule, "list[int] | None", "list[int] | None"]
 
 
 @dataclass(slots=True)  # not frozen: built for every hit rule of every evaluation
@@ -122,87 +127,74 @@ class _Candidate:
     cr: CompiledRule
     idx: list[int]              # eligible target units
     get_idx: list[int] | None   # eligible reward units (buy X get Y of another set, free item)
-    key: tuple[int, int]        # application order: priority (higher first), bundle order
-    claims: bool                # a quantity rule: it marks the units it uses
     alone: int = 0              # what it gives on the untouched cart (set by `_best`)
 
 
-def _eligible(cr: CompiledRule, lines: Sequence[CartLine], positions: Sequence[int],
-              starts: list[int], counts: list[int], moments: list[datetime | None],
-              reward: bool
-              ) -> list[int]:
-    out: list[int] = []
-    in_effect = cr.in_effect
-    now_ok = in_effect(moments[-1])  # the common case: no line's scan time is asked
-    every = not reward and not cr.skus and not cr.categories
-    if now_ok and every and len(positions) == len(lines):
-        return list(range(starts[-1] + counts[-1])) if lines else out
-    match = cr.get_matches if reward else cr.matches
-    for k in positions:
-        if not now_ok and (moments[k] is None or not in_effect(moments[k])):
-            continue
-        ln = lines[k]
-        if every or match(ln.sku, ln.categories):
-            n = counts[k]
-            if n == 1:
-                out.append(starts[k])
-            elif n:
-                out.extend(range(starts[k], starts[k] + n))
-    return out
-
-
-def _candidates(rules: Iterable[tuple[CompiledRule, Sequence[int]]], lines: Sequence[CartLine],
+def _candidates(hits: Iterable[Hit], lines: Sequence[CartLine], spans: list[list[int]],
                 ctx: Context) -> list[_Candidate]:
-    """`rules`: each rule with the positions of the lines it may touch (the index's hits)."""
-    starts, counts, at = [], [], 0
-    for ln in lines:
-        n = ln.qty_milli // 1000 if ln.sold_by == "each" and ln.qty_milli % 1000 == 0 else 1
-        starts.append(at)
-        counts.append(max(n, 0))
-        at += max(n, 0)
-    moments: list[datetime | None] = [ln.held_local for ln in lines]
-    moments.append(ctx.now_local)
+    """The hit rules that can apply, each with its eligible units, in application order."""
+    now = ctx.now_local
+    coupons, segment = ctx.coupons, ctx.segment
+    held = any(ln.held_local is not None for ln in lines)
+    every_unit = list(range(sum(len(s) for s in spans)))
+    every_line = list(range(len(lines)))
     out = []
-    for cr, positions in rules:
-        r = cr.rule
-        if cr.coupon_code is not None and cr.coupon_code not in ctx.coupons:
+    for cr, targets, rewards in hits:
+        if cr.coupon_code is not None and cr.coupon_code not in coupons:
             continue
-        if r.segments and ctx.segment not in r.segments:
+        if cr.segments and segment not in cr.segments:
             continue
-        idx = _eligible(cr, lines, positions, starts, counts, moments, reward=False)
+        if targets is None:  # look at every line (the naive path, or a cart-wide rule)
+            if not cr.skus and not cr.categories:
+                targets = every_line
+            else:
+                targets = [k for k in every_line if cr.matches(lines[k].sku, lines[k].categories)]
+            if cr.rewards:
+                rewards = [k for k in every_line
+                           if cr.get_matches(lines[k].sku, lines[k].categories)]
+        if not cr.starts <= now < cr.ends:
+            # Not in effect now: only on lines scanned while it was, their price lock holding.
+            if not held:
+                continue
+            targets = [k for k in targets if (at := lines[k].held_local) is not None
+                       and cr.in_effect(at)]
+            if rewards is not None:
+                rewards = [k for k in rewards if (at := lines[k].held_local) is not None
+                           and cr.in_effect(at)]
+        if targets is every_line:
+            idx = every_unit[:]
+        else:
+            idx = []
+            for k in targets:
+                idx += spans[k]
         if not idx:
             continue
-        e = r.effect
         get_idx = None
-        if isinstance(e, sp.BuyXGetY) and e.get is not None or \
-                isinstance(e, sp.SpendThreshold) and e.free_sku is not None:
-            get_idx = _eligible(cr, lines, positions, starts, counts, moments, reward=True)
+        if cr.rewards:
+            get_idx = []
+            for k in rewards or ():
+                get_idx += spans[k]
             if not get_idx:
                 continue
-        claims = isinstance(e, QTY_KINDS) or isinstance(e, sp.SpendThreshold) and \
-            e.free_sku is not None
-        out.append(_Candidate(cr, idx, get_idx, (-r.priority, cr.order), claims))
-    out.sort(key=lambda c: c.key)
+        out.append(_Candidate(cr, idx, get_idx))
+    out.sort(key=lambda c: c.cr.key)
     return out
-
-
-_GIVES = {
-    sp.PercentOff: lambda u, c, e, o: effects.percent_off(u, c.idx, e, o),
-    sp.AmountOff: lambda u, c, e, o: effects.amount_off(u, c.idx, e),
-    sp.FixedPrice: lambda u, c, e, o: effects.fixed_price(u, c.idx, e),
-    sp.BuyXGetY: lambda u, c, e, o: effects.buy_x_get_y(u, c.idx, c.get_idx, e, o),
-    sp.MixMatch: lambda u, c, e, o: effects.mix_match(u, c.idx, e),
-    sp.MultiBuy: lambda u, c, e, o: effects.multi_buy(u, c.idx, e, o),
-    sp.SpendThreshold: lambda u, c, e, o: effects.spend_threshold(u, c.idx, c.get_idx or [],
-                                                                  e, o),
-}
-assert set(_GIVES) == set(Effect.__args__), "every effect kind has its function"  # type: ignore[attr-defined]
 
 
 def _gives(units: Units, c: _Candidate) -> Off:
     """One rule on `units` (claims are marked in place); the discount per unit."""
-    e = c.cr.rule.effect
-    return _GIVES[type(e)](units, c, e, c.cr.rule.base == "original")
+    cr = c.cr
+    return cr.give(units, c.idx, c.get_idx, cr.rule.effect, cr.original)
+
+
+def _apply(units: Units, c: _Candidate) -> Off:
+    """One rule on `units`, in place: claims marked and what it gives taken off `left`."""
+    off = _gives(units, c)
+    left = units.left
+    for i, d in off.items():
+        assert 0 < d <= left[i], (c.cr.rule_id, i, d, left[i])
+        left[i] -= d
+    return off
 
 
 def _run(base: Units, chosen: Sequence[_Candidate]) -> tuple[int, list[tuple[_Candidate, Off]]]:
@@ -210,23 +202,44 @@ def _run(base: Units, chosen: Sequence[_Candidate]) -> tuple[int, list[tuple[_Ca
     units = base.copy()
     total, gave = 0, []
     for c in chosen:
-        off = _gives(units, c)
-        if not off:
-            continue
-        for i, d in off.items():
-            assert 0 < d <= units.left[i], (c.cr.rule_id, i, d, units.left[i])
-            units.left[i] -= d
-        total += sum(off.values())
-        gave.append((c, off))
+        off = _apply(units, c)
+        if off:
+            total += sum(off.values())
+            gave.append((c, off))
     return total, gave
+
+
+@dataclass(slots=True)
+class _State:
+    """The cart after a prefix of the chosen rules: what they left and gave."""
+
+    units: Units
+    total: int
+    gave: list[tuple[_Candidate, Off]]
+
+
+def _trace(start: _State, chosen: Sequence[_Candidate]) -> list[_State]:
+    """`start`, then the state after each rule of `chosen` applied in turn (`start` untouched):
+    `_run` that keeps every prefix, so dropping one rule re-runs only the rules after it."""
+    states = [start]
+    units, total, gave = start.units.copy(), start.total, start.gave
+    for c in chosen:
+        off = _apply(units, c)
+        if off:
+            total += sum(off.values())
+            gave = [*gave, (c, off)]
+        states.append(_State(units.copy(), total, gave))
+    return states
 
 
 def _alone(base: Units, c: _Candidate) -> int:
     # What one rule gives on the untouched cart: no rule ran before it, so only a quantity
     # rule's claims need a private copy (effects never write `left`).
-    if not c.claims:
-        quick = effects.cart_total(base, c.idx, c.cr.rule.effect, c.cr.rule.base == "original")
-        return quick if quick is not None else sum(_gives(base, c).values())
+    cr = c.cr
+    if cr.quick is not None:
+        return cr.quick(base, c.idx, cr.rule.effect, cr.original)
+    if not cr.claims:
+        return sum(_gives(base, c).values())
     units = Units(base.line, base.price, base.left, base.countable, base.claimed[:])
     return sum(_gives(units, c).values())
 
@@ -255,11 +268,10 @@ def _slots(cands: list[_Candidate]) -> tuple[list[list[_Candidate]], list[_Candi
     groups: dict[str, list[_Candidate]] = {}
     exclusive = []
     for c in cands:
-        r = c.cr.rule
-        if r.exclusive:
+        if c.cr.rule.exclusive:
             exclusive.append(c)
         else:
-            groups.setdefault(r.group if r.group is not None else "\0" + r.rule_id, []).append(c)
+            groups.setdefault(c.cr.slot, []).append(c)
     return list(groups.values()), exclusive
 
 
@@ -280,7 +292,7 @@ def _best(base: Units, cands: list[_Candidate], limit: int
             break
     if size <= EXACT_LIMIT:
         for pick in product(*[[None, *g] for g in groups]):
-            chosen = sorted((c for c in pick if c is not None), key=lambda c: c.key)
+            chosen = sorted((c for c in pick if c is not None), key=lambda c: c.cr.key)
             if not chosen:
                 continue
             total, gave = _run(base, chosen)
@@ -290,23 +302,26 @@ def _best(base: Units, cands: list[_Candidate], limit: int
         keep = [g[0] if len(g) == 1 else  # most rules are a group of their own
                 max(g, key=lambda c: (c.alone, -c.cr.rule.priority, -c.cr.order))
                 for g in groups]
-        keep.sort(key=lambda c: (-c.alone, c.key))
-        chosen = sorted(keep[:limit], key=lambda c: c.key)
-        total, gave = _run(base, chosen)
+        keep.sort(key=lambda c: (-c.alone, c.cr.key))
+        chosen = sorted(keep[:limit], key=lambda c: c.cr.key)
+        states = _trace(_State(base, 0, []), chosen)
+        total, gave = states[-1].total, states[-1].gave
         improved = True
         while improved and len(chosen) > 1:  # drop a rule that costs others more than it gives
             improved = False
             # Only a rule that claims units, or one before a spend threshold (it lowers the
             # spend), can cost the others more than it gives; no other is worth trying.
-            last_threshold = max((k for k, c in enumerate(chosen)
-                                  if isinstance(c.cr.rule.effect, sp.SpendThreshold)),
+            last_threshold = max((k for k, c in enumerate(chosen) if c.cr.threshold),
                                  default=-1)
             for k in range(len(chosen)):
-                if not (chosen[k].claims or k < last_threshold):
+                if not (chosen[k].cr.claims or k < last_threshold):
                     continue
-                t2, g2 = _run(base, chosen[:k] + chosen[k + 1:])
-                if t2 > total:
-                    chosen, total, gave, improved = chosen[:k] + chosen[k + 1:], t2, g2, True
+                # The rules before k give what they gave: re-run only those after it.
+                tail = _trace(states[k], chosen[k + 1:])
+                if tail[-1].total > total:
+                    chosen = chosen[:k] + chosen[k + 1:]
+                    states = states[:k] + tail
+                    total, gave, improved = tail[-1].total, tail[-1].gave, True
                     break
         options.append((total, gave))
     if not options:
@@ -326,7 +341,7 @@ def _result(version: int, base: Units, lines: Sequence[CartLine], total: int,
             per_line[line_id] = per_line.get(line_id, 0) + d
         r = c.cr.rule
         applied.append(Applied(
-            rule_id=r.rule_id, name=r.name, kind=type(r.effect).__struct_config__.tag,  # type: ignore[attr-defined]
+            rule_id=r.rule_id, name=r.name, kind=c.cr.kind,
             coupon_code=c.cr.coupon_code, discount_minor=sum(off.values()),
             lines=tuple(LineAllocation(k, by_line[k]) for k in sorted(by_line))))
     gross = {ln.line_id: ln.gross_minor for ln in lines}
@@ -350,20 +365,33 @@ def evaluate(lines: Sequence[CartLine], active: ActiveRules | None, ctx: Context
     if active is None or not active.rules or not lines:
         return NOTHING
     ordered = _canonical(lines, active)
-    every = range(len(ordered))
-    hits: dict[int, tuple[CompiledRule, Sequence[int]]] = {
-        cr.order: (cr, every) for cr in active.cart_wide}
+    # The index says whether a line is a rule's target or holds its reward units, so no
+    # line is matched against a rule again here.
+    hits: dict[int, list] = {}
+    by_sku, by_category = active.by_sku, active.by_category
     for k, ln in enumerate(ordered):
-        found = list(active.by_sku.get(ln.sku, ()))
+        found = by_sku.get(ln.sku, ())
         for cat in ln.categories:
-            found.extend(active.by_category.get(cat, ()))
-        for cr in found:
-            entry = hits.get(cr.order)
-            if entry is None:
-                hits[cr.order] = (cr, [k])
-            elif entry[1] is not every and entry[1][-1] != k:
-                entry[1].append(k)  # type: ignore[attr-defined]
-    return _evaluate(ordered, active, [hits[o] for o in sorted(hits)], ctx)
+            more = by_category.get(cat)
+            if more:
+                found = (*found, *more)
+        for cr, role in found:
+            hit = hits.get(cr.order)
+            if hit is None:
+                hit = hits[cr.order] = [cr, [], None]
+            if role & TARGET:
+                targets = hit[1]
+                if not targets or targets[-1] != k:
+                    targets.append(k)
+            if role & REWARD:
+                rewards = hit[2]
+                if rewards is None:
+                    hit[2] = [k]
+                elif rewards[-1] != k:
+                    rewards.append(k)
+    found_hits: list[Hit] = [(cr, None, None) for cr in active.cart_wide]
+    found_hits += hits.values()  # type: ignore[arg-type]
+    return _evaluate(ordered, active, found_hits, ctx)
 
 
 def evaluate_naive(lines: Sequence[CartLine], active: ActiveRules | None, ctx: Context) -> Result:
@@ -372,18 +400,16 @@ def evaluate_naive(lines: Sequence[CartLine], active: ActiveRules | None, ctx: C
     if active is None or not active.rules or not lines:
         return NOTHING
     ordered = _canonical(lines, active)
-    every = range(len(ordered))
-    return _evaluate(ordered, active, [(cr, every) for cr in active.rules], ctx)
+    return _evaluate(ordered, active, [(cr, None, None) for cr in active.rules], ctx)
 
 
-def _evaluate(ordered: list[CartLine], active: ActiveRules,
-              rules: list[tuple[CompiledRule, Sequence[int]]],
+def _evaluate(ordered: list[CartLine], active: ActiveRules, hits: list[Hit],
               ctx: Context) -> Result:
     ctx = Context(ctx.store_id, ctx.now_local, ctx.segment,
                   frozenset(normalize_code(c) for c in ctx.coupons))
-    cands = _candidates(rules, ordered, ctx)
+    base, spans = _units(ordered)
+    cands = _candidates(hits, ordered, spans, ctx)
     if not cands:
         return Result(active.version, (), 0, {})
-    base = _units(ordered)
     total, gave = _best(base, cands, active.max_promotions_per_cart)
     return _result(active.version, base, ordered, total, gave)
