@@ -227,24 +227,67 @@ def _percent_item_total(units: Units, idx: list[int], e: sp.PercentOff, original
     return sum([max(0, min(_pct(b, bp), lft)) for b, lft in per_line.values()])
 
 
+def _fixed_total(units: Units, idx: list[int], e: sp.FixedPrice, original: bool) -> int:
+    claimed, left, price = units.claimed, units.left, e.price_minor
+    return sum([left[i] - price for i in idx if not claimed[i] and left[i] > price])
+
+
+def _mix_match_total(units: Units, idx: list[int], e: sp.MixMatch, original: bool) -> int:
+    # The chunks `mix_match` forms, dearest first: only their sums matter, not which unit of
+    # equal price is in which.
+    left = units.left
+    pool = sorted([left[i] for i in _free(units, idx)], reverse=True)
+    groups = min(len(pool) // e.qty, e.max_applications if e.max_applications is not None
+                 else 1 << 30)
+    total = 0
+    for g in range(groups):
+        chunk_sum = sum(pool[g * e.qty:(g + 1) * e.qty])
+        saving = chunk_sum - e.price_minor
+        if saving <= 0:
+            break
+        total += min(saving, chunk_sum)
+    return total
+
+
+def _multi_buy_total(units: Units, idx: list[int], e: sp.MultiBuy, original: bool) -> int:
+    pool = _free(units, idx)
+    reached = [t for t in e.tiers if t.min_qty <= len(pool)]
+    if not reached:
+        return 0
+    tier = max(reached, key=lambda t: t.min_qty)
+    left = units.left
+    if tier.percent_bp is not None:
+        base, bp = units.price if original else left, tier.percent_bp
+        return sum([min(_pct(base[i], bp), left[i]) for i in pool])
+    price = tier.unit_price_minor or 0
+    return sum([max(0, left[i] - price) for i in pool])
+
+
 Quick = Callable[[Units, list[int], Any, bool], int]
 
 
 def quick_total(e: sp.Effect) -> Quick | None:
-    """The function giving what a rule that claims no units gives on its own, without
-    allocating it (None: not such a rule). Chosen once per rule, when the bundle is compiled."""
+    """The function giving what a rule gives on some units without allocating it or marking
+    claims (None: buy X get Y and a free item, which have none). Chosen once per rule, when
+    the bundle is compiled; the evaluator uses it for each rule's saving alone."""
     if isinstance(e, sp.SpendThreshold):
         return _threshold_total if e.free_sku is None else None
     if isinstance(e, sp.AmountOff):
         return _amount_cart_total if e.scope == "cart" else _amount_item_total
     if isinstance(e, sp.PercentOff):
         return _percent_cart_total if e.scope == "cart" else _percent_item_total
+    if isinstance(e, sp.FixedPrice):
+        return _fixed_total
+    if isinstance(e, sp.MixMatch):
+        return _mix_match_total
+    if isinstance(e, sp.MultiBuy):
+        return _multi_buy_total
     return None
 
 
 def cart_total(units: Units, idx: list[int], e: sp.Effect, original: bool) -> int | None:
-    """What a rule that claims no units gives on its own, without allocating it (None: not
-    such a rule). Equal to the sum of what its function allocates."""
+    """What a rule gives on its own, without allocating it or marking claims (None: not such
+    a rule). Equal to the sum of what its function allocates."""
     quick = quick_total(e)
     return None if quick is None else quick(units, idx, e, original)
 

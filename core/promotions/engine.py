@@ -233,13 +233,12 @@ def _trace(start: _State, chosen: Sequence[_Candidate]) -> list[_State]:
 
 
 def _alone(base: Units, c: _Candidate) -> int:
-    # What one rule gives on the untouched cart: no rule ran before it, so only a quantity
-    # rule's claims need a private copy (effects never write `left`).
+    # What one rule gives on the untouched cart. Most kinds total it without allocating;
+    # the others (buy X get Y, a free item) mark claims, so they get a private copy of those
+    # (effects never write `left`).
     cr = c.cr
     if cr.quick is not None:
         return cr.quick(base, c.idx, cr.rule.effect, cr.original)
-    if not cr.claims:
-        return sum(_gives(base, c).values())
     units = Units(base.line, base.price, base.left, base.countable, base.claimed[:])
     return sum(_gives(units, c).values())
 
@@ -262,28 +261,32 @@ class _Neg(str):
         return str.__lt__(self, other)
 
 
-def _slots(cands: list[_Candidate]) -> tuple[list[list[_Candidate]], list[_Candidate]]:
-    """Stackable rules by group (a rule without a group is a group of one), and the
-    exclusive rules (each an alternative on its own)."""
+def _slots(base: Units, cands: list[_Candidate]
+           ) -> tuple[list[list[_Candidate]], list[_Candidate]]:
+    """The rules that give something alone (`alone` set on each): the stackable ones by group
+    (a rule without a group is a group of one), and the exclusive ones (each an alternative on
+    its own)."""
     groups: dict[str, list[_Candidate]] = {}
     exclusive = []
     for c in cands:
-        if c.cr.rule.exclusive:
+        cr = c.cr
+        # A group is placed where its first rule is, whatever that rule gives.
+        group = None if cr.rule.exclusive else groups.setdefault(cr.slot, [])
+        quick = cr.quick
+        alone = c.alone = quick(base, c.idx, cr.rule.effect, cr.original) \
+            if quick is not None else _alone(base, c)
+        if alone <= 0:
+            continue
+        if group is None:
             exclusive.append(c)
         else:
-            groups.setdefault(c.cr.slot, []).append(c)
-    return list(groups.values()), exclusive
+            group.append(c)
+    return [g for g in groups.values() if g], exclusive
 
 
 def _best(base: Units, cands: list[_Candidate], limit: int
           ) -> tuple[int, list[tuple[_Candidate, Off]]]:
-    groups, exclusive = _slots(cands)
-    for c in cands:
-        c.alone = _alone(base, c)
-    cands = [c for c in cands if c.alone > 0]
-    groups = [[c for c in g if c.alone > 0] for g in groups]
-    groups = [g for g in groups if g]
-    exclusive = [c for c in exclusive if c.alone > 0]
+    groups, exclusive = _slots(base, cands)
     options: list[tuple[int, list[tuple[_Candidate, Off]]]] = [_run(base, [c]) for c in exclusive]
     size = 1
     for g in groups:
@@ -344,8 +347,8 @@ def _result(version: int, base: Units, lines: Sequence[CartLine], total: int,
             rule_id=r.rule_id, name=r.name, kind=c.cr.kind,
             coupon_code=c.cr.coupon_code, discount_minor=sum(off.values()),
             lines=tuple(LineAllocation(k, by_line[k]) for k in sorted(by_line))))
-    gross = {ln.line_id: ln.gross_minor for ln in lines}
-    assert all(0 <= d <= gross[k] for k, d in per_line.items())
+    line_of = {ln.line_id: ln for ln in lines}
+    assert all(0 <= d <= line_of[k].gross_minor for k, d in per_line.items())
     assert sum(per_line.values()) == total
     return Result(version, tuple(applied), total, per_line)
 

@@ -48,7 +48,7 @@ class CompiledRule:
     slot: str                      # its group; a rule without one is a group of its own
     kind: str                      # the effect's tag
     give: effects.Give = field(repr=False)
-    quick: effects.Quick | None = field(repr=False)  # its solo total without allocating
+    quick: effects.Quick | None = field(repr=False)  # its total without allocating or claiming
     segments: tuple[str, ...] = ()
 
     @property
@@ -184,7 +184,7 @@ def _compile(rule: sp.Rule, order: int) -> CompiledRule:
         threshold=isinstance(e, sp.SpendThreshold), original=rule.base == "original",
         slot=rule.group if rule.group is not None else "\0" + rule.rule_id,
         kind=type(e).__struct_config__.tag,  # type: ignore[attr-defined]
-        give=effects.GIVES[type(e)], quick=None if claims else effects.quick_total(e),
+        give=effects.GIVES[type(e)], quick=effects.quick_total(e),
         segments=rule.segments,
     )
 

@@ -136,25 +136,45 @@ cart_effects = st.one_of(
     st.builds(sp.AmountOff, money, st.sampled_from(["cart", "item"])),
     st.builds(sp.SpendThreshold, money, st.integers(1, 3_000)),
 )
+# Quantity rules: their total alone, without marking claims, is the evaluator's shortcut too.
+claiming_effects = st.one_of(
+    st.builds(sp.FixedPrice, money),
+    st.builds(sp.MixMatch, st.integers(2, 4), money, st.none() | st.integers(1, 2)),
+    st.builds(sp.MultiBuy, st.lists(
+        st.one_of(st.builds(sp.Tier, st.integers(1, 5), bp),
+                  st.builds(sp.Tier, st.integers(1, 5), st.none(), money)),
+        min_size=1, max_size=3).map(tuple)),
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 2_000), st.integers(0, 2_000)), min_size=1,
-                max_size=12), cart_effects, st.booleans(), st.integers(1, 4))
-def test_the_quick_total_of_a_cart_rule_is_what_it_allocates(prices, effect, original,
-                                                             per_line):
-    """`effects.cart_total` (the evaluator's shortcut for a rule alone that claims no units)
-    equals the sum of the allocation the rule's own function makes; units of one line share
-    its rounding."""
+@given(st.lists(st.tuples(st.integers(0, 2_000), st.integers(0, 2_000), st.booleans(),
+                          st.booleans()), min_size=1, max_size=12),
+       st.one_of(cart_effects, claiming_effects), st.booleans(), st.integers(1, 4))
+def test_the_quick_total_of_a_rule_is_what_it_allocates(units_drawn, effect, original, per_line):
+    """`effects.cart_total` (the evaluator's shortcut for what a rule gives alone) equals the
+    sum of the allocation the rule's own function makes, whatever earlier rules left and
+    claimed; units of one line share its rounding; it marks no claims itself."""
     from core.promotions import effects as fx
-    units = fx.Units([k // per_line for k in range(len(prices))], [p for p, _ in prices],
-                     [min(p, left) for p, left in prices], [True] * len(prices),
-                     [False] * len(prices))
-    idx = list(range(len(prices)))
+    n = len(units_drawn)
+    units = fx.Units([k // per_line for k in range(n)], [p for p, *_ in units_drawn],
+                     [min(p, left) for p, left, *_ in units_drawn],
+                     [countable for *_, countable, _ in units_drawn],
+                     [claimed for *_, claimed in units_drawn])
+    idx = list(range(n))
+    claimed_before = units.claimed[:]
+    quick = fx.cart_total(units, idx, effect, original)
+    assert units.claimed == claimed_before
     if isinstance(effect, sp.PercentOff):
         off = fx.percent_off(units, idx, effect, original)
     elif isinstance(effect, sp.AmountOff):
         off = fx.amount_off(units, idx, effect)
+    elif isinstance(effect, sp.FixedPrice):
+        off = fx.fixed_price(units, idx, effect)
+    elif isinstance(effect, sp.MixMatch):
+        off = fx.mix_match(units, idx, effect)
+    elif isinstance(effect, sp.MultiBuy):
+        off = fx.multi_buy(units, idx, effect, original)
     else:
         off = fx.spend_threshold(units, idx, [], effect, original)
-    assert fx.cart_total(units, idx, effect, original) == sum(off.values())
+    assert quick == sum(off.values())
