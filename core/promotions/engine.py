@@ -211,16 +211,18 @@ def _run(base: Units, chosen: Sequence[_Candidate]) -> tuple[int, list[tuple[_Ca
 
 @dataclass(slots=True)
 class _State:
-    """The cart after a prefix of the chosen rules: what they left and gave."""
+    """The cart after a prefix of the chosen rules: what they left and gave, and what the
+    last of them gave (`off`)."""
 
     units: Units
     total: int
     gave: list[tuple[_Candidate, Off]]
+    off: Off
 
 
 def _trace(start: _State, chosen: Sequence[_Candidate]) -> list[_State]:
     """`start`, then the state after each rule of `chosen` applied in turn (`start` untouched):
-    `_run` that keeps every prefix, so dropping one rule re-runs only the rules after it."""
+    `_run` that keeps every prefix."""
     states = [start]
     units, total, gave = start.units.copy(), start.total, start.gave
     for c in chosen:
@@ -228,8 +230,50 @@ def _trace(start: _State, chosen: Sequence[_Candidate]) -> list[_State]:
         if off:
             total += sum(off.values())
             gave = [*gave, (c, off)]
-        states.append(_State(units.copy(), total, gave))
+        states.append(_State(units.copy(), total, gave, off))
     return states
+
+
+def _total_without(states: list[_State], chosen: Sequence[_Candidate], k: int) -> int:
+    """What `chosen` without its rule k gives: `_run` of that list, re-running only what
+    dropping k changes. `states` is the trace of `chosen`.
+
+    A rule reads and writes only its own units (target and reward). Kept in step with the
+    trace: the units whose state differs from it at this point (`dirty`, their values in
+    `left` and `claimed`). A later rule none of whose units is dirty gives what it gave in
+    the trace, and leaves its units as there; any other runs again on the trace's state with
+    the dirty units put back, and its units are compared with the trace after it."""
+    left: dict[int, int] = {}
+    claimed: dict[int, bool] = {}
+    before, after = states[k].units, states[k + 1].units
+    for i in _own_units(chosen[k]):  # undo rule k
+        if before.left[i] != after.left[i] or before.claimed[i] != after.claimed[i]:
+            left[i], claimed[i] = before.left[i], before.claimed[i]
+    total = states[k].total
+    for j in range(k + 1, len(chosen)):
+        c = chosen[j]
+        if not left or left.keys().isdisjoint(c.idx) and (
+                c.get_idx is None or left.keys().isdisjoint(c.get_idx)):
+            off = states[j + 1].off
+        else:
+            units = states[j].units.copy()
+            for i, v in left.items():
+                units.left[i] = v
+                units.claimed[i] = claimed[i]
+            off = _apply(units, c)
+            traced = states[j + 1].units
+            for i in _own_units(c):
+                if units.left[i] != traced.left[i] or units.claimed[i] != traced.claimed[i]:
+                    left[i], claimed[i] = units.left[i], units.claimed[i]
+                elif i in left:
+                    del left[i], claimed[i]
+        if off:
+            total += sum(off.values())
+    return total
+
+
+def _own_units(c: _Candidate) -> list[int]:
+    return c.idx if c.get_idx is None else [*c.idx, *c.get_idx]
 
 
 def _alone(base: Units, c: _Candidate) -> int:
@@ -307,8 +351,8 @@ def _best(base: Units, cands: list[_Candidate], limit: int
                 for g in groups]
         keep.sort(key=lambda c: (-c.alone, c.cr.key))
         chosen = sorted(keep[:limit], key=lambda c: c.cr.key)
-        states = _trace(_State(base, 0, []), chosen)
-        total, gave = states[-1].total, states[-1].gave
+        states = _trace(_State(base, 0, [], {}), chosen)
+        total = states[-1].total
         improved = True
         while improved and len(chosen) > 1:  # drop a rule that costs others more than it gives
             improved = False
@@ -319,13 +363,15 @@ def _best(base: Units, cands: list[_Candidate], limit: int
             for k in range(len(chosen)):
                 if not (chosen[k].cr.claims or k < last_threshold):
                     continue
-                # The rules before k give what they gave: re-run only those after it.
-                tail = _trace(states[k], chosen[k + 1:])
-                if tail[-1].total > total:
+                t2 = _total_without(states, chosen, k)
+                if t2 > total:
+                    # The rules before k give what they gave: trace only those after it.
                     chosen = chosen[:k] + chosen[k + 1:]
-                    states = states[:k] + tail
-                    total, gave, improved = tail[-1].total, tail[-1].gave, True
+                    states = states[:k] + _trace(states[k], chosen[k:])
+                    assert states[-1].total == t2
+                    total, improved = t2, True
                     break
+        gave = states[-1].gave
         options.append((total, gave))
     if not options:
         return 0, []
