@@ -119,16 +119,16 @@ def _reward(units: Units, rewarded: list[int], paid: list[int], bp: int, origina
         units.claimed[i] = True
 
 
-def buy_x_get_y(units: Units, idx: list[int], get_idx: list[int] | None, e: sp.BuyXGetY,
-                original: bool) -> Off:
-    off: Off = {}
+def _bxgy_plan(units: Units, idx: list[int], get_idx: list[int] | None, e: sp.BuyXGetY
+               ) -> tuple[list[int], list[int]]:
+    """The units buy X get Y rewards, and the units paid for them (both empty: none)."""
     limit = e.max_applications if e.max_applications is not None else 1 << 30
     if get_idx is None:  # the same set: groups of X + Y, dearest first
         pool = _dearest_first(units, _free(units, idx))
         size = e.buy_qty + e.get_qty
         groups = min(len(pool) // size, limit)
         if groups == 0:
-            return off
+            return [], []
         used = pool[: groups * size]
         if e.reward == "cheapest":
             # Each group's last Y units: never dearer than the X paid for in that group.
@@ -137,8 +137,7 @@ def buy_x_get_y(units: Units, idx: list[int], get_idx: list[int] | None, e: sp.B
         else:
             rewarded = used[: groups * e.get_qty]
         chosen = set(rewarded)
-        _reward(units, rewarded, [u for u in used if u not in chosen], e.percent_bp, original, off)
-        return off
+        return rewarded, [u for u in used if u not in chosen]
     buy_pool = _free(units, idx)
     get_pool = _dearest_first(units, _free(units, get_idx))
     if e.reward == "cheapest":
@@ -150,10 +149,24 @@ def buy_x_get_y(units: Units, idx: list[int], get_idx: list[int] | None, e: sp.B
         # Pay with the cheapest qualifying units: the dearer ones stay free for other rules.
         payers = [u for u in reversed(_dearest_first(units, buy_pool)) if u not in chosen]
         if len(payers) >= groups * e.buy_qty:
-            _reward(units, rewarded, payers[: groups * e.buy_qty], e.percent_bp, original, off)
-            return off
+            return rewarded, payers[: groups * e.buy_qty]
         groups -= 1
+    return [], []
+
+
+def buy_x_get_y(units: Units, idx: list[int], get_idx: list[int] | None,
+                e: sp.BuyXGetY, original: bool) -> Off:
+    off: Off = {}
+    rewarded, paid = _bxgy_plan(units, idx, get_idx, e)
+    _reward(units, rewarded, paid, e.percent_bp, original, off)
     return off
+
+
+def _bxgy_total(units: Units, idx: list[int], get_idx: list[int] | None,
+                e: sp.BuyXGetY, original: bool) -> int:
+    rewarded, _ = _bxgy_plan(units, idx, get_idx, e)
+    base, left, bp = units.price if original else units.left, units.left, e.percent_bp
+    return sum([min(_pct(base[i], bp), left[i]) for i in rewarded])
 
 
 def mix_match(units: Units, idx: list[int], e: sp.MixMatch) -> Off:
@@ -190,28 +203,33 @@ def multi_buy(units: Units, idx: list[int], e: sp.MultiBuy, original: bool) -> O
     return off
 
 
-def _threshold_total(units: Units, idx: list[int], e: sp.SpendThreshold, original: bool) -> int:
+def _threshold_total(units: Units, idx: list[int], get_idx: list[int] | None,
+                     e: sp.SpendThreshold, original: bool) -> int:
     if _base_sum(units, idx, original) < e.threshold_minor:
         return 0
     return max(0, min(e.amount_off_minor, _base_sum(units, idx, False)))
 
 
-def _amount_cart_total(units: Units, idx: list[int], e: sp.AmountOff, original: bool) -> int:
+def _amount_cart_total(units: Units, idx: list[int], get_idx: list[int] | None,
+                       e: sp.AmountOff, original: bool) -> int:
     return max(0, min(e.amount_minor, _base_sum(units, idx, False)))
 
 
-def _percent_cart_total(units: Units, idx: list[int], e: sp.PercentOff, original: bool) -> int:
+def _percent_cart_total(units: Units, idx: list[int], get_idx: list[int] | None,
+                        e: sp.PercentOff, original: bool) -> int:
     return max(0, min(_pct(_base_sum(units, idx, original), e.percent_bp),
                       _base_sum(units, idx, False)))
 
 
-def _amount_item_total(units: Units, idx: list[int], e: sp.AmountOff, original: bool) -> int:
+def _amount_item_total(units: Units, idx: list[int], get_idx: list[int] | None,
+                       e: sp.AmountOff, original: bool) -> int:
     # Off every unit, never more than is left on it.
     amount, left = e.amount_minor, units.left
     return sum([min(amount, left[i]) for i in idx])
 
 
-def _percent_item_total(units: Units, idx: list[int], e: sp.PercentOff, original: bool) -> int:
+def _percent_item_total(units: Units, idx: list[int], get_idx: list[int] | None,
+                        e: sp.PercentOff, original: bool) -> int:
     # Rounded once per line, as `percent_off` spreads it.
     base = units.price if original else units.left
     left, line = units.left, units.line
@@ -227,12 +245,14 @@ def _percent_item_total(units: Units, idx: list[int], e: sp.PercentOff, original
     return sum([max(0, min(_pct(b, bp), lft)) for b, lft in per_line.values()])
 
 
-def _fixed_total(units: Units, idx: list[int], e: sp.FixedPrice, original: bool) -> int:
+def _fixed_total(units: Units, idx: list[int], get_idx: list[int] | None,
+                 e: sp.FixedPrice, original: bool) -> int:
     claimed, left, price = units.claimed, units.left, e.price_minor
     return sum([left[i] - price for i in idx if not claimed[i] and left[i] > price])
 
 
-def _mix_match_total(units: Units, idx: list[int], e: sp.MixMatch, original: bool) -> int:
+def _mix_match_total(units: Units, idx: list[int], get_idx: list[int] | None,
+                     e: sp.MixMatch, original: bool) -> int:
     # The chunks `mix_match` forms, dearest first: only their sums matter, not which unit of
     # equal price is in which.
     left = units.left
@@ -249,7 +269,8 @@ def _mix_match_total(units: Units, idx: list[int], e: sp.MixMatch, original: boo
     return total
 
 
-def _multi_buy_total(units: Units, idx: list[int], e: sp.MultiBuy, original: bool) -> int:
+def _multi_buy_total(units: Units, idx: list[int], get_idx: list[int] | None,
+                     e: sp.MultiBuy, original: bool) -> int:
     pool = _free(units, idx)
     reached = [t for t in e.tiers if t.min_qty <= len(pool)]
     if not reached:
@@ -263,15 +284,19 @@ def _multi_buy_total(units: Units, idx: list[int], e: sp.MultiBuy, original: boo
     return sum([max(0, left[i] - price) for i in pool])
 
 
-Quick = Callable[[Units, list[int], Any, bool], int]
+# (units, target units, reward units or None, the effect, base="original") -> what the rule
+# gives on them, without allocating it or marking claims.
+Quick = Callable[[Units, list[int], "list[int] | None", Any, bool], int]
 
 
 def quick_total(e: sp.Effect) -> Quick | None:
     """The function giving what a rule gives on some units without allocating it or marking
-    claims (None: buy X get Y and a free item, which have none). Chosen once per rule, when
-    the bundle is compiled; the evaluator uses it for each rule's saving alone."""
+    claims. Chosen once per rule, when the bundle is compiled; the evaluator uses it for each
+    rule's saving alone."""
     if isinstance(e, sp.SpendThreshold):
-        return _threshold_total if e.free_sku is None else None
+        return _threshold_total if e.free_sku is None else _gift_total
+    if isinstance(e, sp.BuyXGetY):
+        return _bxgy_total
     if isinstance(e, sp.AmountOff):
         return _amount_cart_total if e.scope == "cart" else _amount_item_total
     if isinstance(e, sp.PercentOff):
@@ -285,24 +310,38 @@ def quick_total(e: sp.Effect) -> Quick | None:
     return None
 
 
-def cart_total(units: Units, idx: list[int], e: sp.Effect, original: bool) -> int | None:
-    """What a rule gives on its own, without allocating it or marking claims (None: not such
-    a rule). Equal to the sum of what its function allocates."""
+def cart_total(units: Units, idx: list[int], e: sp.Effect, original: bool,
+               get_idx: list[int] | None = None) -> int | None:
+    """What a rule gives on these units, without allocating it or marking claims (None: not
+    such a rule). Equal to the sum of what its function allocates."""
     quick = quick_total(e)
-    return None if quick is None else quick(units, idx, e, original)
+    return None if quick is None else quick(units, idx, get_idx, e, original)
+
+
+def _gift(units: Units, idx: list[int], free_idx: list[int], e: sp.SpendThreshold,
+          original: bool) -> int | None:
+    """The unit a free-item threshold gives (None: none)."""
+    pool = _free(units, free_idx)
+    if not pool:
+        return None
+    gift = min(pool, key=lambda i: (units.left[i], units.line[i], i))
+    spend = _base_sum(units, idx, original) - (
+        _base(units, gift, original) if gift in idx else 0)
+    return gift if spend >= e.threshold_minor else None
+
+
+def _gift_total(units: Units, idx: list[int], free_idx: list[int] | None,
+                e: sp.SpendThreshold, original: bool) -> int:
+    gift = _gift(units, idx, free_idx or [], e, original)
+    return 0 if gift is None else units.left[gift]
 
 
 def spend_threshold(units: Units, idx: list[int], free_idx: list[int], e: sp.SpendThreshold,
                     original: bool) -> Off:
     off: Off = {}
     if e.free_sku is not None:
-        pool = _free(units, free_idx)
-        if not pool:
-            return off
-        gift = min(pool, key=lambda i: (units.left[i], units.line[i], i))
-        spend = _base_sum(units, idx, original) - (
-            _base(units, gift, original) if gift in idx else 0)
-        if spend >= e.threshold_minor:
+        gift = _gift(units, idx, free_idx, e, original)
+        if gift is not None:
             off[gift] = units.left[gift]
             units.claimed[gift] = True
         return off

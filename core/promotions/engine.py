@@ -277,12 +277,10 @@ def _own_units(c: _Candidate) -> list[int]:
 
 
 def _alone(base: Units, c: _Candidate) -> int:
-    # What one rule gives on the untouched cart. Most kinds total it without allocating;
-    # the others (buy X get Y, a free item) mark claims, so they get a private copy of those
-    # (effects never write `left`).
+    # What one rule gives on the untouched cart (no rule has claimed anything yet).
     cr = c.cr
     if cr.quick is not None:
-        return cr.quick(base, c.idx, cr.rule.effect, cr.original)
+        return cr.quick(base, c.idx, c.get_idx, cr.rule.effect, cr.original)
     units = Units(base.line, base.price, base.left, base.countable, base.claimed[:])
     return sum(_gives(units, c).values())
 
@@ -317,7 +315,7 @@ def _slots(base: Units, cands: list[_Candidate]
         # A group is placed where its first rule is, whatever that rule gives.
         group = None if cr.rule.exclusive else groups.setdefault(cr.slot, [])
         quick = cr.quick
-        alone = c.alone = quick(base, c.idx, cr.rule.effect, cr.original) \
+        alone = c.alone = quick(base, c.idx, c.get_idx, cr.rule.effect, cr.original) \
             if quick is not None else _alone(base, c)
         if alone <= 0:
             continue

@@ -144,12 +144,16 @@ claiming_effects = st.one_of(
         st.one_of(st.builds(sp.Tier, st.integers(1, 5), bp),
                   st.builds(sp.Tier, st.integers(1, 5), st.none(), money)),
         min_size=1, max_size=3).map(tuple)),
+    st.builds(sp.BuyXGetY, st.integers(1, 3), st.integers(1, 2), bp,
+              st.sampled_from(["cheapest", "dearest"]),
+              st.none() | st.just(sp.Target(skus=("A",))), st.none() | st.integers(1, 3)),
+    st.builds(sp.SpendThreshold, money, st.just(0), st.just("A")),
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 2_000), st.integers(0, 2_000), st.booleans(),
-                          st.booleans()), min_size=1, max_size=12),
+                          st.booleans(), st.booleans()), min_size=1, max_size=12),
        st.one_of(cart_effects, claiming_effects), st.booleans(), st.integers(1, 4))
 def test_the_quick_total_of_a_rule_is_what_it_allocates(units_drawn, effect, original, per_line):
     """`effects.cart_total` (the evaluator's shortcut for what a rule gives alone) equals the
@@ -159,11 +163,14 @@ def test_the_quick_total_of_a_rule_is_what_it_allocates(units_drawn, effect, ori
     n = len(units_drawn)
     units = fx.Units([k // per_line for k in range(n)], [p for p, *_ in units_drawn],
                      [min(p, left) for p, left, *_ in units_drawn],
-                     [countable for *_, countable, _ in units_drawn],
-                     [claimed for *_, claimed in units_drawn])
+                     [countable for _, _, countable, _, _ in units_drawn],
+                     [claimed for _, _, _, claimed, _ in units_drawn])
     idx = list(range(n))
+    rewards = isinstance(effect, sp.BuyXGetY) and effect.get is not None or \
+        isinstance(effect, sp.SpendThreshold) and effect.free_sku is not None
+    get_idx = [k for k, (*_, reward) in enumerate(units_drawn) if reward] if rewards else None
     claimed_before = units.claimed[:]
-    quick = fx.cart_total(units, idx, effect, original)
+    quick = fx.cart_total(units, idx, effect, original, get_idx)
     assert units.claimed == claimed_before
     if isinstance(effect, sp.PercentOff):
         off = fx.percent_off(units, idx, effect, original)
@@ -175,6 +182,8 @@ def test_the_quick_total_of_a_rule_is_what_it_allocates(units_drawn, effect, ori
         off = fx.mix_match(units, idx, effect)
     elif isinstance(effect, sp.MultiBuy):
         off = fx.multi_buy(units, idx, effect, original)
+    elif isinstance(effect, sp.BuyXGetY):
+        off = fx.buy_x_get_y(units, idx, get_idx, effect, original)
     else:
-        off = fx.spend_threshold(units, idx, [], effect, original)
+        off = fx.spend_threshold(units, idx, get_idx or [], effect, original)
     assert quick == sum(off.values())
