@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import product
+from operator import attrgetter
 
 from core.pricing import line_gross_minor
 from core.promotions.effects import Off, Units
@@ -117,67 +118,58 @@ def _units(lines: Sequence[CartLine]) -> tuple[Units, list[list[int]]]:
     return u, spans
 
 
-# A rule the index hit: the rule, the positions of the lines it targets, the positions of the
-# lines that hold its reward units (None: the rule has none, or it is to look at every line).
-Hit = tuple[CompiledRule, "list[int] | None", "list[int] | None"]
-
-
 @dataclass(slots=True)  # not frozen: built for every hit rule of every evaluation
 class _Candidate:
     cr: CompiledRule
     idx: list[int]              # eligible target units
     get_idx: list[int] | None   # eligible reward units (buy X get Y of another set, free item)
-    alone: int = 0              # what it gives on the untouched cart (set by `_best`)
+    alone: int = 0              # what it gives on the untouched cart (set by `_slots`)
 
 
-def _candidates(hits: Iterable[Hit], lines: Sequence[CartLine], spans: list[list[int]],
+_BY_KEY = attrgetter("cr.key")
+_BY_ALONE = attrgetter("alone")
+
+
+def _matched(cr: CompiledRule, lines: Sequence[CartLine], spans: list[list[int]],
+             every_unit: list[int]) -> _Candidate:
+    """A rule looked at against every line (a cart-wide rule, and the naive evaluator)."""
+    if not cr.skus and not cr.categories:
+        idx = every_unit[:]
+    else:
+        idx = [i for ln, span in zip(lines, spans) if cr.matches(ln.sku, ln.categories)
+               for i in span]
+    get_idx = [i for ln, span in zip(lines, spans) if cr.get_matches(ln.sku, ln.categories)
+               for i in span] if cr.rewards else None
+    return _Candidate(cr, idx, get_idx)
+
+
+def _candidates(hits: Iterable[_Candidate], lines: Sequence[CartLine], units: Units,
                 ctx: Context) -> list[_Candidate]:
     """The hit rules that can apply, each with its eligible units, in application order."""
     now = ctx.now_local
     coupons, segment = ctx.coupons, ctx.segment
     held = any(ln.held_local is not None for ln in lines)
-    every_unit = list(range(sum(len(s) for s in spans)))
-    every_line = list(range(len(lines)))
     out = []
-    for cr, targets, rewards in hits:
+    for c in hits:
+        cr = c.cr
         if cr.coupon_code is not None and cr.coupon_code not in coupons:
             continue
         if cr.segments and segment not in cr.segments:
             continue
-        if targets is None:  # look at every line (the naive path, or a cart-wide rule)
-            if not cr.skus and not cr.categories:
-                targets = every_line
-            else:
-                targets = [k for k in every_line if cr.matches(lines[k].sku, lines[k].categories)]
-            if cr.rewards:
-                rewards = [k for k in every_line
-                           if cr.get_matches(lines[k].sku, lines[k].categories)]
         if not cr.starts <= now < cr.ends:
             # Not in effect now: only on lines scanned while it was, their price lock holding.
             if not held:
                 continue
-            targets = [k for k in targets if (at := lines[k].held_local) is not None
-                       and cr.in_effect(at)]
-            if rewards is not None:
-                rewards = [k for k in rewards if (at := lines[k].held_local) is not None
-                           and cr.in_effect(at)]
-        if targets is every_line:
-            idx = every_unit[:]
-        else:
-            idx = []
-            for k in targets:
-                idx += spans[k]
-        if not idx:
+            ok = {ln.line_id for ln in lines
+                  if ln.held_local is not None and cr.in_effect(ln.held_local)}
+            line = units.line
+            c.idx = [i for i in c.idx if line[i] in ok]
+            if c.get_idx is not None:
+                c.get_idx = [i for i in c.get_idx if line[i] in ok]
+        if not c.idx or cr.rewards and not c.get_idx:
             continue
-        get_idx = None
-        if cr.rewards:
-            get_idx = []
-            for k in rewards or ():
-                get_idx += spans[k]
-            if not get_idx:
-                continue
-        out.append(_Candidate(cr, idx, get_idx))
-    out.sort(key=lambda c: c.cr.key)
+        out.append(c)
+    out.sort(key=_BY_KEY)
     return out
 
 
@@ -337,7 +329,7 @@ def _best(base: Units, cands: list[_Candidate], limit: int
             break
     if size <= EXACT_LIMIT:
         for pick in product(*[[None, *g] for g in groups]):
-            chosen = sorted((c for c in pick if c is not None), key=lambda c: c.cr.key)
+            chosen = sorted((c for c in pick if c is not None), key=_BY_KEY)
             if not chosen:
                 continue
             total, gave = _run(base, chosen)
@@ -347,8 +339,9 @@ def _best(base: Units, cands: list[_Candidate], limit: int
         keep = [g[0] if len(g) == 1 else  # most rules are a group of their own
                 max(g, key=lambda c: (c.alone, -c.cr.rule.priority, -c.cr.order))
                 for g in groups]
-        keep.sort(key=lambda c: (-c.alone, c.cr.key))
-        chosen = sorted(keep[:limit], key=lambda c: c.cr.key)
+        keep.sort(key=_BY_KEY)
+        keep.sort(key=_BY_ALONE, reverse=True)  # the largest savings first, ties in key order
+        chosen = sorted(keep[:limit], key=_BY_KEY)
         states = _trace(_State(base, 0, [], {}), chosen)
         total = states[-1].total
         improved = True
@@ -412,33 +405,38 @@ def evaluate(lines: Sequence[CartLine], active: ActiveRules | None, ctx: Context
     if active is None or not active.rules or not lines:
         return NOTHING
     ordered = _canonical(lines, active)
+    base, spans = _units(ordered)
+    every_unit = list(range(len(base.line)))
+    hits = [_matched(cr, ordered, spans, every_unit) for cr in active.cart_wide]
     # The index says whether a line is a rule's target or holds its reward units, so no
-    # line is matched against a rule again here.
-    hits: dict[int, list] = {}
+    # line is matched against a rule again here; each line's units are added once.
+    found_by_order: dict[int, _Candidate] = {}
     by_sku, by_category = active.by_sku, active.by_category
-    for k, ln in enumerate(ordered):
+    for ln, span in zip(ordered, spans):
+        if not span:
+            continue
         found = by_sku.get(ln.sku, ())
         for cat in ln.categories:
             more = by_category.get(cat)
             if more:
                 found = (*found, *more)
+        last = span[-1]
         for cr, role in found:
-            hit = hits.get(cr.order)
-            if hit is None:
-                hit = hits[cr.order] = [cr, [], None]
+            c = found_by_order.get(cr.order)
+            if c is None:
+                c = found_by_order[cr.order] = _Candidate(cr, [], None)
             if role & TARGET:
-                targets = hit[1]
-                if not targets or targets[-1] != k:
-                    targets.append(k)
+                idx = c.idx
+                if not idx or idx[-1] != last:
+                    idx += span
             if role & REWARD:
-                rewards = hit[2]
-                if rewards is None:
-                    hit[2] = [k]
-                elif rewards[-1] != k:
-                    rewards.append(k)
-    found_hits: list[Hit] = [(cr, None, None) for cr in active.cart_wide]
-    found_hits += hits.values()  # type: ignore[arg-type]
-    return _evaluate(ordered, active, found_hits, ctx)
+                get_idx = c.get_idx
+                if get_idx is None:
+                    c.get_idx = span[:]
+                elif get_idx[-1] != last:
+                    get_idx += span
+    hits += found_by_order.values()
+    return _evaluate(ordered, active, base, hits, ctx)
 
 
 def evaluate_naive(lines: Sequence[CartLine], active: ActiveRules | None, ctx: Context) -> Result:
@@ -447,15 +445,17 @@ def evaluate_naive(lines: Sequence[CartLine], active: ActiveRules | None, ctx: C
     if active is None or not active.rules or not lines:
         return NOTHING
     ordered = _canonical(lines, active)
-    return _evaluate(ordered, active, [(cr, None, None) for cr in active.rules], ctx)
+    base, spans = _units(ordered)
+    every_unit = list(range(len(base.line)))
+    return _evaluate(ordered, active, base,
+                     [_matched(cr, ordered, spans, every_unit) for cr in active.rules], ctx)
 
 
-def _evaluate(ordered: list[CartLine], active: ActiveRules, hits: list[Hit],
-              ctx: Context) -> Result:
+def _evaluate(ordered: list[CartLine], active: ActiveRules, base: Units,
+              hits: list[_Candidate], ctx: Context) -> Result:
     ctx = Context(ctx.store_id, ctx.now_local, ctx.segment,
                   frozenset(normalize_code(c) for c in ctx.coupons))
-    base, spans = _units(ordered)
-    cands = _candidates(hits, ordered, spans, ctx)
+    cands = _candidates(hits, ordered, base, ctx)
     if not cands:
         return Result(active.version, (), 0, {})
     total, gave = _best(base, cands, active.max_promotions_per_cart)
