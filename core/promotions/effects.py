@@ -44,11 +44,14 @@ def _base(units: Units, i: int, original: bool) -> int:
 
 def _base_sum(units: Units, idx: list[int], original: bool) -> int:
     values = units.price if original else units.left
-    return sum([values[i] for i in idx])
+    return sum(map(values.__getitem__, idx))
 
 
 def _pct(amount: int, bp: int) -> int:
-    return div_round_half_up(amount * bp, BP)
+    if amount < 0:
+        return div_round_half_up(amount * bp, BP)
+    quotient, remainder = divmod(amount * bp, BP)  # `div_round_half_up`, inlined: it is hot
+    return quotient + 1 if remainder * 2 >= BP else quotient
 
 
 def _spread(units: Units, idx: list[int], total: int, off: Off) -> None:
@@ -225,7 +228,7 @@ def _amount_item_total(units: Units, idx: list[int], get_idx: list[int] | None,
                        e: sp.AmountOff, original: bool) -> int:
     # Off every unit, never more than is left on it.
     amount, left = e.amount_minor, units.left
-    return sum([min(amount, left[i]) for i in idx])
+    return sum([lft if lft < amount else amount for lft in map(left.__getitem__, idx)])
 
 
 def _percent_item_total(units: Units, idx: list[int], get_idx: list[int] | None,

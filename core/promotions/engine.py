@@ -99,23 +99,29 @@ NOTHING = Result(None, (), 0, {})
 
 
 def _units(lines: Sequence[CartLine]) -> tuple[Units, list[list[int]]]:
-    """The cart's units, and each line's unit indexes (by position)."""
-    u = Units([], [], [], [], [])
+    """The cart's units, line by line in the given order, and each line's unit indexes (by
+    position)."""
+    ids: list[int] = []
+    prices: list[int] = []
+    countable: list[bool] = []
     spans: list[list[int]] = []
     at = 0
     for ln in lines:
         if ln.sold_by == "each" and ln.qty_milli % 1000 == 0:
-            n, price, countable = max(ln.qty_milli // 1000, 0), ln.unit_price_minor, True
+            n = ln.qty_milli // 1000
+            if n <= 0:
+                spans.append([])
+                continue
+            prices += [ln.unit_price_minor] * n
+            countable += [True] * n
         else:
-            n, price, countable = 1, ln.gross_minor, False
-        spans.append(list(range(at, at + n)))
+            n = 1
+            prices.append(ln.gross_minor)
+            countable.append(False)
+        ids += [ln.line_id] * n
+        spans.append(list(range(at, at + n)) if n > 1 else [at])
         at += n
-        u.line.extend([ln.line_id] * n)
-        u.price.extend([price] * n)
-        u.countable.extend([countable] * n)
-    u.left = u.price[:]
-    u.claimed = [False] * at
-    return u, spans
+    return Units(ids, prices, prices[:], countable, [False] * at), spans
 
 
 @dataclass(slots=True)  # not frozen: built for every hit rule of every evaluation
