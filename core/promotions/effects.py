@@ -105,11 +105,13 @@ def fixed_price(units: Units, idx: list[int], e: sp.FixedPrice) -> Off:
 
 
 def _free(units: Units, idx: list[int]) -> list[int]:
-    return [i for i in idx if units.countable[i] and not units.claimed[i] and units.left[i] > 0]
+    countable, claimed, left = units.countable, units.claimed, units.left
+    return [i for i in idx if countable[i] and not claimed[i] and left[i] > 0]
 
 
 def _dearest_first(units: Units, idx: list[int]) -> list[int]:
-    return sorted(idx, key=lambda i: (-units.price[i], units.line[i], i))
+    price, line = units.price, units.line
+    return sorted(idx, key=lambda i: (-price[i], line[i], i))
 
 
 def _reward(units: Units, rewarded: list[int], paid: list[int], bp: int, original: bool,
@@ -174,7 +176,8 @@ def _bxgy_total(units: Units, idx: list[int], get_idx: list[int] | None,
 
 def mix_match(units: Units, idx: list[int], e: sp.MixMatch) -> Off:
     off: Off = {}
-    pool = sorted(_free(units, idx), key=lambda i: (-units.left[i], units.line[i], i))
+    left, line = units.left, units.line
+    pool = sorted(_free(units, idx), key=lambda i: (-left[i], line[i], i))
     groups = min(len(pool) // e.qty, e.max_applications if e.max_applications is not None
                  else 1 << 30)
     for g in range(groups):
@@ -188,13 +191,21 @@ def mix_match(units: Units, idx: list[int], e: sp.MixMatch) -> Off:
     return off
 
 
+def _tier(e: sp.MultiBuy, qty: int) -> sp.Tier | None:
+    """The highest tier `qty` units reach (of equal ones, the first listed)."""
+    tier = None
+    for t in e.tiers:
+        if t.min_qty <= qty and (tier is None or t.min_qty > tier.min_qty):
+            tier = t
+    return tier
+
+
 def multi_buy(units: Units, idx: list[int], e: sp.MultiBuy, original: bool) -> Off:
     off: Off = {}
     pool = _free(units, idx)
-    reached = [t for t in e.tiers if t.min_qty <= len(pool)]
-    if not reached:
+    tier = _tier(e, len(pool))
+    if tier is None:
         return off
-    tier = max(reached, key=lambda t: t.min_qty)
     for i in pool:
         if tier.percent_bp is not None:
             d = min(_pct(_base(units, i, original), tier.percent_bp), units.left[i])
@@ -275,10 +286,9 @@ def _mix_match_total(units: Units, idx: list[int], get_idx: list[int] | None,
 def _multi_buy_total(units: Units, idx: list[int], get_idx: list[int] | None,
                      e: sp.MultiBuy, original: bool) -> int:
     pool = _free(units, idx)
-    reached = [t for t in e.tiers if t.min_qty <= len(pool)]
-    if not reached:
+    tier = _tier(e, len(pool))
+    if tier is None:
         return 0
-    tier = max(reached, key=lambda t: t.min_qty)
     left = units.left
     if tier.percent_bp is not None:
         base, bp = units.price if original else left, tier.percent_bp
@@ -327,7 +337,8 @@ def _gift(units: Units, idx: list[int], free_idx: list[int], e: sp.SpendThreshol
     pool = _free(units, free_idx)
     if not pool:
         return None
-    gift = min(pool, key=lambda i: (units.left[i], units.line[i], i))
+    left, line = units.left, units.line
+    gift = min(pool, key=lambda i: (left[i], line[i], i))
     spend = _base_sum(units, idx, original) - (
         _base(units, gift, original) if gift in idx else 0)
     return gift if spend >= e.threshold_minor else None
