@@ -187,3 +187,23 @@ def test_the_quick_total_of_a_rule_is_what_it_allocates(units_drawn, effect, ori
     else:
         off = fx.spend_threshold(units, idx, get_idx or [], effect, original)
     assert quick == sum(off.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(bundles(st.integers(2, 12)), carts())
+def test_dropping_a_rule_reruns_only_what_it_changes(bundle, lines):
+    """The greedy choice tries dropping each chosen rule by re-running only the later rules
+    whose units the drop changed; that total is the one a full re-run without it gives."""
+    from core.promotions import engine as en
+    rules, _ = bundle
+    rules_active = active(*rules)
+    ordered = en._canonical(lines, rules_active)
+    base, spans = en._units(ordered)
+    every_unit = list(range(len(base.line)))
+    cands = en._candidates([en._matched(cr, ordered, spans, every_unit)
+                            for cr in rules_active.rules], ordered, base, ctx())
+    states = en._trace(en._State(base, 0, [], {}), cands)
+    assert (states[-1].total, states[-1].gave) == en._run(base, cands)
+    for k in range(len(cands)):
+        without = cands[:k] + cands[k + 1:]
+        assert en._total_without(states, cands, k) == en._run(base, without)[0]
