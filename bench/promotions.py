@@ -161,6 +161,13 @@ def comparable(result) -> tuple:
     return dataclasses.astuple(result)
 
 
+def speedup(before: dict, after: dict) -> str:
+    def x(key: str) -> str:
+        return f"{before[key] / max(after[key], 1e-9):.2f}x"
+    return (f"{x('cpu_p50_ms')} faster at CPU p50, {x('cpu_p99_ms')} at CPU p99; "
+            f"wall {x('p50_ms')} / {x('p99_ms')}")
+
+
 def run_seed(args, seed: int, other) -> dict:
     rnd = random.Random(seed)
     rules = make_rules(rnd, args.rules, args.skus, args.categories)
@@ -195,6 +202,9 @@ def run_seed(args, seed: int, other) -> dict:
         m = summary(times, cpu)
         print(f"  {name:8} wall p50 {m['p50_ms']} ms  p99 {m['p99_ms']} ms  max {m['max_ms']} ms; "
               f"cpu p50 {m['cpu_p50_ms']} ms  p99 {m['cpu_p99_ms']} ms  ({m['n']} evaluations)")
+    if other is not None:
+        print(f"  this tree against {args.against}: "
+              f"{speedup(summary(*raw['against']), summary(*raw['indexed']))}")
     print(f"  same results: {same}")
     return {"rules": len(rules), "compile_ms": round(compile_ms, 1), "raw": raw, "same": same,
             "applied": applied}
@@ -228,13 +238,10 @@ def main() -> int:
     if len(runs) > 1:
         print(f"all seeds {','.join(map(str, seeds))}:")
         for name, m in pooled.items():
-            print(f"  {name:8} wall p50 {m['p50_ms']} ms  p99 {m['p99_ms']} ms; "
-                  f"cpu p50 {m['cpu_p50_ms']} ms  p99 {m['cpu_p99_ms']} ms  ({m['n']} evaluations)")
+            print(f"  {name:8} wall p50 {m['p50_ms']} ms  p99 {m['p99_ms']} ms; cpu p50 "
+                  f"{m['cpu_p50_ms']} ms  p99 {m['cpu_p99_ms']} ms  ({m['n']} evaluations)")
     if other is not None:
-        a = pooled["against"]
-        print(f"against {args.against}: this tree is {a['cpu_p50_ms'] / indexed['cpu_p50_ms']:.2f}x "
-              f"at CPU p50, {a['cpu_p99_ms'] / indexed['cpu_p99_ms']:.2f}x at CPU p99, "
-              f"{a['p50_ms'] / indexed['p50_ms']:.2f}x / {a['p99_ms'] / indexed['p99_ms']:.2f}x wall")
+        print(f"against {args.against}: {speedup(pooled['against'], indexed)}")
     print(f"same results: {same}; speed-up at p99: "
           f"{naive['p99_ms'] / max(indexed['p99_ms'], 1e-9):.1f}x; target p99 < 5 ms: "
           f"{'met' if indexed['p99_ms'] < 5 else 'NOT met'} (wall), "
