@@ -18,6 +18,13 @@ How it decides (docs/promotions.md says it for a customer):
    alone), the largest savings up to the maximum, and any rule whose removal saves more is
    dropped.
 
+What keeps it cheap (the lane runs it on every cart change, ~100 lines against thousands of
+rules): what a rule needs that does not depend on the cart is decided once when the bundle is
+compiled (`CompiledRule`); the index says whether a line is a rule's target or holds its reward
+units, so no line is matched again; a rule's saving alone is totalled without allocating it;
+and trying to drop a rule re-runs only the later rules whose units the drop changed
+(`_total_without`), the others giving what they gave in the trace of the chosen rules.
+
 Guarantees (tests/core/promotions): Σ allocations == each promotion's discount; no line's
 discount is negative or above its gross; the result does not depend on line order and is the
 same when evaluated again; two rules of one group, or an exclusive rule and another, never
