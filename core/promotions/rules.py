@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from core.promotions import effects
+from core.promotions.effects import GIVES, Give, Quick, quick_total
 from schemas import promotions as sp
 
 _NEVER_BEFORE = datetime.min
@@ -47,8 +47,8 @@ class CompiledRule:
     original: bool                 # percentages of the original price (`base="original"`)
     slot: str                      # its group; a rule without one is a group of its own
     kind: str                      # the effect's tag
-    give: effects.Give = field(repr=False)
-    quick: effects.Quick | None = field(repr=False)  # its total without allocating or claiming
+    give: Give = field(repr=False)
+    quick: Quick | None = field(repr=False)  # its total without allocating or claiming
     segments: tuple[str, ...] = ()
 
     @property
@@ -184,7 +184,7 @@ def _compile(rule: sp.Rule, order: int) -> CompiledRule:
         threshold=isinstance(e, sp.SpendThreshold), original=rule.base == "original",
         slot=rule.group if rule.group is not None else "\0" + rule.rule_id,
         kind=type(e).__struct_config__.tag,  # type: ignore[attr-defined]
-        give=effects.GIVES[type(e)], quick=effects.quick_total(e),
+        give=GIVES[type(e)], quick=quick_total(e),
         segments=rule.segments,
     )
 
