@@ -18,6 +18,13 @@ How it decides (docs/promotions.md says it for a customer):
    alone), the largest savings up to the maximum, and any rule whose removal saves more is
    dropped.
 
+What keeps it cheap (the lane runs it on every cart change, ~100 lines against thousands of
+rules): what a rule needs that does not depend on the cart is decided once when the bundle is
+compiled (`CompiledRule`); the index says whether a line is a rule's target or holds its reward
+units, so no line is matched again; a rule's saving alone is totalled without allocating it;
+and trying to drop a rule re-runs only the later rules whose units the drop changed
+(`_total_without`), the others giving what they gave in the trace of the chosen rules.
+
 Guarantees (tests/core/promotions): Σ allocations == each promotion's discount; no line's
 discount is negative or above its gross; the result does not depend on line order and is the
 same when evaluated again; two rules of one group, or an exclusive rule and another, never
@@ -30,16 +37,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import product
+from operator import attrgetter
 
 from core.pricing import line_gross_minor
-from core.promotions import effects
 from core.promotions.effects import Off, Units
-from core.promotions.rules import ActiveRules, CompiledRule, normalize_code
-from schemas import promotions as sp
-from schemas.promotions import Effect
+from core.promotions.rules import REWARD, TARGET, ActiveRules, CompiledRule, normalize_code
 
 EXACT_LIMIT = 256
-QTY_KINDS = (sp.FixedPrice, sp.BuyXGetY, sp.MixMatch, sp.MultiBuy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,20 +105,30 @@ NOTHING = Result(None, (), 0, {})
 # --- the cart as units ------------------------------------------------------------------------
 
 
-def _units(lines: Sequence[CartLine]) -> Units:
-    u = Units([], [], [], [], [])
+def _units(lines: Sequence[CartLine]) -> tuple[Units, list[list[int]]]:
+    """The cart's units, line by line in the given order, and each line's unit indexes (by
+    position)."""
+    ids: list[int] = []
+    prices: list[int] = []
+    countable: list[bool] = []
+    spans: list[list[int]] = []
+    at = 0
     for ln in lines:
         if ln.sold_by == "each" and ln.qty_milli % 1000 == 0:
-            n, price, countable = ln.qty_milli // 1000, ln.unit_price_minor, True
+            n = ln.qty_milli // 1000
+            if n <= 0:
+                spans.append([])
+                continue
+            prices += [ln.unit_price_minor] * n
+            countable += [True] * n
         else:
-            n, price, countable = 1, ln.gross_minor, False
-        for _ in range(max(n, 0)):
-            u.line.append(ln.line_id)
-            u.price.append(price)
-            u.left.append(price)
-            u.countable.append(countable)
-            u.claimed.append(False)
-    return u
+            n = 1
+            prices.append(ln.gross_minor)
+            countable.append(False)
+        ids += [ln.line_id] * n
+        spans.append(list(range(at, at + n)) if n > 1 else [at])
+        at += n
+    return Units(ids, prices, prices[:], countable, [False] * at), spans
 
 
 @dataclass(slots=True)  # not frozen: built for every hit rule of every evaluation
@@ -122,87 +136,70 @@ class _Candidate:
     cr: CompiledRule
     idx: list[int]              # eligible target units
     get_idx: list[int] | None   # eligible reward units (buy X get Y of another set, free item)
-    key: tuple[int, int]        # application order: priority (higher first), bundle order
-    claims: bool                # a quantity rule: it marks the units it uses
-    alone: int = 0              # what it gives on the untouched cart (set by `_best`)
+    alone: int = 0              # what it gives on the untouched cart (set by `_slots`)
 
 
-def _eligible(cr: CompiledRule, lines: Sequence[CartLine], positions: Sequence[int],
-              starts: list[int], counts: list[int], moments: list[datetime | None],
-              reward: bool
-              ) -> list[int]:
-    out: list[int] = []
-    in_effect = cr.in_effect
-    now_ok = in_effect(moments[-1])  # the common case: no line's scan time is asked
-    every = not reward and not cr.skus and not cr.categories
-    if now_ok and every and len(positions) == len(lines):
-        return list(range(starts[-1] + counts[-1])) if lines else out
-    match = cr.get_matches if reward else cr.matches
-    for k in positions:
-        if not now_ok and (moments[k] is None or not in_effect(moments[k])):
-            continue
-        ln = lines[k]
-        if every or match(ln.sku, ln.categories):
-            n = counts[k]
-            if n == 1:
-                out.append(starts[k])
-            elif n:
-                out.extend(range(starts[k], starts[k] + n))
-    return out
+_BY_KEY = attrgetter("cr.key")
+_BY_ALONE = attrgetter("alone")
 
 
-def _candidates(rules: Iterable[tuple[CompiledRule, Sequence[int]]], lines: Sequence[CartLine],
+def _matched(cr: CompiledRule, lines: Sequence[CartLine], spans: list[list[int]],
+             every_unit: list[int]) -> _Candidate:
+    """A rule looked at against every line (a cart-wide rule, and the naive evaluator)."""
+    if not cr.skus and not cr.categories:
+        idx = every_unit[:]
+    else:
+        idx = [i for ln, span in zip(lines, spans) if cr.matches(ln.sku, ln.categories)
+               for i in span]
+    get_idx = [i for ln, span in zip(lines, spans) if cr.get_matches(ln.sku, ln.categories)
+               for i in span] if cr.rewards else None
+    return _Candidate(cr, idx, get_idx)
+
+
+def _candidates(hits: Iterable[_Candidate], lines: Sequence[CartLine], units: Units,
                 ctx: Context) -> list[_Candidate]:
-    """`rules`: each rule with the positions of the lines it may touch (the index's hits)."""
-    starts, counts, at = [], [], 0
-    for ln in lines:
-        n = ln.qty_milli // 1000 if ln.sold_by == "each" and ln.qty_milli % 1000 == 0 else 1
-        starts.append(at)
-        counts.append(max(n, 0))
-        at += max(n, 0)
-    moments: list[datetime | None] = [ln.held_local for ln in lines]
-    moments.append(ctx.now_local)
+    """The hit rules that can apply, each with its eligible units, in application order."""
+    now = ctx.now_local
+    coupons, segment = ctx.coupons, ctx.segment
+    held = any(ln.held_local is not None for ln in lines)
     out = []
-    for cr, positions in rules:
-        r = cr.rule
-        if cr.coupon_code is not None and cr.coupon_code not in ctx.coupons:
+    for c in hits:
+        cr = c.cr
+        if cr.coupon_code is not None and cr.coupon_code not in coupons:
             continue
-        if r.segments and ctx.segment not in r.segments:
+        if cr.segments and segment not in cr.segments:
             continue
-        idx = _eligible(cr, lines, positions, starts, counts, moments, reward=False)
-        if not idx:
-            continue
-        e = r.effect
-        get_idx = None
-        if isinstance(e, sp.BuyXGetY) and e.get is not None or \
-                isinstance(e, sp.SpendThreshold) and e.free_sku is not None:
-            get_idx = _eligible(cr, lines, positions, starts, counts, moments, reward=True)
-            if not get_idx:
+        if not cr.starts <= now < cr.ends:
+            # Not in effect now: only on lines scanned while it was, their price lock holding.
+            if not held:
                 continue
-        claims = isinstance(e, QTY_KINDS) or isinstance(e, sp.SpendThreshold) and \
-            e.free_sku is not None
-        out.append(_Candidate(cr, idx, get_idx, (-r.priority, cr.order), claims))
-    out.sort(key=lambda c: c.key)
+            ok = {ln.line_id for ln in lines
+                  if ln.held_local is not None and cr.in_effect(ln.held_local)}
+            line = units.line
+            c.idx = [i for i in c.idx if line[i] in ok]
+            if c.get_idx is not None:
+                c.get_idx = [i for i in c.get_idx if line[i] in ok]
+        if not c.idx or cr.rewards and not c.get_idx:
+            continue
+        out.append(c)
+    out.sort(key=_BY_KEY)
     return out
-
-
-_GIVES = {
-    sp.PercentOff: lambda u, c, e, o: effects.percent_off(u, c.idx, e, o),
-    sp.AmountOff: lambda u, c, e, o: effects.amount_off(u, c.idx, e),
-    sp.FixedPrice: lambda u, c, e, o: effects.fixed_price(u, c.idx, e),
-    sp.BuyXGetY: lambda u, c, e, o: effects.buy_x_get_y(u, c.idx, c.get_idx, e, o),
-    sp.MixMatch: lambda u, c, e, o: effects.mix_match(u, c.idx, e),
-    sp.MultiBuy: lambda u, c, e, o: effects.multi_buy(u, c.idx, e, o),
-    sp.SpendThreshold: lambda u, c, e, o: effects.spend_threshold(u, c.idx, c.get_idx or [],
-                                                                  e, o),
-}
-assert set(_GIVES) == set(Effect.__args__), "every effect kind has its function"  # type: ignore[attr-defined]
 
 
 def _gives(units: Units, c: _Candidate) -> Off:
     """One rule on `units` (claims are marked in place); the discount per unit."""
-    e = c.cr.rule.effect
-    return _GIVES[type(e)](units, c, e, c.cr.rule.base == "original")
+    cr = c.cr
+    return cr.give(units, c.idx, c.get_idx, cr.rule.effect, cr.original)
+
+
+def _apply(units: Units, c: _Candidate) -> Off:
+    """One rule on `units`, in place: claims marked and what it gives taken off `left`."""
+    off = _gives(units, c)
+    left = units.left
+    for i, d in off.items():
+        assert 0 < d <= left[i], (c.cr.rule_id, i, d, left[i])
+        left[i] -= d
+    return off
 
 
 def _run(base: Units, chosen: Sequence[_Candidate]) -> tuple[int, list[tuple[_Candidate, Off]]]:
@@ -210,23 +207,85 @@ def _run(base: Units, chosen: Sequence[_Candidate]) -> tuple[int, list[tuple[_Ca
     units = base.copy()
     total, gave = 0, []
     for c in chosen:
-        off = _gives(units, c)
-        if not off:
-            continue
-        for i, d in off.items():
-            assert 0 < d <= units.left[i], (c.cr.rule_id, i, d, units.left[i])
-            units.left[i] -= d
-        total += sum(off.values())
-        gave.append((c, off))
+        off = _apply(units, c)
+        if off:
+            total += sum(off.values())
+            gave.append((c, off))
     return total, gave
 
 
+@dataclass(slots=True)
+class _State:
+    """The cart after a prefix of the chosen rules: what they left and gave, and what the
+    last of them gave (`off`)."""
+
+    units: Units
+    total: int
+    gave: list[tuple[_Candidate, Off]]
+    off: Off
+
+
+def _trace(start: _State, chosen: Sequence[_Candidate]) -> list[_State]:
+    """`start`, then the state after each rule of `chosen` applied in turn (`start` untouched):
+    `_run` that keeps every prefix."""
+    states = [start]
+    units, total, gave = start.units.copy(), start.total, start.gave
+    for c in chosen:
+        off = _apply(units, c)
+        if off:
+            total += sum(off.values())
+            gave = [*gave, (c, off)]
+        states.append(_State(units.copy(), total, gave, off))
+    return states
+
+
+def _total_without(states: list[_State], chosen: Sequence[_Candidate], k: int) -> int:
+    """What `chosen` without its rule k gives: `_run` of that list, re-running only what
+    dropping k changes. `states` is the trace of `chosen`.
+
+    A rule reads and writes only its own units (target and reward). Kept in step with the
+    trace: the units whose state differs from it at this point (`dirty`, their values in
+    `left` and `claimed`). A later rule none of whose units is dirty gives what it gave in
+    the trace, and leaves its units as there; any other runs again on the trace's state with
+    the dirty units put back, and its units are compared with the trace after it."""
+    left: dict[int, int] = {}
+    claimed: dict[int, bool] = {}
+    before, after = states[k].units, states[k + 1].units
+    for i in _own_units(chosen[k]):  # undo rule k
+        if before.left[i] != after.left[i] or before.claimed[i] != after.claimed[i]:
+            left[i], claimed[i] = before.left[i], before.claimed[i]
+    total = states[k].total
+    for j in range(k + 1, len(chosen)):
+        c = chosen[j]
+        if not left or left.keys().isdisjoint(c.idx) and (
+                c.get_idx is None or left.keys().isdisjoint(c.get_idx)):
+            off = states[j + 1].off
+        else:
+            units = states[j].units.copy()
+            for i, v in left.items():
+                units.left[i] = v
+                units.claimed[i] = claimed[i]
+            off = _apply(units, c)
+            traced = states[j + 1].units
+            for i in _own_units(c):
+                if units.left[i] != traced.left[i] or units.claimed[i] != traced.claimed[i]:
+                    left[i], claimed[i] = units.left[i], units.claimed[i]
+                elif i in left:
+                    del left[i], claimed[i]
+        if off:
+            total += sum(off.values())
+    return total
+
+
+def _own_units(c: _Candidate) -> list[int]:
+    return c.idx if c.get_idx is None else [*c.idx, *c.get_idx]
+
+
 def _alone(base: Units, c: _Candidate) -> int:
-    # What one rule gives on the untouched cart: no rule ran before it, so only a quantity
-    # rule's claims need a private copy (effects never write `left`).
-    if not c.claims:
-        quick = effects.cart_total(base, c.idx, c.cr.rule.effect, c.cr.rule.base == "original")
-        return quick if quick is not None else sum(_gives(base, c).values())
+    # What one rule gives on the untouched cart (no rule has claimed anything yet).
+    cr = c.cr
+    if cr.quick is not None:
+        return cr.quick(base, c.idx, c.get_idx, cr.rule.effect, cr.original)
     units = Units(base.line, base.price, base.left, base.countable, base.claimed[:])
     return sum(_gives(units, c).values())
 
@@ -249,29 +308,32 @@ class _Neg(str):
         return str.__lt__(self, other)
 
 
-def _slots(cands: list[_Candidate]) -> tuple[list[list[_Candidate]], list[_Candidate]]:
-    """Stackable rules by group (a rule without a group is a group of one), and the
-    exclusive rules (each an alternative on its own)."""
+def _slots(base: Units, cands: list[_Candidate]
+           ) -> tuple[list[list[_Candidate]], list[_Candidate]]:
+    """The rules that give something alone (`alone` set on each): the stackable ones by group
+    (a rule without a group is a group of one), and the exclusive ones (each an alternative on
+    its own)."""
     groups: dict[str, list[_Candidate]] = {}
     exclusive = []
     for c in cands:
-        r = c.cr.rule
-        if r.exclusive:
+        cr = c.cr
+        # A group is placed where its first rule is, whatever that rule gives.
+        group = None if cr.rule.exclusive else groups.setdefault(cr.slot, [])
+        quick = cr.quick
+        alone = c.alone = quick(base, c.idx, c.get_idx, cr.rule.effect, cr.original) \
+            if quick is not None else _alone(base, c)
+        if alone <= 0:
+            continue
+        if group is None:
             exclusive.append(c)
         else:
-            groups.setdefault(r.group if r.group is not None else "\0" + r.rule_id, []).append(c)
-    return list(groups.values()), exclusive
+            group.append(c)
+    return [g for g in groups.values() if g], exclusive
 
 
 def _best(base: Units, cands: list[_Candidate], limit: int
           ) -> tuple[int, list[tuple[_Candidate, Off]]]:
-    groups, exclusive = _slots(cands)
-    for c in cands:
-        c.alone = _alone(base, c)
-    cands = [c for c in cands if c.alone > 0]
-    groups = [[c for c in g if c.alone > 0] for g in groups]
-    groups = [g for g in groups if g]
-    exclusive = [c for c in exclusive if c.alone > 0]
+    groups, exclusive = _slots(base, cands)
     options: list[tuple[int, list[tuple[_Candidate, Off]]]] = [_run(base, [c]) for c in exclusive]
     size = 1
     for g in groups:
@@ -280,7 +342,7 @@ def _best(base: Units, cands: list[_Candidate], limit: int
             break
     if size <= EXACT_LIMIT:
         for pick in product(*[[None, *g] for g in groups]):
-            chosen = sorted((c for c in pick if c is not None), key=lambda c: c.key)
+            chosen = sorted((c for c in pick if c is not None), key=_BY_KEY)
             if not chosen:
                 continue
             total, gave = _run(base, chosen)
@@ -290,24 +352,30 @@ def _best(base: Units, cands: list[_Candidate], limit: int
         keep = [g[0] if len(g) == 1 else  # most rules are a group of their own
                 max(g, key=lambda c: (c.alone, -c.cr.rule.priority, -c.cr.order))
                 for g in groups]
-        keep.sort(key=lambda c: (-c.alone, c.key))
-        chosen = sorted(keep[:limit], key=lambda c: c.key)
-        total, gave = _run(base, chosen)
+        keep.sort(key=_BY_KEY)
+        keep.sort(key=_BY_ALONE, reverse=True)  # the largest savings first, ties in key order
+        chosen = sorted(keep[:limit], key=_BY_KEY)
+        states = _trace(_State(base, 0, [], {}), chosen)
+        total = states[-1].total
         improved = True
         while improved and len(chosen) > 1:  # drop a rule that costs others more than it gives
             improved = False
             # Only a rule that claims units, or one before a spend threshold (it lowers the
             # spend), can cost the others more than it gives; no other is worth trying.
-            last_threshold = max((k for k, c in enumerate(chosen)
-                                  if isinstance(c.cr.rule.effect, sp.SpendThreshold)),
+            last_threshold = max((k for k, c in enumerate(chosen) if c.cr.threshold),
                                  default=-1)
             for k in range(len(chosen)):
-                if not (chosen[k].claims or k < last_threshold):
+                if not (chosen[k].cr.claims or k < last_threshold):
                     continue
-                t2, g2 = _run(base, chosen[:k] + chosen[k + 1:])
+                t2 = _total_without(states, chosen, k)
                 if t2 > total:
-                    chosen, total, gave, improved = chosen[:k] + chosen[k + 1:], t2, g2, True
+                    # The rules before k give what they gave: trace only those after it.
+                    chosen = chosen[:k] + chosen[k + 1:]
+                    states = states[:k] + _trace(states[k], chosen[k:])
+                    assert states[-1].total == t2
+                    total, improved = t2, True
                     break
+        gave = states[-1].gave
         options.append((total, gave))
     if not options:
         return 0, []
@@ -326,11 +394,11 @@ def _result(version: int, base: Units, lines: Sequence[CartLine], total: int,
             per_line[line_id] = per_line.get(line_id, 0) + d
         r = c.cr.rule
         applied.append(Applied(
-            rule_id=r.rule_id, name=r.name, kind=type(r.effect).__struct_config__.tag,  # type: ignore[attr-defined]
+            rule_id=r.rule_id, name=r.name, kind=c.cr.kind,
             coupon_code=c.cr.coupon_code, discount_minor=sum(off.values()),
             lines=tuple(LineAllocation(k, by_line[k]) for k in sorted(by_line))))
-    gross = {ln.line_id: ln.gross_minor for ln in lines}
-    assert all(0 <= d <= gross[k] for k, d in per_line.items())
+    line_of = {ln.line_id: ln for ln in lines}
+    assert all(0 <= d <= line_of[k].gross_minor for k, d in per_line.items())
     assert sum(per_line.values()) == total
     return Result(version, tuple(applied), total, per_line)
 
@@ -350,20 +418,38 @@ def evaluate(lines: Sequence[CartLine], active: ActiveRules | None, ctx: Context
     if active is None or not active.rules or not lines:
         return NOTHING
     ordered = _canonical(lines, active)
-    every = range(len(ordered))
-    hits: dict[int, tuple[CompiledRule, Sequence[int]]] = {
-        cr.order: (cr, every) for cr in active.cart_wide}
-    for k, ln in enumerate(ordered):
-        found = list(active.by_sku.get(ln.sku, ()))
+    base, spans = _units(ordered)
+    every_unit = list(range(len(base.line)))
+    hits = [_matched(cr, ordered, spans, every_unit) for cr in active.cart_wide]
+    # The index says whether a line is a rule's target or holds its reward units, so no
+    # line is matched against a rule again here; each line's units are added once.
+    found_by_order: dict[int, _Candidate] = {}
+    by_sku, by_category = active.by_sku, active.by_category
+    for ln, span in zip(ordered, spans):
+        if not span:
+            continue
+        found = by_sku.get(ln.sku, ())
         for cat in ln.categories:
-            found.extend(active.by_category.get(cat, ()))
-        for cr in found:
-            entry = hits.get(cr.order)
-            if entry is None:
-                hits[cr.order] = (cr, [k])
-            elif entry[1] is not every and entry[1][-1] != k:
-                entry[1].append(k)  # type: ignore[attr-defined]
-    return _evaluate(ordered, active, [hits[o] for o in sorted(hits)], ctx)
+            more = by_category.get(cat)
+            if more:
+                found = (*found, *more)
+        last = span[-1]
+        for cr, role in found:
+            c = found_by_order.get(cr.order)
+            if c is None:
+                c = found_by_order[cr.order] = _Candidate(cr, [], None)
+            if role & TARGET:
+                idx = c.idx
+                if not idx or idx[-1] != last:
+                    idx += span
+            if role & REWARD:
+                get_idx = c.get_idx
+                if get_idx is None:
+                    c.get_idx = span[:]
+                elif get_idx[-1] != last:
+                    get_idx += span
+    hits += found_by_order.values()
+    return _evaluate(ordered, active, base, hits, ctx)
 
 
 def evaluate_naive(lines: Sequence[CartLine], active: ActiveRules | None, ctx: Context) -> Result:
@@ -372,18 +458,18 @@ def evaluate_naive(lines: Sequence[CartLine], active: ActiveRules | None, ctx: C
     if active is None or not active.rules or not lines:
         return NOTHING
     ordered = _canonical(lines, active)
-    every = range(len(ordered))
-    return _evaluate(ordered, active, [(cr, every) for cr in active.rules], ctx)
+    base, spans = _units(ordered)
+    every_unit = list(range(len(base.line)))
+    return _evaluate(ordered, active, base,
+                     [_matched(cr, ordered, spans, every_unit) for cr in active.rules], ctx)
 
 
-def _evaluate(ordered: list[CartLine], active: ActiveRules,
-              rules: list[tuple[CompiledRule, Sequence[int]]],
-              ctx: Context) -> Result:
+def _evaluate(ordered: list[CartLine], active: ActiveRules, base: Units,
+              hits: list[_Candidate], ctx: Context) -> Result:
     ctx = Context(ctx.store_id, ctx.now_local, ctx.segment,
                   frozenset(normalize_code(c) for c in ctx.coupons))
-    cands = _candidates(rules, ordered, ctx)
+    cands = _candidates(hits, ordered, base, ctx)
     if not cands:
         return Result(active.version, (), 0, {})
-    base = _units(ordered)
     total, gave = _best(base, cands, active.max_promotions_per_cart)
     return _result(active.version, base, ordered, total, gave)

@@ -3,7 +3,9 @@ once, and an index from SKU and category to the rules that can touch them, so a 
 the rules its own lines name instead of every rule in the bundle.
 
 `ActiveRules` is immutable and built once per bundle (the edge keeps one per active bundle; HQ
-one per simulated bundle and store).
+one per simulated bundle and store). What a rule's evaluation would otherwise decide on every
+cart (its application order, whether it claims units or needs reward units, its effect's
+function, its group) is decided here once, on `CompiledRule`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from core.promotions.effects import GIVES, Give, Quick, quick_total
 from schemas import promotions as sp
 
 _NEVER_BEFORE = datetime.min
@@ -36,6 +39,17 @@ class CompiledRule:
     get_skus: frozenset[str]
     get_categories: frozenset[str]
     coupon_code: str | None
+    # Decided once here rather than on every evaluation:
+    key: tuple[int, int]           # application order: priority (higher first), bundle order
+    claims: bool                   # a quantity rule (or a free item): it marks the units it uses
+    rewards: bool                  # gives reward units of its own set (`get`, `free_sku`)
+    threshold: bool                # a spend threshold (what an earlier rule gives lowers it)
+    original: bool                 # percentages of the original price (`base="original"`)
+    slot: str                      # its group; a rule without one is a group of its own
+    kind: str                      # the effect's tag
+    give: Give = field(repr=False)
+    quick: Quick | None = field(repr=False)  # its total without allocating or claiming
+    segments: tuple[str, ...] = ()
 
     @property
     def rule_id(self) -> str:
@@ -128,6 +142,9 @@ def validate_bundle(bundle: sp.Bundle) -> None:
         validate(rule)
 
 
+TARGET, REWARD = 1, 2  # what an index entry says a SKU or category is to its rule
+
+
 @dataclass(frozen=True)
 class ActiveRules:
     """The rules of one bundle that can apply in one store, indexed."""
@@ -135,8 +152,9 @@ class ActiveRules:
     version: int
     max_promotions_per_cart: int
     rules: tuple[CompiledRule, ...]
-    by_sku: dict[str, tuple[CompiledRule, ...]] = field(repr=False)
-    by_category: dict[str, tuple[CompiledRule, ...]] = field(repr=False)
+    # SKU or category -> the rules it is a target of (`TARGET`), a reward of (`REWARD`), or both.
+    by_sku: dict[str, tuple[tuple[CompiledRule, int], ...]] = field(repr=False)
+    by_category: dict[str, tuple[tuple[CompiledRule, int], ...]] = field(repr=False)
     cart_wide: tuple[CompiledRule, ...] = field(repr=False)
     sku_categories: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     # Some rule is for customer segments only: the caller must say who the cart is for.
@@ -147,8 +165,13 @@ class ActiveRules:
 
 
 def _compile(rule: sp.Rule, order: int) -> CompiledRule:
-    get = getattr(rule.effect, "get", None)
-    free_sku = getattr(rule.effect, "free_sku", None)
+    e = rule.effect
+    get = getattr(e, "get", None)
+    free_sku = getattr(e, "free_sku", None)
+    rewards = isinstance(e, sp.BuyXGetY) and get is not None or \
+        isinstance(e, sp.SpendThreshold) and free_sku is not None
+    claims = isinstance(e, (sp.FixedPrice, sp.BuyXGetY, sp.MixMatch, sp.MultiBuy)) or \
+        isinstance(e, sp.SpendThreshold) and free_sku is not None
     return CompiledRule(
         rule=rule, order=order,
         starts=parse_local(rule.starts_local) if rule.starts_local else _NEVER_BEFORE,
@@ -157,6 +180,12 @@ def _compile(rule: sp.Rule, order: int) -> CompiledRule:
         get_skus=frozenset(get.skus if get else ()) | ({free_sku} if free_sku else set()),
         get_categories=frozenset(get.categories if get else ()),
         coupon_code=normalize_code(rule.coupon.code) if rule.coupon else None,
+        key=(-rule.priority, order), claims=claims, rewards=rewards,
+        threshold=isinstance(e, sp.SpendThreshold), original=rule.base == "original",
+        slot=rule.group if rule.group is not None else "\0" + rule.rule_id,
+        kind=type(e).__struct_config__.tag,  # type: ignore[attr-defined]
+        give=GIVES[type(e)], quick=quick_total(e),
+        segments=rule.segments,
     )
 
 
@@ -171,17 +200,18 @@ def compile_rules(bundle: sp.Bundle, store_id: str | None = None,
         if store_id is not None and rule.regions and region not in rule.regions:
             continue
         kept.append(_compile(rule, order))
-    by_sku: dict[str, list[CompiledRule]] = {}
-    by_cat: dict[str, list[CompiledRule]] = {}
+    by_sku: dict[str, list[tuple[CompiledRule, int]]] = {}
+    by_cat: dict[str, list[tuple[CompiledRule, int]]] = {}
     cart_wide: list[CompiledRule] = []
     for cr in kept:
         if not cr.skus and not cr.categories:
-            cart_wide.append(cr)
+            cart_wide.append(cr)  # its reward units, if any, are looked for on every line
             continue
-        for sku in cr.skus | cr.get_skus:
-            by_sku.setdefault(sku, []).append(cr)
-        for cat in cr.categories | cr.get_categories:
-            by_cat.setdefault(cat, []).append(cr)
+        for index, target, reward in ((by_sku, cr.skus, cr.get_skus),
+                                      (by_cat, cr.categories, cr.get_categories)):
+            for name in sorted(target | reward):
+                index.setdefault(name, []).append(
+                    (cr, (TARGET if name in target else 0) | (REWARD if name in reward else 0)))
     sku_categories: dict[str, list[str]] = {}
     for cat, skus in sorted(bundle.categories.items()):
         for sku in skus:

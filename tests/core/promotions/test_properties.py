@@ -136,25 +136,74 @@ cart_effects = st.one_of(
     st.builds(sp.AmountOff, money, st.sampled_from(["cart", "item"])),
     st.builds(sp.SpendThreshold, money, st.integers(1, 3_000)),
 )
+# Quantity rules: their total alone, without marking claims, is the evaluator's shortcut too.
+claiming_effects = st.one_of(
+    st.builds(sp.FixedPrice, money),
+    st.builds(sp.MixMatch, st.integers(2, 4), money, st.none() | st.integers(1, 2)),
+    st.builds(sp.MultiBuy, st.lists(
+        st.one_of(st.builds(sp.Tier, st.integers(1, 5), bp),
+                  st.builds(sp.Tier, st.integers(1, 5), st.none(), money)),
+        min_size=1, max_size=3).map(tuple)),
+    st.builds(sp.BuyXGetY, st.integers(1, 3), st.integers(1, 2), bp,
+              st.sampled_from(["cheapest", "dearest"]),
+              st.none() | st.just(sp.Target(skus=("A",))), st.none() | st.integers(1, 3)),
+    st.builds(sp.SpendThreshold, money, st.just(0), st.just("A")),
+)
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 2_000), st.integers(0, 2_000)), min_size=1,
-                max_size=12), cart_effects, st.booleans(), st.integers(1, 4))
-def test_the_quick_total_of_a_cart_rule_is_what_it_allocates(prices, effect, original,
-                                                             per_line):
-    """`effects.cart_total` (the evaluator's shortcut for a rule alone that claims no units)
-    equals the sum of the allocation the rule's own function makes; units of one line share
-    its rounding."""
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2_000), st.integers(0, 2_000), st.booleans(),
+                          st.booleans(), st.booleans()), min_size=1, max_size=12),
+       st.one_of(cart_effects, claiming_effects), st.booleans(), st.integers(1, 4))
+def test_the_quick_total_of_a_rule_is_what_it_allocates(units_drawn, effect, original, per_line):
+    """`effects.cart_total` (the evaluator's shortcut for what a rule gives alone) equals the
+    sum of the allocation the rule's own function makes, whatever earlier rules left and
+    claimed; units of one line share its rounding; it marks no claims itself."""
     from core.promotions import effects as fx
-    units = fx.Units([k // per_line for k in range(len(prices))], [p for p, _ in prices],
-                     [min(p, left) for p, left in prices], [True] * len(prices),
-                     [False] * len(prices))
-    idx = list(range(len(prices)))
+    n = len(units_drawn)
+    units = fx.Units([k // per_line for k in range(n)], [p for p, *_ in units_drawn],
+                     [min(p, left) for p, left, *_ in units_drawn],
+                     [countable for _, _, countable, _, _ in units_drawn],
+                     [claimed for _, _, _, claimed, _ in units_drawn])
+    idx = list(range(n))
+    rewards = isinstance(effect, sp.BuyXGetY) and effect.get is not None or \
+        isinstance(effect, sp.SpendThreshold) and effect.free_sku is not None
+    get_idx = [k for k, (*_, reward) in enumerate(units_drawn) if reward] if rewards else None
+    claimed_before = units.claimed[:]
+    quick = fx.cart_total(units, idx, effect, original, get_idx)
+    assert units.claimed == claimed_before
     if isinstance(effect, sp.PercentOff):
         off = fx.percent_off(units, idx, effect, original)
     elif isinstance(effect, sp.AmountOff):
         off = fx.amount_off(units, idx, effect)
+    elif isinstance(effect, sp.FixedPrice):
+        off = fx.fixed_price(units, idx, effect)
+    elif isinstance(effect, sp.MixMatch):
+        off = fx.mix_match(units, idx, effect)
+    elif isinstance(effect, sp.MultiBuy):
+        off = fx.multi_buy(units, idx, effect, original)
+    elif isinstance(effect, sp.BuyXGetY):
+        off = fx.buy_x_get_y(units, idx, get_idx, effect, original)
     else:
-        off = fx.spend_threshold(units, idx, [], effect, original)
-    assert fx.cart_total(units, idx, effect, original) == sum(off.values())
+        off = fx.spend_threshold(units, idx, get_idx or [], effect, original)
+    assert quick == sum(off.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(bundles(st.integers(2, 12)), carts())
+def test_dropping_a_rule_reruns_only_what_it_changes(bundle, lines):
+    """The greedy choice tries dropping each chosen rule by re-running only the later rules
+    whose units the drop changed; that total is the one a full re-run without it gives."""
+    from core.promotions import engine as en
+    rules, _ = bundle
+    rules_active = active(*rules)
+    ordered = en._canonical(lines, rules_active)
+    base, spans = en._units(ordered)
+    every_unit = list(range(len(base.line)))
+    cands = en._candidates([en._matched(cr, ordered, spans, every_unit)
+                            for cr in rules_active.rules], ordered, base, ctx())
+    states = en._trace(en._State(base, 0, [], {}), cands)
+    assert (states[-1].total, states[-1].gave) == en._run(base, cands)
+    for k in range(len(cands)):
+        without = cands[:k] + cands[k + 1:]
+        assert en._total_without(states, cands, k) == en._run(base, without)[0]
