@@ -21,6 +21,10 @@ in-process, with baselines measured in the same run.
    the daemon runs for open, 3 scans, tender, complete) alternate between the two in chunks,
    and the process CPU per sale is compared: `stock_cpu_ms_per_sale` = with - without
    (target < 0.5 ms).
+4. The app's own CPU per look-up, in the same run and without HTTP: the ASGI app with the
+   fast lane and without it (`create_asgi(..., fast_lane=False)`) on a third copy of the
+   store, called alternately with the same stock and item look-ups, `thread_time` around each
+   call.
 
 The last line of stdout is one JSON object with the figures.
 """
@@ -271,6 +275,65 @@ def _query_figures(a_dir: Path, skus: int, lookups: int, rng: random.Random) -> 
     return {"stock_query_p99_ms": _pct(stock_ns, 99), "item_query_p99_ms": _pct(item_ns, 99)}
 
 
+def _asgi_figures(c_dir: Path, skus: int, lookups: int, rng: random.Random) -> dict:
+    """The daemon's own CPU per look-up without HTTP or a neighbour's noise: the ASGI app with
+    the fast lane and without it, on one store in this process, called alternately with the
+    same requests (`thread_time` around each call)."""
+    import asyncio
+
+    from edge import compose, demo
+    from edge import config as config_mod
+    from edge.app import create_asgi
+
+    daemon = compose.compose(c_dir, config_mod.load(c_dir))
+    daemon.start()
+    try:
+        token = demo.seed(daemon.store)["lane-1"]
+        apps = {"fast": create_asgi(daemon), "framework": create_asgi(daemon, fast_lane=False)}
+        picks = [_sku(rng.randrange(skus)) for _ in range(lookups)]
+        cpu_ns: dict[str, list[int]] = {name: [] for name in apps}
+
+        async def one(app, path: str, query: bytes) -> int:
+            sent: list[dict] = []
+
+            async def receive() -> dict:
+                return {"type": "http.request", "body": b"", "more_body": False}
+
+            async def send(message: dict) -> None:
+                sent.append(message)
+
+            scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                     "method": "GET", "scheme": "http", "path": path,
+                     "raw_path": path.encode(), "query_string": query, "root_path": "",
+                     "headers": [(b"host", b"127.0.0.1"),
+                                 (b"authorization", f"Bearer {token}".encode())],
+                     "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8080)}
+            t0 = time.thread_time_ns()
+            await app(scope, receive, send)
+            took = time.thread_time_ns() - t0
+            assert sent[0]["status"] == 200, sent
+            return took
+
+        async def run() -> None:
+            for i, sku in enumerate(picks + picks[:200]):  # the first 200: warm-up
+                order = list(apps.items()) if i % 2 == 0 else list(apps.items())[::-1]
+                for name, app in order:
+                    took = await one(app, "/v1/stock", f"sku={sku}".encode())
+                    took += await one(app, f"/v1/catalog/items/{sku}", b"")
+                    if i >= 200:
+                        cpu_ns[name].append(took)
+
+        asyncio.run(run())
+    finally:
+        daemon.stop()
+    out = {}
+    for name, ns in cpu_ns.items():
+        ns.sort()
+        out[f"asgi_cpu_ms_per_lookup_pair_{name}_p50"] = _pct(ns, 50)
+        out[f"asgi_cpu_ms_per_lookup_pair_{name}_mean"] = sum(ns) / len(ns) / 1e6
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--skus", type=int, default=50_000, help="SKUs in stock (default 50,000)")
@@ -295,13 +358,16 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         shutil.copytree(store_dir, work / "a")
         shutil.copytree(store_dir, work / "b")
+        shutil.copytree(store_dir, work / "c")
         http = _http_figures(store_dir, args.skus, args.lookups, args.sales, rng,
                              args.against.resolve() if args.against else None)
         query = _query_figures(work / "a", args.skus, args.lookups, rng)
         writer = _writer_figures(work / "a", work / "b", args.skus, args.writer_sales, rng)
+        asgi = _asgi_figures(work / "c", args.skus, args.lookups, rng)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    f = {**http, **query, **writer, "load_average_1m": os.getloadavg()[0], "skus": args.skus, "lookups": args.lookups, "http_sales": args.sales}
+    f = {**http, **query, **writer, **asgi, "load_average_1m": os.getloadavg()[0],
+         "skus": args.skus, "lookups": args.lookups, "http_sales": args.sales}
     print(f"GET /v1/stock?sku=          p50 {f['stock_lookup_p50_ms']:.2f} ms, "
           f"p99 {f['stock_lookup_p99_ms']:.2f} ms ({args.lookups} look-ups, {args.skus} SKUs)")
     print(f"GET /v1/catalog/items/{{sku}} p50 {f['item_lookup_p50_ms']:.2f} ms, "
@@ -319,6 +385,11 @@ def main(argv: list[str] | None = None) -> int:
               f"item p50 {f['against_item_lookup_p50_ms']:.2f} ms, "
               f"p99 {f['against_item_lookup_p99_ms']:.2f} ms; "
               f"daemon CPU per look-up {f['against_daemon_cpu_ms_per_lookup']:.3f} ms")
+    print(f"in-process ASGI CPU per stock + item look-up (thread time, alternating): fast lane "
+          f"p50 {f['asgi_cpu_ms_per_lookup_pair_fast_p50']:.3f} ms (mean "
+          f"{f['asgi_cpu_ms_per_lookup_pair_fast_mean']:.3f}), framework p50 "
+          f"{f['asgi_cpu_ms_per_lookup_pair_framework_p50']:.3f} ms (mean "
+          f"{f['asgi_cpu_ms_per_lookup_pair_framework_mean']:.3f})")
     if f["daemon_cpu_ms_per_sale_http"] is not None:
         print(f"daemon CPU per HTTP sale, stock kept: {f['daemon_cpu_ms_per_sale_http']:.2f} ms "
               f"({args.sales} sequential sales)")

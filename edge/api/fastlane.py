@@ -22,8 +22,8 @@ typed arguments dependency injection would give it (`mutation`, `who`); a `Domai
 raises is mapped by the one problem mapping (`edge.api.problems.problem_for`); a struct it
 returns is encoded as the framework encodes it (`encode_json` with the default serializer: a
 hot handler, with the app's and its controller's layers, declares no type encoders, response
-headers, cookies, caching, DTO or hooks, which `route` asserts at start). `tests/edge/api/test_fastlane.py` proves the two
-paths answer byte for byte the same.
+headers, cookies, caching, DTO or hooks, which `route` asserts at start).
+`tests/edge/api/test_fastlane.py` proves the two paths answer byte for byte the same.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar._parsers import parse_query_string
@@ -212,3 +213,28 @@ def test_any_stock_query_is_answered_as_the_framework_answers_it(apps, query: st
 @given(raw=st.binary(max_size=64) | _QUERIES.map(str.encode))
 def test_the_fast_lane_decodes_a_query_as_the_framework_does(raw: bytes) -> None:
     assert tuple(query_pairs(raw)) == parse_query_string(raw)
+
+
+def _request_counts(app: LiveApp) -> dict[str, float]:
+    text = app.client().get("/metrics").text
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line.startswith("novapos_http_request_duration_seconds_count{")
+            and 'method="GET"' in line}
+
+
+def test_a_fast_look_up_is_logged_and_timed_as_the_framework_does(apps) -> None:
+    fast, slow = apps
+    lines: dict[str, list[dict]] = {}
+    for name, app in (("fast", fast), ("slow", slow)):
+        with structlog.testing.capture_logs() as logs, app.client() as c:
+            c.get("/v1/stock?sku=NO-SUCH")  # 404: one log line, with the lane
+            c.get("/v1/stock?sku=MILK-1L")  # a good read: no line
+            c.get("/v1/catalog/items/MILK-1L")
+        lines[name] = [{k: v for k, v in e.items() if k not in ("request_id", "duration_ms")}
+                       for e in logs if e.get("event") == "request"]
+    assert lines["fast"] == lines["slow"]
+    assert [(e["status"], e["route"], e["lane"]) for e in lines["fast"]] == [
+        (404, "/v1/stock", "lane-1")]
+    # The latency histogram names the same routes and status classes on both paths.
+    assert _request_counts(fast) == _request_counts(slow)
+    assert _served(fast)[("GET", "/v1/stock")] == 2
