@@ -2,7 +2,7 @@
 in-process, with baselines measured in the same run.
 
     .venv/bin/python bench/stock.py [--skus 50000] [--lookups 3000] [--sales 300]
-        [--writer-sales 2000] [--tmp-dir D]
+        [--writer-sales 2000] [--tmp-dir D] [--against CHECKOUT]
 
 1. A store is made (`novapos-edge init`, as bench/checkout.py prepares it), a catalog of N
    SKUs imported and every SKU received into stock (receipts of 1,000 lines), through the
@@ -10,15 +10,21 @@ in-process, with baselines measured in the same run.
 2. `novapos-edge serve` runs it as a real subprocess (`tests.support.daemon.DaemonProcess`).
    A lane looks up random SKUs: `GET /v1/stock?sku=` (the figure: p99 < 5 ms), and, as the
    baseline, `GET /v1/catalog/items/{sku}` for the same SKUs (the look-up a lane already does
-   on every scan). Then it rings `--sales` full sales over HTTP (open, 3 scans, cash,
-   complete) and the daemon's CPU per sale is read from /proc (bench/checkout.py's helpers),
-   with stock kept.
+   on every scan), and the daemon's CPU per look-up is read from /proc. With `--against
+   CHECKOUT` (e.g. a worktree of main), that checkout's daemon serves a copy of the same store
+   and each look-up is made on both, alternating: the baseline in the same run. Then it rings
+   `--sales` full sales over HTTP (open, 3 scans, cash, complete) and the daemon's CPU per
+   sale is read from /proc (bench/checkout.py's helpers), with stock kept.
 3. The stock effect of a sale, in the same run: two copies of the prepared store, one opened
    with every domain (the sale's projection upserts `stock_levels`), one composed without the
    inventory and pickup domains (no stock at all). The same sales (the same writer commands
    the daemon runs for open, 3 scans, tender, complete) alternate between the two in chunks,
    and the process CPU per sale is compared: `stock_cpu_ms_per_sale` = with - without
    (target < 0.5 ms).
+4. The app's own CPU per look-up, in the same run and without HTTP: the ASGI app with the
+   fast lane and without it (`create_asgi(..., fast_lane=False)`) on a third copy of the
+   store, called alternately with the same stock and item look-ups, `thread_time` around each
+   call.
 
 The last line of stdout is one JSON object with the figures.
 """
@@ -26,6 +32,7 @@ The last line of stdout is one JSON object with the figures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -79,30 +86,83 @@ def _stock_store(store_dir: Path, skus: int) -> None:
         store.stop()
 
 
-def _http_figures(store_dir: Path, skus: int, lookups: int, sales: int, rng: random.Random
-                  ) -> dict:
-    import httpx
+class _Lookups:
+    """One daemon's look-up figures: wall time per request and the daemon's CPU."""
 
+    def __init__(self, daemon) -> None:
+        import httpx
+
+        self.daemon = daemon
+        self.client = httpx.Client(base_url=daemon.url, timeout=30, headers={
+            "Authorization": f"Bearer {daemon.tokens['lane-1']}"})
+        self.stock_ns: list[int] = []
+        self.item_ns: list[int] = []
+        self.cpu_s = 0.0
+
+    def one(self, sku: str) -> None:
+        t0 = time.perf_counter_ns()
+        r = self.client.get("/v1/stock", params={"sku": sku})
+        t1 = time.perf_counter_ns()
+        q = self.client.get(f"/v1/catalog/items/{sku}")
+        t2 = time.perf_counter_ns()
+        assert r.status_code == 200 and q.status_code == 200, (r.text, q.text)
+        self.stock_ns.append(t1 - t0)
+        self.item_ns.append(t2 - t1)
+
+    def cpu(self) -> float | None:
+        return _proc_cpu_s(self.daemon.proc.pid)
+
+    def figures(self, prefix: str = "") -> dict:
+        self.stock_ns.sort()
+        self.item_ns.sort()
+        n = len(self.stock_ns)
+        return {f"{prefix}stock_lookup_p50_ms": _pct(self.stock_ns, 50),
+                f"{prefix}stock_lookup_p99_ms": _pct(self.stock_ns, 99),
+                f"{prefix}item_lookup_p50_ms": _pct(self.item_ns, 50),
+                f"{prefix}item_lookup_p99_ms": _pct(self.item_ns, 99),
+                # Both look-ups together: CPU is steadier than wall time on a shared machine.
+                f"{prefix}daemon_cpu_ms_per_lookup": self.cpu_s / (2 * n) * 1000}
+
+
+def _http_figures(store_dir: Path, skus: int, lookups: int, sales: int, rng: random.Random,
+                  against: Path | None = None) -> dict:
+    """Look-ups, then sales, over HTTP. With `against` (another checkout, e.g. main's
+    worktree), that checkout's daemon serves a copy of the same store and every look-up is
+    made on both, in alternating order: a baseline that saw the same machine at the same
+    moment."""
     from tests.support.daemon import DaemonProcess
 
+    other_dir = store_dir.parent / "against"
+    if against is not None:
+        shutil.copytree(store_dir, other_dir)
     daemon = DaemonProcess(store_dir).start()
+    other = None
+    if against is not None:
+        with contextlib.chdir(against):  # `python -m` puts the working directory first
+            other = DaemonProcess(other_dir, extra_env={"PYTHONPATH": str(against)}).start()
     try:
         assert daemon.proc is not None
-        c = httpx.Client(base_url=daemon.url, timeout=30,
-                         headers={"Authorization": f"Bearer {daemon.tokens['lane-1']}"})
+        mine = _Lookups(daemon)
+        theirs = _Lookups(other) if other is not None else None
+        sides = [s for s in (mine, theirs) if s is not None]
+        c = mine.client
         picks = [_sku(rng.randrange(skus)) for _ in range(lookups)]
-        for sku in picks[:50]:  # warm the connection and the caches
-            c.get("/v1/stock", params={"sku": sku}).raise_for_status()
-        stock_ns, item_ns = [], []
-        for sku in picks:  # interleaved: both see the same machine at the same moment
-            t0 = time.perf_counter_ns()
-            r = c.get("/v1/stock", params={"sku": sku})
-            t1 = time.perf_counter_ns()
-            q = c.get(f"/v1/catalog/items/{sku}")
-            t2 = time.perf_counter_ns()
-            assert r.status_code == 200 and q.status_code == 200, (r.text, q.text)
-            stock_ns.append(t1 - t0)
-            item_ns.append(t2 - t1)
+        for side in sides:
+            for sku in picks[:50]:  # warm the connection and the caches
+                side.client.get("/v1/stock", params={"sku": sku}).raise_for_status()
+        cpu0 = [side.cpu() for side in sides]
+        for i, sku in enumerate(picks):  # stock and item interleaved, the sides alternating
+            for side in (sides if i % 2 == 0 else sides[::-1]):
+                side.one(sku)
+        for side, before in zip(sides, cpu0, strict=True):
+            after = side.cpu()
+            side.cpu_s = after - before if after is not None and before is not None else 0.0
+        figures = mine.figures()
+        if theirs is not None:
+            figures.update(theirs.figures("against_"))
+            theirs.client.close()
+            other.stop()
+            other = None
         n = 0
 
         def post(path: str, body: dict) -> dict:
@@ -128,13 +188,10 @@ def _http_figures(store_dir: Path, skus: int, lookups: int, sales: int, rng: ran
         c.close()
     finally:
         daemon.stop()
-    stock_ns.sort()
-    item_ns.sort()
+        if other is not None:
+            other.stop()
     return {
-        "stock_lookup_p50_ms": _pct(stock_ns, 50),
-        "stock_lookup_p99_ms": _pct(stock_ns, 99),
-        "item_lookup_p50_ms": _pct(item_ns, 50),
-        "item_lookup_p99_ms": _pct(item_ns, 99),
+        **figures,
         "daemon_cpu_ms_per_sale_http": ((cpu1 - cpu0) / sales * 1000
                                         if cpu0 is not None and cpu1 is not None else None),
     }
@@ -218,6 +275,65 @@ def _query_figures(a_dir: Path, skus: int, lookups: int, rng: random.Random) -> 
     return {"stock_query_p99_ms": _pct(stock_ns, 99), "item_query_p99_ms": _pct(item_ns, 99)}
 
 
+def _asgi_figures(c_dir: Path, skus: int, lookups: int, rng: random.Random) -> dict:
+    """The daemon's own CPU per look-up without HTTP or a neighbour's noise: the ASGI app with
+    the fast lane and without it, on one store in this process, called alternately with the
+    same requests (`thread_time` around each call)."""
+    import asyncio
+
+    from edge import compose, demo
+    from edge import config as config_mod
+    from edge.app import create_asgi
+
+    daemon = compose.compose(c_dir, config_mod.load(c_dir))
+    daemon.start()
+    try:
+        token = demo.seed(daemon.store)["lane-1"]
+        apps = {"fast": create_asgi(daemon), "framework": create_asgi(daemon, fast_lane=False)}
+        picks = [_sku(rng.randrange(skus)) for _ in range(lookups)]
+        cpu_ns: dict[str, list[int]] = {name: [] for name in apps}
+
+        async def one(app, path: str, query: bytes) -> int:
+            sent: list[dict] = []
+
+            async def receive() -> dict:
+                return {"type": "http.request", "body": b"", "more_body": False}
+
+            async def send(message: dict) -> None:
+                sent.append(message)
+
+            scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                     "method": "GET", "scheme": "http", "path": path,
+                     "raw_path": path.encode(), "query_string": query, "root_path": "",
+                     "headers": [(b"host", b"127.0.0.1"),
+                                 (b"authorization", f"Bearer {token}".encode())],
+                     "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8080)}
+            t0 = time.thread_time_ns()
+            await app(scope, receive, send)
+            took = time.thread_time_ns() - t0
+            assert sent[0]["status"] == 200, sent
+            return took
+
+        async def run() -> None:
+            for i, sku in enumerate(picks + picks[:200]):  # the first 200: warm-up
+                order = list(apps.items()) if i % 2 == 0 else list(apps.items())[::-1]
+                for name, app in order:
+                    took = await one(app, "/v1/stock", f"sku={sku}".encode())
+                    took += await one(app, f"/v1/catalog/items/{sku}", b"")
+                    if i >= 200:
+                        cpu_ns[name].append(took)
+
+        asyncio.run(run())
+    finally:
+        daemon.stop()
+    out = {}
+    for name, ns in cpu_ns.items():
+        ns.sort()
+        out[f"asgi_cpu_ms_per_lookup_pair_{name}_p50"] = _pct(ns, 50)
+        out[f"asgi_cpu_ms_per_lookup_pair_{name}_mean"] = sum(ns) / len(ns) / 1e6
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--skus", type=int, default=50_000, help="SKUs in stock (default 50,000)")
@@ -226,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--writer-sales", type=int, default=2_000,
                     help="in-process sales per configuration (default 2,000)")
     ap.add_argument("--tmp-dir", type=Path, default=None)
+    ap.add_argument("--against", type=Path, default=None,
+                    help="another checkout (e.g. a worktree of main): its daemon serves a copy "
+                    "of the store, look-ups alternate between the two")
     args = ap.parse_args(argv)
     rng = random.Random(13)
     work = Path(tempfile.mkdtemp(prefix="novapos-stock-bench-", dir=args.tmp_dir))
@@ -239,12 +358,16 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         shutil.copytree(store_dir, work / "a")
         shutil.copytree(store_dir, work / "b")
-        http = _http_figures(store_dir, args.skus, args.lookups, args.sales, rng)
+        shutil.copytree(store_dir, work / "c")
+        http = _http_figures(store_dir, args.skus, args.lookups, args.sales, rng,
+                             args.against.resolve() if args.against else None)
         query = _query_figures(work / "a", args.skus, args.lookups, rng)
         writer = _writer_figures(work / "a", work / "b", args.skus, args.writer_sales, rng)
+        asgi = _asgi_figures(work / "c", args.skus, args.lookups, rng)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    f = {**http, **query, **writer, "load_average_1m": os.getloadavg()[0], "skus": args.skus, "lookups": args.lookups, "http_sales": args.sales}
+    f = {**http, **query, **writer, **asgi, "load_average_1m": os.getloadavg()[0],
+         "skus": args.skus, "lookups": args.lookups, "http_sales": args.sales}
     print(f"GET /v1/stock?sku=          p50 {f['stock_lookup_p50_ms']:.2f} ms, "
           f"p99 {f['stock_lookup_p99_ms']:.2f} ms ({args.lookups} look-ups, {args.skus} SKUs)")
     print(f"GET /v1/catalog/items/{{sku}} p50 {f['item_lookup_p50_ms']:.2f} ms, "
@@ -253,6 +376,20 @@ def main(argv: list[str] | None = None) -> int:
           f"{f['item_query_p99_ms']:.3f} ms (the query alone, read connection)")
     print(f"machine load average (1 min): {f['load_average_1m']:.1f} on {os.cpu_count()} CPUs: "
           "HTTP latencies and CPU figures include waiting for a busy machine")
+    print(f"daemon CPU per look-up (stock and item alike): "
+          f"{f['daemon_cpu_ms_per_lookup']:.3f} ms")
+    if args.against is not None:
+        print(f"against {args.against} (same look-ups, alternating): "
+              f"stock p50 {f['against_stock_lookup_p50_ms']:.2f} ms, "
+              f"p99 {f['against_stock_lookup_p99_ms']:.2f} ms; "
+              f"item p50 {f['against_item_lookup_p50_ms']:.2f} ms, "
+              f"p99 {f['against_item_lookup_p99_ms']:.2f} ms; "
+              f"daemon CPU per look-up {f['against_daemon_cpu_ms_per_lookup']:.3f} ms")
+    print(f"in-process ASGI CPU per stock + item look-up (thread time, alternating): fast lane "
+          f"p50 {f['asgi_cpu_ms_per_lookup_pair_fast_p50']:.3f} ms (mean "
+          f"{f['asgi_cpu_ms_per_lookup_pair_fast_mean']:.3f}), framework p50 "
+          f"{f['asgi_cpu_ms_per_lookup_pair_framework_p50']:.3f} ms (mean "
+          f"{f['asgi_cpu_ms_per_lookup_pair_framework_mean']:.3f})")
     if f["daemon_cpu_ms_per_sale_http"] is not None:
         print(f"daemon CPU per HTTP sale, stock kept: {f['daemon_cpu_ms_per_sale_http']:.2f} ms "
               f"({args.sales} sequential sales)")

@@ -123,7 +123,7 @@ def create_asgi(daemon: Daemon, *, fast_lane: bool = True) -> Any:
     bound = bind_controllers(daemon)
     app: Any = create_app(daemon, tokens, bound)
     if fast_lane:
-        routes = [fastlane.route(bound[c], h) for d in DOMAINS for h in d.hot
+        routes = [fastlane.route(app, bound[c], h) for d in DOMAINS for h in d.hot
                   for c in d.routes if h in c.__dict__.values()]
         app = fastlane.FastLane(app, routes, tokens, daemon.config.api.max_body_bytes,
                                 store.metrics.fast_lane_total)

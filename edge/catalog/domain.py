@@ -7,5 +7,5 @@ from edge.catalog.routes import CatalogController
 from edge.domain import Domain
 
 DOMAIN = Domain(name="catalog", projections=projection.PROJECTIONS, tables=projection.TABLES,
-                routes=[CatalogController],
+                routes=[CatalogController], hot=[CatalogController.item],
                 appliers={kind: downsync.apply_catalog for kind in downsync.KINDS})

@@ -7,5 +7,6 @@ from edge.inventory import downsync, migrations, projection
 from edge.inventory.routes import StockController
 
 DOMAIN = Domain(name="inventory", projections=projection.PROJECTIONS, tables=projection.TABLES,
-                routes=[StockController], migrations=migrations.MIGRATIONS,
+                routes=[StockController], hot=[StockController.show],
+                migrations=migrations.MIGRATIONS,
                 appliers={kind: downsync.apply_stock for kind in downsync.KINDS})

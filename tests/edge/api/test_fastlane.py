@@ -10,7 +10,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import structlog
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from litestar._parsers import parse_query_string
 
+from edge import lanes
+from edge.api.fastlane import query_pairs
+from edge.store.db import open_connection
 from tests.support.live_app import LiveApp, start_live_app
 
 _IDS = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -34,10 +41,7 @@ def _scenario(app: LiveApp) -> list[tuple]:
         else:
             r = client.request(method, path, json=body, headers=h)
         text = _TIMES.sub(r'"\1":"T"', _IDS.sub("ID", r.text))
-        kept = {k: r.headers.get(k) for k in ("content-type", "retry-after",
-                                               "idempotent-replayed", "content-length")}
-        if kept["content-length"] is not None:
-            kept["content-length"] = "len"  # ids are the same length; bodies compared below
+        kept = _headers(r)
         seen.append((method, path.replace(ids.get("cart", "~"), "CART"), r.status_code, kept,
                      text))
         return r
@@ -78,10 +82,82 @@ def _scenario(app: LiveApp) -> list[tuple]:
     return seen
 
 
-def _served(app: LiveApp) -> float:
+def _headers(r: httpx.Response) -> dict[str, str]:
+    """Every response header but the two that differ per request (date, request id)."""
+    kept = {k: v for k, v in r.headers.items() if k not in ("date", "x-request-id")}
+    if "content-length" in kept:
+        kept["content-length"] = "len"  # ids are the same length; bodies compared apart
+    return kept
+
+
+def _foreign_token(app: LiveApp, tenant_id: str, store_id: str) -> str:
+    conn = open_connection(app.service.db_path)
+    try:
+        return lanes.enroll(conn, tenant_id=tenant_id, store_id=store_id, lane_id="lane-9",
+                            role="cashier", now_ms=0).token
+    finally:
+        conn.close()
+
+
+def _reads(app: LiveApp) -> list[tuple]:
+    """The hot reads, the common case and every odd one (the fast lane's for the first, the
+    framework's for the rest), then a locked-out peer."""
+    c = app.client("lane-1")
+    seen: list[tuple] = []
+
+    def get(client: httpx.Client, path: str, method: str = "GET", **kw) -> None:
+        r = client.request(method, path, **kw)
+        seen.append((method, path, r.status_code, _headers(r), r.content))
+
+    long_sku = "A" * 65
+    # Fast: the plain common case (found, unknown, at the bound, decoded like the framework).
+    for q in ("sku=MILK-1L", "sku=BREAD-500G", "sku=NO-SUCH", "sku=" + "A" * 64,
+              "sku=MILK%2D1L", "sku=a+b", "sku=%C3%A9", "sku=%ZZ", "sku=MILK-1L&", "&sku=MILK-1L"):
+        get(c, "/v1/stock?" + q)
+    for sku in ("MILK-1L", "BREAD-500G", "NO-SUCH", "MILK%2D1L", "NO%2DSUCH", "A" * 64):
+        get(c, f"/v1/catalog/items/{sku}")
+    # The framework's: too long, empty, missing, duplicated, unknown or misspelt parameters.
+    for q in ("sku=" + long_sku, "sku=", "sku", "", "sku=MILK-1L&sku=BREAD-500G",
+              "sku=MILK-1L&sku=MILK-1L", "sku=MILK-1L&foo=1", "SKU=MILK-1L",
+              "sku=%41" + "A" * 64):  # 65 once decoded
+        get(c, "/v1/stock?" + q if q else "/v1/stock")
+    for path in (f"/v1/catalog/items/{long_sku}", "/v1/catalog/items/MILK-1L?x=1",
+                 "/v1/catalog/items/MILK-1L/", "/v1/catalog/items/MILK%201L", "/v1/stock/"):
+        get(c, path)
+    get(c, "/v1/stock?sku=MILK-1L", content=b'{"sku":"x"}')  # a GET with a body
+    get(c, "/v1/stock?sku=MILK-1L", method="HEAD")
+    get(c, "/v1/catalog/items/MILK-1L", method="HEAD")
+    foreign_store = _foreign_token(app, "demo-tenant", "store-002")
+    foreign_tenant = _foreign_token(app, "other-tenant", "store-001")
+    for token in (foreign_store, foreign_tenant):
+        with httpx.Client(base_url=app.url, headers={"Authorization": f"Bearer {token}"}) as o:
+            get(o, "/v1/stock?sku=MILK-1L")
+            get(o, "/v1/catalog/items/MILK-1L")
+    with httpx.Client(base_url=app.url) as anon:
+        get(anon, "/v1/stock?sku=MILK-1L")
+        get(anon, "/v1/catalog/items/MILK-1L", headers={"Authorization": "Basic eDp5"})
+    # Refused tokens until the peer is locked out: then a good token is refused too (429).
+    with httpx.Client(base_url=app.url, headers={"Authorization": "Bearer npe_unknown"}) as bad:
+        for _ in range(app.daemon.config.auth_limit.max_failures):
+            get(bad, "/v1/stock?sku=MILK-1L")
+    get(c, "/v1/stock?sku=MILK-1L")
+    get(c, "/v1/catalog/items/MILK-1L")
+    return seen
+
+
+def _served(app: LiveApp) -> dict[tuple[str, str], float]:
     text = app.client().get("/metrics").text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("novapos_fast_lane_requests_total{"))
+    found = {}
+    for line in text.splitlines():
+        m = re.match(r'novapos_fast_lane_requests_total\{method="(\w+)",route="([^"]+)"\} (\S+)',
+                     line)
+        if m:
+            found[(m.group(1), m.group(2))] = float(m.group(3))
+    return found
+
+
+def _writes(served: dict[tuple[str, str], float]) -> float:
+    return sum(n for (method, _route), n in served.items() if method != "GET")
 
 
 @pytest.fixture
@@ -101,4 +177,64 @@ def test_the_fast_lane_answers_as_the_framework_does(apps) -> None:
     for got, want in zip(a, b, strict=True):
         assert got == want
     # The common case went the fast way, every odd request the framework's.
-    assert _served(fast) >= 14 and _served(slow) == 0
+    assert _writes(_served(fast)) >= 14 and not any(_served(slow).values())
+
+
+def test_the_fast_lane_answers_reads_as_the_framework_does(apps) -> None:
+    fast, slow = apps
+    a, b = _reads(fast), _reads(slow)
+    for got, want in zip(a, b, strict=True):
+        assert got == want
+    # The 200 and 404 answers really were the fast lane's, and only the plain common case.
+    served = _served(fast)
+    assert served[("GET", "/v1/stock")] == 10
+    assert served[("GET", "/v1/catalog/items/{sku}")] == 6
+    assert not any(_served(slow).values())
+    assert any(status == 404 and b"unknown-sku" in body for _m, _p, status, _h, body in a)
+    assert {status for _m, _p, status, _h, _b in a} >= {200, 400, 401, 403, 404, 405, 429}
+
+
+# Query strings made of the pieces the fast lane judges: names, separators, escapes, lengths.
+_PIECES = st.sampled_from(["sku", "SKU", "foo", "=", "&", "&", ";", "+", "%", "%2D", "%41",
+                           "%C3%A9", "%ZZ", "%00", "MILK-1L", "BREAD-500G", "A" * 32, "-", "."])
+_QUERIES = st.lists(_PIECES, max_size=12).map("".join)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=_QUERIES)
+def test_any_stock_query_is_answered_as_the_framework_answers_it(apps, query: str) -> None:
+    fast, slow = apps
+    with fast.client() as f, slow.client() as s:
+        a, b = f.get("/v1/stock?" + query), s.get("/v1/stock?" + query)
+    assert (a.status_code, _headers(a), a.content) == (b.status_code, _headers(b), b.content)
+
+
+@given(raw=st.binary(max_size=64) | _QUERIES.map(str.encode))
+def test_the_fast_lane_decodes_a_query_as_the_framework_does(raw: bytes) -> None:
+    assert tuple(query_pairs(raw)) == parse_query_string(raw)
+
+
+def _request_counts(app: LiveApp) -> dict[str, float]:
+    text = app.client().get("/metrics").text
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line.startswith("novapos_http_request_duration_seconds_count{")
+            and 'method="GET"' in line}
+
+
+def test_a_fast_look_up_is_logged_and_timed_as_the_framework_does(apps) -> None:
+    fast, slow = apps
+    lines: dict[str, list[dict]] = {}
+    for name, app in (("fast", fast), ("slow", slow)):
+        with structlog.testing.capture_logs() as logs, app.client() as c:
+            c.get("/v1/stock?sku=NO-SUCH")  # 404: one log line, with the lane
+            c.get("/v1/stock?sku=MILK-1L")  # a good read: no line
+            c.get("/v1/catalog/items/MILK-1L")
+        lines[name] = [{k: v for k, v in e.items() if k not in ("request_id", "duration_ms")}
+                       for e in logs if e.get("event") == "request"]
+    assert lines["fast"] == lines["slow"]
+    assert [(e["status"], e["route"], e["lane"]) for e in lines["fast"]] == [
+        (404, "/v1/stock", "lane-1")]
+    # The latency histogram names the same routes and status classes on both paths.
+    assert _request_counts(fast) == _request_counts(slow)
+    assert _served(fast)[("GET", "/v1/stock")] == 2
