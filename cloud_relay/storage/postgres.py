@@ -7,6 +7,9 @@
 - Ledger order is gap-safe across processes: `ledger_seq` comes from the tenant's counter row,
   whose row lock the ingest transaction holds until it commits (see `storage.ingest`).
 - Reads run in REPEATABLE READ READ ONLY transactions: one snapshot per request.
+- HQ's ledger pages and the JSONL export are written by PostgreSQL itself (`_EVENT_JSON`):
+  each row arrives as its `LedgerEvent` JSON, byte for byte what the portable path
+  (`storage.ledger.ledger_event`, encoded by msgspec) writes, so the relay only joins bytes.
 - Migrations (`storage.schema`, rendered for PostgreSQL) run in one transaction under an
   advisory lock, so relay processes starting together do not race; the version is kept in
   `meta` as every earlier build kept it, and the relay epoch is created with the schema.
@@ -17,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -26,6 +29,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from cloud_relay.storage import schema
 from cloud_relay.storage.backend import Tx
 from cloud_relay.storage.base import Storage
+from cloud_relay.storage.ledger import EncodedEvents, WrittenEvents, page_query
 from cloud_relay.storage.schema import EVENT_COLUMNS
 from core.errors import IdempotencyKeyInFlight
 from core.idempotency import InFlight
@@ -38,6 +42,32 @@ _COPY_TYPES = ["text", "int8", "text", "int8", "text", "text", "text", "text", "
                "text", "bytea", "bytea", "bytea", "int8", "text"]
 assert len(_COPY_TYPES) == len(EVENT_COLUMNS)
 _COPY_EVENTS = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+
+# One ledger row as `schemas.relay.LedgerEvent` JSON, fields in the struct's order, as msgspec
+# encodes it: `to_json(text)` escapes strings exactly as msgspec does (quote, backslash and
+# control characters, nothing else), `encode(.., 'hex')` is lowercase like `bytes.hex()`, and
+# PostgreSQL's base64 breaks lines every 76 characters, which `translate` removes. An
+# interpretable body is msgspec JSON (valid UTF-8): embedded as is, as `msgspec.Raw` does.
+_EVENT_TEXT = (
+    """'{"ledger_seq":' || ledger_seq"""
+    """ || ',"store_id":' || to_json(store_id)::text || ',"seq":' || seq"""
+    """ || ',"event_id":' || to_json(event_id)::text"""
+    """ || ',"lane_id":' || coalesce(to_json(lane_id)::text, 'null')"""
+    """ || ',"stream":' || to_json(stream)::text || ',"type":' || to_json(type)::text"""
+    """ || ',"schema_version":' || schema_version || ',"recorded_at_ms":' || recorded_at_ms"""
+    """ || ',"business_date":' || to_json(business_date)::text"""
+    """ || ',"prev_hash_hex":"' || encode(prev_hash, 'hex')"""
+    """ || '","hash_hex":"' || encode(hash, 'hex')"""
+    """ || '","body_b64":"' || replace(encode(body, 'base64'), E'\\n', '')"""
+    """ || '","received_at_ms":' || received_at_ms"""
+    """ || ',"quarantine":' || coalesce(to_json(quarantine)::text, 'null')"""
+    """ || ',"body":' || CASE WHEN quarantine IS NULL THEN convert_from(body, 'UTF8')"""
+    """ ELSE 'null' END || '}'"""
+)
+_EVENT_JSON = f"convert_to({_EVENT_TEXT}, 'UTF8')"
+# The lines of an export, streamed: CSV whose delimiter and quote are control characters JSON
+# never holds unescaped, so no value is ever quoted and each row is its line and "\n".
+_COPY_LINES = "COPY ({}) TO STDOUT (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02')"
 
 _PLACEHOLDER = re.compile(r"\?")
 _sql_cache: dict[str, str] = {}
@@ -164,6 +194,52 @@ class PostgresStorage(Storage):
         with self._pool.connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             yield _PgTx(conn, binary=True)
+
+    def ledger_json(self, tenant_id: str, after_ledger_seq: int, limit: int,
+                    store_id: str | None = None, separator: bytes = b",") -> EncodedEvents:
+        # The same page query as every other read of a page, with the row written as JSON by
+        # the database: per event the relay only takes one bytes value and joins it.
+        sql, args = page_query(f"ledger_seq, {_EVENT_JSON}", tenant_id, after_ledger_seq,
+                               limit + 1, store_id)
+        with self._read() as tx:
+            rows = tx.rows(sql, args)
+        page = rows[:limit]
+        return EncodedEvents(data=separator.join([r[1] for r in page]), count=len(page),
+                             last_ledger_seq=page[-1][0] if page else None,
+                             more=len(rows) > limit)
+
+    def write_jsonl(self, tenant_id: str, after_ledger_seq: int, limit: int,
+                    write: Callable[[bytes, int], None],
+                    page_events: int = 5_000) -> WrittenEvents:
+        # One snapshot and one COPY for the whole range: the database writes lines while the
+        # relay writes the previous ones out, instead of the two taking turns page by page.
+        # The tenant's ledger is gapless, so the range (after, last] holds last - after events.
+        with self._read() as tx:
+            assert isinstance(tx, _PgTx)
+            row = tx.one(
+                "SELECT max(ledger_seq), EXISTS (SELECT 1 FROM events WHERE tenant_id = ? AND "
+                "ledger_seq > ?) FROM events WHERE tenant_id = ? AND ledger_seq > ? AND "
+                "ledger_seq <= ?", (tenant_id, after_ledger_seq + limit, tenant_id,
+                                    after_ledger_seq, after_ledger_seq + limit))
+            assert row is not None
+            last, more = row
+            if last is None:
+                return WrittenEvents(0, None, bool(more))
+            sql, args = page_query(_EVENT_TEXT, tenant_id, after_ledger_seq,
+                                   last - after_ledger_seq, None)
+            blocks: list[Any] = []
+            with tx.cur.copy(_COPY_LINES.format(_pg(sql)), args) as copy:
+                # The server sends each row as one message: a block is one line.
+                for block in copy:
+                    blocks.append(block)
+                    if len(blocks) == page_events:
+                        write(b"".join(blocks), len(blocks))
+                        blocks.clear()
+            if blocks:
+                write(b"".join(blocks), len(blocks))
+            count = tx.cur.rowcount
+        assert count == last - after_ledger_seq, (count, after_ledger_seq, last)
+        return WrittenEvents(count, last, bool(more))
 
     def _insert_events(self, tx: Tx, rows: list[tuple]) -> None:
         assert isinstance(tx, _PgTx)
