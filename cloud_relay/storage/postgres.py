@@ -46,28 +46,64 @@ _COPY_EVENTS = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT BIN
 # One ledger row as `schemas.relay.LedgerEvent` JSON, fields in the struct's order, as msgspec
 # encodes it: `to_json(text)` escapes strings exactly as msgspec does (quote, backslash and
 # control characters, nothing else), `encode(.., 'hex')` is lowercase like `bytes.hex()`, and
-# PostgreSQL's base64 breaks lines every 76 characters, which `translate` removes. An
+# PostgreSQL's base64 breaks lines every 76 characters, which `replace` removes. An
 # interpretable body is msgspec JSON (valid UTF-8): embedded as is, as `msgspec.Raw` does.
+# `concat` builds the line in one allocation (a chain of `||` copies it once per part).
 _EVENT_TEXT = (
-    """'{"ledger_seq":' || ledger_seq"""
-    """ || ',"store_id":' || to_json(store_id)::text || ',"seq":' || seq"""
-    """ || ',"event_id":' || to_json(event_id)::text"""
-    """ || ',"lane_id":' || coalesce(to_json(lane_id)::text, 'null')"""
-    """ || ',"stream":' || to_json(stream)::text || ',"type":' || to_json(type)::text"""
-    """ || ',"schema_version":' || schema_version || ',"recorded_at_ms":' || recorded_at_ms"""
-    """ || ',"business_date":' || to_json(business_date)::text"""
-    """ || ',"prev_hash_hex":"' || encode(prev_hash, 'hex')"""
-    """ || '","hash_hex":"' || encode(hash, 'hex')"""
-    """ || '","body_b64":"' || replace(encode(body, 'base64'), E'\\n', '')"""
-    """ || '","received_at_ms":' || received_at_ms"""
-    """ || ',"quarantine":' || coalesce(to_json(quarantine)::text, 'null')"""
-    """ || ',"body":' || CASE WHEN quarantine IS NULL THEN convert_from(body, 'UTF8')"""
-    """ ELSE 'null' END || '}'"""
+    """concat('{"ledger_seq":', ledger_seq, ',"store_id":', to_json(store_id), ',"seq":', seq,"""
+    """ ',"event_id":', to_json(event_id), ',"lane_id":', coalesce(to_json(lane_id)::text, 'null'),"""
+    """ ',"stream":', to_json(stream), ',"type":', to_json(type),"""
+    """ ',"schema_version":', schema_version, ',"recorded_at_ms":', recorded_at_ms,"""
+    """ ',"business_date":', to_json(business_date),"""
+    """ ',"prev_hash_hex":"', encode(prev_hash, 'hex'), '","hash_hex":"', encode(hash, 'hex'),"""
+    """ '","body_b64":"', replace(encode(body, 'base64'), E'\\n', ''),"""
+    """ '","received_at_ms":', received_at_ms,"""
+    """ ',"quarantine":', coalesce(to_json(quarantine)::text, 'null'),"""
+    """ ',"body":', CASE WHEN quarantine IS NULL THEN convert_from(body, 'UTF8') ELSE 'null' END,"""
+    """ '}')"""
 )
 _EVENT_JSON = f"convert_to({_EVENT_TEXT}, 'UTF8')"
-# The lines of an export, streamed: CSV whose delimiter and quote are control characters JSON
-# never holds unescaped, so no value is ever quoted and each row is its line and "\n".
-_COPY_LINES = "COPY ({}) TO STDOUT (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02')"
+# A range of the tenant's ledger as rows of LINES_PER_ROW events' lines each: few rows of a
+# few hundred KB keep the relay's per-row work negligible, and streamed (`Cursor.stream`) the
+# database writes the next rows while the relay joins and sends the previous ones. Each row
+# aggregates its own range through the ledger index; no sort of the wide rows (an ORDER BY
+# on the outer query would sort them all, spilling to disk): rows are put in order by `lo`.
+LINES_PER_ROW = 64
+_RANGE_LINES = (
+    f"SELECT g.lo, (SELECT convert_to(string_agg({_EVENT_TEXT}, ? ORDER BY ledger_seq), "
+    "'UTF8') FROM events WHERE tenant_id = ? AND ledger_seq > g.lo AND "
+    f"ledger_seq <= least(g.lo + {LINES_PER_ROW}, ?)) "
+    f"FROM generate_series(?::bigint, ?::bigint - 1, {LINES_PER_ROW}) AS g(lo)"
+)
+# The last ledger_seq of (after, after + limit] and whether events follow it.
+_RANGE_END = ("SELECT max(ledger_seq), EXISTS (SELECT 1 FROM events WHERE tenant_id = ? AND "
+              "ledger_seq > ?) FROM events WHERE tenant_id = ? AND ledger_seq > ? AND "
+              "ledger_seq <= ?")
+
+
+def _range_end(tx: Tx, tenant_id: str, after: int, limit: int) -> tuple[int | None, bool]:
+    row = tx.one(_RANGE_END, (tenant_id, after + limit, tenant_id, after, after + limit))
+    assert row is not None
+    return row[0], bool(row[1])
+
+
+def _range_lines(tx: _PgTx, tenant_id: str, after: int, last: int,
+                 separator: bytes) -> Iterator[tuple[int, bytes]]:
+    """(events, their lines joined by `separator`) for the tenant's (after, last], in ledger
+    order. The ledger is gapless: every row holds its whole range, or the ledger is broken."""
+    pending: dict[int, bytes] = {}
+    expected = after
+    for lo, data in tx.cur.stream(_pg(_RANGE_LINES), (separator.decode(), tenant_id, last,
+                                                      after, last)):
+        pending[lo] = data
+        while expected in pending:  # rows come in `lo` order; this only guards the order
+            n = min(LINES_PER_ROW, last - expected)
+            chunk = pending.pop(expected)
+            assert chunk is not None, f"the ledger has a gap after {expected}"
+            yield n, chunk
+            expected += n
+    assert expected == last and not pending, (after, expected, last)
+
 
 _PLACEHOLDER = re.compile(r"\?")
 _sql_cache: dict[str, str] = {}
@@ -197,49 +233,47 @@ class PostgresStorage(Storage):
 
     def ledger_json(self, tenant_id: str, after_ledger_seq: int, limit: int,
                     store_id: str | None = None, separator: bytes = b",") -> EncodedEvents:
-        # The same page query as every other read of a page, with the row written as JSON by
-        # the database: per event the relay only takes one bytes value and joins it.
-        sql, args = page_query(f"ledger_seq, {_EVENT_JSON}", tenant_id, after_ledger_seq,
-                               limit + 1, store_id)
+        # The database writes each event's JSON; the relay joins a row per LINES_PER_ROW
+        # events. One store's events are not a range of ledger_seq: a row per event then.
         with self._read() as tx:
-            rows = tx.rows(sql, args)
-        page = rows[:limit]
-        return EncodedEvents(data=separator.join([r[1] for r in page]), count=len(page),
-                             last_ledger_seq=page[-1][0] if page else None,
-                             more=len(rows) > limit)
+            assert isinstance(tx, _PgTx)
+            if store_id is not None:
+                sql, args = page_query(f"ledger_seq, {_EVENT_JSON}", tenant_id,
+                                       after_ledger_seq, limit + 1, store_id)
+                rows = tx.rows(sql, args)
+                page = rows[:limit]
+                return EncodedEvents(separator.join([r[1] for r in page]), len(page),
+                                     page[-1][0] if page else None, len(rows) > limit)
+            last, more = _range_end(tx, tenant_id, after_ledger_seq, limit)
+            if last is None:
+                return EncodedEvents(b"", 0, None, more)
+            chunks = [data for _, data in _range_lines(tx, tenant_id, after_ledger_seq, last,
+                                                       separator)]
+        return EncodedEvents(separator.join(chunks), last - after_ledger_seq, last, more)
 
     def write_jsonl(self, tenant_id: str, after_ledger_seq: int, limit: int,
                     write: Callable[[bytes, int], None],
                     page_events: int = 5_000) -> WrittenEvents:
-        # One snapshot and one COPY for the whole range: the database writes lines while the
-        # relay writes the previous ones out, instead of the two taking turns page by page.
-        # The tenant's ledger is gapless, so the range (after, last] holds last - after events.
+        # One snapshot and one statement for the whole range, streamed: the database writes
+        # lines while the relay writes the previous ones out.
         with self._read() as tx:
             assert isinstance(tx, _PgTx)
-            row = tx.one(
-                "SELECT max(ledger_seq), EXISTS (SELECT 1 FROM events WHERE tenant_id = ? AND "
-                "ledger_seq > ?) FROM events WHERE tenant_id = ? AND ledger_seq > ? AND "
-                "ledger_seq <= ?", (tenant_id, after_ledger_seq + limit, tenant_id,
-                                    after_ledger_seq, after_ledger_seq + limit))
-            assert row is not None
-            last, more = row
+            last, more = _range_end(tx, tenant_id, after_ledger_seq, limit)
             if last is None:
-                return WrittenEvents(0, None, bool(more))
-            sql, args = page_query(_EVENT_TEXT, tenant_id, after_ledger_seq,
-                                   last - after_ledger_seq, None)
-            blocks: list[Any] = []
-            with tx.cur.copy(_COPY_LINES.format(_pg(sql)), args) as copy:
-                # The server sends each row as one message: a block is one line.
-                for block in copy:
-                    blocks.append(block)
-                    if len(blocks) == page_events:
-                        write(b"".join(blocks), len(blocks))
-                        blocks.clear()
-            if blocks:
-                write(b"".join(blocks), len(blocks))
-            count = tx.cur.rowcount
-        assert count == last - after_ledger_seq, (count, after_ledger_seq, last)
-        return WrittenEvents(count, last, bool(more))
+                return WrittenEvents(0, None, more)
+            batch: list[bytes] = []
+            events = 0
+            for n, data in _range_lines(tx, tenant_id, after_ledger_seq, last, b"\n"):
+                batch.append(data)
+                batch.append(b"\n")
+                events += n
+                if events >= page_events:
+                    write(b"".join(batch), events)
+                    batch.clear()
+                    events = 0
+            if batch:
+                write(b"".join(batch), events)
+        return WrittenEvents(last - after_ledger_seq, last, more)
 
     def _insert_events(self, tx: Tx, rows: list[tuple]) -> None:
         assert isinstance(tx, _PgTx)
