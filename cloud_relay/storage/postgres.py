@@ -51,7 +51,8 @@ _COPY_EVENTS = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT BIN
 # `concat` builds the line in one allocation (a chain of `||` copies it once per part).
 _EVENT_TEXT = (
     """concat('{"ledger_seq":', ledger_seq, ',"store_id":', to_json(store_id), ',"seq":', seq,"""
-    """ ',"event_id":', to_json(event_id), ',"lane_id":', coalesce(to_json(lane_id)::text, 'null'),"""
+    """ ',"event_id":', to_json(event_id),"""
+    """ ',"lane_id":', coalesce(to_json(lane_id)::text, 'null'),"""
     """ ',"stream":', to_json(stream), ',"type":', to_json(type),"""
     """ ',"schema_version":', schema_version, ',"recorded_at_ms":', recorded_at_ms,"""
     """ ',"business_date":', to_json(business_date),"""
@@ -70,10 +71,11 @@ _EVENT_JSON = f"convert_to({_EVENT_TEXT}, 'UTF8')"
 # on the outer query would sort them all, spilling to disk): rows are put in order by `lo`.
 LINES_PER_ROW = 64
 _RANGE_LINES = (
-    f"SELECT g.lo, (SELECT convert_to(string_agg({_EVENT_TEXT}, ? ORDER BY ledger_seq), "
-    "'UTF8') FROM events WHERE tenant_id = ? AND ledger_seq > g.lo AND "
-    f"ledger_seq <= least(g.lo + {LINES_PER_ROW}, ?)) "
-    f"FROM generate_series(?::bigint, ?::bigint - 1, {LINES_PER_ROW}) AS g(lo)"
+    "SELECT g.lo, s.n, s.lines FROM generate_series(?::bigint, ?::bigint - 1, "
+    f"{LINES_PER_ROW}) AS g(lo), LATERAL (SELECT count(*) AS n, "
+    f"convert_to(string_agg({_EVENT_TEXT}, ? ORDER BY ledger_seq), 'UTF8') AS lines "
+    "FROM events WHERE tenant_id = ? AND ledger_seq > g.lo AND "
+    f"ledger_seq <= least(g.lo + {LINES_PER_ROW}, ?)) AS s"
 )
 # The last ledger_seq of (after, after + limit] and whether events follow it.
 _RANGE_END = ("SELECT max(ledger_seq), EXISTS (SELECT 1 FROM events WHERE tenant_id = ? AND "
@@ -91,16 +93,15 @@ def _range_lines(tx: _PgTx, tenant_id: str, after: int, last: int,
                  separator: bytes) -> Iterator[tuple[int, bytes]]:
     """(events, their lines joined by `separator`) for the tenant's (after, last], in ledger
     order. The ledger is gapless: every row holds its whole range, or the ledger is broken."""
-    pending: dict[int, bytes] = {}
+    pending: dict[int, tuple[int, bytes]] = {}
     expected = after
-    for lo, data in tx.cur.stream(_pg(_RANGE_LINES), (separator.decode(), tenant_id, last,
-                                                      after, last)):
-        pending[lo] = data
+    for lo, n, lines in tx.cur.stream(_pg(_RANGE_LINES), (after, last, separator.decode(),
+                                                          tenant_id, last)):
+        pending[lo] = (n, lines)
         while expected in pending:  # rows come in `lo` order; this only guards the order
-            n = min(LINES_PER_ROW, last - expected)
-            chunk = pending.pop(expected)
-            assert chunk is not None, f"the ledger has a gap after {expected}"
-            yield n, chunk
+            n, lines = pending.pop(expected)
+            assert n == min(LINES_PER_ROW, last - expected), f"a gap after {expected}"
+            yield n, lines
             expected += n
     assert expected == last and not pending, (after, expected, last)
 
