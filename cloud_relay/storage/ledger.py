@@ -1,5 +1,7 @@
 """HQ's reads of the ledger: pages in the tenant's order, one store's events, the events of one
-type (through the partial indexes the schema creates), quarantine, and sync status.
+type (through the partial indexes the schema creates), quarantine, and sync status; and pages
+in their wire form (`ledger_json`, `write_jsonl`: each event's `LedgerEvent` JSON), which a
+backend may have its database write (PostgreSQL does) as long as the bytes are the same.
 
 Invariants:
 - Every read runs in one snapshot (`Backend._read`).
