@@ -11,11 +11,12 @@
    psycopg with a server-side cursor, the columns a page needs, no decoding.
 3. HQ ledger pull over the API: a real relay process (`novapos-relay serve`), one client
    following cursors with pages of `--page` events (5,000), decoding each page
-   (`schemas.relay.LedgerPage`) as HQ would; once as JSON, once as MessagePack
-   (`Accept: application/msgpack`).
-4. Export: `novapos-relay export --format jsonl --out FILE` as a process, events / wall time.
+   (the fields an HQ client reads of `schemas.relay.LedgerPage`) as HQ would.
+4. Export: `novapos-relay export --format jsonl --out FILE` as a process, events / wall time
+   (and its CPU time per event).
 
-Each rate is events / wall time, with its ratio to the baseline. Skips (exit 0, a JSON line
+Each rate is events / wall time, with its ratio to the baseline; the load average before and
+after is recorded (the box may be shared: compare runs made alternately). Skips (exit 0, a JSON line
 with "skipped") when PostgreSQL is unreachable. The last line of stdout is one JSON object.
 """
 
@@ -26,6 +27,7 @@ import hashlib
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -135,18 +137,25 @@ def pull(base_url: str, token: str, page: int, accept: str) -> tuple[int, float]
     return n, time.perf_counter() - started
 
 
-def export(url: str, data_dir: Path, out: Path) -> tuple[int, float]:
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def export(url: str, data_dir: Path, out: Path) -> tuple[int, float, float]:
+    cpu = _children_cpu_s()
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "cloud_relay.cli", "export", "--tenant", TENANT, "--format", "jsonl",
          "--out", str(out), "--database", url, "--data-dir", str(data_dir)],
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     elapsed = time.perf_counter() - started
+    cpu = _children_cpu_s() - cpu
     if proc.returncode != 0:
         raise RuntimeError(f"export failed ({proc.returncode}): {proc.stderr[-2000:]}")
     with out.open("rb") as f:
         lines = sum(1 for _ in f)
-    return lines, elapsed
+    return lines, elapsed, cpu
 
 
 def main() -> int:
@@ -161,7 +170,8 @@ def main() -> int:
         print(f"PostgreSQL at {PG_BASE} unreachable: {problem}", file=sys.stderr)
         print(json.dumps({"skipped": f"no PostgreSQL: {problem}"}))
         return 0
-    result: dict = {"events": args.events, "stores": args.stores, "page": args.page}
+    result: dict = {"events": args.events, "stores": args.stores, "page": args.page,
+                    "load_before": [round(x, 2) for x in os.getloadavg()]}
     url = new_pg_schema()
     with tempfile.TemporaryDirectory(prefix="novapos-ledger-", dir=args.tmp_dir) as tmp:
         work = Path(tmp)
@@ -185,14 +195,16 @@ def main() -> int:
                     result[f"pull_{name}_events_per_s"] = round(got / s)
             finally:
                 relay.stop()
-            got, s = export(url, work, work / "ledger.jsonl")
+            got, s, cpu = export(url, work, work / "ledger.jsonl")
             assert got == n, (got, n)
             result["export_jsonl_events_per_s"] = round(got / s)
+            result["export_process_cpu_us_per_event"] = round(cpu / got * 1e6, 1)
         finally:
             drop_pg_schema(url)
     base = result["baseline_events_per_s"]
     for k in ("pull_json", "export_jsonl"):
         result[f"{k}_ratio"] = round(result[f"{k}_events_per_s"] / base, 3)
+    result["load_after"] = [round(x, 2) for x in os.getloadavg()]
     result["targets"] = {"pull_events_per_s": 50_000, "export_events_per_s": 100_000}
     print(f"ledger of {n} events ({args.stores} stores): baseline {base:,} ev/s, "
           f"pull JSON {result['pull_json_events_per_s']:,} ev/s, "

@@ -17,14 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-import msgspec
-
-from cloud_relay import hq
+from cloud_relay import cursor, hq
 from cloud_relay.storage.base import Storage
 from core.files import open_atomic
 from schemas.relay import LedgerEvent
 
-PAGE_EVENTS = 5_000
+PAGE_EVENTS = 5_000  # a page read (CSV), a write and a progress step
+STATEMENT_EVENTS = 200_000  # the most a JSONL read streams from one snapshot
 FORMATS = ("jsonl", "csv")
 CSV_COLUMNS = ("ledger_seq", "store_id", "seq", "event_id", "lane_id", "stream", "type",
                "schema_version", "recorded_at_ms", "business_date", "prev_hash_hex", "hash_hex",
@@ -34,29 +33,46 @@ CSV_COLUMNS = ("ledger_seq", "store_id", "seq", "event_id", "lane_id", "stream",
 def export(storage: Storage, tenant_id: str, fmt: str, out: IO[str] | IO[bytes],
            after: str | None = None,
            on_page: Callable[[int], None] = lambda n: None) -> tuple[int, str]:
-    """Write every event after `after` to a text stream, or (JSONL only, and faster: no
-    decoding and re-encoding of each page) a binary one; returns (events written, cursor to
+    """Write every event after `after` to a text stream, or (JSONL only, and faster: the page
+    is written as the storage encoded it) a binary one; returns (events written, cursor to
     resume from)."""
     assert fmt in FORMATS, fmt
     binary = not isinstance(out, io.TextIOBase)
     assert fmt == "jsonl" or not binary, "CSV goes to a text stream"
-    encoder = msgspec.json.Encoder()
-    writer = csv.writer(out) if fmt == "csv" else None  # type: ignore[arg-type]
-    if writer is not None and not after:
+    if fmt == "jsonl":
+        return _export_jsonl(storage, tenant_id, out, binary, after or "", on_page)
+    writer = csv.writer(out)  # type: ignore[arg-type]
+    if not after:
         writer.writerow(CSV_COLUMNS)
-    written, cursor = 0, after or ""
+    written, position = 0, after or ""
     while True:
-        page = hq.ledger_page(storage, tenant_id, cursor or None, PAGE_EVENTS)
-        if writer is not None:
-            writer.writerows(_csv_row(ev) for ev in page.events)
-        elif page.events:
-            lines = encoder.encode_lines(page.events)  # one write per page
-            out.write(lines if binary else lines.decode())  # type: ignore[arg-type]
+        page = hq.ledger_page(storage, tenant_id, position or None, PAGE_EVENTS)
+        writer.writerows(_csv_row(ev) for ev in page.events)
         written += len(page.events)
-        cursor = page.next_cursor
+        position = page.next_cursor
         on_page(len(page.events))
         if not page.more:
-            return written, cursor
+            return written, position
+
+
+def _export_jsonl(storage: Storage, tenant_id: str, out: IO[str] | IO[bytes], binary: bool,
+                  after: str, on_page: Callable[[int], None]) -> tuple[int, str]:
+    # The lines are written as the storage encoded them (`Storage.write_jsonl`: on PostgreSQL
+    # the database writes them), nothing decoded or re-encoded; a read per STATEMENT_EVENTS,
+    # until a read finds nothing after it (events stored meanwhile are exported too).
+    def write(lines: bytes, events: int) -> None:
+        out.write(lines if binary else lines.decode())  # type: ignore[arg-type]
+        on_page(events)
+
+    last = cursor.decode(after or None, storage.epoch)
+    written = 0
+    while True:
+        got = storage.write_jsonl(tenant_id, last, STATEMENT_EVENTS, write, PAGE_EVENTS)
+        written += got.count
+        if got.last_ledger_seq is not None:
+            last = got.last_ledger_seq
+        if not got.more:
+            return written, cursor.encode(storage.epoch, last)
 
 
 def export_file(storage: Storage, tenant_id: str, fmt: str, path: Path,

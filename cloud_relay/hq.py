@@ -10,7 +10,6 @@ Quarantined events (bodies this build cannot interpret) are left out of reports 
 
 from __future__ import annotations
 
-from binascii import b2a_base64
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -18,7 +17,7 @@ import msgspec
 
 from cloud_relay import cursor
 from cloud_relay.storage.base import Storage
-from cloud_relay.storage.ledger import LedgerEntry
+from cloud_relay.storage.ledger import EncodedEvents, LedgerEntry, ledger_event
 from core.price_lock import PricePoint, current_price
 from core.zreport import ZREPORT_TYPES, DayEvent, z_report
 from schemas.envelope import Event
@@ -34,7 +33,6 @@ from schemas.relay import (
     FollowUp,
     FollowUpCard,
     FollowUps,
-    LedgerEvent,
     LedgerPage,
     PriceVariance,
     PriceVariances,
@@ -45,20 +43,7 @@ from schemas.relay import (
 )
 
 
-def ledger_event(entry: LedgerEntry) -> LedgerEvent:
-    """The HQ wire shape of a ledger entry, for pages and exports alike: hashes as hex, the
-    body as base64 of the exact stored bytes and, when interpretable, embedded as JSON."""
-    ev = entry.event
-    return LedgerEvent(
-        ledger_seq=entry.ledger_seq, store_id=ev.store_id, seq=ev.seq, event_id=ev.event_id,
-        lane_id=ev.lane_id, stream=ev.stream, type=ev.type, schema_version=ev.schema_version,
-        recorded_at_ms=ev.recorded_at_ms, business_date=ev.business_date,
-        prev_hash_hex=ev.prev_hash.hex(), hash_hex=ev.hash.hex(),
-        body_b64=b2a_base64(ev.body, newline=False).decode(), received_at_ms=entry.received_at_ms,
-        quarantine=entry.quarantine,
-        # An interpretable body is msgspec JSON: embedded as is, it is still the exact bytes.
-        body=msgspec.Raw(ev.body) if entry.quarantine is None else None,
-    )
+_json = msgspec.json.Encoder()
 
 
 def ledger_page(storage: Storage, tenant_id: str, after: str | None, limit: int,
@@ -70,6 +55,29 @@ def ledger_page(storage: Storage, tenant_id: str, after: str | None, limit: int,
     return LedgerPage(tenant_id=tenant_id, relay_epoch=storage.epoch,
                       events=[ledger_event(e) for e in page],
                       next_cursor=cursor.encode(storage.epoch, last), more=len(entries) > limit)
+
+
+def encoded_events(storage: Storage, tenant_id: str, after: str | None, limit: int,
+                   store_id: str | None = None,
+                   separator: bytes = b",") -> tuple[EncodedEvents, str]:
+    """The page `ledger_page` holds, its events already encoded (`Storage.ledger_json`), and
+    the cursor after it: for the JSON page and the JSONL export, which only join bytes."""
+    after_seq = cursor.decode(after, storage.epoch)
+    events = storage.ledger_json(tenant_id, after_seq, limit, store_id, separator)
+    last = events.last_ledger_seq if events.last_ledger_seq is not None else after_seq
+    return events, cursor.encode(storage.epoch, last)
+
+
+def ledger_page_json(storage: Storage, tenant_id: str, after: str | None, limit: int,
+                     store_id: str | None = None) -> bytes:
+    """`ledger_page` as JSON: the same bytes `msgspec.json.encode(ledger_page(...))` gives,
+    without a Python object per event."""
+    events, next_cursor = encoded_events(storage, tenant_id, after, limit, store_id)
+    # `LedgerPage`'s fields in order; each part is encoded by msgspec as the struct would be.
+    return b"".join((
+        b'{"tenant_id":', _json.encode(tenant_id), b',"relay_epoch":', _json.encode(storage.epoch),
+        b',"events":[', events.data, b'],"next_cursor":', _json.encode(next_cursor),
+        b',"more":', b"true" if events.more else b"false", b"}"))
 
 
 def sync_status(storage: Storage, tenant_id: str) -> SyncStatus:

@@ -1,5 +1,7 @@
 """HQ's reads of the ledger: pages in the tenant's order, one store's events, the events of one
-type (through the partial indexes the schema creates), quarantine, and sync status.
+type (through the partial indexes the schema creates), quarantine, and sync status; and pages
+in their wire form (`ledger_json`, `write_jsonl`: each event's `LedgerEvent` JSON), which a
+backend may have its database write (PostgreSQL does) as long as the bytes are the same.
 
 Invariants:
 - Every read runs in one snapshot (`Backend._read`).
@@ -11,18 +13,22 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from binascii import b2a_base64
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from cloud_relay.storage.backend import Backend
 from cloud_relay.storage.schema import INDEXED_TYPES
 from schemas.envelope import COLUMNS, Event
-from schemas.relay import StoreSyncStatus
+from schemas.relay import LedgerEvent, StoreSyncStatus
 
 _ENVELOPE = ", ".join(COLUMNS)
 # A ledger entry's columns: its metadata, then the envelope in `Event` field order.
 _ENTRY = f"ledger_seq, received_at_ms, quarantine, {_ENVELOPE}"
+_encoder = msgspec.json.Encoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,24 +46,101 @@ def _entry(r: tuple) -> LedgerEntry:
     return LedgerEntry(r[0], r[1], r[2], Event(*r[3:]))
 
 
+def ledger_event(entry: LedgerEntry) -> LedgerEvent:
+    """The HQ wire shape of a ledger entry, for pages and exports alike: hashes as hex, the
+    body as base64 of the exact stored bytes and, when interpretable, embedded as JSON."""
+    ev = entry.event
+    return LedgerEvent(
+        ledger_seq=entry.ledger_seq, store_id=ev.store_id, seq=ev.seq, event_id=ev.event_id,
+        lane_id=ev.lane_id, stream=ev.stream, type=ev.type, schema_version=ev.schema_version,
+        recorded_at_ms=ev.recorded_at_ms, business_date=ev.business_date,
+        prev_hash_hex=ev.prev_hash.hex(), hash_hex=ev.hash.hex(),
+        body_b64=b2a_base64(ev.body, newline=False).decode(), received_at_ms=entry.received_at_ms,
+        quarantine=entry.quarantine,
+        # An interpretable body is msgspec JSON: embedded as is, it is still the exact bytes.
+        body=msgspec.Raw(ev.body) if entry.quarantine is None else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedEvents:
+    """A page of the ledger already in its wire form: each event's `LedgerEvent` JSON, exactly
+    as `msgspec.json.encode(ledger_event(entry))` writes it, joined by a separator."""
+
+    data: bytes  # the events' JSON joined by the separator (b"" for none)
+    count: int
+    last_ledger_seq: int | None  # None when the page is empty
+    more: bool  # events follow the page
+
+
+def page_query(columns: str, tenant_id: str, after_ledger_seq: int, limit: int,
+               store_id: str | None) -> tuple[str, list[Any]]:
+    """The SELECT of `columns` for one page of the tenant's ledger (or of one store's events
+    in it), in ledger order: written once for every backend and every form of the page."""
+    sql = f"SELECT {columns} FROM events WHERE tenant_id = ? AND ledger_seq > ?"
+    args: list[Any] = [tenant_id, after_ledger_seq]
+    if store_id is not None:
+        sql += " AND store_id = ?"
+        args.append(store_id)
+    else:
+        # The tenant's ledger is gapless: the page is exactly this range of the
+        # (tenant_id, ledger_seq) index. Without the upper bound a planner that
+        # underestimates the rows (fresh statistics after a bulk ingest) sorts the whole
+        # rest of the ledger for every page.
+        sql += " AND ledger_seq <= ?"
+        args.append(after_ledger_seq + limit)
+    return sql + " ORDER BY tenant_id, ledger_seq LIMIT ?", [*args, limit]
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenEvents:
+    """What `Ledger.write_jsonl` wrote."""
+
+    count: int
+    last_ledger_seq: int | None  # None when nothing was written
+    more: bool  # events follow what was written
+
+
 class Ledger(Backend):
     def ledger(self, tenant_id: str, after_ledger_seq: int, limit: int,
                store_id: str | None = None) -> list[LedgerEntry]:
-        sql = f"SELECT {_ENTRY} FROM events WHERE tenant_id = ? AND ledger_seq > ?"
-        args: list[Any] = [tenant_id, after_ledger_seq]
-        if store_id is not None:
-            sql += " AND store_id = ?"
-            args.append(store_id)
-        else:
-            # The tenant's ledger is gapless: the page is exactly this range of the
-            # (tenant_id, ledger_seq) index. Without the upper bound a planner that
-            # underestimates the rows (fresh statistics after a bulk ingest) sorts the whole
-            # rest of the ledger for every page.
-            sql += " AND ledger_seq <= ?"
-            args.append(after_ledger_seq + limit)
+        sql, args = page_query(_ENTRY, tenant_id, after_ledger_seq, limit, store_id)
         with self._read() as tx:
-            rows = tx.rows(sql + " ORDER BY tenant_id, ledger_seq LIMIT ?", (*args, limit))
+            rows = tx.rows(sql, args)
         return [_entry(r) for r in rows]
+
+    def ledger_json(self, tenant_id: str, after_ledger_seq: int, limit: int,
+                    store_id: str | None = None, separator: bytes = b",") -> EncodedEvents:
+        """Up to `limit` events after `after_ledger_seq` in their wire form (`EncodedEvents`):
+        what HQ pages and the JSONL export send. This is the portable way (each entry encoded
+        by `ledger_event`); a backend whose database can write the JSON itself overrides it
+        with the same bytes (PostgreSQL: `postgres.PostgresStorage.ledger_json`)."""
+        entries = self.ledger(tenant_id, after_ledger_seq, limit + 1, store_id)
+        page = entries[:limit]
+        return EncodedEvents(
+            data=separator.join(_encoder.encode(ledger_event(e)) for e in page),
+            count=len(page), last_ledger_seq=page[-1].ledger_seq if page else None,
+            more=len(entries) > limit)
+
+    def write_jsonl(self, tenant_id: str, after_ledger_seq: int, limit: int,
+                    write: Callable[[bytes, int], None],
+                    page_events: int = 5_000) -> WrittenEvents:
+        """Up to `limit` of the tenant's events after `after_ledger_seq` as JSONL (each
+        `ledger_json` line and a newline) through `write(lines, events)`, a call per
+        `page_events` events or fewer.
+        Portable: page by page (each page one snapshot, as HQ's pull reads them); PostgreSQL
+        streams them in one statement instead (`postgres.PostgresStorage.write_jsonl`)."""
+        count, last, more = 0, after_ledger_seq, True
+        while count < limit and more:
+            page = self.ledger_json(tenant_id, last, min(page_events, limit - count),
+                                    separator=b"\n")
+            if page.count:
+                write(page.data + b"\n", page.count)
+                count += page.count
+                assert page.last_ledger_seq is not None
+                last = page.last_ledger_seq
+            more = page.more
+        return WrittenEvents(count, last if count else None, more)
 
     def ledger_count(self, tenant_id: str, after_ledger_seq: int = 0) -> int:
         with self._read() as tx:

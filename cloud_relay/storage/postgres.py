@@ -7,6 +7,9 @@
 - Ledger order is gap-safe across processes: `ledger_seq` comes from the tenant's counter row,
   whose row lock the ingest transaction holds until it commits (see `storage.ingest`).
 - Reads run in REPEATABLE READ READ ONLY transactions: one snapshot per request.
+- HQ's ledger pages and the JSONL export are written by PostgreSQL itself (`_EVENT_JSON`):
+  each row arrives as its `LedgerEvent` JSON, byte for byte what the portable path
+  (`storage.ledger.ledger_event`, encoded by msgspec) writes, so the relay only joins bytes.
 - Migrations (`storage.schema`, rendered for PostgreSQL) run in one transaction under an
   advisory lock, so relay processes starting together do not race; the version is kept in
   `meta` as every earlier build kept it, and the relay epoch is created with the schema.
@@ -17,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -26,6 +29,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from cloud_relay.storage import schema
 from cloud_relay.storage.backend import Tx
 from cloud_relay.storage.base import Storage
+from cloud_relay.storage.ledger import EncodedEvents, WrittenEvents, page_query
 from cloud_relay.storage.schema import EVENT_COLUMNS
 from core.errors import IdempotencyKeyInFlight
 from core.idempotency import InFlight
@@ -38,6 +42,69 @@ _COPY_TYPES = ["text", "int8", "text", "int8", "text", "text", "text", "text", "
                "text", "bytea", "bytea", "bytea", "int8", "text"]
 assert len(_COPY_TYPES) == len(EVENT_COLUMNS)
 _COPY_EVENTS = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+
+# One ledger row as `schemas.relay.LedgerEvent` JSON, fields in the struct's order, as msgspec
+# encodes it: `to_json(text)` escapes strings exactly as msgspec does (quote, backslash and
+# control characters, nothing else), `encode(.., 'hex')` is lowercase like `bytes.hex()`, and
+# PostgreSQL's base64 breaks lines every 76 characters, which `replace` removes. An
+# interpretable body is msgspec JSON (valid UTF-8): embedded as is, as `msgspec.Raw` does.
+# `concat` builds the line in one allocation (a chain of `||` copies it once per part).
+_EVENT_TEXT = (
+    """concat('{"ledger_seq":', ledger_seq, ',"store_id":', to_json(store_id), ',"seq":', seq,"""
+    """ ',"event_id":', to_json(event_id),"""
+    """ ',"lane_id":', coalesce(to_json(lane_id)::text, 'null'),"""
+    """ ',"stream":', to_json(stream), ',"type":', to_json(type),"""
+    """ ',"schema_version":', schema_version, ',"recorded_at_ms":', recorded_at_ms,"""
+    """ ',"business_date":', to_json(business_date),"""
+    """ ',"prev_hash_hex":"', encode(prev_hash, 'hex'), '","hash_hex":"', encode(hash, 'hex'),"""
+    """ '","body_b64":"', replace(encode(body, 'base64'), E'\\n', ''),"""
+    """ '","received_at_ms":', received_at_ms,"""
+    """ ',"quarantine":', coalesce(to_json(quarantine)::text, 'null'),"""
+    """ ',"body":', CASE WHEN quarantine IS NULL THEN convert_from(body, 'UTF8') ELSE 'null' END,"""
+    """ '}')"""
+)
+_EVENT_JSON = f"convert_to({_EVENT_TEXT}, 'UTF8')"
+# A range of the tenant's ledger as rows of LINES_PER_ROW events' lines each: few rows of a
+# few hundred KB keep the relay's per-row work negligible, and streamed (`Cursor.stream`) the
+# database writes the next rows while the relay joins and sends the previous ones. Each row
+# aggregates its own range through the ledger index; no sort of the wide rows (an ORDER BY
+# on the outer query would sort them all, spilling to disk): rows are put in order by `lo`.
+LINES_PER_ROW = 64
+_RANGE_LINES = (
+    "SELECT g.lo, s.n, s.lines FROM generate_series(?::bigint, ?::bigint - 1, "
+    f"{LINES_PER_ROW}) AS g(lo), LATERAL (SELECT count(*) AS n, "
+    f"convert_to(string_agg({_EVENT_TEXT}, ? ORDER BY ledger_seq), 'UTF8') AS lines "
+    "FROM events WHERE tenant_id = ? AND ledger_seq > g.lo AND "
+    f"ledger_seq <= least(g.lo + {LINES_PER_ROW}, ?)) AS s"
+)
+# The last ledger_seq of (after, after + limit] and whether events follow it.
+_RANGE_END = ("SELECT max(ledger_seq), EXISTS (SELECT 1 FROM events WHERE tenant_id = ? AND "
+              "ledger_seq > ?) FROM events WHERE tenant_id = ? AND ledger_seq > ? AND "
+              "ledger_seq <= ?")
+
+
+def _range_end(tx: Tx, tenant_id: str, after: int, limit: int) -> tuple[int | None, bool]:
+    row = tx.one(_RANGE_END, (tenant_id, after + limit, tenant_id, after, after + limit))
+    assert row is not None
+    return row[0], bool(row[1])
+
+
+def _range_lines(tx: _PgTx, tenant_id: str, after: int, last: int,
+                 separator: bytes) -> Iterator[tuple[int, bytes]]:
+    """(events, their lines joined by `separator`) for the tenant's (after, last], in ledger
+    order. The ledger is gapless: every row holds its whole range, or the ledger is broken."""
+    pending: dict[int, tuple[int, bytes]] = {}
+    expected = after
+    for lo, n, lines in tx.cur.stream(_pg(_RANGE_LINES), (after, last, separator.decode(),
+                                                          tenant_id, last)):
+        pending[lo] = (n, lines)
+        while expected in pending:  # rows come in `lo` order; this only guards the order
+            n, lines = pending.pop(expected)
+            assert n == min(LINES_PER_ROW, last - expected), f"a gap after {expected}"
+            yield n, lines
+            expected += n
+    assert expected == last and not pending, (after, expected, last)
+
 
 _PLACEHOLDER = re.compile(r"\?")
 _sql_cache: dict[str, str] = {}
@@ -164,6 +231,50 @@ class PostgresStorage(Storage):
         with self._pool.connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             yield _PgTx(conn, binary=True)
+
+    def ledger_json(self, tenant_id: str, after_ledger_seq: int, limit: int,
+                    store_id: str | None = None, separator: bytes = b",") -> EncodedEvents:
+        # The database writes each event's JSON; the relay joins a row per LINES_PER_ROW
+        # events. One store's events are not a range of ledger_seq: a row per event then.
+        with self._read() as tx:
+            assert isinstance(tx, _PgTx)
+            if store_id is not None:
+                sql, args = page_query(f"ledger_seq, {_EVENT_JSON}", tenant_id,
+                                       after_ledger_seq, limit + 1, store_id)
+                rows = tx.rows(sql, args)
+                page = rows[:limit]
+                return EncodedEvents(separator.join([r[1] for r in page]), len(page),
+                                     page[-1][0] if page else None, len(rows) > limit)
+            last, more = _range_end(tx, tenant_id, after_ledger_seq, limit)
+            if last is None:
+                return EncodedEvents(b"", 0, None, more)
+            chunks = [data for _, data in _range_lines(tx, tenant_id, after_ledger_seq, last,
+                                                       separator)]
+        return EncodedEvents(separator.join(chunks), last - after_ledger_seq, last, more)
+
+    def write_jsonl(self, tenant_id: str, after_ledger_seq: int, limit: int,
+                    write: Callable[[bytes, int], None],
+                    page_events: int = 5_000) -> WrittenEvents:
+        # One snapshot and one statement for the whole range, streamed: the database writes
+        # lines while the relay writes the previous ones out.
+        with self._read() as tx:
+            assert isinstance(tx, _PgTx)
+            last, more = _range_end(tx, tenant_id, after_ledger_seq, limit)
+            if last is None:
+                return WrittenEvents(0, None, more)
+            batch: list[bytes] = []
+            events = 0
+            for n, data in _range_lines(tx, tenant_id, after_ledger_seq, last, b"\n"):
+                batch.append(data)
+                batch.append(b"\n")
+                events += n
+                if events >= page_events:
+                    write(b"".join(batch), events)
+                    batch.clear()
+                    events = 0
+            if batch:
+                write(b"".join(batch), events)
+        return WrittenEvents(last - after_ledger_seq, last, more)
 
     def _insert_events(self, tx: Tx, rows: list[tuple]) -> None:
         assert isinstance(tx, _PgTx)
