@@ -1,13 +1,15 @@
-"""The SQLite relay checkpoints its WAL beside the writers: acked batches keep the WAL bounded
-and end up in the database file, readable after a restart, with no checkpoint inside the
-ingest commit."""
+"""The SQLite relay's file: its WAL is checkpointed beside the writers (acked batches keep the WAL
+bounded and end up in the database file, readable after a restart), and a new database has
+pages large enough for a ledger row, while one an earlier build made keeps its own."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from cloud_relay.storage.sqlite import DB_FILENAME
+import apsw
+
+from cloud_relay.storage.sqlite import DB_FILENAME, PAGE_SIZE, SqliteStorage
 from tests.support.relay import Chain, start_relay
 
 BATCHES = 30
@@ -45,3 +47,35 @@ def test_acked_batches_reach_the_database_file_and_the_wal_stays_bounded(tmp_pat
             range(1, BATCHES * EVENTS_PER_BATCH + 1))
     finally:
         again.close()
+
+
+def _page_size(db: Path) -> int:
+    conn = apsw.Connection(str(db))
+    try:
+        return conn.execute("PRAGMA page_size").fetchall()[0][0]
+    finally:
+        conn.close()
+
+
+def test_a_new_relay_database_has_8k_pages_and_an_older_one_keeps_its_own(
+        tmp_path: Path) -> None:
+    new = SqliteStorage(tmp_path / "new" / DB_FILENAME)
+    new.close()
+    assert _page_size(tmp_path / "new" / DB_FILENAME) == PAGE_SIZE == 8192
+    # A database an earlier build made (SQLite's default page size) opens, ingests and keeps it.
+    old_path = tmp_path / "old" / DB_FILENAME
+    old_path.parent.mkdir()
+    conn = apsw.Connection(str(old_path))
+    conn.execute("PRAGMA page_size=4096")
+    conn.execute("PRAGMA journal_mode=WAL").fetchall()
+    conn.execute("CREATE TABLE earlier (x)")
+    conn.close()
+    relay = start_relay("sqlite", tmp_path / "old")
+    try:
+        client = relay.store_client(relay.enroll())
+        chain = Chain("t1", "s1")
+        chain.extend(3)
+        assert client.ack(chain.batch(1, 3)).stored == 3
+    finally:
+        relay.close()
+    assert _page_size(old_path) == 4096
