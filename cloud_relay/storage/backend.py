@@ -21,6 +21,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from cloud_relay.sealing import Sealer
+from schemas.envelope import COLUMNS
+
+# Column order of a row `_insert_events` writes: the envelope's fields in the envelope's own
+# order (so ingest makes a row from an event's tuple, not field by field), then the ledger's
+# metadata. Every one of `schema.EVENT_COLUMNS`, once.
+INSERT_COLUMNS = (*COLUMNS, "ledger_seq", "received_at_ms", "quarantine")
 
 
 class Tx(abc.ABC):
@@ -67,7 +73,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def _insert_events(self, tx: Tx, rows: list[tuple]) -> None:
-        """Insert event rows in `schema.EVENT_COLUMNS` order, as fast as the backend can."""
+        """Insert event rows in `INSERT_COLUMNS` order, as fast as the backend can."""
 
     @abc.abstractmethod
     def _hold_local(self, scope: str, key: str) -> contextlib.AbstractContextManager[None]:

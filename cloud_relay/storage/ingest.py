@@ -50,6 +50,7 @@ GROUP_MAX_BATCHES = 200
 GROUP_MAX_EVENTS = 20_000
 
 _ack_encoder = msgspec.msgpack.Encoder()
+_astuple = msgspec.structs.astuple
 _ack_decoder = msgspec.msgpack.Decoder(BatchAck)
 _state_lock = threading.Lock()
 
@@ -260,12 +261,13 @@ class Ingest(Backend):
         ledger_seq = self._reserve_ledger(tx, tenant, count)
         rows = []
         for p, start, _ in accepted:
-            store, now_ms = p.batch.store_id, p.now_ms
-            for ev, reason in zip(p.batch.events[start:], p.reasons[start:]):
-                rows.append((store, ev.seq, tenant, ledger_seq, ev.event_id, ev.lane_id,
-                             ev.stream, ev.type, ev.schema_version, ev.recorded_at_ms,
-                             ev.business_date, ev.body, ev.prev_hash, ev.hash, now_ms, reason))
-                ledger_seq += 1
+            # `INSERT_COLUMNS` order: the event's own fields as they are (its tenant and store
+            # ids are the batch's, `batch.check_batch` made sure), then the ledger's.
+            now_ms = p.now_ms
+            rows.extend((*_astuple(ev), seq, now_ms, reason) for ev, reason, seq in zip(
+                p.batch.events[start:], p.reasons[start:],
+                range(ledger_seq, ledger_seq + len(p.batch.events) - start)))
+            ledger_seq += len(p.batch.events) - start
         self._insert_events(tx, rows)
 
     def prune_keys(self, before_ms: int) -> int:

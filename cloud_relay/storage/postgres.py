@@ -27,7 +27,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from cloud_relay.storage import schema
-from cloud_relay.storage.backend import Tx
+from cloud_relay.storage.backend import INSERT_COLUMNS, Tx
 from cloud_relay.storage.base import Storage
 from cloud_relay.storage.ledger import EncodedEvents, WrittenEvents, page_query
 from cloud_relay.storage.schema import EVENT_COLUMNS
@@ -38,10 +38,16 @@ from core.migrations import POSTGRES, Migration, render
 POOL_MAX = 16
 APPLICATION_NAME = "novapos-relay"
 _MIGRATION_LOCK = 0x4E6F7661  # any constant shared by every relay process
-_COPY_TYPES = ["text", "int8", "text", "int8", "text", "text", "text", "text", "int8", "int8",
-               "text", "bytea", "bytea", "bytea", "int8", "text"]
-assert len(_COPY_TYPES) == len(EVENT_COLUMNS)
-_COPY_EVENTS = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_COLUMN_TYPES = {
+    "store_id": "text", "seq": "int8", "tenant_id": "text", "ledger_seq": "int8",
+    "event_id": "text", "lane_id": "text", "stream": "text", "type": "text",
+    "schema_version": "int8", "recorded_at_ms": "int8", "business_date": "text",
+    "body": "bytea", "prev_hash": "bytea", "hash": "bytea", "received_at_ms": "int8",
+    "quarantine": "text",
+}
+assert sorted(_COLUMN_TYPES) == sorted(EVENT_COLUMNS) == sorted(INSERT_COLUMNS)
+_COPY_TYPES = [_COLUMN_TYPES[c] for c in INSERT_COLUMNS]
+_COPY_EVENTS = f"COPY events ({', '.join(INSERT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 
 # One ledger row as `schemas.relay.LedgerEvent` JSON, fields in the struct's order, as msgspec
 # encodes it: `to_json(text)` escapes strings exactly as msgspec does (quote, backslash and
