@@ -54,8 +54,13 @@ def _rows(draw: st.DrawFn, tenant_id: str) -> list[tuple]:
 
 
 def _insert(relay: Relay, rows: list[tuple]) -> None:
+    """`rows` in `schema.EVENT_COLUMNS` order, written in the backend's `INSERT_COLUMNS`."""
+    from cloud_relay.storage.backend import INSERT_COLUMNS
+    from cloud_relay.storage.schema import EVENT_COLUMNS
+
+    at = [EVENT_COLUMNS.index(c) for c in INSERT_COLUMNS]
     with relay.storage._write() as tx:
-        relay.storage._insert_events(tx, rows)
+        relay.storage._insert_events(tx, [tuple(r[i] for i in at) for r in rows])
 
 
 @settings(max_examples=30, deadline=None,
