@@ -20,6 +20,7 @@ import pytest
 from tests.edge.api.helpers import open_cart, post
 from tests.support.live_app import LiveApp, start_live_app
 from tests.support.relay import BACKENDS, Relay, skip_without_pg, start_relay
+from tests.support.ports import stable_port
 from tests.support.store import verify
 from tests.support.process import wait_until
 
@@ -37,7 +38,9 @@ def _wait(pred, what: str) -> None:
 @pytest.fixture(params=BACKENDS)
 def relay_box(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict]:
     skip_without_pg(request.param)
-    box = {"relay": start_relay(request.param, tmp_path / "relay"), "dir": tmp_path / "relay"}
+    # The relay goes away and comes back on its address: a port no other socket can take meanwhile.
+    box = {"relay": start_relay(request.param, tmp_path / "relay", port=stable_port()),
+           "dir": tmp_path / "relay"}
     try:
         yield box
     finally:

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from core.files import write_atomic
+from tests.support.ports import stable_port
 from tests.support.process import ChildProcess
 
 READY_TIMEOUT_S = 30.0
@@ -48,7 +49,10 @@ class DaemonProcess(ChildProcess):
             env["NOVAPOS_TEST_CLOCK_FILE"] = str(self.clock_file)
             env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         log = open(self.log_path, "ab")
-        # Reuse the port across restarts so lanes (and tests) keep one URL.
+        # Reuse the port across restarts so lanes (and tests) keep one URL; one outside the
+        # ephemeral range, so no other socket can take it while the daemon is down.
+        if self.port == 0:
+            self.port = stable_port()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", entry, "serve", "--data-dir", str(self.data_dir),
              "--host", "127.0.0.1", "--port", str(self.port), "--demo"],

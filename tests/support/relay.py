@@ -46,6 +46,7 @@ from schemas.sync import (
     batch_id,
     encode_batch,
 )
+from tests.support.ports import stable_port
 from tests.support.process import ChildProcess
 
 PG_BASE = os.environ.get("NOVAPOS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -327,6 +328,8 @@ class RelayProcess(ChildProcess):
 
     def start(self) -> RelayProcess:
         assert self.proc is None or self.proc.poll() is not None, "already running"
+        if self.port == 0:  # outside the ephemeral range: still free when it restarts
+            self.port = stable_port()
         log = open(self.log_path, "ab")  # noqa: SIM115 - the drain thread closes it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cloud_relay.cli", "serve", "--database", self.database,

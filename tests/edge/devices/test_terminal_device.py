@@ -20,6 +20,7 @@ from tests.edge.api.helpers import open_cart, post
 from tests.edge.devices.helpers import admin_client, start_with_devices, wait_for
 from tests.edge.devices.test_devices_cli import cli, cli_process
 from tests.support.daemon import DaemonProcess
+from tests.support.ports import stable_port
 
 TERMINAL = "payment-terminal"
 LINK_CAUSES = {"not_connected", "communication_error", "timeout"}
@@ -91,10 +92,12 @@ def test_the_terminal_is_a_device_on_the_payments_own_driver(
 
 
 @pytest.mark.slow
-def test_terminal_outage_shows_in_the_cli_and_counters_survive_a_restart(
-        tmp_path: Path, emulator: ZvtTerminalEmulator) -> None:
+def test_terminal_outage_shows_in_the_cli_and_counters_survive_a_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "store"
     data_dir.mkdir()
+    # The terminal comes back on its address after the outage: a port no other socket can take
+    # meanwhile.
+    emulator = ZvtTerminalEmulator(port=stable_port(), busy_wait_s=0.5).start()
     port = emulator.port
     (data_dir / "config.toml").write_text(terminal_config(port))
     daemon = DaemonProcess(data_dir).start()
@@ -144,6 +147,7 @@ def test_terminal_outage_shows_in_the_cli_and_counters_survive_a_restart(
         assert after["online_transitions"] >= before["online_transitions"]
     finally:
         daemon.stop()
+        emulator.stop()
         if revived is not None:
             revived.stop()
 
