@@ -1,14 +1,24 @@
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from tests.support.live_app import LiveApp, start_live_app
 
 _keys = itertools.count(1)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # In-process daemons (live apps) log from their own threads, and structlog's default
+    # logger prints to whatever `sys.stdout` is at that moment: during a `CliRunner.invoke`,
+    # the command's captured output, so a `--json` answer would carry another test's log line.
+    # Their lines go to this process's stderr instead (pytest still captures it per test).
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.__stderr__))
 
 
 def new_key() -> str:
