@@ -13,7 +13,7 @@
    following cursors with pages of `--page` events (5,000), decoding each page
    (the fields an HQ client reads of `schemas.relay.LedgerPage`) as HQ would.
 4. Export: `novapos-relay export --format jsonl --out FILE` as a process, events / wall time
-   (and its CPU time per event).
+   (and its CPU time per event and bytes per event); then the same with `--body once`.
 
 Each rate is events / wall time, with its ratio to the baseline; the load average before and
 after is recorded (the box may be shared: compare runs made alternately). Skips (exit 0, a JSON line
@@ -142,12 +142,12 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def export(url: str, data_dir: Path, out: Path) -> tuple[int, float, float]:
+def export(url: str, data_dir: Path, out: Path, body: str) -> tuple[int, float, float]:
     cpu = _children_cpu_s()
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "cloud_relay.cli", "export", "--tenant", TENANT, "--format", "jsonl",
-         "--out", str(out), "--database", url, "--data-dir", str(data_dir)],
+         "--out", str(out), "--body", body, "--database", url, "--data-dir", str(data_dir)],
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     elapsed = time.perf_counter() - started
     cpu = _children_cpu_s() - cpu
@@ -195,20 +195,25 @@ def main() -> int:
                     result[f"pull_{name}_events_per_s"] = round(got / s)
             finally:
                 relay.stop()
-            got, s, cpu = export(url, work, work / "ledger.jsonl")
-            assert got == n, (got, n)
-            result["export_jsonl_events_per_s"] = round(got / s)
-            result["export_process_cpu_us_per_event"] = round(cpu / got * 1e6, 1)
+            for body, key in (("both", "export_jsonl"), ("once", "export_jsonl_body_once")):
+                out = work / f"ledger-{body}.jsonl"
+                got, s, cpu = export(url, work, out, body)
+                assert got == n, (got, n)
+                result[f"{key}_events_per_s"] = round(got / s)
+                result[f"{key}_process_cpu_us_per_event"] = round(cpu / got * 1e6, 1)
+                result[f"{key}_bytes_per_event"] = round(out.stat().st_size / got)
+                out.unlink()
         finally:
             drop_pg_schema(url)
     base = result["baseline_events_per_s"]
-    for k in ("pull_json", "export_jsonl"):
+    for k in ("pull_json", "export_jsonl", "export_jsonl_body_once"):
         result[f"{k}_ratio"] = round(result[f"{k}_events_per_s"] / base, 3)
     result["load_after"] = [round(x, 2) for x in os.getloadavg()]
     result["targets"] = {"pull_events_per_s": 50_000, "export_events_per_s": 100_000}
     print(f"ledger of {n} events ({args.stores} stores): baseline {base:,} ev/s, "
           f"pull JSON {result['pull_json_events_per_s']:,} ev/s, "
-          f"export JSONL {result['export_jsonl_events_per_s']:,} ev/s")
+          f"export JSONL {result['export_jsonl_events_per_s']:,} ev/s, "
+          f"--body once {result['export_jsonl_body_once_events_per_s']:,} ev/s")
     print(json.dumps(result))
     return 0
 

@@ -2,7 +2,9 @@
 a cursor (the last line's cursor is printed so an interrupted export can continue).
 
 JSONL: one `schemas.relay.LedgerEvent` per line (body as JSON when interpretable, always as
-base64). CSV: the envelope columns plus `body_b64`, for spreadsheets and bulk loaders.
+base64); with `body="once"` one `schemas.relay.LedgerEventOnce` per line instead (the body once:
+as JSON when interpretable, else as base64; about half the bytes and half the database's work).
+CSV: the envelope columns plus `body_b64`, for spreadsheets and bulk loaders.
 Parquet is not offered: it would add pyarrow (~100 MB) for a format HQ can derive from JSONL.
 
 `export_file` writes a file through `core.files.open_atomic`: it appears only once complete
@@ -25,6 +27,7 @@ from schemas.relay import LedgerEvent
 PAGE_EVENTS = 5_000  # a page read (CSV), a write and a progress step
 STATEMENT_EVENTS = 200_000  # the most a JSONL read streams from one snapshot
 FORMATS = ("jsonl", "csv")
+BODIES = ("both", "once")  # JSONL: LedgerEvent lines (the default), LedgerEventOnce lines
 CSV_COLUMNS = ("ledger_seq", "store_id", "seq", "event_id", "lane_id", "stream", "type",
                "schema_version", "recorded_at_ms", "business_date", "prev_hash_hex", "hash_hex",
                "received_at_ms", "quarantine", "body_b64")
@@ -32,15 +35,18 @@ CSV_COLUMNS = ("ledger_seq", "store_id", "seq", "event_id", "lane_id", "stream",
 
 def export(storage: Storage, tenant_id: str, fmt: str, out: IO[str] | IO[bytes],
            after: str | None = None,
-           on_page: Callable[[int], None] = lambda n: None) -> tuple[int, str]:
+           on_page: Callable[[int], None] = lambda n: None,
+           body: str = "both") -> tuple[int, str]:
     """Write every event after `after` to a text stream, or (JSONL only, and faster: the page
     is written as the storage encoded it) a binary one; returns (events written, cursor to
-    resume from)."""
-    assert fmt in FORMATS, fmt
+    resume from). `body` (JSONL only): "both" or "once" (see the module's docstring)."""
+    assert fmt in FORMATS and body in BODIES, (fmt, body)
     binary = not isinstance(out, io.TextIOBase)
     assert fmt == "jsonl" or not binary, "CSV goes to a text stream"
+    assert fmt == "jsonl" or body == "both", "CSV carries the body once already (body_b64)"
     if fmt == "jsonl":
-        return _export_jsonl(storage, tenant_id, out, binary, after or "", on_page)
+        return _export_jsonl(storage, tenant_id, out, binary, after or "", on_page,
+                             body == "once")
     writer = csv.writer(out)  # type: ignore[arg-type]
     if not after:
         writer.writerow(CSV_COLUMNS)
@@ -56,7 +62,8 @@ def export(storage: Storage, tenant_id: str, fmt: str, out: IO[str] | IO[bytes],
 
 
 def _export_jsonl(storage: Storage, tenant_id: str, out: IO[str] | IO[bytes], binary: bool,
-                  after: str, on_page: Callable[[int], None]) -> tuple[int, str]:
+                  after: str, on_page: Callable[[int], None],
+                  body_once: bool) -> tuple[int, str]:
     # The lines are written as the storage encoded them (`Storage.write_jsonl`: on PostgreSQL
     # the database writes them), nothing decoded or re-encoded; a read per STATEMENT_EVENTS,
     # until a read finds nothing after it (events stored meanwhile are exported too).
@@ -67,7 +74,8 @@ def _export_jsonl(storage: Storage, tenant_id: str, out: IO[str] | IO[bytes], bi
     last = cursor.decode(after or None, storage.epoch)
     written = 0
     while True:
-        got = storage.write_jsonl(tenant_id, last, STATEMENT_EVENTS, write, PAGE_EVENTS)
+        got = storage.write_jsonl(tenant_id, last, STATEMENT_EVENTS, write, PAGE_EVENTS,
+                                  body_once)
         written += got.count
         if got.last_ledger_seq is not None:
             last = got.last_ledger_seq
@@ -77,11 +85,12 @@ def _export_jsonl(storage: Storage, tenant_id: str, out: IO[str] | IO[bytes], bi
 
 def export_file(storage: Storage, tenant_id: str, fmt: str, path: Path,
                 after: str | None = None,
-                on_page: Callable[[int], None] = lambda n: None) -> tuple[int, str]:
+                on_page: Callable[[int], None] = lambda n: None,
+                body: str = "both") -> tuple[int, str]:
     """`export` into `path`, which appears (mode 0644) only when the export is complete."""
     with open_atomic(path, mode=0o644) as raw:
         if fmt == "jsonl":
-            return export(storage, tenant_id, fmt, raw, after, on_page)
+            return export(storage, tenant_id, fmt, raw, after, on_page, body)
         text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         try:
             return export(storage, tenant_id, fmt, text, after, on_page)

@@ -39,6 +39,31 @@ class LedgerEvent(msgspec.Struct, frozen=True):
     body: msgspec.Raw | None = None  # the body as JSON, when it is interpretable
 
 
+class LedgerEventOnce(msgspec.Struct, frozen=True):
+    """A `LedgerEvent` carrying its body once (`novapos-relay export --body once`): as JSON
+    when interpretable (`body`, the exact stored bytes, with `body_b64` null), else as base64
+    (`body_b64`, with `body` null). Same fields, same order; about half the bytes."""
+
+    ledger_seq: int
+    store_id: str
+    seq: int
+    event_id: str
+    lane_id: str | None
+    stream: str
+    type: str
+    schema_version: int
+    recorded_at_ms: int
+    business_date: str
+    prev_hash_hex: str
+    hash_hex: str
+    body_b64: str | None  # only when the body is quarantined
+    received_at_ms: int
+    quarantine: str | None = None
+    # When interpretable (body_b64 null): the exact stored bytes, decoded as they are (a Raw,
+    # never None, even for a body that is JSON `null`); else the JSON `null`.
+    body: msgspec.Raw = msgspec.Raw(b"null")
+
+
 class LedgerPage(msgspec.Struct, frozen=True):
     tenant_id: str
     relay_epoch: str

@@ -23,7 +23,7 @@ import msgspec
 from cloud_relay.storage.backend import Backend
 from cloud_relay.storage.schema import INDEXED_TYPES
 from schemas.envelope import COLUMNS, Event
-from schemas.relay import LedgerEvent, StoreSyncStatus
+from schemas.relay import LedgerEvent, LedgerEventOnce, StoreSyncStatus
 
 _ENVELOPE = ", ".join(COLUMNS)
 # A ledger entry's columns: its metadata, then the envelope in `Event` field order.
@@ -59,6 +59,21 @@ def ledger_event(entry: LedgerEntry) -> LedgerEvent:
         quarantine=entry.quarantine,
         # An interpretable body is msgspec JSON: embedded as is, it is still the exact bytes.
         body=msgspec.Raw(ev.body) if entry.quarantine is None else None,
+    )
+
+
+def ledger_event_once(entry: LedgerEntry) -> LedgerEventOnce:
+    """`ledger_event` with the body carried once: as JSON when interpretable, else base64."""
+    ev = entry.event
+    interpretable = entry.quarantine is None
+    return LedgerEventOnce(
+        ledger_seq=entry.ledger_seq, store_id=ev.store_id, seq=ev.seq, event_id=ev.event_id,
+        lane_id=ev.lane_id, stream=ev.stream, type=ev.type, schema_version=ev.schema_version,
+        recorded_at_ms=ev.recorded_at_ms, business_date=ev.business_date,
+        prev_hash_hex=ev.prev_hash.hex(), hash_hex=ev.hash.hex(),
+        body_b64=None if interpretable else b2a_base64(ev.body, newline=False).decode(),
+        received_at_ms=entry.received_at_ms, quarantine=entry.quarantine,
+        body=msgspec.Raw(ev.body if interpretable else b"null"),
     )
 
 
@@ -124,16 +139,23 @@ class Ledger(Backend):
 
     def write_jsonl(self, tenant_id: str, after_ledger_seq: int, limit: int,
                     write: Callable[[bytes, int], None],
-                    page_events: int = 5_000) -> WrittenEvents:
+                    page_events: int = 5_000, body_once: bool = False) -> WrittenEvents:
         """Up to `limit` of the tenant's events after `after_ledger_seq` as JSONL (each
-        `ledger_json` line and a newline) through `write(lines, events)`, a call per
-        `page_events` events or fewer.
+        `ledger_json` line and a newline; with `body_once`, each `ledger_event_once` line)
+        through `write(lines, events)`, a call per `page_events` events or fewer.
         Portable: page by page (each page one snapshot, as HQ's pull reads them); PostgreSQL
         streams them in one statement instead (`postgres.PostgresStorage.write_jsonl`)."""
         count, last, more = 0, after_ledger_seq, True
         while count < limit and more:
-            page = self.ledger_json(tenant_id, last, min(page_events, limit - count),
-                                    separator=b"\n")
+            n = min(page_events, limit - count)
+            if body_once:
+                entries = self.ledger(tenant_id, last, n + 1)
+                lines = [_encoder.encode(ledger_event_once(e)) for e in entries[:n]]
+                page = EncodedEvents(b"\n".join(lines), len(lines),
+                                     entries[len(lines) - 1].ledger_seq if lines else None,
+                                     len(entries) > n)
+            else:
+                page = self.ledger_json(tenant_id, last, n, separator=b"\n")
             if page.count:
                 write(page.data + b"\n", page.count)
                 count += page.count

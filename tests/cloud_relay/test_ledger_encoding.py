@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 
 from cloud_relay import export, hq
 from cloud_relay.storage.ledger import Ledger, ledger_event
+from core.chain import chain_hash
+from schemas.relay import LedgerEventOnce
 from tests.support.relay import Chain, Relay, iter_ledger, skip_without_pg, start_relay
 
 _tenants = itertools.count()
@@ -98,6 +100,19 @@ def test_the_database_writes_the_bytes_the_portable_encoder_writes(relay: Relay,
     assert b"".join(written) == (expected.data + b"\n" if expected.count else b"")
     assert sum(counts) == got.count == expected.count and all(0 < k for k in counts)
     assert (got.last_ledger_seq, got.more) == (expected.last_ledger_seq, expected.more)
+    # The body-once lines too: the database's are the portable encoder's, byte for byte.
+    fast_once: list[bytes] = []
+    portable_once: list[bytes] = []
+    got = storage.write_jsonl(tenant, after, limit, lambda b, k: fast_once.append(b), step,
+                              body_once=True)
+    want = Ledger.write_jsonl(storage, tenant, after, limit,
+                              lambda b, k: portable_once.append(b), step, body_once=True)
+    assert b"".join(fast_once) == b"".join(portable_once)
+    assert (got.count, got.last_ledger_seq, got.more) == (expected.count,
+                                                          expected.last_ledger_seq, expected.more)
+    for line, row in zip(b"".join(fast_once).splitlines(), rows[after:], strict=False):
+        once = msgspec.json.decode(line, type=LedgerEventOnce)
+        assert _carried_body(once) == row[11] and (once.body_b64 is None) == (row[15] is None)
 
 
 def test_a_page_over_http_is_the_ledger_page_struct_byte_for_byte(relay: Relay) -> None:
@@ -183,3 +198,57 @@ def test_an_export_resumed_from_its_cursor_continues_exactly(
     assert [e["ledger_seq"] for e in lines] == list(range(1, 43))
     assert whole.getvalue() == b"".join(
         msgspec.json.encode(ledger_event(e)) + b"\n" for e in relay.storage.ledger("t1", 0, 100))
+
+
+def _carried_body(line: LedgerEventOnce) -> bytes:
+    """The body's exact stored bytes, from what a body-once line carries: base64 for a
+    quarantined body (and `body` null), else the `body` value's own bytes."""
+    if line.body_b64 is not None:
+        assert bytes(line.body) == b"null" and line.quarantine is not None
+        return base64.b64decode(line.body_b64)
+    assert line.quarantine is None
+    return bytes(line.body)
+
+
+def test_a_body_once_export_carries_what_verifies_every_hash(tmp_path: Path) -> None:
+    skip_without_pg("postgresql")
+    relays = [start_relay(b, tmp_path / b) for b in ("sqlite", "postgresql")]
+    try:
+        chains = {s: Chain("t1", s) for s in ("s1", "s2")}
+        for chain in chains.values():
+            chain.extend(25)
+            chain.append(b"\xff not a body", type_="future.type")  # quarantined: base64
+        outputs = []
+        for relay in relays:
+            for s, chain in chains.items():
+                relay.store_client(relay.enroll("t1", s)).ack(chain.batch(1, 26))
+            both, once = io.BytesIO(), io.BytesIO()
+            assert export.export(relay.storage, "t1", "jsonl", both)[0] == 52
+            path = tmp_path / f"{relay.storage.backend}.jsonl"
+            assert export.export_file(relay.storage, "t1", "jsonl", path, body="once")[0] == 52
+            once_lines = [msgspec.json.decode(line, type=LedgerEventOnce)
+                          for line in path.read_bytes().splitlines()]
+            both_lines = [json.loads(line) for line in both.getvalue().splitlines()]
+            assert [e.ledger_seq for e in once_lines] == list(range(1, 53))
+            assert sum(e.quarantine is not None for e in once_lines) == 2
+            prev: dict[str, bytes] = {}
+            for e, full in zip(once_lines, both_lines, strict=True):
+                body = _carried_body(e)
+                # The default line's meaning is unchanged: the same event, body and hash.
+                assert base64.b64decode(full["body_b64"]) == body
+                assert full["hash_hex"] == e.hash_hex and full["seq"] == e.seq
+                # A consumer verifies each event from the line alone (and the tenant it
+                # exported): the hash over the envelope and the exact body, chained per store.
+                assert bytes.fromhex(e.prev_hash_hex) == prev.get(e.store_id, bytes(32))
+                assert chain_hash(
+                    bytes.fromhex(e.prev_hash_hex), seq=e.seq, event_id=e.event_id,
+                    tenant_id="t1", store_id=e.store_id, lane_id=e.lane_id, stream=e.stream,
+                    type=e.type, schema_version=e.schema_version,
+                    recorded_at_ms=e.recorded_at_ms, business_date=e.business_date,
+                    body=body).hex() == e.hash_hex
+                prev[e.store_id] = bytes.fromhex(e.hash_hex)
+            outputs.append([msgspec.structs.replace(e, received_at_ms=0) for e in once_lines])
+        assert outputs[0] == outputs[1]  # both backends, the same lines
+    finally:
+        for relay in relays:
+            relay.close()

@@ -128,6 +128,15 @@ def test_export_jsonl_and_csv_resumable(relay: Relay, tmp_path: Path) -> None:
     assert [r["event_id"] for r in table[:2500]] == [e["event_id"] for e in ledger]
     assert _cli("export", "--tenant", "t1", "--format", "parquet", *db)[0] == 2
     assert _cli("export", "--tenant", "t1", "--after", "bogus", *db)[0] == 2
+    # --body once: the same events, each body once (JSON here: all are interpretable).
+    code, once_text, err = _cli("export", "--tenant", "t1", "--body", "once", *db)
+    assert code == 0, err
+    once = [json.loads(line) for line in once_text.splitlines()]
+    assert len(once) == 2505 and all(e["body_b64"] is None for e in once)
+    assert [{**e, "body_b64": None} for e in once[:2500]] == [{**e, "body_b64": None}
+                                                              for e in ledger]
+    assert _cli("export", "--tenant", "t1", "--body", "twice", *db)[0] == 2
+    assert _cli("export", "--tenant", "t1", "--format", "csv", "--body", "once", *db)[0] == 2
 
 
 def test_enroll_out_writes_the_credential_as_a_private_file(relay: Relay, tmp_path: Path) -> None:
