@@ -28,7 +28,7 @@ from cloud_relay import admin, cursor, downsync, hq
 from cloud_relay import export as export_mod
 from cloud_relay import promotions, promotions_cli
 from cloud_relay.sealing import KEY_FILENAME, new_key
-from cloud_relay.server import FORWARDED_ALLOW_IPS, now_ms, run
+from cloud_relay.defaults import FORWARDED_ALLOW_IPS, now_ms
 from cloud_relay.storage import Storage, open_storage
 from cloud_relay.storage.sqlite import DB_FILENAME
 from core import logs
@@ -145,6 +145,8 @@ def serve(
         sys.stdout.write(f"novapos-relay listening on {url} ({storage.backend}, epoch "
                          f"{storage.epoch})\n")
         sys.stdout.flush()
+
+    from cloud_relay.server import run  # the web stack: only the server needs it
 
     run(storage, host, port, tls_cert, tls_key, ready, limit, forwarded_allow_ips)
 

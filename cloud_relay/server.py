@@ -9,23 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
 
 from cloud_relay.app import create_app
+from cloud_relay.defaults import FORWARDED_ALLOW_IPS, now_ms
 from cloud_relay.storage.base import Storage
 from core.ratelimit import AuthFailureLimit
 
-# Peers whose X-Forwarded-For uvicorn believes (a proxy on the same host); the failed-auth
-# limit counts the address it names. Name your load balancers' addresses when behind them.
-FORWARDED_ALLOW_IPS = "127.0.0.1"
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class _Server(uvicorn.Server):

@@ -180,3 +180,20 @@ def test_the_openapi_document_is_built_at_its_first_request_and_amended_once(
     assert ready["security"] == [] and "503" in ready["responses"]  # edge.api.openapi.conform
     assert again == first
     assert page.status_code == 200 and "swagger" in page.text.lower()
+
+
+_RELAY_HELP = """
+import json, sys
+from typer.testing import CliRunner
+from cloud_relay.cli import app
+result = CliRunner().invoke(app, ["--help"])
+assert result.exit_code == 0 and "export" in result.output, result.output
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_the_relay_cli_loads_the_web_stack_only_to_serve() -> None:
+    # `novapos-relay --help` and its offline commands (export, enroll, tokens) never answer
+    # HTTP: Litestar and uvicorn (~0.4 s of a command's start) come with `serve` alone.
+    assert _loaded(_modules(_RELAY_HELP), ("litestar", "uvicorn", "cloud_relay.app",
+                                          "cloud_relay.server")) == []
