@@ -31,7 +31,8 @@ MIGRATIONS = [
         PRIMARY KEY (cart_id, code)
     ) STRICT;
     """),
-    Migration(3, "a completed cart's lines are its order's lines: only what the cart alone knew stays", """
+    Migration(3, "a completed cart's lines are its order's lines; the cart keeps what only it "
+                 "knew", """
     -- A sale's lines are its cart's lines in line order (`edge.orders.commands.complete`), and
     -- `order_lines` keeps their SKU, names, quantities, prices and tax. A completed cart keeps,
     -- as one JSON array on its row, only what the cart alone knew of each line: its line id,

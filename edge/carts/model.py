@@ -153,8 +153,8 @@ def _completed_lines(conn: apsw.Connection, order_id: str, closed_lines: str) ->
         "tax_rate_ppm FROM order_lines WHERE order_id = ? ORDER BY line_no", (order_id,),
     ).fetchall()
     assert len(own) == len(sold), (order_id, len(own), len(sold))
-    return [Line(line_id, sku, product_id, name, sold_by, qty, unit, version, lock,  # type: ignore[arg-type]
-                 tax_class, rate, _discount(dkind, dvalue))  # type: ignore[arg-type]
+    return [Line(line_id, sku, product_id, name, sold_by, qty, unit, version,  # type: ignore[arg-type]
+                 lock, tax_class, rate, _discount(dkind, dvalue))  # type: ignore[arg-type]
             for (line_id, sold_by, lock, dkind, dvalue, _scanned),
                 (sku, product_id, name, qty, unit, version, tax_class, rate) in zip(own, sold)]
 
