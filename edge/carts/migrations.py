@@ -31,4 +31,26 @@ MIGRATIONS = [
         PRIMARY KEY (cart_id, code)
     ) STRICT;
     """),
+    Migration(3, "a completed cart's lines are its order's lines; the cart keeps what only it "
+                 "knew", """
+    -- A sale's lines are its cart's lines in line order (`edge.orders.commands.complete`), and
+    -- `order_lines` keeps their SKU, names, quantities, prices and tax. A completed cart keeps,
+    -- as one JSON array on its row, only what the cart alone knew of each line: its line id,
+    -- how it is sold, its price lock's expiry, its line discount and the scanned code; its
+    -- `cart_lines` rows go. (`edge.carts.projection.CLOSED_LINES` is the same expression.)
+    ALTER TABLE carts ADD COLUMN closed_lines TEXT;
+    -- A line with no discount and no scanned code (most) is [line_id, sold_by, lock expiry].
+    UPDATE carts SET closed_lines = (
+        SELECT json_group_array(
+            CASE WHEN l.discount_kind IS NULL AND l.discount_value IS NULL
+                      AND l.scanned_code IS NULL
+                 THEN json_array(l.line_id, l.sold_by, l.lock_expires_at_ms)
+                 ELSE json_array(l.line_id, l.sold_by, l.lock_expires_at_ms, l.discount_kind,
+                                 l.discount_value, l.scanned_code) END
+            ORDER BY l.line_id)
+        FROM cart_lines l WHERE l.cart_id = carts.cart_id)
+    WHERE status = 'completed';
+    DELETE FROM cart_lines WHERE cart_id IN (SELECT cart_id FROM carts
+                                             WHERE status = 'completed');
+    """),
 ]

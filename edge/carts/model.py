@@ -1,5 +1,8 @@
 """The cart as commands and views see it: its lines with their locked prices, its discount,
 and every tender as a payment (`edge.payments.machine.Payment`), loaded from the read models.
+A completed cart's lines are read from its sale's `order_lines` (the orders projection of the
+same `sale.completed`: line n of the order is the cart's n-th line) joined with what only the
+cart knew of them, kept on its row (`carts.closed_lines`, `edge.carts.projection`).
 
 `Policy` is the slice of configuration the checkout rules (carts, tenders, orders, receipts)
 depend on.
@@ -136,21 +139,44 @@ def _discount(kind: str | None, value: int | None) -> Discount | None:
     return Discount(kind, value) if kind is not None and value is not None else None  # type: ignore[arg-type]
 
 
+# [line_id, sold_by, lock_expires_at_ms] or, with a discount or a scanned code,
+# [..., discount_kind, discount_value, scanned_code] (`edge.carts.projection.CLOSED_LINES`).
+_CLOSED = msgspec.json.Decoder(list[list[int | str | None]])
+
+
+def _completed_lines(conn: apsw.Connection, order_id: str, closed_lines: str) -> list[Line]:
+    """A completed cart's lines: its sale's lines (`order_lines`, line n is the cart's n-th
+    line) with what only the cart knew of each (`carts.closed_lines`, `edge.carts.projection`)."""
+    own = [(*line, None, None, None)[:6] for line in _CLOSED.decode(closed_lines)]
+    sold = conn.execute(
+        "SELECT sku, product_id, name, qty_milli, unit_price_minor, price_version, tax_class, "
+        "tax_rate_ppm FROM order_lines WHERE order_id = ? ORDER BY line_no", (order_id,),
+    ).fetchall()
+    assert len(own) == len(sold), (order_id, len(own), len(sold))
+    return [Line(line_id, sku, product_id, name, sold_by, qty, unit, version,  # type: ignore[arg-type]
+                 lock, tax_class, rate, _discount(dkind, dvalue))  # type: ignore[arg-type]
+            for (line_id, sold_by, lock, dkind, dvalue, _scanned),
+                (sku, product_id, name, qty, unit, version, tax_class, rate) in zip(own, sold)]
+
+
 def load(conn: apsw.Connection, cart_id: str, *, with_items: bool = True) -> Cart | None:
     """The cart; `with_items=False` reads only its header row (commands that append and then
     reload need no more to decide)."""
     rows = conn.execute(
         "SELECT cart_id, lane_id, status, currency, discount_kind, discount_value, next_line_id, "
-        "next_tender_id, order_id, version FROM carts WHERE cart_id = ?",
+        "next_tender_id, order_id, version, closed_lines FROM carts WHERE cart_id = ?",
         (cart_id,),
     ).fetchall()
     if not rows:
         return None
-    cid, lane, status, currency, dkind, dvalue, next_line, next_tender, order_id, version = rows[0]
+    (cid, lane, status, currency, dkind, dvalue, next_line, next_tender, order_id, version,
+     closed_lines) = rows[0]
     cart = Cart(cid, lane, status, currency, _discount(dkind, dvalue), next_line, next_tender,
                 order_id, version=version)
     if not with_items:
         return cart
+    if closed_lines is not None:
+        cart.lines.extend(_completed_lines(conn, order_id, closed_lines))
     for row in conn.execute(
         "SELECT line_id, sku, product_id, name, sold_by, qty_milli, unit_price_minor, "
         "price_version, lock_expires_at_ms, tax_class, tax_rate_ppm, discount_kind, "

@@ -1,5 +1,7 @@
 """Cart read models: open carts, their lines, discounts and locked prices, and the counters
-that number a cart's lines and tenders. A sale or a void closes the cart.
+that number a cart's lines and tenders. A sale or a void closes the cart; a sale's lines are
+its cart's lines, so a completed cart's `cart_lines` rows go and its row keeps, in
+`closed_lines`, only what its order's lines do not say (`CLOSED_LINES`).
 
 `carts.version` is the seq of the last event that changed what `edge.carts.model.load`
 reads: the cart's own events, every event of its payments, its sale. The writer's memo of
@@ -142,9 +144,25 @@ def _voided(conn, stored: Event, b: ev.CartVoided) -> None:
     )
 
 
+# What a completed cart keeps of each line beyond its order's line (carts migration 3 writes
+# the same for the carts it upgrades): `edge.carts.model.load` joins the two.
+# A line with no discount and no scanned code (most) is [line_id, sold_by, lock expiry].
+CLOSED_LINES = (
+    "SELECT json_group_array(CASE WHEN l.discount_kind IS NULL AND l.discount_value IS NULL "
+    "AND l.scanned_code IS NULL THEN json_array(l.line_id, l.sold_by, l.lock_expires_at_ms) "
+    "ELSE json_array(l.line_id, l.sold_by, l.lock_expires_at_ms, l.discount_kind, "
+    "l.discount_value, l.scanned_code) END ORDER BY l.line_id) "
+    "FROM cart_lines l WHERE l.cart_id = ?"
+)
+
+
 @PROJECTIONS.on(ev.SaleCompleted)
 def _sold(conn, stored: Event, s: ev.SaleCompleted) -> None:
+    # The sale's lines are the cart's lines in line order (the orders projection keeps them in
+    # `order_lines`); the cart's own rows of them go, what only the cart knew stays on its row.
     conn.execute(
-        "UPDATE carts SET status='completed', order_id=?, closed_at_seq=?, version=? "
-        "WHERE cart_id=?", (s.order_id, stored.seq, stored.seq, s.cart_id),
+        "UPDATE carts SET status='completed', order_id=?, closed_at_seq=?, version=?, "
+        f"closed_lines=({CLOSED_LINES}) WHERE cart_id=?",
+        (s.order_id, stored.seq, stored.seq, s.cart_id, s.cart_id),
     )
+    conn.execute("DELETE FROM cart_lines WHERE cart_id=?", (s.cart_id,))

@@ -49,9 +49,12 @@ def from_row(r: tuple) -> Payment:
     )
 
 
+def many_sql(where: str) -> str:
+    return f"SELECT {COLUMNS} FROM payments WHERE {where} ORDER BY cart_id, tender_id"
+
+
 def _many(conn: apsw.Connection, where: str, args: tuple) -> list[Payment]:
-    return [from_row(r) for r in conn.execute(
-        f"SELECT {COLUMNS} FROM payments WHERE {where} ORDER BY cart_id, tender_id", args)]
+    return [from_row(r) for r in conn.execute(many_sql(where), args)]
 
 
 def by_id(conn: apsw.Connection, payment_id: str) -> Payment | None:
@@ -72,9 +75,22 @@ def by_request(conn: apsw.Connection, request_key: str) -> Payment | None:
     return found[0] if found else None
 
 
-def in_states(conn: apsw.Connection, states: frozenset[str] | set[str]) -> list[Payment]:
+# The states a payment waits in for the store to act (reconciliation, forwarding): the partial
+# index `payments_waiting` (store migration 9) holds only these rows. SQLite uses a partial
+# index only for a query whose WHERE contains the index's own WHERE term, so a query by state
+# adds this very text; `tests/edge/store/test_read_model_indexes.py` checks the plan.
+WAITING_STATES = ("authorizing", "capturing", "refund_pending", "stored", "voiding")
+WAITING = "state IN ('authorizing', 'capturing', 'refund_pending', 'stored', 'voiding')"
+
+
+def in_states_where(states: frozenset[str] | set[str]) -> tuple[str, tuple[str, ...]]:
     marks = ",".join("?" * len(states))
-    return _many(conn, f"state IN ({marks})", tuple(sorted(states)))
+    indexed = f" AND {WAITING}" if set(states) <= set(WAITING_STATES) else ""
+    return f"state IN ({marks}){indexed}", tuple(sorted(states))
+
+
+def in_states(conn: apsw.Connection, states: frozenset[str] | set[str]) -> list[Payment]:
+    return _many(conn, *in_states_where(states))
 
 
 def reference_taken(conn: apsw.Connection, card: ev.CardRef, other_than: str) -> bool:
@@ -88,9 +104,17 @@ def reference_taken(conn: apsw.Connection, card: ev.CardRef, other_than: str) ->
     return bool(rows)
 
 
+_UPDATE = ", ".join(f"{c} = excluded.{c}" for c in [*COLUMNS.split(", "), "updated_seq"]
+                    if c != "payment_id")
+
+
 def upsert(conn: apsw.Connection, p: Payment, seq: int) -> None:
+    # Updated in place: INSERT OR REPLACE deleted the row and appended it again under a new
+    # rowid on each of a payment's events (created, captured, settled into its order), leaving
+    # the space of every earlier copy unused in the table and its indexes.
     marks = ",".join("?" * (_N + 1))
     conn.execute(
-        f"INSERT OR REPLACE INTO payments ({COLUMNS}, updated_seq) VALUES ({marks})",
+        f"INSERT INTO payments ({COLUMNS}, updated_seq) VALUES ({marks}) "
+        f"ON CONFLICT (payment_id) DO UPDATE SET {_UPDATE}",
         (*to_row(p), seq),
     )

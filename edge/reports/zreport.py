@@ -37,10 +37,19 @@ def today(identity: StoreIdentity, now_ms: int) -> str:
     return business_date_of(now_ms, identity.tz, identity.day_close_hour)
 
 
+# The WHERE term of the partial index `events_zreport_day` (`store.log` migration 2), word
+# for word: SQLite uses a partial index only for a query that contains its term. A type added
+# to ZREPORT_TYPES needs a migration that widens the index (the plan test fails until then).
+DAY_INDEX_TERM = ("type IN ('sale.completed', 'order.refund_created', 'payment.refunded', "
+                  "'payment.forward_declined', 'return.completed', 'till.closed')")
+
+
+DAY_SQL = (
+    "SELECT business_date, type, schema_version, body FROM events WHERE business_date = ? "
+    f"AND type IN ({','.join('?' * len(ZREPORT_TYPES))}) AND {DAY_INDEX_TERM} ORDER BY seq")
+
+
 def z_report_for_day(conn: apsw.Connection, store_id: str, business_date: str) -> ZReport:
-    marks = ",".join("?" * len(ZREPORT_TYPES))
-    rows = conn.execute(
-        f"SELECT business_date, type, schema_version, body FROM events WHERE business_date = ? "
-        f"AND type IN ({marks}) ORDER BY seq", (business_date, *ZREPORT_TYPES))
+    rows = conn.execute(DAY_SQL, (business_date, *ZREPORT_TYPES))
     return z_report(store_id, business_date,
                     (DayEvent(d, decode_body(t, v, bodycodec.decode(b))) for d, t, v, b in rows))

@@ -341,6 +341,22 @@ _MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX idempotency_keys_age ON idempotency_keys(created_at_ms);
         """,
     ),
+    (
+        9,
+        "read-model indexes: only what a query reads",
+        """
+        -- Nothing selects orders by business date (the Z report reads the log) and nothing
+        -- looks a payment up by (terminal, receipt number) (`terminal_receipts` is that
+        -- index); each cost an entry per sale.
+        DROP INDEX orders_business_date;
+        DROP INDEX payments_card_ref;
+        -- Payments are read by state only in the states they wait in for the store
+        -- (`edge.payments.rows.WAITING`); a settled payment, nearly every row, needs no entry.
+        DROP INDEX payments_state;
+        CREATE INDEX payments_waiting ON payments(state)
+            WHERE state IN ('authorizing', 'capturing', 'refund_pending', 'stored', 'voiding');
+        """,
+    ),
 ]
 
 MIGRATIONS = [Migration(v, title, sql) for v, title, sql in _MIGRATIONS]

@@ -558,11 +558,14 @@ def _payment(tx: Tx, payment_id: str) -> Payment:
     return p
 
 
+STORED_SUMMARY = (
+    "SELECT COUNT(*), COALESCE(SUM(captured_minor), 0), MIN(stored_at_ms) FROM payments "
+    f"WHERE state = 'stored' AND {payment_rows.WAITING}")
+
+
 def stored_summary(tx_or_conn) -> offline.StoredSummary:
     conn = getattr(tx_or_conn, "conn", tx_or_conn)
-    count, amount, oldest = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(captured_minor), 0), MIN(stored_at_ms) FROM payments "
-        "WHERE state = 'stored'").fetchall()[0]
+    count, amount, oldest = conn.execute(STORED_SUMMARY).fetchall()[0]
     return offline.StoredSummary(count, amount, oldest)
 
 

@@ -99,5 +99,6 @@ def test_rows_written_before_the_upgrade_stay_json_and_verify(tmp_path: Path) ->
                               max_bytes=10**7)
     assert batch.last_seq == new.seq
     assert conn.execute("SELECT version FROM schema_versions WHERE component = ?",
-                        (log_migrations.COMPONENT,)).fetchall() == [(1,)]
+                        (log_migrations.COMPONENT,)).fetchall() == [
+        (log_migrations.MIGRATIONS[-1].version,)]
     conn.close()
