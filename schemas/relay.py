@@ -20,7 +20,9 @@ from schemas.zreport import ZReport
 MAX_LEDGER_PAGE = 5_000
 
 
-class LedgerEvent(msgspec.Struct, frozen=True):
+class _LedgerEnvelope(msgspec.Struct, frozen=True):
+    """The fields every ledger line starts with, in this order (the wire order)."""
+
     ledger_seq: int  # the tenant's global order; pages follow it
     store_id: str
     seq: int  # the store's own gapless sequence
@@ -33,29 +35,20 @@ class LedgerEvent(msgspec.Struct, frozen=True):
     business_date: str
     prev_hash_hex: str
     hash_hex: str
+
+
+class LedgerEvent(_LedgerEnvelope, frozen=True):
     body_b64: str
     received_at_ms: int
     quarantine: str | None = None  # why the relay could not interpret the body
     body: msgspec.Raw | None = None  # the body as JSON, when it is interpretable
 
 
-class LedgerEventOnce(msgspec.Struct, frozen=True):
+class LedgerEventOnce(_LedgerEnvelope, frozen=True):
     """A `LedgerEvent` carrying its body once (`novapos-relay export --body once`): as JSON
     when interpretable (`body`, the exact stored bytes, with `body_b64` null), else as base64
     (`body_b64`, with `body` null). Same fields, same order; about half the bytes."""
 
-    ledger_seq: int
-    store_id: str
-    seq: int
-    event_id: str
-    lane_id: str | None
-    stream: str
-    type: str
-    schema_version: int
-    recorded_at_ms: int
-    business_date: str
-    prev_hash_hex: str
-    hash_hex: str
     body_b64: str | None  # only when the body is quarantined
     received_at_ms: int
     quarantine: str | None = None
