@@ -17,8 +17,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # In-process daemons (live apps) log from their own threads, and structlog's default
     # logger prints to whatever `sys.stdout` is at that moment: during a `CliRunner.invoke`,
     # the command's captured output, so a `--json` answer would carry another test's log line.
-    # Their lines go to this process's stderr instead (pytest still captures it per test).
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.__stderr__))
+    # Their lines go to whatever `sys.stderr` is instead (pytest's capture of the test).
+    structlog.configure(logger_factory=lambda *args: structlog.PrintLogger(sys.stderr))
 
 
 def new_key() -> str:
