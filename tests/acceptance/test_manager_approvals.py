@@ -27,6 +27,7 @@ from tests.support.daemon import DaemonProcess
 
 pytestmark = pytest.mark.slow
 TOKEN_TTL_S = 5
+ASKED = ("approval.requested", "approval.pending")  # the phone sees a request as either
 HALF_OFF = {"line_id": 1, "kind": "percent", "value": 5000, "reason": "scratched"}
 
 
@@ -119,8 +120,9 @@ def test_remote_approval_over_the_stream_with_a_signed_statement(daemon) -> None
     with daemon.client("lane-1") as c, daemon.client("manager-1") as manager:
         cart = _cart(c)
         need = _ask(c, cart, key="disc-remote")
-        seen = phone.next("approval.requested",
-                          where=lambda d: d["approval_id"] == need["approval_id"])
+        # `approval.pending` if the phone's stream was subscribed only after the request (the
+        # stream starts with what is pending then), `approval.requested` if before.
+        seen = phone.next(ASKED, where=lambda d: d["approval_id"] == need["approval_id"])
         assert seen["amount_minor"] == 750 and seen["lane_id"] == "lane-1"
         body = signed(key, approval=seen, decision="approve", approver_id="anna",
                       device_id="anna-phone", signed_at_ms=time.time_ns() // 1_000_000,
@@ -148,6 +150,17 @@ def test_an_expired_token_is_refused(daemon) -> None:
 
 
 def test_the_trail_survives_a_restart_and_verifies(daemon) -> None:
+    # Its own trail first (xdist may run this module's tests on different workers, each with
+    # its own daemon): a refused PIN, a grant and the token spent.
+    with daemon.client("lane-1") as c:
+        cart = _cart(c)
+        need = _ask(c, cart, key="disc-trail")
+        assert _post(c, f"/v1/approvals/{need['approval_id']}/pin",
+                     {"approver_id": "anna", "pin": "0000"}).status_code == 403
+        token = _post(c, f"/v1/approvals/{need['approval_id']}/pin",
+                      {"approver_id": "anna", "pin": PIN}).json()["token"]
+        assert _post(c, f"/v1/carts/{cart}/discounts", HALF_OFF, key="disc-trail",
+                     token=token).status_code == 200
     with daemon.client("manager-1") as manager:
         before = manager.get("/v1/audit").json()["entries"]
     assert {"approval.requested", "approval.granted", "approval.used",

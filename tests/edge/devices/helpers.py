@@ -99,8 +99,11 @@ class SseReader:
                                      if data[0].startswith(("{", "[")) else "\n".join(data)))
                     event, data = "message", []
 
-    def next(self, event_type: str, timeout_s: float = WAIT_S, where=lambda d: True):
-        """The next event of this type (matching `where`); others are skipped."""
+    def next(self, event_type: str | tuple[str, ...], timeout_s: float = WAIT_S,
+             where=lambda d: True):
+        """The next event of this type, or of one of these types (matching `where`); others
+        are skipped."""
+        types = (event_type,) if isinstance(event_type, str) else event_type
         deadline = time.monotonic() + timeout_s
         while True:
             remaining = deadline - time.monotonic()
@@ -109,7 +112,7 @@ class SseReader:
                 kind, data = self.events.get(timeout=remaining)
             except queue.Empty:
                 continue
-            if kind == event_type and where(data):
+            if kind in types and where(data):
                 return data
 
     def stop(self) -> None:
