@@ -41,7 +41,9 @@ class LedgerEvent(_LedgerEnvelope, frozen=True):
     body_b64: str
     received_at_ms: int
     quarantine: str | None = None  # why the relay could not interpret the body
-    body: msgspec.Raw | None = None  # the body as JSON, when it is interpretable
+    # The body as JSON when it is interpretable, else the JSON `null`. (A plain Raw: msgspec
+    # does not decode `Raw | None` from a non-null value, and HQ clients decode pages with it.)
+    body: msgspec.Raw = msgspec.Raw(b"null")
 
 
 class LedgerEventOnce(_LedgerEnvelope, frozen=True):

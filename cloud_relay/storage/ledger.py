@@ -58,7 +58,7 @@ def ledger_event(entry: LedgerEntry) -> LedgerEvent:
         body_b64=b2a_base64(ev.body, newline=False).decode(), received_at_ms=entry.received_at_ms,
         quarantine=entry.quarantine,
         # An interpretable body is msgspec JSON: embedded as is, it is still the exact bytes.
-        body=msgspec.Raw(ev.body) if entry.quarantine is None else None,
+        body=msgspec.Raw(ev.body if entry.quarantine is None else b"null"),
     )
 
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from cloud_relay import export, hq
 from cloud_relay.storage.ledger import Ledger, ledger_event
 from core.chain import chain_hash
-from schemas.relay import LedgerEventOnce
+from schemas.relay import LedgerEventOnce, LedgerPage
 from tests.support.relay import Chain, Relay, iter_ledger, skip_without_pg, start_relay
 
 _tenants = itertools.count()
@@ -134,6 +134,8 @@ def test_a_page_over_http_is_the_ledger_page_struct_byte_for_byte(relay: Relay) 
             struct = hq.ledger_page(relay.storage, "t1", after, int(q["limit"]),
                                     q.get("store"))
             assert resp.content == msgspec.json.encode(struct)
+            # An HQ client decodes the page into the very struct, bodies and all.
+            assert msgspec.json.decode(resp.content, type=LedgerPage) == struct
             page = json.loads(resp.content)
             after = page["next_cursor"]
             if not page["more"]:
