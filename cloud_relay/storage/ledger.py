@@ -46,35 +46,31 @@ def _entry(r: tuple) -> LedgerEntry:
     return LedgerEntry(r[0], r[1], r[2], Event(*r[3:]))
 
 
+def _envelope(entry: LedgerEntry) -> tuple:
+    """The fields both ledger line forms start with, in their order (`schemas.relay`)."""
+    ev = entry.event
+    return (entry.ledger_seq, ev.store_id, ev.seq, ev.event_id, ev.lane_id, ev.stream, ev.type,
+            ev.schema_version, ev.recorded_at_ms, ev.business_date, ev.prev_hash.hex(),
+            ev.hash.hex())
+
+
 def ledger_event(entry: LedgerEntry) -> LedgerEvent:
     """The HQ wire shape of a ledger entry, for pages and exports alike: hashes as hex, the
     body as base64 of the exact stored bytes and, when interpretable, embedded as JSON."""
-    ev = entry.event
-    return LedgerEvent(
-        ledger_seq=entry.ledger_seq, store_id=ev.store_id, seq=ev.seq, event_id=ev.event_id,
-        lane_id=ev.lane_id, stream=ev.stream, type=ev.type, schema_version=ev.schema_version,
-        recorded_at_ms=ev.recorded_at_ms, business_date=ev.business_date,
-        prev_hash_hex=ev.prev_hash.hex(), hash_hex=ev.hash.hex(),
-        body_b64=b2a_base64(ev.body, newline=False).decode(), received_at_ms=entry.received_at_ms,
-        quarantine=entry.quarantine,
-        # An interpretable body is msgspec JSON: embedded as is, it is still the exact bytes.
-        body=msgspec.Raw(ev.body if entry.quarantine is None else b"null"),
-    )
+    body = entry.event.body
+    # An interpretable body is msgspec JSON: embedded as is, it is still the exact bytes.
+    return LedgerEvent(*_envelope(entry), b2a_base64(body, newline=False).decode(),
+                       entry.received_at_ms, entry.quarantine,
+                       msgspec.Raw(body if entry.quarantine is None else b"null"))
 
 
 def ledger_event_once(entry: LedgerEntry) -> LedgerEventOnce:
     """`ledger_event` with the body carried once: as JSON when interpretable, else base64."""
-    ev = entry.event
+    body = entry.event.body
     interpretable = entry.quarantine is None
     return LedgerEventOnce(
-        ledger_seq=entry.ledger_seq, store_id=ev.store_id, seq=ev.seq, event_id=ev.event_id,
-        lane_id=ev.lane_id, stream=ev.stream, type=ev.type, schema_version=ev.schema_version,
-        recorded_at_ms=ev.recorded_at_ms, business_date=ev.business_date,
-        prev_hash_hex=ev.prev_hash.hex(), hash_hex=ev.hash.hex(),
-        body_b64=None if interpretable else b2a_base64(ev.body, newline=False).decode(),
-        received_at_ms=entry.received_at_ms, quarantine=entry.quarantine,
-        body=msgspec.Raw(ev.body if interpretable else b"null"),
-    )
+        *_envelope(entry), None if interpretable else b2a_base64(body, newline=False).decode(),
+        entry.received_at_ms, entry.quarantine, msgspec.Raw(body if interpretable else b"null"))
 
 
 @dataclass(frozen=True, slots=True)
